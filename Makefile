@@ -1,0 +1,117 @@
+# smolc — plain Makefile, pkg-config for every library.
+#   make            build ./smolc
+#   make check      build and run every test (tests/run.sh)
+#   make asan       build ./smolc-asan (ASan+UBSan); make check SAN=1 runs the tests with it
+#   make deps       install the Debian packages the build and tests need
+#   make install PREFIX=/usr/local
+#   make demo       build and boot examples/hello (the README's main command)
+
+PREFIX  ?= /usr/local
+CC      ?= cc
+PKGS     = ext2fs fdisk libarchive libcurl yaml-0.1 libcrypto
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcom_err
+WARN     = -Wall -Wextra -Wshadow -Wmissing-prototypes -Wstrict-prototypes -Wno-unused-parameter
+CFLAGS  ?= -O2 -g
+ifdef WERROR
+WARN    += -Werror
+endif
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Icompiler -Iruntime -Ibuild/gen $(PKG_CFLAGS)
+SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+
+ifneq ($(wildcard grammar/parser.y),)
+GEN_C   = build/gen/lexer.c build/gen/parser.c
+GEN_H   = build/gen/lexer.h build/gen/parser.h
+endif
+SRCS    = $(wildcard compiler/*.c) $(wildcard runtime/*.c)
+LIBSRCS = $(filter-out compiler/main.c,$(SRCS))
+OBJS    = $(patsubst %.c,build/obj/%.o,$(LIBSRCS) $(GEN_C))
+SANOBJS = $(patsubst %.c,build/san/%.o,$(LIBSRCS) $(GEN_C))
+
+UNIT_SRCS = $(wildcard tests/unit/test_*.c)
+UNIT_BINS = $(patsubst tests/unit/%.c,build/tests/%,$(UNIT_SRCS))
+UNIT_SAN  = $(patsubst tests/unit/%.c,build/tests-san/%,$(UNIT_SRCS))
+
+.PHONY: all check asan deps install clean demo fuzz unit bench
+.SECONDARY:
+
+all: smolc
+
+build/gen/lexer.c build/gen/lexer.h: grammar/lexer.l | build/gen/parser.h
+	@mkdir -p build/gen
+	flex --header-file=build/gen/lexer.h -o build/gen/lexer.c $<
+
+build/gen/parser.c build/gen/parser.h: grammar/parser.y
+	@mkdir -p build/gen
+	bison -Wall -Werror --defines=build/gen/parser.h -o build/gen/parser.c $<
+
+# Generated scanner/parser: relax warnings that flex/bison output trips.
+GENWARN = -Wno-unused-function -Wno-sign-compare -Wno-missing-prototypes -Wno-unused-but-set-variable
+
+build/obj/build/gen/%.o: build/gen/%.c $(GEN_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(GENWARN) -DSMOLC_VERSION='"$(VERSION)"' -c -o $@ $<
+build/obj/%.o: %.c $(GEN_H) $(wildcard compiler/*.h runtime/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -DSMOLC_VERSION='"$(VERSION)"' -c -o $@ $<
+build/san/build/gen/%.o: build/gen/%.c $(GEN_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(GENWARN) $(SANFLAGS) -DSMOLC_VERSION='"$(VERSION)"' -c -o $@ $<
+build/san/%.o: %.c $(GEN_H) $(wildcard compiler/*.h runtime/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(SANFLAGS) -DSMOLC_VERSION='"$(VERSION)"' -c -o $@ $<
+
+build/libsmolc.a: $(OBJS)
+	@rm -f $@; ar rcs $@ $^
+build/libsmolc-san.a: $(SANOBJS)
+	@rm -f $@; ar rcs $@ $^
+
+smolc: build/obj/compiler/main.o build/libsmolc.a
+	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
+smolc-asan: build/san/compiler/main.o build/libsmolc-san.a
+	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(PKG_LIBS)
+asan: smolc-asan
+
+build/tests/%: tests/unit/%.c build/libsmolc.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< build/libsmolc.a $(PKG_LIBS) -lcmocka
+build/tests-san/%: tests/unit/%.c build/libsmolc-san.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(SANFLAGS) -o $@ $< build/libsmolc-san.a $(PKG_LIBS) -lcmocka
+
+unit: $(UNIT_BINS)
+
+ifdef SAN
+check: smolc smolc-asan $(UNIT_BINS) $(UNIT_SAN)
+	SMOLC=$(CURDIR)/smolc-asan UNIT_DIR=build/tests-san tests/run.sh
+else
+check: smolc $(UNIT_BINS)
+	SMOLC=$(CURDIR)/smolc UNIT_DIR=build/tests tests/run.sh
+endif
+
+# libFuzzer harness for the front end (clang).
+build/fuzz/fuzz_parse: tests/fuzz/fuzz_parse.c $(LIBSRCS) $(GEN_C)
+	@mkdir -p build/fuzz
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Icompiler -Iruntime -Ibuild/gen $(PKG_CFLAGS) \
+	  -Wno-unused-function -o $@ $^ $(PKG_LIBS)
+fuzz: build/fuzz/fuzz_parse
+	tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+deps:
+	@tests/deps.sh
+
+install: smolc
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/smolc
+	install -m 0755 smolc $(DESTDIR)$(PREFIX)/bin/smolc
+	cp -R sets services $(DESTDIR)$(PREFIX)/share/smolc/
+
+demo: smolc
+	tests/demo.sh
+
+bench: smolc
+	bench/run.sh
+
+clean:
+	rm -rf build smolc smolc-asan

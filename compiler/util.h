@@ -1,0 +1,98 @@
+/* util.h — small helpers shared by every stage: checked allocation,
+ * growable strings and arrays, file reading, atomic writes.
+ *
+ * Ownership rule: a function returning `char *` or a pointer to a struct
+ * hands ownership to the caller unless its comment says "borrowed".
+ * Every *_free() accepts NULL. */
+#ifndef SMOLC_UTIL_H
+#define SMOLC_UTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Allocation that aborts with a message on out-of-memory. */
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t m);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *xvasprintf(const char *fmt, va_list ap);
+
+/* Growable byte string; always NUL-terminated when len > 0 or after sb_cstr. */
+struct strbuf {
+	char *buf;
+	size_t len, cap;
+};
+void sb_init(struct strbuf *sb);
+void sb_add(struct strbuf *sb, const char *s, size_t n);
+void sb_adds(struct strbuf *sb, const char *s);
+void sb_addc(struct strbuf *sb, char c);
+void sb_printf(struct strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+const char *sb_cstr(struct strbuf *sb);       /* borrowed, "" when empty */
+char *sb_detach(struct strbuf *sb);            /* caller owns; sb is reset */
+void sb_reset(struct strbuf *sb);
+void sb_free(struct strbuf *sb);
+
+/* Vector of owned strings. */
+struct strvec {
+	char **v;
+	size_t n, cap;
+};
+void sv_push(struct strvec *sv, char *s);      /* takes ownership of s */
+void sv_pushdup(struct strvec *sv, const char *s);
+void sv_free(struct strvec *sv);
+
+/* Generic array growth: ensures room for one more element. */
+#define VEC_GROW(ptr, n, cap)                                                   \
+	do {                                                                    \
+		if ((n) >= (cap)) {                                             \
+			(cap) = (cap) ? (cap) * 2 : 8;                          \
+			(ptr) = xrealloc((ptr), (cap) * sizeof(*(ptr)));        \
+		}                                                               \
+	} while (0)
+
+/* Read a whole file. Returns 0 and sets *data (NUL-terminated, caller
+ * frees) and *len, or -1 with errno set. Refuses files above max bytes
+ * (errno = EFBIG). */
+int read_file(const char *path, size_t max, char **data, size_t *len);
+
+/* Write `len` bytes to `path` atomically: temp file in the same directory,
+ * fsync, rename. Returns 0 or -1 with errno set. */
+int write_file_atomic(const char *path, const void *data, size_t len, unsigned mode);
+
+/* mkdir -p; returns 0 or -1 with errno set. */
+int mkdir_p(const char *path, unsigned mode);
+
+/* rm -rf of a directory tree we own; returns 0 or -1. */
+int remove_tree(const char *path);
+
+/* Path helpers (results owned by caller). */
+char *path_join(const char *a, const char *b);
+char *path_dirname(const char *p);
+const char *path_basename(const char *p);     /* borrowed, inside p */
+bool path_exists(const char *p);
+bool str_startswith(const char *s, const char *prefix);
+bool str_endswith(const char *s, const char *suffix);
+
+/* Case-insensitive ASCII equality. */
+bool str_ieq(const char *a, const char *b);
+
+/* Edit distance (for "did you mean"). */
+size_t levenshtein(const char *a, const char *b);
+
+/* Monotonic clock in seconds. */
+double now_monotonic(void);
+
+/* Human-readable byte count into buf ("12.3 MiB"). */
+const char *human_bytes(uint64_t n, char *buf, size_t bufsz);
+
+/* Verbose/debug output routed through one place (--debug). */
+extern int smol_debug_enabled;
+void debugf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif
