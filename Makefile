@@ -36,32 +36,33 @@ UNIT_SAN  = $(patsubst tests/unit/%.c,build/tests-san/%,$(UNIT_SRCS))
 
 .PHONY: all check asan deps install clean demo fuzz unit bench
 .SECONDARY:
+.DELETE_ON_ERROR:
 
 all: smolc
 
 build/gen/lexer.c build/gen/lexer.h: grammar/lexer.l | build/gen/parser.h
 	@mkdir -p build/gen
-	flex --header-file=build/gen/lexer.h -o build/gen/lexer.c $<
+	@echo '  FLEX    $<'; flex --header-file=build/gen/lexer.h -o build/gen/lexer.c $<
 
 build/gen/parser.c build/gen/parser.h: grammar/parser.y
 	@mkdir -p build/gen
-	bison -Wall -Werror --defines=build/gen/parser.h -o build/gen/parser.c $<
+	@echo '  BISON   $<'; bison -Wall -Werror --defines=build/gen/parser.h -o build/gen/parser.c $<
 
 # Generated scanner/parser: relax warnings that flex/bison output trips.
 GENWARN = -Wno-unused-function -Wno-sign-compare -Wno-missing-prototypes -Wno-unused-but-set-variable
 
 build/obj/build/gen/%.o: build/gen/%.c $(GEN_H)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(GENWARN) -DSMOLC_VERSION='"$(VERSION)"' -c -o $@ $<
+	@echo '  CC      $<'; $(CC) $(ALL_CFLAGS) $(GENWARN) -DSMOLC_VERSION='"$(VERSION)"' -c -o $@ $<
 build/obj/%.o: %.c $(GEN_H) $(wildcard compiler/*.h runtime/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -DSMOLC_VERSION='"$(VERSION)"' -c -o $@ $<
+	@echo '  CC      $<'; $(CC) $(ALL_CFLAGS) -DSMOLC_VERSION='"$(VERSION)"' -c -o $@ $<
 build/san/build/gen/%.o: build/gen/%.c $(GEN_H)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(GENWARN) $(SANFLAGS) -DSMOLC_VERSION='"$(VERSION)"' -c -o $@ $<
+	@echo '  CC      $<'; $(CC) $(ALL_CFLAGS) $(GENWARN) $(SANFLAGS) -DSMOLC_VERSION='"$(VERSION)"' -c -o $@ $<
 build/san/%.o: %.c $(GEN_H) $(wildcard compiler/*.h runtime/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(SANFLAGS) -DSMOLC_VERSION='"$(VERSION)"' -c -o $@ $<
+	@echo '  CC      $<'; $(CC) $(ALL_CFLAGS) $(SANFLAGS) -DSMOLC_VERSION='"$(VERSION)"' -c -o $@ $<
 
 build/libsmolc.a: $(OBJS)
 	@rm -f $@; ar rcs $@ $^
@@ -76,10 +77,10 @@ asan: smolc-asan
 
 build/tests/%: tests/unit/%.c build/libsmolc.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $< build/libsmolc.a $(PKG_LIBS) -lcmocka
+	@echo '  CC      $<'; $(CC) $(ALL_CFLAGS) -o $@ $< build/libsmolc.a $(PKG_LIBS) -lcmocka
 build/tests-san/%: tests/unit/%.c build/libsmolc-san.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(SANFLAGS) -o $@ $< build/libsmolc-san.a $(PKG_LIBS) -lcmocka
+	@echo '  CC      $<'; $(CC) $(ALL_CFLAGS) $(SANFLAGS) -o $@ $< build/libsmolc-san.a $(PKG_LIBS) -lcmocka
 
 unit: $(UNIT_BINS)
 

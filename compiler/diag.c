@@ -1,0 +1,274 @@
+/* diag.c — see diag.h. */
+#include "diag.h"
+#include "util.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+void diag_init(struct diag_ctx *d)
+{
+	memset(d, 0, sizeof(*d));
+	d->max_errors = 20;
+	/* index 0: the "no file" entry */
+	VEC_GROW(d->files, d->nfiles, d->capfiles);
+	memset(&d->files[0], 0, sizeof(d->files[0]));
+	d->nfiles = 1;
+	const char *c = getenv("SMOLC_COLOR");
+	if (c && !strcmp(c, "always"))
+		d->color = true;
+	else if (c && !strcmp(c, "never"))
+		d->color = false;
+	else
+		d->color = isatty(2) && !getenv("NO_COLOR");
+}
+
+static void diag_free_records(struct diag_ctx *d)
+{
+	for (size_t i = 0; i < d->n; i++) {
+		free(d->v[i].msg);
+		free(d->v[i].hint);
+	}
+	d->n = 0;
+}
+
+void diag_fini(struct diag_ctx *d)
+{
+	diag_free_records(d);
+	free(d->v);
+	for (size_t i = 1; i < d->nfiles; i++) {
+		free(d->files[i].path);
+		free(d->files[i].realpath);
+		free(d->files[i].data);
+		free(d->files[i].lines);
+	}
+	free(d->files);
+	memset(d, 0, sizeof(*d));
+}
+
+uint32_t diag_add_file(struct diag_ctx *d, const char *path, const char *realpath,
+		       char *data, size_t len, struct loc included_from)
+{
+	VEC_GROW(d->files, d->nfiles, d->capfiles);
+	struct srcfile *f = &d->files[d->nfiles];
+	memset(f, 0, sizeof(*f));
+	f->path = xstrdup(path);
+	f->realpath = realpath ? xstrdup(realpath) : NULL;
+	f->data = data;
+	f->len = len;
+	f->included_from = included_from;
+	size_t cap = 64;
+	f->lines = xmalloc(cap * sizeof(*f->lines));
+	f->lines[f->nlines++] = 0;
+	for (size_t i = 0; i < len; i++) {
+		if (data[i] == '\n' && i + 1 <= len) {
+			if (f->nlines == cap) {
+				cap *= 2;
+				f->lines = xrealloc(f->lines, cap * sizeof(*f->lines));
+			}
+			f->lines[f->nlines++] = (uint32_t)(i + 1);
+		}
+	}
+	return (uint32_t)d->nfiles++;
+}
+
+const struct srcfile *diag_file(const struct diag_ctx *d, uint32_t idx)
+{
+	return idx && idx < d->nfiles ? &d->files[idx] : NULL;
+}
+
+void diag_linecol(const struct diag_ctx *d, struct loc l, size_t *line, size_t *col)
+{
+	const struct srcfile *f = diag_file(d, l.file);
+	*line = *col = 0;
+	if (!f)
+		return;
+	size_t lo = 0, hi = f->nlines;
+	while (hi - lo > 1) {
+		size_t mid = (lo + hi) / 2;
+		if (f->lines[mid] <= l.off)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	*line = lo + 1;
+	*col = l.off - f->lines[lo] + 1;
+}
+
+static struct diag *diag_push(struct diag_ctx *d, enum diag_level lvl, struct loc l,
+			      const char *fmt, va_list ap)
+{
+	if (lvl == DIAG_ERROR) {
+		d->errors++;
+		if (d->errors > d->max_errors) {
+			d->capped = true;
+			return NULL;
+		}
+	} else if (lvl == DIAG_WARNING) {
+		d->warnings++;
+	}
+	VEC_GROW(d->v, d->n, d->cap);
+	struct diag *g = &d->v[d->n++];
+	g->level = lvl;
+	g->loc = l;
+	g->msg = xvasprintf(fmt, ap);
+	g->hint = NULL;
+	return g;
+}
+
+struct diag *diag_error(struct diag_ctx *d, struct loc l, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	struct diag *g = diag_push(d, DIAG_ERROR, l, fmt, ap);
+	va_end(ap);
+	return g;
+}
+
+struct diag *diag_warning(struct diag_ctx *d, struct loc l, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	struct diag *g = diag_push(d, DIAG_WARNING, l, fmt, ap);
+	va_end(ap);
+	return g;
+}
+
+struct diag *diag_error_plain(struct diag_ctx *d, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	struct diag *g = diag_push(d, DIAG_ERROR, (struct loc){0, 0, 0}, fmt, ap);
+	va_end(ap);
+	return g;
+}
+
+void diag_hint(struct diag *g, const char *fmt, ...)
+{
+	if (!g)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	free(g->hint);
+	g->hint = xvasprintf(fmt, ap);
+	va_end(ap);
+}
+
+bool diag_full(const struct diag_ctx *d)
+{
+	return d->errors >= d->max_errors;
+}
+
+struct loc loc_span(struct loc a, struct loc b)
+{
+	if (!a.file)
+		return b;
+	if (!b.file || a.file != b.file)
+		return a;
+	uint32_t start = a.off < b.off ? a.off : b.off;
+	uint32_t end = a.off + a.len > b.off + b.len ? a.off + a.len : b.off + b.len;
+	return (struct loc){a.file, start, end - start};
+}
+
+static const char *lvl_name(enum diag_level l)
+{
+	switch (l) {
+	case DIAG_ERROR:
+		return "error";
+	case DIAG_WARNING:
+		return "warning";
+	case DIAG_NOTE:
+		return "note";
+	}
+	abort();
+}
+
+static const char *lvl_color(enum diag_level l)
+{
+	switch (l) {
+	case DIAG_ERROR:
+		return "\033[1;31m";
+	case DIAG_WARNING:
+		return "\033[1;35m";
+	case DIAG_NOTE:
+		return "\033[1;36m";
+	}
+	abort();
+}
+
+/* Print a source line with a caret under [col, col+len). Tabs are kept in
+ * the caret line so the caret aligns in a terminal. */
+static void print_excerpt(struct diag_ctx *d, FILE *out, struct loc l, size_t line, size_t col)
+{
+	const struct srcfile *f = diag_file(d, l.file);
+	size_t start = f->lines[line - 1];
+	size_t end = start;
+	while (end < f->len && f->data[end] != '\n')
+		end++;
+	size_t shown = end - start;
+	bool cut = false;
+	if (shown > 160) {
+		shown = 160;
+		cut = true;
+	}
+	if (col - 1 > shown)
+		return; /* the caret would be off the shown part of a huge line */
+	fprintf(out, "%5zu | ", line);
+	for (size_t i = 0; i < shown; i++) {
+		unsigned char c = (unsigned char)f->data[start + i];
+		fputc(c < 0x20 && c != '\t' ? '?' : c, out);
+	}
+	fputs(cut ? " …\n" : "\n", out);
+	fputs("      | ", out);
+	for (size_t i = 0; i + 1 < col; i++)
+		fputc(f->data[start + i] == '\t' ? '\t' : ' ', out);
+	size_t len = l.len;
+	if (col - 1 + len > shown)
+		len = shown > col - 1 ? shown - (col - 1) : 0;
+	if (d->color)
+		fputs("\033[1;32m", out);
+	fputc('^', out);
+	for (size_t i = 1; i < len; i++)
+		fputc('~', out);
+	if (d->color)
+		fputs("\033[0m", out);
+	fputc('\n', out);
+}
+
+void diag_print(struct diag_ctx *d, FILE *out)
+{
+	for (size_t i = 0; i < d->n; i++) {
+		struct diag *g = &d->v[i];
+		const struct srcfile *f = diag_file(d, g->loc.file);
+		size_t line = 0, col = 0;
+		if (d->color)
+			fputs("\033[1m", out);
+		if (f) {
+			diag_linecol(d, g->loc, &line, &col);
+			fprintf(out, "%s:%zu:%zu: ", f->path, line, col);
+		} else {
+			fputs("smolc: ", out);
+		}
+		if (d->color)
+			fprintf(out, "%s%s:\033[0m\033[1m %s\033[0m\n", lvl_color(g->level), lvl_name(g->level), g->msg);
+		else
+			fprintf(out, "%s: %s\n", lvl_name(g->level), g->msg);
+		if (f)
+			print_excerpt(d, out, g->loc, line, col);
+		if (g->hint)
+			fprintf(out, "  hint: %s\n", g->hint);
+		/* include chain: "included from Smolfile:3:1" */
+		for (const struct srcfile *cur = f; cur && cur->included_from.file;) {
+			size_t l2, c2;
+			diag_linecol(d, cur->included_from, &l2, &c2);
+			const struct srcfile *inc = diag_file(d, cur->included_from.file);
+			fprintf(out, "  note: included from %s:%zu:%zu\n", inc->path, l2, c2);
+			cur = inc;
+		}
+	}
+	if (d->capped)
+		fprintf(out, "smolc: too many errors (%zu); stopped after the first %zu\n", d->errors, d->max_errors);
+	diag_free_records(d);
+	d->capped = false;
+}

@@ -1,0 +1,88 @@
+/* diag.h — source files, locations and diagnostics.
+ *
+ * Every token and IR node carries a `struct loc` (file index, byte offset,
+ * length). Line and column are computed only when a message is printed.
+ * Diagnostics are queued as records and printed once, sorted by nothing
+ * but the order they were raised (which is source order per file):
+ *
+ *   Smolfile:4:6: error: unknown instruction 'PORT'
+ *       4 | PORT 8080:80
+ *         | ^~~~
+ *     hint: did you mean 'PORTS'?
+ *
+ * The diag context owns the source files it loaded. */
+#ifndef SMOLC_DIAG_H
+#define SMOLC_DIAG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct loc {
+	uint32_t file;   /* index into diag_ctx.files; 0 = no location */
+	uint32_t off;    /* byte offset of the first byte */
+	uint32_t len;    /* length in bytes (0 = a point) */
+};
+
+struct srcfile {
+	char *path;          /* as the user named it (for messages) */
+	char *realpath;      /* canonical path, for include-cycle detection; may be NULL */
+	char *data;          /* NUL-terminated contents */
+	size_t len;
+	uint32_t *lines;     /* byte offset of each line start */
+	size_t nlines;
+	struct loc included_from; /* the INCLUDE/FROM line that pulled it in, or {0} */
+};
+
+enum diag_level { DIAG_ERROR, DIAG_WARNING, DIAG_NOTE };
+
+struct diag {
+	enum diag_level level;
+	struct loc loc;
+	char *msg;
+	char *hint;          /* may be NULL */
+};
+
+struct diag_ctx {
+	struct srcfile *files;   /* files[0] is a dummy "no file" */
+	size_t nfiles, capfiles;
+	struct diag *v;
+	size_t n, cap;
+	size_t errors, warnings;
+	size_t max_errors;       /* stop recording after this many (default 20) */
+	bool capped;
+	bool color;
+};
+
+void diag_init(struct diag_ctx *d);
+void diag_fini(struct diag_ctx *d);
+
+/* Register a file's contents (takes ownership of data). Returns its index. */
+uint32_t diag_add_file(struct diag_ctx *d, const char *path, const char *realpath,
+		       char *data, size_t len, struct loc included_from);
+const struct srcfile *diag_file(const struct diag_ctx *d, uint32_t idx);
+
+/* Line (1-based) and column (1-based, in bytes) of an offset. */
+void diag_linecol(const struct diag_ctx *d, struct loc l, size_t *line, size_t *col);
+
+/* Raise a diagnostic; returns the record so a hint can be attached. */
+struct diag *diag_error(struct diag_ctx *d, struct loc l, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+struct diag *diag_warning(struct diag_ctx *d, struct loc l, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void diag_hint(struct diag *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* A location-less error about a path (e.g. "Smolfile: No such file"). */
+struct diag *diag_error_plain(struct diag_ctx *d, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+bool diag_full(const struct diag_ctx *d);  /* error cap reached */
+
+/* Print every queued diagnostic to f, then forget them. */
+void diag_print(struct diag_ctx *d, FILE *f);
+
+/* Span covering a..b. */
+struct loc loc_span(struct loc a, struct loc b);
+
+#endif

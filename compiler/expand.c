@@ -1,0 +1,274 @@
+/* expand.c — see expand.h. */
+#include "expand.h"
+#include "util.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+void var_set(struct var_env *e, const char *name, const char *value, bool is_env, struct loc loc)
+{
+	for (size_t i = 0; i < e->n; i++) {
+		if (!strcmp(e->v[i].name, name)) {
+			free(e->v[i].value);
+			e->v[i].value = value ? xstrdup(value) : NULL;
+			e->v[i].is_env = e->v[i].is_env || is_env;
+			e->v[i].loc = loc;
+			return;
+		}
+	}
+	VEC_GROW(e->v, e->n, e->cap);
+	e->v[e->n++] = (struct var){xstrdup(name), value ? xstrdup(value) : NULL, is_env, loc};
+}
+
+const struct var *var_get(const struct var_env *e, const char *name)
+{
+	for (size_t i = 0; i < e->n; i++)
+		if (!strcmp(e->v[i].name, name))
+			return &e->v[i];
+	return NULL;
+}
+
+void var_env_free(struct var_env *e)
+{
+	for (size_t i = 0; i < e->n; i++) {
+		free(e->v[i].name);
+		free(e->v[i].value);
+	}
+	free(e->v);
+	memset(e, 0, sizeof(*e));
+}
+
+bool var_name_valid(const char *s, size_t n)
+{
+	if (!n || !(isalpha((unsigned char)s[0]) || s[0] == '_'))
+		return false;
+	for (size_t i = 1; i < n; i++)
+		if (!(isalnum((unsigned char)s[i]) || s[i] == '_'))
+			return false;
+	return true;
+}
+
+static size_t name_len(const char *s, size_t n)
+{
+	size_t i = 0;
+	if (i < n && (isalpha((unsigned char)s[i]) || s[i] == '_'))
+		for (i = 1; i < n && (isalnum((unsigned char)s[i]) || s[i] == '_'); i++)
+			;
+	return i;
+}
+
+static const char *closest_var(const struct var_env *env, const char *name)
+{
+	const char *best = NULL;
+	size_t bd = 3;
+	for (size_t i = 0; i < env->n; i++) {
+		size_t dd = levenshtein(name, env->v[i].name);
+		if (dd < bd) {
+			bd = dd;
+			best = env->v[i].name;
+		}
+	}
+	return best;
+}
+
+/* Expand one $… reference at raw[i] (raw[i] == '$'). Appends to sb and
+ * returns the number of bytes consumed, or 0 on error (diagnosed). */
+static size_t expand_ref(struct diag_ctx *d, struct loc loc, const char *raw, size_t len, size_t i,
+			 const struct var_env *env, struct strbuf *sb, int depth)
+{
+	struct loc at = {loc.file, loc.off + (uint32_t)i, 1};
+	if (i + 1 < len && raw[i + 1] == '{') {
+		size_t j = i + 2;
+		size_t nl = name_len(raw + j, len - j);
+		if (!nl) {
+			at.len = (uint32_t)(len - i > 3 ? 3 : len - i);
+			struct diag *g = diag_error(d, at, "bad variable reference: expected a name after '${'");
+			diag_hint(g, "names are letters, digits and '_', e.g. ${VERSION}; write \\$ for a literal '$'");
+			return 0;
+		}
+		char *name = xstrndup(raw + j, nl);
+		j += nl;
+		const char *deflt = NULL;
+		size_t deflt_len = 0, deflt_off = 0;
+		if (j + 1 < len && raw[j] == ':' && raw[j + 1] == '-') {
+			j += 2;
+			deflt_off = j;
+			int nest = 0;
+			while (j < len && (raw[j] != '}' || nest)) {
+				if (raw[j] == '{')
+					nest++;
+				else if (raw[j] == '}')
+					nest--;
+				j++;
+			}
+			deflt = raw + deflt_off;
+			deflt_len = j - deflt_off;
+		}
+		if (j >= len || raw[j] != '}') {
+			at.len = (uint32_t)(j - i);
+			struct diag *g = diag_error(d, at, "unterminated variable reference '${%s'", name);
+			diag_hint(g, "close it with '}'");
+			free(name);
+			return 0;
+		}
+		j++;
+		at.len = (uint32_t)(j - i);
+		const struct var *v = var_get(env, name);
+		if (v && v->value) {
+			sb_adds(sb, v->value);
+		} else if (deflt) {
+			if (depth > 8) {
+				diag_error(d, at, "variable defaults nested too deeply");
+				free(name);
+				return 0;
+			}
+			/* the default is itself expanded */
+			struct loc dl = {loc.file, loc.off + (uint32_t)deflt_off, (uint32_t)deflt_len};
+			for (size_t k = 0; k < deflt_len;) {
+				if (deflt[k] == '$') {
+					size_t used = expand_ref(d, dl, deflt, deflt_len, k, env, sb, depth + 1);
+					if (!used) {
+						free(name);
+						return 0;
+					}
+					k += used;
+				} else {
+					sb_addc(sb, deflt[k++]);
+				}
+			}
+		} else {
+			struct diag *g;
+			if (v) {
+				g = diag_error(d, at, "ARG %s has no value", name);
+				diag_hint(g, "give it a default (ARG %s=value) or pass --build-arg %s=value", name, name);
+			} else {
+				g = diag_error(d, at, "undefined variable '%s'", name);
+				const char *c = closest_var(env, name);
+				if (c)
+					diag_hint(g, "did you mean '%s'?", c);
+				else
+					diag_hint(g, "declare it earlier with ARG %s=value or ENV %s=value, or use ${%s:-default}",
+						  name, name, name);
+			}
+			free(name);
+			return 0;
+		}
+		free(name);
+		return j - i;
+	}
+	size_t nl = name_len(raw + i + 1, len - i - 1);
+	if (!nl) {
+		sb_addc(sb, '$'); /* a lone '$' is literal */
+		return 1;
+	}
+	char *name = xstrndup(raw + i + 1, nl);
+	at.len = (uint32_t)(nl + 1);
+	const struct var *v = var_get(env, name);
+	if (!v || !v->value) {
+		struct diag *g = diag_error(d, at, v ? "ARG %s has no value" : "undefined variable '%s'", name);
+		const char *c = v ? NULL : closest_var(env, name);
+		if (c)
+			diag_hint(g, "did you mean '%s'?", c);
+		else
+			diag_hint(g, "declare it earlier with ARG %s=value (or pass --build-arg %s=value); write \\$ for a literal '$'",
+				  name, name);
+		free(name);
+		return 0;
+	}
+	sb_adds(sb, v->value);
+	free(name);
+	return nl + 1;
+}
+
+char *expand_word(struct diag_ctx *d, struct loc loc, const char *raw, size_t len, const struct var_env *env)
+{
+	struct strbuf sb;
+	sb_init(&sb);
+	bool ok = true;
+	for (size_t i = 0; i < len && ok;) {
+		char c = raw[i];
+		if (c == '\'') {
+			size_t j = i + 1;
+			while (j < len && raw[j] != '\'')
+				j++;
+			sb_add(&sb, raw + i + 1, j - i - 1);
+			i = j + 1;
+		} else if (c == '"') {
+			size_t j = i + 1;
+			while (j < len && raw[j] != '"' && ok) {
+				if (raw[j] == '\\' && j + 1 < len &&
+				    (raw[j + 1] == '"' || raw[j + 1] == '\\' || raw[j + 1] == '$')) {
+					sb_addc(&sb, raw[j + 1]);
+					j += 2;
+				} else if (raw[j] == '$') {
+					size_t used = expand_ref(d, loc, raw, len, j, env, &sb, 0);
+					if (!used)
+						ok = false;
+					j += used;
+				} else {
+					sb_addc(&sb, raw[j++]);
+				}
+			}
+			i = j + 1;
+		} else if (c == '\\' && i + 1 < len) {
+			sb_addc(&sb, raw[i + 1]);
+			i += 2;
+		} else if (c == '$') {
+			size_t used = expand_ref(d, loc, raw, len, i, env, &sb, 0);
+			if (!used)
+				ok = false;
+			i += used;
+		} else {
+			sb_addc(&sb, c);
+			i++;
+		}
+	}
+	if (!ok) {
+		sb_free(&sb);
+		return NULL;
+	}
+	return sb_detach(&sb);
+}
+
+char *expand_shell_text(const char *text, size_t len, const struct var_env *env)
+{
+	struct strbuf sb;
+	sb_init(&sb);
+	for (size_t i = 0; i < len;) {
+		if (text[i] == '\\' && i + 2 < len && text[i + 1] == '$' && text[i + 2] == '{') {
+			sb_add(&sb, "${", 2); /* \${ keeps a literal ${ */
+			i += 3;
+			continue;
+		}
+		if (text[i] == '$' && i + 1 < len && text[i + 1] == '{') {
+			size_t nl = name_len(text + i + 2, len - i - 2);
+			size_t j = i + 2 + nl;
+			if (nl) {
+				char *name = xstrndup(text + i + 2, nl);
+				const struct var *v = var_get(env, name);
+				free(name);
+				if (v && j < len && text[j] == '}' && v->value) {
+					sb_adds(&sb, v->value);
+					i = j + 1;
+					continue;
+				}
+				if (v && j + 1 < len && text[j] == ':' && text[j + 1] == '-') {
+					size_t k = j + 2;
+					while (k < len && text[k] != '}' && text[k] != '\n')
+						k++;
+					if (k < len && text[k] == '}') {
+						if (v->value)
+							sb_adds(&sb, v->value);
+						else
+							sb_add(&sb, text + j + 2, k - j - 2);
+						i = k + 1;
+						continue;
+					}
+				}
+			}
+		}
+		sb_addc(&sb, text[i++]);
+	}
+	return sb_detach(&sb);
+}

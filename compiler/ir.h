@@ -1,0 +1,173 @@
+/* ir.h — the typed intermediate representation of a recipe.
+ *
+ * lower.c turns the syntax tree into a list of ir_node (one per
+ * instruction, variables expanded, arguments parsed and typed); check.c
+ * validates it and fills `struct recipe`'s resolved settings; plan.c
+ * orders the layer-producing steps and computes their cache keys.
+ * Every node keeps the location of its instruction. A pass is one
+ * `switch (node->kind)` with a loud default.
+ *
+ * Ownership: a recipe owns its nodes, their strings and its parent
+ * recipe (FROM <recipe>). recipe_free() frees everything. */
+#ifndef SMOLC_IR_H
+#define SMOLC_IR_H
+
+#include "diag.h"
+#include "util.h"
+
+enum ir_kind {
+	IR_FROM,
+	IR_SETS,
+	IR_PKGS,
+	IR_RC,
+	IR_POSTINST,
+	IR_PORTS,
+	IR_KERNEL,
+	IR_ARG,
+	IR_ENV,
+	IR_COPY,
+	IR_SERVICE,
+	IR_ARCH,
+	IR_SIZE,
+	IR_MEM,
+	IR_CPUS,
+	IR_SHARE,
+	IR_READONLY,
+	IR_INCLUDE,
+	IR_LABEL,
+	IR_CMD,
+	IR_PROFILE,
+	IR_APPEND,
+	IR_PKGSITE,
+	IR__COUNT
+};
+
+/* Static facts about each instruction (lower.c). */
+struct ir_info {
+	const char *name;      /* canonical upper-case keyword */
+	enum ir_kind kind;
+	bool single;           /* may appear once per recipe */
+	const char *usage;     /* for messages */
+};
+const struct ir_info *ir_info(enum ir_kind k);
+const struct ir_info *ir_lookup(const char *keyword);       /* case-insensitive; NULL if unknown */
+const char *ir_suggest(const char *keyword);               /* closest keyword or NULL */
+
+enum base_kind { BASE_SCRATCH, BASE_NETBSD, BASE_RECIPE };
+
+enum src_kind { SRC_NAME, SRC_URL, SRC_PATH };
+
+struct ir_set {
+	struct loc loc;
+	enum src_kind src;
+	char *ref;          /* set name ("base"), URL, or path (relative to the recipe dir) */
+	struct strvec globs;/* partial extraction filters ("/usr/bin/strip"); empty = all */
+	char *sha256;       /* pinned digest ("sha256:" stripped) or NULL */
+};
+
+struct ir_port {
+	struct loc loc;
+	char *host_addr;    /* default "127.0.0.1" */
+	unsigned host, guest;
+	bool udp;
+};
+
+struct ir_script {
+	char *text;         /* the script (heredoc body or file contents) */
+	char *path;         /* file it came from (relative to the recipe dir) or NULL */
+	bool network;       /* POSTINST --network */
+	unsigned timeout;   /* POSTINST --timeout seconds; 0 = default */
+};
+
+struct ir_copy {
+	struct strvec srcs; /* relative to the build context */
+	struct loc *src_locs;
+	char *dst;
+	char *chown;        /* "user:group" or NULL */
+	int mode;           /* -1 = keep */
+};
+
+struct ir_node {
+	enum ir_kind kind;
+	struct loc loc;     /* the whole instruction line */
+	struct loc arg_loc; /* first argument (or the keyword when none) */
+	union {
+		struct {
+			enum base_kind kind;
+			char *name;         /* "scratch", "netbsd-10.1", a service or path */
+			char *version;      /* BASE_NETBSD: "10.1" */
+		} from;
+		struct {
+			struct ir_set *v;
+			size_t n;
+		} sets;
+		struct {
+			struct strvec pats;
+			struct loc *locs;
+		} pkgs;
+		struct ir_script script;        /* RC, POSTINST */
+		struct {
+			struct ir_port *v;
+			size_t n;
+		} ports;
+		struct {
+			enum src_kind src;
+			char *ref;
+			char *sha256;
+		} kernel;
+		struct {
+			char *name;
+			char *value;        /* NULL for "ARG NAME" without default */
+		} var;                      /* ARG, ENV */
+		struct ir_copy copy;
+		char *str;                  /* SERVICE ARCH PROFILE APPEND CMD PKGSITE INCLUDE */
+		struct {
+			bool is_auto;
+			uint64_t bytes;     /* explicit size, or auto's extra headroom */
+		} size;
+		uint64_t mem_mib;
+		unsigned cpus;
+		struct {
+			char *host;
+			char *guest;
+		} share;
+		struct {
+			char *key;
+			char *value;
+		} label;
+	} u;
+};
+
+/* Resolved settings after check.c (borrowed pointers into the nodes, or
+ * defaults). */
+struct recipe_settings {
+	const char *service;
+	const char *arch;        /* "amd64" default */
+	const char *profile;     /* "netbsd" default */
+	bool size_auto;
+	uint64_t size_bytes;     /* explicit, or auto headroom */
+	uint64_t mem_mib;        /* 256 default */
+	unsigned cpus;           /* 1 default */
+	bool readonly;
+	const struct ir_node *kernel;   /* NULL = the catalog default */
+	const struct ir_node *rc;
+	const char *cmd;
+	const char *append;
+	const char *pkgsite;
+	const struct ir_node *from;
+};
+
+struct recipe {
+	char *path;              /* Smolfile path as given */
+	char *dir;               /* build context: the Smolfile's directory */
+	struct ir_node *v;
+	size_t n, cap;
+	struct recipe *parent;   /* FROM <recipe>, or NULL */
+	struct recipe_settings set;
+	struct strvec build_args;/* --build-arg NAME=VALUE, as given */
+};
+
+struct ir_node *recipe_push(struct recipe *r, enum ir_kind k, struct loc loc);
+void recipe_free(struct recipe *r);   /* NULL-safe; frees r too */
+
+#endif

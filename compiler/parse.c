@@ -1,0 +1,244 @@
+/* parse.c — parser glue: input validation, parse_state callbacks, driver. */
+#include "parse.h"
+
+#include "parser.h"
+#include "lexer.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+void ast_free(struct ast *a)
+{
+	if (!a)
+		return;
+	for (size_t i = 0; i < a->n; i++)
+		free(a->v[i].args);
+	free(a->v);
+	for (size_t i = 0; i < a->nheredocs; i++) {
+		free(a->heredocs[i].delim);
+		free(a->heredocs[i].body);
+	}
+	free(a->heredocs);
+	memset(a, 0, sizeof(*a));
+}
+
+void ps_begin_instr(struct parse_state *ps, struct loc kw)
+{
+	memset(&ps->cur, 0, sizeof(ps->cur));
+	ps->cur.kw = kw;
+	ps->cur.line = kw;
+	ps->in_instr = true;
+}
+
+static void ps_push_arg(struct parse_state *ps, struct aword w)
+{
+	if (!ps->in_instr)
+		return;
+	VEC_GROW(ps->cur.args, ps->cur.nargs, ps->cur.cap);
+	ps->cur.args[ps->cur.nargs++] = w;
+	ps->cur.line = loc_span(ps->cur.line, w.loc);
+}
+
+void ps_add_word(struct parse_state *ps, struct loc w)
+{
+	ps_push_arg(ps, (struct aword){AW_WORD, w, 0});
+}
+
+void ps_add_heredoc(struct parse_state *ps, struct loc w, uint32_t idx)
+{
+	ps_push_arg(ps, (struct aword){AW_HEREDOC, w, idx});
+}
+
+void ps_end_instr(struct parse_state *ps)
+{
+	if (!ps->in_instr)
+		return;
+	struct ast *a = ps->ast;
+	VEC_GROW(a->v, a->n, a->cap);
+	a->v[a->n++] = ps->cur;
+	memset(&ps->cur, 0, sizeof(ps->cur));
+	ps->in_instr = false;
+}
+
+void ps_abort_instr(struct parse_state *ps)
+{
+	if (ps->in_instr)
+		free(ps->cur.args);
+	memset(&ps->cur, 0, sizeof(ps->cur));
+	ps->in_instr = false;
+}
+
+uint32_t ps_new_heredoc(struct parse_state *ps, struct loc op, const char *text, size_t len)
+{
+	struct ast *a = ps->ast;
+	VEC_GROW(a->heredocs, a->nheredocs, a->caphd);
+	struct heredoc *h = &a->heredocs[a->nheredocs];
+	memset(h, 0, sizeof(*h));
+	h->op = op;
+	size_t i = 2;
+	if (i < len && text[i] == '-') {
+		h->strip_tabs = true;
+		i++;
+	}
+	if (i < len && (text[i] == '\'' || text[i] == '"')) {
+		h->quoted = true;
+		h->delim = xstrndup(text + i + 1, len - i - 2);
+	} else {
+		h->delim = xstrndup(text + i, len - i);
+	}
+	return (uint32_t)a->nheredocs++;
+}
+
+/* Length of the UTF-8 sequence at s (1..4), or 0 when invalid. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+	unsigned c = s[0];
+	size_t need;
+	unsigned min;
+	if (c < 0x80)
+		return 1;
+	if ((c & 0xe0) == 0xc0) {
+		need = 2;
+		min = 0x80;
+		c &= 0x1f;
+	} else if ((c & 0xf0) == 0xe0) {
+		need = 3;
+		min = 0x800;
+		c &= 0x0f;
+	} else if ((c & 0xf8) == 0xf0) {
+		need = 4;
+		min = 0x10000;
+		c &= 0x07;
+	} else {
+		return 0;
+	}
+	if (n < need)
+		return 0;
+	for (size_t i = 1; i < need; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		c = (c << 6) | (s[i] & 0x3f);
+	}
+	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+		return 0;
+	return need;
+}
+
+/* Reject input that is not a text recipe. One diagnostic, then stop. */
+static int validate_text(struct diag_ctx *d, uint32_t file, const char *data, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)data;
+	size_t line_start = 0;
+	for (size_t i = 0; i < len;) {
+		unsigned char c = s[i];
+		struct loc at = {file, (uint32_t)i, 1};
+		if (c == 0) {
+			struct diag *g = diag_error(d, at, "NUL byte in the recipe: this looks like a binary file, not a Smolfile");
+			diag_hint(g, "a Smolfile is UTF-8 text; check the file name you passed");
+			return -1;
+		}
+		if (c == '\r') {
+			struct diag *g = diag_error(d, at, "carriage return (CRLF line endings): Smolfiles use Unix line endings");
+			diag_hint(g, "convert the file, e.g. with: sed -i 's/\\r$//' FILE (or dos2unix)");
+			return -1;
+		}
+		if (c == '\n') {
+			if (i - line_start > PARSE_MAX_LINE) {
+				struct diag *g = diag_error(d, (struct loc){file, (uint32_t)line_start, 1},
+							    "line is %zu bytes long; the limit is %u", i - line_start, PARSE_MAX_LINE);
+				diag_hint(g, "split it with '\\' continuations, or move the text into a file (RC <file>, COPY)");
+				return -1;
+			}
+			line_start = i + 1;
+			i++;
+			continue;
+		}
+		if ((c < 0x20 && c != '\t') || c == 0x7f) {
+			struct diag *g = diag_error(d, at, "control character 0x%02x in the recipe", c);
+			diag_hint(g, "remove it; a Smolfile is plain text");
+			return -1;
+		}
+		size_t n = utf8_seq(s + i, len - i);
+		if (!n) {
+			struct diag *g = diag_error(d, at, "invalid UTF-8 (byte 0x%02x)", c);
+			diag_hint(g, "save the file as UTF-8");
+			return -1;
+		}
+		i += n;
+	}
+	if (len - line_start > PARSE_MAX_LINE) {
+		diag_error(d, (struct loc){file, (uint32_t)line_start, 1},
+			   "line is %zu bytes long; the limit is %u", len - line_start, PARSE_MAX_LINE);
+		return -1;
+	}
+	return 0;
+}
+
+static int parse_registered(struct diag_ctx *d, uint32_t file, struct ast *out)
+{
+	const struct srcfile *f = diag_file(d, file);
+	memset(out, 0, sizeof(*out));
+	out->file = file;
+	size_t before = d->errors;
+	if (validate_text(d, file, f->data, f->len) < 0)
+		return -1;
+
+	struct parse_state ps;
+	memset(&ps, 0, sizeof(ps));
+	ps.diag = d;
+	ps.file = file;
+	ps.src = f->data;
+	ps.len = f->len;
+	ps.ast = out;
+	sb_init(&ps.body);
+
+	yyscan_t scanner;
+	if (yylex_init_extra(&ps, &scanner)) {
+		diag_error_plain(d, "cannot initialise the scanner: %s", strerror(errno));
+		return -1;
+	}
+	YY_BUFFER_STATE buf = yy_scan_bytes(f->data, (int)f->len, scanner);
+	int rc = yyparse(scanner, &ps);
+	yy_delete_buffer(buf, scanner);
+	yylex_destroy(scanner);
+	ps_abort_instr(&ps);
+	sb_free(&ps.body);
+	if (rc == 2)
+		diag_error_plain(d, "out of memory while parsing %s", f->path);
+	return rc == 0 && d->errors == before ? 0 : -1;
+}
+
+int parse_file(struct diag_ctx *d, const char *path, struct loc included_from, struct ast *out)
+{
+	char *data;
+	size_t len;
+	memset(out, 0, sizeof(*out));
+	if (read_file(path, PARSE_MAX_FILE, &data, &len) < 0) {
+		int e = errno;
+		struct diag *g;
+		if (included_from.file)
+			g = diag_error(d, included_from, "cannot read '%s': %s", path,
+				       e == EFBIG ? "file larger than 16 MiB" : strerror(e));
+		else
+			g = diag_error_plain(d, "cannot read '%s': %s", path,
+					     e == EFBIG ? "file larger than 16 MiB" : strerror(e));
+		if (e == ENOENT && !included_from.file)
+			diag_hint(g, "pass the path of a Smolfile, or run smolc in the directory that holds one");
+		return -1;
+	}
+	char *rp = realpath(path, NULL);
+	uint32_t file = diag_add_file(d, path, rp, data, len, included_from);
+	free(rp);
+	return parse_registered(d, file, out);
+}
+
+int parse_buffer(struct diag_ctx *d, const char *name, const char *data, size_t len, struct ast *out)
+{
+	char *copy = xmalloc(len + 1);
+	memcpy(copy, data, len);
+	copy[len] = 0;
+	uint32_t file = diag_add_file(d, name, NULL, copy, len, (struct loc){0, 0, 0});
+	return parse_registered(d, file, out);
+}
