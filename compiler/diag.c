@@ -105,6 +105,8 @@ static struct diag *diag_push(struct diag_ctx *d, enum diag_level lvl, struct lo
 			d->capped = true;
 			return NULL;
 		}
+	} else if (d->capped) {
+		return NULL;
 	} else if (lvl == DIAG_WARNING) {
 		d->warnings++;
 	}
@@ -131,6 +133,15 @@ struct diag *diag_warning(struct diag_ctx *d, struct loc l, const char *fmt, ...
 	va_list ap;
 	va_start(ap, fmt);
 	struct diag *g = diag_push(d, DIAG_WARNING, l, fmt, ap);
+	va_end(ap);
+	return g;
+}
+
+struct diag *diag_note(struct diag_ctx *d, struct loc l, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	struct diag *g = diag_push(d, DIAG_NOTE, l, fmt, ap);
 	va_end(ap);
 	return g;
 }

@@ -71,6 +71,8 @@ struct diag *diag_error(struct diag_ctx *d, struct loc l, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 struct diag *diag_warning(struct diag_ctx *d, struct loc l, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+struct diag *diag_note(struct diag_ctx *d, struct loc l, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 void diag_hint(struct diag *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* A location-less error about a path (e.g. "Smolfile: No such file"). */

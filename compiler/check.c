@@ -1,0 +1,407 @@
+/* check.c — see check.h. */
+#include "check.h"
+#include "lower.h"
+
+#include <errno.h>
+#include <glob.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+const char *const check_known_sets[] = {
+	"base", "comp", "etc", "games", "man", "misc", "modules", "rescue", "tests", "text",
+	"xbase", "xcomp", "xetc", "xfont", "xserver", "debug", "gpufw", "manhtml", "base32", "debug32", NULL,
+};
+
+static const char *closest_set(const char *s)
+{
+	const char *best = NULL;
+	size_t bd = 3;
+	for (size_t i = 0; check_known_sets[i]; i++) {
+		size_t dd = levenshtein(s, check_known_sets[i]);
+		if (dd < bd) {
+			bd = dd;
+			best = check_known_sets[i];
+		}
+	}
+	return best;
+}
+
+static bool has_glob_chars(const char *s)
+{
+	return strpbrk(s, "*?[") != NULL;
+}
+
+/* A COPY source must stay inside the build context: no absolute path, no
+ * '..' component, no symlink that resolves outside. */
+static void check_copy_src(struct diag_ctx *d, const struct recipe *r, const char *src, struct loc at)
+{
+	if (src[0] == '/') {
+		struct diag *g = diag_error(d, at, "COPY source '%s' is an absolute path", src);
+		diag_hint(g, "sources are relative to the build context (%s); copy the file there first", r->dir);
+		return;
+	}
+	for (const char *p = src; *p;) {
+		size_t n = strcspn(p, "/");
+		if (n == 2 && p[0] == '.' && p[1] == '.') {
+			struct diag *g = diag_error(d, at, "COPY source '%s' leaves the build context", src);
+			diag_hint(g, "sources must be inside %s", r->dir);
+			return;
+		}
+		p += n;
+		while (*p == '/')
+			p++;
+	}
+	char *ctx = realpath(r->dir, NULL);
+	char *pattern = path_join(r->dir, src);
+	glob_t gl;
+	memset(&gl, 0, sizeof(gl));
+	int grc = glob(pattern, GLOB_NOSORT, NULL, &gl);
+	if (grc != 0 || gl.gl_pathc == 0) {
+		struct diag *g = diag_error(d, at, has_glob_chars(src) ? "COPY source '%s' matches no file"
+								    : "COPY source '%s' does not exist", src);
+		diag_hint(g, "sources are relative to the build context (%s)", r->dir);
+	} else if (ctx) {
+		size_t cl = strlen(ctx);
+		for (size_t i = 0; i < gl.gl_pathc; i++) {
+			char *rp = realpath(gl.gl_pathv[i], NULL);
+			if (rp && (strncmp(rp, ctx, cl) || (rp[cl] && rp[cl] != '/'))) {
+				struct diag *g = diag_error(d, at, "COPY source '%s' resolves outside the build context (through a symlink) to %s",
+							    src, rp);
+				diag_hint(g, "copy the file into %s instead of linking to it", ctx);
+				free(rp);
+				break;
+			}
+			free(rp);
+		}
+	}
+	globfree(&gl);
+	free(pattern);
+	free(ctx);
+}
+
+static void check_path_exists(struct diag_ctx *d, const struct recipe *r, const char *what, const char *rel, struct loc at)
+{
+	char *full = path_join(r->dir, rel);
+	struct stat st;
+	if (stat(full, &st) < 0) {
+		struct diag *g = diag_error(d, at, "%s '%s' not found: %s", what, rel, strerror(errno));
+		diag_hint(g, "paths are relative to the Smolfile's directory (%s)", r->dir);
+	} else if (S_ISDIR(st.st_mode)) {
+		diag_error(d, at, "%s '%s' is a directory, not a file", what, rel);
+	}
+	free(full);
+}
+
+int check_recipe(struct diag_ctx *d, struct recipe *r)
+{
+	size_t before = d->errors;
+	const struct ir_node *first[IR__COUNT] = {0};
+	const struct ir_node *from = NULL;
+	struct recipe_settings *s = &r->set;
+	const struct ir_node *sets_by_name = NULL, *pkgs = NULL;
+	bool has_steps_before_from = false;
+
+	for (size_t i = 0; i < r->n; i++) {
+		const struct ir_node *n = &r->v[i];
+		const struct ir_info *info = ir_info(n->kind);
+		if (info->single && first[n->kind] && !(n->kind == IR_LABEL)) {
+			struct diag *g = diag_error(d, n->loc, "duplicate %s: a recipe has one", info->name);
+			diag_hint(g, "remove one of them");
+			diag_note(d, first[n->kind]->loc, "first %s is here", info->name);
+			continue;
+		}
+		if (!first[n->kind])
+			first[n->kind] = n;
+		switch (n->kind) {
+		case IR_FROM:
+			from = n;
+			break;
+		case IR_SETS:
+			if (!from && !has_steps_before_from) {
+				has_steps_before_from = true;
+				struct diag *g = diag_error(d, n->loc, "SETS before FROM");
+				diag_hint(g, "start the recipe with FROM (only ARG may come before it)");
+			}
+			for (size_t k = 0; k < n->u.sets.n; k++) {
+				const struct ir_set *set = &n->u.sets.v[k];
+				if (set->src == SRC_NAME) {
+					sets_by_name = n;
+					bool known = false;
+					for (size_t j = 0; check_known_sets[j]; j++)
+						known = known || !strcmp(set->ref, check_known_sets[j]);
+					if (!known) {
+						struct diag *g = diag_error(d, set->loc, "unknown set '%s'", set->ref);
+						const char *c = closest_set(set->ref);
+						if (c)
+							diag_hint(g, "did you mean '%s'?", c);
+						else
+							diag_hint(g, "NetBSD sets are base, comp, etc, games, man, misc, modules, rescue, tests, text, x*; "
+								     "or give a URL or a path to a .tgz/.tar.xz");
+					}
+				} else if (set->src == SRC_PATH) {
+					check_path_exists(d, r, "set file", set->ref, set->loc);
+				}
+			}
+			break;
+		case IR_PKGS:
+			pkgs = n;
+			if (!from && !has_steps_before_from) {
+				has_steps_before_from = true;
+				struct diag *g = diag_error(d, n->loc, "PKGS before FROM");
+				diag_hint(g, "start the recipe with FROM (only ARG may come before it)");
+			}
+			break;
+		case IR_COPY:
+			if (!from && !has_steps_before_from) {
+				has_steps_before_from = true;
+				struct diag *g = diag_error(d, n->loc, "COPY before FROM");
+				diag_hint(g, "start the recipe with FROM (only ARG may come before it)");
+			}
+			for (size_t k = 0; k < n->u.copy.srcs.n; k++)
+				check_copy_src(d, r, n->u.copy.srcs.v[k], n->u.copy.src_locs[k]);
+			break;
+		case IR_POSTINST:
+			if (!from && !has_steps_before_from) {
+				has_steps_before_from = true;
+				struct diag *g = diag_error(d, n->loc, "POSTINST before FROM");
+				diag_hint(g, "start the recipe with FROM (only ARG may come before it)");
+			}
+			break;
+		case IR_KERNEL:
+			if (n->u.kernel.src == SRC_PATH && n->u.kernel.ref)
+				check_path_exists(d, r, "kernel", n->u.kernel.ref, n->arg_loc);
+			break;
+		case IR_PORTS:
+			for (size_t k = 0; k < n->u.ports.n; k++) {
+				const struct ir_port *p = &n->u.ports.v[k];
+				for (size_t j = 0; j <= i; j++) {
+					const struct ir_node *m = &r->v[j];
+					if (m->kind != IR_PORTS)
+						continue;
+					size_t lim = j == i ? k : m->u.ports.n;
+					for (size_t q = 0; q < lim; q++) {
+						const struct ir_port *o = &m->u.ports.v[q];
+						if (o->host == p->host && o->udp == p->udp && !strcmp(o->host_addr, p->host_addr)) {
+							struct diag *g = diag_error(d, p->loc, "host port %u/%s is forwarded twice", p->host,
+										    p->udp ? "udp" : "tcp");
+							diag_hint(g, "each host port can forward to one guest port");
+							diag_note(d, o->loc, "first forwarded here");
+						}
+					}
+				}
+			}
+			break;
+		case IR_SHARE:
+		case IR_RC:
+		case IR_ARG:
+		case IR_ENV:
+		case IR_SERVICE:
+		case IR_ARCH:
+		case IR_SIZE:
+		case IR_MEM:
+		case IR_CPUS:
+		case IR_READONLY:
+		case IR_INCLUDE:
+		case IR_LABEL:
+		case IR_CMD:
+		case IR_PROFILE:
+		case IR_APPEND:
+		case IR_PKGSITE:
+			break;
+		case IR__COUNT:
+		default:
+			abort();
+		}
+	}
+
+	if (!from) {
+		const struct srcfile *f = NULL;
+		for (uint32_t i = 1; i < d->nfiles; i++)
+			if (d->files[i].path && !strcmp(d->files[i].path, r->path))
+				f = &d->files[i];
+		struct loc at = {f ? (uint32_t)(f - d->files) : 0, 0, 0};
+		struct diag *g = at.file ? diag_error(d, at, "no FROM instruction") : diag_error_plain(d, "%s: no FROM instruction", r->path);
+		diag_hint(g, "start the recipe with FROM scratch, FROM netbsd-<version> (e.g. netbsd-10.1) or FROM <service>");
+	}
+
+	/* settings, with the parent's as defaults */
+	const struct recipe_settings *ps = r->parent ? &r->parent->set : NULL;
+	memset(s, 0, sizeof(*s));
+	s->from = from;
+	s->arch = first[IR_ARCH] && first[IR_ARCH]->u.str ? first[IR_ARCH]->u.str : ps ? ps->arch : "amd64";
+	s->profile = first[IR_PROFILE] && first[IR_PROFILE]->u.str ? first[IR_PROFILE]->u.str : ps ? ps->profile : "netbsd";
+	s->mem_mib = first[IR_MEM] && first[IR_MEM]->u.mem_mib ? first[IR_MEM]->u.mem_mib : ps ? ps->mem_mib : 256;
+	s->cpus = first[IR_CPUS] && first[IR_CPUS]->u.cpus ? first[IR_CPUS]->u.cpus : ps ? ps->cpus : 1;
+	s->readonly = first[IR_READONLY] ? true : ps ? ps->readonly : false;
+	s->kernel = first[IR_KERNEL] ? first[IR_KERNEL] : ps ? ps->kernel : NULL;
+	s->rc = first[IR_RC];
+	s->cmd = first[IR_CMD] ? first[IR_CMD]->u.str : NULL;
+	s->append = first[IR_APPEND] ? first[IR_APPEND]->u.str : ps ? ps->append : NULL;
+	s->pkgsite = first[IR_PKGSITE] ? first[IR_PKGSITE]->u.str : ps ? ps->pkgsite : NULL;
+	if (first[IR_SIZE]) {
+		s->size_auto = first[IR_SIZE]->u.size.is_auto;
+		s->size_bytes = first[IR_SIZE]->u.size.bytes;
+		if (s->size_auto && !s->size_bytes)
+			s->size_bytes = 32ull << 20;
+	} else if (ps) {
+		s->size_auto = ps->size_auto;
+		s->size_bytes = ps->size_bytes;
+	} else {
+		s->size_auto = true;
+		s->size_bytes = 32ull << 20;
+	}
+	if (first[IR_SERVICE] && first[IR_SERVICE]->u.str) {
+		s->service = first[IR_SERVICE]->u.str;
+	}
+
+	if (r->parent && first[IR_ARCH] && first[IR_ARCH]->u.str && strcmp(first[IR_ARCH]->u.str, ps->arch)) {
+		struct diag *g = diag_error(d, first[IR_ARCH]->loc, "ARCH %s differs from the base recipe's ARCH %s",
+					    first[IR_ARCH]->u.str, ps->arch);
+		diag_hint(g, "a recipe built FROM another reuses its layers, so the architecture must match");
+	}
+	if (from && from->u.from.kind == BASE_SCRATCH && sets_by_name) {
+		for (size_t k = 0; k < sets_by_name->u.sets.n; k++) {
+			const struct ir_set *set = &sets_by_name->u.sets.v[k];
+			if (set->src != SRC_NAME)
+				continue;
+			struct diag *g = diag_error(d, set->loc, "set '%s' needs a NetBSD release, but the recipe is FROM scratch", set->ref);
+			diag_hint(g, "use FROM netbsd-<version> (e.g. netbsd-10.1), or give the set as a URL or a path");
+			break;
+		}
+	}
+	if (pkgs && from && from->u.from.kind == BASE_SCRATCH && !s->pkgsite) {
+		struct diag *g = diag_error(d, pkgs->loc, "PKGS needs a package repository, but the recipe is FROM scratch");
+		diag_hint(g, "use FROM netbsd-<version>, or name the repository with PKGSITE <url>");
+	}
+	if (!strcmp(s->profile, "linux") && !s->kernel) {
+		const struct ir_node *p = first[IR_PROFILE];
+		struct diag *g = p ? diag_error(d, p->loc, "PROFILE linux needs a KERNEL")
+				   : diag_error_plain(d, "%s: PROFILE linux needs a KERNEL", r->path);
+		diag_hint(g, "there is no default Linux kernel; add KERNEL <path|URL>");
+	}
+	return d->errors == before ? 0 : -1;
+}
+
+/* Where FROM <name> looks for a recipe. */
+static char *find_base_recipe(const struct recipe *r, const char *name)
+{
+	struct strvec cand = {0};
+	if (strchr(name, '/') || str_endswith(name, "Smolfile") || str_endswith(name, ".smol")) {
+		char *p = path_join(r->dir, name);
+		struct stat st;
+		if (stat(p, &st) == 0 && S_ISDIR(st.st_mode)) {
+			sv_push(&cand, path_join(p, "Smolfile"));
+			free(p);
+		} else {
+			sv_push(&cand, p);
+		}
+	} else {
+		char *sub = xasprintf("%s/Smolfile", name);
+		sv_push(&cand, path_join(r->dir, sub));
+		char *up = xasprintf("../%s/Smolfile", name);
+		sv_push(&cand, path_join(r->dir, up));
+		char *svc = xasprintf("services/%s/Smolfile", name);
+		sv_push(&cand, path_join(r->dir, svc));
+		const char *sp = getenv("SMOLC_PATH");
+		if (sp) {
+			char *copy = xstrdup(sp);
+			for (char *tok = strtok(copy, ":"); tok; tok = strtok(NULL, ":")) {
+				char *a = path_join(tok, sub);
+				sv_push(&cand, a);
+			}
+			free(copy);
+		}
+		const char *dd = getenv("SMOLC_DATADIR");
+		if (dd) {
+			char *a = path_join(dd, svc);
+			sv_push(&cand, a);
+		}
+		free(sub);
+		free(up);
+		free(svc);
+	}
+	char *found = NULL;
+	for (size_t i = 0; i < cand.n && !found; i++)
+		if (path_exists(cand.v[i]))
+			found = xstrdup(cand.v[i]);
+	sv_free(&cand);
+	return found;
+}
+
+static struct recipe *load_rec(struct diag_ctx *d, const char *path, const struct strvec *build_args,
+			       struct loc from_loc, struct strvec *chain)
+{
+	struct recipe *r = xcalloc(1, sizeof(*r));
+	r->path = xstrdup(path);
+	r->dir = path_dirname(path);
+	if (build_args)
+		for (size_t i = 0; i < build_args->n; i++)
+			sv_pushdup(&r->build_args, build_args->v[i]);
+	size_t nfiles = d->nfiles;
+	lower_recipe(d, r, path, from_loc, chain->n ? NULL : build_args);
+	if (d->nfiles == nfiles) { /* unreadable */
+		recipe_free(r);
+		return NULL;
+	}
+	char *rp = realpath(path, NULL);
+	sv_push(chain, rp ? rp : xstrdup(path));
+
+	bool has_service = false;
+	for (size_t i = 0; i < r->n; i++)
+		has_service = has_service || r->v[i].kind == IR_SERVICE;
+	if (!has_service) {
+		/* default: the recipe directory's name, as a synthetic SERVICE */
+		char *rd = realpath(r->dir, NULL);
+		const char *b = path_basename(rd ? rd : r->dir);
+		bool ok = *b && strlen(b) <= 32;
+		for (const char *c = b; ok && *c; c++)
+			ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '-' ||
+			     *c == '_' || *c == '.';
+		struct ir_node *n = recipe_push(r, IR_SERVICE, (struct loc){0, 0, 0});
+		n->u.str = xstrdup(ok ? b : "smol");
+		free(rd);
+	}
+
+	const struct ir_node *from = NULL;
+	for (size_t i = 0; i < r->n && !from; i++)
+		if (r->v[i].kind == IR_FROM)
+			from = &r->v[i];
+	if (from && from->u.from.kind == BASE_RECIPE && from->u.from.name) {
+		char *bp = find_base_recipe(r, from->u.from.name);
+		if (!bp) {
+			struct diag *g = diag_error(d, from->arg_loc, "no recipe named '%s'", from->u.from.name);
+			diag_hint(g, "FROM takes scratch, netbsd-<version>, a service name (looked up as %s/<name>/Smolfile, "
+				     "../<name>/Smolfile, services/<name>/Smolfile and in $SMOLC_PATH) or a path to a Smolfile",
+				  r->dir);
+		} else {
+			char *brp = realpath(bp, NULL);
+			bool cycle = false;
+			for (size_t i = 0; brp && i < chain->n; i++)
+				cycle = cycle || !strcmp(chain->v[i], brp);
+			if (cycle) {
+				struct diag *g = diag_error(d, from->arg_loc, "FROM cycle: '%s' is built FROM this recipe", from->u.from.name);
+				diag_hint(g, "a recipe cannot (indirectly) be its own base");
+			} else if (chain->n >= 16) {
+				diag_error(d, from->arg_loc, "FROM chain deeper than 16 recipes");
+			} else {
+				r->parent = load_rec(d, bp, NULL, from->loc, chain);
+			}
+			free(brp);
+			free(bp);
+		}
+	}
+	check_recipe(d, r);
+	free(chain->v[--chain->n]);
+	chain->v[chain->n] = NULL;
+	return r;
+}
+
+struct recipe *recipe_load(struct diag_ctx *d, const char *path, const struct strvec *build_args)
+{
+	struct strvec chain = {0};
+	struct recipe *r = load_rec(d, path, build_args, (struct loc){0, 0, 0}, &chain);
+	sv_free(&chain);
+	return r;
+}

@@ -1,0 +1,22 @@
+/* check.h — semantic checks over a lowered recipe, and recipe loading.
+ *
+ * recipe_load() parses and lowers a Smolfile, follows FROM <recipe> to
+ * its parent (recursively, cycles are errors), then check_recipe()
+ * validates the whole and fills recipe->set (resolved settings with
+ * defaults, inherited from the parent where the child is silent). */
+#ifndef SMOLC_CHECK_H
+#define SMOLC_CHECK_H
+
+#include "ir.h"
+
+/* Returns the recipe (caller frees with recipe_free) — also when errors
+ * were raised, so callers can still inspect it — or NULL when the file
+ * could not be read at all. Check d->errors. */
+struct recipe *recipe_load(struct diag_ctx *d, const char *path, const struct strvec *build_args);
+
+int check_recipe(struct diag_ctx *d, struct recipe *r);
+
+/* Known NetBSD set names (NULL-terminated). */
+extern const char *const check_known_sets[];
+
+#endif

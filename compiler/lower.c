@@ -1,0 +1,1099 @@
+/* lower.c — see lower.h. One function per instruction, dispatched by a
+ * switch on the IR kind; the keyword table is the single list of
+ * instructions. */
+#include "lower.h"
+#include "parse.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct ir_info infos[IR__COUNT] = {
+	[IR_FROM] = {"FROM", IR_FROM, true, "FROM scratch | netbsd-<version> | <service or Smolfile path>"},
+	[IR_SETS] = {"SETS", IR_SETS, false, "SETS <set>[:<glob>[,<glob>…]] [sha256:<hex>] …"},
+	[IR_PKGS] = {"PKGS", IR_PKGS, false, "PKGS <name-or-pattern> …"},
+	[IR_RC] = {"RC", IR_RC, true, "RC <<EOF … EOF | RC <file>"},
+	[IR_POSTINST] = {"POSTINST", IR_POSTINST, false, "POSTINST [--network] [--timeout=<seconds>] <<EOF … EOF | <file>"},
+	[IR_PORTS] = {"PORTS", IR_PORTS, false, "PORTS [<host-addr>:]<host-port>:<guest-port>[/tcp|/udp] …"},
+	[IR_KERNEL] = {"KERNEL", IR_KERNEL, true, "KERNEL <name|URL|path> [sha256:<hex>]"},
+	[IR_ARG] = {"ARG", IR_ARG, false, "ARG <NAME>[=<default>]"},
+	[IR_ENV] = {"ENV", IR_ENV, false, "ENV <NAME>=<value> …"},
+	[IR_COPY] = {"COPY", IR_COPY, false, "COPY [--chown=<user>:<group>] [--mode=<octal>] <src>… <dst>"},
+	[IR_SERVICE] = {"SERVICE", IR_SERVICE, true, "SERVICE <name>"},
+	[IR_ARCH] = {"ARCH", IR_ARCH, true, "ARCH amd64 | i386 | evbarm-aarch64"},
+	[IR_SIZE] = {"SIZE", IR_SIZE, true, "SIZE <n>M | <n>G | auto | auto+<n>M"},
+	[IR_MEM] = {"MEM", IR_MEM, true, "MEM <n>M | <n>G"},
+	[IR_CPUS] = {"CPUS", IR_CPUS, true, "CPUS <n>"},
+	[IR_SHARE] = {"SHARE", IR_SHARE, false, "SHARE <host-dir>:<guest-dir>"},
+	[IR_READONLY] = {"READONLY", IR_READONLY, true, "READONLY"},
+	[IR_INCLUDE] = {"INCLUDE", IR_INCLUDE, false, "INCLUDE <file>"},
+	[IR_LABEL] = {"LABEL", IR_LABEL, false, "LABEL <key>=<value> …"},
+	[IR_CMD] = {"CMD", IR_CMD, true, "CMD <command>"},
+	[IR_PROFILE] = {"PROFILE", IR_PROFILE, true, "PROFILE netbsd | linux"},
+	[IR_APPEND] = {"APPEND", IR_APPEND, true, "APPEND <kernel arguments>"},
+	[IR_PKGSITE] = {"PKGSITE", IR_PKGSITE, true, "PKGSITE <url>"},
+};
+
+const struct ir_info *ir_info(enum ir_kind k)
+{
+	if ((unsigned)k >= IR__COUNT)
+		abort();
+	return &infos[k];
+}
+
+const struct ir_info *ir_lookup(const char *kw)
+{
+	for (size_t i = 0; i < IR__COUNT; i++)
+		if (str_ieq(kw, infos[i].name))
+			return &infos[i];
+	return NULL;
+}
+
+/* Dockerfile words people type out of habit, and what smolc calls them. */
+static const struct {
+	const char *word, *instead;
+} aliases[] = {
+	{"RUN", "POSTINST (it runs on the build host, against the image's root)"},
+	{"ADD", "COPY"},
+	{"EXPOSE", "PORTS"},
+	{"ENTRYPOINT", "CMD"},
+	{"PORT", "PORTS"},
+	{"SET", "SETS"},
+	{"PKG", "PKGS"},
+	{"PACKAGES", "PKGS"},
+	{"WORKDIR", "COPY to an absolute <dst>"},
+	{"IMGSIZE", "SIZE"},
+};
+
+const char *ir_suggest(const char *kw)
+{
+	for (size_t i = 0; i < ARRAY_LEN(aliases); i++)
+		if (str_ieq(kw, aliases[i].word))
+			return aliases[i].instead;
+	const char *best = NULL;
+	size_t bd = strlen(kw) <= 3 ? 2 : 3;
+	for (size_t i = 0; i < IR__COUNT; i++) {
+		size_t d = levenshtein(kw, infos[i].name);
+		if (d < bd) {
+			bd = d;
+			best = infos[i].name;
+		}
+	}
+	return best;
+}
+
+struct ir_node *recipe_push(struct recipe *r, enum ir_kind k, struct loc loc)
+{
+	VEC_GROW(r->v, r->n, r->cap);
+	struct ir_node *n = &r->v[r->n++];
+	memset(n, 0, sizeof(*n));
+	n->kind = k;
+	n->loc = loc;
+	n->arg_loc = loc;
+	return n;
+}
+
+static void node_free(struct ir_node *n)
+{
+	switch (n->kind) {
+	case IR_FROM:
+		free(n->u.from.name);
+		free(n->u.from.version);
+		break;
+	case IR_SETS:
+		for (size_t i = 0; i < n->u.sets.n; i++) {
+			free(n->u.sets.v[i].ref);
+			sv_free(&n->u.sets.v[i].globs);
+			free(n->u.sets.v[i].sha256);
+		}
+		free(n->u.sets.v);
+		break;
+	case IR_PKGS:
+		sv_free(&n->u.pkgs.pats);
+		free(n->u.pkgs.locs);
+		break;
+	case IR_RC:
+	case IR_POSTINST:
+		free(n->u.script.text);
+		free(n->u.script.path);
+		break;
+	case IR_PORTS:
+		for (size_t i = 0; i < n->u.ports.n; i++)
+			free(n->u.ports.v[i].host_addr);
+		free(n->u.ports.v);
+		break;
+	case IR_KERNEL:
+		free(n->u.kernel.ref);
+		free(n->u.kernel.sha256);
+		break;
+	case IR_ARG:
+	case IR_ENV:
+		free(n->u.var.name);
+		free(n->u.var.value);
+		break;
+	case IR_COPY:
+		sv_free(&n->u.copy.srcs);
+		free(n->u.copy.src_locs);
+		free(n->u.copy.dst);
+		free(n->u.copy.chown);
+		break;
+	case IR_SERVICE:
+	case IR_ARCH:
+	case IR_PROFILE:
+	case IR_APPEND:
+	case IR_CMD:
+	case IR_PKGSITE:
+	case IR_INCLUDE:
+		free(n->u.str);
+		break;
+	case IR_SHARE:
+		free(n->u.share.host);
+		free(n->u.share.guest);
+		break;
+	case IR_LABEL:
+		free(n->u.label.key);
+		free(n->u.label.value);
+		break;
+	case IR_SIZE:
+	case IR_MEM:
+	case IR_CPUS:
+	case IR_READONLY:
+		break;
+	case IR__COUNT:
+	default:
+		abort();
+	}
+}
+
+void recipe_free(struct recipe *r)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; i < r->n; i++)
+		node_free(&r->v[i]);
+	free(r->v);
+	free(r->path);
+	free(r->dir);
+	sv_free(&r->build_args);
+	recipe_free(r->parent);
+	free(r);
+}
+
+/* ---- helpers over argument words ---- */
+
+struct lw {
+	struct lower_ctx *lc;
+	const struct ast *ast;
+	const struct ainstr *in;
+	const struct ir_info *info;
+	const struct srcfile *f;
+};
+
+static const char *raw_at(const struct lw *w, struct loc l)
+{
+	return w->f->data + l.off;
+}
+
+/* Expanded argument i, or NULL (diagnosed). Heredocs are rejected. */
+static char *arg_word(const struct lw *w, size_t i)
+{
+	const struct aword *a = &w->in->args[i];
+	if (a->kind == AW_HEREDOC) {
+		struct diag *g = diag_error(w->lc->diag, a->loc, "%s does not take a heredoc", w->info->name);
+		diag_hint(g, "usage: %s", w->info->usage);
+		return NULL;
+	}
+	return expand_word(w->lc->diag, a->loc, raw_at(w, a->loc), a->loc.len, &w->lc->env);
+}
+
+static void usage_error(const struct lw *w, struct loc at, const char *fmt, const char *what)
+{
+	struct diag *g = diag_error(w->lc->diag, at, fmt, w->info->name, what);
+	diag_hint(g, "usage: %s", w->info->usage);
+}
+
+static bool want_args(const struct lw *w, size_t min, size_t max)
+{
+	size_t n = w->in->nargs;
+	if (n < min) {
+		struct loc at = w->in->line;
+		at.off += at.len;
+		at.len = 0;
+		usage_error(w, at, "%s needs %s", min == 1 ? "an argument" : "more arguments");
+		return false;
+	}
+	if (n > max) {
+		struct loc at = loc_span(w->in->args[max].loc, w->in->args[n - 1].loc);
+		usage_error(w, at, "%s takes %s", max == 0 ? "no arguments" : max == 1 ? "one argument" : "fewer arguments");
+		return false;
+	}
+	return true;
+}
+
+/* Parse "<n>[K|M|G|T]" (binary units; bare number = `bare_unit`).
+ * Returns false on syntax error. */
+static bool parse_size(const char *s, uint64_t bare_unit, uint64_t *out)
+{
+	if (!isdigit((unsigned char)*s))
+		return false;
+	errno = 0;
+	char *end;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno)
+		return false;
+	uint64_t unit = bare_unit;
+	if (*end) {
+		switch (toupper((unsigned char)*end)) {
+		case 'K':
+			unit = 1ull << 10;
+			break;
+		case 'M':
+			unit = 1ull << 20;
+			break;
+		case 'G':
+			unit = 1ull << 30;
+			break;
+		case 'T':
+			unit = 1ull << 40;
+			break;
+		default:
+			return false;
+		}
+		end++;
+		if (*end == 'i' || *end == 'I')
+			end++;
+		if (*end == 'B' || *end == 'b')
+			end++;
+		if (*end)
+			return false;
+	}
+	if (v > UINT64_MAX / unit)
+		return false;
+	*out = v * unit;
+	return true;
+}
+
+static bool looks_like_url(const char *s)
+{
+	return strstr(s, "://") != NULL;
+}
+
+static bool looks_like_path(const char *s)
+{
+	return strchr(s, '/') || str_endswith(s, ".tgz") || str_endswith(s, ".tar.xz") || str_endswith(s, ".tar") ||
+	       str_endswith(s, ".tar.gz") || str_endswith(s, ".tar.zst") || str_endswith(s, ".tar.bz2");
+}
+
+static bool is_hex(const char *s, size_t n)
+{
+	if (strlen(s) != n)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isxdigit((unsigned char)s[i]))
+			return false;
+	return true;
+}
+
+/* "sha256:<64 hex>" → lower-case hex, or NULL (diagnosed). */
+static char *parse_pin(const struct lw *w, struct loc at, const char *s)
+{
+	const char *hex = s + 7;
+	if (!is_hex(hex, 64)) {
+		struct diag *g = diag_error(w->lc->diag, at, "bad digest '%s': expected sha256: and 64 hex digits", s);
+		diag_hint(g, "compute it with: sha256sum FILE");
+		return NULL;
+	}
+	char *p = xstrdup(hex);
+	for (char *c = p; *c; c++)
+		*c = (char)tolower((unsigned char)*c);
+	return p;
+}
+
+/* Text of the whole argument list as written (for CMD and APPEND). */
+static char *rest_of_line(const struct lw *w)
+{
+	const struct ainstr *in = w->in;
+	struct loc first = in->args[0].loc, last = in->args[in->nargs - 1].loc;
+	const char *s = raw_at(w, first);
+	size_t len = last.off + last.len - first.off;
+	/* fold continuation newlines ("\\\n") into spaces */
+	struct strbuf sb;
+	sb_init(&sb);
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] == '\\' && i + 1 < len && (s[i + 1] == '\n' || s[i + 1] == ' ' || s[i + 1] == '\t')) {
+			size_t j = i + 1;
+			while (j < len && (s[j] == ' ' || s[j] == '\t'))
+				j++;
+			if (j < len && s[j] == '\n') {
+				sb_addc(&sb, ' ');
+				i = j;
+				continue;
+			}
+		}
+		sb_addc(&sb, s[i]);
+	}
+	char *out = expand_shell_text(sb.buf, sb.len, &w->lc->env);
+	sb_free(&sb);
+	return out;
+}
+
+/* ---- one function per instruction ---- */
+
+static bool is_netbsd_version(const char *v)
+{
+	if (!strcmp(v, "daily") || !strcmp(v, "current"))
+		return true;
+	if (!isdigit((unsigned char)*v))
+		return false;
+	for (const char *c = v; *c; c++)
+		if (!isdigit((unsigned char)*c) && *c != '.')
+			return false;
+	return v[strlen(v) - 1] != '.';
+}
+
+static void lower_from(struct lw *w, struct ir_node *n)
+{
+	if (!want_args(w, 1, 1))
+		return;
+	char *s = arg_word(w, 0);
+	if (!s)
+		return;
+	n->u.from.name = s;
+	if (!strcmp(s, "scratch")) {
+		n->u.from.kind = BASE_SCRATCH;
+	} else if (str_startswith(s, "netbsd-") || str_startswith(s, "NetBSD-")) {
+		n->u.from.kind = BASE_NETBSD;
+		n->u.from.version = xstrdup(s + 7);
+		if (!is_netbsd_version(n->u.from.version)) {
+			struct diag *g = diag_error(w->lc->diag, n->arg_loc, "bad NetBSD release '%s'", s);
+			diag_hint(g, "write it as netbsd-<version>, e.g. netbsd-10.1, or netbsd-daily");
+		}
+	} else {
+		n->u.from.kind = BASE_RECIPE;
+	}
+}
+
+static void lower_sets(struct lw *w, struct ir_node *n)
+{
+	if (!want_args(w, 1, SIZE_MAX))
+		return;
+	for (size_t i = 0; i < w->in->nargs; i++) {
+		struct loc at = w->in->args[i].loc;
+		char *s = arg_word(w, i);
+		if (!s)
+			continue;
+		if (str_startswith(s, "sha256:")) {
+			char *pin = parse_pin(w, at, s);
+			if (pin && !n->u.sets.n) {
+				diag_error(w->lc->diag, at, "a digest must follow the set it pins");
+				free(pin);
+			} else if (pin) {
+				free(n->u.sets.v[n->u.sets.n - 1].sha256);
+				n->u.sets.v[n->u.sets.n - 1].sha256 = pin;
+			}
+			free(s);
+			continue;
+		}
+		n->u.sets.v = xrealloc(n->u.sets.v, (n->u.sets.n + 1) * sizeof(*n->u.sets.v));
+		struct ir_set *set = &n->u.sets.v[n->u.sets.n++];
+		memset(set, 0, sizeof(*set));
+		set->loc = at;
+		/* the glob list starts at the first ':' that begins "/" and is
+		 * not the "://" of a URL */
+		char *scheme = strstr(s, "://");
+		char *from = scheme ? scheme + 3 : s;
+		char *colon = strchr(from, ':');
+		if (colon) {
+			*colon = 0;
+			char *g = colon + 1;
+			if (!*g) {
+				struct diag *dg = diag_error(w->lc->diag, at, "empty extraction filter after ':' in '%s:'", s);
+				diag_hint(dg, "write e.g. comp:/usr/bin/strip, or drop the ':'");
+			}
+			for (char *tok = strtok(g, ","); tok; tok = strtok(NULL, ",")) {
+				if (tok[0] != '/') {
+					struct diag *dg = diag_error(w->lc->diag, at, "extraction filter '%s' must be an absolute path or glob", tok);
+					diag_hint(dg, "paths inside a set start with '/', e.g. comp:/usr/bin/strip");
+				}
+				sv_pushdup(&set->globs, tok);
+			}
+		}
+		set->ref = xstrdup(s);
+		if (looks_like_url(s))
+			set->src = SRC_URL;
+		else if (looks_like_path(s))
+			set->src = SRC_PATH;
+		else
+			set->src = SRC_NAME;
+		free(s);
+	}
+}
+
+static void lower_pkgs(struct lw *w, struct ir_node *n)
+{
+	if (!want_args(w, 1, SIZE_MAX))
+		return;
+	n->u.pkgs.locs = xcalloc(w->in->nargs, sizeof(struct loc));
+	for (size_t i = 0; i < w->in->nargs; i++) {
+		char *s = arg_word(w, i);
+		if (!s)
+			continue;
+		if (!*s || strchr(s, '/') || strchr(s, ' ')) {
+			struct diag *g = diag_error(w->lc->diag, w->in->args[i].loc, "bad package name or pattern '%s'", s);
+			diag_hint(g, "write a pkgsrc name or pattern, e.g. nginx, 'php>=8.2<8.4', 'py3[0-9]*-foo-[0-9]*'");
+			free(s);
+			continue;
+		}
+		n->u.pkgs.locs[n->u.pkgs.pats.n] = w->in->args[i].loc;
+		sv_push(&n->u.pkgs.pats, s);
+	}
+}
+
+static void lower_script(struct lw *w, struct ir_node *n)
+{
+	size_t i = 0;
+	const struct aword *a;
+	for (; i < w->in->nargs; i++) {
+		a = &w->in->args[i];
+		if (a->kind != AW_WORD || raw_at(w, a->loc)[0] != '-' || raw_at(w, a->loc)[1] != '-')
+			break;
+		char *opt = arg_word(w, i);
+		if (!opt)
+			continue;
+		if (n->kind == IR_POSTINST && !strcmp(opt, "--network")) {
+			n->u.script.network = true;
+		} else if (n->kind == IR_POSTINST && str_startswith(opt, "--timeout=")) {
+			char *end;
+			errno = 0;
+			unsigned long t = strtoul(opt + 10, &end, 10);
+			if (errno || *end || !opt[10] || t == 0 || t > 86400)
+				usage_error(w, a->loc, "%s: bad timeout '%s': expected seconds from 1 to 86400", opt);
+			else
+				n->u.script.timeout = (unsigned)t;
+		} else {
+			usage_error(w, a->loc, "%s: unknown option '%s'", opt);
+		}
+		free(opt);
+	}
+	if (i == w->in->nargs) {
+		struct loc at = w->in->line;
+		at.off += at.len;
+		at.len = 0;
+		usage_error(w, at, "%s needs %s", "a heredoc or a file");
+		return;
+	}
+	if (i + 1 < w->in->nargs) {
+		usage_error(w, loc_span(w->in->args[i + 1].loc, w->in->args[w->in->nargs - 1].loc), "%s takes %s",
+			    "one heredoc or one file");
+		return;
+	}
+	a = &w->in->args[i];
+	n->arg_loc = a->loc;
+	if (a->kind == AW_HEREDOC) {
+		const struct heredoc *h = &w->ast->heredocs[a->heredoc];
+		if (!h->complete)
+			return; /* diagnosed by the scanner */
+		if (h->body_len == 0 || strspn(h->body, " \t\n") == h->body_len) {
+			struct diag *g = diag_error(w->lc->diag, a->loc, "empty heredoc for %s", w->info->name);
+			diag_hint(g, "write the script between '%s' and the closing '%s' line, or remove the instruction",
+				  w->info->name, h->delim);
+			return;
+		}
+		n->u.script.text = h->quoted ? xstrdup(h->body) : expand_shell_text(h->body, h->body_len, &w->lc->env);
+		return;
+	}
+	char *rel = arg_word(w, i);
+	if (!rel)
+		return;
+	char *full = path_join(w->lc->recipe->dir, rel);
+	char *data;
+	size_t len;
+	if (read_file(full, 4u << 20, &data, &len) < 0) {
+		struct diag *g = diag_error(w->lc->diag, a->loc, "cannot read %s file '%s': %s", w->info->name, rel,
+					    errno == EFBIG ? "larger than 4 MiB" : strerror(errno));
+		diag_hint(g, "paths are relative to the Smolfile's directory (%s)", w->lc->recipe->dir);
+		free(full);
+		free(rel);
+		return;
+	}
+	if (memchr(data, 0, len)) {
+		diag_error(w->lc->diag, a->loc, "%s file '%s' is binary (it contains NUL bytes); a script must be text",
+			   w->info->name, rel);
+		free(data);
+		free(full);
+		free(rel);
+		return;
+	}
+	n->u.script.text = data;
+	n->u.script.path = rel;
+	free(full);
+}
+
+static bool parse_port_num(const char *s, unsigned *out)
+{
+	if (!*s || strlen(s) > 5)
+		return false;
+	for (const char *c = s; *c; c++)
+		if (!isdigit((unsigned char)*c))
+			return false;
+	unsigned long v = strtoul(s, NULL, 10);
+	if (v < 1 || v > 65535)
+		return false;
+	*out = (unsigned)v;
+	return true;
+}
+
+static void lower_ports(struct lw *w, struct ir_node *n)
+{
+	if (!want_args(w, 1, SIZE_MAX))
+		return;
+	for (size_t i = 0; i < w->in->nargs; i++) {
+		struct loc at = w->in->args[i].loc;
+		char *s = arg_word(w, i);
+		if (!s)
+			continue;
+		char *orig = xstrdup(s);
+		struct ir_port p = {at, NULL, 0, 0, false};
+		char *proto = strrchr(s, '/');
+		bool ok = true;
+		if (proto) {
+			*proto++ = 0;
+			if (!strcmp(proto, "udp"))
+				p.udp = true;
+			else if (strcmp(proto, "tcp"))
+				ok = false;
+		}
+		/* [addr:]host:guest — addr may be [v6] or dotted */
+		char *last = strrchr(s, ':');
+		if (!last) {
+			ok = false;
+		} else {
+			*last = 0;
+			char *guest = last + 1;
+			char *mid = strrchr(s, ':');
+			char *host = s;
+			if (mid) {
+				*mid = 0;
+				host = mid + 1;
+				p.host_addr = xstrdup(s);
+			}
+			if (!parse_port_num(host, &p.host) || !parse_port_num(guest, &p.guest))
+				ok = false;
+		}
+		if (!ok) {
+			struct diag *g = diag_error(w->lc->diag, at, "bad port mapping '%s'", orig);
+			diag_hint(g, "write [<host-addr>:]<host-port>:<guest-port>[/tcp|/udp] with ports from 1 to 65535, e.g. 8080:80");
+			free(p.host_addr);
+			free(s);
+			free(orig);
+			continue;
+		}
+		free(orig);
+		if (!p.host_addr)
+			p.host_addr = xstrdup("127.0.0.1");
+		n->u.ports.v = xrealloc(n->u.ports.v, (n->u.ports.n + 1) * sizeof(*n->u.ports.v));
+		n->u.ports.v[n->u.ports.n++] = p;
+		free(s);
+	}
+}
+
+static void lower_kernel(struct lw *w, struct ir_node *n)
+{
+	if (!want_args(w, 1, 2))
+		return;
+	char *s = arg_word(w, 0);
+	if (!s)
+		return;
+	n->u.kernel.ref = s;
+	n->u.kernel.src = looks_like_url(s) ? SRC_URL : strchr(s, '/') ? SRC_PATH : SRC_NAME;
+	if (w->in->nargs == 2) {
+		char *p = arg_word(w, 1);
+		if (p && str_startswith(p, "sha256:"))
+			n->u.kernel.sha256 = parse_pin(w, w->in->args[1].loc, p);
+		else if (p)
+			usage_error(w, w->in->args[1].loc, "%s: expected sha256:<hex> after the kernel, not '%s'", p);
+		free(p);
+	}
+}
+
+static void lower_var(struct lw *w, struct ir_node *n)
+{
+	bool env = n->kind == IR_ENV;
+	if (!want_args(w, 1, env ? SIZE_MAX : 1))
+		return;
+	for (size_t i = 0; i < w->in->nargs; i++) {
+		const struct aword *a = &w->in->args[i];
+		if (a->kind != AW_WORD) {
+			arg_word(w, i);
+			continue;
+		}
+		const char *raw = raw_at(w, a->loc);
+		size_t nl = 0;
+		while (nl < a->loc.len && raw[nl] != '=')
+			nl++;
+		struct loc nloc = {a->loc.file, a->loc.off, (uint32_t)nl};
+		if (!var_name_valid(raw, nl)) {
+			struct diag *g = diag_error(w->lc->diag, nloc, "bad variable name '%.*s'", (int)nl, raw);
+			diag_hint(g, "names are letters, digits and '_', not starting with a digit");
+			continue;
+		}
+		char *name = xstrndup(raw, nl);
+		char *value = NULL;
+		if (nl < a->loc.len) {
+			struct loc vloc = {a->loc.file, a->loc.off + (uint32_t)nl + 1, a->loc.len - (uint32_t)nl - 1};
+			value = expand_word(w->lc->diag, vloc, raw + nl + 1, vloc.len, &w->lc->env);
+			if (!value) {
+				free(name);
+				continue;
+			}
+		} else if (env) {
+			struct diag *g = diag_error(w->lc->diag, a->loc, "ENV %s needs a value", name);
+			diag_hint(g, "write ENV %s=value", name);
+			free(name);
+			continue;
+		}
+		if (!env) {
+			/* --build-arg overrides the default */
+			for (size_t k = 0; k < w->lc->build_args.n; k++) {
+				const char *ba = w->lc->build_args.v[k];
+				size_t bl = strcspn(ba, "=");
+				if (bl == nl && !memcmp(ba, name, nl)) {
+					free(value);
+					value = xstrdup(ba + bl + (ba[bl] ? 1 : 0));
+					w->lc->build_arg_used[k] = true;
+				}
+			}
+		}
+		var_set(&w->lc->env, name, value, env, a->loc);
+		struct ir_node *target = n;
+		if (i > 0) { /* ENV A=1 B=2: one node per pair */
+			target = recipe_push(w->lc->recipe, n->kind, n->loc);
+			n = &w->lc->recipe->v[w->lc->recipe->n - 2]; /* realloc may move n */
+		}
+		target->arg_loc = a->loc;
+		target->u.var.name = name;
+		target->u.var.value = value;
+	}
+}
+
+static void lower_copy(struct lw *w, struct ir_node *n)
+{
+	n->u.copy.mode = -1;
+	size_t i = 0;
+	for (; i < w->in->nargs; i++) {
+		const struct aword *a = &w->in->args[i];
+		if (a->kind != AW_WORD || strncmp(raw_at(w, a->loc), "--", 2))
+			break;
+		char *opt = arg_word(w, i);
+		if (!opt)
+			continue;
+		if (str_startswith(opt, "--chown=")) {
+			const char *v = opt + 8;
+			if (!*v || *v == ':' || strchr(v, ' ')) {
+				usage_error(w, a->loc, "%s: bad owner '%s': expected <user>[:<group>] (names or numbers)", opt);
+			} else {
+				free(n->u.copy.chown);
+				n->u.copy.chown = xstrdup(v);
+			}
+		} else if (str_startswith(opt, "--mode=")) {
+			char *end;
+			errno = 0;
+			unsigned long m = strtoul(opt + 7, &end, 8);
+			if (errno || *end || !opt[7] || m > 07777)
+				usage_error(w, a->loc, "%s: bad mode '%s': expected octal permissions, e.g. --mode=0755", opt);
+			else
+				n->u.copy.mode = (int)m;
+		} else {
+			usage_error(w, a->loc, "%s: unknown option '%s'", opt);
+		}
+		free(opt);
+	}
+	if (w->in->nargs - i < 2) {
+		struct loc at = w->in->line;
+		at.off += at.len;
+		at.len = 0;
+		usage_error(w, at, "%s needs %s", "at least one source and a destination");
+		return;
+	}
+	n->u.copy.src_locs = xcalloc(w->in->nargs, sizeof(struct loc));
+	for (size_t k = i; k + 1 < w->in->nargs; k++) {
+		char *s = arg_word(w, k);
+		if (!s)
+			continue;
+		n->u.copy.src_locs[n->u.copy.srcs.n] = w->in->args[k].loc;
+		sv_push(&n->u.copy.srcs, s);
+	}
+	n->u.copy.dst = arg_word(w, w->in->nargs - 1);
+	if (n->u.copy.dst && n->u.copy.dst[0] != '/') {
+		struct diag *g = diag_error(w->lc->diag, w->in->args[w->in->nargs - 1].loc,
+					    "COPY destination '%s' must be an absolute path in the image", n->u.copy.dst);
+		diag_hint(g, "e.g. COPY index.html /var/www/");
+	}
+}
+
+static const char *const arches[] = {"amd64", "i386", "evbarm-aarch64"};
+static const char *const profiles[] = {"netbsd", "linux"};
+
+static void lower_choice(struct lw *w, struct ir_node *n, const char *const *choices, size_t nch)
+{
+	if (!want_args(w, 1, 1))
+		return;
+	char *s = arg_word(w, 0);
+	if (!s)
+		return;
+	for (size_t i = 0; i < nch; i++) {
+		if (!strcmp(s, choices[i])) {
+			n->u.str = s;
+			return;
+		}
+	}
+	struct strbuf sb;
+	sb_init(&sb);
+	for (size_t i = 0; i < nch; i++)
+		sb_printf(&sb, "%s%s", i ? ", " : "", choices[i]);
+	struct diag *g = diag_error(w->lc->diag, n->arg_loc, "unknown %s '%s'", n->kind == IR_ARCH ? "architecture" : "profile", s);
+	if (n->kind == IR_ARCH && (!strcmp(s, "aarch64") || !strcmp(s, "arm64")))
+		diag_hint(g, "did you mean 'evbarm-aarch64'?");
+	else if (n->kind == IR_ARCH && (!strcmp(s, "x86_64") || !strcmp(s, "x86-64")))
+		diag_hint(g, "NetBSD calls it 'amd64'");
+	else
+		diag_hint(g, "expected one of: %s", sb_cstr(&sb));
+	sb_free(&sb);
+	free(s);
+}
+
+static void lower_service(struct lw *w, struct ir_node *n)
+{
+	if (!want_args(w, 1, 1))
+		return;
+	char *s = arg_word(w, 0);
+	if (!s)
+		return;
+	bool ok = *s && strlen(s) <= 32 && isalnum((unsigned char)s[0]);
+	for (const char *c = s; ok && *c; c++)
+		ok = isalnum((unsigned char)*c) || *c == '-' || *c == '_' || *c == '.';
+	if (!ok) {
+		struct diag *g = diag_error(w->lc->diag, n->arg_loc, "bad service name '%s'", s);
+		diag_hint(g, "use up to 32 letters, digits, '-', '_' or '.', starting with a letter or digit "
+			     "(the partition is named <service>root)");
+		free(s);
+		return;
+	}
+	n->u.str = s;
+}
+
+static void lower_size(struct lw *w, struct ir_node *n)
+{
+	if (!want_args(w, 1, 1))
+		return;
+	char *s = arg_word(w, 0);
+	if (!s)
+		return;
+	bool ok = true;
+	if (!strcmp(s, "auto")) {
+		n->u.size.is_auto = true;
+	} else if (str_startswith(s, "auto+")) {
+		n->u.size.is_auto = true;
+		ok = parse_size(s + 5, 1ull << 20, &n->u.size.bytes);
+	} else {
+		ok = parse_size(s, 1ull << 20, &n->u.size.bytes);
+		if (ok && (n->u.size.bytes < (2ull << 20) || n->u.size.bytes > (2ull << 40))) {
+			struct diag *g = diag_error(w->lc->diag, n->arg_loc, "image size %s is out of range", s);
+			diag_hint(g, "sizes go from 2M to 2T; or use SIZE auto");
+			free(s);
+			return;
+		}
+	}
+	if (!ok) {
+		struct diag *g = diag_error(w->lc->diag, n->arg_loc, "bad size '%s'", s);
+		diag_hint(g, "write <n>M or <n>G (e.g. 512M), auto, or auto+<n>M");
+	}
+	free(s);
+}
+
+static void lower_mem(struct lw *w, struct ir_node *n)
+{
+	if (!want_args(w, 1, 1))
+		return;
+	char *s = arg_word(w, 0);
+	if (!s)
+		return;
+	uint64_t b;
+	if (!parse_size(s, 1ull << 20, &b) || b < (16ull << 20) || b > (1ull << 40)) {
+		struct diag *g = diag_error(w->lc->diag, n->arg_loc, "bad memory size '%s'", s);
+		diag_hint(g, "write <n>M or <n>G, from 16M (e.g. MEM 256M)");
+	} else {
+		n->u.mem_mib = b >> 20;
+	}
+	free(s);
+}
+
+static void lower_cpus(struct lw *w, struct ir_node *n)
+{
+	if (!want_args(w, 1, 1))
+		return;
+	char *s = arg_word(w, 0);
+	if (!s)
+		return;
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno || *end || !*s || !isdigit((unsigned char)*s) || v < 1 || v > 64) {
+		struct diag *g = diag_error(w->lc->diag, n->arg_loc, "bad CPU count '%s'", s);
+		diag_hint(g, "expected a number from 1 to 64");
+	} else {
+		n->u.cpus = (unsigned)v;
+	}
+	free(s);
+}
+
+static void lower_share(struct lw *w, struct ir_node *n)
+{
+	if (!want_args(w, 1, 1))
+		return;
+	char *s = arg_word(w, 0);
+	if (!s)
+		return;
+	char *c = strrchr(s, ':');
+	if (!c || c == s || !c[1] || c[1] != '/') {
+		struct diag *g = diag_error(w->lc->diag, n->arg_loc, "bad share '%s'", s);
+		diag_hint(g, "write <host-dir>:<guest-dir>, e.g. SHARE ./data:/mnt/data");
+		free(s);
+		return;
+	}
+	*c = 0;
+	n->u.share.host = xstrdup(s);
+	n->u.share.guest = xstrdup(c + 1);
+	free(s);
+}
+
+static void lower_label(struct lw *w, struct ir_node *n)
+{
+	if (!want_args(w, 1, SIZE_MAX))
+		return;
+	for (size_t i = 0; i < w->in->nargs; i++) {
+		char *s = arg_word(w, i);
+		if (!s)
+			continue;
+		char *eq = strchr(s, '=');
+		if (!eq || eq == s) {
+			struct diag *g = diag_error(w->lc->diag, w->in->args[i].loc, "bad label '%s'", s);
+			diag_hint(g, "write LABEL key=value");
+			free(s);
+			continue;
+		}
+		*eq = 0;
+		struct ir_node *t = n;
+		if (i > 0) {
+			t = recipe_push(w->lc->recipe, IR_LABEL, n->loc);
+			n = &w->lc->recipe->v[w->lc->recipe->n - 2];
+		}
+		t->arg_loc = w->in->args[i].loc;
+		t->u.label.key = xstrdup(s);
+		t->u.label.value = xstrdup(eq + 1);
+		free(s);
+	}
+}
+
+static void lower_str(struct lw *w, struct ir_node *n)
+{
+	if (!want_args(w, 1, 1))
+		return;
+	n->u.str = arg_word(w, 0);
+}
+
+static void lower_text(struct lw *w, struct ir_node *n)
+{
+	if (!want_args(w, 1, SIZE_MAX))
+		return;
+	for (size_t i = 0; i < w->in->nargs; i++)
+		if (w->in->args[i].kind == AW_HEREDOC) {
+			usage_error(w, w->in->args[i].loc, "%s does not take %s", "a heredoc");
+			return;
+		}
+	n->u.str = rest_of_line(w);
+}
+
+static int lower_file(struct lower_ctx *lc, const char *path, struct loc included_from);
+
+static void lower_include(struct lw *w, struct ir_node *n)
+{
+	if (!want_args(w, 1, 1))
+		return;
+	char *rel = arg_word(w, 0);
+	if (!rel)
+		return;
+	n->u.str = rel;
+	/* relative to the including file's directory */
+	char *dir = path_dirname(w->f->path);
+	char *full = path_join(dir, rel);
+	free(dir);
+	char *rp = realpath(full, NULL);
+	if (!rp) {
+		struct diag *g = diag_error(w->lc->diag, n->arg_loc, "cannot INCLUDE '%s': %s", rel, strerror(errno));
+		diag_hint(g, "paths are relative to the including file's directory");
+		free(full);
+		return;
+	}
+	for (size_t i = 0; i < w->lc->include_stack.n; i++) {
+		if (!strcmp(w->lc->include_stack.v[i], rp)) {
+			struct diag *g = diag_error(w->lc->diag, n->arg_loc, "INCLUDE cycle: '%s' is already being included", rel);
+			diag_hint(g, "remove one of the INCLUDE lines that form the loop");
+			free(rp);
+			free(full);
+			return;
+		}
+	}
+	if (w->lc->include_stack.n >= 32) {
+		diag_error(w->lc->diag, n->arg_loc, "INCLUDE nested more than 32 deep");
+		free(rp);
+		free(full);
+		return;
+	}
+	free(rp);
+	lower_file(w->lc, full, n->loc);
+	free(full);
+}
+
+static void lower_instr(struct lower_ctx *lc, const struct ast *ast, const struct ainstr *in)
+{
+	const struct srcfile *f = diag_file(lc->diag, ast->file);
+	char *kw = xstrndup(f->data + in->kw.off, in->kw.len);
+	const struct ir_info *info = ir_lookup(kw);
+	if (!info) {
+		const char *sug = ir_suggest(kw);
+		struct diag *g = diag_error(lc->diag, in->kw, "unknown instruction '%.64s'", kw);
+		if (sug && isupper((unsigned char)sug[0]) && !strchr(sug, ' '))
+			diag_hint(g, "did you mean '%s'?", sug);
+		else if (sug)
+			diag_hint(g, "smolc has no %s; use %s", kw, sug);
+		else
+			diag_hint(g, "see SPEC.md for the instructions (FROM, SETS, PKGS, RC, POSTINST, PORTS, KERNEL, …)");
+		free(kw);
+		return;
+	}
+	free(kw);
+	struct ir_node *n = recipe_push(lc->recipe, info->kind, in->line);
+	if (in->nargs)
+		n->arg_loc = in->args[0].loc;
+	struct lw w = {lc, ast, in, info, f};
+	switch (info->kind) {
+	case IR_FROM:
+		lower_from(&w, n);
+		break;
+	case IR_SETS:
+		lower_sets(&w, n);
+		break;
+	case IR_PKGS:
+		lower_pkgs(&w, n);
+		break;
+	case IR_RC:
+	case IR_POSTINST:
+		lower_script(&w, n);
+		break;
+	case IR_PORTS:
+		lower_ports(&w, n);
+		break;
+	case IR_KERNEL:
+		lower_kernel(&w, n);
+		break;
+	case IR_ARG:
+	case IR_ENV:
+		lower_var(&w, n);
+		break;
+	case IR_COPY:
+		lower_copy(&w, n);
+		break;
+	case IR_SERVICE:
+		lower_service(&w, n);
+		break;
+	case IR_ARCH:
+		lower_choice(&w, n, arches, ARRAY_LEN(arches));
+		break;
+	case IR_PROFILE:
+		lower_choice(&w, n, profiles, ARRAY_LEN(profiles));
+		break;
+	case IR_SIZE:
+		lower_size(&w, n);
+		break;
+	case IR_MEM:
+		lower_mem(&w, n);
+		break;
+	case IR_CPUS:
+		lower_cpus(&w, n);
+		break;
+	case IR_SHARE:
+		lower_share(&w, n);
+		break;
+	case IR_READONLY:
+		want_args(&w, 0, 0);
+		break;
+	case IR_INCLUDE:
+		lower_include(&w, n);
+		break;
+	case IR_LABEL:
+		lower_label(&w, n);
+		break;
+	case IR_CMD:
+	case IR_APPEND:
+		lower_text(&w, n);
+		break;
+	case IR_PKGSITE:
+		lower_str(&w, n);
+		break;
+	case IR__COUNT:
+	default:
+		abort();
+	}
+}
+
+static int lower_file(struct lower_ctx *lc, const char *path, struct loc included_from)
+{
+	struct ast ast;
+	size_t before = lc->diag->errors;
+	parse_file(lc->diag, path, included_from, &ast);
+	const struct srcfile *f = ast.file ? diag_file(lc->diag, ast.file) : NULL;
+	if (f)
+		sv_pushdup(&lc->include_stack, f->realpath ? f->realpath : path);
+	for (size_t i = 0; i < ast.n && !diag_full(lc->diag); i++)
+		lower_instr(lc, &ast, &ast.v[i]);
+	if (f) {
+		free(lc->include_stack.v[--lc->include_stack.n]);
+		lc->include_stack.v[lc->include_stack.n] = NULL;
+	}
+	ast_free(&ast);
+	return lc->diag->errors == before ? 0 : -1;
+}
+
+int lower_recipe(struct diag_ctx *d, struct recipe *r, const char *path, struct loc included_from,
+		 const struct strvec *build_args)
+{
+	struct lower_ctx lc;
+	memset(&lc, 0, sizeof(lc));
+	lc.diag = d;
+	lc.recipe = r;
+	size_t nba = build_args ? build_args->n : 0;
+	lc.build_arg_used = xcalloc(nba + 1, sizeof(bool));
+	for (size_t i = 0; i < nba; i++)
+		sv_pushdup(&lc.build_args, build_args->v[i]);
+	int rc = lower_file(&lc, path, included_from);
+	/* A --build-arg no ARG declares is most likely a typo. */
+	if (!included_from.file) {
+		for (size_t i = 0; i < nba; i++) {
+			if (!lc.build_arg_used[i]) {
+				size_t bl = strcspn(lc.build_args.v[i], "=");
+				struct diag *g = diag_warning(d, (struct loc){0, 0, 0}, "--build-arg %.*s: the recipe declares no ARG %.*s",
+							      (int)bl, lc.build_args.v[i], (int)bl, lc.build_args.v[i]);
+				(void)g;
+			}
+		}
+	}
+	free(lc.build_arg_used);
+	sv_free(&lc.build_args);
+	sv_free(&lc.include_stack);
+	var_env_free(&lc.env);
+	return rc;
+}

@@ -1,0 +1,85 @@
+/* plan.h — what a build will do: the ordered layer-producing steps, their
+ * inputs with digests, and the cache key of every layer.
+ *
+ * Steps, in order: the base (FROM scratch / netbsd-<version> / the base
+ * recipe's whole chain), one step per set of each SETS instruction (or the
+ * release's default sets when a netbsd base has no SETS), PKGS, COPY and
+ * POSTINST in source order, then `gen` (skeleton directories, /etc/fstab,
+ * /etc/include/) and `rc` (/etc/rc from RC + ENV + CMD).
+ *
+ * Key of a layer = SHA-256 over "smolc-layer-v1", the parent's key, the
+ * step's canonical text and the digest of each input. A step whose input
+ * digest is unknown (not fetched yet and not pinned) is "pending", and so
+ * is every step after it. The plan owns its steps; it borrows the recipe. */
+#ifndef SMOLC_PLAN_H
+#define SMOLC_PLAN_H
+
+#include "ir.h"
+
+struct cache;
+struct catalog;
+struct fetch_ctx;
+struct catalog_target;
+
+enum step_kind { STEP_BASE, STEP_SET, STEP_PKGS, STEP_COPY, STEP_POSTINST, STEP_GEN, STEP_RC };
+const char *step_kind_name(enum step_kind k);
+
+struct plan_input {
+	char *what;        /* "set base", "file www/index.html", "script" */
+	char *source;      /* URL or path as resolved (for display and for the build) */
+	char *path;        /* local file with the content, when known (cache or disk) */
+	char *digest;      /* "sha512:<hex>" / "sha256:<hex>", or NULL = pending */
+	unsigned mode;     /* files of COPY: permission bits */
+};
+
+struct plan_step {
+	enum step_kind kind;
+	const struct recipe *recipe;   /* the recipe the step comes from */
+	const struct ir_node *node;    /* NULL for implicit steps */
+	struct loc loc;
+	char *title;                   /* "SETS base", "RC", "gen" */
+	char *canon;                   /* canonical text hashed into the key */
+	struct plan_input *in;
+	size_t nin;
+	char key[65];                  /* "" when pending */
+	/* step-specific data for the build */
+	const struct ir_set *set;      /* STEP_SET */
+	char *text;                    /* STEP_RC: the generated /etc/rc; STEP_GEN: fstab */
+};
+
+struct plan_env {
+	struct catalog *catalog;       /* may be NULL: sets by name stay unresolved */
+	struct fetch_ctx *fetch;       /* NULL: never look anything up */
+	struct cache *cache;
+	const char *mirror;            /* --mirror / SMOLC_MIRROR, or NULL */
+	bool fetch_inputs;             /* build: download what is missing; plan: cache only */
+	const char *datadir;           /* where services/common lives */
+};
+
+struct plan {
+	struct recipe *recipe;         /* borrowed */
+	struct plan_step *v;
+	size_t n, cap;
+	struct catalog_target *target; /* netbsd base: the release on this arch */
+	struct plan_input kernel;      /* the kernel to boot */
+	char image_key[65];            /* "" when pending */
+	uint64_t epoch;                /* SOURCE_DATE_EPOCH used for the image */
+	bool rescue_only;
+};
+
+/* Build the plan. Returns 0, or -1 with diagnostics queued (bad inputs
+ * that can be detected without a download: unknown release, a set not in
+ * the release's SHA512 list …). */
+int plan_make(struct diag_ctx *d, struct recipe *r, const struct plan_env *env, struct plan **out);
+void plan_free(struct plan *p);
+
+/* Recompute keys from step i on (after the build learned digests). */
+void plan_rekey(struct plan *p);
+
+void plan_print_text(const struct plan *p, const struct diag_ctx *d, FILE *out);
+void plan_print_json(const struct plan *p, const struct diag_ctx *d, FILE *out);
+
+/* JSON string escaping helper (shared with build --json). */
+void json_str(FILE *out, const char *s);
+
+#endif
