@@ -17,8 +17,9 @@
  * name → file name resolution takes the extension from that list
  * (catalog_sums_find_set) rather than guessing.
  *
- * Ownership: structs returned by *_load/*_target/*_parse are owned by the
- * caller and freed with the matching *_free (NULL-safe). `const char *`
+ * Ownership: structs returned by catalog_load(), catalog_target() and
+ * catalog_sums_parse() are owned by the caller and freed with the matching
+ * free function (NULL-safe). `const char *`
  * returns are borrowed from the struct they come from. Errors: -1 / NULL
  * with *err (one line, caller frees); err may be NULL. Nothing prints. */
 #ifndef SMOLC_CATALOG_H
