@@ -1,7 +1,123 @@
-/* main.c — placeholder; replaced by the CLI driver. */
+/* main.c — thin entry point: find the command, hand over its argv. */
+#include "driver.h"
+#include "run.h"
+#include "util.h"
+
 #include <stdio.h>
-int main(void)
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef SMOLC_VERSION
+#define SMOLC_VERSION "0.0.0"
+#endif
+
+static const struct {
+	const char *name;
+	int (*fn)(int, char **);
+	const char *summary;
+} commands[] = {
+	{"build", cmd_build, "build a Smolfile into a disk image and a run config"},
+	{"plan", cmd_plan, "show what a build will do: steps, inputs, layer keys"},
+	{"check", cmd_check, "validate a Smolfile without planning or building"},
+	{"run", run_cmd_run, "boot a micro VM (building first when given a Smolfile)"},
+	{"ps", run_cmd_ps, "list running micro VMs"},
+	{"stop", run_cmd_stop, "stop a detached micro VM"},
+	{"logs", run_cmd_logs, "show a detached micro VM's console log"},
+	{"wait", run_cmd_wait, "wait until a micro VM's forwarded port accepts connections"},
+	{"cache", cmd_cache, "inspect and prune the build cache (ls, du, prune)"},
+};
+
+static void usage(FILE *f)
 {
-	puts("smolc");
-	return 0;
+	fputs("usage: smolc <command> [options] [arguments]\n"
+	      "\n"
+	      "smolc compiles a Smolfile into a bootable micro-VM disk image and boots it.\n"
+	      "\n"
+	      "commands:\n",
+	      f);
+	for (size_t i = 0; i < ARRAY_LEN(commands); i++)
+		fprintf(f, "  %-7s %s\n", commands[i].name, commands[i].summary);
+	fputs("  help    show help for a command: smolc help <command>\n"
+	      "\n"
+	      "global options:\n"
+	      "  -h, --help       this help\n"
+	      "  -V, --version    print the version\n"
+	      "      --debug      (before the command) print debugging output\n"
+	      "\n"
+	      "exit codes:\n"
+	      "  0  success\n"
+	      "  1  failure (a download, the build, QEMU, an I/O error)\n"
+	      "  2  bad usage or a bad recipe (diagnostics name file:line:column)\n"
+	      "\n"
+	      "environment: SMOLC_CACHE (cache directory), SMOLC_MIRROR (NetBSD mirror),\n"
+	      "SMOLC_DATADIR (where sets/ and services/ live), SOURCE_DATE_EPOCH,\n"
+	      "SMOLC_STATE_DIR (running VMs), QEMU_ACCEL, SMOLC_COLOR=always|never.\n"
+	      "The Smolfile language is described in SPEC.md.\n",
+	      f);
+}
+
+static const char *command_usage(const char *cmd)
+{
+	const char *u = driver_usage(cmd);
+	return u ? u : run_usage(cmd);
+}
+
+int main(int argc, char **argv)
+{
+	int i = 1;
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			usage(stdout);
+			return EXIT_OK;
+		} else if (!strcmp(a, "-V") || !strcmp(a, "--version")) {
+			printf("smolc %s\n", SMOLC_VERSION);
+			return EXIT_OK;
+		} else if (!strcmp(a, "--debug")) {
+			smol_debug_enabled = 1;
+		} else {
+			fprintf(stderr, "smolc: unknown option '%s'\n", a);
+			fputs("Run 'smolc --help' for the commands.\n", stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (i >= argc) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	const char *cmd = argv[i];
+	if (!strcmp(cmd, "help")) {
+		if (i + 1 >= argc) {
+			usage(stdout);
+			return EXIT_OK;
+		}
+		const char *u = command_usage(argv[i + 1]);
+		if (!u) {
+			fprintf(stderr, "smolc: no help for '%s': unknown command\n", argv[i + 1]);
+			return EXIT_USAGE;
+		}
+		fputs(u, stdout);
+		return EXIT_OK;
+	}
+	if (!strcmp(cmd, "version")) {
+		printf("smolc %s\n", SMOLC_VERSION);
+		return EXIT_OK;
+	}
+	for (size_t k = 0; k < ARRAY_LEN(commands); k++)
+		if (!strcmp(cmd, commands[k].name))
+			return commands[k].fn(argc - i, argv + i);
+	fprintf(stderr, "smolc: unknown command '%s'\n", cmd);
+	const char *best = NULL;
+	size_t bd = 3;
+	for (size_t k = 0; k < ARRAY_LEN(commands); k++) {
+		size_t d = levenshtein(cmd, commands[k].name);
+		if (d < bd) {
+			bd = d;
+			best = commands[k].name;
+		}
+	}
+	if (best)
+		fprintf(stderr, "Did you mean 'smolc %s'?\n", best);
+	fputs("Run 'smolc --help' for the commands.\n", stderr);
+	return EXIT_USAGE;
 }

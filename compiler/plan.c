@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define DEFAULT_EPOCH 1735689600ull /* 2025-01-01T00:00:00Z */
 

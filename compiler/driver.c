@@ -1,0 +1,338 @@
+/* driver.c — check, plan and cache commands; shared option handling for
+ * commands that read a recipe (build.c uses it too). */
+#include "driver.h"
+#include "cache.h"
+#include "catalog.h"
+#include "check.h"
+#include "driver_int.h"
+#include "fetch.h"
+#include "plan.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char check_usage[] =
+	"usage: smolc check [--build-arg NAME=VALUE]… [Smolfile]\n"
+	"\n"
+	"Parse and validate a Smolfile (default: ./Smolfile) and every file it\n"
+	"INCLUDEs or builds FROM, without fetching or building anything.\n"
+	"Prints every error with file:line:column; exit 0 when valid, 2 when not.\n";
+
+static const char plan_usage[] =
+	"usage: smolc plan [--json] [--build-arg NAME=VALUE]… [--cache-dir DIR] [--mirror URL] [Smolfile]\n"
+	"\n"
+	"Show what 'smolc build' will do, without downloading: the resolved base,\n"
+	"each step with its inputs (variables expanded) and the cache key of the\n"
+	"layer it produces. Inputs not fetched yet (and not pinned) show as\n"
+	"'pending', and so do the keys that depend on them.\n"
+	"  --json   machine-readable output\n";
+
+static const char cache_usage[] =
+	"usage: smolc cache ls | du | prune [--all] [--older-than DAYS] [--dry-run]  [--cache-dir DIR]\n"
+	"\n"
+	"  ls      list cached downloads and layers with size and last use\n"
+	"  du      total size per kind\n"
+	"  prune   remove entries unused for 30 days (--older-than N), or everything (--all);\n"
+	"          entries in use by a running build are skipped\n"
+	"The cache is $SMOLC_CACHE, else $XDG_CACHE_HOME/smolc, else ~/.cache/smolc.\n";
+
+const char *driver_usage(const char *cmd)
+{
+	if (!strcmp(cmd, "check"))
+		return check_usage;
+	if (!strcmp(cmd, "plan"))
+		return plan_usage;
+	if (!strcmp(cmd, "build"))
+		return build_usage;
+	if (!strcmp(cmd, "cache"))
+		return cache_usage;
+	return NULL;
+}
+
+int driver_bad_usage(const char *cmd, const char *fmt, const char *arg)
+{
+	fputs("smolc: ", stderr);
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\nRun 'smolc help %s' for its options.\n", cmd);
+	return EXIT_USAGE;
+}
+
+const char *driver_smolfile(int argc, char **argv, int optind_)
+{
+	return optind_ < argc ? argv[optind_] : "Smolfile";
+}
+
+struct recipe *driver_load(struct diag_ctx *d, const char *path, const struct strvec *build_args)
+{
+	struct recipe *r = recipe_load(d, path, build_args);
+	return r;
+}
+
+int driver_finish_diags(struct diag_ctx *d)
+{
+	diag_print(d, stderr);
+	return d->errors ? EXIT_USAGE : EXIT_OK;
+}
+
+int driver_open_env(struct driver_env *e, const char *cache_dir, const char *mirror, bool offline, bool quiet)
+{
+	char *err = NULL;
+	memset(e, 0, sizeof(*e));
+	char *cat = catalog_locate(NULL, &err);
+	if (cat) {
+		e->catalog = catalog_load(cat, &err);
+		free(cat);
+		if (!e->catalog) {
+			fprintf(stderr, "smolc: %s\n", err);
+			free(err);
+			return -1;
+		}
+	} else {
+		debugf("no catalog: %s", err);
+		free(err);
+		err = NULL;
+	}
+	e->cache = cache_open(cache_dir, &err);
+	if (!e->cache) {
+		fprintf(stderr, "smolc: cache: %s\n", err);
+		free(err);
+		return -1;
+	}
+	if (fetch_global_init(&err) < 0) {
+		fprintf(stderr, "smolc: %s\n", err);
+		free(err);
+		return -1;
+	}
+	e->fetch_inited = true;
+	struct fetch_opts fo;
+	memset(&fo, 0, sizeof(fo));
+	fo.offline = offline;
+	fo.quiet = quiet;
+	const char *tries = getenv("SMOLC_FETCH_TRIES");
+	if (tries)
+		fo.tries = (unsigned)atoi(tries);
+	const char *bo = getenv("SMOLC_FETCH_BACKOFF_MS");
+	if (bo)
+		fo.backoff_ms = (unsigned)atoi(bo);
+	e->fetch = fetch_new(e->cache, &fo);
+	e->penv.catalog = e->catalog;
+	e->penv.fetch = e->fetch;
+	e->penv.cache = e->cache;
+	e->penv.mirror = catalog_mirror_override(mirror);
+	e->penv.fetch_inputs = !offline;
+	e->penv.datadir = e->catalog ? catalog_datadir(e->catalog) : NULL;
+	return 0;
+}
+
+void driver_close_env(struct driver_env *e)
+{
+	fetch_free(e->fetch);
+	cache_free(e->cache);
+	catalog_free(e->catalog);
+	if (e->fetch_inited)
+		fetch_global_cleanup();
+	memset(e, 0, sizeof(*e));
+}
+
+enum { OPT_BUILD_ARG = 256, OPT_CACHE_DIR, OPT_MIRROR, OPT_JSON, OPT_HELP };
+
+int cmd_check(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"build-arg", required_argument, NULL, OPT_BUILD_ARG},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct strvec bargs = {0};
+	int c;
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_BUILD_ARG:
+			sv_pushdup(&bargs, optarg);
+			break;
+		case 'h':
+			fputs(check_usage, stdout);
+			sv_free(&bargs);
+			return EXIT_OK;
+		default:
+			sv_free(&bargs);
+			return driver_bad_usage("check", "check: unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (argc - optind > 1) {
+		sv_free(&bargs);
+		return driver_bad_usage("check", "check: takes one Smolfile, got also '%s'", argv[optind + 1]);
+	}
+	const char *path = driver_smolfile(argc, argv, optind);
+	struct diag_ctx d;
+	diag_init(&d);
+	struct recipe *r = driver_load(&d, path, &bargs);
+	int rc = driver_finish_diags(&d);
+	if (rc == EXIT_OK)
+		printf("%s: ok (%zu instructions, service %s)\n", path, r ? r->n : 0, r ? r->set.service : "?");
+	recipe_free(r);
+	diag_fini(&d);
+	sv_free(&bargs);
+	return rc;
+}
+
+int cmd_plan(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"build-arg", required_argument, NULL, OPT_BUILD_ARG},
+		{"cache-dir", required_argument, NULL, OPT_CACHE_DIR},
+		{"mirror", required_argument, NULL, OPT_MIRROR},
+		{"json", no_argument, NULL, OPT_JSON},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct strvec bargs = {0};
+	const char *cache_dir = NULL, *mirror = NULL;
+	bool json = false;
+	int c;
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_BUILD_ARG:
+			sv_pushdup(&bargs, optarg);
+			break;
+		case OPT_CACHE_DIR:
+			cache_dir = optarg;
+			break;
+		case OPT_MIRROR:
+			mirror = optarg;
+			break;
+		case OPT_JSON:
+			json = true;
+			break;
+		case 'h':
+			fputs(plan_usage, stdout);
+			sv_free(&bargs);
+			return EXIT_OK;
+		default:
+			sv_free(&bargs);
+			return driver_bad_usage("plan", "plan: unknown option or missing value: '%s'", argv[optind - 1]);
+		}
+	}
+	if (argc - optind > 1) {
+		sv_free(&bargs);
+		return driver_bad_usage("plan", "plan: takes one Smolfile, got also '%s'", argv[optind + 1]);
+	}
+	const char *path = driver_smolfile(argc, argv, optind);
+	struct diag_ctx d;
+	diag_init(&d);
+	int rc = EXIT_OK;
+	struct recipe *r = driver_load(&d, path, &bargs);
+	struct driver_env env;
+	memset(&env, 0, sizeof(env));
+	struct plan *p = NULL;
+	if (!r || d.errors) {
+		rc = EXIT_USAGE;
+	} else if (driver_open_env(&env, cache_dir, mirror, true, true) < 0) {
+		rc = EXIT_FAIL;
+	} else {
+		env.penv.fetch_inputs = false; /* plan never downloads */
+		if (plan_make(&d, r, &env.penv, &p) < 0)
+			rc = EXIT_USAGE;
+	}
+	diag_print(&d, stderr);
+	if (rc == EXIT_OK) {
+		if (json)
+			plan_print_json(p, &d, stdout);
+		else
+			plan_print_text(p, &d, stdout);
+	}
+	plan_free(p);
+	driver_close_env(&env);
+	recipe_free(r);
+	diag_fini(&d);
+	sv_free(&bargs);
+	return rc;
+}
+
+int cmd_cache(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"cache-dir", required_argument, NULL, OPT_CACHE_DIR},
+		{"all", no_argument, NULL, 'a'},
+		{"older-than", required_argument, NULL, 'o'},
+		{"dry-run", no_argument, NULL, 'n'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *cache_dir = NULL;
+	bool all = false, dry = false;
+	long days = 30;
+	int c;
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_CACHE_DIR:
+			cache_dir = optarg;
+			break;
+		case 'a':
+			all = true;
+			break;
+		case 'n':
+			dry = true;
+			break;
+		case 'o': {
+			char *end;
+			errno = 0;
+			days = strtol(optarg, &end, 10);
+			if (errno || *end || days < 0)
+				return driver_bad_usage("cache", "cache: --older-than takes a number of days, not '%s'", optarg);
+			break;
+		}
+		case 'h':
+			fputs(cache_usage, stdout);
+			return EXIT_OK;
+		default:
+			return driver_bad_usage("cache", "cache: unknown option or missing value: '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind >= argc)
+		return driver_bad_usage("cache", "cache: needs a subcommand: ls, du or prune%s", "");
+	const char *sub = argv[optind];
+	char *err = NULL;
+	struct cache *cache = cache_open(cache_dir, &err);
+	if (!cache) {
+		fprintf(stderr, "smolc: cache: %s\n", err);
+		free(err);
+		return EXIT_FAIL;
+	}
+	int rc = EXIT_OK;
+	if (!strcmp(sub, "ls")) {
+		if (cache_print_ls(cache, stdout, &err) < 0)
+			rc = EXIT_FAIL;
+	} else if (!strcmp(sub, "du")) {
+		if (cache_print_du(cache, stdout, &err) < 0)
+			rc = EXIT_FAIL;
+	} else if (!strcmp(sub, "prune")) {
+		struct cache_prune_opts po;
+		memset(&po, 0, sizeof(po));
+		po.all = all;
+		po.older_than_days = all ? -1 : (int)days;
+		po.dry_run = dry;
+		struct cache_prune_result res;
+		memset(&res, 0, sizeof(res));
+		if (cache_prune(cache, &po, &res, stdout, &err) < 0)
+			rc = EXIT_FAIL;
+		else
+			cache_print_prune(&res, dry, stdout);
+	} else {
+		cache_free(cache);
+		return driver_bad_usage("cache", "cache: unknown subcommand '%s' (expected ls, du or prune)", sub);
+	}
+	if (rc != EXIT_OK && err)
+		fprintf(stderr, "smolc: cache: %s\n", err);
+	free(err);
+	cache_free(cache);
+	return rc;
+}
