@@ -1,0 +1,854 @@
+/* cli_run.c — `smolc run` (see run.h).
+ *
+ * Steps: parse options → find the run config (building first when given a
+ * Smolfile) → read it → check kernel/image/QEMU/ports → choose the
+ * accelerator (one line on stderr saying which and why) → build the argv
+ * (qemu.c) → --dry-run prints it; foreground runs QEMU as a child with the
+ * console on stdio; -d starts it with -daemonize in a claimed instance
+ * directory (instance.c). Every failure path after the claim removes the
+ * instance directory and never leaves a QEMU behind.
+ *
+ * Signals in the foreground: SIGINT/SIGTERM/SIGHUP/SIGCHLD are blocked and
+ * read from a signalfd (no handlers, no globals). Ctrl-C on a terminal
+ * reaches QEMU directly (same process group; QEMU's stdio backend quits
+ * on it); a signal sent to smolc alone is forwarded to QEMU as SIGTERM.
+ * The exit status is QEMU's (128+N if it died of signal N). */
+#include "run.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <glob.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "accel.h"
+#include "cli_common.h"
+#include "instance.h"
+#include "portprobe.h"
+#include "qemu.h"
+#include "runconf.h"
+#include "util.h"
+
+/* Parsed options of `smolc run`. Strings borrowed from argv unless noted. */
+struct run_opts {
+	const char *target;
+	bool detach, dry_run, time, json;
+	unsigned memory_mib, cpus;
+	struct runconf_port *ports;      /* owned */
+	size_t nports, ports_cap;
+	struct runconf_share *shares;    /* owned */
+	size_t nshares, shares_cap;
+	const char *append, *accel, *console, *name;
+};
+
+static void run_opts_free(struct run_opts *o)
+{
+	for (size_t i = 0; i < o->nports; i++)
+		runconf_port_clear(&o->ports[i]);
+	free(o->ports);
+	for (size_t i = 0; i < o->nshares; i++) {
+		free(o->shares[i].host_path);
+		free(o->shares[i].tag);
+		free(o->shares[i].guest_path);
+	}
+	free(o->shares);
+}
+
+/* "512", "512M", "512MiB", "1G" → MiB. */
+static int parse_mem(const char *s, unsigned *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (end == s || errno || s[0] == '-')
+		return -1;
+	if (!strcmp(end, "G") || !strcmp(end, "g") || !strcmp(end, "GiB") || !strcmp(end, "GB"))
+		v *= 1024;
+	else if (*end && strcmp(end, "M") && strcmp(end, "m") && strcmp(end, "MiB") && strcmp(end, "MB"))
+		return -1;
+	if (v < 16 || v > (1ul << 20))
+		return -1;
+	*out = (unsigned)v;
+	return 0;
+}
+
+static int parse_share(struct run_opts *o, const char *spec)
+{
+	/* HOST:TAG[:ro] */
+	char *s = xstrdup(spec);
+	bool ro = false;
+	char *last = strrchr(s, ':');
+	if (last && (!strcmp(last, ":ro") || !strcmp(last, ":rw"))) {
+		ro = !strcmp(last, ":ro");
+		*last = 0;
+		last = strrchr(s, ':');
+	}
+	if (!last || last == s || !last[1]) {
+		free(s);
+		return -1;
+	}
+	*last = 0;
+	char real[PATH_MAX];
+	if (!realpath(s, real)) {
+		cli_err("--share %s: %s: %s", spec, s, strerror(errno));
+		free(s);
+		return -2;
+	}
+	VEC_GROW(o->shares, o->nshares, o->shares_cap);
+	struct runconf_share *sh = &o->shares[o->nshares++];
+	sh->host_path = xstrdup(real);
+	sh->tag = xstrdup(last + 1);
+	sh->guest_path = NULL;
+	sh->readonly = ro;
+	free(s);
+	return 0;
+}
+
+static int parse_run_opts(int argc, char **argv, struct run_opts *o)
+{
+	enum { O_SHARE = 256, O_ACCEL, O_CONSOLE, O_NAME, O_DRY, O_TIME, O_JSON };
+	static const struct option lo[] = {
+		{"detach", no_argument, NULL, 'd'},
+		{"publish", required_argument, NULL, 'p'},
+		{"memory", required_argument, NULL, 'm'},
+		{"cpus", required_argument, NULL, 'c'},
+		{"append", required_argument, NULL, 'a'},
+		{"share", required_argument, NULL, O_SHARE},
+		{"accel", required_argument, NULL, O_ACCEL},
+		{"console", required_argument, NULL, O_CONSOLE},
+		{"name", required_argument, NULL, O_NAME},
+		{"dry-run", no_argument, NULL, O_DRY},
+		{"time", no_argument, NULL, O_TIME},
+		{"json", no_argument, NULL, O_JSON},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	optind = 0;
+	opterr = 0;
+	int c;
+	while ((c = getopt_long(argc, argv, "+:dp:m:c:a:h", lo, NULL)) != -1) {
+		char *e = NULL;
+		switch (c) {
+		case 'd': o->detach = true; break;
+		case 'p': {
+			struct runconf_port p;
+			if (runconf_parse_port(optarg, &p, &e) < 0) {
+				cli_err("-p %s", e);
+				free(e);
+				return 2;
+			}
+			VEC_GROW(o->ports, o->nports, o->ports_cap);
+			o->ports[o->nports++] = p;
+			break;
+		}
+		case 'm':
+			if (parse_mem(optarg, &o->memory_mib) < 0) {
+				cli_err("-m %s: expected a memory size in MiB from 16 (e.g. 512, 512M, 1G)", optarg);
+				return 2;
+			}
+			break;
+		case 'c': {
+			char *end;
+			unsigned long v = strtoul(optarg, &end, 10);
+			if (!*optarg || *end || v < 1 || v > 256) {
+				cli_err("-c %s: expected a number of CPUs from 1 to 256", optarg);
+				return 2;
+			}
+			o->cpus = (unsigned)v;
+			break;
+		}
+		case 'a': o->append = optarg; break;
+		case O_SHARE: {
+			int r = parse_share(o, optarg);
+			if (r == -1) {
+				cli_err("--share %s: expected HOST_DIR:TAG[:ro]", optarg);
+				return 2;
+			}
+			if (r < 0)
+				return 1;
+			break;
+		}
+		case O_ACCEL: o->accel = optarg; break;
+		case O_CONSOLE: o->console = optarg; break;
+		case O_NAME: o->name = optarg; break;
+		case O_DRY: o->dry_run = true; break;
+		case O_TIME: o->time = true; break;
+		case O_JSON: o->json = true; break;
+		case 'h': fputs(run_usage("run"), stdout); return 0;
+		case ':': cli_err("run: option %s needs a value", argv[optind - 1]); return 2;
+		default:
+			cli_err("run: unknown option %s; see `smolc help run`", argv[optind - 1]);
+			return 2;
+		}
+	}
+	if (optind < argc)
+		o->target = argv[optind++];
+	if (optind < argc) {
+		cli_err("run: unexpected argument \"%s\"; options go before or after the target, one target only",
+			argv[optind]);
+		return 2;
+	}
+	return -1; /* continue */
+}
+
+static const char *host_arch(void)
+{
+	struct utsname u;
+	if (uname(&u) == 0 && !strcmp(u.machine, "aarch64"))
+		return "evbarm-aarch64";
+	return "amd64";
+}
+
+/* Find the run config for target. Returns 0 with *path (caller frees), or
+ * an exit code. */
+static int find_runconf(const char *target, char **path)
+{
+	struct stat st;
+	if (!target) {
+		if (stat("Smolfile", &st) == 0)
+			return build_for_run("Smolfile", path);
+		cli_err("run: no target and no ./Smolfile; give a run config (images/SERVICE-ARCH.yaml), "
+			"a Smolfile or a service name");
+		return 2;
+	}
+	if (str_endswith(target, ".yaml") || str_endswith(target, ".yml")) {
+		*path = xstrdup(target);
+		return 0;
+	}
+	if (stat(target, &st) == 0) {
+		if (S_ISDIR(st.st_mode)) {
+			char *sf = path_join(target, "Smolfile");
+			if (stat(sf, &st) < 0) {
+				cli_err("run: %s: no Smolfile in this directory", target);
+				free(sf);
+				return 1;
+			}
+			int r = build_for_run(sf, path);
+			free(sf);
+			return r;
+		}
+		return build_for_run(target, path);
+	}
+	if (strchr(target, '/')) {
+		cli_err("run: %s: %s", target, strerror(ENOENT));
+		return 1;
+	}
+	/* A service name: images/NAME-<host arch>.yaml, else the only images/NAME-*.yaml */
+	char *want = xasprintf("images/%s-%s.yaml", target, host_arch());
+	if (stat(want, &st) == 0) {
+		*path = want;
+		return 0;
+	}
+	char *pat = xasprintf("images/%s-*.yaml", target);
+	glob_t g;
+	int gr = glob(pat, 0, NULL, &g);
+	int rv = 1;
+	if (gr == 0 && g.gl_pathc == 1) {
+		*path = xstrdup(g.gl_pathv[0]);
+		rv = 0;
+	} else if (gr == 0) {
+		cli_err("run: several run configs match \"%s\" (%s, ...); name the .yaml file", target, g.gl_pathv[0]);
+	} else {
+		cli_err("run: no run config for \"%s\": %s not found; run `smolc build` first", target, want);
+	}
+	if (gr == 0)
+		globfree(&g);
+	free(pat);
+	free(want);
+	return rv;
+}
+
+static bool file_ok(const char *path, const char *what, const char *conf)
+{
+	struct stat st;
+	if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, R_OK) == 0)
+		return true;
+	cli_err("%s %s %s (from %s); run `smolc build` first", what, path,
+		errno == ENOENT ? "not found" : "is not a readable file", conf);
+	return false;
+}
+
+static char *ports_summary(const struct runconf *rc, const struct run_opts *o)
+{
+	struct strbuf sb;
+	sb_init(&sb);
+	for (size_t i = 0; i < rc->nports + o->nports; i++) {
+		const struct runconf_port *p = i < rc->nports ? &rc->ports[i] : &o->ports[i - rc->nports];
+		sb_printf(&sb, "%s%s:%u->%u/%s", sb.len ? "," : "", p->host_addr, p->host_port, p->guest_port,
+			  p->proto == RUNCONF_UDP ? "udp" : "tcp");
+	}
+	sb_cstr(&sb);
+	return sb_detach(&sb);
+}
+
+/* First TCP port (run config first, then -p) for --time; NULL if none. */
+static const struct runconf_port *first_tcp_port(const struct runconf *rc, const struct run_opts *o)
+{
+	for (size_t i = 0; i < rc->nports; i++)
+		if (rc->ports[i].proto == RUNCONF_TCP)
+			return &rc->ports[i];
+	for (size_t i = 0; i < o->nports; i++)
+		if (o->ports[i].proto == RUNCONF_TCP)
+			return &o->ports[i];
+	return NULL;
+}
+
+/* Timing of a run (--time). Negative = not seen. */
+struct run_times {
+	double start, console, port;
+	unsigned port_num;
+};
+
+static void print_times(const struct run_times *t, const char *accel, int exit_code, bool json)
+{
+	if (json) {
+		printf("{\"accel\":\"%s\"", accel);
+		if (t->console >= 0)
+			printf(",\"console_s\":%.3f", t->console);
+		else
+			printf(",\"console_s\":null");
+		if (t->port_num)
+			printf(",\"port\":%u,\"port_s\":", t->port_num);
+		if (t->port_num && t->port >= 0)
+			printf("%.3f", t->port);
+		else if (t->port_num)
+			printf("null");
+		if (exit_code >= 0)
+			printf(",\"exit\":%d", exit_code);
+		printf("}\n");
+		fflush(stdout);
+		return;
+	}
+	fprintf(stderr, "smolc: time (%s): first console byte ", accel);
+	if (t->console >= 0)
+		fprintf(stderr, "%.3f s", t->console);
+	else
+		fprintf(stderr, "never");
+	if (t->port_num) {
+		fprintf(stderr, ", port %u answering ", t->port_num);
+		if (t->port >= 0)
+			fprintf(stderr, "%.3f s", t->port);
+		else
+			fprintf(stderr, "never");
+	}
+	fputc('\n', stderr);
+}
+
+static int write_all_fd(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Foreground: QEMU as a child on our terminal. */
+static int run_foreground(const char *qemu_path, struct strvec *argv, const struct runconf *rc,
+			  const struct run_opts *o, const char *accel, const char *qmp_dir)
+{
+	sigset_t mask, old;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGQUIT);
+	if (sigprocmask(SIG_BLOCK, &mask, &old) < 0) {
+		cli_err("sigprocmask: %s", strerror(errno));
+		return 1;
+	}
+	int rv = 1;
+	int sfd = -1, outp[2] = {-1, -1}, errp[2] = {-1, -1};
+	pid_t pid = -1;
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0) {
+		cli_err("signalfd: %s", strerror(errno));
+		goto out;
+	}
+	if (o->time && pipe2(outp, O_CLOEXEC) < 0) {
+		cli_err("pipe: %s", strerror(errno));
+		goto out;
+	}
+	if (pipe2(errp, O_CLOEXEC) < 0) { /* exec failure report */
+		cli_err("pipe: %s", strerror(errno));
+		goto out;
+	}
+	struct run_times t = {.start = now_monotonic(), .console = -1, .port = -1};
+	const struct runconf_port *tp = o->time ? first_tcp_port(rc, o) : NULL;
+	char *qmp = qmp_dir ? path_join(qmp_dir, INSTANCE_QMP) : NULL;
+	if (tp)
+		t.port_num = tp->host_port;
+	sv_push(argv, NULL);
+	argv->n--;
+	pid = fork();
+	if (pid < 0) {
+		cli_err("fork: %s", strerror(errno));
+		free(qmp);
+		goto out;
+	}
+	if (pid == 0) {
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		if (outp[1] >= 0)
+			dup2(outp[1], 1);
+		execv(qemu_path, argv->v);
+		int e = errno;
+		ssize_t w = write(errp[1], &e, sizeof(e));
+		(void)w;
+		_exit(127);
+	}
+	close(errp[1]);
+	errp[1] = -1;
+	int e = 0;
+	if (read(errp[0], &e, sizeof(e)) == sizeof(e)) {
+		cli_err("cannot run %s: %s", qemu_path, strerror(e));
+		waitpid(pid, NULL, 0);
+		pid = -1;
+		free(qmp);
+		goto out;
+	}
+	if (outp[1] >= 0) {
+		close(outp[1]);
+		outp[1] = -1;
+	}
+	int status = 0;
+	bool done = false, times_printed = false;
+	double next_probe = 0;
+	while (!done) {
+		struct pollfd pf[2] = {{.fd = sfd, .events = POLLIN}, {.fd = outp[0], .events = POLLIN}};
+		int timeout = -1;
+		if (tp && t.port < 0)
+			timeout = 50;
+		int r = poll(pf, outp[0] >= 0 ? 2 : 1, timeout);
+		if (r < 0 && errno != EINTR) {
+			cli_err("poll: %s", strerror(errno));
+			break;
+		}
+		if (r > 0 && (pf[0].revents & POLLIN)) {
+			struct signalfd_siginfo si;
+			while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+				if (si.ssi_signo == SIGCHLD)
+					continue;
+				/* On a terminal QEMU got SIGINT itself; forward anything else. */
+				if (si.ssi_signo != SIGINT || !isatty(0))
+					kill(pid, SIGTERM);
+			}
+			pid_t w = waitpid(pid, &status, WNOHANG);
+			if (w == pid)
+				done = true;
+		}
+		if (r > 0 && outp[0] >= 0 && (pf[1].revents & (POLLIN | POLLHUP))) {
+			char buf[4096];
+			ssize_t n = read(outp[0], buf, sizeof(buf));
+			if (n > 0) {
+				if (t.console < 0)
+					t.console = now_monotonic() - t.start;
+				write_all_fd(1, buf, (size_t)n);
+			} else if (n == 0) {
+				close(outp[0]);
+				outp[0] = -1;
+			}
+		}
+		if (!done && waitpid(pid, &status, WNOHANG) == pid)
+			done = true;
+		if (!done && tp && t.port < 0 && now_monotonic() >= next_probe) {
+			if (portprobe_ready(tp->host_addr, tp->host_port, tp->guest_port, NULL, qmp, 300))
+				t.port = now_monotonic() - t.start;
+			next_probe = now_monotonic() + 0.05;
+		}
+		if (o->time && !times_printed && t.console >= 0 && (!tp || t.port >= 0) && !o->json) {
+			print_times(&t, accel, -1, false);
+			times_printed = true;
+		}
+	}
+	free(qmp);
+	/* drain remaining console output */
+	while (outp[0] >= 0) {
+		char buf[4096];
+		ssize_t n = read(outp[0], buf, sizeof(buf));
+		if (n <= 0)
+			break;
+		if (t.console < 0)
+			t.console = now_monotonic() - t.start;
+		write_all_fd(1, buf, (size_t)n);
+	}
+	if (!done) {
+		kill(pid, SIGTERM);
+		waitpid(pid, &status, 0);
+	}
+	pid = -1;
+	rv = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	if (o->time && (o->json || !times_printed))
+		print_times(&t, accel, rv, o->json);
+out:
+	if (pid > 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+	if (sfd >= 0)
+		close(sfd);
+	for (int i = 0; i < 2; i++) {
+		if (outp[i] >= 0)
+			close(outp[i]);
+		if (errp[i] >= 0)
+			close(errp[i]);
+	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return rv;
+}
+
+/* Kill a QEMU we started whose pid is in dir's pidfile (cleanup path). */
+static void kill_started(const char *dir)
+{
+	pid_t pid = instance_read_pid(dir);
+	if (pid && instance_pid_alive(pid, dir)) {
+		kill(pid, SIGKILL);
+		for (int i = 0; i < 100 && instance_pid_alive(pid, dir); i++)
+			usleep(10000);
+	}
+}
+
+/* -d: QEMU daemonizes itself (parent exits once it is set up, so errors
+ * such as a bad hostfwd come back as its exit status and stderr). */
+static int run_detached(const char *qemu_path, struct strvec *argv, const char *root, const char *name,
+			int lockfd, const struct runconf *rc, const struct run_opts *o, const char *accel)
+{
+	char *dir = path_join(root, name);
+	int rv = 1;
+	int errp[2] = {-1, -1};
+	if (pipe2(errp, O_CLOEXEC) < 0) {
+		cli_err("pipe: %s", strerror(errno));
+		goto fail;
+	}
+	sv_push(argv, NULL);
+	argv->n--;
+	double start = now_monotonic();
+	pid_t pid = fork();
+	if (pid < 0) {
+		cli_err("fork: %s", strerror(errno));
+		goto fail;
+	}
+	if (pid == 0) {
+		int devnull = open("/dev/null", O_RDWR);
+		if (chdir(dir) < 0 || devnull < 0)
+			_exit(126);
+		dup2(devnull, 0);
+		dup2(errp[1], 1);
+		dup2(errp[1], 2);
+		setsid();
+		execv(qemu_path, argv->v);
+		dprintf(2, "cannot run %s: %s\n", qemu_path, strerror(errno));
+		_exit(127);
+	}
+	close(errp[1]);
+	errp[1] = -1;
+	int status = 0;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	/* QEMU's output before daemonizing (warnings or the error). */
+	struct strbuf msg;
+	sb_init(&msg);
+	fcntl(errp[0], F_SETFL, O_NONBLOCK);
+	char buf[4096];
+	ssize_t n;
+	while ((n = read(errp[0], buf, sizeof(buf))) > 0)
+		sb_add(&msg, buf, (size_t)n);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		const char *m = sb_cstr(&msg);
+		size_t ml = strlen(m);
+		while (ml && m[ml - 1] == '\n')
+			ml--;
+		cli_err("QEMU failed to start %s: %.*s", name, (int)ml, ml ? m : "no message");
+		sb_free(&msg);
+		goto fail;
+	}
+	if (msg.len)
+		debugf("qemu: %s", sb_cstr(&msg));
+	sb_free(&msg);
+	pid_t qpid = instance_read_pid(dir);
+	if (!qpid || !instance_pid_alive(qpid, dir)) {
+		cli_err("QEMU for %s exited right after starting; see %s/%s", name, dir, INSTANCE_CONSOLE);
+		goto fail;
+	}
+	instance_release(lockfd);
+	lockfd = -1;
+	fprintf(stderr, "smolc: started %s (pid %ld, %s); `smolc logs %s`, `smolc stop %s`\n", name,
+		(long)qpid, accel, name, name);
+	if (!o->time)
+		printf("%s\n", name);
+	fflush(stdout);
+	rv = 0;
+	if (o->time) {
+		struct run_times t = {.start = start, .console = -1, .port = -1};
+		const struct runconf_port *tp = first_tcp_port(rc, o);
+		char *log = path_join(dir, INSTANCE_CONSOLE);
+		char *qmp = path_join(dir, INSTANCE_QMP);
+		if (tp)
+			t.port_num = tp->host_port;
+		double deadline = now_monotonic() + 120;
+		while (now_monotonic() < deadline && instance_pid_alive(qpid, dir)) {
+			struct stat st;
+			if (t.console < 0 && stat(log, &st) == 0 && st.st_size > 0)
+				t.console = now_monotonic() - start;
+			if (tp && t.port < 0 &&
+			    portprobe_ready(tp->host_addr, tp->host_port, tp->guest_port, NULL, qmp, 300))
+				t.port = now_monotonic() - start;
+			if (t.console >= 0 && (!tp || t.port >= 0))
+				break;
+			usleep(20000);
+		}
+		free(log);
+		free(qmp);
+		print_times(&t, accel, -1, o->json);
+	}
+	free(dir);
+	return rv;
+fail:
+	kill_started(dir);
+	instance_release(lockfd);
+	remove_tree(dir);
+	if (errp[0] >= 0)
+		close(errp[0]);
+	if (errp[1] >= 0)
+		close(errp[1]);
+	free(dir);
+	return rv;
+}
+
+int run_cmd_run(int argc, char **argv)
+{
+	struct run_opts o;
+	memset(&o, 0, sizeof(o));
+	struct runconf *rc = NULL;
+	struct strvec warnings = {0}, qargv = {0};
+	char *conf = NULL, *err = NULL, *qemu_path = NULL, *root = NULL, *dir = NULL, *realdir = NULL;
+	char *tmpdir = NULL;
+	int lockfd = -1;
+	int rv = parse_run_opts(argc, argv, &o);
+	if (rv >= 0)
+		goto out;
+	rv = 1;
+	int fr = find_runconf(o.target, &conf);
+	if (fr != 0) {
+		rv = fr;
+		goto out;
+	}
+	if (runconf_read(conf, &rc, &warnings, &err) < 0) {
+		cli_err("%s", err);
+		goto out;
+	}
+	for (size_t i = 0; i < warnings.n; i++)
+		fprintf(stderr, "smolc: %s\n", warnings.v[i]);
+	/* Paths in the config are relative to its directory: make that absolute
+	 * (QEMU may run in the instance directory). */
+	char real[PATH_MAX];
+	if (realpath(rc->dir ? rc->dir : ".", real)) {
+		free(rc->dir);
+		rc->dir = xstrdup(real);
+	}
+	char *kpath = runconf_resolve(rc, rc->kernel), *ipath = runconf_resolve(rc, rc->image);
+	bool ok = file_ok(kpath, "kernel", conf) && file_ok(ipath, "image", conf);
+	free(kpath);
+	if (!ok) {
+		free(ipath);
+		goto out;
+	}
+	const char *console = o.console;
+	if (o.detach && console && !strcmp(console, "stdio")) {
+		cli_err("run: --console stdio cannot be used with -d (the console goes to `smolc logs`)");
+		free(ipath);
+		rv = 2;
+		goto out;
+	}
+	struct accel_choice ac;
+	bool bad_usage;
+	if (accel_choose(NULL, o.accel, rc->arch, &ac, &bad_usage, &err) < 0) {
+		cli_err("%s", err);
+		free(ipath);
+		rv = bad_usage ? 2 : 1;
+		goto out;
+	}
+	fprintf(stderr, "smolc: accel: %s (%s)\n", accel_name(ac.kind), ac.reason);
+
+	const char *name = o.name ? o.name : rc->service;
+	if (o.detach && instance_name_ok(name, &err) < 0) {
+		cli_err("run: %s", err);
+		free(ipath);
+		rv = 2;
+		goto out;
+	}
+	const char *bin_env = getenv("SMOLC_QEMU");
+	const char *bin_name = bin_env && *bin_env ? bin_env : qemu_binary_name(rc->arch);
+	struct qemu_opts qo = {
+		.binary = bin_name,
+		.accel = ac.kind,
+		.console = console,
+		.memory_mib = o.memory_mib,
+		.cpus = o.cpus,
+		.extra_append = o.append,
+		.ports = o.ports,
+		.nports = o.nports,
+		.shares = o.shares,
+		.nshares = o.nshares,
+	};
+	if (o.detach) {
+		if (!console || str_startswith(console, "stdio"))
+			qo.console = "file:" INSTANCE_CONSOLE;
+		qo.pidfile = INSTANCE_PIDFILE;
+		qo.qmp_socket = INSTANCE_QMP;
+		qo.daemonize = true;
+	} else if (o.time && !o.dry_run && first_tcp_port(rc, &o)) {
+		char tmpl[] = "/tmp/smolc-run.XXXXXX";
+		const char *td = getenv("TMPDIR");
+		char *t = td && *td ? xasprintf("%s/smolc-run.XXXXXX", td) : xstrdup(tmpl);
+		if (mkdtemp(t)) {
+			tmpdir = t;
+			qo.qmp_socket = dir = path_join(tmpdir, INSTANCE_QMP);
+		} else {
+			free(t);
+		}
+	}
+	if (qemu_build_argv(rc, &qo, &qargv, &err) < 0) {
+		cli_err("%s", err);
+		free(ipath);
+		rv = 2;
+		goto out;
+	}
+	if (o.dry_run) {
+		char *s = qemu_argv_string(&qargv);
+		printf("%s\n", s);
+		free(s);
+		free(ipath);
+		rv = 0;
+		goto out;
+	}
+	qemu_path = qemu_find_binary(bin_name);
+	if (!qemu_path) {
+		if (bin_env && *bin_env)
+			cli_err("%s not found (from SMOLC_QEMU)", bin_name);
+		else
+			cli_err("%s not found; install the Debian package %s", bin_name,
+				qemu_debian_package(rc->arch));
+		free(ipath);
+		goto out;
+	}
+	for (size_t i = 0; i < rc->nports + o.nports; i++) {
+		const struct runconf_port *p = i < rc->nports ? &rc->ports[i] : &o.ports[i - rc->nports];
+		if (portprobe_free(p->host_addr, p->host_port, p->proto == RUNCONF_UDP, &err) < 0) {
+			cli_err("%s", err);
+			free(ipath);
+			goto out;
+		}
+	}
+	if (!o.detach) {
+		free(ipath);
+		rv = run_foreground(qemu_path, &qargv, rc, &o, accel_name(ac.kind), tmpdir);
+		goto out;
+	}
+	/* detached */
+	root = instance_state_root();
+	lockfd = instance_claim(root, name, &err);
+	if (lockfd < 0) {
+		cli_err("%s", err);
+		free(ipath);
+		goto out;
+	}
+	realdir = path_join(root, name);
+	/* the effective run config, with absolute paths, for ps/inspection */
+	{
+		struct runconf *copy = NULL;
+		struct strvec w2 = {0};
+		char *e2 = NULL;
+		if (runconf_read(conf, &copy, &w2, &e2) == 0) {
+			char *k = runconf_resolve(rc, copy->kernel);
+			free(copy->kernel);
+			copy->kernel = k;
+			free(copy->image);
+			copy->image = xstrdup(ipath);
+			for (size_t i = 0; i < copy->nshares; i++) {
+				char *h = runconf_resolve(rc, copy->shares[i].host_path);
+				free(copy->shares[i].host_path);
+				copy->shares[i].host_path = h;
+			}
+			for (size_t i = 0; i < o.nports; i++)
+				runconf_add_port(copy, o.ports[i].host_addr, o.ports[i].host_port,
+						 o.ports[i].guest_port, o.ports[i].proto);
+			for (size_t i = 0; i < o.nshares; i++)
+				runconf_add_share(copy, o.shares[i].host_path, o.shares[i].tag, NULL,
+						  o.shares[i].readonly);
+			if (o.memory_mib)
+				copy->memory_mib = o.memory_mib;
+			if (o.cpus)
+				copy->cpus = o.cpus;
+			char *yp = path_join(realdir, INSTANCE_RUNCONF);
+			if (runconf_write(copy, yp, &e2) < 0)
+				debugf("%s", e2);
+			free(yp);
+		}
+		free(e2);
+		sv_free(&w2);
+		runconf_free(copy);
+	}
+	struct instance in = {
+		.name = (char *)name,
+		.dir = realdir,
+		.service = rc->service,
+		.image = ipath,
+		.accel = (char *)accel_name(ac.kind),
+		.console = (char *)qo.console,
+		.qemu = qemu_path,
+		.started = (long long)time(NULL),
+	};
+	in.ports = ports_summary(rc, &o);
+	if (instance_write_summary(&in, &err) < 0) {
+		cli_err("%s", err);
+		free(in.ports);
+		free(ipath);
+		instance_release(lockfd);
+		lockfd = -1;
+		remove_tree(realdir);
+		goto out;
+	}
+	free(in.ports);
+	free(ipath);
+	rv = run_detached(qemu_path, &qargv, root, name, lockfd, rc, &o, accel_name(ac.kind));
+	lockfd = -1;
+out:
+	if (lockfd >= 0) {
+		instance_release(lockfd);
+		if (realdir)
+			remove_tree(realdir);
+	}
+	if (tmpdir) {
+		remove_tree(tmpdir);
+		free(tmpdir);
+	}
+	free(dir);
+	free(realdir);
+	free(root);
+	free(qemu_path);
+	sv_free(&qargv);
+	sv_free(&warnings);
+	free(err);
+	free(conf);
+	runconf_free(rc);
+	run_opts_free(&o);
+	return rv;
+}

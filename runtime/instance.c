@@ -1,0 +1,382 @@
+/* instance.c — state directories of detached VMs (see instance.h).
+ *
+ * Liveness is decided from /proc, never from the pidfile alone: a pid is
+ * ours when its argv[0] is a qemu-system-* binary, its argv holds
+ * "-pidfile qemu.pid", and /proc/PID/cwd is the instance directory. The
+ * lock file is flock()ed by the `smolc run -d` that is starting QEMU,
+ * so a directory without a pid yet is "starting", not stale. */
+#include "instance.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util.h"
+
+void instance_free(struct instance *in)
+{
+	if (!in)
+		return;
+	free(in->name);
+	free(in->dir);
+	free(in->service);
+	free(in->image);
+	free(in->ports);
+	free(in->accel);
+	free(in->console);
+	free(in->qemu);
+	free(in);
+}
+
+char *instance_state_root(void)
+{
+	const char *s = getenv("SMOLC_STATE_DIR");
+	if (s && *s)
+		return xstrdup(s);
+	s = getenv("XDG_STATE_HOME");
+	if (s && *s == '/')
+		return path_join(s, "smolc");
+	const char *home = getenv("HOME");
+	if (!home || !*home) {
+		struct passwd *pw = getpwuid(getuid());
+		home = pw && pw->pw_dir ? pw->pw_dir : "/tmp";
+	}
+	char *st = path_join(home, ".local/state");
+	char *r = path_join(st, "smolc");
+	free(st);
+	return r;
+}
+
+int instance_name_ok(const char *name, char **err)
+{
+	size_t n = strlen(name);
+	bool ok = n > 0 && n <= 64 && name[0] != '.' && name[0] != '-' && name[0] != '_';
+	for (size_t i = 0; ok && i < n; i++) {
+		char c = name[i];
+		ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		     c == '_' || c == '-' || c == '.';
+	}
+	if (!ok) {
+		*err = xasprintf("bad instance name \"%s\": use 1-64 letters, digits, '.', '_' or '-', "
+				 "starting with a letter or digit", name);
+		return -1;
+	}
+	return 0;
+}
+
+pid_t instance_read_pid(const char *dir)
+{
+	char *p = path_join(dir, INSTANCE_PIDFILE);
+	char *data = NULL;
+	size_t len = 0;
+	pid_t pid = 0;
+	if (read_file(p, 64, &data, &len) == 0) {
+		char *end;
+		long v = strtol(data, &end, 10);
+		while (*end == '\n' || *end == ' ')
+			end++;
+		if (end != data && !*end && v > 1 && v < INT_MAX)
+			pid = (pid_t)v;
+	}
+	free(data);
+	free(p);
+	return pid;
+}
+
+bool instance_pid_alive(pid_t pid, const char *dir)
+{
+	if (pid <= 1)
+		return false;
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	char *data = NULL;
+	size_t len = 0;
+	if (read_file(path, 4096, &data, &len) < 0)
+		return false;
+	const char *rp = strrchr(data, ')');
+	bool zombie = rp && (rp[2] == 'Z' || rp[2] == 'X');
+	free(data);
+	if (zombie)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%ld/cmdline", (long)pid);
+	if (read_file(path, 1 << 20, &data, &len) < 0)
+		return false;
+	bool qemu = str_startswith(path_basename(data), "qemu-system-");
+	bool ours = false;
+	for (size_t off = 0; qemu && off < len;) {
+		const char *arg = data + off;
+		size_t al = strlen(arg);
+		if (!strcmp(arg, "-pidfile") && off + al + 1 < len &&
+		    !strcmp(data + off + al + 1, INSTANCE_PIDFILE))
+			ours = true;
+		off += al + 1;
+	}
+	free(data);
+	if (!qemu || !ours)
+		return false;
+	/* Same directory? (pidfile name alone is shared by all instances) */
+	snprintf(path, sizeof(path), "/proc/%ld/cwd", (long)pid);
+	char cwd[PATH_MAX], real[PATH_MAX];
+	ssize_t n = readlink(path, cwd, sizeof(cwd) - 1);
+	if (n < 0)
+		return false;
+	cwd[n] = 0;
+	if (!realpath(dir, real))
+		return false;
+	return !strcmp(cwd, real);
+}
+
+/* Is the lock held by someone else (a starting smolc)? */
+static bool lock_busy(const char *dir)
+{
+	char *p = path_join(dir, INSTANCE_LOCK);
+	int fd = open(p, O_RDONLY | O_CLOEXEC);
+	free(p);
+	if (fd < 0)
+		return false;
+	bool busy = flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+	close(fd);
+	return busy;
+}
+
+enum instance_state instance_check(const char *root, const char *name, pid_t *pid_out)
+{
+	char *dir = path_join(root, name);
+	struct stat st;
+	enum instance_state s;
+	*pid_out = 0;
+	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		s = INSTANCE_ABSENT;
+	} else {
+		pid_t pid = instance_read_pid(dir);
+		if (pid && instance_pid_alive(pid, dir)) {
+			*pid_out = pid;
+			s = INSTANCE_RUNNING;
+		} else if (lock_busy(dir)) {
+			s = INSTANCE_STARTING;
+		} else {
+			s = INSTANCE_STALE;
+		}
+	}
+	free(dir);
+	return s;
+}
+
+int instance_remove(const char *root, const char *name)
+{
+	char *dir = path_join(root, name);
+	int r = remove_tree(dir);
+	free(dir);
+	return r;
+}
+
+int instance_claim(const char *root, const char *name, char **err)
+{
+	if (instance_name_ok(name, err) < 0)
+		return -1;
+	if (mkdir_p(root, 0700) < 0) {
+		*err = xasprintf("%s: cannot create the state directory: %s", root, strerror(errno));
+		return -1;
+	}
+	char *dir = path_join(root, name);
+	int fd = -1;
+	for (int attempt = 0; attempt < 3; attempt++) {
+		if (mkdir(dir, 0700) == 0) {
+			char *lp = path_join(dir, INSTANCE_LOCK);
+			fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+			free(lp);
+			if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0) {
+				*err = xasprintf("%s: cannot lock: %s", dir, strerror(errno));
+				if (fd >= 0)
+					close(fd);
+				fd = -1;
+				remove_tree(dir);
+			}
+			goto out;
+		}
+		if (errno != EEXIST) {
+			*err = xasprintf("%s: cannot create: %s", dir, strerror(errno));
+			goto out;
+		}
+		pid_t pid;
+		switch (instance_check(root, name, &pid)) {
+		case INSTANCE_RUNNING:
+			*err = xasprintf("an instance named \"%s\" is already running (pid %ld); "
+					 "stop it with `smolc stop %s` or pick another --name",
+					 name, (long)pid, name);
+			goto out;
+		case INSTANCE_STARTING:
+			*err = xasprintf("an instance named \"%s\" is being started by another smolc", name);
+			goto out;
+		case INSTANCE_STALE:
+			debugf("removing stale state %s", dir);
+			if (remove_tree(dir) < 0) {
+				*err = xasprintf("%s: cannot remove stale state: %s", dir, strerror(errno));
+				goto out;
+			}
+			break;
+		case INSTANCE_ABSENT:
+			break;
+		}
+	}
+	*err = xasprintf("%s: cannot claim the state directory", dir);
+out:
+	free(dir);
+	return fd;
+}
+
+void instance_release(int lock_fd)
+{
+	if (lock_fd >= 0)
+		close(lock_fd);
+}
+
+int instance_write_summary(const struct instance *in, char **err)
+{
+	struct strbuf sb;
+	sb_init(&sb);
+#define KV(k, v) if (v) sb_printf(&sb, "%s=%s\n", k, v)
+	KV("name", in->name);
+	KV("service", in->service);
+	KV("image", in->image);
+	KV("ports", in->ports);
+	KV("accel", in->accel);
+	KV("console", in->console);
+	KV("qemu", in->qemu);
+#undef KV
+	sb_printf(&sb, "started=%lld\n", in->started);
+	char *p = path_join(in->dir, INSTANCE_SUMMARY);
+	int r = write_file_atomic(p, sb_cstr(&sb), sb.len, 0600);
+	if (r < 0)
+		*err = xasprintf("%s: cannot write: %s", p, strerror(errno));
+	free(p);
+	sb_free(&sb);
+	return r;
+}
+
+static void read_summary(struct instance *in)
+{
+	char *p = path_join(in->dir, INSTANCE_SUMMARY);
+	char *data = NULL;
+	size_t len = 0;
+	if (read_file(p, 1 << 16, &data, &len) == 0) {
+		char *save = NULL;
+		for (char *line = strtok_r(data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+			char *eq = strchr(line, '=');
+			if (!eq)
+				continue;
+			*eq = 0;
+			const char *v = eq + 1;
+			char **dst = NULL;
+			if (!strcmp(line, "service")) dst = &in->service;
+			else if (!strcmp(line, "image")) dst = &in->image;
+			else if (!strcmp(line, "ports")) dst = &in->ports;
+			else if (!strcmp(line, "accel")) dst = &in->accel;
+			else if (!strcmp(line, "console")) dst = &in->console;
+			else if (!strcmp(line, "qemu")) dst = &in->qemu;
+			else if (!strcmp(line, "started")) in->started = strtoll(v, NULL, 10);
+			if (dst) {
+				free(*dst);
+				*dst = xstrdup(v);
+			}
+		}
+	}
+	free(data);
+	free(p);
+}
+
+int instance_load(const char *root, const char *name, struct instance **out, char **err)
+{
+	pid_t pid;
+	enum instance_state s = instance_check(root, name, &pid);
+	if (s == INSTANCE_ABSENT || (s == INSTANCE_STALE && strchr(name, '/'))) {
+		char *names = instance_names(root);
+		*err = xasprintf("no instance named \"%s\" (running: %s)", name, names);
+		free(names);
+		return -1;
+	}
+	struct instance *in = xcalloc(1, sizeof(*in));
+	in->name = xstrdup(name);
+	in->dir = path_join(root, name);
+	in->pid = s == INSTANCE_RUNNING ? pid : 0;
+	read_summary(in);
+	*out = in;
+	return 0;
+}
+
+static int cmp_inst(const void *a, const void *b)
+{
+	const struct instance *x = *(struct instance *const *)a, *y = *(struct instance *const *)b;
+	return strcmp(x->name, y->name);
+}
+
+int instance_list(const char *root, struct instance ***out, size_t *n, char **err)
+{
+	*out = NULL;
+	*n = 0;
+	DIR *d = opendir(root);
+	if (!d) {
+		if (errno == ENOENT)
+			return 0;
+		*err = xasprintf("%s: %s", root, strerror(errno));
+		return -1;
+	}
+	size_t cap = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		char *e = NULL;
+		if (de->d_name[0] == '.' || instance_name_ok(de->d_name, &e) < 0) {
+			free(e);
+			continue;
+		}
+		pid_t pid;
+		enum instance_state s = instance_check(root, de->d_name, &pid);
+		if (s == INSTANCE_ABSENT)
+			continue;
+		if (s == INSTANCE_STALE) {
+			debugf("removing stale state %s/%s", root, de->d_name);
+			instance_remove(root, de->d_name);
+			continue;
+		}
+		struct instance *in = xcalloc(1, sizeof(*in));
+		in->name = xstrdup(de->d_name);
+		in->dir = path_join(root, de->d_name);
+		in->pid = pid;
+		read_summary(in);
+		VEC_GROW(*out, *n, cap);
+		(*out)[(*n)++] = in;
+	}
+	closedir(d);
+	if (*n)
+		qsort(*out, *n, sizeof(**out), cmp_inst);
+	return 0;
+}
+
+char *instance_names(const char *root)
+{
+	struct instance **list = NULL;
+	size_t n = 0;
+	char *e = NULL;
+	if (instance_list(root, &list, &n, &e) < 0) {
+		free(e);
+		return xstrdup("none");
+	}
+	struct strbuf sb;
+	sb_init(&sb);
+	for (size_t i = 0; i < n; i++) {
+		sb_printf(&sb, "%s%s", i ? ", " : "", list[i]->name);
+		instance_free(list[i]);
+	}
+	free(list);
+	if (!n)
+		sb_adds(&sb, "none");
+	return sb_detach(&sb);
+}

@@ -1,0 +1,262 @@
+/* qemu.c — QEMU argument vector from a run config (see qemu.h).
+ *
+ * Device naming is fixed (hd0, net0, fsN, con0) so --dry-run output is
+ * stable and tests can compare it verbatim. Devices are virtio-mmio
+ * (`-device virtio-*-device`) on microvm, virtio-pci on virt. */
+#include "qemu.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util.h"
+
+const char *qemu_binary_name(const char *arch)
+{
+	if (arch && !strcmp(arch, "i386"))
+		return "qemu-system-i386";
+	if (arch && !strcmp(arch, "evbarm-aarch64"))
+		return "qemu-system-aarch64";
+	return "qemu-system-x86_64";
+}
+
+const char *qemu_debian_package(const char *arch)
+{
+	if (arch && !strcmp(arch, "evbarm-aarch64"))
+		return "qemu-system-arm";
+	return "qemu-system-x86";
+}
+
+char *qemu_find_binary(const char *name)
+{
+	if (strchr(name, '/'))
+		return access(name, X_OK) == 0 ? xstrdup(name) : NULL;
+	const char *path = getenv("PATH");
+	if (!path || !*path)
+		path = "/usr/local/bin:/usr/bin:/bin";
+	const char *p = path;
+	for (;;) {
+		const char *colon = strchr(p, ':');
+		size_t n = colon ? (size_t)(colon - p) : strlen(p);
+		char *dir = n ? xstrndup(p, n) : xstrdup(".");
+		char *full = path_join(dir, name);
+		free(dir);
+		if (access(full, X_OK) == 0)
+			return full;
+		free(full);
+		if (!colon)
+			return NULL;
+		p = colon + 1;
+	}
+}
+
+/* QEMU option values: ',' must be written ",,". */
+static char *opt_escape(const char *s)
+{
+	struct strbuf sb;
+	sb_init(&sb);
+	for (; *s; s++) {
+		if (*s == ',')
+			sb_addc(&sb, ',');
+		sb_addc(&sb, *s);
+	}
+	sb_cstr(&sb);
+	return sb_detach(&sb);
+}
+
+static void add(struct strvec *v, const char *s)
+{
+	sv_pushdup(v, s);
+}
+
+static void add2(struct strvec *v, const char *a, const char *b)
+{
+	sv_pushdup(v, a);
+	sv_pushdup(v, b);
+}
+
+static void add_port(struct strbuf *net, const struct runconf_port *p)
+{
+	bool v6 = strchr(p->host_addr, ':') != NULL;
+	sb_printf(net, ",hostfwd=%s:%s%s%s:%u-:%u", p->proto == RUNCONF_UDP ? "udp" : "tcp",
+		  v6 ? "[" : "", p->host_addr, v6 ? "]" : "", p->host_port, p->guest_port);
+}
+
+static void add_share(struct strvec *v, const struct runconf *rc, const struct runconf_share *s,
+		      size_t idx, bool pci)
+{
+	char *host = runconf_resolve(rc, s->host_path);
+	char *esc = opt_escape(host);
+	char *tag = opt_escape(s->tag);
+	add(v, "-fsdev");
+	sv_push(v, xasprintf("local,id=fs%zu,path=%s,security_model=none%s", idx, esc,
+			     s->readonly ? ",readonly=on" : ""));
+	add(v, "-device");
+	sv_push(v, xasprintf("%s,fsdev=fs%zu,mount_tag=%s", pci ? "virtio-9p-pci" : "virtio-9p-device",
+			     idx, tag));
+	free(tag);
+	free(esc);
+	free(host);
+}
+
+static int add_console(struct strvec *v, const char *console, char **err)
+{
+	if (!strcmp(console, "stdio")) {
+		add2(v, "-serial", "mon:stdio");
+	} else if (!strcmp(console, "pty")) {
+		add2(v, "-serial", "pty");
+	} else if (!strcmp(console, "none")) {
+		add2(v, "-serial", "none");
+	} else if (str_startswith(console, "tcp:")) {
+		char *end;
+		errno = 0;
+		unsigned long port = strtoul(console + 4, &end, 10);
+		if (!console[4] || *end || errno || port == 0 || port > 65535) {
+			*err = xasprintf("--console %s: expected tcp:PORT with PORT from 1 to 65535", console);
+			return -1;
+		}
+		add(v, "-serial");
+		sv_push(v, xasprintf("tcp:127.0.0.1:%lu,server=on,wait=off", port));
+	} else if (str_startswith(console, "file:") && console[5]) {
+		char *esc = opt_escape(console + 5);
+		add(v, "-chardev");
+		sv_push(v, xasprintf("file,id=con0,path=%s", esc));
+		add2(v, "-serial", "chardev:con0");
+		free(esc);
+	} else {
+		*err = xasprintf("--console %s: expected stdio, pty, none, tcp:PORT or file:PATH", console);
+		return -1;
+	}
+	return 0;
+}
+
+int qemu_build_argv(const struct runconf *rc, const struct qemu_opts *o,
+		    struct strvec *argv, char **err)
+{
+	bool arm = !strcmp(rc->arch, "evbarm-aarch64");
+	bool pci = arm || !strcmp(runconf_machine(rc), "virt");
+	bool kvm = o->accel == ACCEL_KVM;
+	bool hw = o->accel != ACCEL_TCG;
+
+	add(argv, o->binary ? o->binary : qemu_binary_name(rc->arch));
+	add(argv, "-nodefaults");
+	add(argv, "-no-user-config");
+	add(argv, "-M");
+	if (!strcmp(runconf_machine(rc), "microvm"))
+		add(argv, "microvm,rtc=on,acpi=off,pic=off");
+	else
+		add(argv, arm ? (kvm ? "virt,highmem=off,gic-version=host" : "virt,highmem=off,gic-version=3")
+			      : "virt");
+	add2(argv, "-accel", accel_name(o->accel));
+	add(argv, "-cpu");
+	if (arm)
+		add(argv, hw ? "host" : "max");
+	else if (hw)
+		add(argv, "host,+invtsc");
+	else
+		add(argv, !strcmp(rc->arch, "i386") ? "qemu32" : "qemu64");
+	add(argv, "-m");
+	sv_push(argv, xasprintf("%u", o->memory_mib ? o->memory_mib : runconf_memory(rc)));
+	add(argv, "-smp");
+	sv_push(argv, xasprintf("%u", o->cpus ? o->cpus : runconf_cpus(rc)));
+
+	add(argv, "-kernel");
+	sv_push(argv, runconf_resolve(rc, rc->kernel));
+	char *cmdline = runconf_cmdline(rc);
+	add(argv, "-append");
+	if (o->extra_append && *o->extra_append)
+		sv_push(argv, xasprintf("%s %s", cmdline, o->extra_append));
+	else
+		sv_pushdup(argv, cmdline);
+	free(cmdline);
+
+	char *img = runconf_resolve(rc, rc->image);
+	char *img_esc = opt_escape(img);
+	add(argv, "-drive");
+	sv_push(argv, xasprintf("if=none,file=%s,format=raw,id=hd0%s", img_esc,
+				rc->readonly ? ",readonly=on" : ""));
+	free(img_esc);
+	free(img);
+	add2(argv, "-device", pci ? "virtio-blk-pci,drive=hd0" : "virtio-blk-device,drive=hd0");
+
+	struct strbuf net;
+	sb_init(&net);
+	sb_adds(&net, "user,id=net0,ipv6=off");
+	for (size_t i = 0; i < rc->nports; i++)
+		add_port(&net, &rc->ports[i]);
+	for (size_t i = 0; i < o->nports; i++)
+		add_port(&net, &o->ports[i]);
+	add(argv, "-netdev");
+	sv_push(argv, sb_detach(&net));
+	add2(argv, "-device", pci ? "virtio-net-pci,netdev=net0" : "virtio-net-device,netdev=net0");
+
+	size_t fs = 0;
+	for (size_t i = 0; i < rc->nshares; i++)
+		add_share(argv, rc, &rc->shares[i], fs++, pci);
+	for (size_t i = 0; i < o->nshares; i++)
+		add_share(argv, rc, &o->shares[i], fs++, pci);
+	if (arm)
+		add2(argv, "-device", "virtio-rng-pci");
+
+	add2(argv, "-global", "virtio-mmio.force-legacy=false");
+	add2(argv, "-display", "none");
+	add2(argv, "-rtc", "base=utc,clock=host,driftfix=slew");
+	if (add_console(argv, o->console ? o->console : runconf_console(rc), err) < 0)
+		goto fail;
+	if (o->pidfile)
+		add2(argv, "-pidfile", o->pidfile);
+	if (o->qmp_socket) {
+		char *q = opt_escape(o->qmp_socket);
+		add(argv, "-qmp");
+		sv_push(argv, xasprintf("unix:%s,server=on,wait=off", q));
+		free(q);
+	}
+	if (o->daemonize)
+		add(argv, "-daemonize");
+	return 0;
+fail:
+	sv_free(argv);
+	return -1;
+}
+
+char *qemu_shell_quote(const char *s)
+{
+	if (!*s)
+		return xstrdup("''");
+	bool plain = true;
+	for (const char *p = s; *p; p++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-+=./:,@%", *p)) {
+			plain = false;
+			break;
+		}
+	if (plain)
+		return xstrdup(s);
+	struct strbuf sb;
+	sb_init(&sb);
+	sb_addc(&sb, '\'');
+	for (; *s; s++) {
+		if (*s == '\'')
+			sb_adds(&sb, "'\\''");
+		else
+			sb_addc(&sb, *s);
+	}
+	sb_addc(&sb, '\'');
+	return sb_detach(&sb);
+}
+
+char *qemu_argv_string(const struct strvec *argv)
+{
+	struct strbuf sb;
+	sb_init(&sb);
+	for (size_t i = 0; i < argv->n; i++) {
+		char *q = qemu_shell_quote(argv->v[i]);
+		if (i)
+			sb_addc(&sb, ' ');
+		sb_adds(&sb, q);
+		free(q);
+	}
+	sb_cstr(&sb);
+	return sb_detach(&sb);
+}

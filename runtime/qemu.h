@@ -1,0 +1,70 @@
+/* qemu.h — build the QEMU argument vector for a run config.
+ *
+ * Never a shell string: the result is a strvec handed to execv. The flags
+ * follow the anchor (smolBSD startnb.sh) for x86:
+ *   qemu-system-x86_64|i386 -M microvm,rtc=on,acpi=off,pic=off
+ *     -accel A -cpu host,+invtsc (kvm) | qemu64 (tcg; qemu32 for i386)
+ *     -m MEM -smp N -kernel K -append CMDLINE
+ *     -drive if=none,file=IMG,format=raw,id=hd0[,readonly=on]
+ *     -device virtio-blk-device,drive=hd0
+ *     -netdev user,id=net0,ipv6=off[,hostfwd=tcp:127.0.0.1:H-:G ...]
+ *     -device virtio-net-device,netdev=net0
+ *     -global virtio-mmio.force-legacy=false -display none
+ *     -rtc base=utc,clock=host,driftfix=slew
+ *     [-fsdev local,id=fsN,path=P,security_model=none[,readonly=on]
+ *      -device virtio-9p-device,fsdev=fsN,mount_tag=TAG]
+ *     -serial mon:stdio | -serial pty | -chardev file,... -serial chardev:con0
+ *       | -serial tcp:127.0.0.1:PORT,server=on,wait=off | -serial none
+ *     [-pidfile P] [-qmp unix:S,server=on,wait=off] [-daemonize]
+ * and for evbarm-aarch64: qemu-system-aarch64 -M virt,highmem=off,
+ * gic-version=host|3 -cpu host|max, virtio-*-pci devices,
+ * -device virtio-rng-pci. Option values that QEMU splits on ',' have
+ * their commas doubled. */
+#ifndef SMOLC_QEMU_H
+#define SMOLC_QEMU_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "accel.h"
+#include "runconf.h"
+#include "util.h"
+
+/* Per-run options layered over the run config. All pointers borrowed. */
+struct qemu_opts {
+	const char *binary;              /* QEMU path; NULL = qemu_binary_name(arch) */
+	enum accel_kind accel;
+	const char *console;             /* NULL = runconf_console(rc) */
+	unsigned memory_mib;             /* 0 = from the run config */
+	unsigned cpus;                   /* 0 = from the run config */
+	const char *extra_append;        /* appended to the kernel cmdline */
+	const struct runconf_port *ports;        /* extra -p ports */
+	size_t nports;
+	const struct runconf_share *shares;      /* extra --share */
+	size_t nshares;
+	const char *pidfile;             /* -pidfile when set */
+	const char *qmp_socket;          /* -qmp unix:...,server=on,wait=off when set */
+	bool daemonize;                  /* -daemonize */
+};
+
+/* "qemu-system-x86_64" / "qemu-system-i386" / "qemu-system-aarch64". */
+const char *qemu_binary_name(const char *arch);
+/* Debian package that ships it ("qemu-system-x86", "qemu-system-arm"). */
+const char *qemu_debian_package(const char *arch);
+
+/* Search PATH for an executable `name` (or check it when it has a '/').
+ * Returns the full path (caller frees) or NULL. */
+char *qemu_find_binary(const char *name);
+
+/* Build argv (argv->v[0] = binary). Paths from the run config are
+ * resolved against its directory. Returns 0, or -1 with *err (bad console
+ * spec). argv must be empty on entry; on failure it is left empty. */
+int qemu_build_argv(const struct runconf *rc, const struct qemu_opts *o,
+		    struct strvec *argv, char **err);
+
+/* Quote one word for a POSIX shell (only when needed). Caller frees. */
+char *qemu_shell_quote(const char *s);
+/* The whole argv shell-quoted, space-joined. Caller frees. */
+char *qemu_argv_string(const struct strvec *argv);
+
+#endif
