@@ -247,10 +247,52 @@ static void print_excerpt(struct diag_ctx *d, FILE *out, struct loc l, size_t li
 	fputc('\n', out);
 }
 
+/* Diagnostics print in source order; a note stays after the record it
+ * belongs to (group = a record and the notes that follow it). */
+struct diag_group {
+	size_t first, n;
+	uint32_t file, off;
+	size_t seq;
+};
+
+static int group_cmp(const void *a, const void *b)
+{
+	const struct diag_group *x = a, *y = b;
+	if (x->file != y->file)
+		return x->file < y->file ? -1 : 1;
+	if (x->off != y->off)
+		return x->off < y->off ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static void diag_print_one(struct diag_ctx *d, FILE *out, struct diag *g);
+
 void diag_print(struct diag_ctx *d, FILE *out)
 {
+	struct diag_group *gs = xcalloc(d->n + 1, sizeof(*gs));
+	size_t ng = 0;
 	for (size_t i = 0; i < d->n; i++) {
-		struct diag *g = &d->v[i];
+		if (d->v[i].level == DIAG_NOTE && ng) {
+			gs[ng - 1].n++;
+			continue;
+		}
+		gs[ng] = (struct diag_group){i, 1, d->v[i].loc.file, d->v[i].loc.off, ng};
+		ng++;
+	}
+	qsort(gs, ng, sizeof(*gs), group_cmp);
+	for (size_t k = 0; k < ng; k++)
+		for (size_t i = gs[k].first; i < gs[k].first + gs[k].n; i++)
+			diag_print_one(d, out, &d->v[i]);
+	free(gs);
+	if (d->capped)
+		fprintf(out, "smolc: too many errors (%zu); stopped after the first %zu\n", d->errors, d->max_errors);
+	diag_free_records(d);
+	d->capped = false;
+}
+
+static void diag_print_one(struct diag_ctx *d, FILE *out, struct diag *g)
+{
+	{
 		const struct srcfile *f = diag_file(d, g->loc.file);
 		size_t line = 0, col = 0;
 		if (d->color)
@@ -278,8 +320,4 @@ void diag_print(struct diag_ctx *d, FILE *out)
 			cur = inc;
 		}
 	}
-	if (d->capped)
-		fprintf(out, "smolc: too many errors (%zu); stopped after the first %zu\n", d->errors, d->max_errors);
-	diag_free_records(d);
-	d->capped = false;
 }
