@@ -23,8 +23,9 @@
  *             (the data file is sparse); smaller files are packed.
  *   info      "digest <sha256 hex>\nentries <n>\nbytes <n>\n", written
  *             last; a layer directory without it is incomplete.
- * Digest: SHA-256 over the bytes of `entries` followed by the bytes of
- * `data` (holes read as zeros). Same input → same bytes → same digest.
+ * Digest: SHA-256 of the text "smolc-layer 1\n<E>\n<D>\n" where <E> and <D>
+ * are the SHA-256 hex digests of the bytes of `entries` and of `data`
+ * (holes read as zeros). Same input → same bytes → same digest.
  *
  * The writer creates `dir` (it must not exist yet or be empty); the caller
  * writes into a temp directory and renames it into the cache, and removes
@@ -99,9 +100,11 @@ void layer_writer_abort(struct layer_writer *w);
 struct layer_import_opts {
 	const char *label;              /* name for errors; default: basename of the archive path */
 	const char *const *globs;       /* NULL-terminated fnmatch globs, or NULL = everything.
-					   An entry is kept when "/" + its normalised path
-					   matches one (FNM_PATHNAME not set: '*' crosses '/'),
-					   or when it is a directory above a kept entry. */
+					   An entry is kept when "/" + its normalised path, or
+					   the path of one of its ancestor directories, matches
+					   one (so "/usr/include" keeps the whole directory;
+					   FNM_PATHNAME not set: '*' crosses '/'). Directories
+					   above a kept entry are kept with their metadata. */
 	const char *prefix;             /* install everything under this path, e.g. "/usr/pkg";
 					   NULL or "/" = the root */
 	const char *const *skip;        /* NULL-terminated fnmatch globs on the normalised path
@@ -124,7 +127,7 @@ int layer_import_archive(struct layer_writer *w, const char *path,
 
 /* Ownership override: called for every entry with its path relative to
  * the import source ("" for the source itself) and its lstat; set
- * *uid/*gid (preset to the fixed owner or the host's). Return non-zero
+ * *uid and *gid (preset to the fixed owner or the host's). Return non-zero
  * to fail (set *err yourself or leave it NULL for a generic message). */
 typedef int (*layer_owner_fn)(void *ctx, const char *rel, const struct stat *st,
 			      uint32_t *uid, uint32_t *gid, char **err);
