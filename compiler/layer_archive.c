@@ -1,0 +1,473 @@
+/* layer_archive.c — import an archive (NetBSD set, pkgsrc package, any
+ * tar/cpio libarchive reads) into a layer (see layer.h).
+ *
+ * Design note: one streaming pass over the archive; file data goes from
+ * libarchive's blocks straight into the layer's data file (sparse gaps
+ * become zeros the writer turns back into holes). Names are validated
+ * before anything is written. With glob filters, directories that did
+ * not match are held back (metadata only) and emitted at the end when
+ * something below them was kept; a kept hard link whose target was
+ * filtered out is remembered and resolved by a second pass that copies
+ * the target's data under the first such link name. */
+#include "layer.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fnmatch.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "layer_int.h"
+#include "util.h"
+
+/* ---- tiny string set ---- */
+
+struct strset {
+	char **slot;
+	size_t cap, n;
+};
+
+static size_t strset_hash(const char *s)
+{
+	size_t h = 1469598103934665603ull;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return h;
+}
+
+static bool strset_has(const struct strset *ss, const char *s)
+{
+	if (!ss->cap)
+		return false;
+	for (size_t i = strset_hash(s) & (ss->cap - 1);; i = (i + 1) & (ss->cap - 1)) {
+		if (!ss->slot[i])
+			return false;
+		if (strcmp(ss->slot[i], s) == 0)
+			return true;
+	}
+}
+
+static void strset_add(struct strset *ss, const char *s)
+{
+	if ((ss->n + 1) * 2 > ss->cap) {
+		size_t ncap = ss->cap ? ss->cap * 2 : 64;
+		char **ns = xcalloc(ncap, sizeof(*ns));
+		for (size_t i = 0; i < ss->cap; i++) {
+			if (!ss->slot[i])
+				continue;
+			size_t j = strset_hash(ss->slot[i]) & (ncap - 1);
+			while (ns[j])
+				j = (j + 1) & (ncap - 1);
+			ns[j] = ss->slot[i];
+		}
+		free(ss->slot);
+		ss->slot = ns;
+		ss->cap = ncap;
+	}
+	size_t i = strset_hash(s) & (ss->cap - 1);
+	for (; ss->slot[i]; i = (i + 1) & (ss->cap - 1))
+		if (strcmp(ss->slot[i], s) == 0)
+			return;
+	ss->slot[i] = xstrdup(s);
+	ss->n++;
+}
+
+static void strset_free(struct strset *ss)
+{
+	for (size_t i = 0; i < ss->cap; i++)
+		free(ss->slot[i]);
+	free(ss->slot);
+}
+
+/* ---- import state ---- */
+
+struct held_dir {
+	char *shown, *dest, *uname, *gname;
+	struct fs_meta m;
+};
+
+struct pending_link {
+	char *shown, *dest;     /* the kept link */
+	char *target_np;        /* target as normalised in the archive (no prefix) */
+	char *target_dest;      /* set once the first link got the data */
+};
+
+struct imp {
+	struct layer_writer *w;
+	const struct layer_import_opts *o;
+	const char *label;
+	char *prefix;           /* normalised, "" for the root */
+	struct archive *a;
+	struct archive_entry *e;
+	const char *shown;      /* current entry name */
+	uint64_t size;          /* current entry size */
+	struct strset skipped;  /* regular files dropped by the globs */
+	struct held_dir *held;
+	size_t nheld, capheld;
+	struct pending_link *pend;
+	size_t npend, cappend;
+};
+
+static bool glob_keep(const struct imp *im, const char *np)
+{
+	if (!im->o || !im->o->globs)
+		return true;
+	char *p = xasprintf("/%s", np);
+	bool keep = false;
+	for (const char *const *g = im->o->globs; *g && !keep; g++) {
+		if (fnmatch(*g, p, 0) == 0) {
+			keep = true;
+			break;
+		}
+		/* an ancestor directory matching keeps everything below it */
+		for (char *s = p + 1; (s = strchr(s, '/')) != NULL; s++) {
+			*s = '\0';
+			bool m = fnmatch(*g, p, 0) == 0;
+			*s = '/';
+			if (m) {
+				keep = true;
+				break;
+			}
+		}
+	}
+	free(p);
+	return keep;
+}
+
+static bool skip_match(const struct imp *im, const char *np)
+{
+	if (!im->o || !im->o->skip)
+		return false;
+	for (const char *const *g = im->o->skip; *g; g++)
+		if (fnmatch(*g, np, 0) == 0)
+			return true;
+	return false;
+}
+
+static char *with_prefix(const struct imp *im, const char *np)
+{
+	if (!*im->prefix)
+		return xstrdup(np);
+	if (!*np)
+		return xstrdup(im->prefix);
+	return xasprintf("%s/%s", im->prefix, np);
+}
+
+static int arch_err(struct imp *im, char **err)
+{
+	const char *msg = archive_error_string(im->a);
+	if (!msg)
+		msg = "unknown archive error";
+	if (im->shown)
+		return layer_fail(err, "%s: entry \"%s\": %s (corrupt or truncated archive?)",
+				  im->label, im->shown, msg);
+	return layer_fail(err, "%s: %s", im->label, msg);
+}
+
+static int read_entry_data(void *ctx, struct layer_writer *w, char **err)
+{
+	struct imp *im = ctx;
+	for (;;) {
+		const void *buf;
+		size_t n;
+		la_int64_t off;
+		int r = archive_read_data_block(im->a, &buf, &n, &off);
+		if (r == ARCHIVE_EOF)
+			break;
+		if (r < ARCHIVE_WARN)
+			return arch_err(im, err);
+		uint64_t fed = layer_fed(w);
+		if (off >= 0 && (uint64_t)off > fed && layer_feed_zeros(w, (uint64_t)off - fed, err) < 0)
+			return -1;
+		if (n && layer_feed(w, buf, n, err) < 0)
+			return -1;
+	}
+	uint64_t fed = layer_fed(w);
+	if (fed < im->size && layer_feed_zeros(w, im->size - fed, err) < 0)
+		return -1;
+	return 0;
+}
+
+static void entry_meta(struct archive_entry *e, struct fs_meta *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->perm = (uint32_t)archive_entry_perm(e) & 07777;
+	m->uid = (uint32_t)archive_entry_uid(e);
+	m->gid = (uint32_t)archive_entry_gid(e);
+	m->uname = archive_entry_uname(e);
+	m->gname = archive_entry_gname(e);
+	m->mtime = archive_entry_mtime_is_set(e) ? (int64_t)archive_entry_mtime(e) : 0;
+}
+
+static int open_archive(struct imp *im, const char *path, char **err)
+{
+	im->a = archive_read_new();
+	if (!im->a)
+		return layer_fail(err, "%s: cannot allocate archive reader", im->label);
+	archive_read_support_filter_all(im->a);
+	archive_read_support_format_all(im->a);
+	if (archive_read_open_filename(im->a, path, 1 << 16) != ARCHIVE_OK)
+		return arch_err(im, err);
+	return 0;
+}
+
+static void close_archive(struct imp *im)
+{
+	if (im->a) {
+		archive_read_free(im->a);
+		im->a = NULL;
+	}
+}
+
+/* Normalise an archive name; errors name the entry. */
+static char *norm_name(struct imp *im, const char *shown, const char *name, bool is_link,
+		       char **err)
+{
+	if (name[0] == '/') {
+		if (is_link)
+			layer_fail(err, "%s: entry \"%s\" is a hard link to the absolute path \"%s\"; "
+				   "archive entries must be relative", im->label, shown, name);
+		else
+			layer_fail(err, "%s: entry \"%s\" has an absolute path; archive entries must be "
+				   "relative to the image root", im->label, shown);
+		return NULL;
+	}
+	char *np = fstree_normalize(name, NULL);
+	if (!np) {
+		if (is_link)
+			layer_fail(err, "%s: entry \"%s\" is a hard link to \"%s\", which escapes the "
+				   "image root", im->label, shown, name);
+		else
+			layer_fail(err, "%s: entry \"%s\" escapes the image root", im->label, shown);
+	}
+	return np;
+}
+
+static int do_entry(struct imp *im, char **err)
+{
+	struct archive_entry *e = im->e;
+	const char *raw = archive_entry_pathname(e);
+	if (!raw)
+		return layer_fail(err, "%s: an entry has no readable name (after \"%s\")", im->label,
+				  im->shown ? im->shown : "start of archive");
+	im->shown = raw;
+	int rc = -1;
+	char *np = norm_name(im, raw, raw, false, err), *dest = NULL, *hnp = NULL, *hdest = NULL;
+	if (!np)
+		goto out;
+	if (skip_match(im, np)) {
+		rc = 0;
+		goto out;
+	}
+	dest = with_prefix(im, np);
+	bool keep = glob_keep(im, np);
+	const char *hl = archive_entry_hardlink(e);
+	if (hl) {
+		/* tar hard-link entries have file type 0: test the link name first */
+		hnp = norm_name(im, raw, hl, true, err);
+		if (!hnp)
+			goto out;
+		if (!keep) {
+			rc = 0;
+			goto out;
+		}
+		hdest = with_prefix(im, hnp);
+		if (!layer_has_path(im->w, hdest) && strset_has(&im->skipped, hnp)) {
+			VEC_GROW(im->pend, im->npend, im->cappend);
+			struct pending_link *p = &im->pend[im->npend++];
+			p->shown = xstrdup(raw);
+			p->dest = dest;
+			dest = NULL;
+			p->target_np = hnp;
+			hnp = NULL;
+			p->target_dest = NULL;
+			rc = 0;
+			goto out;
+		}
+		rc = layer_add_hardlink_named(im->w, raw, dest, hdest, err);
+		goto out;
+	}
+	struct fs_meta m;
+	entry_meta(e, &m);
+	switch (archive_entry_filetype(e)) {
+	case AE_IFDIR:
+		m.type = FS_DIR;
+		if (!keep) {
+			VEC_GROW(im->held, im->nheld, im->capheld);
+			struct held_dir *h = &im->held[im->nheld++];
+			h->shown = xstrdup(raw);
+			h->dest = dest;
+			dest = NULL;
+			h->uname = m.uname ? xstrdup(m.uname) : NULL;
+			h->gname = m.gname ? xstrdup(m.gname) : NULL;
+			h->m = m;
+			h->m.uname = h->uname;
+			h->m.gname = h->gname;
+			rc = 0;
+			goto out;
+		}
+		rc = layer_add_named(im->w, raw, dest, &m, err);
+		goto out;
+	case AE_IFREG:
+		if (!keep) {
+			strset_add(&im->skipped, np);
+			rc = 0;
+			goto out;
+		}
+		m.type = FS_REG;
+		im->size = archive_entry_size_is_set(e) ? (uint64_t)archive_entry_size(e) : 0;
+		rc = layer_add_file_stream(im->w, raw, dest, &m, im->size, read_entry_data, im, err);
+		goto out;
+	case AE_IFLNK:
+		m.type = FS_LNK;
+		m.target = archive_entry_symlink(e);
+		if (!m.target) {
+			layer_fail(err, "%s: entry \"%s\" is a symlink without a target", im->label, raw);
+			goto out;
+		}
+		break;
+	case AE_IFCHR:
+	case AE_IFBLK:
+		m.type = archive_entry_filetype(e) == AE_IFCHR ? FS_CHR : FS_BLK;
+		m.rdev_major = (uint32_t)archive_entry_rdevmajor(e);
+		m.rdev_minor = (uint32_t)archive_entry_rdevminor(e);
+		break;
+	case AE_IFIFO:
+		m.type = FS_FIFO;
+		break;
+	case AE_IFSOCK:
+		m.type = FS_SOCK;
+		break;
+	default:
+		layer_fail(err, "%s: entry \"%s\" has an unsupported file type (0%o)", im->label, raw,
+			   (unsigned)archive_entry_filetype(e));
+		goto out;
+	}
+	rc = keep ? layer_add_named(im->w, raw, dest, &m, err) : 0;
+out:
+	free(np);
+	free(dest);
+	free(hnp);
+	free(hdest);
+	return rc;
+}
+
+static int pass_entries(struct imp *im, const char *path, bool second, char **err)
+{
+	if (open_archive(im, path, err) < 0)
+		return -1;
+	im->shown = NULL;
+	size_t resolved = 0;
+	for (;;) {
+		int r = archive_read_next_header(im->a, &im->e);
+		if (r == ARCHIVE_EOF)
+			break;
+		if (r < ARCHIVE_WARN)
+			return arch_err(im, err);
+		if (!second) {
+			if (do_entry(im, err) < 0)
+				return -1;
+			continue;
+		}
+		/* second pass: give filtered-out hard-link targets their data */
+		const char *raw = archive_entry_pathname(im->e);
+		if (!raw || archive_entry_hardlink(im->e) || archive_entry_filetype(im->e) != AE_IFREG)
+			continue;
+		im->shown = raw;
+		char *np = fstree_normalize(raw, NULL);
+		if (!np)
+			continue;
+		for (size_t i = 0; i < im->npend; i++) {
+			struct pending_link *p = &im->pend[i];
+			if (strcmp(p->target_np, np) != 0 || p->target_dest)
+				continue;
+			/* first link naming this target gets the data, others link to it */
+			struct fs_meta m;
+			entry_meta(im->e, &m);
+			m.type = FS_REG;
+			im->size = archive_entry_size_is_set(im->e) ? (uint64_t)archive_entry_size(im->e) : 0;
+			if (layer_add_file_stream(im->w, p->shown, p->dest, &m, im->size, read_entry_data,
+						  im, err) < 0) {
+				free(np);
+				return -1;
+			}
+			p->target_dest = xstrdup(p->dest);
+			resolved++;
+			for (size_t j = i + 1; j < im->npend; j++) {
+				struct pending_link *q = &im->pend[j];
+				if (strcmp(q->target_np, np) != 0 || q->target_dest)
+					continue;
+				if (layer_add_hardlink_named(im->w, q->shown, q->dest, p->dest, err) < 0) {
+					free(np);
+					return -1;
+				}
+				q->target_dest = xstrdup(p->dest);
+				resolved++;
+			}
+			break;
+		}
+		free(np);
+		if (resolved == im->npend)
+			break;
+	}
+	close_archive(im);
+	return 0;
+}
+
+int layer_import_archive(struct layer_writer *w, const char *path,
+			 const struct layer_import_opts *o, char **err)
+{
+	struct imp im = { 0 };
+	im.w = w;
+	im.o = o;
+	im.label = (o && o->label) ? o->label : path_basename(path);
+	int rc = -1;
+	char *saved_label = xstrdup(layer_writer_label(w));
+	layer_writer_set_label(w, im.label);
+	im.prefix = fstree_normalize((o && o->prefix) ? o->prefix : "", NULL);
+	if (!im.prefix) {
+		layer_fail(err, "%s: install prefix \"%s\" escapes the image root", im.label, o->prefix);
+		goto out;
+	}
+	if (pass_entries(&im, path, false, err) < 0)
+		goto out;
+	close_archive(&im);
+	if (im.npend && pass_entries(&im, path, true, err) < 0)
+		goto out;
+	for (size_t i = 0; i < im.npend; i++) {
+		if (!im.pend[i].target_dest) {
+			layer_fail(err, "%s: entry \"%s\" is a hard link to \"%s\", which has no data in the "
+				   "archive", im.label, im.pend[i].shown, im.pend[i].target_np);
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < im.nheld; i++) {
+		struct held_dir *h = &im.held[i];
+		if (layer_has_path(w, h->dest) &&
+		    layer_add_named(w, h->shown, h->dest, &h->m, err) < 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	close_archive(&im);
+	layer_writer_set_label(w, saved_label);
+	free(saved_label);
+	free(im.prefix);
+	strset_free(&im.skipped);
+	for (size_t i = 0; i < im.nheld; i++) {
+		free(im.held[i].shown);
+		free(im.held[i].dest);
+		free(im.held[i].uname);
+		free(im.held[i].gname);
+	}
+	free(im.held);
+	for (size_t i = 0; i < im.npend; i++) {
+		free(im.pend[i].shown);
+		free(im.pend[i].dest);
+		free(im.pend[i].target_np);
+		free(im.pend[i].target_dest);
+	}
+	free(im.pend);
+	return rc;
+}

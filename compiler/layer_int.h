@@ -1,0 +1,39 @@
+/* layer_int.h — internals shared by layer.c, layer_archive.c and
+ * layer_host.c. Not for other modules: use layer.h. */
+#ifndef SMOLC_LAYER_INT_H
+#define SMOLC_LAYER_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "layer.h"
+
+/* Set *err (if err and *err is still NULL) and return -1. */
+int layer_fail(char **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+const char *layer_writer_label(const struct layer_writer *w);   /* borrowed */
+void layer_writer_set_label(struct layer_writer *w, const char *label);
+
+/* Variants of the public adders where `shown` is the entry's name as the
+ * input spells it, for error messages. */
+int layer_add_named(struct layer_writer *w, const char *shown, const char *path,
+		    const struct fs_meta *m, char **err);
+int layer_add_file_fd_named(struct layer_writer *w, const char *shown, const char *path,
+			    const struct fs_meta *m, int fd, char **err);
+int layer_add_hardlink_named(struct layer_writer *w, const char *shown, const char *path,
+			     const char *target, char **err);
+
+/* Streamed regular file: rd() is called once and feeds the content with
+ * layer_feed / layer_feed_zeros. size_hint decides the data layout. */
+typedef int (*layer_read_fn)(void *ctx, struct layer_writer *w, char **err);
+int layer_add_file_stream(struct layer_writer *w, const char *shown, const char *path,
+			  const struct fs_meta *m, uint64_t size_hint,
+			  layer_read_fn rd, void *ctx, char **err);
+int layer_feed(struct layer_writer *w, const void *buf, size_t n, char **err);
+int layer_feed_zeros(struct layer_writer *w, uint64_t n, char **err);
+uint64_t layer_fed(const struct layer_writer *w);  /* bytes fed to the current file */
+
+/* Whether the layer so far holds path (incl. implicit parent dirs). */
+bool layer_has_path(const struct layer_writer *w, const char *path);
+
+#endif
