@@ -1,26 +1,886 @@
-/* build.c — `smolc build`: execute the plan into layers, an image and a
- * run config. (Being written.) */
+/* build.c — `smolc build`: execute the plan.
+ *
+ * For each step of the plan, in order: if layers/<key> is in the cache the
+ * step is CACHED; otherwise the layer is written into a temp directory of
+ * the cache and renamed to its key (under an exclusive per-key lock, so
+ * two builds sharing a cache never build the same layer twice at once and
+ * a killed build leaves nothing under a final name). Every layer is then
+ * applied, in order, to an in-memory tree, and the tree is written into a
+ * GPT + ext2 disk image (temp file, then rename), beside the kernel and
+ * the run config.
+ *
+ * No-op rebuilds: images/<service>-<arch>.stamp records the image key and
+ * the identity (size, mtime, inode) of the image written for it; when both
+ * still match, nothing is applied or written. */
+#include "build.h"
+#include "cache.h"
+#include "catalog.h"
+#include "digest.h"
 #include "driver.h"
 #include "driver_int.h"
+#include "fetch.h"
+#include "fstree.h"
+#include "image.h"
+#include "layer.h"
+#include "postinst.h"
 #include "run.h"
+#include "runconf.h"
 
-#include <stdio.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <glob.h>
+#include <stdarg.h>
+#include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 const char build_usage[] =
-	"usage: smolc build [options] [Smolfile]\n";
+	"usage: smolc build [options] [Smolfile]\n"
+	"\n"
+	"Build a Smolfile (default: ./Smolfile) into a bootable disk image,\n"
+	"written with no root, no loop device and no mount:\n"
+	"  <outdir>/<service>-<arch>.img     raw disk: GPT + one ext2 partition <service>root\n"
+	"  <outdir>/<service>-<arch>.kernel  the kernel to boot\n"
+	"  <outdir>/<service>-<arch>.yaml    the run config read by 'smolc run'\n"
+	"Each step is a layer in the cache, keyed by its inputs: unchanged steps\n"
+	"are CACHED, and a rebuild with nothing changed does no work.\n"
+	"\n"
+	"options:\n"
+	"  -o, --output DIR       output directory (default: images)\n"
+	"  -t, --tag NAME         name outputs NAME.img/.kernel/.yaml instead of <service>-<arch>\n"
+	"      --build-arg K=V    set ARG K (repeatable)\n"
+	"      --cache-dir DIR    cache directory (default: $SMOLC_CACHE, $XDG_CACHE_HOME/smolc, ~/.cache/smolc)\n"
+	"      --mirror URL       NetBSD mirror (default: the catalog's, or $SMOLC_MIRROR)\n"
+	"      --offline          use only the cache; say what is missing\n"
+	"      --no-cache         rebuild every layer (downloads stay cached)\n"
+	"  -q, --quiet            print only errors\n"
+	"      --json             print a JSON summary on stdout (for CI)\n"
+	"\n"
+	"exit: 0 built, 1 failed (download, I/O, archive, script), 2 bad usage or bad recipe\n";
+
+struct build_opts {
+	const char *outdir;
+	const char *tag;
+	const char *cache_dir;
+	const char *mirror;
+	bool offline, no_cache, quiet, json;
+	struct strvec build_args;
+};
+
+struct build {
+	struct build_opts *o;
+	struct driver_env env;
+	struct diag_ctx *d;
+	struct recipe *r;
+	struct plan *p;
+	struct fstree *tree;
+	struct strvec layer_dirs;   /* applied layers, in order */
+	bool *cached;               /* per step */
+	double *secs;               /* per step */
+	char *out_base;             /* <outdir>/<service>-<arch> */
+	FILE *log;                  /* progress (stderr) or NULL when quiet */
+};
+
+static void logf_(struct build *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void logf_(struct build *b, const char *fmt, ...)
+{
+	if (!b->log)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vfprintf(b->log, fmt, ap);
+	va_end(ap);
+	fflush(b->log);
+}
+
+static int fail(struct build *b, struct loc at, const char *msg)
+{
+	if (at.file)
+		diag_error(b->d, at, "%s", msg);
+	else
+		diag_error_plain(b->d, "%s", msg);
+	return -1;
+}
+
+static struct fs_meta dir_meta(int64_t mtime)
+{
+	struct fs_meta m;
+	memset(&m, 0, sizeof(m));
+	m.type = FS_DIR;
+	m.perm = 0755;
+	m.uname = "root";
+	m.gname = "wheel";
+	m.mtime = mtime;
+	return m;
+}
+
+static struct fs_meta file_meta(unsigned perm, int64_t mtime)
+{
+	struct fs_meta m = dir_meta(mtime);
+	m.type = FS_REG;
+	m.perm = perm;
+	return m;
+}
+
+/* ---- /etc/passwd and /etc/group lookups in the tree (COPY --chown) ---- */
+
+static char *tree_read_small(struct fstree *t, const char *path)
+{
+	struct fs_node *n = fstree_lookup(t, path);
+	if (!n || n->inode->type != FS_REG || n->inode->size > (1u << 20))
+		return NULL;
+	char *buf = xcalloc(1, n->inode->size + 1);
+	if (n->inode->size) {
+		int fd = open(n->inode->data_path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0 || pread(fd, buf, n->inode->size, (off_t)n->inode->data_off) != (ssize_t)n->inode->size) {
+			if (fd >= 0)
+				close(fd);
+			free(buf);
+			return NULL;
+		}
+		close(fd);
+	}
+	return buf;
+}
+
+/* Resolve a user or group (name or number). Returns 0 and sets *id. */
+static int resolve_id(struct fstree *t, const char *file, const char *name, uint32_t *id)
+{
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(name, &end, 10);
+	if (!errno && !*end && *name) {
+		*id = (uint32_t)v;
+		return 0;
+	}
+	if (!strcmp(name, "root") || !strcmp(name, "wheel")) {
+		*id = 0;
+		return 0;
+	}
+	char *text = tree_read_small(t, file);
+	if (!text)
+		return -1;
+	int rc = -1;
+	size_t nl = strlen(name);
+	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+		if (!strncmp(line, name, nl) && line[nl] == ':') {
+			char *f = strchr(line + nl + 1, ':'); /* skip password */
+			if (f) {
+				*id = (uint32_t)strtoul(f + 1, NULL, 10);
+				rc = 0;
+			}
+			break;
+		}
+	}
+	free(text);
+	return rc;
+}
+
+/* ---- one function per step kind ---- */
+
+static int step_base(struct build *b, struct plan_step *s, struct layer_writer *w, char **err)
+{
+	(void)b;
+	(void)s;
+	(void)w;
+	(void)err;
+	return 0; /* the base itself adds nothing; FROM <recipe> reuses the parent's layers */
+}
+
+static int step_set(struct build *b, struct plan_step *s, struct layer_writer *w, char **err)
+{
+	const struct plan_input *in = &s->in[0];
+	if (!in->path) {
+		*err = xasprintf("%s: the set was not fetched", s->title);
+		return -1;
+	}
+	const char **globs = NULL;
+	if (s->set->globs.n) {
+		globs = xcalloc(s->set->globs.n + 1, sizeof(char *));
+		for (size_t i = 0; i < s->set->globs.n; i++)
+			globs[i] = s->set->globs.v[i];
+	}
+	struct layer_import_opts io;
+	memset(&io, 0, sizeof(io));
+	io.label = path_basename(in->source ? in->source : in->path);
+	io.globs = globs;
+	logf_(b, "      unpacking %s\n", io.label);
+	int rc = layer_import_archive(w, in->path, &io, err);
+	free(globs);
+	return rc;
+}
+
+static int step_copy(struct build *b, struct plan_step *s, struct layer_writer *w, char **err)
+{
+	const struct ir_copy *c = &s->node->u.copy;
+	int64_t uid = 0, gid = 0;
+	if (c->chown) {
+		char *u = xstrdup(c->chown);
+		char *g = strchr(u, ':');
+		if (g)
+			*g++ = 0;
+		uint32_t id;
+		if (resolve_id(b->tree, "/etc/passwd", u, &id) < 0) {
+			*err = xasprintf("COPY --chown=%s: no user '%s' in the image's /etc/passwd; use a number or add the user first",
+					 c->chown, u);
+			free(u);
+			return -1;
+		}
+		uid = id;
+		if (g && *g) {
+			if (resolve_id(b->tree, "/etc/group", g, &id) < 0) {
+				*err = xasprintf("COPY --chown=%s: no group '%s' in the image's /etc/group; use a number",
+						 c->chown, g);
+				free(u);
+				return -1;
+			}
+			gid = id;
+		}
+		free(u);
+	}
+	const struct recipe *r = s->recipe;
+	bool to_dir = str_endswith(c->dst, "/") || c->srcs.n > 1;
+	for (size_t i = 0; i < c->srcs.n; i++) {
+		/* each glob match; plan_copy has walked them — re-glob here */
+		char *pattern = path_join(r->dir, c->srcs.v[i]);
+		glob_t gl;
+		memset(&gl, 0, sizeof(gl));
+		if (glob(pattern, 0, NULL, &gl) != 0) {
+			*err = xasprintf("COPY %s: no such file in %s", c->srcs.v[i], r->dir);
+			free(pattern);
+			globfree(&gl);
+			return -1;
+		}
+		if (gl.gl_pathc > 1)
+			to_dir = true;
+		int rc = 0;
+		for (size_t k = 0; k < gl.gl_pathc && rc == 0; k++) {
+			struct stat st;
+			if (lstat(gl.gl_pathv[k], &st) < 0)
+				continue;
+			char *dest;
+			if (S_ISDIR(st.st_mode))
+				dest = xstrdup(c->dst); /* a directory's contents go into dst */
+			else if (to_dir)
+				dest = path_join(c->dst, path_basename(gl.gl_pathv[k]));
+			else
+				dest = xstrdup(c->dst);
+			struct layer_path_opts po;
+			memset(&po, 0, sizeof(po));
+			po.label = gl.gl_pathv[k];
+			po.dest = dest;
+			po.uid = uid;
+			po.gid = gid;
+			po.perm = c->mode;
+			po.mtime = (int64_t)b->p->epoch;
+			rc = layer_import_path(w, gl.gl_pathv[k], &po, err);
+			free(dest);
+		}
+		globfree(&gl);
+		free(pattern);
+		if (rc < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int step_gen(struct build *b, struct plan_step *s, struct layer_writer *w, char **err)
+{
+	int64_t t = (int64_t)b->p->epoch;
+	static const char *const dirs[] = {"/sbin", "/bin", "/dev", "/etc", "/etc/include"};
+	for (size_t i = 0; i < ARRAY_LEN(dirs); i++) {
+		if (fstree_lookup(b->tree, dirs[i]))
+			continue;
+		struct fs_meta m = dir_meta(t);
+		if (layer_add(w, dirs[i], &m, err) < 0)
+			return -1;
+	}
+	struct fs_meta fm = file_meta(0644, t);
+	if (layer_add_file_buf(w, "/etc/fstab", &fm, s->text, strlen(s->text), err) < 0)
+		return -1;
+	for (size_t i = 0; i < s->nin; i++) {
+		const struct plan_input *in = &s->in[i];
+		if (!str_startswith(in->what, "include ") || !in->path)
+			continue;
+		int fd = open(in->path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			*err = xasprintf("%s: %s", in->path, strerror(errno));
+			return -1;
+		}
+		char *dst = xasprintf("/etc/include/%s", in->what + 8);
+		struct fs_meta im = file_meta(0644, t);
+		int rc = layer_add_file_fd(w, dst, &im, fd, err);
+		free(dst);
+		close(fd);
+		if (rc < 0)
+			return -1;
+	}
+	if (b->p->rescue_only) {
+		static const char *const links[][2] = {
+			{"/sbin/init", "/rescue/init"},
+			{"/sbin/mount_ext2fs", "/rescue/mount_ext2fs"},
+			{"/bin/sh", "/rescue/sh"},
+		};
+		for (size_t i = 0; i < ARRAY_LEN(links); i++) {
+			struct fs_meta lm = dir_meta(t);
+			lm.type = FS_LNK;
+			lm.perm = 0755;
+			lm.target = links[i][1];
+			if (layer_add(w, links[i][0], &lm, err) < 0)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+static int step_rc(struct build *b, struct plan_step *s, struct layer_writer *w, char **err)
+{
+	struct fs_meta m = file_meta(0755, (int64_t)b->p->epoch);
+	return layer_add_file_buf(w, "/etc/rc", &m, s->text, strlen(s->text), err);
+}
+
+static int step_pkgs(struct build *b, struct plan_step *s, struct layer_writer *w, char **err)
+{
+	(void)b;
+	(void)w;
+	*err = xasprintf("%s: PKGS is not supported by this build of smolc yet", s->title);
+	return -1;
+}
+
+static int step_postinst(struct build *b, struct plan_step *s, struct layer_writer *w, char **err)
+{
+	struct postinst_opts po;
+	memset(&po, 0, sizeof(po));
+	po.script = s->node->u.script.text;
+	po.network = s->node->u.script.network;
+	po.timeout = s->node->u.script.timeout;
+	po.service = b->r->set.service;
+	po.arch = b->r->set.arch;
+	po.recipe = s->recipe;
+	po.log = b->log;
+	return postinst_run(b->env.cache, b->tree, w, &po, err);
+}
+
+static int build_layer(struct build *b, struct plan_step *s, const char *tmpdir, char **err)
+{
+	struct layer_writer *w = layer_writer_new(tmpdir, s->title, err);
+	if (!w)
+		return -1;
+	int rc;
+	switch (s->kind) {
+	case STEP_BASE:
+		rc = step_base(b, s, w, err);
+		break;
+	case STEP_SET:
+		rc = step_set(b, s, w, err);
+		break;
+	case STEP_PKGS:
+		rc = step_pkgs(b, s, w, err);
+		break;
+	case STEP_COPY:
+		rc = step_copy(b, s, w, err);
+		break;
+	case STEP_POSTINST:
+		rc = step_postinst(b, s, w, err);
+		break;
+	case STEP_GEN:
+		rc = step_gen(b, s, w, err);
+		break;
+	case STEP_RC:
+		rc = step_rc(b, s, w, err);
+		break;
+	default:
+		abort();
+	}
+	if (rc < 0) {
+		layer_writer_abort(w);
+		return -1;
+	}
+	struct layer_info info;
+	if (layer_writer_finish(w, &info, err) < 0)
+		return -1;
+	/* a human description for `smolc cache ls` */
+	char *desc = path_join(tmpdir, "desc");
+	char *text = xasprintf("%s (%s)\n", s->title, b->r->set.service);
+	write_file_atomic(desc, text, strlen(text), 0644);
+	free(text);
+	free(desc);
+	return 0;
+}
+
+static int run_step(struct build *b, size_t i)
+{
+	struct plan_step *s = &b->p->v[i];
+	double t0 = now_monotonic();
+	char *err = NULL;
+	struct cache_lock *lk = NULL;
+	if (cache_lock(b->env.cache, "layer", s->key, CACHE_LOCK_EXCLUSIVE, true, &lk, &err) < 0)
+		return fail(b, s->loc, err), free(err), -1;
+	bool exists = cache_layer_exists(b->env.cache, s->key);
+	char *final = NULL;
+	if (exists && b->o->no_cache) {
+		/* --no-cache: build it again and replace the cached one */
+		char *old = cache_layer_path(b->env.cache, s->key, NULL);
+		if (old)
+			remove_tree(old);
+		free(old);
+		exists = false;
+	}
+	if (exists) {
+		b->cached[i] = true;
+		final = cache_layer_path(b->env.cache, s->key, &err);
+	} else {
+		logf_(b, "[%zu/%zu] %s …\n", i + 1, b->p->n, s->title);
+		char *tmp = NULL;
+		if (cache_mktemp_dir(b->env.cache, "layer", &tmp, &err) < 0) {
+			cache_unlock(lk);
+			return fail(b, s->loc, err), free(err), -1;
+		}
+		/* the writer creates the directory itself */
+		rmdir(tmp);
+		if (build_layer(b, s, tmp, &err) < 0) {
+			remove_tree(tmp);
+			free(tmp);
+			cache_unlock(lk);
+			fail(b, s->loc, err);
+			free(err);
+			return -1;
+		}
+		if (cache_commit_layer(b->env.cache, tmp, s->key, &final, &err) < 0) {
+			remove_tree(tmp);
+			free(tmp);
+			cache_unlock(lk);
+			return fail(b, s->loc, err), free(err), -1;
+		}
+		free(tmp);
+	}
+	if (!final) {
+		cache_unlock(lk);
+		return fail(b, s->loc, err ? err : "layer path unavailable"), free(err), -1;
+	}
+	int rc = layer_apply(final, b->tree, &err);
+	cache_unlock(lk);
+	if (rc < 0) {
+		fail(b, s->loc, err);
+		free(err);
+		free(final);
+		return -1;
+	}
+	sv_push(&b->layer_dirs, final);
+	b->secs[i] = now_monotonic() - t0;
+	if (b->cached[i])
+		logf_(b, "[%zu/%zu] %-50s CACHED\n", i + 1, b->p->n, s->title);
+	else
+		logf_(b, "[%zu/%zu] %-50s built in %.2fs\n", i + 1, b->p->n, s->title, b->secs[i]);
+	return 0;
+}
+
+/* ---- outputs ---- */
+
+struct stamp {
+	char key[65];
+	uint64_t size, ino;
+	int64_t mtime_ns;
+	char sha256[65];
+};
+
+static char *stamp_path(const struct build *b)
+{
+	return xasprintf("%s.stamp", b->out_base);
+}
+
+static bool stamp_matches(const struct build *b, const char *img, struct stamp *out)
+{
+	char *sp = stamp_path(b);
+	char *text = NULL;
+	size_t len;
+	bool ok = false;
+	if (read_file(sp, 4096, &text, &len) == 0) {
+		struct stamp st;
+		memset(&st, 0, sizeof(st));
+		unsigned long long size, ino;
+		long long mt;
+		if (sscanf(text, "key %64s size %llu ino %llu mtime_ns %lld sha256 %64s", st.key, &size, &ino, &mt, st.sha256) == 5) {
+			struct stat s;
+			if (stat(img, &s) == 0 && (uint64_t)s.st_size == size && (uint64_t)s.st_ino == ino &&
+			    (int64_t)s.st_mtim.tv_sec * 1000000000 + s.st_mtim.tv_nsec == mt && !strcmp(st.key, b->p->image_key)) {
+				ok = true;
+				*out = st;
+				out->size = size;
+			}
+		}
+	}
+	free(text);
+	free(sp);
+	return ok;
+}
+
+static void stamp_write(const struct build *b, const char *img, const char *sha)
+{
+	struct stat s;
+	if (stat(img, &s) < 0)
+		return;
+	char *sp = stamp_path(b);
+	char *text = xasprintf("key %s size %llu ino %llu mtime_ns %lld sha256 %s\n", b->p->image_key,
+			       (unsigned long long)s.st_size, (unsigned long long)s.st_ino,
+			       (long long)s.st_mtim.tv_sec * 1000000000 + s.st_mtim.tv_nsec, sha);
+	write_file_atomic(sp, text, strlen(text), 0644);
+	free(text);
+	free(sp);
+}
+
+static int copy_file_atomic(const char *src, const char *dst, char **err)
+{
+	int in = open(src, O_RDONLY | O_CLOEXEC);
+	if (in < 0) {
+		*err = xasprintf("%s: %s", src, strerror(errno));
+		return -1;
+	}
+	char *tmp = xasprintf("%s.tmp.%ld", dst, (long)getpid());
+	int out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (out < 0) {
+		*err = xasprintf("%s: %s", tmp, strerror(errno));
+		close(in);
+		free(tmp);
+		return -1;
+	}
+	char buf[1 << 16];
+	ssize_t n;
+	int rc = 0;
+	while ((n = read(in, buf, sizeof(buf))) > 0) {
+		if (write(out, buf, (size_t)n) != n) {
+			rc = -1;
+			break;
+		}
+	}
+	if (n < 0)
+		rc = -1;
+	if (close(out) < 0)
+		rc = -1;
+	close(in);
+	if (rc == 0 && rename(tmp, dst) < 0)
+		rc = -1;
+	if (rc < 0) {
+		*err = xasprintf("writing %s: %s", dst, strerror(errno));
+		unlink(tmp);
+	}
+	free(tmp);
+	return rc;
+}
+
+static void image_progress(void *ctx, uint64_t done, uint64_t total)
+{
+	struct build *b = ctx;
+	if (!b->log || !isatty(fileno(b->log)) || !total)
+		return;
+	fprintf(b->log, "\r      writing image %3u%%", (unsigned)(done * 100 / total));
+	if (done >= total)
+		fputc('\n', b->log);
+	fflush(b->log);
+}
+
+static int write_outputs(struct build *b, struct stamp *st)
+{
+	const struct recipe_settings *rs = &b->r->set;
+	char *err = NULL;
+	char *img = xasprintf("%s.img", b->out_base);
+	char *kern = xasprintf("%s.kernel", b->out_base);
+	char *yaml = xasprintf("%s.yaml", b->out_base);
+	int rc = -1;
+	char *tmp = xasprintf("%s.tmp.%ld", img, (long)getpid());
+	struct image_opts io;
+	memset(&io, 0, sizeof(io));
+	io.service = rs->service;
+	io.seed = b->p->image_key;
+	io.epoch = (int64_t)b->p->epoch;
+	io.size_bytes = rs->size_auto ? 0 : rs->size_bytes;
+	io.headroom_bytes = rs->size_auto ? rs->size_bytes : 0;
+	io.profile = !strcmp(rs->profile, "linux") ? IMAGE_PROFILE_LINUX : IMAGE_PROFILE_NETBSD;
+	io.progress = image_progress;
+	io.progress_ctx = b;
+	double t0 = now_monotonic();
+	if (image_write(tmp, b->tree, &io, &err) < 0) {
+		const struct ir_node *sz = NULL;
+		for (size_t i = 0; i < b->r->n; i++)
+			if (b->r->v[i].kind == IR_SIZE)
+				sz = &b->r->v[i];
+		if (sz)
+			diag_error(b->d, sz->loc, "%s", err);
+		else
+			diag_error_plain(b->d, "writing %s: %s", img, err);
+		unlink(tmp);
+		goto out;
+	}
+	if (digest_file_hex(DIGEST_SHA256, tmp, st->sha256) < 0 || rename(tmp, img) < 0) {
+		diag_error_plain(b->d, "writing %s: %s", img, strerror(errno));
+		unlink(tmp);
+		goto out;
+	}
+	logf_(b, "      image written in %.2fs\n", now_monotonic() - t0);
+	if (copy_file_atomic(b->p->kernel.path, kern, &err) < 0) {
+		diag_error_plain(b->d, "%s", err);
+		goto out;
+	}
+	struct runconf *rcf = runconf_new();
+	rcf->service = xstrdup(rs->service);
+	rcf->arch = xstrdup(rs->arch);
+	rcf->profile = xstrdup(rs->profile);
+	rcf->machine = xstrdup(!strcmp(rs->arch, "evbarm-aarch64") ? "virt" : "microvm");
+	rcf->kernel = xstrdup(path_basename(kern));
+	rcf->kernel_sha256 = b->p->kernel.digest && str_startswith(b->p->kernel.digest, "sha256:")
+				     ? xstrdup(b->p->kernel.digest + 7) : NULL;
+	rcf->image = xstrdup(path_basename(img));
+	rcf->image_sha256 = xstrdup(st->sha256);
+	rcf->memory_mib = (unsigned)rs->mem_mib;
+	rcf->cpus = rs->cpus;
+	rcf->readonly = rs->readonly;
+	char *cmdline = runconf_default_cmdline(rs->profile, rs->service, rs->readonly);
+	rcf->cmdline = rs->append ? xasprintf("%s %s", cmdline, rs->append) : xstrdup(cmdline);
+	free(cmdline);
+	size_t nshare = 0;
+	for (const struct recipe *r = b->r; r; r = r->parent) {
+		for (size_t i = 0; i < r->n; i++) {
+			const struct ir_node *n = &r->v[i];
+			if (n->kind == IR_PORTS && r == b->r)
+				for (size_t k = 0; k < n->u.ports.n; k++)
+					runconf_add_port(rcf, n->u.ports.v[k].host_addr, n->u.ports.v[k].host, n->u.ports.v[k].guest,
+							 n->u.ports.v[k].udp ? RUNCONF_UDP : RUNCONF_TCP);
+			if (n->kind == IR_SHARE && r == b->r && n->u.share.host) {
+				char *host = n->u.share.host[0] == '/' ? xstrdup(n->u.share.host) : realpath(r->dir, NULL);
+				if (n->u.share.host[0] != '/' && host) {
+					char *j = path_join(host, n->u.share.host);
+					free(host);
+					host = j;
+				}
+				char tag[32];
+				snprintf(tag, sizeof(tag), "share%zu", nshare++);
+				runconf_add_share(rcf, host ? host : n->u.share.host, tag, n->u.share.guest, false);
+				free(host);
+			}
+			if (n->kind == IR_LABEL && n->u.label.key)
+				runconf_set_label(rcf, n->u.label.key, n->u.label.value);
+		}
+	}
+	rcf->build_key = xstrdup(b->p->image_key);
+	if (runconf_write(rcf, yaml, &err) < 0) {
+		diag_error_plain(b->d, "%s", err);
+		runconf_free(rcf);
+		goto out;
+	}
+	runconf_free(rcf);
+	stamp_write(b, img, st->sha256);
+	rc = 0;
+out:
+	free(err);
+	free(tmp);
+	free(img);
+	free(kern);
+	free(yaml);
+	return rc;
+}
+
+static void print_summary(struct build *b, const struct stamp *st, bool up_to_date, double total)
+{
+	char *img = xasprintf("%s.img", b->out_base);
+	char *yaml = xasprintf("%s.yaml", b->out_base);
+	struct stat s;
+	uint64_t size = stat(img, &s) == 0 ? (uint64_t)s.st_size : 0;
+	uint64_t used = stat(img, &s) == 0 ? (uint64_t)s.st_blocks * 512 : 0;
+	size_t ncached = 0;
+	for (size_t i = 0; i < b->p->n; i++)
+		ncached += b->cached[i];
+	if (b->o->json) {
+		printf("{\"image\":");
+		json_str(stdout, img);
+		printf(",\"run_config\":");
+		json_str(stdout, yaml);
+		printf(",\"size\":%" PRIu64 ",\"allocated\":%" PRIu64 ",\"sha256\":\"%s\",\"key\":\"%s\",\"up_to_date\":%s,"
+		       "\"seconds\":%.3f,\"steps\":[",
+		       size, used, st->sha256, b->p->image_key, up_to_date ? "true" : "false", total);
+		for (size_t i = 0; i < b->p->n; i++) {
+			printf("%s{\"title\":", i ? "," : "");
+			json_str(stdout, b->p->v[i].title);
+			printf(",\"layer\":\"%s\",\"cached\":%s,\"seconds\":%.3f}", b->p->v[i].key, b->cached[i] ? "true" : "false",
+			       b->secs[i]);
+		}
+		printf("]}\n");
+	} else if (!b->o->quiet) {
+		char h1[32], h2[32];
+		fprintf(stderr, "%s: %zu steps, %zu cached%s, %.2fs\n", b->r->path, b->p->n, ncached,
+			up_to_date ? ", image up to date" : "", total);
+		fprintf(stderr, "  image   %s (%s, %s allocated)\n  sha256  %s\n  config  %s\n", img,
+			human_bytes(size, h1, sizeof(h1)), human_bytes(used, h2, sizeof(h2)), st->sha256, yaml);
+	}
+	free(img);
+	free(yaml);
+}
+
+static int build_run(struct build *b, char **yaml_out)
+{
+	double t0 = now_monotonic();
+	const struct recipe_settings *rs = &b->r->set;
+	if (driver_open_env(&b->env, b->o->cache_dir, b->o->mirror, b->o->offline, b->o->quiet) < 0)
+		return EXIT_FAIL;
+	if (plan_make(b->d, b->r, &b->env.penv, &b->p) < 0)
+		return EXIT_FAIL;
+	if (!b->p->kernel.path)
+		return fail(b, rs->kernel ? rs->kernel->arg_loc : rs->from->loc, "the kernel could not be fetched"), EXIT_FAIL;
+	if (!b->p->image_key[0])
+		return fail(b, (struct loc){0, 0, 0}, "some inputs could not be resolved"), EXIT_FAIL;
+	if (mkdir_p(b->o->outdir, 0755) < 0) {
+		diag_error_plain(b->d, "cannot create output directory %s: %s", b->o->outdir, strerror(errno));
+		return EXIT_FAIL;
+	}
+	b->out_base = b->o->tag ? path_join(b->o->outdir, b->o->tag)
+				: xasprintf("%s/%s-%s", b->o->outdir, rs->service, rs->arch);
+	b->cached = xcalloc(b->p->n + 1, sizeof(bool));
+	b->secs = xcalloc(b->p->n + 1, sizeof(double));
+	char *img = xasprintf("%s.img", b->out_base);
+	struct stamp st;
+	memset(&st, 0, sizeof(st));
+	char *kern = xasprintf("%s.kernel", b->out_base);
+	bool up = !b->o->no_cache && stamp_matches(b, img, &st) && path_exists(kern);
+	free(kern);
+	int rc = EXIT_OK;
+	if (up) {
+		/* every layer is in the cache and the image is the one for this key */
+		for (size_t i = 0; i < b->p->n; i++) {
+			b->cached[i] = true;
+			logf_(b, "[%zu/%zu] %-50s CACHED\n", i + 1, b->p->n, b->p->v[i].title);
+		}
+	} else {
+		b->tree = fstree_new();
+		for (size_t i = 0; i < b->p->n && rc == EXIT_OK; i++)
+			if (run_step(b, i) < 0)
+				rc = EXIT_FAIL;
+		if (rc == EXIT_OK && write_outputs(b, &st) < 0)
+			rc = EXIT_FAIL;
+	}
+	if (rc == EXIT_OK) {
+		print_summary(b, &st, up, now_monotonic() - t0);
+		if (yaml_out)
+			*yaml_out = xasprintf("%s.yaml", b->out_base);
+	}
+	free(img);
+	return rc;
+}
+
+static void build_fini(struct build *b)
+{
+	fstree_free(b->tree);
+	sv_free(&b->layer_dirs);
+	plan_free(b->p);
+	driver_close_env(&b->env);
+	recipe_free(b->r);
+	free(b->cached);
+	free(b->secs);
+	free(b->out_base);
+}
+
+enum { OPT_BUILD_ARG = 256, OPT_CACHE_DIR, OPT_MIRROR, OPT_JSON, OPT_OFFLINE, OPT_NO_CACHE };
+
+int build_main(struct build_opts *o, const char *path, char **yaml_out)
+{
+	struct diag_ctx d;
+	diag_init(&d);
+	struct build b;
+	memset(&b, 0, sizeof(b));
+	b.o = o;
+	b.d = &d;
+	b.log = o->quiet || o->json ? NULL : stderr;
+	int rc;
+	b.r = driver_load(&d, path, &o->build_args);
+	if (!b.r || d.errors)
+		rc = EXIT_USAGE;
+	else
+		rc = build_run(&b, yaml_out);
+	diag_print(&d, stderr);
+	if (rc != EXIT_OK && !d.errors && !d.n)
+		fprintf(stderr, "smolc: build failed\n");
+	build_fini(&b);
+	diag_fini(&d);
+	return rc;
+}
 
 int cmd_build(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
-	fputs("smolc: build is not implemented yet\n", stderr);
-	return EXIT_FAIL;
+	static const struct option opts[] = {
+		{"output", required_argument, NULL, 'o'},
+		{"tag", required_argument, NULL, 't'},
+		{"quiet", no_argument, NULL, 'q'},
+		{"build-arg", required_argument, NULL, OPT_BUILD_ARG},
+		{"cache-dir", required_argument, NULL, OPT_CACHE_DIR},
+		{"mirror", required_argument, NULL, OPT_MIRROR},
+		{"json", no_argument, NULL, OPT_JSON},
+		{"offline", no_argument, NULL, OPT_OFFLINE},
+		{"no-cache", no_argument, NULL, OPT_NO_CACHE},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct build_opts o;
+	memset(&o, 0, sizeof(o));
+	o.outdir = "images";
+	int c;
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+o:t:qh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'o':
+			o.outdir = optarg;
+			break;
+		case 't':
+			o.tag = optarg;
+			break;
+		case 'q':
+			o.quiet = true;
+			break;
+		case OPT_BUILD_ARG:
+			if (!strchr(optarg, '=')) {
+				sv_free(&o.build_args);
+				return driver_bad_usage("build", "build: --build-arg takes NAME=VALUE, not '%s'", optarg);
+			}
+			sv_pushdup(&o.build_args, optarg);
+			break;
+		case OPT_CACHE_DIR:
+			o.cache_dir = optarg;
+			break;
+		case OPT_MIRROR:
+			o.mirror = optarg;
+			break;
+		case OPT_JSON:
+			o.json = true;
+			break;
+		case OPT_OFFLINE:
+			o.offline = true;
+			break;
+		case OPT_NO_CACHE:
+			o.no_cache = true;
+			break;
+		case 'h':
+			fputs(build_usage, stdout);
+			sv_free(&o.build_args);
+			return EXIT_OK;
+		default:
+			sv_free(&o.build_args);
+			return driver_bad_usage("build", "build: unknown option or missing value: '%s'", argv[optind - 1]);
+		}
+	}
+	if (argc - optind > 1) {
+		sv_free(&o.build_args);
+		return driver_bad_usage("build", "build: takes one Smolfile, got also '%s'", argv[optind + 1]);
+	}
+	int rc = build_main(&o, driver_smolfile(argc, argv, optind), NULL);
+	sv_free(&o.build_args);
+	return rc;
 }
 
 int build_for_run(const char *smolfile, char **runconf_path_out)
 {
-	(void)smolfile;
-	*runconf_path_out = NULL;
-	return EXIT_FAIL;
+	struct build_opts o;
+	memset(&o, 0, sizeof(o));
+	o.outdir = "images";
+	return build_main(&o, smolfile, runconf_path_out);
 }
