@@ -81,7 +81,7 @@ static struct geom geom_for(uint64_t fs_bytes)
 
 static uint64_t disk_for_part_bytes(uint64_t part)
 {
-	uint64_t d = part + (PART_START_SECTOR + GPT_TAIL_SECTORS + 1) * 512;
+	uint64_t d = part + (PART_START_SECTOR + GPT_TAIL_SECTORS) * 512;
 	return (d + MiB - 1) / MiB * MiB;
 }
 
@@ -306,7 +306,7 @@ static int write_gpt(const char *path, uint64_t disk, const struct image_opts *o
 	if ((r = fdisk_set_disklabel_id_from_string(cxt, gs)) < 0)
 		goto fail;
 	uint64_t sectors = disk / 512;
-	uint64_t psize = sectors - PART_START_SECTOR - GPT_TAIL_SECTORS - 1;
+	uint64_t psize = sectors - PART_START_SECTOR - GPT_TAIL_SECTORS;
 	pa = fdisk_new_partition();
 	type = fdisk_label_get_parttype_from_string(fdisk_get_label(cxt, NULL),
 						    "0FC63DAF-8483-4772-8E79-3D69D8477DE4");
@@ -316,7 +316,8 @@ static int write_gpt(const char *path, uint64_t disk, const struct image_opts *o
 	what = "describe the partition";
 	if (!pa || !type || fdisk_partition_set_partno(pa, 0) < 0 ||
 	    fdisk_partition_set_start(pa, PART_START_SECTOR) < 0 ||
-	    fdisk_partition_set_size(pa, psize) < 0 || fdisk_partition_set_type(pa, type) < 0 ||
+	    fdisk_partition_set_size(pa, psize) < 0 || fdisk_partition_size_explicit(pa, 1) < 0 ||
+	    fdisk_partition_set_type(pa, type) < 0 ||
 	    fdisk_partition_set_name(pa, name) < 0 || fdisk_partition_set_uuid(pa, gs) < 0 ||
 	    fdisk_partition_set_attrs(pa, "GUID:59") < 0) {
 		free(name);

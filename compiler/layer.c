@@ -339,6 +339,29 @@ static char *w_path(struct layer_writer *w, const char *shown, const char *path,
 	return np;
 }
 
+/* Explain why np cannot be added: which ancestor is not a directory. */
+static int parent_fail(struct layer_writer *w, const char *shown, const char *np, char **err)
+{
+	char *p = xstrdup(np);
+	for (char *s = p; (s = strchr(s, '/')) != NULL; s++) {
+		*s = '\0';
+		struct fs_node *n = fstree_lookup(w->shadow, p);
+		if (n && n->inode->type != FS_DIR) {
+			if (n->inode->type == FS_LNK)
+				layer_fail(err, "%s: entry \"%s\" goes through the symlink \"/%s\" "
+					   "(possible escape from the image root)", w->label, shown, p);
+			else
+				layer_fail(err, "%s: entry \"%s\" lies below \"/%s\", which is not a "
+					   "directory", w->label, shown, p);
+			free(p);
+			return -1;
+		}
+		*s = '/';
+	}
+	free(p);
+	return layer_fail(err, "%s: entry \"%s\" lies below a non-directory", w->label, shown);
+}
+
 /* Mirror an entry into the shadow tree (checks parents). */
 static int shadow_put(struct layer_writer *w, const char *shown, const char *np,
 		      const struct fs_meta *m, char **err)
@@ -349,9 +372,10 @@ static int shadow_put(struct layer_writer *w, const char *shown, const char *np,
 	sm.uname = sm.gname = NULL;
 	char *e = NULL;
 	if (fstree_put(w->shadow, np, &sm, &e) < 0) {
-		const char *reason = e ? strstr(e, ": parent") : NULL;
-		layer_fail(err, "%s: entry \"%s\" %s", w->label, shown,
-			   errno == ENOTDIR && reason ? reason + 2 : (e ? e : "is invalid"));
+		if (errno == ENOTDIR)
+			parent_fail(w, shown, np, err);
+		else
+			layer_fail(err, "%s: entry \"%s\": %s", w->label, shown, e ? e : "is invalid");
 		free(e);
 		return -1;
 	}
@@ -534,9 +558,10 @@ int layer_add_hardlink_named(struct layer_writer *w, const char *shown, const ch
 	}
 	char *e = NULL;
 	if (fstree_link(w->shadow, np, nt, &e) < 0) {
-		const char *reason = e ? strstr(e, ": parent") : NULL;
-		layer_fail(err, "%s: entry \"%s\" %s", w->label, shown,
-			   reason ? reason + 2 : (e ? e : "is invalid"));
+		if (errno == ENOTDIR)
+			parent_fail(w, shown, np, err);
+		else
+			layer_fail(err, "%s: entry \"%s\": %s", w->label, shown, e ? e : "is invalid");
 		free(e);
 		goto out;
 	}
