@@ -96,12 +96,14 @@ static void logf_(struct build *b, const char *fmt, ...)
 	fflush(b->log);
 }
 
+/* Queue an error; a multi-line message becomes a message and a hint. */
 static int fail(struct build *b, struct loc at, const char *msg)
 {
-	if (at.file)
-		diag_error(b->d, at, "%s", msg);
-	else
-		diag_error_plain(b->d, "%s", msg);
+	const char *nl = strchr(msg, '\n');
+	int len = nl ? (int)(nl - msg) : (int)strlen(msg);
+	struct diag *g = at.file ? diag_error(b->d, at, "%.*s", len, msg) : diag_error_plain(b->d, "%.*s", len, msg);
+	if (nl)
+		diag_hint(g, "%s", nl + 1);
 	return -1;
 }
 
@@ -433,7 +435,8 @@ static int run_step(struct build *b, size_t i)
 		b->cached[i] = true;
 		final = cache_layer_path(b->env.cache, s->key, &err);
 	} else {
-		logf_(b, "[%zu/%zu] %s …\n", i + 1, b->p->n, s->title);
+		if (b->log && isatty(fileno(b->log)))
+			logf_(b, "[%zu/%zu] %s …\n", i + 1, b->p->n, s->title);
 		char *tmp = NULL;
 		if (cache_mktemp_dir(b->env.cache, "layer", &tmp, &err) < 0) {
 			cache_unlock(lk);

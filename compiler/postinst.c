@@ -15,7 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SANDBOX_ROOT "/smolc/root"
+#define SANDBOX_ROOT "/run/smolc/root"
+#define SANDBOX_SCRIPT "/run/smolc/postinst.sh"
 
 static const char *find_bwrap(void)
 {
@@ -54,7 +55,7 @@ void postinst_argv(const char *root, const char *script_path, const struct posti
 	sv_pushdup(a, SANDBOX_ROOT);
 	sv_pushdup(a, "--ro-bind");
 	sv_pushdup(a, script_path);
-	sv_pushdup(a, "/smolc/postinst.sh");
+	sv_pushdup(a, SANDBOX_SCRIPT);
 	sv_pushdup(a, "--chdir");
 	sv_pushdup(a, SANDBOX_ROOT);
 	setenv_arg(a, "PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
@@ -73,7 +74,7 @@ void postinst_argv(const char *root, const char *script_path, const struct posti
 	}
 	sv_pushdup(a, "/bin/sh");
 	sv_pushdup(a, "-e");
-	sv_pushdup(a, "/smolc/postinst.sh");
+	sv_pushdup(a, SANDBOX_SCRIPT);
 }
 
 /* Last `lines` lines of a file, indented. */
@@ -177,7 +178,7 @@ int postinst_run(struct cache *c, struct fstree *tree, struct layer_writer *w, c
 	}
 	if (timed_out) {
 		char *t = tail_of(out, 10);
-		*err = xasprintf("POSTINST did not finish within %u s (raise it with POSTINST --timeout=<seconds>); last lines:%s",
+		*err = xasprintf("POSTINST did not finish within %u s (raise it with POSTINST --timeout=<seconds>); last lines of its output:%s",
 				 limit, t);
 		free(t);
 		goto done;
@@ -185,9 +186,9 @@ int postinst_run(struct cache *c, struct fstree *tree, struct layer_writer *w, c
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		char *t = tail_of(out, 10);
 		if (WIFEXITED(status))
-			*err = xasprintf("POSTINST failed with exit status %d; last lines:%s", WEXITSTATUS(status), t);
+			*err = xasprintf("POSTINST failed with exit status %d; last lines of its output:%s", WEXITSTATUS(status), t);
 		else
-			*err = xasprintf("POSTINST was killed by signal %d; last lines:%s", WTERMSIG(status), t);
+			*err = xasprintf("POSTINST was killed by signal %d; last lines of its output:%s", WTERMSIG(status), t);
 		free(t);
 		goto done;
 	}
