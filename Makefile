@@ -2,6 +2,7 @@
 #   make            build ./smolc
 #   make check      build and run every test (tests/run.sh)
 #   make asan       build ./smolc-asan (ASan+UBSan); make check SAN=1 runs the tests with it
+#   make test       everything CI runs (installs deps, tests normal + ASan, fuzz)
 #   make deps       install the Debian packages the build and tests need
 #   make install PREFIX=/usr/local
 #   make demo       build and boot examples/hello (the README's main command)
@@ -34,7 +35,7 @@ UNIT_SRCS = $(wildcard tests/unit/test_*.c)
 UNIT_BINS = $(patsubst tests/unit/%.c,build/tests/%,$(UNIT_SRCS))
 UNIT_SAN  = $(patsubst tests/unit/%.c,build/tests-san/%,$(UNIT_SRCS))
 
-.PHONY: all check asan deps install clean demo fuzz unit bench
+.PHONY: all check asan deps install clean demo fuzz unit bench test
 .SECONDARY:
 .DELETE_ON_ERROR:
 
@@ -102,6 +103,10 @@ fuzz: build/fuzz/fuzz_parse
 
 deps:
 	@tests/deps.sh
+
+# The README's test command: deps, -Werror build, tests, ASan+UBSan tests, fuzzing.
+test:
+	@tests/ci.sh
 
 install: smolc
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/smolc
