@@ -62,6 +62,8 @@ struct parse_state {
 	size_t hd_next;           /* next heredoc awaiting its body */
 	struct strbuf body;
 	uint32_t body_start;
+	bool has_bad;             /* a token with a lexical error was seen … */
+	uint32_t bad_off;         /* … the last one starts here */
 };
 
 void ps_begin_instr(struct parse_state *ps, struct loc kw);

@@ -222,8 +222,16 @@ int check_recipe(struct diag_ctx *d, struct recipe *r)
 			if (d->files[i].path && !strcmp(d->files[i].path, r->path))
 				f = &d->files[i];
 		struct loc at = {f ? (uint32_t)(f - d->files) : 0, 0, 0};
-		struct diag *g = at.file ? diag_error(d, at, "no FROM instruction") : diag_error_plain(d, "%s: no FROM instruction", r->path);
-		diag_hint(g, "start the recipe with FROM scratch, FROM netbsd-<version> (e.g. netbsd-10.1) or FROM <service>");
+		if (f && f->rejected) {
+			/* not a text recipe: that error is enough */
+		} else if (f && strspn(f->data, " \t\n") == f->len) {
+			struct diag *g = diag_error(d, at, "empty recipe: no FROM instruction");
+			diag_hint(g, "a Smolfile starts with FROM scratch, FROM netbsd-<version> (e.g. netbsd-10.1) or FROM <service>");
+		} else {
+			struct diag *g = at.file ? diag_error(d, at, "no FROM instruction")
+						 : diag_error_plain(d, "%s: no FROM instruction", r->path);
+			diag_hint(g, "start the recipe with FROM scratch, FROM netbsd-<version> (e.g. netbsd-10.1) or FROM <service>");
+		}
 	}
 
 	/* settings, with the parent's as defaults */
@@ -264,8 +272,11 @@ int check_recipe(struct diag_ctx *d, struct recipe *r)
 	if (from && from->u.from.kind == BASE_SCRATCH && sets_by_name) {
 		for (size_t k = 0; k < sets_by_name->u.sets.n; k++) {
 			const struct ir_set *set = &sets_by_name->u.sets.v[k];
-			if (set->src != SRC_NAME)
-				continue;
+			bool known = false;
+			for (size_t j = 0; check_known_sets[j]; j++)
+				known = known || !strcmp(set->ref, check_known_sets[j]);
+			if (set->src != SRC_NAME || !known)
+				continue; /* unknown names are diagnosed above */
 			struct diag *g = diag_error(d, set->loc, "set '%s' needs a NetBSD release, but the recipe is FROM scratch", set->ref);
 			diag_hint(g, "use FROM netbsd-<version> (e.g. netbsd-10.1), or give the set as a URL or a path");
 			break;
@@ -284,12 +295,18 @@ int check_recipe(struct diag_ctx *d, struct recipe *r)
 	return d->errors == before ? 0 : -1;
 }
 
+/* dir/rel, without a leading "./" when dir is "." (paths show in messages). */
+static char *join_rel(const char *dir, const char *rel)
+{
+	return strcmp(dir, ".") ? path_join(dir, rel) : xstrdup(rel);
+}
+
 /* Where FROM <name> looks for a recipe. */
 static char *find_base_recipe(const struct recipe *r, const char *name)
 {
 	struct strvec cand = {0};
 	if (strchr(name, '/') || str_endswith(name, "Smolfile") || str_endswith(name, ".smol")) {
-		char *p = path_join(r->dir, name);
+		char *p = join_rel(r->dir, name);
 		struct stat st;
 		if (stat(p, &st) == 0 && S_ISDIR(st.st_mode)) {
 			sv_push(&cand, path_join(p, "Smolfile"));
@@ -299,11 +316,11 @@ static char *find_base_recipe(const struct recipe *r, const char *name)
 		}
 	} else {
 		char *sub = xasprintf("%s/Smolfile", name);
-		sv_push(&cand, path_join(r->dir, sub));
+		sv_push(&cand, join_rel(r->dir, sub));
 		char *up = xasprintf("../%s/Smolfile", name);
-		sv_push(&cand, path_join(r->dir, up));
+		sv_push(&cand, join_rel(r->dir, up));
 		char *svc = xasprintf("services/%s/Smolfile", name);
-		sv_push(&cand, path_join(r->dir, svc));
+		sv_push(&cand, join_rel(r->dir, svc));
 		const char *sp = getenv("SMOLC_PATH");
 		if (sp) {
 			char *copy = xstrdup(sp);
@@ -345,6 +362,8 @@ static struct recipe *load_rec(struct diag_ctx *d, const char *path, const struc
 		recipe_free(r);
 		return NULL;
 	}
+	if (from_loc.file)
+		d->files[nfiles].from_base = true; /* its first file is the recipe itself */
 	char *rp = realpath(path, NULL);
 	sv_push(chain, rp ? rp : xstrdup(path));
 

@@ -78,6 +78,56 @@ const struct srcfile *diag_file(const struct diag_ctx *d, uint32_t idx)
 	return idx && idx < d->nfiles ? &d->files[idx] : NULL;
 }
 
+size_t diag_utf8_len(const unsigned char *s, size_t n)
+{
+	unsigned c = s[0];
+	size_t need;
+	unsigned min;
+	if (c < 0x80)
+		return 1;
+	if ((c & 0xe0) == 0xc0) {
+		need = 2;
+		min = 0x80;
+		c &= 0x1f;
+	} else if ((c & 0xf0) == 0xe0) {
+		need = 3;
+		min = 0x800;
+		c &= 0x0f;
+	} else if ((c & 0xf8) == 0xf0) {
+		need = 4;
+		min = 0x10000;
+		c &= 0x07;
+	} else {
+		return 0;
+	}
+	if (n < need)
+		return 0;
+	for (size_t i = 1; i < need; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		c = (c << 6) | (s[i] & 0x3f);
+	}
+	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+		return 0;
+	return need;
+}
+
+/* Bytes of the character at data[i] (invalid bytes count as one). */
+static size_t char_len(const char *data, size_t len, size_t i)
+{
+	size_t n = diag_utf8_len((const unsigned char *)data + i, len - i);
+	return n ? n : 1;
+}
+
+/* Number of characters in data[from, to). */
+static size_t count_chars(const char *data, size_t len, size_t from, size_t to)
+{
+	size_t n = 0;
+	for (size_t i = from; i < to && i < len; i += char_len(data, len, i))
+		n++;
+	return n;
+}
+
 void diag_linecol(const struct diag_ctx *d, struct loc l, size_t *line, size_t *col)
 {
 	const struct srcfile *f = diag_file(d, l.file);
@@ -93,7 +143,7 @@ void diag_linecol(const struct diag_ctx *d, struct loc l, size_t *line, size_t *
 			hi = mid;
 	}
 	*line = lo + 1;
-	*col = l.off - f->lines[lo] + 1;
+	*col = count_chars(f->data, f->len, f->lines[lo], l.off) + 1;
 }
 
 static struct diag *diag_push(struct diag_ctx *d, enum diag_level lvl, struct loc l,
@@ -208,39 +258,49 @@ static const char *lvl_color(enum diag_level l)
 	abort();
 }
 
-/* Print a source line with a caret under [col, col+len). Tabs are kept in
- * the caret line so the caret aligns in a terminal. */
-static void print_excerpt(struct diag_ctx *d, FILE *out, struct loc l, size_t line, size_t col)
+/* Print a source line with a caret under the span. Tabs are kept in the
+ * caret line so the caret aligns in a terminal; a UTF-8 character takes
+ * one column; control characters and invalid bytes print as '?'. Lines
+ * longer than 160 bytes are cut (at a character boundary). */
+static void print_excerpt(struct diag_ctx *d, FILE *out, struct loc l, size_t line)
 {
 	const struct srcfile *f = diag_file(d, l.file);
 	size_t start = f->lines[line - 1];
 	size_t end = start;
 	while (end < f->len && f->data[end] != '\n')
 		end++;
-	size_t shown = end - start;
-	bool cut = false;
-	if (shown > 160) {
-		shown = 160;
-		cut = true;
-	}
-	if (col - 1 > shown)
+	size_t shown = start;
+	while (shown < end && shown - start < 160)
+		shown += char_len(f->data, f->len, shown);
+	if (shown > end)
+		shown = end;
+	bool cut = shown < end;
+	if (l.off > shown)
 		return; /* the caret would be off the shown part of a huge line */
 	fprintf(out, "%5zu | ", line);
-	for (size_t i = 0; i < shown; i++) {
-		unsigned char c = (unsigned char)f->data[start + i];
-		fputc(c < 0x20 && c != '\t' ? '?' : c, out);
+	for (size_t i = start; i < shown;) {
+		unsigned char c = (unsigned char)f->data[i];
+		size_t n = diag_utf8_len((const unsigned char *)f->data + i, f->len - i);
+		if (!n || (c < 0x20 && c != '\t') || c == 0x7f) {
+			fputc('?', out);
+			i++;
+		} else {
+			fwrite(f->data + i, 1, n, out);
+			i += n;
+		}
 	}
 	fputs(cut ? " …\n" : "\n", out);
 	fputs("      | ", out);
-	for (size_t i = 0; i + 1 < col; i++)
-		fputc(f->data[start + i] == '\t' ? '\t' : ' ', out);
-	size_t len = l.len;
-	if (col - 1 + len > shown)
-		len = shown > col - 1 ? shown - (col - 1) : 0;
+	for (size_t i = start; i < l.off; i += char_len(f->data, f->len, i))
+		fputc(f->data[i] == '\t' ? '\t' : ' ', out);
+	size_t span_end = (size_t)l.off + l.len;
+	if (span_end > shown)
+		span_end = shown;
+	size_t width = span_end > l.off ? count_chars(f->data, f->len, l.off, span_end) : 0;
 	if (d->color)
 		fputs("\033[1;32m", out);
 	fputc('^', out);
-	for (size_t i = 1; i < len; i++)
+	for (size_t i = 1; i < width; i++)
 		fputc('~', out);
 	if (d->color)
 		fputs("\033[0m", out);
@@ -308,15 +368,17 @@ static void diag_print_one(struct diag_ctx *d, FILE *out, struct diag *g)
 		else
 			fprintf(out, "%s: %s\n", lvl_name(g->level), g->msg);
 		if (f)
-			print_excerpt(d, out, g->loc, line, col);
+			print_excerpt(d, out, g->loc, line);
 		if (g->hint)
 			fprintf(out, "  hint: %s\n", g->hint);
-		/* include chain: "included from Smolfile:3:1" */
+		/* include chain: "included from Smolfile:3:1", or for the
+		 * base of FROM <recipe>, "base recipe of Smolfile:1:1" */
 		for (const struct srcfile *cur = f; cur && cur->included_from.file;) {
 			size_t l2, c2;
 			diag_linecol(d, cur->included_from, &l2, &c2);
 			const struct srcfile *inc = diag_file(d, cur->included_from.file);
-			fprintf(out, "  note: included from %s:%zu:%zu\n", inc->path, l2, c2);
+			fprintf(out, "  note: %s %s:%zu:%zu\n", cur->from_base ? "base recipe named by FROM at" : "included from",
+				inc->path, l2, c2);
 			cur = inc;
 		}
 	}

@@ -2,8 +2,8 @@
  *
  * Every token and IR node carries a `struct loc` (file index, byte offset,
  * length). Line and column are computed only when a message is printed.
- * Diagnostics are queued as records and printed once, sorted by nothing
- * but the order they were raised (which is source order per file):
+ * Diagnostics are queued as records and printed once, in source order
+ * (by file, then offset; a note stays after the record it belongs to):
  *
  *   Smolfile:4:6: error: unknown instruction 'PORT'
  *       4 | PORT 8080:80
@@ -33,6 +33,8 @@ struct srcfile {
 	uint32_t *lines;     /* byte offset of each line start */
 	size_t nlines;
 	struct loc included_from; /* the INCLUDE/FROM line that pulled it in, or {0} */
+	bool from_base;      /* pulled in by FROM <recipe> (else by INCLUDE) */
+	bool rejected;       /* not a text recipe (NUL, CRLF, bad UTF-8 …): nothing was parsed */
 };
 
 enum diag_level { DIAG_ERROR, DIAG_WARNING, DIAG_NOTE };
@@ -63,8 +65,13 @@ uint32_t diag_add_file(struct diag_ctx *d, const char *path, const char *realpat
 		       char *data, size_t len, struct loc included_from);
 const struct srcfile *diag_file(const struct diag_ctx *d, uint32_t idx);
 
-/* Line (1-based) and column (1-based, in bytes) of an offset. */
+/* Line (1-based) and column (1-based, in characters: UTF-8 sequences
+ * count as one column, so do tabs and invalid bytes) of an offset. */
 void diag_linecol(const struct diag_ctx *d, struct loc l, size_t *line, size_t *col);
+
+/* Length of the UTF-8 sequence at s (1..4; n bytes available), or 0 when
+ * it is not valid UTF-8 (overlong, surrogate, truncated …). */
+size_t diag_utf8_len(const unsigned char *s, size_t n);
 
 /* Raise a diagnostic; returns the record so a hint can be attached. */
 struct diag *diag_error(struct diag_ctx *d, struct loc l, const char *fmt, ...)

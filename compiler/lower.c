@@ -319,17 +319,34 @@ static char *rest_of_line(const struct lw *w)
 	struct loc first = in->args[0].loc, last = in->args[in->nargs - 1].loc;
 	const char *s = raw_at(w, first);
 	size_t len = last.off + last.len - first.off;
-	/* fold continuation newlines ("\\\n") into spaces */
+	/* fold continuations ("\\\n", and the comment lines the scanner
+	 * skipped after one) into one space */
 	struct strbuf sb;
 	sb_init(&sb);
 	for (size_t i = 0; i < len; i++) {
-		if (s[i] == '\\' && i + 1 < len && (s[i + 1] == '\n' || s[i + 1] == ' ' || s[i + 1] == '\t')) {
+		if (s[i] == '\\') {
 			size_t j = i + 1;
 			while (j < len && (s[j] == ' ' || s[j] == '\t'))
 				j++;
 			if (j < len && s[j] == '\n') {
+				j++;
+				for (;;) { /* comment lines inside the continuation */
+					size_t k = j;
+					while (k < len && (s[k] == ' ' || s[k] == '\t'))
+						k++;
+					if (k >= len || s[k] != '#')
+						break;
+					while (k < len && s[k] != '\n')
+						k++;
+					j = k + 1;
+				}
 				sb_addc(&sb, ' ');
-				i = j;
+				i = j - 1;
+				continue;
+			}
+			if (i + 1 < len) { /* an escaped character: keep both */
+				sb_add(&sb, s + i, 2);
+				i++;
 				continue;
 			}
 		}
@@ -929,7 +946,7 @@ static void lower_include(struct lw *w, struct ir_node *n)
 	n->u.str = rel;
 	/* relative to the including file's directory */
 	char *dir = path_dirname(w->f->path);
-	char *full = path_join(dir, rel);
+	char *full = strcmp(dir, ".") ? path_join(dir, rel) : xstrdup(rel);
 	free(dir);
 	char *rp = realpath(full, NULL);
 	if (!rp) {

@@ -55,6 +55,12 @@ void ps_end_instr(struct parse_state *ps)
 {
 	if (!ps->in_instr)
 		return;
+	if (ps->has_bad && ps->bad_off >= ps->cur.line.off && ps->bad_off < ps->cur.line.off + ps->cur.line.len) {
+		/* already diagnosed by the scanner: lowering it would only
+		 * repeat the error in other words */
+		ps_abort_instr(ps);
+		return;
+	}
 	struct ast *a = ps->ast;
 	VEC_GROW(a->v, a->n, a->cap);
 	a->v[a->n++] = ps->cur;
@@ -91,41 +97,6 @@ uint32_t ps_new_heredoc(struct parse_state *ps, struct loc op, const char *text,
 	return (uint32_t)a->nheredocs++;
 }
 
-/* Length of the UTF-8 sequence at s (1..4), or 0 when invalid. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-	unsigned c = s[0];
-	size_t need;
-	unsigned min;
-	if (c < 0x80)
-		return 1;
-	if ((c & 0xe0) == 0xc0) {
-		need = 2;
-		min = 0x80;
-		c &= 0x1f;
-	} else if ((c & 0xf0) == 0xe0) {
-		need = 3;
-		min = 0x800;
-		c &= 0x0f;
-	} else if ((c & 0xf8) == 0xf0) {
-		need = 4;
-		min = 0x10000;
-		c &= 0x07;
-	} else {
-		return 0;
-	}
-	if (n < need)
-		return 0;
-	for (size_t i = 1; i < need; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		c = (c << 6) | (s[i] & 0x3f);
-	}
-	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-		return 0;
-	return need;
-}
-
 /* Reject input that is not a text recipe. One diagnostic, then stop. */
 static int validate_text(struct diag_ctx *d, uint32_t file, const char *data, size_t len)
 {
@@ -160,7 +131,7 @@ static int validate_text(struct diag_ctx *d, uint32_t file, const char *data, si
 			diag_hint(g, "remove it; a Smolfile is plain text");
 			return -1;
 		}
-		size_t n = utf8_seq(s + i, len - i);
+		size_t n = diag_utf8_len(s + i, len - i);
 		if (!n) {
 			struct diag *g = diag_error(d, at, "invalid UTF-8 (byte 0x%02x)", c);
 			diag_hint(g, "save the file as UTF-8");
@@ -182,8 +153,10 @@ static int parse_registered(struct diag_ctx *d, uint32_t file, struct ast *out)
 	memset(out, 0, sizeof(*out));
 	out->file = file;
 	size_t before = d->errors;
-	if (validate_text(d, file, f->data, f->len) < 0)
+	if (validate_text(d, file, f->data, f->len) < 0) {
+		d->files[file].rejected = true;
 		return -1;
+	}
 
 	struct parse_state ps;
 	memset(&ps, 0, sizeof(ps));

@@ -62,8 +62,9 @@ instr
 static void yyerror(YYLTYPE *loc, yyscan_t scanner, struct parse_state *ps, const char *msg)
 {
 	(void)scanner;
+	(void)msg;
 	/* The only syntax error the grammar admits is a line that does not
 	 * start with an instruction word (it starts with a heredoc). */
 	struct diag *g = diag_error(ps->diag, *loc, "expected an instruction at the start of the line");
-	diag_hint(g, "a heredoc must follow an instruction, as in 'RC <<EOF' (bison: %s)", msg);
+	diag_hint(g, "a heredoc must follow an instruction, as in 'RC <<EOF'");
 }
