@@ -983,7 +983,15 @@ static bool parse_sum_line(const char *s, size_t n, struct catalog_sum *e)
 			h++;
 		size_t hl = (size_t)(s + n - h);
 		if (close > paren && al && all_hex(h, hl)) {
-			e->alg = lower_dup(s, al);
+			char *alg = lower_dup(s, al);
+			const char *expect = alg_for_len(hl);
+			bool known = !strcmp(alg, "md5") || !strcmp(alg, "sha1") || !strcmp(alg, "sha256") ||
+				     !strcmp(alg, "sha512");
+			if (known && (!expect || strcmp(expect, alg))) {
+				free(alg);
+				return false;
+			}
+			e->alg = alg;
 			/* "SHA512" → "sha512"; "SHA2-256"-style names are kept lowercased */
 			e->name = xstrndup(paren + 1, (size_t)(close - paren - 1));
 			e->hex = lower_dup(h, hl);
