@@ -77,13 +77,13 @@ class Handler(BaseHTTPRequestHandler):
 
     def _send_error(self, code, msg):
         body = ("%d %s\n" % (code, msg)).encode()
+        self._log(code)  # before answering: a client may look right after
         self.send_response(code, msg)
         self.send_header("Content-Type", "text/plain")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
-        self._log(code)
 
     def do_HEAD(self):
         self.do_GET()
@@ -129,11 +129,11 @@ class Handler(BaseHTTPRequestHandler):
             except (TypeError, ValueError):
                 pass
         if not_modified:
+            self._log(304)
             self.send_response(304, "Not Modified")
             self.send_header("ETag", etag)
             self.send_header("Last-Modified", lastmod)
             self.end_headers()
-            self._log(304)
             return
         with open(full, "rb") as f:
             data = f.read()
@@ -154,6 +154,7 @@ class Handler(BaseHTTPRequestHandler):
             except ValueError:
                 pass
         body = data[start:end]
+        self._log("truncate" if fault == "truncate" else status)
         self.send_response(status)
         self.send_header("Content-Type", "application/octet-stream")
         self.send_header("ETag", etag)
@@ -168,7 +169,6 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self._log("truncate" if fault == "truncate" else status)
         if self.command == "HEAD":
             return
         try:
