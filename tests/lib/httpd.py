@@ -10,7 +10,7 @@ Usage: httpd.py --root DIR [--port-file F] [--log F] [--control F] [--port N]
                   (tests count lines to assert that no request was made).
   --control F     optional file read on every request; lines
                   "<path-prefix> <fault>" with fault one of
-                  404 | 500 | truncate | slow | reset | flaky:N.
+                  404 | 500 | truncate | slow | reset | hang | flaky:N.
 
 Faults by path prefix (the prefix is stripped before serving the file):
   /404/...         always 404
@@ -18,6 +18,7 @@ Faults by path prefix (the prefix is stripped before serving the file):
   /truncate/...    Content-Length larger than the body, then close
   /slow/...        body sent in 1 KiB pieces with 50 ms pauses
   /reset/...       connection closed without a response
+  /hang/...        headers, then 30 s of silence
 Every file gets an ETag and Last-Modified; If-None-Match/If-Modified-Since
 give 304. HEAD and single "bytes=a-b" Range requests are supported.
 Exits on SIGTERM/SIGINT or when its parent process dies."""
@@ -69,7 +70,7 @@ class Handler(BaseHTTPRequestHandler):
         if c:
             return c, path
         segs = path.split("/")
-        if len(segs) > 2 and segs[1] in ("404", "truncate", "slow", "reset"):
+        if len(segs) > 2 and segs[1] in ("404", "truncate", "slow", "reset", "hang"):
             return segs[1], "/" + "/".join(segs[2:])
         if len(segs) > 3 and segs[1] == "flaky":
             return "flaky:" + segs[2], "/" + "/".join(segs[3:])
@@ -175,6 +176,9 @@ class Handler(BaseHTTPRequestHandler):
             if fault == "truncate":
                 self.wfile.write(body[: len(body) // 2])
                 self.wfile.flush()
+            elif fault == "hang":
+                self.wfile.flush()
+                time.sleep(30)
             elif fault == "slow":
                 for i in range(0, len(body), 1024):
                     self.wfile.write(body[i:i + 1024])

@@ -425,6 +425,44 @@ static void test_retry_flaky(void **state)
 	t_close(&t);
 }
 
+static void test_reset_and_stall(void **state)
+{
+	(void)state;
+	serve("r/x.tgz", "abcdef", 6);
+	struct t t;
+	t_open(&t, false);
+	/* connection closed without a response: transient, retried */
+	char *u = url("/reset/r/x.tgz");
+	struct fetch_req rq = {.url = u};
+	struct fetch_result r;
+	char *err = NULL;
+	assert_int_equal(fetch_file(t.f, &rq, &r, &err), -1);
+	assert_non_null(strstr(err, ": connection lost: "));
+	assert_non_null(strstr(err, "(after 3 attempts)"));
+	assert_null(strchr(err, '\n'));
+	assert_int_equal(requests("/reset/r/x.tgz", NULL), 3);
+	free(err);
+	err = NULL;
+	/* a server that stops sending: stall timeout */
+	struct fetch_opts o = {.tries = 1, .stall_timeout_s = 1, .progress = FETCH_PROGRESS_NONE};
+	struct fetch_ctx *f = fetch_new(t.cache, &o);
+	char *u2 = url("/hang/r/x.tgz");
+	struct fetch_req rq2 = {.url = u2};
+	double t0 = now_monotonic();
+	assert_int_equal(fetch_file(f, &rq2, &r, &err), -1);
+	assert_true(now_monotonic() - t0 < 10);
+	char *want = xasprintf("fetch %s: timed out (", u2);
+	assert_true(str_startswith(err, want));
+	assert_non_null(strstr(err, "— check your network or try another mirror"));
+	assert_int_equal(tmp_entries(&t), 0);
+	free(want);
+	free(err);
+	fetch_free(f);
+	free(u2);
+	free(u);
+	t_close(&t);
+}
+
 static void test_truncated_transfer(void **state)
 {
 	(void)state;
@@ -586,6 +624,25 @@ static void test_fetch_text_and_progress(void **state)
 	assert_non_null(strstr(buf, "slow.bin: 8.0 KiB"));
 	assert_null(strchr(buf, '\r'));
 	free(buf);
+
+	/* the terminal bar: redrawn with \r, erased at the end */
+	buf = NULL;
+	log = open_memstream(&buf, &blen);
+	struct fetch_opts ob = {.progress = FETCH_PROGRESS_BAR, .log = log};
+	f = fetch_new(t.cache, &ob);
+	char *su2 = url("/slow/p/slow.bin?bar");
+	struct fetch_req rq3 = {.url = su2};
+	if (fetch_file(f, &rq3, &r, &err) < 0)
+		fail_msg("%s", err);
+	fetch_result_clear(&r);
+	fetch_free(f);
+	fclose(log);
+	assert_non_null(strchr(buf, '\r'));
+	assert_non_null(strstr(buf, "100%"));
+	assert_non_null(strstr(buf, "ETA"));
+	assert_null(strchr(buf, '\n'));
+	free(buf);
+	free(su2);
 	free(su);
 	free(b);
 	free(u);
@@ -642,6 +699,7 @@ int main(void)
 		cmocka_unit_test(test_404_one_line),
 		cmocka_unit_test(test_connection_refused),
 		cmocka_unit_test(test_retry_flaky),
+		cmocka_unit_test(test_reset_and_stall),
 		cmocka_unit_test(test_truncated_transfer),
 		cmocka_unit_test(test_offline_missing),
 		cmocka_unit_test(test_file_url_and_local_path),
