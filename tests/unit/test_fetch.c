@@ -388,6 +388,19 @@ static void test_connection_refused(void **state)
 	assert_string_equal(err, want);
 	free(want);
 	free(err);
+	/* TLS to a plain HTTP server: one TLS line, not retried */
+	char *tu = xasprintf("https://127.0.0.1:%d/base.tar.xz", E.port);
+	struct fetch_req rq3 = {.url = tu};
+	err = NULL;
+	assert_int_equal(fetch_file(t.f, &rq3, &r, &err), -1);
+	char *tw = xasprintf("fetch %s: TLS error: ", tu);
+	assert_true(str_startswith(err, tw));
+	assert_non_null(strstr(err, "— check the system clock, the CA certificates"));
+	assert_null(strstr(err, "attempts"));
+	assert_null(strchr(err, '\n'));
+	free(tw);
+	free(tu);
+	free(err);
 	free(u);
 	t_close(&t);
 }
