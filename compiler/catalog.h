@@ -102,6 +102,12 @@ void catalog_target_free(struct catalog_target *t);
  * name ("base.tar.xz") or a bare set name ("base"), which gets set_ext. */
 char *catalog_set_url(const struct catalog_target *t, const char *file);
 
+/* Is `set` ("base" or "base.tar.xz") one of t->known_sets? 0, or -1 with
+ * *err "unknown set 'bsae' (did you mean 'base'? known: base comp …)".
+ * For checks without the network; the SHA512 list is the authority
+ * (catalog_sums_find_set). */
+int catalog_check_set(const struct catalog_target *t, const char *set, char **err);
+
 /* Kernel by name for the target: NULL/"" = default kernel; a name known to
  * the catalog for the arch (e.g. "SMOL", "GENERIC"), or a file name in the
  * release's kernel directory ("netbsd-GENERIC.gz"). Fills *url and

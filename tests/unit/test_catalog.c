@@ -117,6 +117,19 @@ static void test_unknown_names(void **state)
 	assert_null(catalog_target(c, "10.1", "sparc", NULL, &err));
 	assert_string_equal(err, "unknown architecture 'sparc' (known: amd64 i386 evbarm-aarch64)");
 	free(err);
+	err = NULL;
+	struct catalog_target *t = catalog_target(c, "10.1", "amd64", NULL, &err);
+	assert_int_equal(catalog_check_set(t, "base", &err), 0);
+	assert_int_equal(catalog_check_set(t, "xserver.tar.xz", &err), 0);
+	assert_int_equal(catalog_check_set(t, "bsae", &err), -1);
+	assert_string_equal(err, "unknown set 'bsae' (did you mean 'base'? known: base comp etc games man misc "
+				 "modules rescue tests text xbase xcomp xetc xfont xserver)");
+	free(err);
+	err = NULL;
+	assert_int_equal(catalog_check_set(t, "kubernetes", &err), -1);
+	assert_true(str_startswith(err, "unknown set 'kubernetes' (known: base"));
+	free(err);
+	catalog_target_free(t);
 	catalog_free(c);
 }
 
@@ -205,6 +218,29 @@ static void test_ext_rules_and_yaml_errors(void **state)
 	catalog_target_free(t);
 	assert_string_equal(catalog_default_release(c), "9.0");
 	catalog_free(c);
+
+	/* versions compare numerically */
+	const char *y2 = "format: 1\nmirror: m\ntemplates: {sets: s, kernel_dir: k, pkgsrc: p}\n"
+			 "arches: {amd64: {ext: [{since: \"10.0\", ext: new}, {ext: old}]}}\n"
+			 "releases: {\"9.99\": {}, \"10.0\": {}, x: {version: \"11.99\"}, y: {version: \"9.0_2024Q4\"}}\n";
+	c = catalog_load_string(y2, strlen(y2), "v.yaml", &err);
+	if (!c)
+		fail_msg("%s", err);
+	const char *exp[][2] = {{"9.99", "old"}, {"10.0", "new"}, {"x", "new"}, {"y", "old"}};
+	for (size_t i = 0; i < 4; i++) {
+		t = target(c, exp[i][0], NULL, NULL);
+		assert_string_equal(t->set_ext, exp[i][1]);
+		assert_string_equal(t->machine, "amd64");
+		catalog_target_free(t);
+	}
+	catalog_free(c);
+
+	/* duplicate release */
+	const char *dup = "format: 1\nmirror: m\nreleases:\n  \"10.1\": {}\n  \"10.1\": {}\n";
+	assert_null(catalog_load_string(dup, strlen(dup), "dup.yaml", &err));
+	assert_string_equal(err, "dup.yaml:5:3: release '10.1' is listed twice");
+	free(err);
+	err = NULL;
 
 	/* syntax error: file:line:column */
 	const char *bad = "format: 1\nmirror: [unclosed\n";
