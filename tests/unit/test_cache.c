@@ -275,12 +275,18 @@ static void test_clean_stale_tmp(void **state)
 	if (p == 0)
 		_exit(0);
 	waitpid(p, NULL, 0);
-	char *dead = xasprintf("%s/layer.%ld.abcdef", tmpdir, (long)p);
-	assert_int_equal(mkdir_p(dead, 0755), 0);
-	put(dead, "partial", "x");
 	char *mine;
 	char *err = NULL;
 	assert_int_equal(cache_mktemp_dir(c, "layer", &mine, &err), 0);
+	/* same owner tag as ours, dead pid */
+	const char *at = strchr(path_basename(mine), '@');
+	assert_non_null(at);
+	char *dead = xasprintf("%s/layer.%ld%.9s.abcdef", tmpdir, (long)p, at);
+	assert_int_equal(mkdir_p(dead, 0755), 0);
+	put(dead, "partial", "x");
+	/* another host or pid namespace: pid means nothing here, kept */
+	char *foreign = xasprintf("%s/layer.%ld@00000000.abcdef", tmpdir, (long)p);
+	assert_int_equal(mkdir_p(foreign, 0755), 0);
 	char *old;
 	assert_int_equal(cache_mktemp_dir(c, "old", &old, &err), 0);
 	struct timespec ts[2] = {{time(NULL) - 48 * 3600, 0}, {time(NULL) - 48 * 3600, 0}};
@@ -288,12 +294,14 @@ static void test_clean_stale_tmp(void **state)
 
 	assert_int_equal(cache_clean_tmp(c, 0, &err), 1);
 	assert_false(path_exists(dead));
+	assert_true(path_exists(foreign));
 	assert_true(path_exists(mine));
 	assert_true(path_exists(old));
 	assert_int_equal(cache_clean_tmp(c, 24, &err), 1);
 	assert_false(path_exists(old));
 	assert_true(path_exists(mine));
 	free(dead);
+	free(foreign);
 	free(mine);
 	free(old);
 	free(tmpdir);
