@@ -85,6 +85,7 @@ char *catalog_locate(const char *explicit_path, char **err)
 		char *dir = path_dirname(exe);
 		sv_push(&tried, xasprintf("%s/sets/catalog.yaml", dir));
 		sv_push(&tried, xasprintf("%s/../sets/catalog.yaml", dir));
+		sv_push(&tried, xasprintf("%s/../share/smolc/sets/catalog.yaml", dir));
 		free(dir);
 	}
 	sv_push(&tried, xstrdup(SMOLC_PREFIX "/share/smolc/sets/catalog.yaml"));

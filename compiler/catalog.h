@@ -37,6 +37,7 @@ struct catalog;
  *   $SMOLC_DATADIR/sets/catalog.yaml
  *   <dir of /proc/self/exe>/sets/catalog.yaml  (running from a checkout)
  *   <dir of /proc/self/exe>/../sets/catalog.yaml
+ *   <dir of /proc/self/exe>/../share/smolc/sets/catalog.yaml (installed)
  *   <prefix>/share/smolc/sets/catalog.yaml      (prefix = SMOLC_PREFIX at
  *                                               compile time, default /usr/local)
  * Returns the path (caller frees) or NULL with *err listing the places
