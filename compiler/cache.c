@@ -24,6 +24,7 @@
 struct cache {
 	char *root;
 	char *downloads, *layers, *tmp, *locks;
+	char owner_tag[9]; /* host + pid namespace, see owner_tag() */
 };
 
 struct cache_lock {
@@ -60,6 +61,23 @@ char *cache_default_dir(const char *override, char **err)
 	return NULL;
 }
 
+/* 8 hex digits naming this host and pid namespace: a tmp entry's pid is
+ * only checked for liveness by a process that sees the same pids (a cache
+ * shared with a container or over NFS falls back to the age limit). */
+static void owner_tag(char tag[9])
+{
+	char host[256] = "";
+	gethostname(host, sizeof(host) - 1);
+	struct stat st;
+	unsigned long long ns = stat("/proc/self/ns/pid", &st) == 0 ? (unsigned long long)st.st_ino : 0;
+	char *id = xasprintf("%s/%llu", host, ns);
+	char hex[65];
+	sha256_hex(id, strlen(id), hex);
+	free(id);
+	memcpy(tag, hex, 8);
+	tag[8] = 0;
+}
+
 static char *absolute(const char *p)
 {
 	if (p[0] == '/')
@@ -87,6 +105,7 @@ struct cache *cache_open(const char *dir, char **err)
 	c->layers = path_join(c->root, "layers");
 	c->tmp = path_join(c->root, "tmp");
 	c->locks = path_join(c->root, "locks");
+	owner_tag(c->owner_tag);
 	const char *dirs[] = {c->root, c->downloads, c->layers, c->tmp, c->locks};
 	for (size_t i = 0; i < ARRAY_LEN(dirs); i++) {
 		if (mkdir_p(dirs[i], 0755) < 0) {
@@ -180,7 +199,8 @@ bool cache_layer_exists(const struct cache *c, const char *key)
 	return ok;
 }
 
-/* tmp/<hint>.<pid>.XXXXXX template; hint sanitised so the pid can be parsed back. */
+/* tmp/<hint>.<pid>@<owner tag>.XXXXXX template; hint sanitised so the
+ * owner can be parsed back. */
 static char *tmp_template(const struct cache *c, const char *hint)
 {
 	char h[33];
@@ -192,7 +212,7 @@ static char *tmp_template(const struct cache *c, const char *hint)
 		h[n++] = ok ? ch : '_';
 	}
 	h[n] = 0;
-	return xasprintf("%s/%s.%ld.XXXXXX", c->tmp, h, (long)getpid());
+	return xasprintf("%s/%s.%ld@%s.XXXXXX", c->tmp, h, (long)getpid(), c->owner_tag);
 }
 
 int cache_mktemp_dir(const struct cache *c, const char *hint, char **path, char **err)
@@ -273,20 +293,18 @@ out:
 	return rc;
 }
 
-/* Owner pid of a tmp entry named <hint>.<pid>.<random>, or 0. */
-static long tmp_owner(const char *name)
+/* Owner pid of a tmp entry named <hint>.<pid>@<tag>.<random>, or 0 when
+ * the name does not parse or the tag is another host's / pid namespace's. */
+static long tmp_owner(const struct cache *c, const char *name)
 {
-	const char *last = strrchr(name, '.');
-	if (!last || last == name)
-		return 0;
-	const char *p = last - 1;
-	while (p > name && *p != '.')
-		p--;
-	if (*p != '.')
+	const char *dot = strchr(name, '.');
+	if (!dot)
 		return 0;
 	char *end;
-	long pid = strtol(p + 1, &end, 10);
-	return end == last && pid > 0 ? pid : 0;
+	long pid = strtol(dot + 1, &end, 10);
+	if (pid <= 0 || *end != '@' || strncmp(end + 1, c->owner_tag, 8) || end[9] != '.')
+		return 0;
+	return pid;
 }
 
 static bool pid_alive(long pid)
@@ -296,10 +314,11 @@ static bool pid_alive(long pid)
 	return kill((pid_t)pid, 0) == 0 || errno == EPERM;
 }
 
-/* Is tmp entry `name` (with stat st) stale? */
-static bool tmp_stale(const char *name, const struct stat *st, unsigned max_age_hours)
+/* Is tmp entry `name` (with stat st) stale? Dead owner (when we can tell),
+ * or older than max_age_hours (0 = no age limit). */
+static bool tmp_stale(const struct cache *c, const char *name, const struct stat *st, unsigned max_age_hours)
 {
-	long pid = tmp_owner(name);
+	long pid = tmp_owner(c, name);
 	if (pid > 0 && !pid_alive(pid))
 		return true;
 	if (max_age_hours && st->st_mtime < time(NULL) - (time_t)max_age_hours * 3600)
@@ -321,7 +340,7 @@ int cache_clean_tmp(const struct cache *c, unsigned max_age_hours, char **err)
 			continue;
 		char *p = path_join(c->tmp, de->d_name);
 		struct stat st;
-		if (lstat(p, &st) == 0 && tmp_stale(de->d_name, &st, max_age_hours) && remove_tree(p) == 0)
+		if (lstat(p, &st) == 0 && tmp_stale(c, de->d_name, &st, max_age_hours) && remove_tree(p) == 0)
 			removed++;
 		free(p);
 	}
@@ -616,7 +635,7 @@ int cache_prune(const struct cache *c, const struct cache_prune_opts *o,
 		total += e->size;
 		if (e->kind == CACHE_KIND_TMP) {
 			struct stat st;
-			if (lstat(e->path, &st) == 0 && tmp_stale(e->key, &st, 24))
+			if (lstat(e->path, &st) == 0 && tmp_stale(c, e->key, &st, 24))
 				cand[nc++] = e;
 			continue;
 		}

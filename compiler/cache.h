@@ -16,7 +16,8 @@
  *                                        shown by `cache ls`). The name
  *                                        `last-used` is reserved (cache.c
  *                                        touches it).
- *   tmp/<hint>.<pid>.<random>            temp files/dirs of a running build
+ *   tmp/<hint>.<pid>@<tag>.<random>      temp files/dirs of a running build
+ *                                        (tag: host + pid namespace)
  *   locks/<kind>-<key>.lock              flock(2) files
  *
  * Everything the cache keeps is written to tmp/ first and renamed into
@@ -87,10 +88,10 @@ bool cache_layer_exists(const struct cache *c, const char *key);
 
 /* ---- temporaries ---- */
 
-/* Fresh empty directory tmp/<hint>.<pid>.<random>; *path owned by caller.
+/* Fresh empty directory tmp/<hint>.<pid>@<tag>.<random>; *path owned by caller.
  * hint: short word for humans ("layer", "fetch"), may be NULL. */
 int cache_mktemp_dir(const struct cache *c, const char *hint, char **path, char **err);
-/* Fresh file tmp/<hint>.<pid>.<random> opened O_RDWR|O_CLOEXEC, mode 0644.
+/* Fresh file tmp/<hint>.<pid>@<tag>.<random> opened O_RDWR|O_CLOEXEC, mode 0644.
  * *fd is the open descriptor (caller closes), *path owned by caller. */
 int cache_mktemp_file(const struct cache *c, const char *hint, char **path, int *fd, char **err);
 
@@ -102,9 +103,9 @@ int cache_mktemp_file(const struct cache *c, const char *hint, char **path, int 
 int cache_commit_layer(const struct cache *c, const char *tmpdir, const char *key,
 		       char **final_path, char **err);
 
-/* Remove tmp entries whose owner pid is dead (same host) or whose mtime is
- * older than max_age_hours (0 = only dead owners). Returns the number
- * removed, or -1. */
+/* Remove tmp entries whose owner pid is dead (only judged for entries made
+ * on the same host and pid namespace) or whose mtime is older than
+ * max_age_hours (0 = only dead owners). Returns the number removed, or -1. */
 int cache_clean_tmp(const struct cache *c, unsigned max_age_hours, char **err);
 
 /* ---- locks ---- */

@@ -85,6 +85,7 @@ char *catalog_locate(const char *explicit_path, char **err)
 		char *dir = path_dirname(exe);
 		sv_push(&tried, xasprintf("%s/sets/catalog.yaml", dir));
 		sv_push(&tried, xasprintf("%s/../sets/catalog.yaml", dir));
+		sv_push(&tried, xasprintf("%s/../share/smolc/sets/catalog.yaml", dir));
 		free(dir);
 	}
 	sv_push(&tried, xstrdup(SMOLC_PREFIX "/share/smolc/sets/catalog.yaml"));
@@ -365,6 +366,9 @@ static bool load_arches(struct ld *l, struct catalog *c, yaml_node_t *n)
 			return fail_at(l, k, "arches: keys must be names");
 		if (!want_map(l, v, "an arch entry"))
 			return false;
+		for (size_t i = 0; i < c->narch; i++)
+			if (!strcmp(c->arch[i].name, key))
+				return fail_at(l, k, "arch '%s' is listed twice", key);
 		VEC_GROW(c->arch, c->narch, c->carch);
 		struct cat_arch *a = &c->arch[c->narch++];
 		memset(a, 0, sizeof(*a));
@@ -406,6 +410,9 @@ static bool load_releases(struct ld *l, struct catalog *c, yaml_node_t *n)
 			return fail_at(l, k, "releases: keys must be names");
 		if (!want_map(l, v, "a release entry"))
 			return false;
+		for (size_t i = 0; i < c->nrel; i++)
+			if (!strcmp(c->rel[i].name, key))
+				return fail_at(l, k, "release '%s' is listed twice", key);
 		VEC_GROW(c->rel, c->nrel, c->crel);
 		struct cat_release *r = &c->rel[c->nrel++];
 		memset(r, 0, sizeof(*r));
@@ -644,20 +651,27 @@ const char *catalog_default_release(const struct catalog *c)
 
 /* ---- targets ---- */
 
-/* Compare dotted numeric versions ("9.0" < "10.1"). */
+/* Compare dotted numeric versions ("9.0" < "10.1" < "11.99"); a missing
+ * component counts as 0 and anything after the digits of a component
+ * ("0_2024Q4") is ignored. */
 static int vcmp(const char *a, const char *b)
 {
 	while (*a || *b) {
-		char *ea, *eb;
-		long x = strtol(a, &ea, 10), y = strtol(b, &eb, 10);
+		long x = 0, y = 0;
+		if (*a) {
+			x = strtol(a, NULL, 10);
+			a += strcspn(a, ".");
+			if (*a == '.')
+				a++;
+		}
+		if (*b) {
+			y = strtol(b, NULL, 10);
+			b += strcspn(b, ".");
+			if (*b == '.')
+				b++;
+		}
 		if (x != y)
 			return x < y ? -1 : 1;
-		a = *ea == '.' ? ea + 1 : ea;
-		b = *eb == '.' ? eb + 1 : eb;
-		if (ea == a && eb == b && !isdigit((unsigned char)*a) && !isdigit((unsigned char)*b))
-			break;
-		if (!*ea && !*eb)
-			break;
 	}
 	return 0;
 }
@@ -889,6 +903,30 @@ out:
 	return rc;
 }
 
+int catalog_check_set(const struct catalog_target *t, const char *set, char **err)
+{
+	size_t base = strcspn(set, ".");
+	const char *best = NULL;
+	size_t bestd = (size_t)-1;
+	for (size_t i = 0; i < t->known_sets.n; i++) {
+		const char *k = t->known_sets.v[i];
+		if (strlen(k) == base && !strncmp(k, set, base))
+			return 0;
+		size_t d = levenshtein(k, set);
+		if (d < bestd) {
+			bestd = d;
+			best = k;
+		}
+	}
+	char *known = known_list(&t->known_sets);
+	if (best && bestd <= 2)
+		set_err(err, "unknown set '%s' (did you mean '%s'? known: %s)", set, best, known);
+	else
+		set_err(err, "unknown set '%s' (known: %s)", set, known);
+	free(known);
+	return -1;
+}
+
 static const char *const SET_EXTS[] = {"tar.xz", "tgz", "tar.gz", "tar.zst", "tar"};
 
 char *catalog_local_set(const struct catalog_target *t, const char *recipe_dir, const char *datadir,
@@ -983,7 +1021,15 @@ static bool parse_sum_line(const char *s, size_t n, struct catalog_sum *e)
 			h++;
 		size_t hl = (size_t)(s + n - h);
 		if (close > paren && al && all_hex(h, hl)) {
-			e->alg = lower_dup(s, al);
+			char *alg = lower_dup(s, al);
+			const char *expect = alg_for_len(hl);
+			bool known = !strcmp(alg, "md5") || !strcmp(alg, "sha1") || !strcmp(alg, "sha256") ||
+				     !strcmp(alg, "sha512");
+			if (known && (!expect || strcmp(expect, alg))) {
+				free(alg);
+				return false;
+			}
+			e->alg = alg;
 			/* "SHA512" → "sha512"; "SHA2-256"-style names are kept lowercased */
 			e->name = xstrndup(paren + 1, (size_t)(close - paren - 1));
 			e->hex = lower_dup(h, hl);

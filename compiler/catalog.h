@@ -37,6 +37,7 @@ struct catalog;
  *   $SMOLC_DATADIR/sets/catalog.yaml
  *   <dir of /proc/self/exe>/sets/catalog.yaml  (running from a checkout)
  *   <dir of /proc/self/exe>/../sets/catalog.yaml
+ *   <dir of /proc/self/exe>/../share/smolc/sets/catalog.yaml (installed)
  *   <prefix>/share/smolc/sets/catalog.yaml      (prefix = SMOLC_PREFIX at
  *                                               compile time, default /usr/local)
  * Returns the path (caller frees) or NULL with *err listing the places
@@ -101,6 +102,12 @@ void catalog_target_free(struct catalog_target *t);
 /* URL of a set file in the target: sets_url + file. `file` is a full file
  * name ("base.tar.xz") or a bare set name ("base"), which gets set_ext. */
 char *catalog_set_url(const struct catalog_target *t, const char *file);
+
+/* Is `set` ("base" or "base.tar.xz") one of t->known_sets? 0, or -1 with
+ * *err "unknown set 'bsae' (did you mean 'base'? known: base comp …)".
+ * For checks without the network; the SHA512 list is the authority
+ * (catalog_sums_find_set). */
+int catalog_check_set(const struct catalog_target *t, const char *set, char **err);
 
 /* Kernel by name for the target: NULL/"" = default kernel; a name known to
  * the catalog for the arch (e.g. "SMOL", "GENERIC"), or a file name in the

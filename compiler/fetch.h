@@ -34,8 +34,9 @@
  *   fetch <url>: sha256 mismatch: expected <hex>, got <hex> (download discarded)
  *
  * Progress goes to opts.log (default stderr): a \r-redrawn bar (bytes, rate,
- * ETA) when that stream is a terminal, else a plain line at start and end
- * of each download (and every ~10 s), nothing when quiet. Status lines
+ * ETA) when that stream is a terminal, else a plain line every ~10 s and
+ * one at the end of each download, nothing when quiet. Retries are
+ * announced on the same stream ("base.tar.xz: HTTP 503 …; retrying (2/3)"). Status lines
  * ("cached", "downloaded") are NOT printed here: callers print them from
  * struct fetch_result.
  *

@@ -10,7 +10,7 @@ Usage: httpd.py --root DIR [--port-file F] [--log F] [--control F] [--port N]
                   (tests count lines to assert that no request was made).
   --control F     optional file read on every request; lines
                   "<path-prefix> <fault>" with fault one of
-                  404 | 500 | truncate | slow | reset | flaky:N.
+                  404 | 500 | truncate | slow | reset | hang | flaky:N.
 
 Faults by path prefix (the prefix is stripped before serving the file):
   /404/...         always 404
@@ -18,6 +18,7 @@ Faults by path prefix (the prefix is stripped before serving the file):
   /truncate/...    Content-Length larger than the body, then close
   /slow/...        body sent in 1 KiB pieces with 50 ms pauses
   /reset/...       connection closed without a response
+  /hang/...        headers, then 30 s of silence
 Every file gets an ETag and Last-Modified; If-None-Match/If-Modified-Since
 give 304. HEAD and single "bytes=a-b" Range requests are supported.
 Exits on SIGTERM/SIGINT or when its parent process dies."""
@@ -69,7 +70,7 @@ class Handler(BaseHTTPRequestHandler):
         if c:
             return c, path
         segs = path.split("/")
-        if len(segs) > 2 and segs[1] in ("404", "truncate", "slow", "reset"):
+        if len(segs) > 2 and segs[1] in ("404", "truncate", "slow", "reset", "hang"):
             return segs[1], "/" + "/".join(segs[2:])
         if len(segs) > 3 and segs[1] == "flaky":
             return "flaky:" + segs[2], "/" + "/".join(segs[3:])
@@ -77,13 +78,13 @@ class Handler(BaseHTTPRequestHandler):
 
     def _send_error(self, code, msg):
         body = ("%d %s\n" % (code, msg)).encode()
+        self._log(code)  # before answering: a client may look right after
         self.send_response(code, msg)
         self.send_header("Content-Type", "text/plain")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
-        self._log(code)
 
     def do_HEAD(self):
         self.do_GET()
@@ -129,11 +130,11 @@ class Handler(BaseHTTPRequestHandler):
             except (TypeError, ValueError):
                 pass
         if not_modified:
+            self._log(304)
             self.send_response(304, "Not Modified")
             self.send_header("ETag", etag)
             self.send_header("Last-Modified", lastmod)
             self.end_headers()
-            self._log(304)
             return
         with open(full, "rb") as f:
             data = f.read()
@@ -154,6 +155,7 @@ class Handler(BaseHTTPRequestHandler):
             except ValueError:
                 pass
         body = data[start:end]
+        self._log("truncate" if fault == "truncate" else status)
         self.send_response(status)
         self.send_header("Content-Type", "application/octet-stream")
         self.send_header("ETag", etag)
@@ -168,13 +170,15 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self._log("truncate" if fault == "truncate" else status)
         if self.command == "HEAD":
             return
         try:
             if fault == "truncate":
                 self.wfile.write(body[: len(body) // 2])
                 self.wfile.flush()
+            elif fault == "hang":
+                self.wfile.flush()
+                time.sleep(30)
             elif fault == "slow":
                 for i in range(0, len(body), 1024):
                     self.wfile.write(body[i:i + 1024])
