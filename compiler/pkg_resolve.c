@@ -1,0 +1,370 @@
+/* pkg_resolve.c — DEPENDS resolution (see pkg_resolve.h for the rules).
+ *
+ * One pass is a breadth-first walk from the requested patterns. Chosen
+ * packages live in `slots`; `slot_of[i]` maps the first index of a base
+ * name's run in the summary to its slot (-1: none yet), so "is this name
+ * chosen?" is one hash lookup plus an array read. Constraints (name,
+ * pattern, chain) survive across passes; a pass that meets a chosen
+ * package failing a new pattern records the pattern and asks for a
+ * restart. Chains are stored once per chosen package and extended only
+ * when an error message needs them. */
+#include "pkg_resolve.h"
+#include "pkg_match.h"
+#include "pkg_version.h"
+#include "util.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_RESTARTS 10000
+
+struct constraint {
+	const char *name;       /* interned base name (summary's pointer) */
+	const char *pattern;    /* borrowed: summary or caller */
+	char *chain;
+};
+
+struct slot {
+	size_t idx;             /* index into summary->pkgs */
+	char *chain;
+	bool requested;
+	size_t *deps;           /* slot numbers */
+	size_t n_deps, cap_deps;
+};
+
+struct qitem {
+	const char *pattern;
+	long parent;            /* slot, or -1 for a user request */
+};
+
+struct ctx {
+	const struct pkg_summary *s;
+	const char *repo;
+	struct constraint *cons;
+	size_t n_cons, cap_cons;
+	/* per pass */
+	struct slot *slots;
+	size_t n_slots, cap_slots;
+	long *slot_of;
+	struct qitem *q;
+	size_t q_head, q_n, q_cap;
+};
+
+static void pass_reset(struct ctx *c)
+{
+	for (size_t i = 0; i < c->n_slots; i++) {
+		free(c->slots[i].chain);
+		free(c->slots[i].deps);
+	}
+	c->n_slots = 0;
+	for (size_t i = 0; i < c->s->n; i++)
+		c->slot_of[i] = -1;
+	c->q_head = c->q_n = 0;
+}
+
+static void ctx_free(struct ctx *c)
+{
+	pass_reset(c);
+	free(c->slots);
+	free(c->slot_of);
+	free(c->q);
+	for (size_t i = 0; i < c->n_cons; i++)
+		free(c->cons[i].chain);
+	free(c->cons);
+}
+
+static char *item_chain(const struct ctx *c, const struct qitem *it)
+{
+	if (it->parent < 0)
+		return xstrdup(it->pattern);
+	return xasprintf("%s \u2192 %s", c->slots[it->parent].chain, it->pattern);
+}
+
+static size_t run_first(const struct ctx *c, size_t idx)
+{
+	size_t cnt;
+	return pkg_summary_find(c->s, c->s->pkgs[idx].name, &cnt);
+}
+
+static bool satisfies_constraints(const struct ctx *c, const struct pkg_entry *e, const struct constraint **failed)
+{
+	for (size_t i = 0; i < c->n_cons; i++) {
+		if (c->cons[i].name == e->name && !pkg_match(c->cons[i].pattern, e->pkgname)) {
+			if (failed)
+				*failed = &c->cons[i];
+			return false;
+		}
+	}
+	return true;
+}
+
+static bool has_constraint(const struct ctx *c, const char *name, const char *pattern)
+{
+	for (size_t i = 0; i < c->n_cons; i++)
+		if (c->cons[i].name == name && strcmp(c->cons[i].pattern, pattern) == 0)
+			return true;
+	return false;
+}
+
+/* pkg_install's pkg_order: newer version first, then smaller PKGNAME. */
+static bool better(const struct pkg_entry *a, const struct pkg_entry *b)
+{
+	int v = pkg_version_cmp(a->version, b->version);
+	if (v)
+		return v > 0;
+	return strcmp(a->pkgname, b->pkgname) < 0;
+}
+
+/* ", newest is X" / ", there is no package named X" tail for messages. */
+static char *newest_hint(const struct ctx *c, const char *pattern)
+{
+	char *name = pkg_pattern_name(pattern);
+	char *hint;
+	if (!name)
+		return xstrdup("");
+	size_t cnt;
+	size_t first = pkg_summary_find(c->s, name, &cnt);
+	if (cnt)
+		hint = xasprintf("; newest is %s", c->s->pkgs[first].pkgname);
+	else
+		hint = xasprintf("; there is no package named %s", name);
+	free(name);
+	return hint;
+}
+
+static void add_edge(struct slot *from, size_t to)
+{
+	for (size_t i = 0; i < from->n_deps; i++)
+		if (from->deps[i] == to)
+			return;
+	VEC_GROW(from->deps, from->n_deps, from->cap_deps);
+	from->deps[from->n_deps++] = to;
+}
+
+static void enqueue(struct ctx *c, const char *pattern, long parent)
+{
+	VEC_GROW(c->q, c->q_n, c->q_cap);
+	c->q[c->q_n++] = (struct qitem){ pattern, parent };
+}
+
+/* Returns 0 done, 1 restart, -1 error. */
+static int resolve_pass(struct ctx *c, const char *const *patterns, size_t n, char **err)
+{
+	int rc = -1;
+	size_t *cands = NULL;
+	pass_reset(c);
+	for (size_t i = 0; i < n; i++)
+		enqueue(c, patterns[i], -1);
+	while (c->q_head < c->q_n) {
+		struct qitem it = c->q[c->q_head++];
+		free(cands);
+		size_t nc = pkg_summary_candidates(c->s, it.pattern, &cands);
+		if (nc == 0) {
+			char *chain = item_chain(c, &it);
+			char *hint = newest_hint(c, it.pattern);
+			*err = xasprintf("%s: no package in %s satisfies it%s", chain, c->repo, hint);
+			free(chain);
+			free(hint);
+			goto out;
+		}
+		long reuse = -1, clash = -1;
+		for (size_t k = 0; k < nc && reuse < 0; k++) {
+			long sl = c->slot_of[run_first(c, cands[k])];
+			if (sl >= 0 && c->slots[sl].idx == cands[k])
+				reuse = sl;
+			else if (sl >= 0 && clash < 0)
+				clash = sl;
+		}
+		if (reuse >= 0) {
+			if (it.parent >= 0 && it.parent != reuse)
+				add_edge(&c->slots[it.parent], (size_t)reuse);
+			if (it.parent < 0)
+				c->slots[reuse].requested = true;
+			continue;
+		}
+		if (clash >= 0) {
+			const struct pkg_entry *have = &c->s->pkgs[c->slots[clash].idx];
+			char *chain = item_chain(c, &it);
+			if (has_constraint(c, have->name, it.pattern)) {
+				*err = xasprintf("%s: %s was chosen for %s but does not satisfy it",
+						 chain, have->pkgname, c->slots[clash].chain);
+				free(chain);
+				goto out;
+			}
+			VEC_GROW(c->cons, c->n_cons, c->cap_cons);
+			c->cons[c->n_cons++] = (struct constraint){ have->name, it.pattern, chain };
+			rc = 1;
+			goto out;
+		}
+		long best = -1;
+		const struct constraint *failed = NULL;
+		for (size_t k = 0; k < nc; k++) {
+			const struct pkg_entry *e = &c->s->pkgs[cands[k]];
+			if (!satisfies_constraints(c, e, &failed))
+				continue;
+			if (best < 0 || better(e, &c->s->pkgs[best]))
+				best = (long)cands[k];
+		}
+		if (best < 0) {
+			char *chain = item_chain(c, &it);
+			char *list = NULL;
+			struct strbuf sb;
+			sb_init(&sb);
+			for (size_t k = 0; k < nc && k < 5; k++)
+				sb_printf(&sb, "%s%s", k ? ", " : "", c->s->pkgs[cands[k]].pkgname);
+			if (nc > 5)
+				sb_adds(&sb, ", ...");
+			list = sb_detach(&sb);
+			*err = xasprintf("%s: no package in %s satisfies it together with %s "
+					 "(it matches %s)", chain, c->repo,
+					 failed ? failed->chain : "the other constraints", list);
+			free(list);
+			free(chain);
+			goto out;
+		}
+		VEC_GROW(c->slots, c->n_slots, c->cap_slots);
+		struct slot *sl = &c->slots[c->n_slots];
+		memset(sl, 0, sizeof(*sl));
+		sl->idx = (size_t)best;
+		sl->chain = item_chain(c, &it);
+		sl->requested = it.parent < 0;
+		long me = (long)c->n_slots++;
+		c->slot_of[run_first(c, (size_t)best)] = me;
+		if (it.parent >= 0)
+			add_edge(&c->slots[it.parent], (size_t)me);
+		const struct pkg_entry *e = &c->s->pkgs[best];
+		for (size_t d = 0; d < e->n_depends; d++)
+			enqueue(c, e->depends[d], me);
+	}
+	rc = 0;
+out:
+	free(cands);
+	return rc;
+}
+
+static int check_conflicts(const struct ctx *c, char **err)
+{
+	for (size_t i = 0; i < c->n_slots; i++) {
+		const struct pkg_entry *a = &c->s->pkgs[c->slots[i].idx];
+		for (size_t k = 0; k < a->n_conflicts; k++) {
+			for (size_t j = 0; j < c->n_slots; j++) {
+				if (j == i)
+					continue;
+				const struct pkg_entry *b = &c->s->pkgs[c->slots[j].idx];
+				if (pkg_match(a->conflicts[k], b->pkgname)) {
+					*err = xasprintf("%s (%s) conflicts with %s (%s): CONFLICTS %s",
+							 a->pkgname, c->slots[i].chain, b->pkgname,
+							 c->slots[j].chain, a->conflicts[k]);
+					return -1;
+				}
+			}
+		}
+	}
+	return 0;
+}
+
+/* Kahn's algorithm; among ready packages the smallest PKGNAME goes first;
+ * a cycle (never in a sane repository) is broken at its smallest PKGNAME. */
+static struct pkg_resolution *install_order(const struct ctx *c)
+{
+	size_t n = c->n_slots;
+	size_t *missing = xcalloc(n ? n : 1, sizeof(size_t));   /* unplaced deps */
+	size_t *pos = xmalloc((n ? n : 1) * sizeof(size_t));
+	bool *placed = xcalloc(n ? n : 1, sizeof(bool));
+	for (size_t i = 0; i < n; i++)
+		missing[i] = c->slots[i].n_deps;
+	struct pkg_resolution *r = xcalloc(1, sizeof(*r));
+	r->v = xcalloc(n ? n : 1, sizeof(*r->v));
+	for (size_t k = 0; k < n; k++) {
+		long pick = -1, fallback = -1;
+		for (size_t i = 0; i < n; i++) {
+			if (placed[i])
+				continue;
+			const char *nm = c->s->pkgs[c->slots[i].idx].pkgname;
+			if (missing[i] == 0 && (pick < 0 || strcmp(nm, c->s->pkgs[c->slots[pick].idx].pkgname) < 0))
+				pick = (long)i;
+			if (fallback < 0 || strcmp(nm, c->s->pkgs[c->slots[fallback].idx].pkgname) < 0)
+				fallback = (long)i;
+		}
+		if (pick < 0)
+			pick = fallback;
+		placed[pick] = true;
+		pos[pick] = k;
+		r->v[k].pkg = &c->s->pkgs[c->slots[pick].idx];
+		r->v[k].requested = c->slots[pick].requested;
+		r->v[k].chain = xstrdup(c->slots[pick].chain);
+		for (size_t i = 0; i < n; i++) {
+			if (placed[i])
+				continue;
+			for (size_t d = 0; d < c->slots[i].n_deps; d++)
+				if (c->slots[i].deps[d] == (size_t)pick)
+					missing[i]--;
+		}
+	}
+	r->n = n;
+	for (size_t i = 0; i < n; i++) {
+		struct pkg_resolved *rv = &r->v[pos[i]];
+		rv->n_deps = c->slots[i].n_deps;
+		rv->deps = xmalloc((rv->n_deps ? rv->n_deps : 1) * sizeof(size_t));
+		for (size_t d = 0; d < rv->n_deps; d++)
+			rv->deps[d] = pos[c->slots[i].deps[d]];
+	}
+	free(missing);
+	free(pos);
+	free(placed);
+	return r;
+}
+
+int pkg_resolve(const struct pkg_summary *s, const char *const *patterns, size_t n,
+		const char *repo, struct pkg_resolution **out, char **err)
+{
+	*out = NULL;
+	for (size_t i = 0; i < n; i++)
+		if (pkg_pattern_check(patterns[i], err) < 0)
+			return -1;
+	struct ctx c = { 0 };
+	c.s = s;
+	c.repo = repo ? repo : s->label;
+	c.slot_of = xmalloc((s->n ? s->n : 1) * sizeof(long));
+	int rc;
+	unsigned restarts = 0;
+	while ((rc = resolve_pass(&c, patterns, n, err)) == 1) {
+		if (++restarts > MAX_RESTARTS) {
+			*err = xasprintf("dependency resolution in %s did not settle after %d restarts",
+					 c.repo, MAX_RESTARTS);
+			rc = -1;
+			break;
+		}
+	}
+	if (rc == 0)
+		rc = check_conflicts(&c, err);
+	if (rc == 0) {
+		*out = install_order(&c);
+		(*out)->restarts = restarts;
+	}
+	ctx_free(&c);
+	return rc;
+}
+
+void pkg_resolution_free(struct pkg_resolution *r)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; i < r->n; i++) {
+		free(r->v[i].chain);
+		free(r->v[i].deps);
+	}
+	free(r->v);
+	free(r);
+}
+
+long pkg_resolution_find(const struct pkg_resolution *r, const char *name)
+{
+	if (!r || !name)
+		return -1;
+	for (size_t i = 0; i < r->n; i++)
+		if (strcmp(r->v[i].pkg->name, name) == 0)
+			return (long)i;
+	return -1;
+}
