@@ -4,7 +4,7 @@
  * the way pkg_install's dewey.c does: a run of digits is one component;
  * "alpha" = -3, "beta" = -2, "pre"/"rc" = -1, "pl", "_" and "." = 0;
  * any other letter X becomes the two components 0, (X - 'a' + 1)
- * (so "1.0a" == "1.0.0.1" > "1.0"); "nbN" sets the pkgsrc revision, which
+ * (so "1.0a" == "1.0.1" > "1.0"; "." itself is a 0 component); "nbN" sets the pkgsrc revision, which
  * is compared only after every other component; other characters are
  * skipped. Shorter vectors are padded with 0, so "1.0" == "1.0.0" and
  * "1.0rc1" < "1.0". Keywords are case-insensitive.
