@@ -1,0 +1,254 @@
+/* test_pkg_repo.c — end to end over a synthetic repository made by
+ * tests/lib/mkpkgrepo.py: compressed pkg_summary and SHA512, resolution
+ * scenarios, digest verification, and pkgdb records built from the
+ * metadata inside the real .tgz files (read with libarchive). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "digest.h"
+#include "pkg_resolve.h"
+#include "pkgdb.h"
+#include "util.h"
+
+struct repo {
+	char *dir, *all;
+	struct pkg_summary *sum;
+	struct pkg_digests dig;
+};
+
+static int setup(void **state)
+{
+	const char *root = getenv("ROOT") ? getenv("ROOT") : ".";
+	struct repo *r = xcalloc(1, sizeof(*r));
+	r->dir = xstrdup("/tmp/test_pkg_repo.XXXXXX");
+	if (!mkdtemp(r->dir))
+		return -1;
+	char *cmd = xasprintf("python3 %s/tests/lib/mkpkgrepo.py --all %s >/dev/null", root, r->dir);
+	int rc = system(cmd);
+	free(cmd);
+	if (rc != 0) {
+		fprintf(stderr, "mkpkgrepo.py failed (python3 missing?)\n");
+		return -1;
+	}
+	r->all = path_join(r->dir, "All");
+	char *err = NULL;
+	char *p = path_join(r->all, "pkg_summary.xz");
+	r->sum = pkg_summary_parse_file(p, &err);
+	free(p);
+	if (!r->sum) {
+		fprintf(stderr, "%s\n", err);
+		return -1;
+	}
+	p = path_join(r->all, "SHA512.bz2");
+	rc = pkg_digests_parse_file(p, &r->dig, &err);
+	free(p);
+	if (rc < 0) {
+		fprintf(stderr, "%s\n", err);
+		return -1;
+	}
+	*state = r;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct repo *r = *state;
+	pkg_summary_free(r->sum);
+	pkg_digests_free(&r->dig);
+	remove_tree(r->dir);
+	free(r->dir);
+	free(r->all);
+	free(r);
+	return 0;
+}
+
+static char *resolve_str(struct repo *r, const char *const *pats, size_t n)
+{
+	struct pkg_resolution *res = NULL;
+	char *err = NULL;
+	if (pkg_resolve(r->sum, pats, n, "file:///repo/All", &res, &err) < 0) {
+		char *m = xasprintf("ERR: %s", err);
+		free(err);
+		return m;
+	}
+	struct strbuf sb;
+	sb_init(&sb);
+	for (size_t i = 0; i < res->n; i++)
+		sb_printf(&sb, "%s%s", i ? " " : "", res->v[i].pkg->pkgname);
+	pkg_resolution_free(res);
+	return sb_detach(&sb);
+}
+
+#define EXPECT(want, ...)                                                          \
+	do {                                                                       \
+		const char *pats_[] = { __VA_ARGS__ };                             \
+		char *got_ = resolve_str(r, pats_, ARRAY_LEN(pats_));              \
+		assert_string_equal(got_, want);                                   \
+		free(got_);                                                        \
+	} while (0)
+
+static void test_scenarios(void **state)
+{
+	struct repo *r = *state;
+	assert_int_equal(r->sum->n, 17);
+	assert_int_equal(r->dig.n, 17);
+	EXPECT("pcre2-10.42nb1 zlib-1.3.1 openssl-3.1.4 nginx-1.25.3nb2", "nginx");
+	EXPECT("libc-2.0 liba-1.0 libb-1.0 app-1.0", "app");                     /* diamond */
+	EXPECT("libc-1.5 tool-3.0", "libc", "tool");                              /* forced older */
+	EXPECT("libc-1.5 liba-1.0 libb-1.0 app-1.0 tool-3.0", "tool", "app");
+	EXPECT("ERR: x-1.0 (x) conflicts with y-2.0 (y): CONFLICTS y-[0-9]*", "x", "y");
+	EXPECT("ERR: needy \u2192 pcre2>=10.50: no package in file:///repo/All satisfies it; "
+	       "newest is pcre2-10.42nb1", "needy");
+	const struct pkg_entry *e = pkg_summary_lookup(r->sum, "nginx-1.25.3nb2");
+	assert_non_null(e);
+	assert_string_equal(e->file_name, "nginx-1.25.3nb2.tgz");
+	assert_true(e->file_size > 0);
+	assert_string_equal(e->opsys, "NetBSD");
+}
+
+static void test_digests(void **state)
+{
+	struct repo *r = *state;
+	size_t bad = 0;
+	for (size_t i = 0; i < r->sum->n; i++) {
+		const struct pkg_entry *e = &r->sum->pkgs[i];
+		char *p = path_join(r->all, e->file_name);
+		char hex[129];
+		assert_int_equal(digest_file_hex(DIGEST_SHA512, p, hex), 0);
+		const char *want = pkg_digests_get(&r->dig, e->file_name);
+		assert_non_null(want);
+		if (strcmp(hex, want) != 0) {
+			assert_string_equal(e->pkgname, "corrupt-1.0");
+			bad++;
+		}
+		free(p);
+	}
+	assert_int_equal(bad, 1);
+}
+
+/* Read the '+' entries of a package archive. */
+static size_t read_meta(const char *path, struct pkg_meta_file *meta, size_t max, char **bufs)
+{
+	struct archive *a = archive_read_new();
+	archive_read_support_filter_all(a);
+	archive_read_support_format_tar(a);
+	assert_int_equal(archive_read_open_filename(a, path, 16384), ARCHIVE_OK);
+	struct archive_entry *ent;
+	size_t n = 0;
+	while (archive_read_next_header(a, &ent) == ARCHIVE_OK) {
+		const char *name = archive_entry_pathname(ent);
+		if (!pkgdb_is_meta_name(name))
+			break;   /* metadata comes first */
+		size_t sz = (size_t)archive_entry_size(ent);
+		char *buf = xmalloc(sz + 1);
+		assert_int_equal(archive_read_data(a, buf, sz), (la_ssize_t)sz);
+		assert_true(n < max);
+		bufs[n] = buf;
+		meta[n] = (struct pkg_meta_file){ xstrdup(name), buf, sz };
+		n++;
+	}
+	archive_read_free(a);
+	return n;
+}
+
+static void test_pkgdb_from_archives(void **state)
+{
+	struct repo *r = *state;
+	const char *pats[] = { "nginx" };
+	struct pkg_resolution *res = NULL;
+	char *err = NULL;
+	assert_int_equal(pkg_resolve(r->sum, pats, 1, NULL, &res, &err), 0);
+	struct pkgdb_pkg *pk = xcalloc(res->n, sizeof(*pk));
+	struct pkg_meta_file (*meta)[8] = xcalloc(res->n, sizeof(*meta));
+	char *(*bufs)[8] = xcalloc(res->n, sizeof(*bufs));
+	char *localbase = NULL;
+	for (size_t i = 0; i < res->n; i++) {
+		char *p = path_join(r->all, res->v[i].pkg->file_name);
+		pk[i].n_meta = read_meta(p, meta[i], 8, bufs[i]);
+		pk[i].meta = meta[i];
+		pk[i].pkgname = res->v[i].pkg->pkgname;
+		pk[i].automatic = !res->v[i].requested;
+		free(p);
+		for (size_t m = 0; m < pk[i].n_meta; m++) {
+			if (strcmp(meta[i][m].name, "+BUILD_INFO") != 0 || localbase)
+				continue;
+			struct pkg_build_info bi;
+			assert_int_equal(pkg_build_info_parse(meta[i][m].data, meta[i][m].len, &bi, &err), 0);
+			localbase = xstrdup(bi.localbase);
+			assert_string_equal(bi.opsys, "NetBSD");
+			assert_string_equal(bi.machine_arch, "x86_64");
+			pkg_build_info_free(&bi);
+		}
+	}
+	assert_string_equal(localbase, "/usr/pkg");
+	char *dbdir = pkgdb_default_dir(localbase);
+	struct pkgdb_files out = { 0 };
+	if (pkgdb_register(dbdir, pk, res->n, &out, &err) < 0)
+		fail_msg("%s", err);
+	/* 4 packages x 5 metadata files + 3 +INSTALLED_INFO + 3 +REQUIRED_BY */
+	assert_int_equal(out.n, 26);
+	bool saw = false;
+	for (size_t i = 0; i < out.n; i++) {
+		if (strcmp(out.v[i].path, "/usr/pkg/pkgdb/zlib-1.3.1/+REQUIRED_BY") == 0) {
+			assert_string_equal(out.v[i].data, "openssl-3.1.4\n");
+			saw = true;
+		}
+		if (str_endswith(out.v[i].path, "/+CONTENTS"))
+			assert_int_equal(out.v[i].mode, 0644);
+		if (str_endswith(out.v[i].path, "/+DESC"))
+			assert_int_equal(out.v[i].mode, 0444);
+	}
+	assert_true(saw);
+	pkgdb_files_free(&out);
+	for (size_t i = 0; i < res->n; i++)
+		for (size_t m = 0; m < pk[i].n_meta; m++) {
+			free((char *)meta[i][m].name);
+			free(bufs[i][m]);
+		}
+	free(pk);
+	free(meta);
+	free(bufs);
+	free(dbdir);
+	free(localbase);
+	pkg_resolution_free(res);
+}
+
+static void test_escape_rejected(void **state)
+{
+	struct repo *r = *state;
+	char *p = path_join(r->all, "evil-1.0.tgz");
+	struct pkg_meta_file meta[8];
+	char *bufs[8];
+	size_t n = read_meta(p, meta, 8, bufs);
+	free(p);
+	struct pkgdb_pkg pk = { "evil-1.0", meta, n, false };
+	struct pkgdb_files out = { 0 };
+	char *err = NULL;
+	assert_int_equal(pkgdb_register("/usr/pkg/pkgdb", &pk, 1, &out, &err), -1);
+	assert_non_null(strstr(err, "file \"../../etc/passwd\" escapes the prefix"));
+	free(err);
+	for (size_t i = 0; i < n; i++) {
+		free((char *)meta[i].name);
+		free(bufs[i]);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_scenarios),
+		cmocka_unit_test(test_digests),
+		cmocka_unit_test(test_pkgdb_from_archives),
+		cmocka_unit_test(test_escape_rejected),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
