@@ -38,14 +38,26 @@ struct qitem {
 	long parent;            /* slot, or -1 for a user request */
 };
 
+/* Candidate lists per pattern pointer (DEPENDS strings are interned by the
+ * summary, so the same pattern is one pointer), kept across passes. */
+struct cand_slot {
+	const char *pattern;     /* NULL: empty */
+	size_t off, n;           /* into ctx.pool */
+};
+
 struct ctx {
 	const struct pkg_summary *s;
+	struct cand_slot *cache;
+	size_t cache_n, cache_cap;
+	size_t *pool;
+	size_t pool_n, pool_cap;
 	const char *repo;
 	struct constraint *cons;
 	size_t n_cons, cap_cons;
 	/* per pass */
 	struct slot *slots;
 	size_t n_slots, cap_slots;
+	size_t *first_of;       /* package index -> first index of its name run */
 	long *slot_of;
 	struct qitem *q;
 	size_t q_head, q_n, q_cap;
@@ -66,12 +78,63 @@ static void pass_reset(struct ctx *c)
 static void ctx_free(struct ctx *c)
 {
 	pass_reset(c);
+	free(c->cache);
+	free(c->pool);
 	free(c->slots);
 	free(c->slot_of);
+	free(c->first_of);
 	free(c->q);
 	for (size_t i = 0; i < c->n_cons; i++)
 		free(c->cons[i].chain);
 	free(c->cons);
+}
+
+static void cache_insert(struct cand_slot *tab, size_t cap, struct cand_slot e)
+{
+	size_t k = ((uintptr_t)e.pattern >> 3) * 2654435761u & (cap - 1);
+	while (tab[k].pattern)
+		k = (k + 1) & (cap - 1);
+	tab[k] = e;
+}
+
+/* Candidates of `pattern` (borrowed from the pool; valid until the next
+ * call, as the pool may move). */
+static size_t candidates(struct ctx *c, const char *pattern, const size_t **out)
+{
+	if (c->cache_cap) {
+		size_t k = ((uintptr_t)pattern >> 3) * 2654435761u & (c->cache_cap - 1);
+		while (c->cache[k].pattern) {
+			if (c->cache[k].pattern == pattern) {
+				*out = c->pool + c->cache[k].off;
+				return c->cache[k].n;
+			}
+			k = (k + 1) & (c->cache_cap - 1);
+		}
+	}
+	size_t *v = NULL;
+	size_t n = pkg_summary_candidates(c->s, pattern, &v);
+	if ((c->cache_n + 1) * 2 > c->cache_cap) {
+		size_t ncap = c->cache_cap ? c->cache_cap * 2 : 256;
+		struct cand_slot *nt = xcalloc(ncap, sizeof(*nt));
+		for (size_t i = 0; i < c->cache_cap; i++)
+			if (c->cache[i].pattern)
+				cache_insert(nt, ncap, c->cache[i]);
+		free(c->cache);
+		c->cache = nt;
+		c->cache_cap = ncap;
+	}
+	while (c->pool_n + n > c->pool_cap) {
+		c->pool_cap = c->pool_cap ? c->pool_cap * 2 : 1024;
+		c->pool = xrealloc(c->pool, c->pool_cap * sizeof(size_t));
+	}
+	if (n)
+		memcpy(c->pool + c->pool_n, v, n * sizeof(size_t));
+	free(v);
+	cache_insert(c->cache, c->cache_cap, (struct cand_slot){ pattern, c->pool_n, n });
+	c->cache_n++;
+	*out = c->pool + c->pool_n;
+	c->pool_n += n;
+	return n;
 }
 
 static char *item_chain(const struct ctx *c, const struct qitem *it)
@@ -83,8 +146,7 @@ static char *item_chain(const struct ctx *c, const struct qitem *it)
 
 static size_t run_first(const struct ctx *c, size_t idx)
 {
-	size_t cnt;
-	return pkg_summary_find(c->s, c->s->pkgs[idx].name, &cnt);
+	return c->first_of[idx];
 }
 
 static bool satisfies_constraints(const struct ctx *c, const struct pkg_entry *e, const struct constraint **failed)
@@ -99,12 +161,13 @@ static bool satisfies_constraints(const struct ctx *c, const struct pkg_entry *e
 	return true;
 }
 
-static bool has_constraint(const struct ctx *c, const char *name, const char *pattern)
+/* Index of the (name, pattern) constraint, or -1. */
+static long find_constraint(const struct ctx *c, const char *name, const char *pattern)
 {
 	for (size_t i = 0; i < c->n_cons; i++)
 		if (c->cons[i].name == name && strcmp(c->cons[i].pattern, pattern) == 0)
-			return true;
-	return false;
+			return (long)i;
+	return -1;
 }
 
 /* pkg_install's pkg_order: newer version first, then smaller PKGNAME. */
@@ -152,14 +215,15 @@ static void enqueue(struct ctx *c, const char *pattern, long parent)
 static int resolve_pass(struct ctx *c, const char *const *patterns, size_t n, char **err)
 {
 	int rc = -1;
-	size_t *cands = NULL;
+	const size_t *cands = NULL;
+	size_t cons_before = c->n_cons;   /* constraints learnt before this pass */
+	bool restart = false;
 	pass_reset(c);
 	for (size_t i = 0; i < n; i++)
 		enqueue(c, patterns[i], -1);
 	while (c->q_head < c->q_n) {
 		struct qitem it = c->q[c->q_head++];
-		free(cands);
-		size_t nc = pkg_summary_candidates(c->s, it.pattern, &cands);
+		size_t nc = candidates(c, it.pattern, &cands);
 		if (nc == 0) {
 			char *chain = item_chain(c, &it);
 			char *hint = newest_hint(c, it.pattern);
@@ -186,7 +250,12 @@ static int resolve_pass(struct ctx *c, const char *const *patterns, size_t n, ch
 		if (clash >= 0) {
 			const struct pkg_entry *have = &c->s->pkgs[c->slots[clash].idx];
 			char *chain = item_chain(c, &it);
-			if (has_constraint(c, have->name, it.pattern)) {
+			long known = find_constraint(c, have->name, it.pattern);
+			if (known >= (long)cons_before) {
+				free(chain);      /* learnt earlier in this pass */
+				continue;
+			}
+			if (known >= 0) {
 				*err = xasprintf("%s: %s was chosen for %s but does not satisfy it",
 						 chain, have->pkgname, c->slots[clash].chain);
 				free(chain);
@@ -194,8 +263,8 @@ static int resolve_pass(struct ctx *c, const char *const *patterns, size_t n, ch
 			}
 			VEC_GROW(c->cons, c->n_cons, c->cap_cons);
 			c->cons[c->n_cons++] = (struct constraint){ have->name, it.pattern, chain };
-			rc = 1;
-			goto out;
+			restart = true;   /* keep going: learn every clash of this pass at once */
+			continue;
 		}
 		long best = -1;
 		const struct constraint *failed = NULL;
@@ -237,9 +306,8 @@ static int resolve_pass(struct ctx *c, const char *const *patterns, size_t n, ch
 		for (size_t d = 0; d < e->n_depends; d++)
 			enqueue(c, e->depends[d], me);
 	}
-	rc = 0;
+	rc = restart ? 1 : 0;
 out:
-	free(cands);
 	return rc;
 }
 
@@ -264,42 +332,107 @@ static int check_conflicts(const struct ctx *c, char **err)
 	return 0;
 }
 
+/* Min-heap of slot numbers ordered by PKGNAME. */
+struct heap {
+	size_t *v;
+	size_t n;
+	const struct ctx *c;
+};
+
+static bool heap_less(const struct heap *h, size_t a, size_t b)
+{
+	const struct pkg_entry *pk = h->c->s->pkgs;
+	return strcmp(pk[h->c->slots[a].idx].pkgname, pk[h->c->slots[b].idx].pkgname) < 0;
+}
+
+static void heap_push(struct heap *h, size_t x)
+{
+	size_t i = h->n++;
+	h->v[i] = x;
+	while (i > 0) {
+		size_t p = (i - 1) / 2;
+		if (!heap_less(h, h->v[i], h->v[p]))
+			break;
+		size_t t = h->v[i];
+		h->v[i] = h->v[p];
+		h->v[p] = t;
+		i = p;
+	}
+}
+
+static size_t heap_pop(struct heap *h)
+{
+	size_t top = h->v[0];
+	h->v[0] = h->v[--h->n];
+	size_t i = 0;
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = i;
+		if (l < h->n && heap_less(h, h->v[l], h->v[m]))
+			m = l;
+		if (r < h->n && heap_less(h, h->v[r], h->v[m]))
+			m = r;
+		if (m == i)
+			break;
+		size_t t = h->v[i];
+		h->v[i] = h->v[m];
+		h->v[m] = t;
+		i = m;
+	}
+	return top;
+}
+
 /* Kahn's algorithm; among ready packages the smallest PKGNAME goes first;
  * a cycle (never in a sane repository) is broken at its smallest PKGNAME. */
 static struct pkg_resolution *install_order(const struct ctx *c)
 {
-	size_t n = c->n_slots;
-	size_t *missing = xcalloc(n ? n : 1, sizeof(size_t));   /* unplaced deps */
-	size_t *pos = xmalloc((n ? n : 1) * sizeof(size_t));
-	bool *placed = xcalloc(n ? n : 1, sizeof(bool));
-	for (size_t i = 0; i < n; i++)
+	size_t n = c->n_slots, nn = n ? n : 1;
+	size_t *missing = xcalloc(nn, sizeof(size_t));   /* unplaced deps */
+	size_t *pos = xmalloc(nn * sizeof(size_t));
+	bool *placed = xcalloc(nn, sizeof(bool));
+	/* reverse edges: rstart/rlist (CSR) */
+	size_t *rcount = xcalloc(nn + 1, sizeof(size_t));
+	size_t edges = 0;
+	for (size_t i = 0; i < n; i++) {
 		missing[i] = c->slots[i].n_deps;
-	struct pkg_resolution *r = xcalloc(1, sizeof(*r));
-	r->v = xcalloc(n ? n : 1, sizeof(*r->v));
-	for (size_t k = 0; k < n; k++) {
-		long pick = -1, fallback = -1;
-		for (size_t i = 0; i < n; i++) {
-			if (placed[i])
-				continue;
-			const char *nm = c->s->pkgs[c->slots[i].idx].pkgname;
-			if (missing[i] == 0 && (pick < 0 || strcmp(nm, c->s->pkgs[c->slots[pick].idx].pkgname) < 0))
-				pick = (long)i;
-			if (fallback < 0 || strcmp(nm, c->s->pkgs[c->slots[fallback].idx].pkgname) < 0)
-				fallback = (long)i;
+		for (size_t d = 0; d < c->slots[i].n_deps; d++)
+			rcount[c->slots[i].deps[d] + 1]++;
+		edges += c->slots[i].n_deps;
+	}
+	for (size_t i = 0; i < n; i++)
+		rcount[i + 1] += rcount[i];
+	size_t *rlist = xmalloc((edges ? edges : 1) * sizeof(size_t));
+	size_t *fill = xcalloc(nn, sizeof(size_t));
+	for (size_t i = 0; i < n; i++)
+		for (size_t d = 0; d < c->slots[i].n_deps; d++) {
+			size_t to = c->slots[i].deps[d];
+			rlist[rcount[to] + fill[to]++] = i;
 		}
-		if (pick < 0)
-			pick = fallback;
+	struct heap h = { xmalloc(nn * sizeof(size_t)), 0, c };
+	for (size_t i = 0; i < n; i++)
+		if (missing[i] == 0)
+			heap_push(&h, i);
+	struct pkg_resolution *r = xcalloc(1, sizeof(*r));
+	r->v = xcalloc(nn, sizeof(*r->v));
+	for (size_t k = 0; k < n; k++) {
+		size_t pick;
+		if (h.n) {
+			pick = heap_pop(&h);
+		} else {
+			long fb = -1;
+			for (size_t i = 0; i < n; i++)
+				if (!placed[i] && (fb < 0 || heap_less(&h, i, (size_t)fb)))
+					fb = (long)i;
+			pick = (size_t)fb;
+		}
 		placed[pick] = true;
 		pos[pick] = k;
 		r->v[k].pkg = &c->s->pkgs[c->slots[pick].idx];
 		r->v[k].requested = c->slots[pick].requested;
 		r->v[k].chain = xstrdup(c->slots[pick].chain);
-		for (size_t i = 0; i < n; i++) {
-			if (placed[i])
-				continue;
-			for (size_t d = 0; d < c->slots[i].n_deps; d++)
-				if (c->slots[i].deps[d] == (size_t)pick)
-					missing[i]--;
+		for (size_t e = rcount[pick]; e < rcount[pick + 1]; e++) {
+			size_t up = rlist[e];
+			if (!placed[up] && missing[up] > 0 && --missing[up] == 0)
+				heap_push(&h, up);
 		}
 	}
 	r->n = n;
@@ -313,6 +446,10 @@ static struct pkg_resolution *install_order(const struct ctx *c)
 	free(missing);
 	free(pos);
 	free(placed);
+	free(rcount);
+	free(rlist);
+	free(fill);
+	free(h.v);
 	return r;
 }
 
@@ -327,6 +464,9 @@ int pkg_resolve(const struct pkg_summary *s, const char *const *patterns, size_t
 	c.s = s;
 	c.repo = repo ? repo : s->label;
 	c.slot_of = xmalloc((s->n ? s->n : 1) * sizeof(long));
+	c.first_of = xmalloc((s->n ? s->n : 1) * sizeof(size_t));
+	for (size_t i = 0; i < s->n; i++)   /* names are interned: runs compare by pointer */
+		c.first_of[i] = (i > 0 && s->pkgs[i].name == s->pkgs[i - 1].name) ? c.first_of[i - 1] : i;
 	int rc;
 	unsigned restarts = 0;
 	while ((rc = resolve_pass(&c, patterns, n, err)) == 1) {

@@ -540,22 +540,28 @@ struct pkg_summary *pkg_summary_parse_file(const char *path, char **err)
 	return pkg_summary_parser_finish(p, err);
 }
 
-size_t pkg_summary_find(const struct pkg_summary *s, const char *name, size_t *count)
+static size_t find_n(const struct pkg_summary *s, const char *name, size_t len, size_t *count)
 {
 	*count = 0;
 	if (!s || !name || !s->priv->names_cap)
 		return SIZE_MAX;
 	const struct pkg_summary_priv *pv = s->priv;
-	uint32_t h = fnv1a(name, strlen(name));
+	uint32_t h = fnv1a(name, len);
 	size_t k = h & (pv->names_cap - 1);
 	while (pv->names[k].name) {
-		if (pv->names[k].hash == h && strcmp(pv->names[k].name, name) == 0) {
+		if (pv->names[k].hash == h && strncmp(pv->names[k].name, name, len) == 0 &&
+		    pv->names[k].name[len] == '\0') {
 			*count = pv->names[k].count;
 			return pv->names[k].first;
 		}
 		k = (k + 1) & (pv->names_cap - 1);
 	}
 	return SIZE_MAX;
+}
+
+size_t pkg_summary_find(const struct pkg_summary *s, const char *name, size_t *count)
+{
+	return find_n(s, name, name ? strlen(name) : 0, count);
 }
 
 const struct pkg_entry *pkg_summary_lookup(const struct pkg_summary *s, const char *pkgname)
@@ -588,6 +594,21 @@ size_t pkg_summary_candidates(const struct pkg_summary *s, const char *pattern, 
 	if (!s || !pattern || s->n == 0)
 		return 0;
 	size_t plen = pkg_pattern_prefix_len(pattern);
+	size_t n = 0, cap = 0;
+	size_t *v = NULL;
+	if ((pattern[plen] == '<' || pattern[plen] == '>') && !strchr(pattern + plen, '{')) {
+		/* dewey range: only the run of that exact base name can match */
+		size_t cnt;
+		size_t first = find_n(s, pattern, plen, &cnt);
+		for (size_t i = 0; i < cnt; i++) {
+			if (pkg_match(pattern, s->pkgs[first + i].pkgname)) {
+				VEC_GROW(v, n, cap);
+				v[n++] = first + i;
+			}
+		}
+		*out = v;
+		return n;
+	}
 	const size_t *by = s->priv->byname;
 	size_t lo = 0, hi = s->n;
 	while (lo < hi) {   /* first pkgname >= prefix */
@@ -597,8 +618,6 @@ size_t pkg_summary_candidates(const struct pkg_summary *s, const char *pattern, 
 		else
 			hi = mid;
 	}
-	size_t n = 0, cap = 0;
-	size_t *v = NULL;
 	for (size_t i = lo; i < s->n; i++) {
 		const char *pn = s->pkgs[by[i]].pkgname;
 		if (strncmp(pn, pattern, plen) != 0)
