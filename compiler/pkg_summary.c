@@ -11,6 +11,7 @@
  * a name -> run table (open addressing); `byname`, indexes sorted by
  * PKGNAME, for prefix range queries. */
 #include "pkg_summary.h"
+#include "digest.h"
 #include "pkg_match.h"
 #include "pkg_version.h"
 #include "util.h"
@@ -20,6 +21,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* ---------------------------------------------------------------- arena */
 
@@ -716,30 +718,29 @@ int pkg_digests_parse(const char *label, const char *data, size_t len, struct pk
 	return 0;
 }
 
+struct sb_sink {
+	struct strbuf sb;
+	const char *path;
+};
+
 static int feed_sb(void *ctx, const char *buf, size_t len, char **err)
 {
-	struct strbuf *sb = ctx;
-	if (sb->len + len > 256u * 1024 * 1024) {
-		*err = xstrdup("digest list larger than 256 MiB");
+	struct sb_sink *k = ctx;
+	if (k->sb.len + len > 256u * 1024 * 1024) {
+		*err = xasprintf("%s: digest list larger than 256 MiB; is this the right file?", k->path);
 		return -1;
 	}
-	sb_add(sb, buf, len);
+	sb_add(&k->sb, buf, len);
 	return 0;
 }
 
 int pkg_digests_parse_file(const char *path, struct pkg_digests *out, char **err)
 {
-	struct strbuf sb;
-	sb_init(&sb);
-	char *e2 = NULL;
-	int rc = read_decompressed(path, feed_sb, &sb, &e2);
+	struct sb_sink k = { { 0 }, path };
+	int rc = read_decompressed(path, feed_sb, &k, err);
 	if (rc == 0)
-		rc = pkg_digests_parse(path, sb.buf ? sb.buf : "", sb.len, out, err);
-	else if (str_startswith(e2, "digest list"))
-		*err = xasprintf("%s: %s", path, e2), free(e2);
-	else
-		*err = e2;
-	sb_free(&sb);
+		rc = pkg_digests_parse(path, k.sb.buf ? k.sb.buf : "", k.sb.len, out, err);
+	sb_free(&k.sb);
 	return rc;
 }
 
@@ -773,4 +774,40 @@ void pkg_digests_free(struct pkg_digests *d)
 	free(d->v);
 	d->v = NULL;
 	d->n = 0;
+}
+
+int pkg_verify_file(const char *path, const struct pkg_entry *e, const struct pkg_digests *d, char **err)
+{
+	struct stat st;
+	if (stat(path, &st) < 0) {
+		*err = xasprintf("%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (e->file_size && (uint64_t)st.st_size != e->file_size) {
+		*err = xasprintf("%s: size %llu bytes, the catalogue says %llu: the download is "
+				 "truncated or the catalogue is stale; delete it and fetch again",
+				 e->file_name, (unsigned long long)st.st_size,
+				 (unsigned long long)e->file_size);
+		return -1;
+	}
+	if (!d)
+		return 0;
+	const char *want = pkg_digests_get(d, e->file_name);
+	if (!want) {
+		*err = xasprintf("%s: not listed in the repository's SHA512 file; refusing an unverified package",
+				 e->file_name);
+		return -1;
+	}
+	char hex[129];
+	if (digest_file_hex(DIGEST_SHA512, path, hex) < 0) {
+		*err = xasprintf("%s: while computing SHA512: %s", path, strerror(errno));
+		return -1;
+	}
+	if (strcmp(hex, want) != 0) {
+		*err = xasprintf("%s: SHA512 mismatch (expected %.8s..., got %.8s...): the download is "
+				 "corrupt or the repository's SHA512 list is stale; delete it and fetch again",
+				 e->file_name, want, hex);
+		return -1;
+	}
+	return 0;
 }

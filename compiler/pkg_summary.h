@@ -107,4 +107,12 @@ int pkg_digests_parse_file(const char *path, struct pkg_digests *out, char **err
 const char *pkg_digests_get(const struct pkg_digests *d, const char *file);
 void pkg_digests_free(struct pkg_digests *d);   /* frees the content, not d */
 
+/* Check a downloaded package file against its catalogue entry: FILE_SIZE
+ * (when known) and the SHA512 listed in `d` for e->file_name (when d is
+ * given; a package missing from a given list is an error). Returns 0, or
+ * -1 with *err, e.g. `nginx-1.25.3nb2.tgz: SHA512 mismatch (expected
+ * 1a2b3c4d..., got 5e6f7a8b...): the download is corrupt or the
+ * repository's SHA512 list is stale; delete it and fetch again`. */
+int pkg_verify_file(const char *path, const struct pkg_entry *e, const struct pkg_digests *d, char **err);
+
 #endif

@@ -12,6 +12,9 @@
 #include "pkg_version.h"
 #include "util.h"
 
+#include <archive.h>
+#include <archive_entry.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -431,5 +434,88 @@ out:
 	free(plists);
 	free(names);
 	free(reqby);
+	return rc;
+}
+
+void pkg_meta_set_free(struct pkg_meta_set *m)
+{
+	if (!m)
+		return;
+	for (size_t i = 0; i < m->n; i++) {
+		free((char *)m->v[i].name);
+		free((char *)m->v[i].data);
+	}
+	free(m->v);
+	memset(m, 0, sizeof(*m));
+}
+
+#define META_MAX (16u * 1024 * 1024)
+
+int pkgdb_read_meta(const char *path, struct pkg_meta_set *out, char **err)
+{
+	int rc = -1;
+	struct pkg_meta_set m = { 0 };
+	struct archive *a = archive_read_new();
+	if (!a) {
+		*err = xasprintf("%s: cannot create a libarchive reader", path);
+		return -1;
+	}
+	archive_read_support_filter_all(a);
+	archive_read_support_format_tar(a);
+	if (archive_read_open_filename(a, path, 64 * 1024) != ARCHIVE_OK) {
+		*err = xasprintf("%s: cannot open package: %s", path, archive_error_string(a));
+		goto out;
+	}
+	for (;;) {
+		struct archive_entry *ent;
+		int r = archive_read_next_header(a, &ent);
+		if (r == ARCHIVE_EOF)
+			break;
+		if (r < ARCHIVE_WARN) {
+			*err = xasprintf("%s: not a readable package: %s", path, archive_error_string(a));
+			goto out;
+		}
+		const char *name = archive_entry_pathname(ent);
+		if (!name || !pkgdb_is_meta_name(name))
+			break;
+		if (name[0] == '.' && name[1] == '/')
+			name += 2;
+		la_int64_t size = archive_entry_size(ent);
+		if (size < 0 || (uint64_t)size > META_MAX) {
+			*err = xasprintf("%s: metadata entry \"%s\" is larger than 16 MiB", path, name);
+			goto out;
+		}
+		char *buf = xmalloc((size_t)size + 1);
+		size_t got = 0;
+		while (got < (size_t)size) {
+			la_ssize_t n = archive_read_data(a, buf + got, (size_t)size - got);
+			if (n < 0) {
+				*err = xasprintf("%s: while reading \"%s\": %s", path, name, archive_error_string(a));
+				free(buf);
+				goto out;
+			}
+			if (n == 0)
+				break;
+			got += (size_t)n;
+		}
+		if (got != (size_t)size) {
+			*err = xasprintf("%s: \"%s\" is truncated", path, name);
+			free(buf);
+			goto out;
+		}
+		buf[got] = '\0';
+		VEC_GROW(m.v, m.n, m.cap);
+		m.v[m.n++] = (struct pkg_meta_file){ xstrdup(name), buf, got };
+	}
+	if (m.n == 0 || strcmp(m.v[0].name, "+CONTENTS") != 0) {
+		*err = xasprintf("%s: does not start with +CONTENTS; it is not a pkgsrc binary package", path);
+		goto out;
+	}
+	*out = m;
+	memset(&m, 0, sizeof(m));
+	rc = 0;
+out:
+	pkg_meta_set_free(&m);
+	archive_read_free(a);
 	return rc;
 }

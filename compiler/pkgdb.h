@@ -128,6 +128,18 @@ bool pkgdb_is_meta_name(const char *name);
 /* Mode pkg_add gives a metadata file. */
 unsigned pkgdb_meta_mode(const char *name);
 
+/* Metadata read from a package archive (owned strings). */
+struct pkg_meta_set {
+	struct pkg_meta_file *v;    /* name and data are malloc'd, data NUL-terminated */
+	size_t n, cap;
+};
+/* Read the leading "+FILE" entries of a package (.tgz/.tbz/.txz/plain tar,
+ * detected by content) with libarchive, stopping at the first other
+ * entry (pkg_create writes metadata first). Each entry is capped at
+ * 16 MiB. Returns 0, or -1 with *err naming the path and entry. */
+int pkgdb_read_meta(const char *path, struct pkg_meta_set *out, char **err);
+void pkg_meta_set_free(struct pkg_meta_set *m);   /* frees content, not m */
+
 /* Produce the database files for `pkgs` (n of them, in install order)
  * under `dbdir` (absolute). Every package needs +CONTENTS with @name (or
  * pkgname set), +COMMENT and +DESC. Output is sorted by path. Returns 0,

@@ -8,13 +8,10 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "digest.h"
 #include "pkg_resolve.h"
 #include "pkgdb.h"
 #include "util.h"
@@ -122,42 +119,39 @@ static void test_digests(void **state)
 	for (size_t i = 0; i < r->sum->n; i++) {
 		const struct pkg_entry *e = &r->sum->pkgs[i];
 		char *p = path_join(r->all, e->file_name);
-		char hex[129];
-		assert_int_equal(digest_file_hex(DIGEST_SHA512, p, hex), 0);
-		const char *want = pkg_digests_get(&r->dig, e->file_name);
-		assert_non_null(want);
-		if (strcmp(hex, want) != 0) {
+		char *err = NULL;
+		if (pkg_verify_file(p, e, &r->dig, &err) < 0) {
 			assert_string_equal(e->pkgname, "corrupt-1.0");
+			assert_true(str_startswith(err, "corrupt-1.0.tgz: SHA512 mismatch (expected "));
+			assert_non_null(strstr(err, "the download is corrupt or the repository's SHA512 list is stale"));
+			free(err);
 			bad++;
 		}
+		assert_int_equal(pkg_verify_file(p, e, NULL, &err), 0);   /* size still right */
 		free(p);
 	}
 	assert_int_equal(bad, 1);
-}
 
-/* Read the '+' entries of a package archive. */
-static size_t read_meta(const char *path, struct pkg_meta_file *meta, size_t max, char **bufs)
-{
-	struct archive *a = archive_read_new();
-	archive_read_support_filter_all(a);
-	archive_read_support_format_tar(a);
-	assert_int_equal(archive_read_open_filename(a, path, 16384), ARCHIVE_OK);
-	struct archive_entry *ent;
-	size_t n = 0;
-	while (archive_read_next_header(a, &ent) == ARCHIVE_OK) {
-		const char *name = archive_entry_pathname(ent);
-		if (!pkgdb_is_meta_name(name))
-			break;   /* metadata comes first */
-		size_t sz = (size_t)archive_entry_size(ent);
-		char *buf = xmalloc(sz + 1);
-		assert_int_equal(archive_read_data(a, buf, sz), (la_ssize_t)sz);
-		assert_true(n < max);
-		bufs[n] = buf;
-		meta[n] = (struct pkg_meta_file){ xstrdup(name), buf, sz };
-		n++;
-	}
-	archive_read_free(a);
-	return n;
+	/* size check, unlisted file, missing file */
+	struct pkg_entry fake = *pkg_summary_lookup(r->sum, "zlib-1.3.1");
+	char *p = path_join(r->all, "zlib-1.3.1.tgz");
+	char *err = NULL;
+	fake.file_size += 1;
+	assert_int_equal(pkg_verify_file(p, &fake, &r->dig, &err), -1);
+	assert_non_null(strstr(err, "zlib-1.3.1.tgz: size "));
+	assert_non_null(strstr(err, "the download is truncated"));
+	free(err);
+	fake.file_size = 0;
+	fake.file_name = "renamed.tgz";
+	assert_int_equal(pkg_verify_file(p, &fake, &r->dig, &err), -1);
+	assert_string_equal(err, "renamed.tgz: not listed in the repository's SHA512 file; refusing an unverified package");
+	free(err);
+	free(p);
+	p = path_join(r->all, "nope.tgz");
+	assert_int_equal(pkg_verify_file(p, &fake, &r->dig, &err), -1);
+	assert_non_null(strstr(err, "nope.tgz: No such file or directory"));
+	free(err);
+	free(p);
 }
 
 static void test_pkgdb_from_archives(void **state)
@@ -168,21 +162,23 @@ static void test_pkgdb_from_archives(void **state)
 	char *err = NULL;
 	assert_int_equal(pkg_resolve(r->sum, pats, 1, NULL, &res, &err), 0);
 	struct pkgdb_pkg *pk = xcalloc(res->n, sizeof(*pk));
-	struct pkg_meta_file (*meta)[8] = xcalloc(res->n, sizeof(*meta));
-	char *(*bufs)[8] = xcalloc(res->n, sizeof(*bufs));
+	struct pkg_meta_set *sets = xcalloc(res->n, sizeof(*sets));
 	char *localbase = NULL;
 	for (size_t i = 0; i < res->n; i++) {
 		char *p = path_join(r->all, res->v[i].pkg->file_name);
-		pk[i].n_meta = read_meta(p, meta[i], 8, bufs[i]);
-		pk[i].meta = meta[i];
+		if (pkgdb_read_meta(p, &sets[i], &err) < 0)
+			fail_msg("%s", err);
+		const struct pkg_meta_file *meta = sets[i].v;
+		pk[i].n_meta = sets[i].n;
+		pk[i].meta = meta;
 		pk[i].pkgname = res->v[i].pkg->pkgname;
 		pk[i].automatic = !res->v[i].requested;
 		free(p);
 		for (size_t m = 0; m < pk[i].n_meta; m++) {
-			if (strcmp(meta[i][m].name, "+BUILD_INFO") != 0 || localbase)
+			if (strcmp(meta[m].name, "+BUILD_INFO") != 0 || localbase)
 				continue;
 			struct pkg_build_info bi;
-			assert_int_equal(pkg_build_info_parse(meta[i][m].data, meta[i][m].len, &bi, &err), 0);
+			assert_int_equal(pkg_build_info_parse(meta[m].data, meta[m].len, &bi, &err), 0);
 			localbase = xstrdup(bi.localbase);
 			assert_string_equal(bi.opsys, "NetBSD");
 			assert_string_equal(bi.machine_arch, "x86_64");
@@ -210,13 +206,9 @@ static void test_pkgdb_from_archives(void **state)
 	assert_true(saw);
 	pkgdb_files_free(&out);
 	for (size_t i = 0; i < res->n; i++)
-		for (size_t m = 0; m < pk[i].n_meta; m++) {
-			free((char *)meta[i][m].name);
-			free(bufs[i][m]);
-		}
+		pkg_meta_set_free(&sets[i]);
 	free(pk);
-	free(meta);
-	free(bufs);
+	free(sets);
 	free(dbdir);
 	free(localbase);
 	pkg_resolution_free(res);
@@ -226,20 +218,31 @@ static void test_escape_rejected(void **state)
 {
 	struct repo *r = *state;
 	char *p = path_join(r->all, "evil-1.0.tgz");
-	struct pkg_meta_file meta[8];
-	char *bufs[8];
-	size_t n = read_meta(p, meta, 8, bufs);
-	free(p);
-	struct pkgdb_pkg pk = { "evil-1.0", meta, n, false };
-	struct pkgdb_files out = { 0 };
+	struct pkg_meta_set m = { 0 };
 	char *err = NULL;
+	assert_int_equal(pkgdb_read_meta(p, &m, &err), 0);
+	free(p);
+	assert_int_equal(m.n, 5);
+	assert_string_equal(m.v[0].name, "+CONTENTS");
+	assert_string_equal(m.v[4].name, "+SIZE_PKG");
+	struct pkgdb_pkg pk = { "evil-1.0", m.v, m.n, false };
+	struct pkgdb_files out = { 0 };
 	assert_int_equal(pkgdb_register("/usr/pkg/pkgdb", &pk, 1, &out, &err), -1);
-	assert_non_null(strstr(err, "file \"../../etc/passwd\" escapes the prefix"));
+	assert_string_equal(err, "evil-1.0: +CONTENTS: line 9: file \"../../etc/passwd\" escapes the prefix");
 	free(err);
-	for (size_t i = 0; i < n; i++) {
-		free((char *)meta[i].name);
-		free(bufs[i]);
-	}
+	pkg_meta_set_free(&m);
+
+	/* not a package at all */
+	p = path_join(r->all, "pkg_summary.gz");
+	assert_int_equal(pkgdb_read_meta(p, &m, &err), -1);
+	assert_non_null(strstr(err, "pkg_summary.gz: "));
+	free(err);
+	free(p);
+	p = path_join(r->all, "missing.tgz");
+	assert_int_equal(pkgdb_read_meta(p, &m, &err), -1);
+	assert_non_null(strstr(err, "missing.tgz: cannot open package"));
+	free(err);
+	free(p);
 }
 
 int main(void)
