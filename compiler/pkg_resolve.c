@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_RESTARTS 10000
+#define MAX_RESTARTS 2000
 
 struct constraint {
 	const char *name;       /* interned base name (summary's pointer) */
@@ -58,6 +58,8 @@ struct ctx {
 	struct slot *slots;
 	size_t n_slots, cap_slots;
 	size_t *first_of;       /* package index -> first index of its name run */
+	bool *excluded;         /* packages ruled out (unmeetable dependencies) */
+	char *first_err;        /* first dead end met, for the final message */
 	long *slot_of;
 	struct qitem *q;
 	size_t q_head, q_n, q_cap;
@@ -83,6 +85,8 @@ static void ctx_free(struct ctx *c)
 	free(c->slots);
 	free(c->slot_of);
 	free(c->first_of);
+	free(c->excluded);
+	free(c->first_err);
 	free(c->q);
 	for (size_t i = 0; i < c->n_cons; i++)
 		free(c->cons[i].chain);
@@ -211,10 +215,23 @@ static void enqueue(struct ctx *c, const char *pattern, long parent)
 	c->q[c->q_n++] = (struct qitem){ pattern, parent };
 }
 
+/* A dependency of the package in slot `parent` cannot be met: rule that
+ * exact package out and ask for a restart (an older version of it may
+ * have satisfiable dependencies). The first such message is kept (takes
+ * msg): if nothing works in the end, it is the one that explains why. */
+static void backtrack(struct ctx *c, long parent, char *msg, bool *restart)
+{
+	if (!c->first_err)
+		c->first_err = msg;
+	else
+		free(msg);
+	c->excluded[c->slots[parent].idx] = true;
+	*restart = true;
+}
+
 /* Returns 0 done, 1 restart, -1 error. */
 static int resolve_pass(struct ctx *c, const char *const *patterns, size_t n, char **err)
 {
-	int rc = -1;
 	const size_t *cands = NULL;
 	size_t cons_before = c->n_cons;   /* constraints learnt before this pass */
 	bool restart = false;
@@ -223,14 +240,17 @@ static int resolve_pass(struct ctx *c, const char *const *patterns, size_t n, ch
 		enqueue(c, patterns[i], -1);
 	while (c->q_head < c->q_n) {
 		struct qitem it = c->q[c->q_head++];
+		if (it.parent >= 0 && c->excluded[c->slots[it.parent].idx])
+			continue;         /* its package is already ruled out */
 		size_t nc = candidates(c, it.pattern, &cands);
+		char *msg = NULL;
 		if (nc == 0) {
 			char *chain = item_chain(c, &it);
 			char *hint = newest_hint(c, it.pattern);
-			*err = xasprintf("%s: no package in %s satisfies it%s", chain, c->repo, hint);
+			msg = xasprintf("%s: no package in %s satisfies it%s", chain, c->repo, hint);
 			free(chain);
 			free(hint);
-			goto out;
+			goto failed;
 		}
 		long reuse = -1, clash = -1;
 		for (size_t k = 0; k < nc && reuse < 0; k++) {
@@ -255,11 +275,11 @@ static int resolve_pass(struct ctx *c, const char *const *patterns, size_t n, ch
 				free(chain);      /* learnt earlier in this pass */
 				continue;
 			}
-			if (known >= 0) {
-				*err = xasprintf("%s: %s was chosen for %s but does not satisfy it",
-						 chain, have->pkgname, c->slots[clash].chain);
+			if (known >= 0) {         /* cannot happen: choices honour constraints */
+				msg = xasprintf("%s: %s was chosen for %s but does not satisfy it",
+						chain, have->pkgname, c->slots[clash].chain);
 				free(chain);
-				goto out;
+				goto failed;
 			}
 			VEC_GROW(c->cons, c->n_cons, c->cap_cons);
 			c->cons[c->n_cons++] = (struct constraint){ have->name, it.pattern, chain };
@@ -267,30 +287,37 @@ static int resolve_pass(struct ctx *c, const char *const *patterns, size_t n, ch
 			continue;
 		}
 		long best = -1;
-		const struct constraint *failed = NULL;
+		const struct constraint *failc = NULL;
+		size_t n_excl = 0;
 		for (size_t k = 0; k < nc; k++) {
 			const struct pkg_entry *e = &c->s->pkgs[cands[k]];
-			if (!satisfies_constraints(c, e, &failed))
+			if (c->excluded[cands[k]]) {
+				n_excl++;
+				continue;
+			}
+			if (!satisfies_constraints(c, e, &failc))
 				continue;
 			if (best < 0 || better(e, &c->s->pkgs[best]))
 				best = (long)cands[k];
 		}
 		if (best < 0) {
 			char *chain = item_chain(c, &it);
-			char *list = NULL;
 			struct strbuf sb;
 			sb_init(&sb);
 			for (size_t k = 0; k < nc && k < 5; k++)
 				sb_printf(&sb, "%s%s", k ? ", " : "", c->s->pkgs[cands[k]].pkgname);
 			if (nc > 5)
 				sb_adds(&sb, ", ...");
-			list = sb_detach(&sb);
-			*err = xasprintf("%s: no package in %s satisfies it together with %s "
-					 "(it matches %s)", chain, c->repo,
-					 failed ? failed->chain : "the other constraints", list);
+			char *list = sb_detach(&sb);
+			if (failc)
+				msg = xasprintf("%s: no package in %s satisfies it together with %s "
+						"(it matches %s)", chain, c->repo, failc->chain, list);
+			else
+				msg = xasprintf("%s: every package in %s that matches it (%s) has "
+						"dependencies that cannot be met", chain, c->repo, list);
 			free(list);
 			free(chain);
-			goto out;
+			goto failed;
 		}
 		VEC_GROW(c->slots, c->n_slots, c->cap_slots);
 		struct slot *sl = &c->slots[c->n_slots];
@@ -305,10 +332,23 @@ static int resolve_pass(struct ctx *c, const char *const *patterns, size_t n, ch
 		const struct pkg_entry *e = &c->s->pkgs[best];
 		for (size_t d = 0; d < e->n_depends; d++)
 			enqueue(c, e->depends[d], me);
+		continue;
+	failed:
+		if (it.parent >= 0) {
+			backtrack(c, it.parent, msg, &restart);
+			continue;
+		}
+		/* a user request cannot be met: the first dead end explains why */
+		if (c->first_err) {
+			*err = c->first_err;
+			c->first_err = NULL;
+			free(msg);
+		} else {
+			*err = msg;
+		}
+		return -1;
 	}
-	rc = restart ? 1 : 0;
-out:
-	return rc;
+	return restart ? 1 : 0;
 }
 
 static int check_conflicts(const struct ctx *c, char **err)
@@ -465,6 +505,7 @@ int pkg_resolve(const struct pkg_summary *s, const char *const *patterns, size_t
 	c.repo = repo ? repo : s->label;
 	c.slot_of = xmalloc((s->n ? s->n : 1) * sizeof(long));
 	c.first_of = xmalloc((s->n ? s->n : 1) * sizeof(size_t));
+	c.excluded = xcalloc(s->n ? s->n : 1, sizeof(bool));
 	for (size_t i = 0; i < s->n; i++)   /* names are interned: runs compare by pointer */
 		c.first_of[i] = (i > 0 && s->pkgs[i].name == s->pkgs[i - 1].name) ? c.first_of[i - 1] : i;
 	int rc;

@@ -9,7 +9,15 @@
  *   - when the chosen package of that name does not satisfy a new pattern,
  *     the pattern becomes a constraint on the name and resolution restarts
  *     (so "foo<2" forces an older foo even when "foo>=1" chose foo-2.5
- *     first); each restart adds one (name, pattern) pair, so it ends.
+ *     first); all clashes met in one pass are learnt before restarting;
+ *   - when a DEPENDS of a chosen package cannot be met at all, that exact
+ *     package is ruled out and resolution restarts, so an older version
+ *     with meetable dependencies can win; if the user's pattern runs out of
+ *     packages, the first dead end met is the error.
+ * Every restart adds a constraint or an exclusion, so it ends (capped at
+ * 2000 passes). Constraints are kept even if the package that caused
+ * them drops out later, so a result is always valid but not always the
+ * newest possible; there is no general backtracking search.
  * Then CONFLICTS of every chosen package are checked against the others.
  * Errors name the dependency chain, from the user's pattern down:
  *   `nginx → pcre2>=10.42: no package in <repo> satisfies it; newest is pcre2-10.40`

@@ -35,6 +35,11 @@ static const char repo[] =
 	"PKGNAME=perl-5.38.2\n\n"
 	"PKGNAME=ap24-perl-2.0.12\nDEPENDS=perl>=5.38<5.40\n\n"
 	"PKGNAME=web-1.0\nDEPENDS=ap2[0-9]-perl-[0-9]*\nDEPENDS=libc-1.5{,nb[0-9]*}\n\n"
+	"PKGNAME=svc-2.0\nDEPENDS=gone>=1\n\n"
+	"PKGNAME=svc-1.0\nDEPENDS=zlib-[0-9]*\n\n"
+	"PKGNAME=dead-2\nDEPENDS=gone>=2\n\n"
+	"PKGNAME=dead-1\nDEPENDS=gone>=1\n\n"
+	"PKGNAME=uses-dead-1\nDEPENDS=dead>=1\n\n"
 	"PKGNAME=cyc-a-1\nDEPENDS=cyc-b-[0-9]*\n\n"
 	"PKGNAME=cyc-b-1\nDEPENDS=cyc-a-[0-9]*\n\n";
 
@@ -172,6 +177,21 @@ static void test_missing(void **state)
 	EXPECT(p5, "ERR: pattern \"bad{pattern\": unbalanced '{'");
 }
 
+/* The newest package's own dependencies cannot be met: fall back to an
+ * older one; when none works, the first dead end is the message. */
+static void test_backtrack(void **state)
+{
+	struct pkg_summary *s = *state;
+	const char *p[] = { "svc" };
+	EXPECT(p, "zlib-1.3.1 svc-1.0");
+	const char *p2[] = { "uses-dead" };
+	EXPECT(p2, "ERR: uses-dead \u2192 dead>=1 \u2192 gone>=2: no package in test-repo satisfies it; "
+		   "there is no package named gone");
+	const char *p3[] = { "svc-2.0" };
+	EXPECT(p3, "ERR: svc-2.0 \u2192 gone>=1: no package in test-repo satisfies it; "
+		   "there is no package named gone");
+}
+
 static void test_globs_and_alternates(void **state)
 {
 	struct pkg_summary *s = *state;
@@ -205,6 +225,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_forced_older, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_conflict, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_backtrack, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_globs_and_alternates, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
