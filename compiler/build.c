@@ -22,6 +22,7 @@
 #include "fstree.h"
 #include "image.h"
 #include "layer.h"
+#include "pkgs.h"
 #include "postinst.h"
 #include "run.h"
 #include "runconf.h"
@@ -346,10 +347,7 @@ static int step_rc(struct build *b, struct plan_step *s, struct layer_writer *w,
 
 static int step_pkgs(struct build *b, struct plan_step *s, struct layer_writer *w, char **err)
 {
-	(void)b;
-	(void)w;
-	*err = xasprintf("%s: PKGS is not supported by this build of smolc yet", s->title);
-	return -1;
+	return pkgs_build_layer(b->p, s, w, &b->env.penv, b->log, err);
 }
 
 static int step_postinst(struct build *b, struct plan_step *s, struct layer_writer *w, char **err)

@@ -4,6 +4,7 @@
 #include "catalog.h"
 #include "digest.h"
 #include "fetch.h"
+#include "pkgs.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -61,6 +62,7 @@ void plan_free(struct plan *p)
 	free(p->v);
 	input_free(&p->kernel);
 	catalog_target_free(p->target);
+	pkgs_state_free(p->pkgs);
 	free(p);
 }
 
@@ -78,7 +80,7 @@ static struct plan_step *add_step(struct plan *p, enum step_kind k, const struct
 	return s;
 }
 
-static struct plan_input *add_input(struct plan_step *s, const char *what, const char *source)
+struct plan_input *plan_add_input(struct plan_step *s, const char *what, const char *source)
 {
 	s->in = xrealloc(s->in, (s->nin + 1) * sizeof(*s->in));
 	struct plan_input *in = &s->in[s->nin++];
@@ -175,7 +177,7 @@ static int plan_set(struct diag_ctx *d, struct plan *p, const struct recipe *r, 
 	switch (set->src) {
 	case SRC_PATH: {
 		char *full = path_join(r->dir, set->ref);
-		struct plan_input *in = add_input(s, what, set->ref);
+		struct plan_input *in = plan_add_input(s, what, set->ref);
 		input_local_file(in, full);
 		if (pin && in->digest && strcmp(pin, in->digest)) {
 			struct diag *g = diag_error(d, set->loc, "set file '%s' does not match its pinned digest: expected %s, got %s",
@@ -187,18 +189,18 @@ static int plan_set(struct diag_ctx *d, struct plan *p, const struct recipe *r, 
 		break;
 	}
 	case SRC_URL: {
-		struct plan_input *in = add_input(s, what, set->ref);
+		struct plan_input *in = plan_add_input(s, what, set->ref);
 		rc = input_fetch(env, in, pin, "check the set URL", r->dir, d, set->loc);
 		break;
 	}
 	case SRC_NAME: {
 		if (!p->target) {
-			add_input(s, what, NULL);
+			plan_add_input(s, what, NULL);
 			break;
 		}
 		char *local = catalog_local_set(p->target, r->dir, env->datadir, set->ref, NULL);
 		if (local) {
-			struct plan_input *in = add_input(s, what, local);
+			struct plan_input *in = plan_add_input(s, what, local);
 			input_local_file(in, local);
 			free(local);
 			break;
@@ -223,7 +225,7 @@ static int plan_set(struct diag_ctx *d, struct plan *p, const struct recipe *r, 
 			}
 		}
 		url = catalog_set_url(p->target, sum ? sum->name : set->ref);
-		struct plan_input *in = add_input(s, what, url);
+		struct plan_input *in = plan_add_input(s, what, url);
 		if (sum && !pin)
 			in->digest = xasprintf("%s:%s", sum->alg, sum->hex);
 		if (rc == 0) {
@@ -312,7 +314,7 @@ static void plan_copy(struct plan *p, const struct recipe *r, const struct ir_no
 					struct stat st;
 					if (lstat(full, &st) == 0) {
 						char *what = xasprintf("file %s", files.v[f]);
-						struct plan_input *in = add_input(s, what, files.v[f]);
+						struct plan_input *in = plan_add_input(s, what, files.v[f]);
 						in->mode = (unsigned)st.st_mode;
 						if (S_ISREG(st.st_mode)) {
 							input_local_file(in, full);
@@ -476,8 +478,16 @@ static int plan_recipe(struct diag_ctx *d, struct plan *p, const struct recipe *
 			}
 			struct plan_step *s = add_step(p, STEP_PKGS, r, n, n->loc, sb_detach(&title));
 			s->canon = sb_detach(&canon);
-			add_input(s, "packages (resolved at build time)", r->set.pkgsite ? r->set.pkgsite
-							: p->target ? p->target->pkgsrc_url : NULL);
+			const char *site = r->set.pkgsite ? r->set.pkgsite : p->target ? p->target->pkgsrc_url : NULL;
+			if (!site) {
+				diag_error(d, n->loc, "PKGS: no package repository (no NetBSD release and no PKGSITE)");
+				rc = -1;
+				break;
+			}
+			char *repo = str_endswith(site, "/") ? xstrdup(site) : xasprintf("%s/", site);
+			if (pkgs_plan(d, p, s, n, repo, env) < 0)
+				rc = -1;
+			free(repo);
 			break;
 		}
 		case IR_COPY:
@@ -498,7 +508,7 @@ static int plan_recipe(struct diag_ctx *d, struct plan *p, const struct recipe *
 				if (r->v[k].kind == IR_ENV && r->v[k].u.var.name)
 					sb_printf(&canon, " env:%s=%s", r->v[k].u.var.name, r->v[k].u.var.value);
 			s->canon = sb_detach(&canon);
-			struct plan_input *in = add_input(s, "script", n->u.script.path ? n->u.script.path : "(inline)");
+			struct plan_input *in = plan_add_input(s, "script", n->u.script.path ? n->u.script.path : "(inline)");
 			char hex[65];
 			const char *t = n->u.script.text ? n->u.script.text : "";
 			sha256_hex(t, strlen(t), hex);
@@ -540,7 +550,7 @@ static int plan_recipe(struct diag_ctx *d, struct plan *p, const struct recipe *
 					const char *name = files.v[k] + (str_startswith(files.v[k], "./") ? 2 : 0);
 					char *what = xasprintf("include %s", name);
 					char *src = xasprintf("services/common/%s", name);
-					struct plan_input *in = add_input(s, what, src);
+					struct plan_input *in = plan_add_input(s, what, src);
 					input_local_file(in, full);
 					free(what);
 					free(src);
@@ -557,7 +567,7 @@ static int plan_recipe(struct diag_ctx *d, struct plan *p, const struct recipe *
 					       xstrdup("RC /etc/rc"));
 		s->text = rctext;
 		s->canon = xstrdup("rc /etc/rc mode=0755");
-		struct plan_input *in = add_input(s, "script /etc/rc", r->set.rc && r->set.rc->u.script.path
+		struct plan_input *in = plan_add_input(s, "script /etc/rc", r->set.rc && r->set.rc->u.script.path
 								      ? r->set.rc->u.script.path : "(generated)");
 		char hex[65];
 		sha256_hex(rctext, strlen(rctext), hex);
@@ -656,7 +666,7 @@ void plan_rekey(struct plan *p)
 	for (size_t i = 0; i < p->n; i++) {
 		struct plan_step *s = &p->v[i];
 		for (size_t k = 0; k < s->nin; k++)
-			if (!s->in[k].digest && s->kind != STEP_PKGS)
+			if (!s->in[k].digest)
 				pending = true;
 		if (pending) {
 			s->key[0] = 0;

@@ -20,6 +20,7 @@ struct cache;
 struct catalog;
 struct fetch_ctx;
 struct catalog_target;
+struct pkgs_state;
 
 enum step_kind { STEP_BASE, STEP_SET, STEP_PKGS, STEP_COPY, STEP_POSTINST, STEP_GEN, STEP_RC };
 const char *step_kind_name(enum step_kind k);
@@ -30,6 +31,7 @@ struct plan_input {
 	char *path;        /* local file with the content, when known (cache or disk) */
 	char *digest;      /* "sha512:<hex>" / "sha256:<hex>", or NULL = pending */
 	unsigned mode;     /* files of COPY: permission bits */
+	const void *pkg;   /* PKGS: the struct pkg_entry (borrowed from plan->pkgs) */
 };
 
 struct plan_step {
@@ -46,6 +48,9 @@ struct plan_step {
 	const struct ir_set *set;      /* STEP_SET */
 	char *text;                    /* STEP_RC: the generated /etc/rc; STEP_GEN: fstab */
 };
+
+/* Append an input to a step (plan.c, pkgs.c). */
+struct plan_input *plan_add_input(struct plan_step *s, const char *what, const char *source);
 
 struct plan_env {
 	struct catalog *catalog;       /* may be NULL: sets by name stay unresolved */
@@ -65,6 +70,7 @@ struct plan {
 	char image_key[65];            /* "" when pending */
 	uint64_t epoch;                /* SOURCE_DATE_EPOCH used for the image */
 	bool rescue_only;
+	struct pkgs_state *pkgs;       /* parsed package repositories (pkgs.c) */
 };
 
 /* Build the plan. Returns 0, or -1 with diagnostics queued (bad inputs
