@@ -26,7 +26,13 @@
 #   --kernel FILE  vmlinux (default: tests/guest/build-kernel.sh, cached)
 #   --guest DIR    where busybox.tar.xz is (default build/guest; made if absent)
 #   --cpu MODEL    QEMU CPU model (default qemu64)
+#   --machine M    QEMU machine (default microvm,rtc=on,acpi=off,pic=on:
+#                  with pic=off this Linux guest has no working timer under
+#                  TCG — see NOTES.md)
 #   --timeout S    give up after S seconds (default 60)
+#   --rc FILE      use FILE as the guest's /etc/rc (default: the example's)
+#   --append ARGS  extra kernel command line arguments
+# Env: QEMU_EXTRA  extra qemu arguments (word-split), e.g. "-icount shift=0"
 # Writes WORK/timings (console_ms=, http_ms=, exit_ms=) and WORK/console.log.
 # Exit: 0 ok, 1 failure, 2 usage.
 set -euo pipefail
@@ -35,12 +41,12 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 SERVICE=hello
 
-usage() { sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n "2,39p" "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 log() { printf 'boot-reference: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 work= port=8080 ro=0 rootkind=partlabel share= kernel= guest=$ROOT/build/guest
-cpu=qemu64 timeout=60 mode=
+machine=microvm,rtc=on,acpi=off,pic=on cpu=qemu64 timeout=60 mode= rcfile= append=
 while [ $# -gt 0 ]; do
 	case $1 in
 	-w) work=$2; shift ;;
@@ -51,7 +57,10 @@ while [ $# -gt 0 ]; do
 	--kernel) kernel=$2; shift ;;
 	--guest) guest=$2; shift ;;
 	--cpu) cpu=$2; shift ;;
+	--machine) machine=$2; shift ;;
 	--timeout) timeout=$2; shift ;;
+	--rc) rcfile=$2; shift ;;
+	--append) append=$2; shift ;;
 	-h|--help) usage ;;
 	image|argv|http|selftest) mode=$1 ;;
 	*) log "unknown argument '$1'"; usage ;;
@@ -122,7 +131,7 @@ cmdline() {
 	[ "$rootkind" = dev ] && root=/dev/vda1
 	local rw=rw
 	[ "$ro" = 1 ] && rw=ro
-	echo "console=ttyS0 root=$root $rw reboot=t panic=-1"
+	echo "console=ttyS0 root=$root $rw reboot=t panic=-1${append:+ $append}"
 }
 
 mkimage() {
@@ -131,9 +140,10 @@ mkimage() {
 	mkdir -p "$dir"
 	bsdtar -xpf "$set_tar" -C "$dir"
 	case $mode in
-	selftest) selftest_rc >"$dir/etc/rc" ;;
+	*) [ -z "$rcfile" ] || cp "$rcfile" "$dir/etc/rc" ;;&
+	selftest) [ -n "$rcfile" ] || selftest_rc >"$dir/etc/rc" ;;
 	*)
-		hello_rc >"$dir/etc/rc"
+		[ -n "$rcfile" ] || hello_rc >"$dir/etc/rc"
 		[ -s "$dir/etc/rc" ] || die "examples/hello/Smolfile: no RC <<'EOF' heredoc found"
 		cp "$ROOT/examples/hello/www/index.html" "$dir/var/www/index.html"
 		;;
@@ -158,7 +168,7 @@ mkimage() {
 
 qemu_argv() { # image
 	Q=(qemu-system-x86_64
-		-M microvm,rtc=on,acpi=off,pic=off -accel tcg -cpu "$cpu" -m 256 -smp 1
+		-M "$machine" -accel tcg -cpu "$cpu" -m 256 -smp 1
 		-kernel "$kernel" -append "$(cmdline)"
 		-drive if=none,file="$1",format=raw,id=hd0 -device virtio-blk-device,drive=hd0
 		-netdev user,id=net0,ipv6=off,hostfwd=tcp:127.0.0.1:$port-:80
@@ -166,6 +176,8 @@ qemu_argv() { # image
 		-global virtio-mmio.force-legacy=false
 		-display none -serial file:"$work/console.log" -nodefaults -no-reboot
 		-pidfile "$work/qemu.pid")
+	# shellcheck disable=SC2206
+	[ -z "${QEMU_EXTRA:-}" ] || Q+=($QEMU_EXTRA)
 	if [ -n "$share" ]; then
 		Q+=(-fsdev local,id=fs0,path="$share",security_model=none
 			-device virtio-9p-device,fsdev=fs0,mount_tag=share0)
@@ -257,7 +269,7 @@ selftest)
 		echo "hello over 9p" >"$share/hello.txt"
 	fi
 	boot exit
-	sed 's/^/  console: /' "$work/console.log" | grep -E 'selftest|init:|Kernel panic' >&2 || true
+	sed 's/^/  console: /' "$work/console.log" | grep -E '^(selftest|init):|Kernel panic' >&2 || true
 	[ -n "$exit_ms" ] || die "QEMU still running after ${timeout}s: the guest did not power off"
 	wait "$qpid" && qrc=0 || qrc=$?
 	qpid=

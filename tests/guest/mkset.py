@@ -66,7 +66,7 @@ mounted /tmp || mount -t tmpfs -o mode=1777 tmpfs /tmp
 stop() {
 	trap '' USR1 USR2 TERM
 	echo "init: $1: stopping processes" >/dev/console
-	kill -TERM -1 2>/dev/null; sleep 1; kill -KILL -1 2>/dev/null
+	kill -TERM -1 2>/dev/null; sleep 0.3 2>/dev/null || sleep 1; kill -KILL -1 2>/dev/null
 	sync
 	umount -a -r 2>/dev/null
 	mount -o remount,ro / 2>/dev/null
