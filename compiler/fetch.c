@@ -739,7 +739,9 @@ static enum attempt download(struct fetch_ctx *f, const struct fetch_req *req, c
 		char s256[65], s512[129];
 		digest_final_hex(x.d256, s256);
 		digest_final_hex(x.d512, s512);
-		bool closed_ok = close(fd) == 0;
+		/* durable before it gets its final name: meta vouches for it later */
+		bool synced = a != ATT_OK || fsync(fd) == 0;
+		bool closed_ok = close(fd) == 0 && synced;
 		free(x.reason);
 		if (a == ATT_OK && !closed_ok) {
 			last = xasprintf("cannot write into the cache: %s", strerror(errno));

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -704,6 +705,60 @@ static void test_concurrent_fetch_same_url(void **state)
 	t_close(&t);
 }
 
+/* A full disk while downloading: one line, not retried, nothing kept.
+ * Simulated with RLIMIT_FSIZE in a child (write(2) then fails with EFBIG). */
+static void test_disk_full(void **state)
+{
+	(void)state;
+	size_t n = 200000;
+	char *b = blob(n, 7);
+	serve("full/base.tar.xz", b, n);
+	struct t t;
+	t_open(&t, false);
+	char *u = url("/full/base.tar.xz");
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	pid_t kid = fork();
+	assert_true(kid >= 0);
+	if (kid == 0) {
+		close(p[0]);
+		signal(SIGXFSZ, SIG_IGN);
+		struct rlimit rl = {50000, 50000};
+		setrlimit(RLIMIT_FSIZE, &rl);
+		struct fetch_opts o = {.progress = FETCH_PROGRESS_NONE, .backoff_ms = 10};
+		struct fetch_ctx *f = fetch_new(t.cache, &o);
+		struct fetch_req rq = {.url = u};
+		struct fetch_result r;
+		char *err = NULL;
+		int rc = fetch_file(f, &rq, &r, &err);
+		if (rc < 0 && err && write(p[1], err, strlen(err)) < 0)
+			_exit(2);
+		_exit(rc < 0 ? 0 : 1);
+	}
+	close(p[1]);
+	char buf[1024] = "";
+	ssize_t got = 0, r;
+	while ((r = read(p[0], buf + got, sizeof(buf) - 1 - (size_t)got)) > 0)
+		got += r;
+	buf[got > 0 ? got : 0] = 0;
+	close(p[0]);
+	int st;
+	assert_int_equal(waitpid(kid, &st, 0), kid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	char *want = xasprintf("fetch %s: cannot write into the cache: File too large", u);
+	assert_string_equal(buf, want);
+	assert_int_equal(requests("/full/base.tar.xz", NULL), 1);
+	char *file = cache_download_file(t.cache, u);
+	assert_false(path_exists(file));
+	assert_int_equal(tmp_entries(&t), 0);
+	free(file);
+	free(want);
+	free(u);
+	free(b);
+	t_close(&t);
+}
+
 /* The whole path the build driver takes for a set: catalog target on a
  * 127.0.0.1 mirror, SHA512 list, set name -> file name + digest, pinned
  * fetch; then the same offline; then a local sets/<arch>/ file first. */
@@ -834,6 +889,7 @@ int main(void)
 		cmocka_unit_test(test_file_url_and_local_path),
 		cmocka_unit_test(test_fetch_text_and_progress),
 		cmocka_unit_test(test_concurrent_fetch_same_url),
+		cmocka_unit_test(test_disk_full),
 		cmocka_unit_test(test_catalog_set_end_to_end),
 	};
 	return cmocka_run_group_tests(tests, setup_server, teardown_server);
