@@ -110,6 +110,7 @@ void fetch_result_clear(struct fetch_result *r)
 		return;
 	free(r->path);
 	free(r->url);
+	cache_unlock(r->lock);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -880,6 +881,10 @@ out:
 	free(dir);
 	free(file);
 	free(metapath);
+	if (rc == 0 && req->hold && cache_lock_downgrade(lock) == 0) {
+		res->lock = lock;
+		lock = NULL;
+	}
 	cache_unlock(lock);
 	return rc;
 }

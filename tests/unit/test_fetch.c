@@ -271,6 +271,17 @@ static void test_pinned_cached_makes_no_request(void **state)
 		assert_string_equal(r.sha256, pin);
 		fetch_result_clear(&r);
 	}
+	/* hold: prune cannot remove it while the result lives */
+	struct fetch_req rqh = {.url = u, .digest = spec, .hold = true};
+	if (fetch_file(t.f, &rqh, &r, &err) < 0)
+		fail_msg("%s", err);
+	assert_non_null(r.lock);
+	struct cache_prune_opts all = {.all = true};
+	struct cache_prune_result pr;
+	assert_int_equal(cache_prune(t.cache, &all, &pr, NULL, &err), 0);
+	assert_int_equal(pr.skipped_locked, 1);
+	assert_true(path_exists(r.path));
+	fetch_result_clear(&r);
 	/* by sha512 too, and offline */
 	char s512[129];
 	struct digest *d = digest_new(DIGEST_SHA512);
