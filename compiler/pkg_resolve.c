@@ -192,10 +192,30 @@ static char *newest_hint(const struct ctx *c, const char *pattern)
 		return xstrdup("");
 	size_t cnt;
 	size_t first = pkg_summary_find(c->s, name, &cnt);
-	if (cnt)
+	if (cnt) {
 		hint = xasprintf("; newest is %s", c->s->pkgs[first].pkgname);
-	else
-		hint = xasprintf("; there is no package named %s", name);
+	} else {
+		/* did you mean: the closest base name, if it is close enough */
+		const char *best = NULL;
+		size_t bestd = (strlen(name) <= 4 ? 1 : 2) + 1;   /* accept distance < bestd */
+		for (size_t i = 0; i < c->s->n; i++) {
+			if (i > 0 && c->s->pkgs[i].name == c->s->pkgs[i - 1].name)
+				continue;
+			const char *cand = c->s->pkgs[i].name;
+			size_t la = strlen(cand), lb = strlen(name);
+			if ((la > lb ? la - lb : lb - la) > bestd)
+				continue;
+			size_t d = levenshtein(name, cand);
+			if (d < bestd) {          /* ties: the first name in sorted order */
+				bestd = d;
+				best = cand;
+			}
+		}
+		if (best)
+			hint = xasprintf("; there is no package named %s (did you mean %s?)", name, best);
+		else
+			hint = xasprintf("; there is no package named %s", name);
+	}
 	free(name);
 	return hint;
 }
