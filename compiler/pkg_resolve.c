@@ -2,12 +2,12 @@
  *
  * One pass is a breadth-first walk from the requested patterns. Chosen
  * packages live in `slots`; `slot_of[i]` maps the first index of a base
- * name's run in the summary to its slot (-1: none yet), so "is this name
- * chosen?" is one hash lookup plus an array read. Constraints (name,
- * pattern, chain) survive across passes; a pass that meets a chosen
- * package failing a new pattern records the pattern and asks for a
- * restart. Chains are stored once per chosen package and extended only
- * when an error message needs them. */
+ * name's run in the summary to its slot (-1: none yet), and `first_of`
+ * maps every package to that first index, so "is this name chosen?" is two
+ * array reads. Candidate lists are cached per pattern pointer. Constraints
+ * (name, pattern, chain) and exclusions survive across passes; a pass that
+ * learns one asks for a restart. Chains are stored once per chosen
+ * package and extended only when a message needs them. */
 #include "pkg_resolve.h"
 #include "pkg_match.h"
 #include "pkg_version.h"
