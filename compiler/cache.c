@@ -401,6 +401,15 @@ void cache_unlock(struct cache_lock *l)
 	free(l);
 }
 
+int cache_lock_downgrade(struct cache_lock *l)
+{
+	int r;
+	do
+		r = flock(l->fd, LOCK_SH);
+	while (r < 0 && errno == EINTR);
+	return r;
+}
+
 /* Remove the lock file while we hold it (prune only). */
 static void lock_unlink_and_release(struct cache_lock *l)
 {
@@ -649,7 +658,7 @@ int cache_prune(const struct cache *c, const struct cache_prune_opts *o,
 			want = true; /* stale temporaries always go */
 		else if (o->all)
 			want = true;
-		else if (o->older_than_days >= 0 && !o->max_bytes)
+		else if (o->older_than_days > 0 && !o->max_bytes)
 			want = e->last_used < now - (time_t)o->older_than_days * 86400;
 		else if (o->max_bytes)
 			want = total > o->max_bytes;

@@ -121,6 +121,9 @@ struct cache_lock;
 int cache_lock(const struct cache *c, const char *kind, const char *key,
 	       enum cache_lock_mode mode, bool wait, struct cache_lock **out, char **err);
 void cache_unlock(struct cache_lock *l);        /* NULL-safe */
+/* Turn a held exclusive lock into a shared one (flock(2) conversion; not
+ * atomic: another waiter may get the lock in between). 0 or -1. */
+int cache_lock_downgrade(struct cache_lock *l);
 
 /* ---- use tracking, listing, pruning ---- */
 
@@ -149,13 +152,14 @@ void cache_list_free(struct cache_list *l);    /* NULL-safe; frees contents */
 
 /* What to prune. Exactly one policy:
  *   all            everything (unlocked)
- *   older_than_days >= 0: entries unused for more than that many days
+ *   older_than_days > 0: entries unused for more than that many days
  *   max_bytes > 0  least recently used first until total <= max_bytes
+ * A zeroed struct removes nothing but stale tmp entries.
  * Locked entries (someone holds their lock) are never removed. tmp entries
  * are only removed when stale (see cache_clean_tmp). */
 struct cache_prune_opts {
 	bool all;
-	int older_than_days;   /* -1 = not used */
+	int older_than_days;   /* <= 0 = not used */
 	uint64_t max_bytes;    /* 0 = not used */
 	bool dry_run;
 };

@@ -1206,3 +1206,73 @@ int catalog_parse_sha256(const char *text, size_t len, const char *name, const c
 	catalog_sums_free(s);
 	return rc;
 }
+
+/* ---- putting it together ---- */
+
+int catalog_fetch_sums(struct fetch_ctx *f, const struct catalog_target *t, struct catalog_sums **out,
+		       char **err)
+{
+	*out = NULL;
+	struct fetch_req rq = {.url = t->sha512_url, .hint = "check the NetBSD version and architecture"};
+	char *text = NULL;
+	size_t len = 0;
+	if (fetch_text(f, &rq, 16u << 20, &text, &len, NULL, err) < 0)
+		return -1;
+	*out = catalog_sums_parse(text, len, t->sha512_url, err);
+	free(text);
+	return *out ? 0 : -1;
+}
+
+void catalog_set_clear(struct catalog_set *s)
+{
+	if (!s)
+		return;
+	free(s->name);
+	free(s->file);
+	free(s->url);
+	free(s->digest);
+	memset(s, 0, sizeof(*s));
+}
+
+int catalog_resolve_set(const struct catalog_target *t, const struct catalog_sums *sums, const char *set,
+			const char *recipe_dir, const char *datadir, struct catalog_set *out, char **err)
+{
+	memset(out, 0, sizeof(*out));
+	if (!set || !*set || strchr(set, '/')) {
+		set_err(err, "bad set name '%s'", set ? set : "");
+		return -1;
+	}
+	const struct catalog_sum *e = NULL;
+	char *lookup_err = NULL;
+	if (sums)
+		e = catalog_sums_find_set(sums, set, t->sha512_url, &lookup_err);
+	const char *file_hint = e ? skip_dot_slash(e->name) : has_ext(set) ? set : NULL;
+	char *name = xstrndup(set, strcspn(set, "."));
+	char *local = catalog_local_set(t, recipe_dir, datadir, name, file_hint);
+	if (!local && file_hint && !has_ext(set))
+		local = catalog_local_set(t, recipe_dir, datadir, name, NULL);
+	if (local) {
+		out->name = name;
+		out->local = true;
+		out->url = local;
+		out->file = xstrdup(path_basename(local));
+		free(lookup_err);
+		return 0;
+	}
+	if (sums && !e) {
+		set_err(err, "%s", lookup_err);
+		free(lookup_err);
+		free(name);
+		return -1;
+	}
+	out->name = name;
+	if (e) {
+		out->file = xstrdup(skip_dot_slash(e->name));
+		if (!strcmp(e->alg, "sha512") || !strcmp(e->alg, "sha256"))
+			out->digest = xasprintf("%s:%s", e->alg, e->hex);
+	} else {
+		out->file = has_ext(set) ? xstrdup(set) : xasprintf("%s.%s", set, t->set_ext);
+	}
+	out->url = xasprintf("%s%s", t->sets_url, out->file);
+	return 0;
+}

@@ -110,6 +110,7 @@ void fetch_result_clear(struct fetch_result *r)
 		return;
 	free(r->path);
 	free(r->url);
+	cache_unlock(r->lock);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -739,7 +740,9 @@ static enum attempt download(struct fetch_ctx *f, const struct fetch_req *req, c
 		char s256[65], s512[129];
 		digest_final_hex(x.d256, s256);
 		digest_final_hex(x.d512, s512);
-		bool closed_ok = close(fd) == 0;
+		/* durable before it gets its final name: meta vouches for it later */
+		bool synced = a != ATT_OK || fsync(fd) == 0;
+		bool closed_ok = close(fd) == 0 && synced;
 		free(x.reason);
 		if (a == ATT_OK && !closed_ok) {
 			last = xasprintf("cannot write into the cache: %s", strerror(errno));
@@ -878,6 +881,10 @@ out:
 	free(dir);
 	free(file);
 	free(metapath);
+	if (rc == 0 && req->hold && cache_lock_downgrade(lock) == 0) {
+		res->lock = lock;
+		lock = NULL;
+	}
 	cache_unlock(lock);
 	return rc;
 }

@@ -96,6 +96,11 @@ struct fetch_req {
 	/* Local paths: directory a relative path is relative to (e.g. the
 	 * recipe's directory). NULL = current directory. */
 	const char *base_dir;
+	/* Keep the downloaded file safe from a concurrent `smolc cache prune`
+	 * until fetch_result_clear(): the result then holds a shared lock on
+	 * the download ("dl", urlkey). Do not take that lock yourself before
+	 * calling fetch_file: flock locks of one process conflict too. */
+	bool hold;
 };
 
 enum fetch_status {
@@ -114,13 +119,13 @@ struct fetch_result {
 	char sha512[129];      /* lowercase hex of the content (always filled) */
 	uint64_t size;
 	enum fetch_status status;
+	struct cache_lock *lock;  /* with req.hold on a remote URL; released by fetch_result_clear */
 };
-void fetch_result_clear(struct fetch_result *r);  /* NULL-safe, frees strings, zeroes */
+void fetch_result_clear(struct fetch_result *r);  /* NULL-safe, frees strings, releases the lock, zeroes */
 
 /* Fetch one input. 0 on success (res filled), -1 with *err (one line).
- * The file at res->path stays valid until the cache is pruned; callers
- * that need it for long should hold a shared cache lock ("dl", urlkey) —
- * the build driver normally does not need to. */
+ * The file at res->path stays valid until the cache is pruned; set
+ * req.hold to keep prune away from it while you read it. */
 int fetch_file(struct fetch_ctx *f, const struct fetch_req *req,
 	       struct fetch_result *res, char **err);
 

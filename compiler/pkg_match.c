@@ -171,9 +171,14 @@ int pkg_pattern_check(const char *pattern, char **err)
 	int depth = 0;
 	for (const char *p = pattern; *p; p++) {
 		unsigned char c = (unsigned char)*p;
-		if (c <= ' ' || c == 0x7f || c == '/') {
-			*err = xasprintf("pattern \"%s\": character %s not allowed in a package pattern",
-					 pattern, c == '/' ? "'/'" : "(space or control)");
+		if (c == '/') {
+			*err = xasprintf("pattern \"%s\": '/' is not allowed; use the package name "
+					 "(\"%s\"), not its pkgsrc path", pattern, strrchr(pattern, '/') + 1);
+			return -1;
+		}
+		if (c <= ' ' || c == 0x7f) {
+			*err = xasprintf("pattern \"%s\": character (space or control) not allowed in a package pattern",
+					 pattern);
 			return -1;
 		}
 		if (c == '{')

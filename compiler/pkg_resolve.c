@@ -2,12 +2,12 @@
  *
  * One pass is a breadth-first walk from the requested patterns. Chosen
  * packages live in `slots`; `slot_of[i]` maps the first index of a base
- * name's run in the summary to its slot (-1: none yet), so "is this name
- * chosen?" is one hash lookup plus an array read. Constraints (name,
- * pattern, chain) survive across passes; a pass that meets a chosen
- * package failing a new pattern records the pattern and asks for a
- * restart. Chains are stored once per chosen package and extended only
- * when an error message needs them. */
+ * name's run in the summary to its slot (-1: none yet), and `first_of`
+ * maps every package to that first index, so "is this name chosen?" is two
+ * array reads. Candidate lists are cached per pattern pointer. Constraints
+ * (name, pattern, chain) and exclusions survive across passes; a pass that
+ * learns one asks for a restart. Chains are stored once per chosen
+ * package and extended only when a message needs them. */
 #include "pkg_resolve.h"
 #include "pkg_match.h"
 #include "pkg_version.h"
@@ -192,10 +192,30 @@ static char *newest_hint(const struct ctx *c, const char *pattern)
 		return xstrdup("");
 	size_t cnt;
 	size_t first = pkg_summary_find(c->s, name, &cnt);
-	if (cnt)
+	if (cnt) {
 		hint = xasprintf("; newest is %s", c->s->pkgs[first].pkgname);
-	else
-		hint = xasprintf("; there is no package named %s", name);
+	} else {
+		/* did you mean: the closest base name, if it is close enough */
+		const char *best = NULL;
+		size_t bestd = (strlen(name) <= 4 ? 1 : 2) + 1;   /* accept distance < bestd */
+		for (size_t i = 0; i < c->s->n; i++) {
+			if (i > 0 && c->s->pkgs[i].name == c->s->pkgs[i - 1].name)
+				continue;
+			const char *cand = c->s->pkgs[i].name;
+			size_t la = strlen(cand), lb = strlen(name);
+			if ((la > lb ? la - lb : lb - la) > bestd)
+				continue;
+			size_t d = levenshtein(name, cand);
+			if (d < bestd) {          /* ties: the first name in sorted order */
+				bestd = d;
+				best = cand;
+			}
+		}
+		if (best)
+			hint = xasprintf("; there is no package named %s (did you mean %s?)", name, best);
+		else
+			hint = xasprintf("; there is no package named %s", name);
+	}
 	free(name);
 	return hint;
 }

@@ -29,7 +29,7 @@ static const struct directive directives[] = {
 	{ "comment", PLIST_COMMENT }, { "mode", PLIST_MODE },   { "owner", PLIST_OWNER },
 	{ "group", PLIST_GROUP },   { "exec", PLIST_EXEC },     { "unexec", PLIST_UNEXEC },
 	{ "dirrm", PLIST_DIRRM },   { "display", PLIST_DISPLAY }, { "ignore", PLIST_IGNORE },
-	{ "option", PLIST_OPTION }, { "src", PLIST_SRC },
+	{ "option", PLIST_OPTION }, { "src", PLIST_SRC },       { "pkgdir", PLIST_PKGDIR },
 };
 
 bool pkg_path_is_safe(const char *rel)
@@ -131,8 +131,10 @@ int pkg_plist_parse(const char *text, size_t len, struct pkg_plist *out, char **
 			}
 			break;
 		case PLIST_DIRRM:
+		case PLIST_PKGDIR:
 			if (!pkg_path_is_safe(e.arg)) {
-				*err = xasprintf("+CONTENTS: line %zu: @dirrm \"%s\" escapes the prefix", line, e.arg);
+				*err = xasprintf("+CONTENTS: line %zu: @%s \"%s\" escapes the prefix", line,
+						 e.kind == PLIST_DIRRM ? "dirrm" : "pkgdir", e.arg);
 				goto fail_entry;
 			}
 			break;
@@ -234,6 +236,26 @@ int pkg_build_info_parse(const char *text, size_t len, struct pkg_build_info *ou
 		s = nl ? nl + 1 : end;
 	}
 	*out = bi;
+	return 0;
+}
+
+int pkg_build_info_check(const char *pkgname, const struct pkg_build_info *bi,
+			 const char *opsys, const char *machine_arch, char **err)
+{
+	const char *missing = !bi->opsys ? "OPSYS" : !bi->os_version ? "OS_VERSION"
+			    : !bi->machine_arch ? "MACHINE_ARCH" : NULL;
+	if (missing) {
+		*err = xasprintf("%s: +BUILD_INFO has no %s; the package is damaged or not for pkg_add",
+				 pkgname, missing);
+		return -1;
+	}
+	if ((opsys && strcmp(opsys, bi->opsys) != 0) ||
+	    (machine_arch && strcmp(machine_arch, bi->machine_arch) != 0)) {
+		*err = xasprintf("%s: built for %s/%s, the image is %s/%s; use a repository for this ARCH",
+				 pkgname, bi->opsys, bi->machine_arch, opsys ? opsys : bi->opsys,
+				 machine_arch ? machine_arch : bi->machine_arch);
+		return -1;
+	}
 	return 0;
 }
 
@@ -341,6 +363,11 @@ int pkgdb_register(const char *dbdir, const struct pkgdb_pkg *pkgs, size_t n,
 			goto out;
 		}
 		names[done] = p->pkgname ? p->pkgname : nm;
+		if (!plists[done].first_cwd) {
+			*err = xasprintf("%s: +CONTENTS has no @cwd line; it is not a pkgsrc binary package",
+					 names[done]);
+			goto out;
+		}
 		if (strchr(names[done], '/') || strcmp(names[done], ".") == 0 || strcmp(names[done], "..") == 0) {
 			*err = xasprintf("%s: package name contains '/'", names[done]);
 			goto out;
@@ -451,6 +478,12 @@ void pkg_meta_set_free(struct pkg_meta_set *m)
 
 #define META_MAX (16u * 1024 * 1024)
 
+static const char *const known_meta[] = {
+	"+CONTENTS", "+COMMENT", "+DESC", "+INSTALL", "+DEINSTALL", "+DISPLAY",
+	"+MTREE_DIRS", "+BUILD_VERSION", "+BUILD_INFO", "+SIZE_PKG", "+SIZE_ALL",
+	"+PRESERVE", "+VIEWS", "+REQUIRED_BY", "+INSTALLED_INFO",
+};
+
 int pkgdb_read_meta(const char *path, struct pkg_meta_set *out, char **err)
 {
 	int rc = -1;
@@ -476,10 +509,23 @@ int pkgdb_read_meta(const char *path, struct pkg_meta_set *out, char **err)
 			goto out;
 		}
 		const char *name = archive_entry_pathname(ent);
-		if (!name || !pkgdb_is_meta_name(name))
+		if (!name)
 			break;
 		if (name[0] == '.' && name[1] == '/')
 			name += 2;
+		bool known = false;
+		for (size_t k = 0; k < ARRAY_LEN(known_meta); k++)
+			if (strcmp(name, known_meta[k]) == 0)
+				known = true;
+		if (!known)
+			break;     /* the package's files start here */
+		for (size_t k = 0; k < m.n; k++) {
+			if (strcmp(m.v[k].name, name) == 0) {
+				*err = xasprintf("%s: metadata entry \"%s\" appears twice; the package is corrupt",
+						 path, name);
+				goto out;
+			}
+		}
 		la_int64_t size = archive_entry_size(ent);
 		if (size < 0 || (uint64_t)size > META_MAX) {
 			*err = xasprintf("%s: metadata entry \"%s\" is larger than 16 MiB", path, name);

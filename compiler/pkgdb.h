@@ -38,6 +38,7 @@ enum pkg_plist_kind {
 	PLIST_EXEC,      /* @exec */
 	PLIST_UNEXEC,    /* @unexec */
 	PLIST_DIRRM,     /* @dirrm */
+	PLIST_PKGDIR,    /* @pkgdir (directory owned by the package) */
 	PLIST_DISPLAY,   /* @display */
 	PLIST_IGNORE,    /* @ignore (the next file line is not installed) */
 	PLIST_OPTION,    /* @option */
@@ -88,6 +89,13 @@ struct pkg_build_info {
 int pkg_build_info_parse(const char *text, size_t len, struct pkg_build_info *out, char **err);
 void pkg_build_info_free(struct pkg_build_info *bi);  /* frees content */
 
+/* pkg_add's checks: OPSYS, OS_VERSION and MACHINE_ARCH must be present
+ * and, when opsys / machine_arch are given, equal to them. Returns 0, or
+ * -1 with *err, e.g. `nginx-1.25.3: built for NetBSD/aarch64, the image
+ * is NetBSD/x86_64; use a repository for this ARCH`. */
+int pkg_build_info_check(const char *pkgname, const struct pkg_build_info *bi,
+			 const char *opsys, const char *machine_arch, char **err);
+
 /* Default PKG_DBDIR for a LOCALBASE: "<localbase>/pkgdb" ("/usr/pkg" when
  * NULL). NetBSD 9 base pkg_install uses /var/db/pkg: pass it explicitly
  * then. Caller frees. */
@@ -133,16 +141,20 @@ struct pkg_meta_set {
 	struct pkg_meta_file *v;    /* name and data are malloc'd, data NUL-terminated */
 	size_t n, cap;
 };
-/* Read the leading "+FILE" entries of a package (.tgz/.tbz/.txz/plain tar,
- * detected by content) with libarchive, stopping at the first other
- * entry (pkg_create writes metadata first). Each entry is capped at
- * 16 MiB. Returns 0, or -1 with *err naming the path and entry. */
+/* Read the leading metadata entries of a package (.tgz/.tbz/.txz/plain
+ * tar, detected by content) with libarchive, stopping, like pkg_add, at
+ * the first entry that is not a known "+FILE" name (+CONTENTS, +COMMENT,
+ * +DESC, +INSTALL, +DEINSTALL, +DISPLAY, +MTREE_DIRS, +BUILD_VERSION,
+ * +BUILD_INFO, +SIZE_PKG, +SIZE_ALL, +PRESERVE, +VIEWS, +REQUIRED_BY,
+ * +INSTALLED_INFO). +CONTENTS must come first; duplicates are an error;
+ * each entry is capped at 16 MiB. Returns 0, or -1 with *err naming the
+ * path and entry. */
 int pkgdb_read_meta(const char *path, struct pkg_meta_set *out, char **err);
 void pkg_meta_set_free(struct pkg_meta_set *m);   /* frees content, not m */
 
 /* Produce the database files for `pkgs` (n of them, in install order)
  * under `dbdir` (absolute). Every package needs +CONTENTS with @name (or
- * pkgname set), +COMMENT and +DESC. Output is sorted by path. Returns 0,
+ * pkgname set) and @cwd, +COMMENT and +DESC. Output is sorted by path. Returns 0,
  * or -1 with *err naming the package and file. Appends to *out. */
 int pkgdb_register(const char *dbdir, const struct pkgdb_pkg *pkgs, size_t n,
 		   struct pkgdb_files *out, char **err);

@@ -426,6 +426,12 @@ static void test_prune(void **state)
 	assert_false(cache_layer_exists(c, "new1"));
 	assert_true(cache_layer_exists(c, "new2"));
 
+	/* a zeroed policy removes nothing */
+	struct cache_prune_opts o0 = {0};
+	assert_int_equal(cache_prune(c, &o0, &r, NULL, &err), 0);
+	assert_int_equal(r.removed, 0);
+	assert_true(cache_layer_exists(c, "new2"));
+
 	/* dry run removes nothing */
 	struct cache_prune_opts o3 = {.all = true, .older_than_days = -1, .dry_run = true};
 	assert_int_equal(cache_prune(c, &o3, &r, NULL, &err), 0);

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -23,6 +24,7 @@
 #include <unistd.h>
 
 #include "cache.h"
+#include "catalog.h"
 #include "digest.h"
 #include "fetch.h"
 #include "util.h"
@@ -269,6 +271,17 @@ static void test_pinned_cached_makes_no_request(void **state)
 		assert_string_equal(r.sha256, pin);
 		fetch_result_clear(&r);
 	}
+	/* hold: prune cannot remove it while the result lives */
+	struct fetch_req rqh = {.url = u, .digest = spec, .hold = true};
+	if (fetch_file(t.f, &rqh, &r, &err) < 0)
+		fail_msg("%s", err);
+	assert_non_null(r.lock);
+	struct cache_prune_opts all = {.all = true};
+	struct cache_prune_result pr;
+	assert_int_equal(cache_prune(t.cache, &all, &pr, NULL, &err), 0);
+	assert_int_equal(pr.skipped_locked, 1);
+	assert_true(path_exists(r.path));
+	fetch_result_clear(&r);
 	/* by sha512 too, and offline */
 	char s512[129];
 	struct digest *d = digest_new(DIGEST_SHA512);
@@ -703,6 +716,175 @@ static void test_concurrent_fetch_same_url(void **state)
 	t_close(&t);
 }
 
+/* A full disk while downloading: one line, not retried, nothing kept.
+ * Simulated with RLIMIT_FSIZE in a child (write(2) then fails with EFBIG). */
+static void test_disk_full(void **state)
+{
+	(void)state;
+	size_t n = 200000;
+	char *b = blob(n, 7);
+	serve("full/base.tar.xz", b, n);
+	struct t t;
+	t_open(&t, false);
+	char *u = url("/full/base.tar.xz");
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	pid_t kid = fork();
+	assert_true(kid >= 0);
+	if (kid == 0) {
+		close(p[0]);
+		signal(SIGXFSZ, SIG_IGN);
+		struct rlimit rl = {50000, 50000};
+		setrlimit(RLIMIT_FSIZE, &rl);
+		struct fetch_opts o = {.progress = FETCH_PROGRESS_NONE, .backoff_ms = 10};
+		struct fetch_ctx *f = fetch_new(t.cache, &o);
+		struct fetch_req rq = {.url = u};
+		struct fetch_result r;
+		char *err = NULL;
+		int rc = fetch_file(f, &rq, &r, &err);
+		if (rc < 0 && err && write(p[1], err, strlen(err)) < 0)
+			_exit(2);
+		_exit(rc < 0 ? 0 : 1);
+	}
+	close(p[1]);
+	char buf[1024] = "";
+	ssize_t got = 0, r;
+	while ((r = read(p[0], buf + got, sizeof(buf) - 1 - (size_t)got)) > 0)
+		got += r;
+	buf[got > 0 ? got : 0] = 0;
+	close(p[0]);
+	int st;
+	assert_int_equal(waitpid(kid, &st, 0), kid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	char *want = xasprintf("fetch %s: cannot write into the cache: File too large", u);
+	assert_string_equal(buf, want);
+	assert_int_equal(requests("/full/base.tar.xz", NULL), 1);
+	char *file = cache_download_file(t.cache, u);
+	assert_false(path_exists(file));
+	assert_int_equal(tmp_entries(&t), 0);
+	free(file);
+	free(want);
+	free(u);
+	free(b);
+	t_close(&t);
+}
+
+/* The whole path the build driver takes for a set: catalog target on a
+ * 127.0.0.1 mirror, SHA512 list, set name -> file name + digest, pinned
+ * fetch; then the same offline; then a local sets/<arch>/ file first. */
+static void test_catalog_set_end_to_end(void **state)
+{
+	(void)state;
+	size_t n = 5000;
+	char *b = blob(n, 6);
+	serve("m/pub/NetBSD/NetBSD-9.4/i386/binary/sets/base.tgz", b, n);
+	char s512[129];
+	struct digest *d = digest_new(DIGEST_SHA512);
+	digest_update(d, b, n);
+	digest_final_hex(d, s512);
+	char *list = xasprintf("SHA512 (base.tgz) = %s\nSHA512 (etc.tgz) = %s\n", s512, s512);
+	serve("m/pub/NetBSD/NetBSD-9.4/i386/binary/sets/SHA512", list, strlen(list));
+
+	char *err = NULL;
+	struct catalog *c = catalog_load("sets/catalog.yaml", &err);
+	if (!c)
+		fail_msg("%s", err);
+	char *mirror = url("/m");
+	struct catalog_target *tg = catalog_target(c, "9.4", "i386", mirror, &err);
+	if (!tg)
+		fail_msg("%s", err);
+	struct t t;
+	t_open(&t, false);
+	struct catalog_sums *sums = NULL;
+	if (catalog_fetch_sums(t.f, tg, &sums, &err) < 0)
+		fail_msg("%s", err);
+	struct catalog_set set;
+	if (catalog_resolve_set(tg, sums, "base", NULL, NULL, &set, &err) < 0)
+		fail_msg("%s", err);
+	assert_false(set.local);
+	assert_string_equal(set.file, "base.tgz");
+	char *want_url = xasprintf("%s/pub/NetBSD/NetBSD-9.4/i386/binary/sets/base.tgz", mirror);
+	assert_string_equal(set.url, want_url);
+	char *want_digest = xasprintf("sha512:%s", s512);
+	assert_string_equal(set.digest, want_digest);
+	struct fetch_req rq = {.url = set.url, .digest = set.digest, .hint = "check the NetBSD version and set name"};
+	struct fetch_result r;
+	if (fetch_file(t.f, &rq, &r, &err) < 0)
+		fail_msg("%s", err);
+	assert_int_equal(r.status, FETCH_DOWNLOADED);
+	assert_string_equal(r.sha512, s512);
+	fetch_result_clear(&r);
+	catalog_set_clear(&set);
+
+	/* unknown set: the list's sets are named */
+	assert_int_equal(catalog_resolve_set(tg, sums, "bsae", NULL, NULL, &set, &err), -1);
+	char *want_err = xasprintf("set 'bsae' is not in %s (sets: base etc)", tg->sha512_url);
+	assert_string_equal(err, want_err);
+	free(want_err);
+	free(err);
+	err = NULL;
+	catalog_sums_free(sums);
+
+	/* offline, second build: no request at all */
+	char *sha_path = xasprintf("/m/pub/NetBSD/NetBSD-9.4/i386/binary/sets/SHA512");
+	char *set_path = xasprintf("/m/pub/NetBSD/NetBSD-9.4/i386/binary/sets/base.tgz");
+	int before = requests(sha_path, NULL) + requests(set_path, NULL);
+	struct fetch_ctx *off = t_fetcher(&t, true);
+	if (catalog_fetch_sums(off, tg, &sums, &err) < 0)
+		fail_msg("%s", err);
+	if (catalog_resolve_set(tg, sums, "base", NULL, NULL, &set, &err) < 0)
+		fail_msg("%s", err);
+	struct fetch_req rq2 = {.url = set.url, .digest = set.digest};
+	if (fetch_file(off, &rq2, &r, &err) < 0)
+		fail_msg("%s", err);
+	assert_int_equal(r.status, FETCH_CACHED);
+	fetch_result_clear(&r);
+	catalog_set_clear(&set);
+	assert_int_equal(requests(sha_path, NULL) + requests(set_path, NULL), before);
+
+	/* a local sets/<arch>/ file is used first */
+	char *recipe = path_join(E.root, "recipe");
+	char *sdir = path_join(recipe, "sets/i386");
+	assert_int_equal(mkdir_p(sdir, 0755), 0);
+	char *lf = path_join(sdir, "base.tgz");
+	assert_int_equal(write_file_atomic(lf, "local", 5, 0644), 0);
+	if (catalog_resolve_set(tg, sums, "base", recipe, NULL, &set, &err) < 0)
+		fail_msg("%s", err);
+	assert_true(set.local);
+	assert_string_equal(set.url, lf);
+	assert_null(set.digest);
+	struct fetch_req rq3 = {.url = set.url};
+	if (fetch_file(off, &rq3, &r, &err) < 0)
+		fail_msg("%s", err);
+	assert_int_equal(r.status, FETCH_LOCAL);
+	fetch_result_clear(&r);
+	catalog_set_clear(&set);
+
+	/* without a list: the catalog's extension, unpinned */
+	if (catalog_resolve_set(tg, NULL, "etc", NULL, NULL, &set, &err) < 0)
+		fail_msg("%s", err);
+	assert_true(str_endswith(set.url, "/sets/etc.tgz"));
+	assert_null(set.digest);
+	catalog_set_clear(&set);
+
+	fetch_free(off);
+	catalog_sums_free(sums);
+	free(lf);
+	free(sdir);
+	free(recipe);
+	free(sha_path);
+	free(set_path);
+	free(want_digest);
+	free(want_url);
+	t_close(&t);
+	catalog_target_free(tg);
+	catalog_free(c);
+	free(mirror);
+	free(list);
+	free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -718,6 +900,8 @@ int main(void)
 		cmocka_unit_test(test_file_url_and_local_path),
 		cmocka_unit_test(test_fetch_text_and_progress),
 		cmocka_unit_test(test_concurrent_fetch_same_url),
+		cmocka_unit_test(test_disk_full),
+		cmocka_unit_test(test_catalog_set_end_to_end),
 	};
 	return cmocka_run_group_tests(tests, setup_server, teardown_server);
 }

@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <archive.h>
+#include <archive_entry.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -214,6 +216,59 @@ static void test_pkgdb_from_archives(void **state)
 	pkg_resolution_free(res);
 }
 
+/* Write a gzip'd tar with the given (name, text) entries. */
+static void write_tgz(const char *path, const char *const (*ents)[2], size_t n)
+{
+	struct archive *a = archive_write_new();
+	archive_write_add_filter_gzip(a);
+	archive_write_set_format_pax_restricted(a);
+	assert_int_equal(archive_write_open_filename(a, path), ARCHIVE_OK);
+	for (size_t i = 0; i < n; i++) {
+		struct archive_entry *e = archive_entry_new();
+		archive_entry_set_pathname(e, ents[i][0]);
+		archive_entry_set_filetype(e, AE_IFREG);
+		archive_entry_set_perm(e, 0644);
+		archive_entry_set_size(e, (la_int64_t)strlen(ents[i][1]));
+		assert_int_equal(archive_write_header(a, e), ARCHIVE_OK);
+		assert_int_equal(archive_write_data(a, ents[i][1], strlen(ents[i][1])), (la_ssize_t)strlen(ents[i][1]));
+		archive_entry_free(e);
+	}
+	archive_write_close(a);
+	archive_write_free(a);
+}
+
+static void test_read_meta_damaged(void **state)
+{
+	struct repo *r = *state;
+	struct pkg_meta_set m = { 0 };
+	char *err = NULL;
+	char *p = path_join(r->dir, "dup.tgz");
+	const char *const dup[][2] = { { "+CONTENTS", "@name a-1\n" }, { "+COMMENT", "c" },
+				       { "+COMMENT", "again" }, { "bin/a", "x" } };
+	write_tgz(p, dup, 4);
+	assert_int_equal(pkgdb_read_meta(p, &m, &err), -1);
+	assert_non_null(strstr(err, "dup.tgz: metadata entry \"+COMMENT\" appears twice"));
+	free(err);
+	free(p);
+	p = path_join(r->dir, "order.tgz");
+	const char *const order[][2] = { { "+COMMENT", "c" }, { "+CONTENTS", "@name a-1\n" } };
+	write_tgz(p, order, 2);
+	assert_int_equal(pkgdb_read_meta(p, &m, &err), -1);
+	assert_non_null(strstr(err, "order.tgz: does not start with +CONTENTS"));
+	free(err);
+	free(p);
+	/* unknown +FILE: metadata reading stops there, like pkg_add */
+	p = path_join(r->dir, "unknown.tgz");
+	const char *const unk[][2] = { { "+CONTENTS", "@name a-1\n" }, { "+COMMENT", "c" },
+				       { "+WHATEVER", "?" }, { "+DESC", "d" } };
+	write_tgz(p, unk, 4);
+	assert_int_equal(pkgdb_read_meta(p, &m, &err), 0);
+	assert_int_equal(m.n, 2);
+	assert_string_equal(m.v[1].data, "c");
+	pkg_meta_set_free(&m);
+	free(p);
+}
+
 static void test_escape_rejected(void **state)
 {
 	struct repo *r = *state;
@@ -252,6 +307,7 @@ int main(void)
 		cmocka_unit_test(test_digests),
 		cmocka_unit_test(test_pkgdb_from_archives),
 		cmocka_unit_test(test_escape_rejected),
+		cmocka_unit_test(test_read_meta_damaged),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

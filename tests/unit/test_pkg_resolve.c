@@ -173,6 +173,12 @@ static void test_missing(void **state)
 	EXPECT(p3, "ERR: nosuch: no package in test-repo satisfies it; there is no package named nosuch");
 	const char *p4[] = { "libc>=3" };
 	EXPECT(p4, "ERR: libc>=3: no package in test-repo satisfies it; newest is libc-2.0");
+	const char *p6[] = { "ngnix" };
+	EXPECT(p6, "ERR: ngnix: no package in test-repo satisfies it; there is no package named ngnix "
+		   "(did you mean nginx?)");
+	const char *p7[] = { "www/nginx" };
+	EXPECT(p7, "ERR: pattern \"www/nginx\": '/' is not allowed; use the package name (\"nginx\"), "
+		   "not its pkgsrc path");
 	const char *p5[] = { "bad{pattern" };
 	EXPECT(p5, "ERR: pattern \"bad{pattern\": unbalanced '{'");
 }

@@ -37,6 +37,7 @@ static const char contents[] =
 	"@unexec rmdir %D/var/log/nginx 2>/dev/null || true\n"
 	"@display MESSAGE\n"
 	"@dirrm share/examples/nginx\n"
+	"@pkgdir var/log/nginx\n"
 	"@frobnicate   something odd\n"
 	"man/man8/nginx.8\r\n";
 
@@ -78,6 +79,8 @@ static void test_plist(void **state)
 			assert_string_equal(e->arg, "mkdir -p %D/var/log/nginx");
 		if (e->kind == PLIST_DIRRM)
 			assert_string_equal(e->arg, "share/examples/nginx");
+		if (e->kind == PLIST_PKGDIR)
+			assert_string_equal(e->arg, "var/log/nginx");
 	}
 	assert_int_equal(deps, 2);
 	assert_int_equal(files, 4);
@@ -115,6 +118,10 @@ static void test_plist_escape(void **state)
 	assert_int_equal(pkg_plist_parse(abs, strlen(abs), &pl, &err), -1);
 	assert_string_equal(err, "+CONTENTS: line 2: file \"/etc/passwd\" escapes the prefix");
 	free(err);
+	const char *pd = "@name evil-1.0\n@cwd /usr/pkg\n@pkgdir ../../var\n";
+	assert_int_equal(pkg_plist_parse(pd, strlen(pd), &pl, &err), -1);
+	assert_string_equal(err, "+CONTENTS: line 3: @pkgdir \"../../var\" escapes the prefix");
+	free(err);
 	const char *cwd = "@name evil-1.0\n@cwd usr/pkg\n";
 	assert_int_equal(pkg_plist_parse(cwd, strlen(cwd), &pl, &err), -1);
 	assert_string_equal(err, "+CONTENTS: line 2: @cwd \"usr/pkg\" is not an absolute path");
@@ -146,10 +153,19 @@ static void test_build_info(void **state)
 	db = pkgdb_default_dir(NULL);
 	assert_string_equal(db, "/usr/pkg/pkgdb");
 	free(db);
+	assert_int_equal(pkg_build_info_check("nginx-1.25.3", &bi, "NetBSD", "x86_64", &err), 0);
+	assert_int_equal(pkg_build_info_check("nginx-1.25.3", &bi, NULL, NULL, &err), 0);
+	assert_int_equal(pkg_build_info_check("nginx-1.25.3", &bi, "NetBSD", "aarch64", &err), -1);
+	assert_string_equal(err, "nginx-1.25.3: built for NetBSD/x86_64, the image is NetBSD/aarch64; "
+				 "use a repository for this ARCH");
+	free(err);
 	pkg_build_info_free(&bi);
 	const char *with_db = "PKG_DBDIR=/var/db/pkg\n";
 	assert_int_equal(pkg_build_info_parse(with_db, strlen(with_db), &bi, &err), 0);
 	assert_string_equal(bi.pkg_dbdir, "/var/db/pkg");
+	assert_int_equal(pkg_build_info_check("x-1", &bi, NULL, NULL, &err), -1);
+	assert_string_equal(err, "x-1: +BUILD_INFO has no OPSYS; the package is damaged or not for pkg_add");
+	free(err);
 	pkg_build_info_free(&bi);
 }
 
@@ -242,6 +258,12 @@ static void test_register_errors(void **state)
 	struct pkgdb_pkg p4 = { NULL, m_badname, 4, false };
 	assert_int_equal(pkgdb_register("/usr/pkg/pkgdb", &p4, 1, &out, &err), -1);
 	assert_string_equal(err, "pcre2-10.42: metadata entry \"+X/../../etc\" is not a +FILE name");
+	free(err);
+	static const char nocwd[] = "@name nocwd-1.0\nbin/x\n";
+	static const struct pkg_meta_file m_nocwd[] = { META("+CONTENTS", nocwd), META("+COMMENT", "x"), META("+DESC", "y") };
+	struct pkgdb_pkg p5 = { NULL, m_nocwd, 3, false };
+	assert_int_equal(pkgdb_register("/usr/pkg/pkgdb", &p5, 1, &out, &err), -1);
+	assert_string_equal(err, "nocwd-1.0: +CONTENTS has no @cwd line; it is not a pkgsrc binary package");
 	free(err);
 	assert_int_equal(pkgdb_register("pkgdb", &p4, 1, &out, &err), -1);
 	assert_string_equal(err, "PKG_DBDIR \"pkgdb\" must be an absolute path");
