@@ -101,6 +101,11 @@ build/fuzz/fuzz_parse: tests/fuzz/fuzz_parse.c $(LIBSRCS) $(GEN_C)
 fuzz: build/fuzz/fuzz_parse
 	tests/fuzz/run.sh $(FUZZ_SECONDS)
 
+# Benchmark drivers (bench/*.c), linked against the library.
+build/bench/%: bench/%.c build/libsmolc.a
+	@mkdir -p build/bench
+	$(CC) $(ALL_CFLAGS) -o $@ $< build/libsmolc.a $(PKG_LIBS)
+
 deps:
 	@tests/deps.sh
 

@@ -55,7 +55,7 @@ static struct pkgs_repo *repo_get(struct diag_ctx *d, struct plan *p, const char
 	bool got = false;
 	for (size_t i = 0; i < ARRAY_LEN(names) && !got; i++) {
 		char *u = xasprintf("%s%s", url, names[i]);
-		struct fetch_req req = {u, NULL, "check PKGSITE or the NetBSD release", NULL};
+		struct fetch_req req = {u, NULL, "check PKGSITE or the NetBSD release", NULL, false};
 		if (fetch_file(env->fetch, &req, &res, &err) == 0)
 			got = true;
 		else if (!first_err)
@@ -91,7 +91,7 @@ static struct pkgs_repo *repo_get(struct diag_ctx *d, struct plan *p, const char
 	r->summary = sum;
 	/* the SHA512 list is optional: verify against it when published */
 	char *su = xasprintf("%sSHA512", url);
-	struct fetch_req req = {su, NULL, NULL, NULL};
+	struct fetch_req req = {su, NULL, NULL, NULL, false};
 	if (fetch_file(env->fetch, &req, &res, &err) == 0) {
 		if (pkg_digests_parse_file(res.path, &r->digests, &err) == 0)
 			r->have_digests = true;
@@ -139,7 +139,7 @@ int pkgs_plan(struct diag_ctx *d, struct plan *p, struct plan_step *s, const str
 		if (sha)
 			in->digest = xasprintf("sha512:%s", sha);
 		if (env->fetch) {
-			struct fetch_req req = {url, in->digest, "the package is listed in pkg_summary but missing", NULL};
+			struct fetch_req req = {url, in->digest, "the package is listed in pkg_summary but missing", NULL, false};
 			struct fetch_result fr;
 			memset(&fr, 0, sizeof(fr));
 			if (fetch_file(env->fetch, &req, &fr, &err) == 0) {

@@ -107,7 +107,7 @@ static int input_fetch(const struct plan_env *env, struct plan_input *in, const 
 		in->digest = xstrdup(pin);
 	if (!env->fetch)
 		return 0;
-	struct fetch_req req = {in->source, pin, hint, base_dir};
+	struct fetch_req req = {in->source, pin, hint, base_dir, false};
 	struct fetch_result res;
 	memset(&res, 0, sizeof(res));
 	char *err = NULL;
@@ -135,7 +135,7 @@ static struct catalog_sums *release_sums(const struct plan_env *env, const struc
 	*failed = false;
 	if (!env->fetch || !t)
 		return NULL;
-	struct fetch_req req = {t->sha512_url, NULL, "check the NetBSD version in FROM", NULL};
+	struct fetch_req req = {t->sha512_url, NULL, "check the NetBSD version in FROM", NULL, false};
 	char *text = NULL, *err = NULL;
 	size_t len = 0;
 	if (fetch_text(env->fetch, &req, 0, &text, &len, NULL, &err) < 0) {
@@ -630,7 +630,7 @@ static int plan_kernel(struct diag_ctx *d, struct plan *p, const struct plan_env
 	} else {
 		in->source = xstrdup(url);
 		if (!pin && sumurl && env->fetch) {
-			struct fetch_req req = {sumurl, NULL, "the kernel's .sha256 file is missing", NULL};
+			struct fetch_req req = {sumurl, NULL, "the kernel's .sha256 file is missing", NULL, false};
 			char *text = NULL;
 			size_t len = 0;
 			if (fetch_text(env->fetch, &req, 1 << 16, &text, &len, NULL, &err) == 0) {
