@@ -22,6 +22,7 @@
 #include "fstree.h"
 #include "image.h"
 #include "layer.h"
+#include "lockfile.h"
 #include "pkgs.h"
 #include "postinst.h"
 #include "run.h"
@@ -57,8 +58,12 @@ const char build_usage[] =
 	"      --mirror URL       NetBSD mirror (default: the catalog's, or $SMOLC_MIRROR)\n"
 	"      --offline          use only the cache; say what is missing\n"
 	"      --no-cache         rebuild every layer (downloads stay cached)\n"
+	"      --update-lock      ignore Smolfile.lock, resolve again and rewrite it\n"
 	"  -q, --quiet            print only errors\n"
 	"      --json             print a JSON summary on stdout (for CI)\n"
+	"\n"
+	"When Smolfile.lock exists (see 'smolc lock') the build installs exactly\n"
+	"the sets, packages and kernel it pins.\n"
 	"\n"
 	"exit: 0 built, 1 failed (download, I/O, archive, script), 2 bad usage or bad recipe\n";
 
@@ -67,7 +72,7 @@ struct build_opts {
 	const char *tag;
 	const char *cache_dir;
 	const char *mirror;
-	bool offline, no_cache, quiet, json;
+	bool offline, no_cache, quiet, json, update_lock;
 	struct strvec build_args;
 };
 
@@ -82,6 +87,7 @@ struct build {
 	bool *cached;               /* per step */
 	double *secs;               /* per step */
 	char *out_base;             /* <outdir>/<service>-<arch> */
+	struct lockfile *lock;
 	FILE *log;                  /* progress (stderr) or NULL when quiet */
 };
 
@@ -615,6 +621,11 @@ static int write_outputs(struct build *b, struct stamp *st)
 		unlink(tmp);
 		goto out;
 	}
+	int ifd = open(tmp, O_RDONLY | O_CLOEXEC);
+	if (ifd >= 0) {
+		fsync(ifd); /* the image is complete on disk before it gets its final name */
+		close(ifd);
+	}
 	if (digest_file_hex(DIGEST_SHA256, tmp, st->sha256) < 0 || rename(tmp, img) < 0) {
 		diag_error_plain(b->d, "writing %s: %s", img, strerror(errno));
 		unlink(tmp);
@@ -725,8 +736,42 @@ static int build_run(struct build *b, char **yaml_out)
 	const struct recipe_settings *rs = &b->r->set;
 	if (driver_open_env(&b->env, b->o->cache_dir, b->o->mirror, b->o->offline, b->o->quiet) < 0)
 		return EXIT_FAIL;
-	if (plan_make(b->d, b->r, &b->env.penv, &b->p) < 0)
+	char *lpath = lockfile_path_for(b->r->path);
+	char *lerr = NULL;
+	if (!b->o->update_lock) {
+		b->lock = lockfile_read(lpath, &lerr);
+		if (lerr) {
+			diag_error_plain(b->d, "%s", lerr);
+			free(lerr);
+			free(lpath);
+			return EXIT_FAIL;
+		}
+	}
+	b->env.penv.lock = b->lock;
+	if (plan_make(b->d, b->r, &b->env.penv, &b->p) < 0) {
+		free(lpath);
 		return EXIT_FAIL;
+	}
+	if (b->lock) {
+		size_t stale = 0;
+		for (size_t i = 0; i < b->lock->n; i++)
+			stale += !b->lock->used[i];
+		if (stale)
+			diag_warning(b->d, (struct loc){0, 0, 0},
+				     "%s: %zu entr%s no longer match the recipe; run 'smolc lock' to refresh it", lpath, stale,
+				     stale == 1 ? "y" : "ies");
+	}
+	if (b->o->update_lock) {
+		char *err = NULL;
+		if (lockfile_write(lpath, b->p, &err) < 0) {
+			diag_error_plain(b->d, "%s", err);
+			free(err);
+			free(lpath);
+			return EXIT_FAIL;
+		}
+		logf_(b, "wrote %s\n", lpath);
+	}
+	free(lpath);
 	if (!b->p->kernel.path)
 		return fail(b, rs->kernel ? rs->kernel->arg_loc : rs->from->loc, "the kernel could not be fetched"), EXIT_FAIL;
 	if (!b->p->image_key[0])
@@ -773,6 +818,7 @@ static void build_fini(struct build *b)
 {
 	fstree_free(b->tree);
 	sv_free(&b->layer_dirs);
+	lockfile_free(b->lock);
 	plan_free(b->p);
 	driver_close_env(&b->env);
 	recipe_free(b->r);
@@ -781,7 +827,7 @@ static void build_fini(struct build *b)
 	free(b->out_base);
 }
 
-enum { OPT_BUILD_ARG = 256, OPT_CACHE_DIR, OPT_MIRROR, OPT_JSON, OPT_OFFLINE, OPT_NO_CACHE };
+enum { OPT_BUILD_ARG = 256, OPT_CACHE_DIR, OPT_MIRROR, OPT_JSON, OPT_OFFLINE, OPT_NO_CACHE, OPT_UPDATE_LOCK };
 
 int build_main(struct build_opts *o, const char *path, char **yaml_out)
 {
@@ -818,6 +864,7 @@ int cmd_build(int argc, char **argv)
 		{"json", no_argument, NULL, OPT_JSON},
 		{"offline", no_argument, NULL, OPT_OFFLINE},
 		{"no-cache", no_argument, NULL, OPT_NO_CACHE},
+		{"update-lock", no_argument, NULL, OPT_UPDATE_LOCK},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -859,6 +906,9 @@ int cmd_build(int argc, char **argv)
 			break;
 		case OPT_NO_CACHE:
 			o.no_cache = true;
+			break;
+		case OPT_UPDATE_LOCK:
+			o.update_lock = true;
 			break;
 		case 'h':
 			fputs(build_usage, stdout);

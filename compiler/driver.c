@@ -6,6 +6,7 @@
 #include "check.h"
 #include "driver_int.h"
 #include "fetch.h"
+#include "lockfile.h"
 #include "plan.h"
 
 #include <errno.h>
@@ -38,8 +39,20 @@ static const char cache_usage[] =
 	"          entries in use by a running build are skipped\n"
 	"The cache is $SMOLC_CACHE, else $XDG_CACHE_HOME/smolc, else ~/.cache/smolc.\n";
 
+static const char lock_usage[] =
+	"usage: smolc lock [--update-lock] [--offline] [--build-arg NAME=VALUE]… [--cache-dir DIR] [--mirror URL] [Smolfile]\n"
+	"\n"
+	"Resolve every remote input of the recipe — sets, packages with their\n"
+	"dependencies, the kernel — and pin each to its digest in Smolfile.lock\n"
+	"(beside the Smolfile). Later builds install exactly what it names, and\n"
+	"work offline once the inputs are cached. Only indexes are downloaded\n"
+	"(SHA512 lists, pkg_summary, .sha256 files).\n"
+	"  --update-lock   re-resolve everything instead of keeping existing pins\n";
+
 const char *driver_usage(const char *cmd)
 {
+	if (!strcmp(cmd, "lock"))
+		return lock_usage;
 	if (!strcmp(cmd, "check"))
 		return check_usage;
 	if (!strcmp(cmd, "plan"))
@@ -136,7 +149,7 @@ void driver_close_env(struct driver_env *e)
 	memset(e, 0, sizeof(*e));
 }
 
-enum { OPT_BUILD_ARG = 256, OPT_CACHE_DIR, OPT_MIRROR, OPT_JSON, OPT_HELP };
+enum { OPT_BUILD_ARG = 256, OPT_CACHE_DIR, OPT_MIRROR, OPT_JSON, OPT_HELP, OPT_UPDATE, OPT_OFFLINE };
 
 int cmd_check(int argc, char **argv)
 {
@@ -334,5 +347,115 @@ int cmd_cache(int argc, char **argv)
 		fprintf(stderr, "smolc: cache: %s\n", err);
 	free(err);
 	cache_free(cache);
+	return rc;
+}
+
+int cmd_lock(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"build-arg", required_argument, NULL, OPT_BUILD_ARG},
+		{"cache-dir", required_argument, NULL, OPT_CACHE_DIR},
+		{"mirror", required_argument, NULL, OPT_MIRROR},
+		{"update-lock", no_argument, NULL, OPT_UPDATE},
+		{"offline", no_argument, NULL, OPT_OFFLINE},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct strvec bargs = {0};
+	const char *cache_dir = NULL, *mirror = NULL;
+	bool update = false, offline = false;
+	int c;
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_BUILD_ARG:
+			sv_pushdup(&bargs, optarg);
+			break;
+		case OPT_CACHE_DIR:
+			cache_dir = optarg;
+			break;
+		case OPT_MIRROR:
+			mirror = optarg;
+			break;
+		case OPT_UPDATE:
+			update = true;
+			break;
+		case OPT_OFFLINE:
+			offline = true;
+			break;
+		case 'h':
+			fputs(lock_usage, stdout);
+			sv_free(&bargs);
+			return EXIT_OK;
+		default:
+			sv_free(&bargs);
+			return driver_bad_usage("lock", "lock: unknown option or missing value: '%s'", argv[optind - 1]);
+		}
+	}
+	if (argc - optind > 1) {
+		sv_free(&bargs);
+		return driver_bad_usage("lock", "lock: takes one Smolfile, got also '%s'", argv[optind + 1]);
+	}
+	const char *path = driver_smolfile(argc, argv, optind);
+	struct diag_ctx d;
+	diag_init(&d);
+	int rc = EXIT_OK;
+	struct recipe *r = driver_load(&d, path, &bargs);
+	struct driver_env env;
+	memset(&env, 0, sizeof(env));
+	struct plan *p = NULL;
+	char *lpath = lockfile_path_for(path);
+	char *err = NULL;
+	struct lockfile *old = NULL;
+	if (!r || d.errors) {
+		rc = EXIT_USAGE;
+	} else if (driver_open_env(&env, cache_dir, mirror, offline, false) < 0) {
+		rc = EXIT_FAIL;
+	} else {
+		if (!update) {
+			old = lockfile_read(lpath, &err);
+			if (err) {
+				diag_error_plain(&d, "%s", err);
+				rc = EXIT_FAIL;
+			}
+		}
+		env.penv.lock = old;
+		env.penv.index_only = true;
+		if (rc == EXIT_OK && plan_make(&d, r, &env.penv, &p) < 0)
+			rc = EXIT_FAIL;
+	}
+	size_t pinned = 0, pending = 0;
+	if (rc == EXIT_OK) {
+		for (size_t i = 0; i < p->n; i++)
+			for (size_t k = 0; k < p->v[i].nin; k++) {
+				const struct plan_input *in = &p->v[i].in[k];
+				if (!in->digest)
+					pending++;
+				else if (in->source && fetch_is_url(in->source))
+					pinned++;
+			}
+		if (p->kernel.digest && p->kernel.source && fetch_is_url(p->kernel.source))
+			pinned++;
+		if (pending) {
+			diag_error_plain(&d, "%zu input%s could not be resolved%s; nothing written", pending, pending > 1 ? "s" : "",
+					 offline ? " offline (run without --offline)" : "");
+			rc = EXIT_FAIL;
+		} else if (lockfile_write(lpath, p, &err) < 0) {
+			diag_error_plain(&d, "%s", err);
+			rc = EXIT_FAIL;
+		}
+	}
+	diag_print(&d, stderr);
+	if (rc == EXIT_OK)
+		fprintf(stderr, "smolc: wrote %s: %zu remote input%s pinned\n", lpath, pinned, pinned == 1 ? "" : "s");
+	free(err);
+	free(lpath);
+	lockfile_free(old);
+	plan_free(p);
+	driver_close_env(&env);
+	recipe_free(r);
+	diag_fini(&d);
+	sv_free(&bargs);
 	return rc;
 }

@@ -11,6 +11,7 @@ int cmd_check(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
 int cmd_build(int argc, char **argv);
 int cmd_cache(int argc, char **argv);
+int cmd_lock(int argc, char **argv);
 
 const char *driver_usage(const char *cmd);   /* NULL for unknown */
 

@@ -24,6 +24,7 @@ static const struct {
 	{"stop", run_cmd_stop, "stop a detached micro VM"},
 	{"logs", run_cmd_logs, "show a detached micro VM's console log"},
 	{"wait", run_cmd_wait, "wait until a micro VM's forwarded port accepts connections"},
+	{"lock", cmd_lock, "pin every remote input (sets, packages, kernel) in Smolfile.lock"},
 	{"cache", cmd_cache, "inspect and prune the build cache (ls, du, prune)"},
 };
 

@@ -2,6 +2,7 @@
 #include "pkgs.h"
 #include "fetch.h"
 #include "layer.h"
+#include "lockfile.h"
 #include "pkg_resolve.h"
 #include "pkg_summary.h"
 #include "pkgdb.h"
@@ -105,6 +106,32 @@ static struct pkgs_repo *repo_get(struct diag_ctx *d, struct plan *p, const char
 int pkgs_plan(struct diag_ctx *d, struct plan *p, struct plan_step *s, const struct ir_node *n, const char *repo,
 	      const struct plan_env *env)
 {
+	size_t nlocked = 0;
+	const struct lock_rec *locked = lockfile_step(env->lock, s->title, &nlocked);
+	if (nlocked) {
+		/* install exactly what the lock file names */
+		int rc = 0;
+		for (size_t i = 0; i < nlocked; i++) {
+			struct plan_input *in = plan_add_input(s, locked[i].what, locked[i].url);
+			in->digest = xstrdup(locked[i].digest);
+			if (!env->fetch || env->index_only)
+				continue;
+			struct fetch_req req = {locked[i].url, locked[i].digest, "the locked package is gone from the repository; "
+				"run smolc lock --update-lock", NULL, false};
+			struct fetch_result fr;
+			memset(&fr, 0, sizeof(fr));
+			char *err = NULL;
+			if (fetch_file(env->fetch, &req, &fr, &err) == 0) {
+				in->path = xstrdup(fr.path);
+				fetch_result_clear(&fr);
+			} else if (env->fetch_inputs) {
+				diag_error(d, n->loc, "%s", err);
+				rc = -1;
+			}
+			free(err);
+		}
+		return rc;
+	}
 	bool failed;
 	struct pkgs_repo *r = repo_get(d, p, repo, env, n->loc, &failed);
 	if (!r) {
@@ -138,7 +165,7 @@ int pkgs_plan(struct diag_ctx *d, struct plan *p, struct plan_step *s, const str
 		const char *sha = r->have_digests ? pkg_digests_get(&r->digests, e->file_name) : NULL;
 		if (sha)
 			in->digest = xasprintf("sha512:%s", sha);
-		if (env->fetch) {
+		if (env->fetch && !(env->index_only && in->digest)) {
 			struct fetch_req req = {url, in->digest, "the package is listed in pkg_summary but missing", NULL, false};
 			struct fetch_result fr;
 			memset(&fr, 0, sizeof(fr));
@@ -184,18 +211,20 @@ int pkgs_build_layer(struct plan *p, struct plan_step *s, struct layer_writer *w
 	(void)env;
 	struct pkg_meta_set *metas = xcalloc(s->nin + 1, sizeof(*metas));
 	struct pkgdb_pkg *pk = xcalloc(s->nin + 1, sizeof(*pk));
+	char **names = xcalloc(s->nin + 1, sizeof(char *));
 	char *dbdir = NULL;
 	int rc = -1;
 	size_t n = 0;
 	for (size_t i = 0; i < s->nin; i++, n++) {
 		const struct plan_input *in = &s->in[i];
-		const struct pkg_entry *e = in->pkg;
-		if (!e || !in->path) {
+		if (!in->path || !str_startswith(in->what, "pkg ")) {
 			*err = xasprintf("%s: package not fetched", in->source ? in->source : in->what);
 			goto out;
 		}
 		if (pkgdb_read_meta(in->path, &metas[i], err) < 0)
 			goto out;
+		names[i] = xstrndup(in->what + 4, strcspn(in->what + 4, " "));
+		const char *file = path_basename(in->source ? in->source : in->path);
 		size_t bl = 0;
 		const char *bi = meta_get(&metas[i], "+BUILD_INFO", &bl);
 		struct pkg_build_info info;
@@ -206,18 +235,18 @@ int pkgs_build_layer(struct plan *p, struct plan_step *s, struct layer_writer *w
 		if (!dbdir)
 			dbdir = info.pkg_dbdir ? xstrdup(info.pkg_dbdir) : pkgdb_default_dir(localbase);
 		if (log)
-			fprintf(log, "      installing %s under %s\n", e->pkgname, localbase);
+			fprintf(log, "      installing %s under %s\n", names[i], localbase);
 		static const char *const skip[] = {"+*", NULL};
 		struct layer_import_opts io;
 		memset(&io, 0, sizeof(io));
-		io.label = e->file_name;
+		io.label = file;
 		io.prefix = localbase;
 		io.skip = skip;
 		int r = layer_import_archive(w, in->path, &io, err);
 		pkg_build_info_free(&info);
 		if (r < 0)
 			goto out;
-		pk[i].pkgname = e->pkgname;
+		pk[i].pkgname = names[i];
 		pk[i].meta = (const struct pkg_meta_file *)metas[i].v;
 		pk[i].n_meta = metas[i].n;
 		pk[i].automatic = strstr(in->what, "(dependency)") != NULL;
@@ -246,6 +275,9 @@ out:
 	for (size_t i = 0; i < s->nin; i++)
 		pkg_meta_set_free(&metas[i]);
 	free(metas);
+	for (size_t i = 0; i < s->nin; i++)
+		free(names[i]);
+	free(names);
 	free(pk);
 	free(dbdir);
 	return rc;

@@ -4,6 +4,7 @@
 #include "catalog.h"
 #include "digest.h"
 #include "fetch.h"
+#include "lockfile.h"
 #include "pkgs.h"
 
 #include <dirent.h>
@@ -105,7 +106,7 @@ static int input_fetch(const struct plan_env *env, struct plan_input *in, const 
 {
 	if (pin && !in->digest)
 		in->digest = xstrdup(pin);
-	if (!env->fetch)
+	if (!env->fetch || (env->index_only && in->digest))
 		return 0;
 	struct fetch_req req = {in->source, pin, hint, base_dir, false};
 	struct fetch_result res;
@@ -190,7 +191,9 @@ static int plan_set(struct diag_ctx *d, struct plan *p, const struct recipe *r, 
 	}
 	case SRC_URL: {
 		struct plan_input *in = plan_add_input(s, what, set->ref);
-		rc = input_fetch(env, in, pin, "check the set URL", r->dir, d, set->loc);
+		const struct lock_rec *lr = pin ? NULL : lockfile_input(env->lock, s->title, what);
+		rc = input_fetch(env, in, pin ? pin : lr && !strcmp(lr->url, set->ref) ? lr->digest : NULL, "check the set URL",
+				 r->dir, d, set->loc);
 		break;
 	}
 	case SRC_NAME: {
@@ -203,6 +206,13 @@ static int plan_set(struct diag_ctx *d, struct plan *p, const struct recipe *r, 
 			struct plan_input *in = plan_add_input(s, what, local);
 			input_local_file(in, local);
 			free(local);
+			break;
+		}
+		const struct lock_rec *lr = pin ? NULL : lockfile_input(env->lock, s->title, what);
+		if (lr) {
+			struct plan_input *in = plan_add_input(s, what, lr->url);
+			rc = input_fetch(env, in, lr->digest, "check the NetBSD version and set name (pinned by the lock file)",
+					 NULL, d, set->loc);
 			break;
 		}
 		if (!*sums_tried) {
@@ -596,6 +606,12 @@ static int plan_kernel(struct diag_ctx *d, struct plan *p, const struct plan_env
 		return 0;
 	}
 	char *pin = k && k->u.kernel.sha256 ? xasprintf("sha256:%s", k->u.kernel.sha256) : NULL;
+	const struct lock_rec *lr = pin ? NULL : lockfile_input(env->lock, "KERNEL", "kernel");
+	if (lr && (!k || k->u.kernel.src != SRC_URL || !strcmp(lr->url, k->u.kernel.ref))) {
+		in->source = xstrdup(lr->url);
+		return input_fetch(env, in, lr->digest, "check the kernel (pinned by the lock file)", kdir, d,
+				   k ? k->arg_loc : r->set.from->loc);
+	}
 	if (k && k->u.kernel.src == SRC_URL) {
 		in->source = xstrdup(k->u.kernel.ref);
 		int rc = input_fetch(env, in, pin, "check the KERNEL URL", kdir, d, k->arg_loc);

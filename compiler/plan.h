@@ -21,6 +21,7 @@ struct catalog;
 struct fetch_ctx;
 struct catalog_target;
 struct pkgs_state;
+struct lockfile;
 
 enum step_kind { STEP_BASE, STEP_SET, STEP_PKGS, STEP_COPY, STEP_POSTINST, STEP_GEN, STEP_RC };
 const char *step_kind_name(enum step_kind k);
@@ -59,6 +60,8 @@ struct plan_env {
 	const char *mirror;            /* --mirror / SMOLC_MIRROR, or NULL */
 	bool fetch_inputs;             /* build: download what is missing; plan: cache only */
 	const char *datadir;           /* where services/common lives */
+	struct lockfile *lock;         /* Smolfile.lock to honour, or NULL */
+	bool index_only;               /* smolc lock: fetch indexes, not the inputs they pin */
 };
 
 struct plan {
