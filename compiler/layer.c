@@ -412,9 +412,6 @@ int layer_add_named(struct layer_writer *w, const char *shown, const char *path,
 {
 	if (w->broken)
 		return layer_fail(err, "%s: layer writer failed earlier", w->label);
-	if (m->type == FS_REG && m->size)
-		return layer_fail(err, "%s: entry \"%s\": regular file data must be added with its content",
-				  w->label, shown);
 	if (m->type == FS_LNK && !m->target)
 		return layer_fail(err, "%s: entry \"%s\": symlink without target", w->label, shown);
 	char *np = w_path(w, shown, path, err);
