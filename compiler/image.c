@@ -838,6 +838,21 @@ static int write_visit(void *ctx, const char *path, struct fs_node *n)
 		return 0;
 	if (ino > w->fs->super->s_inodes_count)
 		return e2err(w, EXT2_ET_INODE_ALLOC_FAIL, "numbering", n);
+	uint64_t links = n->inode->nlink;
+	if (n->inode->type == FS_DIR) {
+		size_t nk;
+		struct fs_node *const *kids = fstree_children(n, &nk);
+		links = 2;
+		for (size_t i = 0; i < nk; i++)
+			links += kids[i]->inode->type == FS_DIR;
+	}
+	if (links >= EXT2_LINK_MAX) {
+		char *p = fstree_path(n);
+		img_fail(w->err, "%s: \"%s\" would have %" PRIu64 " links; ext2 allows fewer than %d",
+			 w->path, p, links, EXT2_LINK_MAX);
+		free(p);
+		return -1;
+	}
 	switch (n->inode->type) {
 	case FS_REG: return write_reg(w, n, ino) < 0 ? -1 : 0;
 	case FS_DIR: return write_dir(w, n, ino) < 0 ? -1 : 0;

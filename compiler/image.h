@@ -17,7 +17,8 @@
  *     if the tree needs more. Volume label "<service>root" (cut to 16 bytes).
  *   - Filesystem UUID and directory hash seed from the seed; all times
  *     from the epoch: an inode's mtime is min(tree mtime, epoch) and its
- *     atime/ctime equal that mtime; superblock times are the epoch.
+ *     atime/ctime equal that mtime; superblock times are the epoch
+ *     (at least 1: libext2fs reads a zero "now" as "use the clock").
  *     Same tree + options → byte-identical image.
  *   - Ownership and modes come only from the tree. Hard links share one
  *     inode (link count = names). Symlinks < 60 bytes are fast symlinks.

@@ -80,6 +80,24 @@ void layer_writer_set_label(struct layer_writer *w, const char *label)
 
 /* ---- escaping ---- */
 
+static void esc_bytes(struct strbuf *sb, const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p <= 0x20 || *p == 0x7f || *p == '%')
+			sb_printf(sb, "%%%02X", *p);
+		else
+			sb_addc(sb, (char)*p);
+	}
+}
+
+/* A path field: "/" + escaped normalised path ("/" alone for the root). */
+static void esc_path(struct strbuf *sb, const char *np)
+{
+	sb_addc(sb, '/');
+	esc_bytes(sb, np);
+}
+
+/* A string field: "-" for NULL or empty, "%2D" for a lone "-". */
 static void esc_add(struct strbuf *sb, const char *s)
 {
 	if (!s || !*s) {
@@ -90,12 +108,7 @@ static void esc_add(struct strbuf *sb, const char *s)
 		sb_adds(sb, "%2D");
 		return;
 	}
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p <= 0x20 || *p == 0x7f || *p == '%')
-			sb_printf(sb, "%%%02X", *p);
-		else
-			sb_addc(sb, (char)*p);
-	}
+	esc_bytes(sb, s);
 }
 
 static int hexval(int c)
@@ -109,10 +122,13 @@ static int hexval(int c)
 	return -1;
 }
 
-/* Unescape in place; "-" becomes NULL. Returns 0 or -1 on bad escapes. */
-static int unesc(char *s, char **out)
+/* Unescape in place; for string fields (!path) "-" becomes NULL; path
+ * fields must start with '/'. Returns 0 or -1 on bad input. */
+static int unesc_field(char *s, char **out, bool path)
 {
-	if (s[0] == '-' && s[1] == '\0') {
+	if (path && s[0] != '/')
+		return -1;
+	if (!path && s[0] == '-' && s[1] == '\0') {
 		*out = NULL;
 		return 0;
 	}
@@ -131,6 +147,16 @@ static int unesc(char *s, char **out)
 	*o = '\0';
 	*out = s;
 	return 0;
+}
+
+static int unesc(char *s, char **out)
+{
+	return unesc_field(s, out, false);
+}
+
+static int unesc_path(char *s, char **out)
+{
+	return unesc_field(s, out, true);
 }
 
 /* ---- low-level output ---- */
@@ -293,8 +319,7 @@ static void rec_meta(struct strbuf *sb, char kind, const char *path, const struc
 {
 	sb_addc(sb, kind);
 	sb_addc(sb, ' ');
-	sb_addc(sb, '/');
-	esc_add(sb, path);
+	esc_path(sb, path);
 	sb_printf(sb, " %o %" PRIu32 " %" PRIu32 " ", m->perm & 07777, m->uid, m->gid);
 	esc_add(sb, m->uname);
 	sb_addc(sb, ' ');
@@ -387,9 +412,6 @@ int layer_add_named(struct layer_writer *w, const char *shown, const char *path,
 {
 	if (w->broken)
 		return layer_fail(err, "%s: layer writer failed earlier", w->label);
-	if (m->type == FS_REG && m->size)
-		return layer_fail(err, "%s: entry \"%s\": regular file data must be added with its content",
-				  w->label, shown);
 	if (m->type == FS_LNK && !m->target)
 		return layer_fail(err, "%s: entry \"%s\": symlink without target", w->label, shown);
 	char *np = w_path(w, shown, path, err);
@@ -565,10 +587,10 @@ int layer_add_hardlink_named(struct layer_writer *w, const char *shown, const ch
 		free(e);
 		goto out;
 	}
-	sb_adds(&w->eb, "H /");
-	esc_add(&w->eb, np);
-	sb_adds(&w->eb, " /");
-	esc_add(&w->eb, nt);
+	sb_adds(&w->eb, "H ");
+	esc_path(&w->eb, np);
+	sb_addc(&w->eb, ' ');
+	esc_path(&w->eb, nt);
 	sb_addc(&w->eb, '\n');
 	w->info.entries++;
 	rc = w->eb.len >= 65536 ? entries_flush(w, err) : 0;
@@ -595,8 +617,8 @@ int layer_add_whiteout(struct layer_writer *w, const char *path, char **err)
 		return layer_fail(err, "%s: cannot remove the image root", w->label);
 	}
 	fstree_remove(w->shadow, np);
-	sb_adds(&w->eb, "W /");
-	esc_add(&w->eb, np);
+	sb_adds(&w->eb, "W ");
+	esc_path(&w->eb, np);
 	sb_addc(&w->eb, '\n');
 	w->info.entries++;
 	free(np);
@@ -781,7 +803,7 @@ int layer_apply(const char *dir, struct fstree *t, char **err)
 		for (char *p = line, *s; nf < 12 && (s = strsep(&p, " ")); )
 			fld[nf++] = s;
 		char *path = NULL, *e = NULL;
-		if (nf < 2 || strlen(fld[0]) != 1 || unesc(fld[1], &path) < 0 || !path)
+		if (nf < 2 || strlen(fld[0]) != 1 || unesc_path(fld[1], &path) < 0)
 			goto bad;
 		char k = fld[0][0];
 		if (k == 'W') {
@@ -791,7 +813,7 @@ int layer_apply(const char *dir, struct fstree *t, char **err)
 		}
 		if (k == 'H') {
 			char *target;
-			if (nf != 3 || unesc(fld[2], &target) < 0 || !target)
+			if (nf != 3 || unesc_path(fld[2], &target) < 0)
 				goto bad;
 			if (fstree_link(t, path, target, &e) < 0)
 				goto fail;

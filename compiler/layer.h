@@ -13,10 +13,12 @@
  *               H <path> <target-path>           (hard link to an earlier entry of this layer)
  *               W <path>                         (whiteout: remove path, recursively)
  *             <perm> is octal (07777 bits), numbers are decimal, <path> is
- *             normalised and absolute ("/etc/rc"). Strings are escaped:
- *             bytes <= 0x20, 0x7f, '%' and a lone "-" become %XX; an
- *             absent uname/gname is "-". Records are in the order they
- *             were added and are applied in that order.
+ *             normalised and absolute ("/etc/rc", "/" for the root).
+ *             Paths, names and targets are escaped: bytes <= 0x20, 0x7f
+ *             and '%' become %XX; in uname/gname/target fields a lone "-"
+ *             becomes %2D and an absent (or empty) value is "-". Records
+ *             are in the order they were added and are applied in that
+ *             order.
  *   data      regular file contents: <size> bytes at <off> for each F
  *             record. Files of 64 KiB or more start on a 4096-byte
  *             boundary and their all-zero 4 KiB blocks are left as holes

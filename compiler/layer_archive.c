@@ -272,6 +272,13 @@ static int do_entry(struct imp *im, char **err)
 			rc = 0;
 			goto out;
 		}
+		if (archive_entry_size_is_set(e) && archive_entry_size(e) > 0 &&
+		    (archive_format(im->a) & ARCHIVE_FORMAT_BASE_MASK) == ARCHIVE_FORMAT_CPIO) {
+			/* newc cpio: the data of a link set rides on its last name */
+			layer_fail(err, "%s: entry \"%s\": cpio hard links carrying data are not "
+				   "supported; repack the archive as tar", im->label, raw);
+			goto out;
+		}
 		hdest = with_prefix(im, hnp);
 		if (!layer_has_path(im->w, hdest) && strset_has(&im->skipped, hnp)) {
 			VEC_GROW(im->pend, im->npend, im->cappend);

@@ -120,6 +120,12 @@ static void test_import_tiny_every_type(void **state)
 	assert_int_equal(wd->perm, 0640);
 	assert_int_equal(ino_at(t, "/tmp/fifo")->type, FS_FIFO);
 	assert_int_equal(ino_at(t, "/tmp")->perm, 01777);
+	/* the "./" entry sets the root's metadata */
+	assert_int_equal(ino_at(t, "/")->mtime, 1700000000);
+	assert_null(fstree_lookup(t, "/-"));
+	size_t nroot;
+	fstree_children(fstree_root(t), &nroot);
+	assert_int_equal(nroot, 5); /* bin dev etc tmp usr */
 	struct layer_info back;
 	assert_int_equal(layer_read_info(dir, &back, &err), 0);
 	assert_string_equal(back.digest, li.digest);
