@@ -137,7 +137,7 @@ static int parse_run_opts(int argc, char **argv, struct run_opts *o)
 	optind = 0;
 	opterr = 0;
 	int c;
-	while ((c = getopt_long(argc, argv, "+:dp:m:c:a:h", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":dp:m:c:a:h", lo, NULL)) != -1) {
 		char *e = NULL;
 		switch (c) {
 		case 'd': o->detach = true; break;
@@ -632,6 +632,21 @@ fail:
 	return rv;
 }
 
+/* Every published host port must be free before QEMU starts. */
+static int check_ports(const struct runconf *rc, const struct run_opts *o)
+{
+	for (size_t i = 0; i < rc->nports + o->nports; i++) {
+		const struct runconf_port *p = i < rc->nports ? &rc->ports[i] : &o->ports[i - rc->nports];
+		char *err = NULL;
+		if (portprobe_free(p->host_addr, p->host_port, p->proto == RUNCONF_UDP, &err) < 0) {
+			cli_err("%s", err);
+			free(err);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int run_cmd_run(int argc, char **argv)
 {
 	struct run_opts o;
@@ -711,7 +726,9 @@ int run_cmd_run(int argc, char **argv)
 	if (o.detach) {
 		if (!console || str_startswith(console, "stdio"))
 			qo.console = "file:" INSTANCE_CONSOLE;
-		qo.pidfile = INSTANCE_PIDFILE;
+		root = instance_state_root();
+		realdir = path_join(root, name);
+		qo.pidfile = dir = path_join(realdir, INSTANCE_PIDFILE);
 		qo.qmp_socket = INSTANCE_QMP;
 		qo.daemonize = true;
 	} else if (o.time && !o.dry_run && first_tcp_port(rc, &o)) {
@@ -749,28 +766,26 @@ int run_cmd_run(int argc, char **argv)
 		free(ipath);
 		goto out;
 	}
-	for (size_t i = 0; i < rc->nports + o.nports; i++) {
-		const struct runconf_port *p = i < rc->nports ? &rc->ports[i] : &o.ports[i - rc->nports];
-		if (portprobe_free(p->host_addr, p->host_port, p->proto == RUNCONF_UDP, &err) < 0) {
-			cli_err("%s", err);
-			free(ipath);
-			goto out;
-		}
-	}
 	if (!o.detach) {
 		free(ipath);
+		if (check_ports(rc, &o) < 0)
+			goto out;
 		rv = run_foreground(qemu_path, &qargv, rc, &o, accel_name(ac.kind), tmpdir);
 		goto out;
 	}
 	/* detached */
-	root = instance_state_root();
 	lockfd = instance_claim(root, name, &err);
 	if (lockfd < 0) {
 		cli_err("%s", err);
 		free(ipath);
+		free(realdir);
+		realdir = NULL; /* not ours: keep it */
 		goto out;
 	}
-	realdir = path_join(root, name);
+	if (check_ports(rc, &o) < 0) {
+		free(ipath);
+		goto out; /* releases the lock and removes the claimed directory */
+	}
 	/* the effective run config, with absolute paths, for ps/inspection */
 	{
 		struct runconf *copy = NULL;

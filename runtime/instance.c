@@ -39,6 +39,11 @@ void instance_free(struct instance *in)
 char *instance_state_root(void)
 {
 	const char *s = getenv("SMOLC_STATE_DIR");
+	if (s && *s && s[0] != '/') {
+		char cwd[PATH_MAX];
+		if (getcwd(cwd, sizeof(cwd)))
+			return path_join(cwd, s);
+	}
 	if (s && *s)
 		return xstrdup(s);
 	s = getenv("XDG_STATE_HOME");
@@ -110,28 +115,25 @@ bool instance_pid_alive(pid_t pid, const char *dir)
 	if (read_file(path, 1 << 20, &data, &len) < 0)
 		return false;
 	bool qemu = str_startswith(path_basename(data), "qemu-system-");
+	/* ours: "-pidfile P" where P is this directory's pidfile (QEMU
+	 * -daemonize chdirs to /, so P is absolute in the argv). */
+	char *want = path_join(dir, INSTANCE_PIDFILE);
+	char real_want[PATH_MAX], real_arg[PATH_MAX];
+	bool have_want = realpath(want, real_want) != NULL;
+	free(want);
 	bool ours = false;
-	for (size_t off = 0; qemu && off < len;) {
+	for (size_t off = 0; qemu && have_want && off < len;) {
 		const char *arg = data + off;
 		size_t al = strlen(arg);
-		if (!strcmp(arg, "-pidfile") && off + al + 1 < len &&
-		    !strcmp(data + off + al + 1, INSTANCE_PIDFILE))
-			ours = true;
+		if (!strcmp(arg, "-pidfile") && off + al + 1 < len) {
+			const char *pf = data + off + al + 1;
+			if (pf[0] == '/' && realpath(pf, real_arg) && !strcmp(real_arg, real_want))
+				ours = true;
+		}
 		off += al + 1;
 	}
 	free(data);
-	if (!qemu || !ours)
-		return false;
-	/* Same directory? (pidfile name alone is shared by all instances) */
-	snprintf(path, sizeof(path), "/proc/%ld/cwd", (long)pid);
-	char cwd[PATH_MAX], real[PATH_MAX];
-	ssize_t n = readlink(path, cwd, sizeof(cwd) - 1);
-	if (n < 0)
-		return false;
-	cwd[n] = 0;
-	if (!realpath(dir, real))
-		return false;
-	return !strcmp(cwd, real);
+	return qemu && ours;
 }
 
 /* Is the lock held by someone else (a starting smolc)? */

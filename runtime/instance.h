@@ -10,13 +10,14 @@
  *   <root>/<name>/instance      summary, "key=value" lines: name, service,
  *                               image, ports, accel, console, started
  *                               (epoch seconds), qemu (binary)
- * QEMU runs with the instance directory as its working directory, so the
- * pid/qmp/console paths in its argv are relative ("qemu.pid" ...).
+ * QEMU is started in the instance directory with -daemonize; the qmp and
+ * console paths in its argv are relative (sockets have a 108-byte path
+ * limit), the pidfile path absolute (-daemonize then chdirs to /).
  *
  * A pid is trusted only when /proc/PID/cmdline is a qemu-system-* whose
- * arguments contain this instance's "-pidfile qemu.pid" and whose cwd is
- * the instance directory; anything else is stale state, removed by
- * instance_check/instance_list (never trusted). */
+ * arguments contain "-pidfile <this instance's absolute pidfile>", and it
+ * is not a zombie; anything else is stale state, removed by
+ * instance_claim/instance_list (never trusted). */
 #ifndef SMOLC_INSTANCE_H
 #define SMOLC_INSTANCE_H
 
