@@ -19,7 +19,8 @@
 #             9p share, then runs `poweroff`; assert QEMU exits by itself
 # Options:
 #   -w DIR         work directory (kept; default: a temp dir, removed)
-#   -p PORT        host port forwarded to guest port 80 (default 8080)
+#   -p PORT        host port forwarded to guest port 80 (default 8080 for
+#                  http, a free port for selftest)
 #   --ro           read-only root: `ro` on the kernel command line + fstab
 #   --root KIND    partlabel (root=PARTLABEL=helloroot, default) | dev (/dev/vda1)
 #   --share DIR    share DIR as 9p tag share0 (selftest makes one if absent)
@@ -41,11 +42,11 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 SERVICE=hello
 
-usage() { sed -n "2,39p" "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n "2,40p" "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 log() { printf 'boot-reference: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-work= port=8080 ro=0 rootkind=partlabel share= kernel= guest=$ROOT/build/guest
+work= port= ro=0 rootkind=partlabel share= kernel= guest=$ROOT/build/guest
 machine=microvm,rtc=on,acpi=off,pic=on cpu=qemu64 timeout=60 mode= rcfile= append=
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -68,6 +69,13 @@ while [ $# -gt 0 ]; do
 	shift
 done
 [ -n "$mode" ] || usage
+if [ -z "$port" ]; then
+	if [ "$mode" = selftest ]; then
+		port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	else
+		port=8080
+	fi
+fi
 case $rootkind in partlabel|dev) ;; *) log "--root: 'partlabel' or 'dev', not '$rootkind'"; exit 2 ;; esac
 
 qpid=
@@ -269,6 +277,7 @@ selftest)
 		echo "hello over 9p" >"$share/hello.txt"
 	fi
 	boot exit
+	sed 's/^/  qemu: /' "$work/qemu.out" >&2 || true
 	sed 's/^/  console: /' "$work/console.log" | grep -E '^(selftest|init):|Kernel panic' >&2 || true
 	[ -n "$exit_ms" ] || die "QEMU still running after ${timeout}s: the guest did not power off"
 	wait "$qpid" && qrc=0 || qrc=$?

@@ -65,7 +65,7 @@ wait_http() { # port seconds
 qemu_pids_matching() { # string
 	local p cmd
 	for p in /proc/[0-9]*; do
-		cmd=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || continue
+		cmd=$( { tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null) || continue
 		case $cmd in qemu-system-*"$1"*|*/qemu-system-*"$1"*) echo "${p#/proc/}" ;; esac
 	done
 }
