@@ -14,11 +14,12 @@
 # to tests/guest/boot-reference.sh (the same image made with standard tools).
 # The VM is always stopped on exit.
 # Env: DEMO_PORT (host port, default 8080), SKIP_DEPS=1 (skip step 1),
+#      SMOLC (binary, default ./smolc),
 #      DEMO_FALLBACK=1 (force the standard-tool path).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
-export SMOLC=$ROOT/smolc
+export SMOLC=${SMOLC:-$ROOT/smolc}
 # shellcheck source=guest/lib.sh
 . "$ROOT/tests/guest/lib.sh"
 PORT=${DEMO_PORT:-8080}
@@ -31,7 +32,14 @@ running=0
 cleanup() {
 	if [ "$running" = 1 ]; then
 		step "./smolc stop $NAME"
-		"$SMOLC" stop "$NAME" --timeout 20 >&2 || true
+		if ! "$SMOLC" stop "$NAME" --timeout 20 >&2; then
+			# safety net: a QEMU of this demo's image that smolc lost track of
+			local p
+			for p in $(qemu_pids_matching "$ROOT/images/$NAME-"); do
+				echo "demo: killing QEMU $p (runs $ROOT/images/$NAME-*)" >&2
+				kill -TERM "$p" 2>/dev/null || true
+			done
+		fi
 	fi
 }
 trap cleanup EXIT
