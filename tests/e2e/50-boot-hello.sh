@@ -61,7 +61,7 @@ fi
 cat "$TEST_TMP/build.log"
 img=$(find "$out" -name 'hello-*.img' | head -n1)
 yaml=$(find "$out" -name 'hello-*.yaml' | head -n1)
-[ -n "$img" ] && [ -s "$img" ] || fail "no hello-<arch>.img under $out"
+{ [ -n "$img" ] && [ -s "$img" ]; } || fail "no hello-<arch>.img under $out"
 [ -n "$yaml" ] || fail "no hello-<arch>.yaml run config under $out"
 echo "image $img, run config $yaml"
 

@@ -46,8 +46,8 @@ usage() { sed -n "2,40p" "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 log() { printf 'boot-reference: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-work= port= ro=0 rootkind=partlabel share= kernel= guest=$ROOT/build/guest
-machine=microvm,rtc=on,acpi=off,pic=on cpu=qemu64 timeout=60 mode= rcfile= append=
+work='' port='' ro=0 rootkind=partlabel share='' kernel='' guest=$ROOT/build/guest
+machine=microvm,rtc=on,acpi=off,pic=on cpu=qemu64 timeout=60 mode='' rcfile='' append=''
 while [ $# -gt 0 ]; do
 	case $1 in
 	-w) work=$2; shift ;;
@@ -174,12 +174,13 @@ mkimage() {
 	echo "$img"
 }
 
+# shellcheck disable=SC2054 # commas are QEMU option syntax
 qemu_argv() { # image
 	Q=(qemu-system-x86_64
 		-M "$machine" -accel tcg -cpu "$cpu" -m 256 -smp 1
 		-kernel "$kernel" -append "$(cmdline)"
 		-drive if=none,file="$1",format=raw,id=hd0 -device virtio-blk-device,drive=hd0
-		-netdev user,id=net0,ipv6=off,hostfwd=tcp:127.0.0.1:$port-:80
+		-netdev user,id=net0,ipv6=off,hostfwd=tcp:127.0.0.1:"$port"-:80
 		-device virtio-net-device,netdev=net0
 		-global virtio-mmio.force-legacy=false
 		-display none -serial file:"$work/console.log" -nodefaults -no-reboot
@@ -259,7 +260,7 @@ argv)
 	echo "${out% }"
 	;;
 http)
-	console_ms= http_ms= exit_ms=
+	console_ms='' http_ms='' exit_ms=''
 	boot http
 	if [ -z "$http_ms" ]; then
 		log "no HTTP answer on 127.0.0.1:$port within ${timeout}s${exit_ms:+ (QEMU exited after ${exit_ms} ms)}"
@@ -271,7 +272,7 @@ http)
 	log "TCG boot: first console byte after ${console_ms:-?} ms, first HTTP answer after ${http_ms} ms"
 	;;
 selftest)
-	console_ms= http_ms= exit_ms=
+	console_ms='' http_ms='' exit_ms=''
 	if [ -z "$share" ]; then
 		share=$work/share; mkdir -p "$share"
 		echo "hello over 9p" >"$share/hello.txt"

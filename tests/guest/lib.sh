@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # tests/guest/lib.sh — shell helpers shared by tests/demo.sh and the boot
 # tests tests/e2e/5x-*.sh. Source it; it defines functions only (and
 # GUEST_LIB_DIR), no side effects.
