@@ -33,8 +33,9 @@
 #   --timeout S    give up after S seconds (default 60)
 #   --rc FILE      use FILE as the guest's /etc/rc (default: the example's)
 #   --append ARGS  extra kernel command line arguments
-# Env: QEMU_EXTRA  extra qemu arguments (word-split), e.g. "-icount shift=0"
-# Writes WORK/timings (console_ms=, http_ms=, exit_ms=) and WORK/console.log.
+# Env: QEMU_EXTRA  extra qemu arguments (word-split), e.g. "-rtc base=utc"
+# Writes WORK/timings (image_ms=, console_ms=, http_ms=, exit_ms=; shell
+# syntax) and WORK/console.log.
 # Exit: 0 ok, 1 failure, 2 usage.
 set -euo pipefail
 
@@ -236,8 +237,10 @@ measure() { # t0_ns want(http|exit)
 }
 
 boot() { # want
-	local img t0
+	local img t0 ti
+	ti=$(date +%s%N)
 	img=$(mkimage)
+	image_ms=$(( ($(date +%s%N) - ti) / 1000000 ))
 	qemu_argv "$img"
 	: >"$work/console.log"
 	rm -f "$work/console.log"
@@ -245,12 +248,17 @@ boot() { # want
 	"${Q[@]}" </dev/null >"$work/qemu.out" 2>&1 &
 	qpid=$!
 	measure "$t0" "$1"
+	echo "image_ms=$image_ms" >>"$work/timings"
 	# shellcheck disable=SC1091
 	. "$work/timings"
 }
 
 case $mode in
-image) mkimage ;;
+image)
+	ti=$(date +%s%N)
+	mkimage
+	log "image built in $(( ($(date +%s%N) - ti) / 1000000 )) ms (bsdtar, mke2fs -d, sgdisk, dd)"
+	;;
 argv)
 	qemu_argv "$work/$SERVICE.img"
 	out=
@@ -269,6 +277,7 @@ http)
 		exit 1
 	fi
 	curl -fsS --max-time 10 "http://127.0.0.1:$port/"
+	log "image built in ${image_ms} ms (bsdtar, mke2fs -d, sgdisk, dd)"
 	log "TCG boot: first console byte after ${console_ms:-?} ms, first HTTP answer after ${http_ms} ms"
 	;;
 selftest)
