@@ -43,7 +43,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 SERVICE=hello
 
-usage() { sed -n "2,40p" "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n "2,39p" "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 log() { printf 'boot-reference: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
