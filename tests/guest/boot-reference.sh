@@ -19,7 +19,8 @@
 #             9p share, then runs `poweroff`; assert QEMU exits by itself
 # Options:
 #   -w DIR         work directory (kept; default: a temp dir, removed)
-#   -p PORT        host port forwarded to guest port 80 (default 8080)
+#   -p PORT        host port forwarded to guest port 80 (default 8080 for
+#                  http, a free port for selftest)
 #   --ro           read-only root: `ro` on the kernel command line + fstab
 #   --root KIND    partlabel (root=PARTLABEL=helloroot, default) | dev (/dev/vda1)
 #   --share DIR    share DIR as 9p tag share0 (selftest makes one if absent)
@@ -32,8 +33,9 @@
 #   --timeout S    give up after S seconds (default 60)
 #   --rc FILE      use FILE as the guest's /etc/rc (default: the example's)
 #   --append ARGS  extra kernel command line arguments
-# Env: QEMU_EXTRA  extra qemu arguments (word-split), e.g. "-icount shift=0"
-# Writes WORK/timings (console_ms=, http_ms=, exit_ms=) and WORK/console.log.
+# Env: QEMU_EXTRA  extra qemu arguments (word-split), e.g. "-rtc base=utc"
+# Writes WORK/timings (image_ms=, console_ms=, http_ms=, exit_ms=; shell
+# syntax) and WORK/console.log.
 # Exit: 0 ok, 1 failure, 2 usage.
 set -euo pipefail
 
@@ -45,8 +47,8 @@ usage() { sed -n "2,39p" "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 log() { printf 'boot-reference: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-work= port=8080 ro=0 rootkind=partlabel share= kernel= guest=$ROOT/build/guest
-machine=microvm,rtc=on,acpi=off,pic=on cpu=qemu64 timeout=60 mode= rcfile= append=
+work='' port='' ro=0 rootkind=partlabel share='' kernel='' guest=$ROOT/build/guest
+machine=microvm,rtc=on,acpi=off,pic=on cpu=qemu64 timeout=60 mode='' rcfile='' append=''
 while [ $# -gt 0 ]; do
 	case $1 in
 	-w) work=$2; shift ;;
@@ -68,6 +70,13 @@ while [ $# -gt 0 ]; do
 	shift
 done
 [ -n "$mode" ] || usage
+if [ -z "$port" ]; then
+	if [ "$mode" = selftest ]; then
+		port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	else
+		port=8080
+	fi
+fi
 case $rootkind in partlabel|dev) ;; *) log "--root: 'partlabel' or 'dev', not '$rootkind'"; exit 2 ;; esac
 
 qpid=
@@ -166,12 +175,13 @@ mkimage() {
 	echo "$img"
 }
 
+# shellcheck disable=SC2054 # commas are QEMU option syntax
 qemu_argv() { # image
 	Q=(qemu-system-x86_64
 		-M "$machine" -accel tcg -cpu "$cpu" -m 256 -smp 1
 		-kernel "$kernel" -append "$(cmdline)"
 		-drive if=none,file="$1",format=raw,id=hd0 -device virtio-blk-device,drive=hd0
-		-netdev user,id=net0,ipv6=off,hostfwd=tcp:127.0.0.1:$port-:80
+		-netdev user,id=net0,ipv6=off,hostfwd=tcp:127.0.0.1:"$port"-:80
 		-device virtio-net-device,netdev=net0
 		-global virtio-mmio.force-legacy=false
 		-display none -serial file:"$work/console.log" -nodefaults -no-reboot
@@ -227,8 +237,10 @@ measure() { # t0_ns want(http|exit)
 }
 
 boot() { # want
-	local img t0
+	local img t0 ti
+	ti=$(date +%s%N)
 	img=$(mkimage)
+	image_ms=$(( ($(date +%s%N) - ti) / 1000000 ))
 	qemu_argv "$img"
 	: >"$work/console.log"
 	rm -f "$work/console.log"
@@ -236,12 +248,17 @@ boot() { # want
 	"${Q[@]}" </dev/null >"$work/qemu.out" 2>&1 &
 	qpid=$!
 	measure "$t0" "$1"
+	echo "image_ms=$image_ms" >>"$work/timings"
 	# shellcheck disable=SC1091
 	. "$work/timings"
 }
 
 case $mode in
-image) mkimage ;;
+image)
+	ti=$(date +%s%N)
+	mkimage
+	log "image built in $(( ($(date +%s%N) - ti) / 1000000 )) ms (bsdtar, mke2fs -d, sgdisk, dd)"
+	;;
 argv)
 	qemu_argv "$work/$SERVICE.img"
 	out=
@@ -251,7 +268,7 @@ argv)
 	echo "${out% }"
 	;;
 http)
-	console_ms= http_ms= exit_ms=
+	console_ms='' http_ms='' exit_ms=''
 	boot http
 	if [ -z "$http_ms" ]; then
 		log "no HTTP answer on 127.0.0.1:$port within ${timeout}s${exit_ms:+ (QEMU exited after ${exit_ms} ms)}"
@@ -260,15 +277,17 @@ http)
 		exit 1
 	fi
 	curl -fsS --max-time 10 "http://127.0.0.1:$port/"
+	log "image built in ${image_ms} ms (bsdtar, mke2fs -d, sgdisk, dd)"
 	log "TCG boot: first console byte after ${console_ms:-?} ms, first HTTP answer after ${http_ms} ms"
 	;;
 selftest)
-	console_ms= http_ms= exit_ms=
+	console_ms='' http_ms='' exit_ms=''
 	if [ -z "$share" ]; then
 		share=$work/share; mkdir -p "$share"
 		echo "hello over 9p" >"$share/hello.txt"
 	fi
 	boot exit
+	sed 's/^/  qemu: /' "$work/qemu.out" >&2 || true
 	sed 's/^/  console: /' "$work/console.log" | grep -E '^(selftest|init):|Kernel panic' >&2 || true
 	[ -n "$exit_ms" ] || die "QEMU still running after ${timeout}s: the guest did not power off"
 	wait "$qpid" && qrc=0 || qrc=$?

@@ -44,7 +44,10 @@ done
 [ -r "$FRAGMENT" ] || die "$FRAGMENT: missing config fragment"
 [ -r "$SRC_TAR" ] || die "$SRC_TAR: not found; install it with 'apt-get install linux-source-6.1' (tests/deps.sh)"
 
-pkgver=$(dpkg-query -W -f='${Version}' linux-source-6.1 2>/dev/null || true)
+pkgver=
+if [ "$SRC_TAR" = /usr/src/linux-source-6.1.tar.xz ]; then
+	pkgver=$(dpkg-query -W -f='${Version}' linux-source-6.1 2>/dev/null || true)
+fi
 if [ -z "$pkgver" ]; then
 	# not installed through dpkg: key on the tarball itself
 	pkgver=tarball-$(sha256sum "$SRC_TAR" | cut -d' ' -f1)
@@ -73,7 +76,7 @@ trap 'rm -rf "$work"' EXIT
 start=$(date +%s)
 log "building kernel-$key (linux-source-6.1 $pkgver) in $work, -j$JOBS; takes ~6 min on 2 cores"
 log "unpacking $SRC_TAR"
-tar -C "$work" -xf "$SRC_TAR"
+tar -C "$work" -xf "$SRC_TAR" || die "$SRC_TAR: cannot unpack (reinstall linux-source-6.1)"
 src=$(find "$work" -mindepth 1 -maxdepth 1 -type d -name 'linux-source-*' | head -n1)
 [ -n "$src" ] || die "$SRC_TAR: no linux-source-* directory inside"
 

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # tests/guest/lib.sh — shell helpers shared by tests/demo.sh and the boot
 # tests tests/e2e/5x-*.sh. Source it; it defines functions only (and
 # GUEST_LIB_DIR), no side effects.
@@ -65,7 +66,7 @@ wait_http() { # port seconds
 qemu_pids_matching() { # string
 	local p cmd
 	for p in /proc/[0-9]*; do
-		cmd=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || continue
+		cmd=$( { tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null) || continue
 		case $cmd in qemu-system-*"$1"*|*/qemu-system-*"$1"*) echo "${p#/proc/}" ;; esac
 	done
 }
