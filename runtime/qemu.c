@@ -143,9 +143,13 @@ int qemu_build_argv(const struct runconf *rc, const struct qemu_opts *o,
 	add(argv, o->binary ? o->binary : qemu_binary_name(rc->arch));
 	add(argv, "-nodefaults");
 	add(argv, "-no-user-config");
+	add(argv, "-no-reboot"); /* a guest reboot (microvm has no power-off) ends QEMU */
 	add(argv, "-M");
+	/* The anchor's flags. A Linux guest under TCG needs the legacy PIC for
+	 * its timer (with pic=off it hangs calibrating the TSC): pic=on there. */
 	if (!strcmp(runconf_machine(rc), "microvm"))
-		add(argv, "microvm,rtc=on,acpi=off,pic=off");
+		add(argv, !strcmp(runconf_profile(rc), "linux") ? "microvm,rtc=on,acpi=off,pic=on"
+								 : "microvm,rtc=on,acpi=off,pic=off");
 	else
 		add(argv, arm ? (kvm ? "virt,highmem=off,gic-version=host" : "virt,highmem=off,gic-version=3")
 			      : "virt");

@@ -187,7 +187,7 @@ char *runconf_default_cmdline(const char *profile, const char *service,
 			      bool readonly)
 {
 	if (profile && !strcmp(profile, "linux"))
-		return xasprintf("console=ttyS0 root=PARTLABEL=%sroot %s", service,
+		return xasprintf("console=ttyS0 root=PARTLABEL=%sroot %s reboot=t panic=-1", service,
 				 readonly ? "ro" : "rw");
 	return xasprintf("console=com root=NAME=%sroot -z", service);
 }
