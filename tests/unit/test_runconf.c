@@ -109,10 +109,10 @@ static void test_linux_cmdline(void **state)
 {
 	(void)state;
 	char *c = runconf_default_cmdline("linux", "hello", false);
-	assert_string_equal(c, "console=ttyS0 root=PARTLABEL=helloroot rw");
+	assert_string_equal(c, "console=ttyS0 root=PARTLABEL=helloroot rw reboot=t panic=-1");
 	free(c);
 	c = runconf_default_cmdline("linux", "hello", true);
-	assert_string_equal(c, "console=ttyS0 root=PARTLABEL=helloroot ro");
+	assert_string_equal(c, "console=ttyS0 root=PARTLABEL=helloroot ro reboot=t panic=-1");
 	free(c);
 	c = runconf_default_cmdline(NULL, "hello", true);
 	assert_string_equal(c, "console=com root=NAME=helloroot -z");
