@@ -589,7 +589,80 @@ static void image_progress(void *ctx, uint64_t done, uint64_t total)
 	fflush(b->log);
 }
 
-static int write_outputs(struct build *b, struct stamp *st)
+/* The kernel beside the image, copied only when it changed. */
+static int write_kernel(struct build *b, const char *kern)
+{
+	char *err = NULL;
+	char have[65];
+	const char *want = b->p->kernel.digest && str_startswith(b->p->kernel.digest, "sha256:") ? b->p->kernel.digest + 7 : NULL;
+	if (want && path_exists(kern) && digest_file_hex(DIGEST_SHA256, kern, have) == 0 && !strcmp(have, want))
+		return 0;
+	if (copy_file_atomic(b->p->kernel.path, kern, &err) < 0) {
+		diag_error_plain(b->d, "%s", err);
+		free(err);
+		return -1;
+	}
+	return 0;
+}
+
+/* The run config: everything `smolc run` needs. Cheap, so it is written on
+ * every build (PORTS, MEM … are not part of the image). */
+static int write_runconf(struct build *b, const char *img, const char *kern, const char *yaml, const char *img_sha)
+{
+	const struct recipe_settings *rs = &b->r->set;
+	char *err = NULL;
+	struct runconf *rcf = runconf_new();
+	rcf->service = xstrdup(rs->service);
+	rcf->arch = xstrdup(rs->arch);
+	rcf->profile = xstrdup(rs->profile);
+	rcf->machine = xstrdup(!strcmp(rs->arch, "evbarm-aarch64") ? "virt" : "microvm");
+	rcf->kernel = xstrdup(path_basename(kern));
+	rcf->kernel_sha256 = b->p->kernel.digest && str_startswith(b->p->kernel.digest, "sha256:")
+				     ? xstrdup(b->p->kernel.digest + 7) : NULL;
+	rcf->image = xstrdup(path_basename(img));
+	rcf->image_sha256 = xstrdup(img_sha);
+	rcf->memory_mib = (unsigned)rs->mem_mib;
+	rcf->cpus = rs->cpus;
+	rcf->readonly = rs->readonly;
+	char *cmdline = runconf_default_cmdline(rs->profile, rs->service, rs->readonly);
+	rcf->cmdline = rs->append ? xasprintf("%s %s", cmdline, rs->append) : xstrdup(cmdline);
+	free(cmdline);
+	size_t nshare = 0;
+	for (const struct recipe *r = b->r; r; r = r->parent) {
+		for (size_t i = 0; i < r->n; i++) {
+			const struct ir_node *n = &r->v[i];
+			if (n->kind == IR_PORTS && r == b->r)
+				for (size_t k = 0; k < n->u.ports.n; k++)
+					runconf_add_port(rcf, n->u.ports.v[k].host_addr, n->u.ports.v[k].host, n->u.ports.v[k].guest,
+							 n->u.ports.v[k].udp ? RUNCONF_UDP : RUNCONF_TCP);
+			if (n->kind == IR_SHARE && r == b->r && n->u.share.host) {
+				char *host = n->u.share.host[0] == '/' ? xstrdup(n->u.share.host) : realpath(r->dir, NULL);
+				if (n->u.share.host[0] != '/' && host) {
+					char *j = path_join(host, n->u.share.host);
+					free(host);
+					host = j;
+				}
+				char tag[32];
+				snprintf(tag, sizeof(tag), "share%zu", nshare++);
+				runconf_add_share(rcf, host ? host : n->u.share.host, tag, n->u.share.guest, false);
+				free(host);
+			}
+			if (n->kind == IR_LABEL && n->u.label.key)
+				runconf_set_label(rcf, n->u.label.key, n->u.label.value);
+		}
+	}
+	rcf->build_key = xstrdup(b->p->image_key);
+	int rc = 0;
+	if (runconf_write(rcf, yaml, &err) < 0) {
+		diag_error_plain(b->d, "%s", err);
+		free(err);
+		rc = -1;
+	}
+	runconf_free(rcf);
+	return rc;
+}
+
+static int write_outputs(struct build *b, struct stamp *st, bool image_up_to_date)
 {
 	const struct recipe_settings *rs = &b->r->set;
 	char *err = NULL;
@@ -598,6 +671,8 @@ static int write_outputs(struct build *b, struct stamp *st)
 	char *yaml = xasprintf("%s.yaml", b->out_base);
 	int rc = -1;
 	char *tmp = xasprintf("%s.tmp.%ld", img, (long)getpid());
+	if (image_up_to_date)
+		goto config;
 	struct image_opts io;
 	memset(&io, 0, sizeof(io));
 	io.service = rs->service;
@@ -632,58 +707,11 @@ static int write_outputs(struct build *b, struct stamp *st)
 		goto out;
 	}
 	logf_(b, "      image written in %.2fs\n", now_monotonic() - t0);
-	if (copy_file_atomic(b->p->kernel.path, kern, &err) < 0) {
-		diag_error_plain(b->d, "%s", err);
+config:
+	if (write_kernel(b, kern) < 0 || write_runconf(b, img, kern, yaml, st->sha256) < 0)
 		goto out;
-	}
-	struct runconf *rcf = runconf_new();
-	rcf->service = xstrdup(rs->service);
-	rcf->arch = xstrdup(rs->arch);
-	rcf->profile = xstrdup(rs->profile);
-	rcf->machine = xstrdup(!strcmp(rs->arch, "evbarm-aarch64") ? "virt" : "microvm");
-	rcf->kernel = xstrdup(path_basename(kern));
-	rcf->kernel_sha256 = b->p->kernel.digest && str_startswith(b->p->kernel.digest, "sha256:")
-				     ? xstrdup(b->p->kernel.digest + 7) : NULL;
-	rcf->image = xstrdup(path_basename(img));
-	rcf->image_sha256 = xstrdup(st->sha256);
-	rcf->memory_mib = (unsigned)rs->mem_mib;
-	rcf->cpus = rs->cpus;
-	rcf->readonly = rs->readonly;
-	char *cmdline = runconf_default_cmdline(rs->profile, rs->service, rs->readonly);
-	rcf->cmdline = rs->append ? xasprintf("%s %s", cmdline, rs->append) : xstrdup(cmdline);
-	free(cmdline);
-	size_t nshare = 0;
-	for (const struct recipe *r = b->r; r; r = r->parent) {
-		for (size_t i = 0; i < r->n; i++) {
-			const struct ir_node *n = &r->v[i];
-			if (n->kind == IR_PORTS && r == b->r)
-				for (size_t k = 0; k < n->u.ports.n; k++)
-					runconf_add_port(rcf, n->u.ports.v[k].host_addr, n->u.ports.v[k].host, n->u.ports.v[k].guest,
-							 n->u.ports.v[k].udp ? RUNCONF_UDP : RUNCONF_TCP);
-			if (n->kind == IR_SHARE && r == b->r && n->u.share.host) {
-				char *host = n->u.share.host[0] == '/' ? xstrdup(n->u.share.host) : realpath(r->dir, NULL);
-				if (n->u.share.host[0] != '/' && host) {
-					char *j = path_join(host, n->u.share.host);
-					free(host);
-					host = j;
-				}
-				char tag[32];
-				snprintf(tag, sizeof(tag), "share%zu", nshare++);
-				runconf_add_share(rcf, host ? host : n->u.share.host, tag, n->u.share.guest, false);
-				free(host);
-			}
-			if (n->kind == IR_LABEL && n->u.label.key)
-				runconf_set_label(rcf, n->u.label.key, n->u.label.value);
-		}
-	}
-	rcf->build_key = xstrdup(b->p->image_key);
-	if (runconf_write(rcf, yaml, &err) < 0) {
-		diag_error_plain(b->d, "%s", err);
-		runconf_free(rcf);
-		goto out;
-	}
-	runconf_free(rcf);
-	stamp_write(b, img, st->sha256);
+	if (!image_up_to_date)
+		stamp_write(b, img, st->sha256);
 	rc = 0;
 out:
 	free(err);
@@ -787,9 +815,7 @@ static int build_run(struct build *b, char **yaml_out)
 	char *img = xasprintf("%s.img", b->out_base);
 	struct stamp st;
 	memset(&st, 0, sizeof(st));
-	char *kern = xasprintf("%s.kernel", b->out_base);
-	bool up = !b->o->no_cache && stamp_matches(b, img, &st) && path_exists(kern);
-	free(kern);
+	bool up = !b->o->no_cache && stamp_matches(b, img, &st);
 	int rc = EXIT_OK;
 	if (up) {
 		/* every layer is in the cache and the image is the one for this key */
@@ -797,12 +823,14 @@ static int build_run(struct build *b, char **yaml_out)
 			b->cached[i] = true;
 			logf_(b, "[%zu/%zu] %-50s CACHED\n", i + 1, b->p->n, b->p->v[i].title);
 		}
+		if (write_outputs(b, &st, true) < 0)
+			rc = EXIT_FAIL;
 	} else {
 		b->tree = fstree_new();
 		for (size_t i = 0; i < b->p->n && rc == EXIT_OK; i++)
 			if (run_step(b, i) < 0)
 				rc = EXIT_FAIL;
-		if (rc == EXIT_OK && write_outputs(b, &st) < 0)
+		if (rc == EXIT_OK && write_outputs(b, &st, false) < 0)
 			rc = EXIT_FAIL;
 	}
 	if (rc == EXIT_OK) {
