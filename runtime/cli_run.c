@@ -144,7 +144,7 @@ static int parse_run_opts(int argc, char **argv, struct run_opts *o)
 		case 'p': {
 			struct runconf_port p;
 			if (runconf_parse_port(optarg, &p, &e) < 0) {
-				cli_err("-p %s", e);
+				cli_err("-p: %s", e);
 				free(e);
 				return 2;
 			}
