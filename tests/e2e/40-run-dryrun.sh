@@ -27,7 +27,7 @@ D=$PWD/images
 
 # 1. NetBSD profile: the anchor's flags, exactly
 out=$("$SMOLC" run --dry-run --accel tcg images/bozohttpd-amd64.yaml 2>err)
-want="qemu-system-x86_64 -nodefaults -no-user-config -M microvm,rtc=on,acpi=off,pic=off -accel tcg -cpu qemu64 -m 256 -smp 1 -kernel $D/bozohttpd-amd64.kernel -append 'console=com root=NAME=bozohttpdroot -z' -drive if=none,file=$D/bozohttpd-amd64.img,format=raw,id=hd0 -device virtio-blk-device,drive=hd0 -netdev user,id=net0,ipv6=off,hostfwd=tcp:127.0.0.1:8080-:80 -device virtio-net-device,netdev=net0 -global virtio-mmio.force-legacy=false -display none -rtc base=utc,clock=host,driftfix=slew -serial mon:stdio"
+want="qemu-system-x86_64 -nodefaults -no-user-config -M microvm,rtc=on,acpi=off,pic=off -accel tcg -cpu qemu64 -m 256 -smp 1 -kernel $D/bozohttpd-amd64.kernel -append 'console=com root=NAME=bozohttpdroot -z' -drive if=none,file=$D/bozohttpd-amd64.img,format=raw,id=hd0 -device virtio-blk-device,drive=hd0 -netdev user,id=net0,ipv6=off,hostfwd=tcp:127.0.0.1:8080-:80 -device virtio-net-device,netdev=net0 -global virtio-mmio.force-legacy=false -display none -no-reboot -rtc base=utc,clock=host,driftfix=slew -serial mon:stdio"
 [ "$out" = "$want" ] || fail "netbsd argv:
 got:  $out
 want: $want"
@@ -67,6 +67,7 @@ echo 'readonly: true' >> images/ro.yaml
 out=$("$SMOLC" run --dry-run --accel tcg images/ro.yaml 2>/dev/null)
 case $out in *" -append 'console=ttyS0 root=PARTLABEL=bozohttpdroot ro' "*) ;; *) fail "linux ro cmdline: $out" ;; esac
 case $out in *"format=raw,id=hd0,readonly=on "*) ;; *) fail "readonly drive: $out" ;; esac
+case $out in *" -M microvm,rtc=on,acpi=off,pic=on "*) ;; *) fail "linux needs pic=on: $out" ;; esac
 
 # 7. -d: pidfile/QMP in the state dir, console to a file, -daemonize
 out=$("$SMOLC" run --dry-run --accel tcg -d --name web1 bozohttpd 2>/dev/null)
