@@ -42,8 +42,9 @@ static const char USAGE_PS[] =
 
 static const char USAGE_STOP[] =
 	"usage: smolc stop NAME [--timeout S]\n"
-	"Stop an instance: QMP system_powerdown, then SIGTERM, then SIGKILL, waiting\n"
-	"up to S seconds (default 5) at each step. Removes its state.\n";
+	"Stop an instance: QMP system_powerdown (not on microvm, which has no ACPI\n"
+	"power button), then SIGTERM, then SIGKILL, waiting up to S seconds\n"
+	"(default 5) at each step. Says which one ended it; removes its state.\n";
 
 static const char USAGE_LOGS[] =
 	"usage: smolc logs [-f] NAME\n"

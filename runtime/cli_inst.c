@@ -215,7 +215,20 @@ int run_cmd_stop(int argc, char **argv)
 	}
 	const char *how = NULL;
 	char *qmp = path_join(in->dir, INSTANCE_QMP);
-	if (qmp_execute(qmp, "system_powerdown", 2000, &err) == 0) {
+	/* microvm runs with acpi=off: no power button, so system_powerdown
+	 * would only burn the timeout. Go straight to SIGTERM there. */
+	bool acpi = true;
+	char *yaml = path_join(in->dir, INSTANCE_RUNCONF);
+	struct runconf *rc = NULL;
+	if (runconf_read(yaml, &rc, NULL, &err) == 0)
+		acpi = strcmp(runconf_machine(rc), "microvm") != 0;
+	free(err);
+	err = NULL;
+	runconf_free(rc);
+	free(yaml);
+	if (!acpi)
+		debugf("stop %s: microvm has no ACPI power button; skipping system_powerdown", o.name);
+	else if (qmp_execute(qmp, "system_powerdown", 2000, &err) == 0) {
 		if (wait_gone(in->pid, in->dir, o.timeout))
 			how = "system_powerdown";
 	} else {

@@ -1,10 +1,12 @@
 /* instance.c — state directories of detached VMs (see instance.h).
  *
  * Liveness is decided from /proc, never from the pidfile alone: a pid is
- * ours when its argv[0] is a qemu-system-* binary, its argv holds
- * "-pidfile qemu.pid", and /proc/PID/cwd is the instance directory. The
- * lock file is flock()ed by the `smolc run -d` that is starting QEMU,
- * so a directory without a pid yet is "starting", not stale. */
+ * ours when it is not a zombie, its argv[0] is a qemu-system-* binary and
+ * its argv holds "-pidfile <this directory>/qemu.pid" (compared after
+ * realpath). A reused pid (another program, or another instance's QEMU)
+ * fails that test. The lock file is flock()ed by the `smolc run -d` that
+ * is starting QEMU, so a directory without a live pid yet is "starting",
+ * not stale. */
 #include "instance.h"
 
 #include <dirent.h>
@@ -299,7 +301,7 @@ int instance_load(const char *root, const char *name, struct instance **out, cha
 {
 	pid_t pid;
 	enum instance_state s = instance_check(root, name, &pid);
-	if (s == INSTANCE_ABSENT || (s == INSTANCE_STALE && strchr(name, '/'))) {
+	if (s == INSTANCE_ABSENT) {
 		char *names = instance_names(root);
 		*err = xasprintf("no instance named \"%s\" (running: %s)", name, names);
 		free(names);

@@ -2,14 +2,15 @@
  *
  * Never a shell string: the result is a strvec handed to execv. The flags
  * follow the anchor (smolBSD startnb.sh) for x86:
- *   qemu-system-x86_64|i386 -M microvm,rtc=on,acpi=off,pic=off
+ *   qemu-system-x86_64|i386 -M microvm,rtc=on,acpi=off,pic=off (pic=on for
+ *     the linux profile: Linux has no timer under TCG without the PIC)
  *     -accel A -cpu host,+invtsc (kvm) | qemu64 (tcg; qemu32 for i386)
  *     -m MEM -smp N -kernel K -append CMDLINE
  *     -drive if=none,file=IMG,format=raw,id=hd0[,readonly=on]
  *     -device virtio-blk-device,drive=hd0
  *     -netdev user,id=net0,ipv6=off[,hostfwd=tcp:127.0.0.1:H-:G ...]
  *     -device virtio-net-device,netdev=net0
- *     -global virtio-mmio.force-legacy=false -display none
+ *     -global virtio-mmio.force-legacy=false -display none -no-reboot
  *     -rtc base=utc,clock=host,driftfix=slew
  *     [-fsdev local,id=fsN,path=P,security_model=none[,readonly=on]
  *      -device virtio-9p-device,fsdev=fsN,mount_tag=TAG]

@@ -44,14 +44,14 @@ static void test_netbsd_anchor_flags(void **state)
 	struct qemu_opts o = {.accel = ACCEL_TCG};
 	char *s = argv_of(rc, &o);
 	assert_string_equal(s,
-		"qemu-system-x86_64 -nodefaults -no-user-config -no-reboot -M microvm,rtc=on,acpi=off,pic=off "
+		"qemu-system-x86_64 -nodefaults -no-user-config -M microvm,rtc=on,acpi=off,pic=off "
 		"-accel tcg -cpu qemu64 -m 256 -smp 1 -kernel /imgs/bozohttpd-amd64.kernel "
 		"-append 'console=com root=NAME=bozohttpdroot -z' "
 		"-drive if=none,file=/imgs/bozohttpd-amd64.img,format=raw,id=hd0 "
 		"-device virtio-blk-device,drive=hd0 "
 		"-netdev user,id=net0,ipv6=off,hostfwd=tcp:127.0.0.1:8080-:80 "
 		"-device virtio-net-device,netdev=net0 "
-		"-global virtio-mmio.force-legacy=false -display none "
+		"-global virtio-mmio.force-legacy=false -display none -no-reboot "
 		"-rtc base=utc,clock=host,driftfix=slew -serial mon:stdio");
 	free(s);
 	/* with KVM: the anchor's CPU model */
@@ -69,14 +69,14 @@ static void test_linux_readonly(void **state)
 	rc->readonly = true;
 	struct qemu_opts o = {.accel = ACCEL_TCG, .extra_append = "panic=-1"};
 	char *s = argv_of(rc, &o);
-	assert_non_null(strstr(s, " -append 'console=ttyS0 root=PARTLABEL=bozohttpdroot ro reboot=t panic=-1 panic=-1' "));
-	assert_non_null(strstr(s, " -drive if=none,file=/imgs/bozohttpd-amd64.img,format=raw,id=hd0,readonly=on "));
 	assert_non_null(strstr(s, " -M microvm,rtc=on,acpi=off,pic=on "));
+	assert_non_null(strstr(s, " -append 'console=ttyS0 root=PARTLABEL=bozohttpdroot ro panic=-1' "));
+	assert_non_null(strstr(s, " -drive if=none,file=/imgs/bozohttpd-amd64.img,format=raw,id=hd0,readonly=on "));
 	free(s);
 	rc->readonly = false;
 	o.extra_append = NULL;
 	s = argv_of(rc, &o);
-	assert_non_null(strstr(s, " -append 'console=ttyS0 root=PARTLABEL=bozohttpdroot rw reboot=t panic=-1' "));
+	assert_non_null(strstr(s, " -append 'console=ttyS0 root=PARTLABEL=bozohttpdroot rw' "));
 	free(s);
 	runconf_free(rc);
 }

@@ -1,0 +1,52 @@
+#!/bin/bash
+# Stale instance state is never trusted: a dead pid, or a pid reused by a
+# process that is not this instance's QEMU, is cleaned up by ps, replaced
+# by run -d, and reported by stop.
+set -uo pipefail
+"$SMOLC" run --help 2>/dev/null | grep -q -- --dry-run || { echo "smolc run is not wired into this binary"; exit 77; }
+export SMOLC_STATE_DIR=$TEST_TMP/state
+unset QEMU_ACCEL
+fail() { echo "FAIL: $*" >&2; exit 1; }
+S=$SMOLC_STATE_DIR
+
+# a dead pid
+mkdir -p "$S/dead"
+sh -c 'exit 0' & deadpid=$!; wait $deadpid
+echo "$deadpid" > "$S/dead/qemu.pid"
+# a live process that is not QEMU (pid reuse)
+sleep 60 & livepid=$!
+trap 'kill $livepid 2>/dev/null' EXIT
+mkdir -p "$S/reused"; echo "$livepid" > "$S/reused/qemu.pid"
+# garbage pidfile
+mkdir -p "$S/garbage"; echo "not a pid" > "$S/garbage/qemu.pid"
+
+"$SMOLC" stop reused >out 2>err || fail "stop on stale: $(cat err)"
+grep -q '^smolc: reused was not running; removed its stale state$' err || fail "stop stale message: $(cat err)"
+kill -0 $livepid || fail "stop killed a process that was not its QEMU"
+[ ! -e "$S/reused" ] || fail "stale state kept by stop"
+
+"$SMOLC" ps > ps.out || fail "ps"
+[ "$(wc -l < ps.out)" -eq 1 ] || fail "ps listed stale instances: $(cat ps.out)"
+[ ! -e "$S/dead" ] && [ ! -e "$S/garbage" ] || fail "ps did not clean stale state: $(ls "$S")"
+
+# run -d replaces stale state of the same name (with a fake QEMU that
+# fails, so nothing real starts): the failure path removes the directory.
+mkdir -p "$S/svc"; echo "$livepid" > "$S/svc/qemu.pid"
+mkdir -p images bin
+head -c 4096 /dev/zero > images/svc-amd64.kernel
+truncate -s 1M images/svc-amd64.img
+printf 'service: svc\narch: amd64\nkernel: svc-amd64.kernel\nimage: svc-amd64.img\n' > images/svc-amd64.yaml
+printf '#!/bin/sh\necho "qemu-system-x86_64: -drive: could not open disk image" >&2\nexit 1\n' > bin/qemu-system-x86_64
+chmod +x bin/qemu-system-x86_64
+SMOLC_QEMU=$PWD/bin/qemu-system-x86_64 "$SMOLC" run -d --accel tcg svc >out 2>err; rc=$?
+[ $rc -eq 1 ] || fail "run -d with failing QEMU: exit $rc: $(cat err)"
+grep -q '^smolc: QEMU failed to start svc: qemu-system-x86_64: -drive: could not open disk image$' err \
+	|| fail "failing QEMU message: $(cat err)"
+[ ! -e "$S/svc" ] || fail "state left after a failed start: $(ls -la "$S/svc")"
+kill -0 $livepid || fail "the unrelated process was killed"
+
+# unknown names list the known ones
+"$SMOLC" stop nosuch >out 2>err; rc=$?
+[ $rc -eq 1 ] && grep -q '^smolc: stop: no instance named "nosuch" (running: none)$' err || fail "unknown: $rc $(cat err)"
+"$SMOLC" stop >out 2>err; [ $? -eq 2 ] || fail "stop without a name should be a usage error"
+echo ok

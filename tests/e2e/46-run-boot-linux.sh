@@ -1,0 +1,65 @@
+#!/bin/bash
+# A real boot through the runtime (TCG): the Linux test guest's reference
+# image (tests/guest/boot-reference.sh, standard tools) with a hand-written
+# run config. run -d --time --json, wait --http, the page through the
+# forwarded port, stop; then a foreground guest that panics: -no-reboot
+# makes QEMU exit and smolc returns. Skips when the cached test kernel is
+# not built (tests/guest/build-kernel.sh takes minutes).
+set -uo pipefail
+"$SMOLC" run --help 2>/dev/null | grep -q -- --dry-run || { echo "smolc run is not wired into this binary"; exit 77; }
+G=$ROOT/tests/guest
+[ -x "$G/boot-reference.sh" ] && [ -r "$ROOT/examples/hello/Smolfile" ] || { echo "tests/guest or examples/hello missing"; exit 77; }
+command -v qemu-system-x86_64 >/dev/null || { echo "qemu-system-x86_64 not installed"; exit 77; }
+command -v curl >/dev/null && command -v python3 >/dev/null || { echo "curl/python3 not installed"; exit 77; }
+key=$("$G/build-kernel.sh" --print-key 2>/dev/null) || { echo "cannot compute the test kernel key"; exit 77; }
+K=${SMOLC_TEST_CACHE:-$HOME/.cache/smolc-test}/kernel-$key/vmlinux
+[ -r "$K" ] || { echo "test kernel not built (run tests/guest/build-kernel.sh)"; exit 77; }
+export SMOLC_STATE_DIR=$TEST_TMP/state
+unset QEMU_ACCEL SMOLC_QEMU
+fail() { echo "FAIL: $*" >&2; "$SMOLC" logs hello 2>/dev/null | tail -n 20 >&2; cleanup; exit 1; }
+cleanup() {
+	[ -f "$SMOLC_STATE_DIR/hello/qemu.pid" ] && kill -9 "$(cat "$SMOLC_STATE_DIR/hello/qemu.pid")" 2>/dev/null
+	return 0
+}
+trap cleanup EXIT
+
+img=$("$G/boot-reference.sh" -w "$TEST_TMP/ref" --guest "$TEST_TMP/guest" --kernel "$K" image 2>ref.err | tail -n 1)
+[ -r "$img" ] || { cat ref.err; fail "reference image not built"; }
+P=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+mkdir -p images
+cp "$K" images/hello-amd64.kernel
+cp --sparse=always "$img" images/hello-amd64.img
+cat > images/hello-amd64.yaml <<Y
+service: "hello"
+arch: amd64
+profile: linux
+kernel: "hello-amd64.kernel"
+image: "hello-amd64.img"
+memory: 256
+ports:
+  - {host: $P, guest: 80}
+Y
+
+"$SMOLC" run -d --time --json hello >time.json 2>err || fail "run -d: $(cat err)"
+grep -q '^smolc: accel: ' err || fail "no accel line: $(cat err)"
+python3 - <<'PY' || fail "--time --json: $(cat time.json)"
+import json
+d = json.load(open("time.json"))
+assert d["console_s"] is not None and d["port_s"] is not None, d
+assert d["console_s"] < d["port_s"] < 120, d
+PY
+echo "boot ($(sed -n 's/.*"accel":"\([a-z]*\)".*/\1/p' time.json)): $(cat time.json)"
+"$SMOLC" wait hello --port "$P" --http / --timeout 60 2>err || fail "wait: $(cat err)"
+curl -fsS -m 10 "http://127.0.0.1:$P/" >page || fail "curl"
+grep -qi hello page || fail "page: $(head -c 300 page)"
+"$SMOLC" logs hello | grep -q 'serving' || fail "logs lack the rc's output"
+"$SMOLC" stop hello 2>err || fail "stop: $(cat err)"
+grep -q '^smolc: stopped hello (pid [0-9]*) with SIGTERM$' err || fail "stop: $(cat err)"
+[ ! -e "$SMOLC_STATE_DIR/hello" ] || fail "state left"
+
+# foreground: a guest that panics ends QEMU (-no-reboot) and smolc with it
+timeout 120 "$SMOLC" run --console file:fg.log -a "init=/nonexistent panic=-1 reboot=t" hello \
+	</dev/null >out 2>err; rc=$?
+[ $rc -eq 0 ] || fail "foreground exit $rc: $(cat err)"
+grep -q 'Kernel panic' fg.log || fail "no panic in the console: $(tail -n 5 fg.log)"
+echo ok
