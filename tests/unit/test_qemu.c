@@ -70,13 +70,13 @@ static void test_linux_readonly(void **state)
 	struct qemu_opts o = {.accel = ACCEL_TCG, .extra_append = "panic=-1"};
 	char *s = argv_of(rc, &o);
 	assert_non_null(strstr(s, " -M microvm,rtc=on,acpi=off,pic=on "));
-	assert_non_null(strstr(s, " -append 'console=ttyS0 root=PARTLABEL=bozohttpdroot ro panic=-1' "));
+	assert_non_null(strstr(s, " -append 'console=ttyS0 root=PARTLABEL=bozohttpdroot ro reboot=t panic=-1 panic=-1' "));
 	assert_non_null(strstr(s, " -drive if=none,file=/imgs/bozohttpd-amd64.img,format=raw,id=hd0,readonly=on "));
 	free(s);
 	rc->readonly = false;
 	o.extra_append = NULL;
 	s = argv_of(rc, &o);
-	assert_non_null(strstr(s, " -append 'console=ttyS0 root=PARTLABEL=bozohttpdroot rw' "));
+	assert_non_null(strstr(s, " -append 'console=ttyS0 root=PARTLABEL=bozohttpdroot rw reboot=t panic=-1' "));
 	free(s);
 	runconf_free(rc);
 }
