@@ -65,7 +65,7 @@ done
 sed -e 's/profile: netbsd/profile: linux/' images/bozohttpd-amd64.yaml > images/ro.yaml
 echo 'readonly: true' >> images/ro.yaml
 out=$("$SMOLC" run --dry-run --accel tcg images/ro.yaml 2>/dev/null)
-case $out in *" -append 'console=ttyS0 root=PARTLABEL=bozohttpdroot ro' "*) ;; *) fail "linux ro cmdline: $out" ;; esac
+case $out in *" -append 'console=ttyS0 root=PARTLABEL=bozohttpdroot ro reboot=t panic=-1' "*) ;; *) fail "linux ro cmdline: $out" ;; esac
 case $out in *"format=raw,id=hd0,readonly=on "*) ;; *) fail "readonly drive: $out" ;; esac
 case $out in *" -M microvm,rtc=on,acpi=off,pic=on "*) ;; *) fail "linux needs pic=on: $out" ;; esac
 
