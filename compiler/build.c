@@ -641,6 +641,11 @@ static int write_runconf(struct build *b, const char *img, const char *kern, con
 					char *j = path_join(host, n->u.share.host);
 					free(host);
 					host = j;
+					char *rp = realpath(host, NULL); /* tidy "./" when it exists */
+					if (rp) {
+						free(host);
+						host = rp;
+					}
 				}
 				char tag[32];
 				snprintf(tag, sizeof(tag), "share%zu", nshare++);

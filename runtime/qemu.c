@@ -196,8 +196,14 @@ int qemu_build_argv(const struct runconf *rc, const struct qemu_opts *o,
 	add2(argv, "-device", pci ? "virtio-net-pci,netdev=net0" : "virtio-net-device,netdev=net0");
 
 	size_t fs = 0;
-	for (size_t i = 0; i < rc->nshares; i++)
-		add_share(argv, rc, &rc->shares[i], fs++, pci);
+	for (size_t i = 0; i < rc->nshares; i++) {
+		/* a --share with the same mount tag replaces the config's share */
+		bool overridden = false;
+		for (size_t k = 0; k < o->nshares && !overridden; k++)
+			overridden = !strcmp(o->shares[k].tag, rc->shares[i].tag);
+		if (!overridden)
+			add_share(argv, rc, &rc->shares[i], fs++, pci);
+	}
 	for (size_t i = 0; i < o->nshares; i++)
 		add_share(argv, rc, &o->shares[i], fs++, pci);
 	if (arm)
