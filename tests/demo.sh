@@ -10,12 +10,9 @@
 #   5. ./smolc build examples/hello/Smolfile
 #   6. ./smolc run -d hello; ./smolc wait hello --port 8080 --timeout 120
 #   7. curl the page, print it and the boot time (TCG here), ./smolc stop hello
-# While `smolc build`/`smolc run` are not implemented yet, steps 5-7 fall back
-# to tests/guest/boot-reference.sh (the same image made with standard tools).
 # The VM is always stopped on exit.
 # Env: DEMO_PORT (host port, default 8080), SKIP_DEPS=1 (skip step 1),
-#      SMOLC (binary, default ./smolc),
-#      DEMO_FALLBACK=1 (force the standard-tool path).
+#      SMOLC (binary, default ./smolc).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -61,41 +58,21 @@ step "busybox set and kernel into build/guest"
 guest_prepare "$ROOT/build/guest" || die "could not prepare build/guest"
 ls -l build/guest >&2
 
-use_smolc=1
-if [ "${DEMO_FALLBACK:-0}" = 1 ]; then
-	use_smolc=0
-else
-	for c in build run wait stop; do
-		if ! smolc_implements "$c"; then
-			printf 'demo: `smolc %s` is not implemented yet\n' "$c" >&2
-			use_smolc=0
-			break
-		fi
-	done
-fi
+step "./smolc build examples/hello/Smolfile"
+"$SMOLC" build --build-arg PORT="$PORT" examples/hello/Smolfile >&2
 
-if [ "$use_smolc" = 1 ]; then
-	step "./smolc build examples/hello/Smolfile"
-	"$SMOLC" build --build-arg PORT="$PORT" examples/hello/Smolfile >&2
+step "./smolc run -d $NAME"
+t0=$(date +%s%N)
+running=1
+"$SMOLC" run -d "$NAME" >&2
 
-	step "./smolc run -d $NAME"
-	t0=$(date +%s%N)
-	running=1
-	"$SMOLC" run -d "$NAME" >&2
+step "./smolc wait $NAME --port $PORT --timeout 120"
+"$SMOLC" wait "$NAME" --port "$PORT" --timeout 120 >&2 ||
+	{ "$SMOLC" logs "$NAME" >&2 || true; die "$NAME did not answer on port $PORT"; }
+wait_http "$PORT" 30 >/dev/null || die "no HTTP answer on 127.0.0.1:$PORT"
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 
-	step "./smolc wait $NAME --port $PORT --timeout 120"
-	"$SMOLC" wait "$NAME" --port "$PORT" --timeout 120 >&2 ||
-		{ "$SMOLC" logs "$NAME" >&2 || true; die "$NAME did not answer on port $PORT"; }
-	wait_http "$PORT" 30 >/dev/null || die "no HTTP answer on 127.0.0.1:$PORT"
-	ms=$(( ($(date +%s%N) - t0) / 1000000 ))
-
-	step "curl http://127.0.0.1:$PORT/"
-	http_get "$PORT"
-	printf '\ndemo: %s answered %d ms after `smolc run` started (QEMU TCG, software emulation: no usable KVM here)\n' \
-		"$NAME" "$ms" >&2
-else
-	step "fallback: tests/guest/boot-reference.sh (image made with bsdtar, mke2fs, sgdisk; booted by qemu)"
-	tests/guest/boot-reference.sh -p "$PORT" --kernel "$kernel" --guest "$ROOT/build/guest" --timeout 120 http
-	echo >&2
-	echo "demo: the times above are QEMU TCG (software emulation) figures" >&2
-fi
+step "curl http://127.0.0.1:$PORT/"
+http_get "$PORT"
+printf '\ndemo: %s answered %d ms after `smolc run` started (QEMU TCG, software emulation: no usable KVM here)\n' \
+	"$NAME" "$ms" >&2
