@@ -46,7 +46,7 @@ static void check_copy_src(struct diag_ctx *d, const struct recipe *r, const cha
 		size_t n = strcspn(p, "/");
 		if (n == 2 && p[0] == '.' && p[1] == '.') {
 			struct diag *g = diag_error(d, at, "COPY source '%s' leaves the build context", src);
-			diag_hint(g, "sources must be inside %s", r->dir);
+			diag_hint(g, "sources must be inside the build context, the Smolfile's directory (%s)", r->dir);
 			return;
 		}
 		p += n;
@@ -67,9 +67,9 @@ static void check_copy_src(struct diag_ctx *d, const struct recipe *r, const cha
 		for (size_t i = 0; i < gl.gl_pathc; i++) {
 			char *rp = realpath(gl.gl_pathv[i], NULL);
 			if (rp && (strncmp(rp, ctx, cl) || (rp[cl] && rp[cl] != '/'))) {
-				struct diag *g = diag_error(d, at, "COPY source '%s' resolves outside the build context (through a symlink) to %s",
-							    src, rp);
-				diag_hint(g, "copy the file into %s instead of linking to it", ctx);
+				struct diag *g = diag_error(d, at, "COPY source '%s' leads outside the build context through a symlink",
+							    src);
+				diag_hint(g, "copy the file into the build context (%s) instead of linking to it", r->dir);
 				free(rp);
 				break;
 			}
@@ -92,6 +92,15 @@ static void check_path_exists(struct diag_ctx *d, const struct recipe *r, const 
 		diag_error(d, at, "%s '%s' is a directory, not a file", what, rel);
 	}
 	free(full);
+}
+
+/* Whether the recipe has an instruction of its own in `file`. */
+static bool has_instructions(const struct recipe *r, uint32_t file)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (r->v[i].loc.file == file)
+			return true;
+	return false;
 }
 
 int check_recipe(struct diag_ctx *d, struct recipe *r)
@@ -224,10 +233,17 @@ int check_recipe(struct diag_ctx *d, struct recipe *r)
 		struct loc at = {f ? (uint32_t)(f - d->files) : 0, 0, 0};
 		if (f && f->rejected) {
 			/* not a text recipe: that error is enough */
-		} else if (f && strspn(f->data, " \t\n") == f->len) {
+		} else if (f && !has_instructions(r, at.file)) {
 			struct diag *g = diag_error(d, at, "empty recipe: no FROM instruction");
 			diag_hint(g, "a Smolfile starts with FROM scratch, FROM netbsd-<version> (e.g. netbsd-10.1) or FROM <service>");
 		} else {
+			/* point at the first instruction of the recipe's own file */
+			for (size_t i = 0; i < r->n && at.file; i++) {
+				if (r->v[i].loc.file == at.file) {
+					at = r->v[i].loc;
+					break;
+				}
+			}
 			struct diag *g = at.file ? diag_error(d, at, "no FROM instruction")
 						 : diag_error_plain(d, "%s: no FROM instruction", r->path);
 			diag_hint(g, "start the recipe with FROM scratch, FROM netbsd-<version> (e.g. netbsd-10.1) or FROM <service>");

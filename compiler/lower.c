@@ -4,6 +4,7 @@
 #include "lower.h"
 #include "parse.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -52,19 +53,22 @@ const struct ir_info *ir_lookup(const char *kw)
 	return NULL;
 }
 
-/* Dockerfile words people type out of habit, and what smolc calls them. */
+/* Dockerfile words people type out of habit, and what smolc calls them.
+ * A plain keyword is a typo ("did you mean"); a sentence explains. */
 static const struct {
 	const char *word, *instead;
 } aliases[] = {
 	{"RUN", "POSTINST (it runs on the build host, against the image's root)"},
-	{"ADD", "COPY"},
-	{"EXPOSE", "PORTS"},
-	{"ENTRYPOINT", "CMD"},
+	{"ADD", "COPY (local files only: no URLs, no archive extraction)"},
+	{"EXPOSE", "PORTS with host:guest mappings (e.g. PORTS 8080:80)"},
+	{"ENTRYPOINT", "CMD (the command /etc/rc runs last)"},
+	{"WORKDIR", "COPY to an absolute <dst>"},
+	{"USER", "COPY --chown, or su in RC"},
+	{"VOLUME", "SHARE <host-dir>:<guest-dir>"},
 	{"PORT", "PORTS"},
 	{"SET", "SETS"},
 	{"PKG", "PKGS"},
 	{"PACKAGES", "PKGS"},
-	{"WORKDIR", "COPY to an absolute <dst>"},
 	{"IMGSIZE", "SIZE"},
 };
 
@@ -405,7 +409,8 @@ static void lower_sets(struct lw *w, struct ir_node *n)
 		if (str_startswith(s, "sha256:")) {
 			char *pin = parse_pin(w, at, s);
 			if (pin && !n->u.sets.n) {
-				diag_error(w->lc->diag, at, "a digest must follow the set it pins");
+				struct diag *g = diag_error(w->lc->diag, at, "a digest must follow the set it pins");
+				diag_hint(g, "write it after the set, e.g. SETS base sha256:<64 hex digits>");
 				free(pin);
 			} else if (pin) {
 				free(n->u.sets.v[n->u.sets.n - 1].sha256);
@@ -549,22 +554,40 @@ static void lower_script(struct lw *w, struct ir_node *n)
 	free(full);
 }
 
-static bool parse_port_num(const char *s, unsigned *out)
+/* A port number: 1 = ok, 0 = not a number, -1 = a number out of range. */
+static int parse_port_num(const char *s, unsigned *out)
 {
-	if (!*s || strlen(s) > 5)
-		return false;
+	if (!*s)
+		return 0;
 	for (const char *c = s; *c; c++)
 		if (!isdigit((unsigned char)*c))
-			return false;
+			return 0;
+	if (strlen(s) > 5)
+		return -1;
 	unsigned long v = strtoul(s, NULL, 10);
 	if (v < 1 || v > 65535)
-		return false;
+		return -1;
 	*out = (unsigned)v;
-	return true;
+	return 1;
+}
+
+/* Host address of a port mapping: dotted IPv4 or [IPv6]. */
+static bool host_addr_valid(const char *a)
+{
+	unsigned char buf[16];
+	size_t n = strlen(a);
+	if (n > 2 && a[0] == '[' && a[n - 1] == ']') {
+		char *in = xstrndup(a + 1, n - 2);
+		bool ok = inet_pton(AF_INET6, in, buf) == 1;
+		free(in);
+		return ok;
+	}
+	return inet_pton(AF_INET, a, buf) == 1;
 }
 
 static void lower_ports(struct lw *w, struct ir_node *n)
 {
+	static const char hint[] = "write [<host-addr>:]<host-port>:<guest-port>[/tcp|/udp] with ports from 1 to 65535, e.g. 8080:80";
 	if (!want_args(w, 1, SIZE_MAX))
 		return;
 	for (size_t i = 0; i < w->in->nargs; i++) {
@@ -574,20 +597,23 @@ static void lower_ports(struct lw *w, struct ir_node *n)
 			continue;
 		char *orig = xstrdup(s);
 		struct ir_port p = {at, NULL, 0, 0, false};
+		bool bad = true;
+		struct diag *g;
 		char *proto = strrchr(s, '/');
-		bool ok = true;
-		if (proto) {
-			*proto++ = 0;
-			if (!strcmp(proto, "udp"))
-				p.udp = true;
-			else if (strcmp(proto, "tcp"))
-				ok = false;
-		}
-		/* [addr:]host:guest — addr may be [v6] or dotted */
 		char *last = strrchr(s, ':');
-		if (!last) {
-			ok = false;
+		if (proto && last && proto < last)
+			proto = NULL; /* a '/' inside the address part */
+		if (proto)
+			*proto++ = 0;
+		if (proto && strcmp(proto, "udp") && strcmp(proto, "tcp")) {
+			g = diag_error(w->lc->diag, at, "bad protocol '%s' in port mapping '%s': expected tcp or udp", proto, orig);
+			diag_hint(g, "%s", hint);
+		} else if (!last) {
+			g = diag_error(w->lc->diag, at, "bad port mapping '%s': expected <host-port>:<guest-port>", orig);
+			diag_hint(g, "%s", hint);
 		} else {
+			p.udp = proto && !strcmp(proto, "udp");
+			/* [addr:]host:guest — addr is dotted IPv4 or [IPv6] */
 			*last = 0;
 			char *guest = last + 1;
 			char *mid = strrchr(s, ':');
@@ -597,23 +623,30 @@ static void lower_ports(struct lw *w, struct ir_node *n)
 				host = mid + 1;
 				p.host_addr = xstrdup(s);
 			}
-			if (!parse_port_num(host, &p.host) || !parse_port_num(guest, &p.guest))
-				ok = false;
-		}
-		if (!ok) {
-			struct diag *g = diag_error(w->lc->diag, at, "bad port mapping '%s'", orig);
-			diag_hint(g, "write [<host-addr>:]<host-port>:<guest-port>[/tcp|/udp] with ports from 1 to 65535, e.g. 8080:80");
-			free(p.host_addr);
-			free(s);
-			free(orig);
-			continue;
+			int hr = parse_port_num(host, &p.host), gr = parse_port_num(guest, &p.guest);
+			if (p.host_addr && !host_addr_valid(p.host_addr)) {
+				g = diag_error(w->lc->diag, at, "bad host address '%s' in port mapping '%s'", p.host_addr, orig);
+				diag_hint(g, "write a dotted IPv4 address or an IPv6 address in brackets, e.g. 0.0.0.0:8080:80 or [::1]:8080:80");
+			} else if (!hr || !gr) {
+				g = diag_error(w->lc->diag, at, "bad port mapping '%s'", orig);
+				diag_hint(g, "%s", hint);
+			} else if (hr < 0 || gr < 0) {
+				g = diag_error(w->lc->diag, at, "port %s is out of range in '%s'", hr < 0 ? host : guest, orig);
+				diag_hint(g, "ports go from 1 to 65535");
+			} else {
+				bad = false;
+			}
 		}
 		free(orig);
+		free(s);
+		if (bad) {
+			free(p.host_addr);
+			continue;
+		}
 		if (!p.host_addr)
 			p.host_addr = xstrdup("127.0.0.1");
 		n->u.ports.v = xrealloc(n->u.ports.v, (n->u.ports.n + 1) * sizeof(*n->u.ports.v));
 		n->u.ports.v[n->u.ports.n++] = p;
-		free(s);
 	}
 }
 
@@ -1075,8 +1108,13 @@ static int lower_file(struct lower_ctx *lc, const char *path, struct loc include
 	const struct srcfile *f = ast.file ? diag_file(lc->diag, ast.file) : NULL;
 	if (f)
 		sv_pushdup(&lc->include_stack, f->realpath ? f->realpath : path);
-	for (size_t i = 0; i < ast.n && !diag_full(lc->diag); i++)
+	for (size_t i = 0; i < ast.n; i++) {
+		if (diag_full(lc->diag)) {
+			lc->diag->capped = true; /* say so: instructions were skipped */
+			break;
+		}
 		lower_instr(lc, &ast, &ast.v[i]);
+	}
 	if (f) {
 		free(lc->include_stack.v[--lc->include_stack.n]);
 		lc->include_stack.v[lc->include_stack.n] = NULL;
