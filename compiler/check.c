@@ -363,8 +363,11 @@ static char *find_base_recipe(const struct recipe *r, const char *name)
 	return found;
 }
 
-static struct recipe *load_rec(struct diag_ctx *d, const char *path, const struct strvec *build_args,
-			       struct loc from_loc, struct strvec *chain)
+/* Load `path` (or, when data is not NULL, the in-memory recipe named path),
+ * its base recipes, and check it. `chain` holds the realpaths of the
+ * recipes being loaded (FROM cycle detection). */
+static struct recipe *load_rec(struct diag_ctx *d, const char *path, const char *data, size_t len,
+			       const struct strvec *build_args, struct loc from_loc, struct strvec *chain)
 {
 	struct recipe *r = xcalloc(1, sizeof(*r));
 	r->path = xstrdup(path);
@@ -373,7 +376,10 @@ static struct recipe *load_rec(struct diag_ctx *d, const char *path, const struc
 		for (size_t i = 0; i < build_args->n; i++)
 			sv_pushdup(&r->build_args, build_args->v[i]);
 	size_t nfiles = d->nfiles;
-	lower_recipe(d, r, path, from_loc, chain->n ? NULL : build_args);
+	if (data)
+		lower_buffer(d, r, path, data, len, build_args);
+	else
+		lower_recipe(d, r, path, from_loc, chain->n ? NULL : build_args);
 	if (d->nfiles == nfiles) { /* unreadable */
 		recipe_free(r);
 		return NULL;
@@ -421,7 +427,7 @@ static struct recipe *load_rec(struct diag_ctx *d, const char *path, const struc
 			} else if (chain->n >= 16) {
 				diag_error(d, from->arg_loc, "FROM chain deeper than 16 recipes");
 			} else {
-				r->parent = load_rec(d, bp, NULL, from->loc, chain);
+				r->parent = load_rec(d, bp, NULL, 0, NULL, from->loc, chain);
 			}
 			free(brp);
 			free(bp);
@@ -436,7 +442,16 @@ static struct recipe *load_rec(struct diag_ctx *d, const char *path, const struc
 struct recipe *recipe_load(struct diag_ctx *d, const char *path, const struct strvec *build_args)
 {
 	struct strvec chain = {0};
-	struct recipe *r = load_rec(d, path, build_args, (struct loc){0, 0, 0}, &chain);
+	struct recipe *r = load_rec(d, path, NULL, 0, build_args, (struct loc){0, 0, 0}, &chain);
+	sv_free(&chain);
+	return r;
+}
+
+struct recipe *recipe_load_buffer(struct diag_ctx *d, const char *name, const char *data, size_t len,
+				  const struct strvec *build_args)
+{
+	struct strvec chain = {0};
+	struct recipe *r = load_rec(d, name, data, len, build_args, (struct loc){0, 0, 0}, &chain);
 	sv_free(&chain);
 	return r;
 }

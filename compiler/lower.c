@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static const struct ir_info infos[IR__COUNT] = {
 	[IR_FROM] = {"FROM", IR_FROM, true, "FROM scratch | netbsd-<version> | <service or Smolfile path>"},
@@ -323,8 +324,9 @@ static char *rest_of_line(const struct lw *w)
 	struct loc first = in->args[0].loc, last = in->args[in->nargs - 1].loc;
 	const char *s = raw_at(w, first);
 	size_t len = last.off + last.len - first.off;
-	/* fold continuations ("\\\n", and the comment lines the scanner
-	 * skipped after one) into one space */
+	/* fold each continuation (backslash, newline, the comment lines the
+	 * scanner skipped after it, the next line's indentation) into one
+	 * space */
 	struct strbuf sb;
 	sb_init(&sb);
 	for (size_t i = 0; i < len; i++) {
@@ -344,6 +346,8 @@ static char *rest_of_line(const struct lw *w)
 						k++;
 					j = k + 1;
 				}
+				while (j < len && (s[j] == ' ' || s[j] == '\t'))
+					j++; /* the next line's indentation */
 				sb_addc(&sb, ' ');
 				i = j - 1;
 				continue;
@@ -533,6 +537,14 @@ static void lower_script(struct lw *w, struct ir_node *n)
 	char *full = path_join(w->lc->recipe->dir, rel);
 	char *data;
 	size_t len;
+	struct stat st;
+	if (stat(full, &st) == 0 && !S_ISREG(st.st_mode)) {
+		struct diag *g = diag_error(w->lc->diag, a->loc, "%s file '%s' is not a regular file", w->info->name, rel);
+		diag_hint(g, "name a script file; paths are relative to the Smolfile's directory (%s)", w->lc->recipe->dir);
+		free(full);
+		free(rel);
+		return;
+	}
 	if (read_file(full, 4u << 20, &data, &len) < 0) {
 		struct diag *g = diag_error(w->lc->diag, a->loc, "cannot read %s file '%s': %s", w->info->name, rel,
 					    errno == EFBIG ? "larger than 4 MiB" : strerror(errno));
@@ -997,8 +1009,15 @@ static void lower_include(struct lw *w, struct ir_node *n)
 			return;
 		}
 	}
-	if (w->lc->include_stack.n >= 32) {
-		diag_error(w->lc->diag, n->arg_loc, "INCLUDE nested more than 32 deep");
+	if (w->lc->include_stack.n >= LOWER_MAX_DEPTH) {
+		diag_error(w->lc->diag, n->arg_loc, "INCLUDE nested more than %d deep", LOWER_MAX_DEPTH);
+		free(rp);
+		free(full);
+		return;
+	}
+	if (++w->lc->nincludes > LOWER_MAX_INCLUDES) {
+		struct diag *g = diag_error(w->lc->diag, n->arg_loc, "more than %d INCLUDEs in one recipe", LOWER_MAX_INCLUDES);
+		diag_hint(g, "a file that INCLUDEs the same fragment several times multiplies: include each fragment once");
 		free(rp);
 		free(full);
 		return;
@@ -1100,55 +1119,83 @@ static void lower_instr(struct lower_ctx *lc, const struct ast *ast, const struc
 	}
 }
 
-static int lower_file(struct lower_ctx *lc, const char *path, struct loc included_from)
+/* Lower a parsed file (ast->file registered in the diag context). */
+static void lower_ast(struct lower_ctx *lc, struct ast *ast, const char *path)
 {
-	struct ast ast;
-	size_t before = lc->diag->errors;
-	parse_file(lc->diag, path, included_from, &ast);
-	const struct srcfile *f = ast.file ? diag_file(lc->diag, ast.file) : NULL;
+	const struct srcfile *f = ast->file ? diag_file(lc->diag, ast->file) : NULL;
 	if (f)
 		sv_pushdup(&lc->include_stack, f->realpath ? f->realpath : path);
-	for (size_t i = 0; i < ast.n; i++) {
+	for (size_t i = 0; i < ast->n; i++) {
 		if (diag_full(lc->diag)) {
 			lc->diag->capped = true; /* say so: instructions were skipped */
 			break;
 		}
-		lower_instr(lc, &ast, &ast.v[i]);
+		lower_instr(lc, ast, &ast->v[i]);
 	}
 	if (f) {
 		free(lc->include_stack.v[--lc->include_stack.n]);
 		lc->include_stack.v[lc->include_stack.n] = NULL;
 	}
+}
+
+static int lower_file(struct lower_ctx *lc, const char *path, struct loc included_from)
+{
+	struct ast ast;
+	size_t before = lc->diag->errors;
+	parse_file(lc->diag, path, included_from, &ast);
+	lower_ast(lc, &ast, path);
 	ast_free(&ast);
 	return lc->diag->errors == before ? 0 : -1;
+}
+
+static void lower_ctx_init(struct lower_ctx *lc, struct diag_ctx *d, struct recipe *r, const struct strvec *build_args)
+{
+	memset(lc, 0, sizeof(*lc));
+	lc->diag = d;
+	lc->recipe = r;
+	size_t nba = build_args ? build_args->n : 0;
+	lc->build_arg_used = xcalloc(nba + 1, sizeof(bool));
+	for (size_t i = 0; i < nba; i++)
+		sv_pushdup(&lc->build_args, build_args->v[i]);
+}
+
+/* Warn about unused --build-args (top-level recipe only), free lc. */
+static void lower_ctx_fini(struct lower_ctx *lc, bool top)
+{
+	/* A --build-arg no ARG declares is most likely a typo. */
+	for (size_t i = 0; top && i < lc->build_args.n; i++) {
+		if (!lc->build_arg_used[i]) {
+			size_t bl = strcspn(lc->build_args.v[i], "=");
+			diag_warning(lc->diag, (struct loc){0, 0, 0}, "--build-arg %.*s: the recipe declares no ARG %.*s", (int)bl,
+				     lc->build_args.v[i], (int)bl, lc->build_args.v[i]);
+		}
+	}
+	free(lc->build_arg_used);
+	sv_free(&lc->build_args);
+	sv_free(&lc->include_stack);
+	var_env_free(&lc->env);
 }
 
 int lower_recipe(struct diag_ctx *d, struct recipe *r, const char *path, struct loc included_from,
 		 const struct strvec *build_args)
 {
 	struct lower_ctx lc;
-	memset(&lc, 0, sizeof(lc));
-	lc.diag = d;
-	lc.recipe = r;
-	size_t nba = build_args ? build_args->n : 0;
-	lc.build_arg_used = xcalloc(nba + 1, sizeof(bool));
-	for (size_t i = 0; i < nba; i++)
-		sv_pushdup(&lc.build_args, build_args->v[i]);
+	lower_ctx_init(&lc, d, r, build_args);
 	int rc = lower_file(&lc, path, included_from);
-	/* A --build-arg no ARG declares is most likely a typo. */
-	if (!included_from.file) {
-		for (size_t i = 0; i < nba; i++) {
-			if (!lc.build_arg_used[i]) {
-				size_t bl = strcspn(lc.build_args.v[i], "=");
-				struct diag *g = diag_warning(d, (struct loc){0, 0, 0}, "--build-arg %.*s: the recipe declares no ARG %.*s",
-							      (int)bl, lc.build_args.v[i], (int)bl, lc.build_args.v[i]);
-				(void)g;
-			}
-		}
-	}
-	free(lc.build_arg_used);
-	sv_free(&lc.build_args);
-	sv_free(&lc.include_stack);
-	var_env_free(&lc.env);
+	lower_ctx_fini(&lc, !included_from.file);
 	return rc;
+}
+
+int lower_buffer(struct diag_ctx *d, struct recipe *r, const char *name, const char *data, size_t len,
+		 const struct strvec *build_args)
+{
+	struct lower_ctx lc;
+	struct ast ast;
+	lower_ctx_init(&lc, d, r, build_args);
+	size_t before = d->errors;
+	parse_buffer(d, name, data, len, &ast);
+	lower_ast(&lc, &ast, name);
+	ast_free(&ast);
+	lower_ctx_fini(&lc, true);
+	return d->errors == before ? 0 : -1;
 }

@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 void ast_free(struct ast *a)
 {
@@ -190,7 +191,14 @@ int parse_file(struct diag_ctx *d, const char *path, struct loc included_from, s
 {
 	char *data;
 	size_t len;
+	struct stat st;
 	memset(out, 0, sizeof(*out));
+	if (included_from.file && stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		/* a FIFO or a device could block forever or never end */
+		struct diag *g = diag_error(d, included_from, "cannot read '%s': not a regular file", path);
+		diag_hint(g, "INCLUDE and FROM name Smolfiles, not directories or devices");
+		return -1;
+	}
 	if (read_file(path, PARSE_MAX_FILE, &data, &len) < 0) {
 		int e = errno;
 		struct diag *g;
