@@ -427,11 +427,11 @@ static void lower_sets(struct lw *w, struct ir_node *n)
 		struct ir_set *set = &n->u.sets.v[n->u.sets.n++];
 		memset(set, 0, sizeof(*set));
 		set->loc = at;
-		/* the glob list starts at the first ':' that begins "/" and is
-		 * not the "://" of a URL */
+		/* the filter list starts at the first ':' — in a URL, the first
+		 * one after the path begins (not the "://", not a ":port") */
 		char *scheme = strstr(s, "://");
-		char *from = scheme ? scheme + 3 : s;
-		char *colon = strchr(from, ':');
+		char *from = scheme ? strchr(scheme + 3, '/') : s;
+		char *colon = from ? strchr(from, ':') : NULL;
 		if (colon) {
 			*colon = 0;
 			char *g = colon + 1;

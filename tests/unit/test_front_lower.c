@@ -128,6 +128,12 @@ static void test_sets(void **state)
 	assert_int_equal(n->u.sets.v[2].src, SRC_URL);
 	assert_string_equal(n->u.sets.v[2].ref, "https://example.invalid/x.tgz");
 	assert_int_equal(n->u.sets.v[2].globs.n, 0);
+	/* a URL's ":port" is not a filter; a filter after the URL's path is */
+	assert_int_equal(load(x, "FROM netbsd-10.1\nSETS https://h.invalid:8080/a/comp.tgz:/usr/bin/strip\n", NULL), 0);
+	n = node(x, IR_SETS, 0);
+	assert_string_equal(n->u.sets.v[0].ref, "https://h.invalid:8080/a/comp.tgz");
+	assert_int_equal(n->u.sets.v[0].globs.n, 1);
+	assert_string_equal(n->u.sets.v[0].globs.v[0], "/usr/bin/strip");
 }
 
 static void test_ports(void **state)
