@@ -220,6 +220,18 @@ static void usage_error(const struct lw *w, struct loc at, const char *fmt, cons
 	diag_hint(g, "usage: %s", w->info->usage);
 }
 
+/* Expanded argument i that must not be empty, or NULL (diagnosed). */
+static char *arg_nonempty(const struct lw *w, size_t i)
+{
+	char *s = arg_word(w, i);
+	if (s && !*s) {
+		usage_error(w, w->in->args[i].loc, "%s: %s is empty", "the argument");
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
 static bool want_args(const struct lw *w, size_t min, size_t max)
 {
 	size_t n = w->in->nargs;
@@ -383,7 +395,7 @@ static void lower_from(struct lw *w, struct ir_node *n)
 {
 	if (!want_args(w, 1, 1))
 		return;
-	char *s = arg_word(w, 0);
+	char *s = arg_nonempty(w, 0);
 	if (!s)
 		return;
 	n->u.from.name = s;
@@ -666,7 +678,7 @@ static void lower_kernel(struct lw *w, struct ir_node *n)
 {
 	if (!want_args(w, 1, 2))
 		return;
-	char *s = arg_word(w, 0);
+	char *s = arg_nonempty(w, 0);
 	if (!s)
 		return;
 	n->u.kernel.ref = s;
@@ -782,7 +794,7 @@ static void lower_copy(struct lw *w, struct ir_node *n)
 	}
 	n->u.copy.src_locs = xcalloc(w->in->nargs, sizeof(struct loc));
 	for (size_t k = i; k + 1 < w->in->nargs; k++) {
-		char *s = arg_word(w, k);
+		char *s = arg_nonempty(w, k);
 		if (!s)
 			continue;
 		n->u.copy.src_locs[n->u.copy.srcs.n] = w->in->args[k].loc;
@@ -964,7 +976,7 @@ static void lower_str(struct lw *w, struct ir_node *n)
 {
 	if (!want_args(w, 1, 1))
 		return;
-	n->u.str = arg_word(w, 0);
+	n->u.str = arg_nonempty(w, 0);
 }
 
 static void lower_text(struct lw *w, struct ir_node *n)
@@ -985,7 +997,7 @@ static void lower_include(struct lw *w, struct ir_node *n)
 {
 	if (!want_args(w, 1, 1))
 		return;
-	char *rel = arg_word(w, 0);
+	char *rel = arg_nonempty(w, 0);
 	if (!rel)
 		return;
 	n->u.str = rel;
