@@ -317,6 +317,20 @@ static char *join_rel(const char *dir, const char *rel)
 	return strcmp(dir, ".") ? path_join(dir, rel) : xstrdup(rel);
 }
 
+/* The parent of dir, lexically when that is safe ("services/sshd" →
+ * "services"; a symlink or a ".." keeps "dir/.."), so that paths in
+ * messages stay short. */
+static char *parent_dir(const char *dir)
+{
+	struct stat st;
+	const char *b = path_basename(dir);
+	if (!strcmp(dir, "."))
+		return xstrdup("..");
+	if (!strcmp(b, "..") || !strcmp(b, ".") || !*b || lstat(dir, &st) < 0 || S_ISLNK(st.st_mode))
+		return path_join(dir, "..");
+	return path_dirname(dir);
+}
+
 /* Where FROM <name> looks for a recipe. */
 static char *find_base_recipe(const struct recipe *r, const char *name)
 {
@@ -333,8 +347,10 @@ static char *find_base_recipe(const struct recipe *r, const char *name)
 	} else {
 		char *sub = xasprintf("%s/Smolfile", name);
 		sv_push(&cand, join_rel(r->dir, sub));
-		char *up = xasprintf("../%s/Smolfile", name);
-		sv_push(&cand, join_rel(r->dir, up));
+		char *up = xasprintf("%s/Smolfile", name);
+		char *parent = parent_dir(r->dir);
+		sv_push(&cand, join_rel(parent, up));
+		free(parent);
 		char *svc = xasprintf("services/%s/Smolfile", name);
 		sv_push(&cand, join_rel(r->dir, svc));
 		const char *sp = getenv("SMOLC_PATH");
