@@ -28,4 +28,4 @@ echo "fuzz_parse: $i seeds, ${SECONDS_TO_RUN}s"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 build/fuzz/fuzz_parse -max_total_time="$SECONDS_TO_RUN" -max_len=4096 -timeout=5 -rss_limit_mb=2048 \
-	-artifact_prefix=build/fuzz/ -print_final_stats=1 "$CORPUS" "$SEEDS"
+	-artifact_prefix=build/fuzz/ -print_final_stats=1 -dict=tests/fuzz/smolfile.dict "$CORPUS" "$SEEDS"
