@@ -1046,7 +1046,16 @@ static void lower_instr(struct lower_ctx *lc, const struct ast *ast, const struc
 	const struct ir_info *info = ir_lookup(kw);
 	if (!info) {
 		const char *sug = ir_suggest(kw);
-		struct diag *g = diag_error(lc->diag, in->kw, "unknown instruction '%.64s'", kw);
+		/* quote at most 64 bytes, cut at a character boundary */
+		size_t shown = 0;
+		while (kw[shown] && shown < 64) {
+			size_t cl = diag_utf8_len((const unsigned char *)kw + shown, strlen(kw + shown));
+			if (!cl || shown + cl > 64)
+				break;
+			shown += cl;
+		}
+		struct diag *g = diag_error(lc->diag, in->kw, "unknown instruction '%.*s%s'", (int)shown, kw,
+					    kw[shown] ? "…" : "");
 		if (sug && isupper((unsigned char)sug[0]) && !strchr(sug, ' '))
 			diag_hint(g, "did you mean '%s'?", sug);
 		else if (sug)
