@@ -45,7 +45,7 @@ static void assert_loc_text(struct fx *x, struct loc l, const char *want)
 	free(t);
 }
 
-static char *render(struct diag_ctx *d)
+__attribute__((noinline)) static char *render(struct diag_ctx *d)
 {
 	char *buf = NULL;
 	size_t len = 0;
@@ -295,6 +295,45 @@ static void test_columns_tabs_utf8(void **state)
 	done(&x);
 }
 
+static void test_long_line_excerpt_utf8(void **state)
+{
+	(void)state;
+	/* 100 two-byte characters: the excerpt is cut after 160 bytes, at a
+	 * character boundary, and the caret past the cut is not printed */
+	struct strbuf sb;
+	sb_init(&sb);
+	sb_adds(&sb, "LABEL a=");
+	for (int i = 0; i < 100; i++)
+		sb_adds(&sb, "\xc3\xa9");
+	sb_adds(&sb, " x\n");
+	struct fx x;
+	parse(&x, sb_cstr(&sb));
+	sb_free(&sb);
+	assert_int_equal(x.a.v[0].nargs, 2);
+	diag_error(&x.d, x.a.v[0].args[0].loc, "first");
+	diag_error(&x.d, x.a.v[0].args[1].loc, "second");
+	char *out = render(&x.d);
+	const char *line = strstr(out, "    1 | LABEL a=");
+	assert_non_null(line);
+	const char *cut = strstr(line, " \xe2\x80\xa6\n"); /* " …" */
+	assert_non_null(cut);
+	/* 8 ASCII bytes + 76 characters of 2 bytes = 160 bytes shown */
+	assert_int_equal(cut - (line + 8), 160);
+	/* the span ("a=" and the é's) is clipped to the shown part: from
+	 * column 7, 2 + 76 characters, '^' and 77 '~' */
+	char want[128] = "      |       ^";
+	for (int i = 0; i < 77; i++)
+		strcat(want, "~");
+	strcat(want, "\n");
+	assert_non_null(strstr(out, want));
+	/* "x" is past the cut: the record has no excerpt */
+	const char *second = strstr(out, "Smolfile:1:110: error: second\n");
+	assert_non_null(second);
+	assert_string_equal(second, "Smolfile:1:110: error: second\n");
+	free(out);
+	done(&x);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -311,6 +350,7 @@ int main(void)
 		cmocka_unit_test(test_bad_bytes),
 		cmocka_unit_test(test_megabyte_line),
 		cmocka_unit_test(test_columns_tabs_utf8),
+		cmocka_unit_test(test_long_line_excerpt_utf8),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
