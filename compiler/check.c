@@ -46,7 +46,7 @@ static void check_copy_src(struct diag_ctx *d, const struct recipe *r, const cha
 		size_t n = strcspn(p, "/");
 		if (n == 2 && p[0] == '.' && p[1] == '.') {
 			struct diag *g = diag_error(d, at, "COPY source '%s' leaves the build context", src);
-			diag_hint(g, "sources must be inside %s", r->dir);
+			diag_hint(g, "sources must be inside the build context, the Smolfile's directory (%s)", r->dir);
 			return;
 		}
 		p += n;
@@ -67,9 +67,9 @@ static void check_copy_src(struct diag_ctx *d, const struct recipe *r, const cha
 		for (size_t i = 0; i < gl.gl_pathc; i++) {
 			char *rp = realpath(gl.gl_pathv[i], NULL);
 			if (rp && (strncmp(rp, ctx, cl) || (rp[cl] && rp[cl] != '/'))) {
-				struct diag *g = diag_error(d, at, "COPY source '%s' resolves outside the build context (through a symlink) to %s",
-							    src, rp);
-				diag_hint(g, "copy the file into %s instead of linking to it", ctx);
+				struct diag *g = diag_error(d, at, "COPY source '%s' leads outside the build context through a symlink",
+							    src);
+				diag_hint(g, "copy the file into the build context (%s) instead of linking to it", r->dir);
 				free(rp);
 				break;
 			}
@@ -92,6 +92,15 @@ static void check_path_exists(struct diag_ctx *d, const struct recipe *r, const 
 		diag_error(d, at, "%s '%s' is a directory, not a file", what, rel);
 	}
 	free(full);
+}
+
+/* Whether the recipe has an instruction of its own in `file`. */
+static bool has_instructions(const struct recipe *r, uint32_t file)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (r->v[i].loc.file == file)
+			return true;
+	return false;
 }
 
 int check_recipe(struct diag_ctx *d, struct recipe *r)
@@ -224,10 +233,17 @@ int check_recipe(struct diag_ctx *d, struct recipe *r)
 		struct loc at = {f ? (uint32_t)(f - d->files) : 0, 0, 0};
 		if (f && f->rejected) {
 			/* not a text recipe: that error is enough */
-		} else if (f && strspn(f->data, " \t\n") == f->len) {
+		} else if (f && !has_instructions(r, at.file)) {
 			struct diag *g = diag_error(d, at, "empty recipe: no FROM instruction");
 			diag_hint(g, "a Smolfile starts with FROM scratch, FROM netbsd-<version> (e.g. netbsd-10.1) or FROM <service>");
 		} else {
+			/* point at the first instruction of the recipe's own file */
+			for (size_t i = 0; i < r->n && at.file; i++) {
+				if (r->v[i].loc.file == at.file) {
+					at = r->v[i].loc;
+					break;
+				}
+			}
 			struct diag *g = at.file ? diag_error(d, at, "no FROM instruction")
 						 : diag_error_plain(d, "%s: no FROM instruction", r->path);
 			diag_hint(g, "start the recipe with FROM scratch, FROM netbsd-<version> (e.g. netbsd-10.1) or FROM <service>");
@@ -301,6 +317,20 @@ static char *join_rel(const char *dir, const char *rel)
 	return strcmp(dir, ".") ? path_join(dir, rel) : xstrdup(rel);
 }
 
+/* The parent of dir, lexically when that is safe ("services/sshd" →
+ * "services"; a symlink or a ".." keeps "dir/.."), so that paths in
+ * messages stay short. */
+static char *parent_dir(const char *dir)
+{
+	struct stat st;
+	const char *b = path_basename(dir);
+	if (!strcmp(dir, "."))
+		return xstrdup("..");
+	if (!strcmp(b, "..") || !strcmp(b, ".") || !*b || lstat(dir, &st) < 0 || S_ISLNK(st.st_mode))
+		return path_join(dir, "..");
+	return path_dirname(dir);
+}
+
 /* Where FROM <name> looks for a recipe. */
 static char *find_base_recipe(const struct recipe *r, const char *name)
 {
@@ -317,8 +347,10 @@ static char *find_base_recipe(const struct recipe *r, const char *name)
 	} else {
 		char *sub = xasprintf("%s/Smolfile", name);
 		sv_push(&cand, join_rel(r->dir, sub));
-		char *up = xasprintf("../%s/Smolfile", name);
-		sv_push(&cand, join_rel(r->dir, up));
+		char *up = xasprintf("%s/Smolfile", name);
+		char *parent = parent_dir(r->dir);
+		sv_push(&cand, join_rel(parent, up));
+		free(parent);
 		char *svc = xasprintf("services/%s/Smolfile", name);
 		sv_push(&cand, join_rel(r->dir, svc));
 		const char *sp = getenv("SMOLC_PATH");
@@ -347,8 +379,11 @@ static char *find_base_recipe(const struct recipe *r, const char *name)
 	return found;
 }
 
-static struct recipe *load_rec(struct diag_ctx *d, const char *path, const struct strvec *build_args,
-			       struct loc from_loc, struct strvec *chain)
+/* Load `path` (or, when data is not NULL, the in-memory recipe named path),
+ * its base recipes, and check it. `chain` holds the realpaths of the
+ * recipes being loaded (FROM cycle detection). */
+static struct recipe *load_rec(struct diag_ctx *d, const char *path, const char *data, size_t len,
+			       const struct strvec *build_args, struct loc from_loc, struct strvec *chain)
 {
 	struct recipe *r = xcalloc(1, sizeof(*r));
 	r->path = xstrdup(path);
@@ -357,7 +392,10 @@ static struct recipe *load_rec(struct diag_ctx *d, const char *path, const struc
 		for (size_t i = 0; i < build_args->n; i++)
 			sv_pushdup(&r->build_args, build_args->v[i]);
 	size_t nfiles = d->nfiles;
-	lower_recipe(d, r, path, from_loc, chain->n ? NULL : build_args);
+	if (data)
+		lower_buffer(d, r, path, data, len, build_args);
+	else
+		lower_recipe(d, r, path, from_loc, chain->n ? NULL : build_args);
 	if (d->nfiles == nfiles) { /* unreadable */
 		recipe_free(r);
 		return NULL;
@@ -405,7 +443,7 @@ static struct recipe *load_rec(struct diag_ctx *d, const char *path, const struc
 			} else if (chain->n >= 16) {
 				diag_error(d, from->arg_loc, "FROM chain deeper than 16 recipes");
 			} else {
-				r->parent = load_rec(d, bp, NULL, from->loc, chain);
+				r->parent = load_rec(d, bp, NULL, 0, NULL, from->loc, chain);
 			}
 			free(brp);
 			free(bp);
@@ -420,7 +458,16 @@ static struct recipe *load_rec(struct diag_ctx *d, const char *path, const struc
 struct recipe *recipe_load(struct diag_ctx *d, const char *path, const struct strvec *build_args)
 {
 	struct strvec chain = {0};
-	struct recipe *r = load_rec(d, path, build_args, (struct loc){0, 0, 0}, &chain);
+	struct recipe *r = load_rec(d, path, NULL, 0, build_args, (struct loc){0, 0, 0}, &chain);
+	sv_free(&chain);
+	return r;
+}
+
+struct recipe *recipe_load_buffer(struct diag_ctx *d, const char *name, const char *data, size_t len,
+				  const struct strvec *build_args)
+{
+	struct strvec chain = {0};
+	struct recipe *r = load_rec(d, name, data, len, build_args, (struct loc){0, 0, 0}, &chain);
 	sv_free(&chain);
 	return r;
 }

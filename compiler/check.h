@@ -14,6 +14,11 @@
  * could not be read at all. Check d->errors. */
 struct recipe *recipe_load(struct diag_ctx *d, const char *path, const struct strvec *build_args);
 
+/* The same for an in-memory recipe (tests, fuzzing): `name` stands for its
+ * path (its directory is the build context). Never returns NULL. */
+struct recipe *recipe_load_buffer(struct diag_ctx *d, const char *name, const char *data, size_t len,
+				  const struct strvec *build_args);
+
 int check_recipe(struct diag_ctx *d, struct recipe *r);
 
 /* Known NetBSD set names (NULL-terminated). */

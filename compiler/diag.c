@@ -345,7 +345,7 @@ void diag_print(struct diag_ctx *d, FILE *out)
 			diag_print_one(d, out, &d->v[i]);
 	free(gs);
 	if (d->capped)
-		fprintf(out, "smolc: too many errors (%zu); stopped after the first %zu\n", d->errors, d->max_errors);
+		fprintf(out, "smolc: too many errors; stopped after the first %zu\n", d->max_errors);
 	diag_free_records(d);
 	d->capped = false;
 }

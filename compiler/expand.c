@@ -115,8 +115,8 @@ static size_t expand_ref(struct diag_ctx *d, struct loc loc, const char *raw, si
 		j++;
 		at.len = (uint32_t)(j - i);
 		const struct var *v = var_get(env, name);
-		if (v && v->value) {
-			sb_adds(sb, v->value);
+		if (v && v->value && (*v->value || !deflt)) {
+			sb_adds(sb, v->value); /* ${X:-d}: d when X is unset or empty, as in sh */
 		} else if (deflt) {
 			if (depth > 8) {
 				diag_error(d, at, "variable defaults nested too deeply");
@@ -258,7 +258,7 @@ char *expand_shell_text(const char *text, size_t len, const struct var_env *env)
 					while (k < len && text[k] != '}' && text[k] != '\n')
 						k++;
 					if (k < len && text[k] == '}') {
-						if (v->value)
+						if (v->value && *v->value)
 							sb_adds(&sb, v->value);
 						else
 							sb_add(&sb, text + j + 2, k - j - 2);

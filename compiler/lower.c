@@ -4,12 +4,14 @@
 #include "lower.h"
 #include "parse.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static const struct ir_info infos[IR__COUNT] = {
 	[IR_FROM] = {"FROM", IR_FROM, true, "FROM scratch | netbsd-<version> | <service or Smolfile path>"},
@@ -52,19 +54,22 @@ const struct ir_info *ir_lookup(const char *kw)
 	return NULL;
 }
 
-/* Dockerfile words people type out of habit, and what smolc calls them. */
+/* Dockerfile words people type out of habit, and what smolc calls them.
+ * A plain keyword is a typo ("did you mean"); a sentence explains. */
 static const struct {
 	const char *word, *instead;
 } aliases[] = {
 	{"RUN", "POSTINST (it runs on the build host, against the image's root)"},
-	{"ADD", "COPY"},
-	{"EXPOSE", "PORTS"},
-	{"ENTRYPOINT", "CMD"},
+	{"ADD", "COPY (local files only: no URLs, no archive extraction)"},
+	{"EXPOSE", "PORTS with host:guest mappings (e.g. PORTS 8080:80)"},
+	{"ENTRYPOINT", "CMD (the command /etc/rc runs last)"},
+	{"WORKDIR", "COPY to an absolute <dst>"},
+	{"USER", "COPY --chown, or su in RC"},
+	{"VOLUME", "SHARE <host-dir>:<guest-dir>"},
 	{"PORT", "PORTS"},
 	{"SET", "SETS"},
 	{"PKG", "PKGS"},
 	{"PACKAGES", "PKGS"},
-	{"WORKDIR", "COPY to an absolute <dst>"},
 	{"IMGSIZE", "SIZE"},
 };
 
@@ -215,6 +220,18 @@ static void usage_error(const struct lw *w, struct loc at, const char *fmt, cons
 	diag_hint(g, "usage: %s", w->info->usage);
 }
 
+/* Expanded argument i that must not be empty, or NULL (diagnosed). */
+static char *arg_nonempty(const struct lw *w, size_t i)
+{
+	char *s = arg_word(w, i);
+	if (s && !*s) {
+		usage_error(w, w->in->args[i].loc, "%s: %s is empty", "the argument");
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
 static bool want_args(const struct lw *w, size_t min, size_t max)
 {
 	size_t n = w->in->nargs;
@@ -319,8 +336,9 @@ static char *rest_of_line(const struct lw *w)
 	struct loc first = in->args[0].loc, last = in->args[in->nargs - 1].loc;
 	const char *s = raw_at(w, first);
 	size_t len = last.off + last.len - first.off;
-	/* fold continuations ("\\\n", and the comment lines the scanner
-	 * skipped after one) into one space */
+	/* fold each continuation (backslash, newline, the comment lines the
+	 * scanner skipped after it, the next line's indentation) into one
+	 * space */
 	struct strbuf sb;
 	sb_init(&sb);
 	for (size_t i = 0; i < len; i++) {
@@ -340,6 +358,8 @@ static char *rest_of_line(const struct lw *w)
 						k++;
 					j = k + 1;
 				}
+				while (j < len && (s[j] == ' ' || s[j] == '\t'))
+					j++; /* the next line's indentation */
 				sb_addc(&sb, ' ');
 				i = j - 1;
 				continue;
@@ -375,7 +395,7 @@ static void lower_from(struct lw *w, struct ir_node *n)
 {
 	if (!want_args(w, 1, 1))
 		return;
-	char *s = arg_word(w, 0);
+	char *s = arg_nonempty(w, 0);
 	if (!s)
 		return;
 	n->u.from.name = s;
@@ -405,7 +425,8 @@ static void lower_sets(struct lw *w, struct ir_node *n)
 		if (str_startswith(s, "sha256:")) {
 			char *pin = parse_pin(w, at, s);
 			if (pin && !n->u.sets.n) {
-				diag_error(w->lc->diag, at, "a digest must follow the set it pins");
+				struct diag *g = diag_error(w->lc->diag, at, "a digest must follow the set it pins");
+				diag_hint(g, "write it after the set, e.g. SETS base sha256:<64 hex digits>");
 				free(pin);
 			} else if (pin) {
 				free(n->u.sets.v[n->u.sets.n - 1].sha256);
@@ -418,11 +439,11 @@ static void lower_sets(struct lw *w, struct ir_node *n)
 		struct ir_set *set = &n->u.sets.v[n->u.sets.n++];
 		memset(set, 0, sizeof(*set));
 		set->loc = at;
-		/* the glob list starts at the first ':' that begins "/" and is
-		 * not the "://" of a URL */
+		/* the filter list starts at the first ':' — in a URL, the first
+		 * one after the path begins (not the "://", not a ":port") */
 		char *scheme = strstr(s, "://");
-		char *from = scheme ? scheme + 3 : s;
-		char *colon = strchr(from, ':');
+		char *from = scheme ? strchr(scheme + 3, '/') : s;
+		char *colon = from ? strchr(from, ':') : NULL;
 		if (colon) {
 			*colon = 0;
 			char *g = colon + 1;
@@ -528,6 +549,14 @@ static void lower_script(struct lw *w, struct ir_node *n)
 	char *full = path_join(w->lc->recipe->dir, rel);
 	char *data;
 	size_t len;
+	struct stat st;
+	if (stat(full, &st) == 0 && !S_ISREG(st.st_mode)) {
+		struct diag *g = diag_error(w->lc->diag, a->loc, "%s file '%s' is not a regular file", w->info->name, rel);
+		diag_hint(g, "name a script file; paths are relative to the Smolfile's directory (%s)", w->lc->recipe->dir);
+		free(full);
+		free(rel);
+		return;
+	}
 	if (read_file(full, 4u << 20, &data, &len) < 0) {
 		struct diag *g = diag_error(w->lc->diag, a->loc, "cannot read %s file '%s': %s", w->info->name, rel,
 					    errno == EFBIG ? "larger than 4 MiB" : strerror(errno));
@@ -549,22 +578,40 @@ static void lower_script(struct lw *w, struct ir_node *n)
 	free(full);
 }
 
-static bool parse_port_num(const char *s, unsigned *out)
+/* A port number: 1 = ok, 0 = not a number, -1 = a number out of range. */
+static int parse_port_num(const char *s, unsigned *out)
 {
-	if (!*s || strlen(s) > 5)
-		return false;
+	if (!*s)
+		return 0;
 	for (const char *c = s; *c; c++)
 		if (!isdigit((unsigned char)*c))
-			return false;
+			return 0;
+	if (strlen(s) > 5)
+		return -1;
 	unsigned long v = strtoul(s, NULL, 10);
 	if (v < 1 || v > 65535)
-		return false;
+		return -1;
 	*out = (unsigned)v;
-	return true;
+	return 1;
+}
+
+/* Host address of a port mapping: dotted IPv4 or [IPv6]. */
+static bool host_addr_valid(const char *a)
+{
+	unsigned char buf[16];
+	size_t n = strlen(a);
+	if (n > 2 && a[0] == '[' && a[n - 1] == ']') {
+		char *in = xstrndup(a + 1, n - 2);
+		bool ok = inet_pton(AF_INET6, in, buf) == 1;
+		free(in);
+		return ok;
+	}
+	return inet_pton(AF_INET, a, buf) == 1;
 }
 
 static void lower_ports(struct lw *w, struct ir_node *n)
 {
+	static const char hint[] = "write [<host-addr>:]<host-port>:<guest-port>[/tcp|/udp] with ports from 1 to 65535, e.g. 8080:80";
 	if (!want_args(w, 1, SIZE_MAX))
 		return;
 	for (size_t i = 0; i < w->in->nargs; i++) {
@@ -574,20 +621,23 @@ static void lower_ports(struct lw *w, struct ir_node *n)
 			continue;
 		char *orig = xstrdup(s);
 		struct ir_port p = {at, NULL, 0, 0, false};
+		bool bad = true;
+		struct diag *g;
 		char *proto = strrchr(s, '/');
-		bool ok = true;
-		if (proto) {
-			*proto++ = 0;
-			if (!strcmp(proto, "udp"))
-				p.udp = true;
-			else if (strcmp(proto, "tcp"))
-				ok = false;
-		}
-		/* [addr:]host:guest — addr may be [v6] or dotted */
 		char *last = strrchr(s, ':');
-		if (!last) {
-			ok = false;
+		if (proto && last && proto < last)
+			proto = NULL; /* a '/' inside the address part */
+		if (proto)
+			*proto++ = 0;
+		if (proto && strcmp(proto, "udp") && strcmp(proto, "tcp")) {
+			g = diag_error(w->lc->diag, at, "bad protocol '%s' in port mapping '%s': expected tcp or udp", proto, orig);
+			diag_hint(g, "%s", hint);
+		} else if (!last) {
+			g = diag_error(w->lc->diag, at, "bad port mapping '%s': expected <host-port>:<guest-port>", orig);
+			diag_hint(g, "%s", hint);
 		} else {
+			p.udp = proto && !strcmp(proto, "udp");
+			/* [addr:]host:guest — addr is dotted IPv4 or [IPv6] */
 			*last = 0;
 			char *guest = last + 1;
 			char *mid = strrchr(s, ':');
@@ -597,23 +647,30 @@ static void lower_ports(struct lw *w, struct ir_node *n)
 				host = mid + 1;
 				p.host_addr = xstrdup(s);
 			}
-			if (!parse_port_num(host, &p.host) || !parse_port_num(guest, &p.guest))
-				ok = false;
-		}
-		if (!ok) {
-			struct diag *g = diag_error(w->lc->diag, at, "bad port mapping '%s'", orig);
-			diag_hint(g, "write [<host-addr>:]<host-port>:<guest-port>[/tcp|/udp] with ports from 1 to 65535, e.g. 8080:80");
-			free(p.host_addr);
-			free(s);
-			free(orig);
-			continue;
+			int hr = parse_port_num(host, &p.host), gr = parse_port_num(guest, &p.guest);
+			if (p.host_addr && !host_addr_valid(p.host_addr)) {
+				g = diag_error(w->lc->diag, at, "bad host address '%s' in port mapping '%s'", p.host_addr, orig);
+				diag_hint(g, "write a dotted IPv4 address or an IPv6 address in brackets, e.g. 0.0.0.0:8080:80 or [::1]:8080:80");
+			} else if (!hr || !gr) {
+				g = diag_error(w->lc->diag, at, "bad port mapping '%s'", orig);
+				diag_hint(g, "%s", hint);
+			} else if (hr < 0 || gr < 0) {
+				g = diag_error(w->lc->diag, at, "port %s is out of range in '%s'", hr < 0 ? host : guest, orig);
+				diag_hint(g, "ports go from 1 to 65535");
+			} else {
+				bad = false;
+			}
 		}
 		free(orig);
+		free(s);
+		if (bad) {
+			free(p.host_addr);
+			continue;
+		}
 		if (!p.host_addr)
 			p.host_addr = xstrdup("127.0.0.1");
 		n->u.ports.v = xrealloc(n->u.ports.v, (n->u.ports.n + 1) * sizeof(*n->u.ports.v));
 		n->u.ports.v[n->u.ports.n++] = p;
-		free(s);
 	}
 }
 
@@ -621,7 +678,7 @@ static void lower_kernel(struct lw *w, struct ir_node *n)
 {
 	if (!want_args(w, 1, 2))
 		return;
-	char *s = arg_word(w, 0);
+	char *s = arg_nonempty(w, 0);
 	if (!s)
 		return;
 	n->u.kernel.ref = s;
@@ -737,7 +794,7 @@ static void lower_copy(struct lw *w, struct ir_node *n)
 	}
 	n->u.copy.src_locs = xcalloc(w->in->nargs, sizeof(struct loc));
 	for (size_t k = i; k + 1 < w->in->nargs; k++) {
-		char *s = arg_word(w, k);
+		char *s = arg_nonempty(w, k);
 		if (!s)
 			continue;
 		n->u.copy.src_locs[n->u.copy.srcs.n] = w->in->args[k].loc;
@@ -919,7 +976,7 @@ static void lower_str(struct lw *w, struct ir_node *n)
 {
 	if (!want_args(w, 1, 1))
 		return;
-	n->u.str = arg_word(w, 0);
+	n->u.str = arg_nonempty(w, 0);
 }
 
 static void lower_text(struct lw *w, struct ir_node *n)
@@ -940,7 +997,7 @@ static void lower_include(struct lw *w, struct ir_node *n)
 {
 	if (!want_args(w, 1, 1))
 		return;
-	char *rel = arg_word(w, 0);
+	char *rel = arg_nonempty(w, 0);
 	if (!rel)
 		return;
 	n->u.str = rel;
@@ -964,8 +1021,15 @@ static void lower_include(struct lw *w, struct ir_node *n)
 			return;
 		}
 	}
-	if (w->lc->include_stack.n >= 32) {
-		diag_error(w->lc->diag, n->arg_loc, "INCLUDE nested more than 32 deep");
+	if (w->lc->include_stack.n >= LOWER_MAX_DEPTH) {
+		diag_error(w->lc->diag, n->arg_loc, "INCLUDE nested more than %d deep", LOWER_MAX_DEPTH);
+		free(rp);
+		free(full);
+		return;
+	}
+	if (++w->lc->nincludes > LOWER_MAX_INCLUDES) {
+		struct diag *g = diag_error(w->lc->diag, n->arg_loc, "more than %d INCLUDEs in one recipe", LOWER_MAX_INCLUDES);
+		diag_hint(g, "a file that INCLUDEs the same fragment several times multiplies: include each fragment once");
 		free(rp);
 		free(full);
 		return;
@@ -982,7 +1046,16 @@ static void lower_instr(struct lower_ctx *lc, const struct ast *ast, const struc
 	const struct ir_info *info = ir_lookup(kw);
 	if (!info) {
 		const char *sug = ir_suggest(kw);
-		struct diag *g = diag_error(lc->diag, in->kw, "unknown instruction '%.64s'", kw);
+		/* quote at most 64 bytes, cut at a character boundary */
+		size_t shown = 0;
+		while (kw[shown] && shown < 64) {
+			size_t cl = diag_utf8_len((const unsigned char *)kw + shown, strlen(kw + shown));
+			if (!cl || shown + cl > 64)
+				break;
+			shown += cl;
+		}
+		struct diag *g = diag_error(lc->diag, in->kw, "unknown instruction '%.*s%s'", (int)shown, kw,
+					    kw[shown] ? "…" : "");
 		if (sug && isupper((unsigned char)sug[0]) && !strchr(sug, ' '))
 			diag_hint(g, "did you mean '%s'?", sug);
 		else if (sug)
@@ -1067,50 +1140,83 @@ static void lower_instr(struct lower_ctx *lc, const struct ast *ast, const struc
 	}
 }
 
+/* Lower a parsed file (ast->file registered in the diag context). */
+static void lower_ast(struct lower_ctx *lc, struct ast *ast, const char *path)
+{
+	const struct srcfile *f = ast->file ? diag_file(lc->diag, ast->file) : NULL;
+	if (f)
+		sv_pushdup(&lc->include_stack, f->realpath ? f->realpath : path);
+	for (size_t i = 0; i < ast->n; i++) {
+		if (diag_full(lc->diag)) {
+			lc->diag->capped = true; /* say so: instructions were skipped */
+			break;
+		}
+		lower_instr(lc, ast, &ast->v[i]);
+	}
+	if (f) {
+		free(lc->include_stack.v[--lc->include_stack.n]);
+		lc->include_stack.v[lc->include_stack.n] = NULL;
+	}
+}
+
 static int lower_file(struct lower_ctx *lc, const char *path, struct loc included_from)
 {
 	struct ast ast;
 	size_t before = lc->diag->errors;
 	parse_file(lc->diag, path, included_from, &ast);
-	const struct srcfile *f = ast.file ? diag_file(lc->diag, ast.file) : NULL;
-	if (f)
-		sv_pushdup(&lc->include_stack, f->realpath ? f->realpath : path);
-	for (size_t i = 0; i < ast.n && !diag_full(lc->diag); i++)
-		lower_instr(lc, &ast, &ast.v[i]);
-	if (f) {
-		free(lc->include_stack.v[--lc->include_stack.n]);
-		lc->include_stack.v[lc->include_stack.n] = NULL;
-	}
+	lower_ast(lc, &ast, path);
 	ast_free(&ast);
 	return lc->diag->errors == before ? 0 : -1;
+}
+
+static void lower_ctx_init(struct lower_ctx *lc, struct diag_ctx *d, struct recipe *r, const struct strvec *build_args)
+{
+	memset(lc, 0, sizeof(*lc));
+	lc->diag = d;
+	lc->recipe = r;
+	size_t nba = build_args ? build_args->n : 0;
+	lc->build_arg_used = xcalloc(nba + 1, sizeof(bool));
+	for (size_t i = 0; i < nba; i++)
+		sv_pushdup(&lc->build_args, build_args->v[i]);
+}
+
+/* Warn about unused --build-args (top-level recipe only), free lc. */
+static void lower_ctx_fini(struct lower_ctx *lc, bool top)
+{
+	/* A --build-arg no ARG declares is most likely a typo. */
+	for (size_t i = 0; top && i < lc->build_args.n; i++) {
+		if (!lc->build_arg_used[i]) {
+			size_t bl = strcspn(lc->build_args.v[i], "=");
+			diag_warning(lc->diag, (struct loc){0, 0, 0}, "--build-arg %.*s: the recipe declares no ARG %.*s", (int)bl,
+				     lc->build_args.v[i], (int)bl, lc->build_args.v[i]);
+		}
+	}
+	free(lc->build_arg_used);
+	sv_free(&lc->build_args);
+	sv_free(&lc->include_stack);
+	var_env_free(&lc->env);
 }
 
 int lower_recipe(struct diag_ctx *d, struct recipe *r, const char *path, struct loc included_from,
 		 const struct strvec *build_args)
 {
 	struct lower_ctx lc;
-	memset(&lc, 0, sizeof(lc));
-	lc.diag = d;
-	lc.recipe = r;
-	size_t nba = build_args ? build_args->n : 0;
-	lc.build_arg_used = xcalloc(nba + 1, sizeof(bool));
-	for (size_t i = 0; i < nba; i++)
-		sv_pushdup(&lc.build_args, build_args->v[i]);
+	lower_ctx_init(&lc, d, r, build_args);
 	int rc = lower_file(&lc, path, included_from);
-	/* A --build-arg no ARG declares is most likely a typo. */
-	if (!included_from.file) {
-		for (size_t i = 0; i < nba; i++) {
-			if (!lc.build_arg_used[i]) {
-				size_t bl = strcspn(lc.build_args.v[i], "=");
-				struct diag *g = diag_warning(d, (struct loc){0, 0, 0}, "--build-arg %.*s: the recipe declares no ARG %.*s",
-							      (int)bl, lc.build_args.v[i], (int)bl, lc.build_args.v[i]);
-				(void)g;
-			}
-		}
-	}
-	free(lc.build_arg_used);
-	sv_free(&lc.build_args);
-	sv_free(&lc.include_stack);
-	var_env_free(&lc.env);
+	lower_ctx_fini(&lc, !included_from.file);
 	return rc;
+}
+
+int lower_buffer(struct diag_ctx *d, struct recipe *r, const char *name, const char *data, size_t len,
+		 const struct strvec *build_args)
+{
+	struct lower_ctx lc;
+	struct ast ast;
+	lower_ctx_init(&lc, d, r, build_args);
+	size_t before = d->errors;
+	parse_buffer(d, name, data, len, &ast);
+	lower_ast(&lc, &ast, name);
+	ast_free(&ast);
+	lower_ctx_fini(&lc, true);
+	return d->errors == before ? 0 : -1;
 }

@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 void ast_free(struct ast *a)
 {
@@ -102,14 +103,17 @@ static int validate_text(struct diag_ctx *d, uint32_t file, const char *data, si
 {
 	const unsigned char *s = (const unsigned char *)data;
 	size_t line_start = 0;
+	/* a NUL anywhere means a binary file: say that, not "bad byte" */
+	const char *nul = memchr(data, 0, len);
+	if (nul) {
+		struct diag *g = diag_error(d, (struct loc){file, (uint32_t)(nul - data), 1},
+					    "NUL byte in the recipe: this looks like a binary file, not a Smolfile");
+		diag_hint(g, "a Smolfile is UTF-8 text; check the file name you passed");
+		return -1;
+	}
 	for (size_t i = 0; i < len;) {
 		unsigned char c = s[i];
 		struct loc at = {file, (uint32_t)i, 1};
-		if (c == 0) {
-			struct diag *g = diag_error(d, at, "NUL byte in the recipe: this looks like a binary file, not a Smolfile");
-			diag_hint(g, "a Smolfile is UTF-8 text; check the file name you passed");
-			return -1;
-		}
 		if (c == '\r') {
 			struct diag *g = diag_error(d, at, "carriage return (CRLF line endings): Smolfiles use Unix line endings");
 			diag_hint(g, "convert the file, e.g. with: sed -i 's/\\r$//' FILE (or dos2unix)");
@@ -187,7 +191,14 @@ int parse_file(struct diag_ctx *d, const char *path, struct loc included_from, s
 {
 	char *data;
 	size_t len;
+	struct stat st;
 	memset(out, 0, sizeof(*out));
+	if (included_from.file && stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		/* a FIFO or a device could block forever or never end */
+		struct diag *g = diag_error(d, included_from, "cannot read '%s': not a regular file", path);
+		diag_hint(g, "INCLUDE and FROM name Smolfiles, not directories or devices");
+		return -1;
+	}
 	if (read_file(path, PARSE_MAX_FILE, &data, &len) < 0) {
 		int e = errno;
 		struct diag *g;

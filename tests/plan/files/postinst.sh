@@ -1,0 +1,3 @@
+#!/bin/sh
+# the build context is the image root
+touch etc/built
