@@ -727,6 +727,9 @@ static int build_run(struct build *b, char **yaml_out)
 	const struct recipe_settings *rs = &b->r->set;
 	if (driver_open_env(&b->env, b->o->cache_dir, b->o->mirror, b->o->offline, b->o->quiet) < 0)
 		return EXIT_FAIL;
+	/* A build needs every input: with --offline the fetcher itself refuses
+	 * the network and says which URL is not in the cache. */
+	b->env.penv.fetch_inputs = true;
 	if (plan_make(b->d, b->r, &b->env.penv, &b->p) < 0)
 		return EXIT_FAIL;
 	if (!b->p->kernel.path)
