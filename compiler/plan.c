@@ -155,7 +155,7 @@ static struct catalog_sums *release_sums(const struct plan_env *env, const struc
 }
 
 static int plan_set(struct diag_ctx *d, struct plan *p, const struct recipe *r, const struct plan_env *env,
-		    const struct ir_set *set, const struct ir_node *n, struct loc loc, struct catalog_sums **sums, bool *sums_tried)
+		    const struct ir_set *set, const struct ir_node *n, struct loc loc, struct catalog_sums **sums, int *sums_state)
 {
 	struct strbuf title, canon;
 	sb_init(&title);
@@ -203,13 +203,15 @@ static int plan_set(struct diag_ctx *d, struct plan *p, const struct recipe *r, 
 			free(local);
 			break;
 		}
-		if (!*sums_tried) {
+		/* *sums_state: 0 not fetched yet, 1 fetched, 2 failed (reported once;
+		 * the sets are then not fetched unverified) */
+		if (*sums_state == 0) {
 			bool failed;
-			*sums_tried = true;
 			*sums = release_sums(env, p->target, d, loc, &failed);
-			if (failed)
-				rc = -1;
+			*sums_state = failed ? 2 : 1;
 		}
+		if (*sums_state == 2)
+			rc = -1;
 		char *url = NULL;
 		const struct catalog_sum *sum = NULL;
 		if (*sums) {
@@ -434,7 +436,8 @@ static int plan_recipe(struct diag_ctx *d, struct plan *p, const struct recipe *
 	}
 
 	struct catalog_sums *sums = NULL;
-	bool sums_tried = false, any_sets = false;
+	int sums_state = 0;
+	bool any_sets = false;
 	for (size_t i = 0; i < r->n; i++)
 		any_sets = any_sets || r->v[i].kind == IR_SETS;
 	/* a netbsd base without SETS gets the release's default sets */
@@ -449,7 +452,7 @@ static int plan_recipe(struct diag_ctx *d, struct plan *p, const struct recipe *
 			defaults[k].ref = p->target->default_sets.v[k];
 		}
 		for (size_t k = 0; k < ndefaults; k++)
-			if (plan_set(d, p, r, env, &defaults[k], from, from->loc, &sums, &sums_tried) < 0)
+			if (plan_set(d, p, r, env, &defaults[k], from, from->loc, &sums, &sums_state) < 0)
 				rc = -1;
 	}
 
@@ -460,7 +463,7 @@ static int plan_recipe(struct diag_ctx *d, struct plan *p, const struct recipe *
 		case IR_SETS:
 			for (size_t k = 0; k < n->u.sets.n; k++) {
 				nsets++;
-				if (plan_set(d, p, r, env, &n->u.sets.v[k], n, n->loc, &sums, &sums_tried) < 0)
+				if (plan_set(d, p, r, env, &n->u.sets.v[k], n, n->loc, &sums, &sums_state) < 0)
 					rc = -1;
 			}
 			break;
