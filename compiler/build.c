@@ -610,10 +610,15 @@ static int write_outputs(struct build *b, struct stamp *st)
 		for (size_t i = 0; i < b->r->n; i++)
 			if (b->r->v[i].kind == IR_SIZE)
 				sz = &b->r->v[i];
+		/* name the image, not its temp file */
+		const char *msg = err;
+		size_t tl = strlen(tmp);
+		if (!strncmp(msg, tmp, tl) && msg[tl] == ':')
+			msg += tl + 1 + (msg[tl + 1] == ' ');
 		if (sz)
-			diag_error(b->d, sz->loc, "%s", err);
+			diag_error(b->d, sz->loc, "%s: %s", img, msg);
 		else
-			diag_error_plain(b->d, "writing %s: %s", img, err);
+			diag_error_plain(b->d, "writing %s: %s", img, msg);
 		unlink(tmp);
 		goto out;
 	}
