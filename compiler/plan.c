@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define DEFAULT_EPOCH 1735689600ull /* 2025-01-01T00:00:00Z */
@@ -88,12 +89,57 @@ static struct plan_input *add_input(struct plan_step *s, const char *what, const
 	return in;
 }
 
-static void input_local_file(struct plan_input *in, const char *path)
+/* sha256 of a local file, remembered in <cache>/digests/ under its
+ * identity (path, device, inode, size, mtime and ctime in ns), so an
+ * unchanged 60 MB set is not hashed again by every no-op build. A file
+ * changed less than 2 s ago is not remembered (its next change could keep
+ * the same timestamps). 0 or -1 (unreadable). */
+static int local_digest(const struct plan_env *env, const char *path, char hex[65])
 {
-	char hex[129];
+	struct stat st;
+	char *memo = NULL;
+	if (env && env->cache && stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+		char *id = xasprintf("%s\n%llu %llu %llu %lld.%09ld %lld.%09ld", path, (unsigned long long)st.st_dev,
+				     (unsigned long long)st.st_ino, (unsigned long long)st.st_size,
+				     (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec, (long long)st.st_ctim.tv_sec,
+				     st.st_ctim.tv_nsec);
+		char k[65];
+		sha256_hex(id, strlen(id), k);
+		free(id);
+		memo = xasprintf("%s/digests/%s", cache_root(env->cache), k);
+		char *text = NULL;
+		size_t len = 0;
+		if (read_file(memo, 128, &text, &len) == 0 && len == 64) {
+			memcpy(hex, text, 64);
+			hex[64] = 0;
+			free(text);
+			free(memo);
+			return 0;
+		}
+		free(text);
+		time_t now = time(NULL);
+		if (st.st_mtim.tv_sec > now - 2 || st.st_ctim.tv_sec > now - 2) {
+			free(memo);
+			memo = NULL;
+		}
+	}
+	int rc = digest_file_hex(DIGEST_SHA256, path, hex);
+	if (rc == 0 && memo) {
+		char *dir = path_dirname(memo);
+		if (mkdir_p(dir, 0755) == 0)
+			write_file_atomic(memo, hex, 64, 0644); /* best effort */
+		free(dir);
+	}
+	free(memo);
+	return rc;
+}
+
+static void input_local_file(const struct plan_env *env, struct plan_input *in, const char *path)
+{
+	char hex[65];
 	free(in->path);
 	in->path = xstrdup(path);
-	if (digest_file_hex(DIGEST_SHA256, path, hex) == 0)
+	if (local_digest(env, path, hex) == 0)
 		in->digest = xasprintf("sha256:%s", hex);
 }
 
@@ -176,7 +222,7 @@ static int plan_set(struct diag_ctx *d, struct plan *p, const struct recipe *r, 
 	case SRC_PATH: {
 		char *full = path_join(r->dir, set->ref);
 		struct plan_input *in = add_input(s, what, set->ref);
-		input_local_file(in, full);
+		input_local_file(env, in, full);
 		if (pin && in->digest && strcmp(pin, in->digest)) {
 			struct diag *g = diag_error(d, set->loc, "set file '%s' does not match its pinned digest: expected %s, got %s",
 						    set->ref, pin, in->digest);
@@ -199,7 +245,7 @@ static int plan_set(struct diag_ctx *d, struct plan *p, const struct recipe *r, 
 		char *local = catalog_local_set(p->target, r->dir, env->datadir, set->ref, NULL);
 		if (local) {
 			struct plan_input *in = add_input(s, what, local);
-			input_local_file(in, local);
+			input_local_file(env, in, local);
 			free(local);
 			break;
 		}
@@ -282,7 +328,7 @@ static void walk_context(const char *root, const char *rel, struct strvec *out)
 	sv_free(&names);
 }
 
-static void plan_copy(struct plan *p, const struct recipe *r, const struct ir_node *n)
+static void plan_copy(struct plan *p, const struct recipe *r, const struct ir_node *n, const struct plan_env *env)
 {
 	const struct ir_copy *c = &n->u.copy;
 	struct strbuf title, canon;
@@ -317,7 +363,7 @@ static void plan_copy(struct plan *p, const struct recipe *r, const struct ir_no
 						struct plan_input *in = add_input(s, what, files.v[f]);
 						in->mode = (unsigned)st.st_mode;
 						if (S_ISREG(st.st_mode)) {
-							input_local_file(in, full);
+							input_local_file(env, in, full);
 						} else if (S_ISLNK(st.st_mode)) {
 							char buf[4096];
 							ssize_t l = readlink(full, buf, sizeof(buf) - 1);
@@ -484,7 +530,7 @@ static int plan_recipe(struct diag_ctx *d, struct plan *p, const struct recipe *
 			break;
 		}
 		case IR_COPY:
-			plan_copy(p, r, n);
+			plan_copy(p, r, n, env);
 			break;
 		case IR_POSTINST: {
 			struct plan_step *s = add_step(p, STEP_POSTINST, r, n, n->loc,
@@ -544,7 +590,7 @@ static int plan_recipe(struct diag_ctx *d, struct plan *p, const struct recipe *
 					char *what = xasprintf("include %s", name);
 					char *src = xasprintf("services/common/%s", name);
 					struct plan_input *in = add_input(s, what, src);
-					input_local_file(in, full);
+					input_local_file(env, in, full);
 					free(what);
 					free(src);
 				}
@@ -584,7 +630,7 @@ static int plan_kernel(struct diag_ctx *d, struct plan *p, const struct plan_env
 	if (k && k->u.kernel.src == SRC_PATH) {
 		in->source = xstrdup(k->u.kernel.ref);
 		char *full = path_join(kdir, k->u.kernel.ref);
-		input_local_file(in, full);
+		input_local_file(env, in, full);
 		free(full);
 		return 0;
 	}
