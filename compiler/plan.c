@@ -7,6 +7,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <glob.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -89,16 +90,18 @@ static struct plan_input *add_input(struct plan_step *s, const char *what, const
 	return in;
 }
 
-/* sha256 of a local file, remembered in <cache>/digests/ under its
- * identity (path, device, inode, size, mtime and ctime in ns), so an
- * unchanged 60 MB set is not hashed again by every no-op build. A file
+/* sha256 of a local file; for files of 1 MiB or more it is remembered in
+ * <cache>/digests/ under the file's identity (path, device, inode, size,
+ * mtime and ctime in ns), so an unchanged 60 MB set is not hashed again by
+ * every no-op build (small files are cheaper to hash than to memo). A file
  * changed less than 2 s ago is not remembered (its next change could keep
- * the same timestamps). 0 or -1 (unreadable). */
+ * the same timestamps). The memo is written without fsync: a torn one is
+ * not 64 hex digits and is ignored. 0 or -1 (unreadable). */
 static int local_digest(const struct plan_env *env, const char *path, char hex[65])
 {
 	struct stat st;
 	char *memo = NULL;
-	if (env && env->cache && stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+	if (env && env->cache && stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= (1 << 20)) {
 		char *id = xasprintf("%s\n%llu %llu %llu %lld.%09ld %lld.%09ld", path, (unsigned long long)st.st_dev,
 				     (unsigned long long)st.st_ino, (unsigned long long)st.st_size,
 				     (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec, (long long)st.st_ctim.tv_sec,
@@ -109,7 +112,7 @@ static int local_digest(const struct plan_env *env, const char *path, char hex[6
 		memo = xasprintf("%s/digests/%s", cache_root(env->cache), k);
 		char *text = NULL;
 		size_t len = 0;
-		if (read_file(memo, 128, &text, &len) == 0 && len == 64) {
+		if (read_file(memo, 128, &text, &len) == 0 && len == 64 && strspn(text, "0123456789abcdef") == 64) {
 			memcpy(hex, text, 64);
 			hex[64] = 0;
 			free(text);
@@ -125,9 +128,16 @@ static int local_digest(const struct plan_env *env, const char *path, char hex[6
 	}
 	int rc = digest_file_hex(DIGEST_SHA256, path, hex);
 	if (rc == 0 && memo) {
+		/* best effort: temp file + rename, no fsync */
 		char *dir = path_dirname(memo);
-		if (mkdir_p(dir, 0755) == 0)
-			write_file_atomic(memo, hex, 64, 0644); /* best effort */
+		char *tmp = xasprintf("%s.%ld", memo, (long)getpid());
+		int fd = mkdir_p(dir, 0755) == 0 ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : -1;
+		if (fd >= 0) {
+			bool ok = write(fd, hex, 64) == 64;
+			if (close(fd) < 0 || !ok || rename(tmp, memo) < 0)
+				unlink(tmp);
+		}
+		free(tmp);
 		free(dir);
 	}
 	free(memo);
