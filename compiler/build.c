@@ -694,10 +694,15 @@ static int write_outputs(struct build *b, struct stamp *st, bool image_up_to_dat
 		for (size_t i = 0; i < b->r->n; i++)
 			if (b->r->v[i].kind == IR_SIZE)
 				sz = &b->r->v[i];
+		/* name the image, not its temp file */
+		const char *msg = err;
+		size_t tl = strlen(tmp);
+		if (!strncmp(msg, tmp, tl) && msg[tl] == ':')
+			msg += tl + 1 + (msg[tl + 1] == ' ');
 		if (sz)
-			diag_error(b->d, sz->loc, "%s", err);
+			diag_error(b->d, sz->loc, "%s: %s", img, msg);
 		else
-			diag_error_plain(b->d, "writing %s: %s", img, err);
+			diag_error_plain(b->d, "writing %s: %s", img, msg);
 		unlink(tmp);
 		goto out;
 	}
@@ -769,6 +774,9 @@ static int build_run(struct build *b, char **yaml_out)
 	const struct recipe_settings *rs = &b->r->set;
 	if (driver_open_env(&b->env, b->o->cache_dir, b->o->mirror, b->o->offline, b->o->quiet) < 0)
 		return EXIT_FAIL;
+	/* A build needs every input: with --offline the fetcher itself refuses
+	 * the network and says which URL is not in the cache. */
+	b->env.penv.fetch_inputs = true;
 	char *lpath = lockfile_path_for(b->r->path);
 	char *lerr = NULL;
 	if (!b->o->update_lock) {

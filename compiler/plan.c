@@ -9,11 +9,13 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <glob.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define DEFAULT_EPOCH 1735689600ull /* 2025-01-01T00:00:00Z */
@@ -91,12 +93,66 @@ struct plan_input *plan_add_input(struct plan_step *s, const char *what, const c
 	return in;
 }
 
-static void input_local_file(struct plan_input *in, const char *path)
+/* sha256 of a local file; for files of 1 MiB or more it is remembered in
+ * <cache>/digests/ under the file's identity (path, device, inode, size,
+ * mtime and ctime in ns), so an unchanged 60 MB set is not hashed again by
+ * every no-op build (small files are cheaper to hash than to memo). A file
+ * changed less than 2 s ago is not remembered (its next change could keep
+ * the same timestamps). The memo is written without fsync: a torn one is
+ * not 64 hex digits and is ignored. 0 or -1 (unreadable). */
+static int local_digest(const struct plan_env *env, const char *path, char hex[65])
 {
-	char hex[129];
+	struct stat st;
+	char *memo = NULL;
+	if (env && env->cache && stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= (1 << 20)) {
+		char *id = xasprintf("%s\n%llu %llu %llu %lld.%09ld %lld.%09ld", path, (unsigned long long)st.st_dev,
+				     (unsigned long long)st.st_ino, (unsigned long long)st.st_size,
+				     (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec, (long long)st.st_ctim.tv_sec,
+				     st.st_ctim.tv_nsec);
+		char k[65];
+		sha256_hex(id, strlen(id), k);
+		free(id);
+		memo = xasprintf("%s/digests/%s", cache_root(env->cache), k);
+		char *text = NULL;
+		size_t len = 0;
+		if (read_file(memo, 128, &text, &len) == 0 && len == 64 && strspn(text, "0123456789abcdef") == 64) {
+			memcpy(hex, text, 64);
+			hex[64] = 0;
+			free(text);
+			free(memo);
+			return 0;
+		}
+		free(text);
+		time_t now = time(NULL);
+		if (st.st_mtim.tv_sec > now - 2 || st.st_ctim.tv_sec > now - 2) {
+			free(memo);
+			memo = NULL;
+		}
+	}
+	int rc = digest_file_hex(DIGEST_SHA256, path, hex);
+	if (rc == 0 && memo) {
+		/* best effort: temp file + rename, no fsync */
+		char *dir = path_dirname(memo);
+		char *tmp = xasprintf("%s.%ld", memo, (long)getpid());
+		int fd = mkdir_p(dir, 0755) == 0 ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : -1;
+		if (fd >= 0) {
+			bool ok = write(fd, hex, 64) == 64;
+			if (close(fd) < 0 || !ok || rename(tmp, memo) < 0)
+				unlink(tmp);
+		}
+		free(tmp);
+		free(dir);
+	}
+	free(memo);
+	return rc;
+}
+
+static void input_local_file(const struct plan_env *env, struct plan_input *in, const char *path)
+{
+	char hex[65];
 	free(in->path);
 	in->path = xstrdup(path);
-	if (digest_file_hex(DIGEST_SHA256, path, hex) == 0)
+	if (local_digest(env, path, hex) == 0)
 		in->digest = xasprintf("sha256:%s", hex);
 }
 
@@ -158,7 +214,7 @@ static struct catalog_sums *release_sums(const struct plan_env *env, const struc
 }
 
 static int plan_set(struct diag_ctx *d, struct plan *p, const struct recipe *r, const struct plan_env *env,
-		    const struct ir_set *set, const struct ir_node *n, struct loc loc, struct catalog_sums **sums, bool *sums_tried)
+		    const struct ir_set *set, const struct ir_node *n, struct loc loc, struct catalog_sums **sums, int *sums_state)
 {
 	struct strbuf title, canon;
 	sb_init(&title);
@@ -179,7 +235,7 @@ static int plan_set(struct diag_ctx *d, struct plan *p, const struct recipe *r, 
 	case SRC_PATH: {
 		char *full = path_join(r->dir, set->ref);
 		struct plan_input *in = plan_add_input(s, what, set->ref);
-		input_local_file(in, full);
+		input_local_file(env, in, full);
 		if (pin && in->digest && strcmp(pin, in->digest)) {
 			struct diag *g = diag_error(d, set->loc, "set file '%s' does not match its pinned digest: expected %s, got %s",
 						    set->ref, pin, in->digest);
@@ -204,7 +260,7 @@ static int plan_set(struct diag_ctx *d, struct plan *p, const struct recipe *r, 
 		char *local = catalog_local_set(p->target, r->dir, env->datadir, set->ref, NULL);
 		if (local) {
 			struct plan_input *in = plan_add_input(s, what, local);
-			input_local_file(in, local);
+			input_local_file(env, in, local);
 			free(local);
 			break;
 		}
@@ -215,13 +271,15 @@ static int plan_set(struct diag_ctx *d, struct plan *p, const struct recipe *r, 
 					 NULL, d, set->loc);
 			break;
 		}
-		if (!*sums_tried) {
+		/* *sums_state: 0 not fetched yet, 1 fetched, 2 failed (reported once;
+		 * the sets are then not fetched unverified) */
+		if (*sums_state == 0) {
 			bool failed;
-			*sums_tried = true;
 			*sums = release_sums(env, p->target, d, loc, &failed);
-			if (failed)
-				rc = -1;
+			*sums_state = failed ? 2 : 1;
 		}
+		if (*sums_state == 2)
+			rc = -1;
 		char *url = NULL;
 		const struct catalog_sum *sum = NULL;
 		if (*sums) {
@@ -292,7 +350,7 @@ static void walk_context(const char *root, const char *rel, struct strvec *out)
 	sv_free(&names);
 }
 
-static void plan_copy(struct plan *p, const struct recipe *r, const struct ir_node *n)
+static void plan_copy(struct plan *p, const struct recipe *r, const struct ir_node *n, const struct plan_env *env)
 {
 	const struct ir_copy *c = &n->u.copy;
 	struct strbuf title, canon;
@@ -327,7 +385,7 @@ static void plan_copy(struct plan *p, const struct recipe *r, const struct ir_no
 						struct plan_input *in = plan_add_input(s, what, files.v[f]);
 						in->mode = (unsigned)st.st_mode;
 						if (S_ISREG(st.st_mode)) {
-							input_local_file(in, full);
+							input_local_file(env, in, full);
 						} else if (S_ISLNK(st.st_mode)) {
 							char buf[4096];
 							ssize_t l = readlink(full, buf, sizeof(buf) - 1);
@@ -446,7 +504,8 @@ static int plan_recipe(struct diag_ctx *d, struct plan *p, const struct recipe *
 	}
 
 	struct catalog_sums *sums = NULL;
-	bool sums_tried = false, any_sets = false;
+	int sums_state = 0;
+	bool any_sets = false;
 	for (size_t i = 0; i < r->n; i++)
 		any_sets = any_sets || r->v[i].kind == IR_SETS;
 	/* a netbsd base without SETS gets the release's default sets */
@@ -461,7 +520,7 @@ static int plan_recipe(struct diag_ctx *d, struct plan *p, const struct recipe *
 			defaults[k].ref = p->target->default_sets.v[k];
 		}
 		for (size_t k = 0; k < ndefaults; k++)
-			if (plan_set(d, p, r, env, &defaults[k], from, from->loc, &sums, &sums_tried) < 0)
+			if (plan_set(d, p, r, env, &defaults[k], from, from->loc, &sums, &sums_state) < 0)
 				rc = -1;
 	}
 
@@ -472,7 +531,7 @@ static int plan_recipe(struct diag_ctx *d, struct plan *p, const struct recipe *
 		case IR_SETS:
 			for (size_t k = 0; k < n->u.sets.n; k++) {
 				nsets++;
-				if (plan_set(d, p, r, env, &n->u.sets.v[k], n, n->loc, &sums, &sums_tried) < 0)
+				if (plan_set(d, p, r, env, &n->u.sets.v[k], n, n->loc, &sums, &sums_state) < 0)
 					rc = -1;
 			}
 			break;
@@ -501,7 +560,7 @@ static int plan_recipe(struct diag_ctx *d, struct plan *p, const struct recipe *
 			break;
 		}
 		case IR_COPY:
-			plan_copy(p, r, n);
+			plan_copy(p, r, n, env);
 			break;
 		case IR_POSTINST: {
 			struct plan_step *s = add_step(p, STEP_POSTINST, r, n, n->loc,
@@ -561,7 +620,7 @@ static int plan_recipe(struct diag_ctx *d, struct plan *p, const struct recipe *
 					char *what = xasprintf("include %s", name);
 					char *src = xasprintf("services/common/%s", name);
 					struct plan_input *in = plan_add_input(s, what, src);
-					input_local_file(in, full);
+					input_local_file(env, in, full);
 					free(what);
 					free(src);
 				}
@@ -601,7 +660,7 @@ static int plan_kernel(struct diag_ctx *d, struct plan *p, const struct plan_env
 	if (k && k->u.kernel.src == SRC_PATH) {
 		in->source = xstrdup(k->u.kernel.ref);
 		char *full = path_join(kdir, k->u.kernel.ref);
-		input_local_file(in, full);
+		input_local_file(env, in, full);
 		free(full);
 		return 0;
 	}
@@ -693,6 +752,12 @@ void plan_rekey(struct plan *p)
 		digest_update_str(dg, parent);
 		digest_update_str(dg, step_kind_name(s->kind));
 		digest_update_str(dg, s->canon ? s->canon : "");
+		if (s->kind == STEP_COPY || s->kind == STEP_GEN || s->kind == STEP_RC || s->kind == STEP_POSTINST) {
+			/* these layers stamp their files with the build epoch */
+			char eb[48];
+			snprintf(eb, sizeof(eb), "epoch=%" PRIu64, p->epoch);
+			digest_update_str(dg, eb);
+		}
 		for (size_t k = 0; k < s->nin; k++) {
 			digest_update_str(dg, s->in[k].what);
 			digest_update_str(dg, s->in[k].digest ? s->in[k].digest : "");

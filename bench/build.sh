@@ -1,0 +1,134 @@
+#!/bin/bash
+# bench/build.sh — `smolc build` side by side with the standard tools.
+#
+# Input: a generated base-like set (tests/lib/mkset.py --kind base;
+# BENCH_FILES files, BENCH_BYTES bytes unpacked; default 20,000 / 250 MB),
+# tar.xz, cached in $BENCH_DATA between runs. The tar is written by
+# mkset.py and compressed with `xz -3 -T2` (faster to make than mkset's
+# own xz; the same format, decoded single-threaded by libarchive in both
+# flows).
+#
+# Figures (all in one run, one after the other, on the same files):
+#   cold build      smolc build with an empty SMOLC_CACHE, local set path
+#                   vs the anchor's Linux flow with standard tools:
+#                   bsdtar -x into a directory, mke2fs -t ext2 -O none -d
+#                   (same size, block and inode size as smolc's image, at
+#                   the 1 MiB partition offset), sgdisk (partition, name,
+#                   type, BOOTME attribute); target ratio <= 1.0
+#   no-op rebuild   median of 5 runs of the same build; target < 50 ms
+#   RC-only change  median of 3 builds, each with a new RC text;
+#                   target < 15 % of the cold build
+#   peak memory     max RSS of the cold build; target < 64 MiB, also on a
+#                   set 10x smaller (to show it does not grow with the set)
+set -eu
+. "$(dirname "$0")/lib.sh"
+
+FILES=${BENCH_FILES:-20000}
+BYTES=${BENCH_BYTES:-250000000}
+MKSET="python3 $BENCH_ROOT/tests/lib/mkset.py"
+
+# make_set FILES BYTES → prints the path of the cached set
+make_set() {
+	local f="$BENCH_DATA/base-$1-$2.tar.xz"
+	if [ ! -s "$f" ]; then
+		note "generating $f (once; reused by later runs)"
+		$MKSET --kind base --files "$1" --bytes "$2" --compress none "$f.tar.tmp"
+		xz -3 -T2 -c "$f.tar.tmp" >"$f.tmp"
+		rm -f "$f.tar.tmp"
+		mv "$f.tmp" "$f"
+	fi
+	printf '%s\n' "$f"
+}
+
+SET=$(make_set "$FILES" "$BYTES")
+W="$BENCH_DATA/work-build"
+rm -rf "$W"
+mkdir -p "$W/svc"
+BENCH_LOG="$W/log"
+python3 -c 'import sys; sys.stdout.buffer.write(b"\x7fELF" + bytes(range(256))*1000)' >"$W/svc/kernel"
+
+recipe() { # $1: RC text, $2: set path
+	cat >"$W/svc/Smolfile" <<EOF
+FROM scratch
+SERVICE bench
+SETS $2
+KERNEL ./kernel
+RC <<EOR
+#!/bin/sh
+echo "$1"
+EOR
+EOF
+}
+
+# a command /usr/bin/time can run (no shell function)
+smolc_build=(env -C "$W/svc" SMOLC_CACHE="$W/cache" "$SMOLC" build -q)
+
+# ---- cold build, smolc ----
+recipe "cold" "$SET"
+rm -rf "$W/cache" "$W/svc/images"
+sync
+measure "${smolc_build[@]}"
+cold_ms=$MS cold_rss=$RSS_KB
+img="$W/svc/images/bench-amd64.img"
+note "smolc cold build: ${cold_ms} ms, ${cold_rss} KiB"
+
+# ---- cold build, standard tools (same geometry as smolc's image) ----
+size=$(stat -c %s "$img")
+fsinfo=$(dumpe2fs -h "$img?offset=1048576" 2>/dev/null)
+bsize=$(printf '%s\n' "$fsinfo" | sed -n 's/^Block size: *//p')
+isize=$(printf '%s\n' "$fsinfo" | sed -n 's/^Inode size:[[:space:]]*//p')
+icount=$(printf '%s\n' "$fsinfo" | sed -n 's/^Inode count: *//p')
+sectors=$((size / 512))
+part_sectors=$((sectors - 34 - 2048))
+blocks=$((part_sectors * 512 / bsize))
+std_flow() {
+	set -e
+	rm -rf "$W/tree" "$W/std.img"
+	mkdir "$W/tree"
+	bsdtar -x -p -f "$SET" -C "$W/tree"
+	truncate -s "$size" "$W/std.img"
+	sgdisk -q -o -n 1:2048:$((sectors - 34)) -t 1:8300 -c 1:benchroot -A 1:set:59 "$W/std.img" >/dev/null
+	mke2fs -q -F -t ext2 -O none -b "$bsize" -I "$isize" -N "$icount" -E offset=1048576 -d "$W/tree" "$W/std.img" "$blocks"
+}
+export -f std_flow
+export W SET size sectors bsize isize icount blocks
+sync
+measure bash -c std_flow
+std_ms=$MS std_rss=$RSS_KB
+note "standard tools: ${std_ms} ms, ${std_rss} KiB"
+e2fsck -fn "$img?offset=1048576" >>"$BENCH_LOG" 2>&1 || note "WARNING: e2fsck found problems in smolc's image"
+rm -rf "$W/tree" "$W/std.img"
+
+r=$(ratio "$cold_ms" "$std_ms")
+result "cold build ($((FILES / 1000))k files, $((BYTES / 1000000)) MB, tar.xz)" "$(fmt_ms "$cold_ms")" "$(fmt_ms "$std_ms")" "$r" "ratio <= 1.0" "$(verdict "$r <= 1.0")"
+
+# ---- no-op rebuild ----
+runs=()
+for i in 1 2 3 4 5; do
+	measure "${smolc_build[@]}"
+	runs+=("$MS")
+done
+noop=$(median "${runs[@]}")
+note "no-op runs: ${runs[*]} ms"
+result "no-op rebuild (median of 5)" "$(fmt_ms "$noop")" "-" "-" "< 50 ms" "$(verdict "$noop < 50")"
+
+# ---- RC-only change ----
+runs=()
+for i in 1 2 3; do
+	recipe "change $i $$" "$SET"
+	measure "${smolc_build[@]}"
+	runs+=("$MS")
+done
+rc_ms=$(median "${runs[@]}")
+note "RC-only runs: ${runs[*]} ms"
+pct=$(awk -v a="$rc_ms" -v b="$cold_ms" 'BEGIN { printf "%.1f", 100 * a / b }')
+result "RC-only change (median of 3)" "$(fmt_ms "$rc_ms") (${pct} % of cold)" "$(fmt_ms "$std_ms") (full redo)" "$(ratio "$rc_ms" "$cold_ms")" "< 0.15 of cold" "$(verdict "$rc_ms < 0.15 * $cold_ms")"
+
+# ---- peak memory ----
+result "peak memory, cold build" "$(fmt_kb "$cold_rss")" "$(fmt_kb "$std_rss")" "$(ratio "$cold_rss" "$std_rss")" "< 64 MiB" "$(verdict "$cold_rss < 65536")"
+SMALL=$(make_set $((FILES / 10)) $((BYTES / 10)))
+recipe "small" "$SMALL"
+rm -rf "$W/cache" "$W/svc/images"
+measure "${smolc_build[@]}"
+result "peak memory, cold build, set 10x smaller" "$(fmt_kb "$RSS_KB")" "-" "-" "< 64 MiB" "$(verdict "$RSS_KB < 65536")"
+rm -rf "$W"
