@@ -752,7 +752,8 @@ void plan_rekey(struct plan *p)
 		digest_update_str(dg, parent);
 		digest_update_str(dg, step_kind_name(s->kind));
 		digest_update_str(dg, s->canon ? s->canon : "");
-		if (s->kind == STEP_COPY || s->kind == STEP_GEN || s->kind == STEP_RC || s->kind == STEP_POSTINST) {
+		if (s->kind == STEP_COPY || s->kind == STEP_GEN || s->kind == STEP_RC || s->kind == STEP_POSTINST ||
+		    s->kind == STEP_PKGS) {
 			/* these layers stamp their files with the build epoch */
 			char eb[48];
 			snprintf(eb, sizeof(eb), "epoch=%" PRIu64, p->epoch);
