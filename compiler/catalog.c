@@ -52,18 +52,6 @@ struct catalog {
 	size_t narch, carch;
 };
 
-static void set_err(char **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void set_err(char **err, const char *fmt, ...)
-{
-	if (!err)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	free(*err);
-	*err = xvasprintf(fmt, ap);
-	va_end(ap);
-}
-
 /* ---- locating ---- */
 
 char *catalog_locate(const char *explicit_path, char **err)

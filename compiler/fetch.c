@@ -31,18 +31,6 @@ struct fetch_ctx {
 	CURL *curl;
 };
 
-static void set_err(char **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void set_err(char **err, const char *fmt, ...)
-{
-	if (!err)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	free(*err);
-	*err = xvasprintf(fmt, ap);
-	va_end(ap);
-}
-
 int fetch_global_init(char **err)
 {
 	CURLcode c = curl_global_init(CURL_GLOBAL_DEFAULT);
