@@ -119,6 +119,9 @@ def info(name, kind, mode, size=0, target=""):
 
 
 def main():
+    if len(sys.argv) > 2 or (len(sys.argv) == 2 and sys.argv[1].startswith("-")):
+        print(__doc__, file=sys.stderr if sys.argv[1] not in ("-h", "--help") else sys.stdout)
+        sys.exit(0 if sys.argv[1] in ("-h", "--help") else 2)
     outdir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build", "guest")
     busybox = os.environ.get("BUSYBOX", "/bin/busybox")
     try:
