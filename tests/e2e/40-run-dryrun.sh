@@ -41,10 +41,15 @@ out2=$("$SMOLC" run --dry-run --accel tcg bozohttpd 2>/dev/null)
 QEMU_ACCEL=tcg "$SMOLC" run --dry-run bozohttpd >/dev/null 2>err
 grep -qx 'smolc: accel: tcg (requested by QEMU_ACCEL)' err || fail "QEMU_ACCEL: $(cat err)"
 
-# 4. auto: one line saying which and why; on kvm_pvm hosts it is TCG
+# 4. auto: one line saying which and why; without /dev/kvm or on kvm_pvm
+#    hosts it is TCG
 "$SMOLC" run --dry-run bozohttpd >out 2>err
 grep -q '^smolc: accel: \(tcg\|kvm\) (.*)$' err || fail "auto accel line: $(cat err)"
-if [ -d /sys/module/kvm_pvm ]; then
+if [ ! -e /dev/kvm ]; then
+	grep -qx 'smolc: accel: tcg (kvm: /dev/kvm: No such file or directory)' err \
+		|| fail "auto without /dev/kvm: $(cat err)"
+	grep -q -- ' -accel tcg -cpu qemu64 ' out || fail "auto argv: $(cat out)"
+elif [ -d /sys/module/kvm_pvm ]; then
 	grep -qx 'smolc: accel: tcg (kvm: /dev/kvm is the paravirtual kvm_pvm, which cannot run ordinary guests)' err \
 		|| fail "auto on kvm_pvm: $(cat err)"
 	grep -q -- ' -accel tcg -cpu qemu64 ' out || fail "auto argv: $(cat out)"
