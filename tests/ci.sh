@@ -1,7 +1,8 @@
 #!/bin/bash
 # The full test run (`make test`, and .ci/run on a clean clone):
 #   1. install the Debian packages the build and tests need (tests/deps.sh)
-#   2. build with -Werror
+#   2. build with -Werror, and the Linux test guest's kernel (cached outside
+#      the checkout; ~5 minutes the first time on a machine)
 #   3. run every test (unit, golden, end-to-end) with the normal build
 #   4. run them again with the ASan+UBSan build (leaks are errors)
 #   5. fuzz the front end for a bounded time (FUZZ_SECONDS, default 60)
@@ -29,6 +30,11 @@ tests/deps.sh || { echo "deps: installing packages failed"; echo "total: 0 passe
 echo "== build (-Werror)"
 if ! make -s -j"$JOBS" WERROR=1 smolc unit; then
 	echo "build failed"; echo "total: 0 passed, 1 failed, 0 skipped"; exit 1
+fi
+
+echo "== test guest kernel (tests/guest/build-kernel.sh)"
+if ! tests/guest/build-kernel.sh >/dev/null; then
+	echo "FAIL guest/build-kernel"; tf=$((tf + 1))
 fi
 
 log=$(mktemp)
