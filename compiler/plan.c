@@ -547,9 +547,14 @@ static int plan_recipe(struct diag_ctx *d, struct plan *p, const struct recipe *
 			}
 			struct plan_step *s = add_step(p, STEP_PKGS, r, n, n->loc, sb_detach(&title));
 			s->canon = sb_detach(&canon);
-			const char *site = r->set.pkgsite ? r->set.pkgsite : p->target ? p->target->pkgsrc_url : NULL;
+			/* the recipe's PKGSITE, else $PKGSITE, else the release's repository */
+			const char *site = r->set.pkgsite;
+			if (!site && getenv("PKGSITE") && *getenv("PKGSITE"))
+				site = getenv("PKGSITE");
+			if (!site && p->target)
+				site = p->target->pkgsrc_url;
 			if (!site) {
-				diag_error(d, n->loc, "PKGS: no package repository (no NetBSD release and no PKGSITE)");
+				diag_error(d, n->loc, "PKGS: no package repository (no NetBSD release, no PKGSITE and no $PKGSITE)");
 				rc = -1;
 				break;
 			}
