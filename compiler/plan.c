@@ -6,6 +6,7 @@
 #include "fetch.h"
 #include "lockfile.h"
 #include "pkgs.h"
+#include "driver.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -550,6 +551,7 @@ static int plan_recipe(struct diag_ctx *d, struct plan *p, const struct recipe *
 			const char *site = r->set.pkgsite ? r->set.pkgsite : p->target ? p->target->pkgsrc_url : NULL;
 			if (!site) {
 				diag_error(d, n->loc, "PKGS: no package repository (no NetBSD release and no PKGSITE)");
+				p->recipe_errors++;
 				rc = -1;
 				break;
 			}
@@ -801,7 +803,15 @@ int plan_make(struct diag_ctx *d, struct recipe *r, const struct plan_env *env, 
 	plan_kernel(d, p, env);
 	plan_rekey(p);
 	*out = p;
-	return d->errors == before ? 0 : -1;
+	if (d->errors == before)
+		return 0;
+	p->recipe_only = p->recipe_errors > 0 && d->errors - before == p->recipe_errors;
+	return -1;
+}
+
+int plan_exit_code(const struct plan *p)
+{
+	return p && p->recipe_only ? EXIT_USAGE : EXIT_FAIL;
 }
 
 /* ---- output ---- */
