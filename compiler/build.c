@@ -791,7 +791,7 @@ static int build_run(struct build *b, char **yaml_out)
 	b->env.penv.lock = b->lock;
 	if (plan_make(b->d, b->r, &b->env.penv, &b->p) < 0) {
 		free(lpath);
-		return EXIT_FAIL;
+		return plan_exit_code(b->p);
 	}
 	if (b->lock) {
 		size_t stale = 0;
@@ -799,8 +799,8 @@ static int build_run(struct build *b, char **yaml_out)
 			stale += !b->lock->used[i];
 		if (stale)
 			diag_warning(b->d, (struct loc){0, 0, 0},
-				     "%s: %zu entr%s no longer match the recipe; run 'smolc lock' to refresh it", lpath, stale,
-				     stale == 1 ? "y" : "ies");
+				     "%s: %zu entr%s no longer match%s the recipe; run 'smolc lock' to refresh it", lpath,
+				     stale, stale == 1 ? "y" : "ies", stale == 1 ? "es" : "");
 	}
 	if (b->o->update_lock) {
 		char *err = NULL;

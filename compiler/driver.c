@@ -423,7 +423,7 @@ int cmd_lock(int argc, char **argv)
 		env.penv.lock = old;
 		env.penv.index_only = true;
 		if (rc == EXIT_OK && plan_make(&d, r, &env.penv, &p) < 0)
-			rc = EXIT_FAIL;
+			rc = plan_exit_code(p);
 	}
 	size_t pinned = 0, pending = 0;
 	if (rc == EXIT_OK) {

@@ -112,6 +112,8 @@ struct layer_import_opts {
 	const char *const *skip;        /* NULL-terminated fnmatch globs on the normalised path
 					   inside the archive (before prefix): entries matched are
 					   ignored, e.g. "+*" for pkgsrc metadata. NULL = none */
+	const char *root_name;          /* what entries may not escape, in messages
+					   ("LOCALBASE /usr/pkg"); NULL = "the image root" */
 };
 
 /* Stream every entry of the archive at `path` into w. Keeps uid/gid,

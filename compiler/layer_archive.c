@@ -224,22 +224,25 @@ static void close_archive(struct imp *im)
 static char *norm_name(struct imp *im, const char *shown, const char *name, bool is_link,
 		       char **err)
 {
+	/* what the entries must stay inside: the image root, or the prefix
+	 * (LOCALBASE for packages) when the caller says so */
+	const char *root = im->o && im->o->root_name ? im->o->root_name : "the image root";
 	if (name[0] == '/') {
 		if (is_link)
 			layer_fail(err, "%s: entry \"%s\" is a hard link to the absolute path \"%s\"; "
 				   "archive entries must be relative", im->label, shown, name);
 		else
 			layer_fail(err, "%s: entry \"%s\" has an absolute path; archive entries must be "
-				   "relative to the image root", im->label, shown);
+				   "relative to %s", im->label, shown, root);
 		return NULL;
 	}
 	char *np = fstree_normalize(name, NULL);
 	if (!np) {
 		if (is_link)
-			layer_fail(err, "%s: entry \"%s\" is a hard link to \"%s\", which escapes the "
-				   "image root", im->label, shown, name);
+			layer_fail(err, "%s: entry \"%s\" is a hard link to \"%s\", which escapes %s",
+				   im->label, shown, name, root);
 		else
-			layer_fail(err, "%s: entry \"%s\" escapes the image root", im->label, shown);
+			layer_fail(err, "%s: entry \"%s\" escapes %s", im->label, shown, root);
 	}
 	return np;
 }

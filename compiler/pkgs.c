@@ -125,7 +125,11 @@ int pkgs_plan(struct diag_ctx *d, struct plan *p, struct plan_step *s, const str
 				in->path = xstrdup(fr.path);
 				fetch_result_clear(&fr);
 			} else if (env->fetch_inputs) {
-				diag_error(d, n->loc, "%s", err);
+				struct diag *g = diag_error(d, n->loc, "%s", err);
+				if (strstr(err, " mismatch: "))
+					diag_hint(g, "%s pins %s to that digest, but the repository's file changed; "
+						  "run 'smolc lock --update-lock' (or 'smolc build --update-lock') to move to it",
+						  env->lock->path, locked[i].what + (str_startswith(locked[i].what, "pkg ") ? 4 : 0));
 				rc = -1;
 			}
 			free(err);
@@ -152,6 +156,7 @@ int pkgs_plan(struct diag_ctx *d, struct plan *p, struct plan_step *s, const str
 		}
 		struct diag *g = diag_error(d, at, "%s", err);
 		diag_hint(g, "check the names and versions in the repository %s", repo);
+		p->recipe_errors++;   /* the recipe asks for what cannot be: exit 2 */
 		free(err);
 		return -1;
 	}
@@ -180,7 +185,11 @@ int pkgs_plan(struct diag_ctx *d, struct plan *p, struct plan_step *s, const str
 				}
 				fetch_result_clear(&fr);
 			} else if (env->fetch_inputs) {
-				diag_error(d, n->loc, "%s", err);
+				struct diag *g = diag_error(d, n->loc, "%s", err);
+				if (strstr(err, " mismatch: "))
+					diag_hint(g, "the package does not match the repository's SHA512 list: the download "
+						  "is corrupt or the repository is being updated; try again later, or tell "
+						  "the repository's maintainers");
 				rc = -1;
 			}
 			free(err);
@@ -234,6 +243,23 @@ int pkgs_build_layer(struct plan *p, struct plan_step *s, struct layer_writer *w
 		const char *localbase = info.localbase && info.localbase[0] == '/' ? info.localbase : "/usr/pkg";
 		if (!dbdir)
 			dbdir = info.pkg_dbdir ? xstrdup(info.pkg_dbdir) : pkgdb_default_dir(localbase);
+		/* the packing list first: a package that lists a file outside
+		 * LOCALBASE is refused before anything of it is written */
+		size_t cl = 0;
+		const char *ct = meta_get(&metas[i], "+CONTENTS", &cl);
+		if (ct) {
+			struct pkg_plist pl;
+			char *perr = NULL;
+			memset(&pl, 0, sizeof(pl));
+			if (pkg_plist_parse(ct, cl, &pl, &perr) < 0) {
+				*err = xasprintf("%s: %s (LOCALBASE %s); refusing to install this package: "
+						 "it is broken or malicious, remove it from PKGS", file, perr, localbase);
+				free(perr);
+				pkg_build_info_free(&info);
+				goto out;
+			}
+			pkg_plist_free(&pl);
+		}
 		if (log)
 			fprintf(log, "      installing %s under %s\n", names[i], localbase);
 		static const char *const skip[] = {"+*", NULL};
@@ -242,7 +268,10 @@ int pkgs_build_layer(struct plan *p, struct plan_step *s, struct layer_writer *w
 		io.label = file;
 		io.prefix = localbase;
 		io.skip = skip;
+		char *rootname = xasprintf("LOCALBASE %s", localbase);
+		io.root_name = rootname;
 		int r = layer_import_archive(w, in->path, &io, err);
+		free(rootname);
 		pkg_build_info_free(&info);
 		if (r < 0)
 			goto out;

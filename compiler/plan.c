@@ -6,6 +6,7 @@
 #include "fetch.h"
 #include "lockfile.h"
 #include "pkgs.h"
+#include "driver.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -555,6 +556,7 @@ static int plan_recipe(struct diag_ctx *d, struct plan *p, const struct recipe *
 				site = p->target->pkgsrc_url;
 			if (!site) {
 				diag_error(d, n->loc, "PKGS: no package repository (no NetBSD release, no PKGSITE and no $PKGSITE)");
+				p->recipe_errors++;
 				rc = -1;
 				break;
 			}
@@ -806,7 +808,15 @@ int plan_make(struct diag_ctx *d, struct recipe *r, const struct plan_env *env, 
 	plan_kernel(d, p, env);
 	plan_rekey(p);
 	*out = p;
-	return d->errors == before ? 0 : -1;
+	if (d->errors == before)
+		return 0;
+	p->recipe_only = p->recipe_errors > 0 && d->errors - before == p->recipe_errors;
+	return -1;
+}
+
+int plan_exit_code(const struct plan *p)
+{
+	return p && p->recipe_only ? EXIT_USAGE : EXIT_FAIL;
 }
 
 /* ---- output ---- */

@@ -74,13 +74,21 @@ struct plan {
 	uint64_t epoch;                /* SOURCE_DATE_EPOCH used for the image */
 	bool rescue_only;
 	struct pkgs_state *pkgs;       /* parsed package repositories (pkgs.c) */
+	size_t recipe_errors;          /* errors that are the recipe's fault (PKGS that
+	                                  cannot be resolved, no package repository) */
+	bool recipe_only;              /* plan_make failed and every error was one of those */
 };
 
 /* Build the plan. Returns 0, or -1 with diagnostics queued (bad inputs
  * that can be detected without a download: unknown release, a set not in
- * the release's SHA512 list …). */
+ * the release's SHA512 list …). *out is set in both cases; after a
+ * failure, (*out)->recipe_only says the recipe itself is wrong (exit 2,
+ * see plan_exit_code) rather than a download or the repository (exit 1). */
 int plan_make(struct diag_ctx *d, struct recipe *r, const struct plan_env *env, struct plan **out);
 void plan_free(struct plan *p);
+/* Exit code for a failed plan_make: EXIT_USAGE (2) when only the recipe
+ * is at fault, else EXIT_FAIL (1). */
+int plan_exit_code(const struct plan *p);
 
 /* Recompute keys from step i on (after the build learned digests). */
 void plan_rekey(struct plan *p);

@@ -17,7 +17,15 @@ Scenario flags add packages:
   --missing          needy-1.0 DEPENDS pcre2>=10.50 (newest is pcre2-10.42nb1)
   --digest-mismatch  corrupt-1.0.tgz whose bytes do not match SHA512
   --escape           evil-1.0 with an entry "../../etc/passwd"
-  --all              every scenario
+  --all              every scenario above
+Not in --all (the counts above stay stable for the unit tests):
+  --escape-abs       evilabs-1.0 with an entry "/etc/shadow" (absolute)
+  --sneaky           sneaky-1.0: a clean +CONTENTS, but an archive entry
+                     "../../etc/passwd" that it does not list
+  --newer            newer releases: nginx-1.26.0 (DEPENDS pcre2>=10.42,
+                     openssl>=3.0.0) and pcre2-10.44
+  --rebuilt          zlib-1.3.1 rebuilt: same name, other bytes (its
+                     SHA512 line changes accordingly)
 Output is deterministic (mtime 0, sorted). Python 3 standard library only.
 """
 import argparse
@@ -35,7 +43,7 @@ LOCALBASE = "/usr/pkg"
 
 class Pkg:
     def __init__(self, pkgname, depends=(), conflicts=(), files=None,
-                 comment=None, escape=False):
+                 comment=None, escape=False, extra=None):
         self.pkgname = pkgname
         self.name, self.version = pkgname.rsplit("-", 1)
         self.depends = list(depends)
@@ -46,6 +54,8 @@ class Pkg:
         }
         self.comment = comment or "Synthetic test package %s" % self.name
         self.escape = escape
+        # archive entries that +CONTENTS does not list
+        self.extra = extra or {}
 
     def contents(self):
         lines = ["@comment $NetBSD$", "@name " + self.pkgname,
@@ -78,7 +88,7 @@ class Pkg:
     def tgz(self):
         raw = io.BytesIO()
         with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-            entries = self.meta() + sorted(self.files.items())
+            entries = self.meta() + sorted(self.files.items()) + sorted(self.extra.items())
             for name, text in entries:
                 data = text.encode()
                 info = tarfile.TarInfo(name)
@@ -142,6 +152,19 @@ def packages(opts):
         pk += [Pkg("evil-1.0", files={"bin/evil": "#!/bin/sh\n",
                                       "../../etc/passwd": "root::0:0::/:/bin/sh\n"},
                    escape=True)]
+    if opts.escape_abs:
+        pk += [Pkg("evilabs-1.0", files={"bin/evilabs": "#!/bin/sh\n",
+                                         "/etc/shadow": "root::0:0::/:/bin/sh\n"},
+                   escape=True)]
+    if opts.sneaky:
+        pk += [Pkg("sneaky-1.0", extra={"../../etc/passwd": "root::0:0::/:/bin/sh\n"})]
+    if opts.newer:
+        pk += [Pkg("nginx-1.26.0", depends=["pcre2>=10.42", "openssl>=3.0.0"]),
+               Pkg("pcre2-10.44")]
+    if opts.rebuilt:
+        for p in pk:
+            if p.pkgname == "zlib-1.3.1":
+                p.comment = "Synthetic test package zlib (rebuilt)"
     return sorted(pk, key=lambda p: p.pkgname)
 
 
@@ -149,7 +172,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("out", help="repository directory to create")
     for f in ("diamond", "forced-older", "conflict", "missing",
-              "digest-mismatch", "escape", "all"):
+              "digest-mismatch", "escape", "all", "escape-abs", "sneaky",
+              "newer", "rebuilt"):
         ap.add_argument("--" + f, action="store_true")
     opts = ap.parse_args()
     if opts.all:
