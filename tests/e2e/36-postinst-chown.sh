@@ -13,7 +13,9 @@
 #    POSTINST, an unchanged recipe is CACHED;
 #  - a failing POSTINST and an image too small for its SIZE leave the
 #    image that was there untouched, no *.tmp.* file in the output
-#    directory or the cache, nothing in the cache's tmp/, no new layer.
+#    directory or the cache, nothing in the cache's tmp/, no new layer;
+#    an image, kernel or run config that cannot be renamed into place
+#    leaves no temp file either.
 set -eu
 . "$ROOT/tests/lib/common.sh"
 
@@ -211,5 +213,17 @@ assert_match "$OUT" "^Smolfile:7:1: error: images/pc-amd64\.img: image size 2 Mi
 assert_same_file "$TEST_TMP/byname.img" "$img" "image after a SIZE failure"
 no_tmp_left images "$SMOLC_CACHE"
 assert_eq "$layers_good" "$(ls "$SMOLC_CACHE/layers" | sort)" "layers after a SIZE failure"
+# an output that cannot get its final name (a directory is in the way):
+# the temp file written for it is removed
+recipe "base etc misc" "www:users"
+for out in img kernel yaml; do
+	rm -rf blocked && mkdir -p "blocked/pc-amd64.$out/in-the-way"
+	run "$SMOLC" build -o blocked
+	expect_rc 1 "build with a directory at blocked/pc-amd64.$out"
+	assert_contains "$OUT" "blocked/pc-amd64.$out" "error naming blocked/pc-amd64.$out"
+	[ "$out" = yaml ] || assert_match "$OUT" "error: writing blocked/pc-amd64\.$out: Is a directory$" "error for blocked/pc-amd64.$out"
+	assert_file "blocked/pc-amd64.$out/in-the-way"
+	no_tmp_left blocked "$SMOLC_CACHE"
+done
 assert_eq "$ls_good" "$(cache_layers)" "layers in smolc cache ls after the failures"
 echo ok
