@@ -389,8 +389,11 @@ static int step_postinst(struct build *b, struct plan_step *s, struct layer_writ
 	po.script = s->node->u.script.text;
 	po.network = s->node->u.script.network;
 	po.timeout = s->node->u.script.timeout;
-	po.service = b->r->set.service;
-	po.arch = b->r->set.arch;
+	/* the recipe the POSTINST is in, also when it is a base recipe: its
+	 * layer's key has that recipe's SERVICE, so it is shared with every
+	 * recipe built FROM it */
+	po.service = s->recipe->set.service;
+	po.arch = s->recipe->set.arch;
 	po.recipe = s->recipe;
 	po.log = b->log;
 	int64_t uid, gid;

@@ -15,7 +15,9 @@
 #    image that was there untouched, no *.tmp.* file in the output
 #    directory or the cache, nothing in the cache's tmp/, no new layer;
 #    an image, kernel or run config that cannot be renamed into place
-#    leaves no temp file either.
+#    leaves no temp file either;
+#  - a recipe FROM this one shares its POSTINST layers: built with
+#    --no-cache, the script still sees the base's SERVICE.
 set -eu
 . "$ROOT/tests/lib/common.sh"
 
@@ -226,4 +228,19 @@ for out in img kernel yaml; do
 	no_tmp_left blocked "$SMOLC_CACHE"
 done
 assert_eq "$ls_good" "$(cache_layers)" "layers in smolc cache ls after the failures"
+
+# --- FROM this recipe: its POSTINST layers are shared, so the script sees
+#     the SERVICE of the recipe it is in, also when built for another ---
+mkdir -p ../derived && cd ../derived
+printf 'FROM ../svc\nSERVICE derived\n' >Smolfile
+run "$SMOLC" build --no-cache
+expect_rc 0 "--no-cache build of a recipe FROM svc"
+assert_eq "hello from pc/amd64" "$(dbg_cat images/derived-amd64.img /srv/app/greeting)" \
+	"the base's POSTINST run for a derived recipe"
+cd ../svc
+rm -f images/pc-amd64.stamp
+run "$SMOLC" build
+expect_rc 0 "the base again after the derived --no-cache build"
+assert_eq 0 "$(built_count "$OUT")" "steps built for the base after the derived build"
+assert_same_file "$TEST_TMP/byname.img" "$img" "the base's image from the layers the derived build made"
 echo ok
