@@ -100,7 +100,7 @@ static void test_auto_pvm_module(void **state)
 }
 
 /* This machine: whatever /dev/kvm is, auto must name its choice and why;
- * with kvm_pvm loaded it must be TCG. */
+ * without /dev/kvm, or with kvm_pvm loaded, it must be TCG. */
 static void test_auto_this_machine(void **state)
 {
 	(void)state;
@@ -113,7 +113,10 @@ static void test_auto_this_machine(void **state)
 	assert_true(c.reason[0] != 0);
 	print_message("auto: %s (%s) in %.2f ms\n", accel_name(c.kind), c.reason, ms);
 	assert_true(ms < 50);
-	if (path_exists("/sys/module/kvm_pvm")) {
+	if (!path_exists("/dev/kvm")) {
+		assert_int_equal(c.kind, ACCEL_TCG);
+		assert_string_equal(c.reason, "kvm: /dev/kvm: No such file or directory");
+	} else if (path_exists("/sys/module/kvm_pvm")) {
 		assert_int_equal(c.kind, ACCEL_TCG);
 		assert_string_equal(c.reason, "kvm: /dev/kvm is the paravirtual kvm_pvm, which cannot run ordinary guests");
 	}
