@@ -89,6 +89,7 @@ struct build {
 	char *out_base;             /* <outdir>/<service>-<arch> */
 	struct lockfile *lock;
 	FILE *log;                  /* progress (stderr) or NULL when quiet */
+	struct loc err_at;          /* set by a step whose error is about one word, not the line */
 };
 
 static void logf_(struct build *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -155,14 +156,22 @@ static char *tree_read_small(struct fstree *t, const char *path)
 	return buf;
 }
 
-/* Resolve a user or group (name or number). Returns 0 and sets *id. */
+static bool all_digits(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (*s < '0' || *s > '9')
+			return false;
+	return true;
+}
+
+/* Resolve a user or group (a number, or a name looked up in `file` of the
+ * tree). 0 = *id set; -1 = the tree has no `file`; -2 = no such name. */
 static int resolve_id(struct fstree *t, const char *file, const char *name, uint32_t *id)
 {
-	char *end;
-	errno = 0;
-	unsigned long v = strtoul(name, &end, 10);
-	if (!errno && !*end && *name) {
-		*id = (uint32_t)v;
+	if (all_digits(name)) {
+		*id = (uint32_t)strtoul(name, NULL, 10); /* range checked by lower.c */
 		return 0;
 	}
 	if (!strcmp(name, "root") || !strcmp(name, "wheel")) {
@@ -172,12 +181,12 @@ static int resolve_id(struct fstree *t, const char *file, const char *name, uint
 	char *text = tree_read_small(t, file);
 	if (!text)
 		return -1;
-	int rc = -1;
+	int rc = -2;
 	size_t nl = strlen(name);
 	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
 		if (!strncmp(line, name, nl) && line[nl] == ':') {
-			char *f = strchr(line + nl + 1, ':'); /* skip password */
-			if (f) {
+			char *f = strchr(line + nl + 1, ':'); /* skip the password */
+			if (f && f[1] >= '0' && f[1] <= '9') {
 				*id = (uint32_t)strtoul(f + 1, NULL, 10);
 				rc = 0;
 			}
@@ -185,6 +194,45 @@ static int resolve_id(struct fstree *t, const char *file, const char *name, uint
 		}
 	}
 	free(text);
+	return rc;
+}
+
+/* The owner named by COPY or POSTINST --chown=<user>[:<group>] (the group
+ * defaults to 0), looked up in the image as built so far. Returns 0, or -1
+ * with *err and b->err_at pointing at the option. */
+static int resolve_owner(struct build *b, const char *what, const struct ir_chown *c, int64_t *uid, int64_t *gid,
+			 char **err)
+{
+	*uid = *gid = 0;
+	if (!c->spec)
+		return 0;
+	char *u = xstrdup(c->spec);
+	char *g = strchr(u, ':');
+	if (g)
+		*g++ = 0;
+	const char *names[2] = {u, g};
+	static const char *const files[2] = {"/etc/passwd", "/etc/group"};
+	static const char *const kinds[2] = {"user", "group"};
+	int64_t *ids[2] = {uid, gid};
+	int rc = 0;
+	for (int i = 0; i < 2 && rc == 0 && names[i]; i++) {
+		uint32_t id = 0;
+		int r = resolve_id(b->tree, files[i], names[i], &id);
+		if (r == -1)
+			*err = xasprintf("%s --chown=%s: the image has no %s to look up %s '%s' in\n"
+					 "use a number, or build %s before this step",
+					 what, c->spec, files[i], kinds[i], names[i], files[i]);
+		else if (r == -2)
+			*err = xasprintf("%s --chown=%s: no %s '%s' in the image's %s\n"
+					 "use a number, or add the %s in an earlier step",
+					 what, c->spec, kinds[i], names[i], files[i], kinds[i]);
+		else
+			*ids[i] = id;
+		rc = r < 0 ? -1 : 0;
+	}
+	if (rc < 0)
+		b->err_at = c->loc;
+	free(u);
 	return rc;
 }
 
@@ -225,31 +273,9 @@ static int step_set(struct build *b, struct plan_step *s, struct layer_writer *w
 static int step_copy(struct build *b, struct plan_step *s, struct layer_writer *w, char **err)
 {
 	const struct ir_copy *c = &s->node->u.copy;
-	int64_t uid = 0, gid = 0;
-	if (c->chown) {
-		char *u = xstrdup(c->chown);
-		char *g = strchr(u, ':');
-		if (g)
-			*g++ = 0;
-		uint32_t id;
-		if (resolve_id(b->tree, "/etc/passwd", u, &id) < 0) {
-			*err = xasprintf("COPY --chown=%s: no user '%s' in the image's /etc/passwd; use a number or add the user first",
-					 c->chown, u);
-			free(u);
-			return -1;
-		}
-		uid = id;
-		if (g && *g) {
-			if (resolve_id(b->tree, "/etc/group", g, &id) < 0) {
-				*err = xasprintf("COPY --chown=%s: no group '%s' in the image's /etc/group; use a number",
-						 c->chown, g);
-				free(u);
-				return -1;
-			}
-			gid = id;
-		}
-		free(u);
-	}
+	int64_t uid, gid;
+	if (resolve_owner(b, "COPY", &c->chown, &uid, &gid, err) < 0)
+		return -1;
 	const struct recipe *r = s->recipe;
 	bool to_dir = str_endswith(c->dst, "/") || c->srcs.n > 1;
 	for (size_t i = 0; i < c->srcs.n; i++) {
@@ -363,10 +389,18 @@ static int step_postinst(struct build *b, struct plan_step *s, struct layer_writ
 	po.script = s->node->u.script.text;
 	po.network = s->node->u.script.network;
 	po.timeout = s->node->u.script.timeout;
-	po.service = b->r->set.service;
-	po.arch = b->r->set.arch;
+	/* the recipe the POSTINST is in, also when it is a base recipe: its
+	 * layer's key has that recipe's SERVICE, so it is shared with every
+	 * recipe built FROM it */
+	po.service = s->recipe->set.service;
+	po.arch = s->recipe->set.arch;
 	po.recipe = s->recipe;
 	po.log = b->log;
+	int64_t uid, gid;
+	if (resolve_owner(b, "POSTINST", &s->node->u.script.chown, &uid, &gid, err) < 0)
+		return -1;
+	po.new_uid = (uint32_t)uid;
+	po.new_gid = (uint32_t)gid;
 	return postinst_run(b->env.cache, b->tree, w, &po, err);
 }
 
@@ -448,11 +482,12 @@ static int run_step(struct build *b, size_t i)
 		}
 		/* the writer creates the directory itself */
 		rmdir(tmp);
+		b->err_at = (struct loc){0, 0, 0};
 		if (build_layer(b, s, tmp, &err) < 0) {
 			remove_tree(tmp);
 			free(tmp);
 			cache_unlock(lk);
-			fail(b, s->loc, err);
+			fail(b, b->err_at.file ? b->err_at : s->loc, err);
 			free(err);
 			return -1;
 		}

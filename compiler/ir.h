@@ -72,18 +72,26 @@ struct ir_port {
 	bool udp;
 };
 
+/* --chown=<user>[:<group>] of COPY and POSTINST: names are resolved at
+ * build time against the image's /etc/passwd and /etc/group. */
+struct ir_chown {
+	char *spec;         /* "user", "user:group" (names or numbers), or NULL = none */
+	struct loc loc;     /* the option word, for build-time errors */
+};
+
 struct ir_script {
 	char *text;         /* the script (heredoc body or file contents) */
 	char *path;         /* file it came from (relative to the recipe dir) or NULL */
 	bool network;       /* POSTINST --network */
 	unsigned timeout;   /* POSTINST --timeout seconds; 0 = default */
+	struct ir_chown chown; /* POSTINST --chown: owner of the files the script creates */
 };
 
 struct ir_copy {
 	struct strvec srcs; /* relative to the build context */
 	struct loc *src_locs;
 	char *dst;
-	char *chown;        /* "user:group" or NULL */
+	struct ir_chown chown;
 	int mode;           /* -1 = keep */
 };
 

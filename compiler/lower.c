@@ -18,12 +18,12 @@ static const struct ir_info infos[IR__COUNT] = {
 	[IR_SETS] = {"SETS", IR_SETS, false, "SETS <set>[:<glob>[,<glob>…]] [sha256:<hex>] …"},
 	[IR_PKGS] = {"PKGS", IR_PKGS, false, "PKGS <name-or-pattern> …"},
 	[IR_RC] = {"RC", IR_RC, true, "RC <<EOF … EOF | RC <file>"},
-	[IR_POSTINST] = {"POSTINST", IR_POSTINST, false, "POSTINST [--network] [--timeout=<seconds>] <<EOF … EOF | <file>"},
+	[IR_POSTINST] = {"POSTINST", IR_POSTINST, false, "POSTINST [--network] [--timeout=<seconds>] [--chown=<user>[:<group>]] <<EOF … EOF | <file>"},
 	[IR_PORTS] = {"PORTS", IR_PORTS, false, "PORTS [<host-addr>:]<host-port>:<guest-port>[/tcp|/udp] …"},
 	[IR_KERNEL] = {"KERNEL", IR_KERNEL, true, "KERNEL <name|URL|path> [sha256:<hex>]"},
 	[IR_ARG] = {"ARG", IR_ARG, false, "ARG <NAME>[=<default>]"},
 	[IR_ENV] = {"ENV", IR_ENV, false, "ENV <NAME>=<value> …"},
-	[IR_COPY] = {"COPY", IR_COPY, false, "COPY [--chown=<user>:<group>] [--mode=<octal>] <src>… <dst>"},
+	[IR_COPY] = {"COPY", IR_COPY, false, "COPY [--chown=<user>[:<group>]] [--mode=<octal>] <src>… <dst>"},
 	[IR_SERVICE] = {"SERVICE", IR_SERVICE, true, "SERVICE <name>"},
 	[IR_ARCH] = {"ARCH", IR_ARCH, true, "ARCH amd64 | i386 | evbarm-aarch64"},
 	[IR_SIZE] = {"SIZE", IR_SIZE, true, "SIZE <n>M | <n>G | auto | auto+<n>M"},
@@ -124,6 +124,7 @@ static void node_free(struct ir_node *n)
 	case IR_POSTINST:
 		free(n->u.script.text);
 		free(n->u.script.path);
+		free(n->u.script.chown.spec);
 		break;
 	case IR_PORTS:
 		for (size_t i = 0; i < n->u.ports.n; i++)
@@ -143,7 +144,7 @@ static void node_free(struct ir_node *n)
 		sv_free(&n->u.copy.srcs);
 		free(n->u.copy.src_locs);
 		free(n->u.copy.dst);
-		free(n->u.copy.chown);
+		free(n->u.copy.chown.spec);
 		break;
 	case IR_SERVICE:
 	case IR_ARCH:
@@ -490,32 +491,113 @@ static void lower_pkgs(struct lw *w, struct ir_node *n)
 	}
 }
 
-static void lower_script(struct lw *w, struct ir_node *n)
+/* ---- leading --options (COPY, POSTINST) ---- */
+
+/* One side of --chown=<user>[:<group>]: a name (not starting with '-',
+ * no ':' or blanks) or a number that fits a 32-bit id. */
+static bool owner_part_ok(const char *s, size_t n)
+{
+	if (!n || s[0] == '-')
+		return false;
+	bool digits = true;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == ':' || isspace(c) || iscntrl(c))
+			return false;
+		digits = digits && isdigit(c);
+	}
+	if (digits) {
+		if (n > 10)
+			return false;
+		char buf[11];
+		memcpy(buf, s, n);
+		buf[n] = 0;
+		return strtoull(buf, NULL, 10) <= UINT32_MAX - 1; /* (uint32_t)-1 means "no id" */
+	}
+	return true;
+}
+
+/* --chown=<user>[:<group>], the same for COPY and POSTINST. */
+static void opt_chown(const struct lw *w, struct loc at, const char *opt, struct ir_chown *out)
+{
+	const char *v = opt + strlen("--chown=");
+	const char *colon = strchr(v, ':');
+	size_t ul = colon ? (size_t)(colon - v) : strlen(v);
+	if (!owner_part_ok(v, ul) || (colon && !owner_part_ok(colon + 1, strlen(colon + 1)))) {
+		usage_error(w, at, "%s: bad owner '%s': expected <user>[:<group>] (names or numbers)", opt);
+		return;
+	}
+	free(out->spec);
+	out->spec = xstrdup(v);
+	out->loc = at;
+}
+
+/* Handles one expanded option word; false = not an option of this
+ * instruction. A bad value is diagnosed here and still returns true. */
+typedef bool (*opt_fn)(const struct lw *w, struct ir_node *n, struct loc at, const char *opt);
+
+/* The leading `--` words of an instruction, each given to `one` (NULL:
+ * the instruction takes none); an unknown one is an error. Returns the
+ * index of the first other argument. */
+static size_t lower_options(const struct lw *w, struct ir_node *n, opt_fn one)
 {
 	size_t i = 0;
-	const struct aword *a;
 	for (; i < w->in->nargs; i++) {
-		a = &w->in->args[i];
-		if (a->kind != AW_WORD || raw_at(w, a->loc)[0] != '-' || raw_at(w, a->loc)[1] != '-')
+		const struct aword *a = &w->in->args[i];
+		if (a->kind != AW_WORD || strncmp(raw_at(w, a->loc), "--", 2))
 			break;
 		char *opt = arg_word(w, i);
 		if (!opt)
 			continue;
-		if (n->kind == IR_POSTINST && !strcmp(opt, "--network")) {
-			n->u.script.network = true;
-		} else if (n->kind == IR_POSTINST && str_startswith(opt, "--timeout=")) {
-			char *end;
-			errno = 0;
-			unsigned long t = strtoul(opt + 10, &end, 10);
-			if (errno || *end || !opt[10] || t == 0 || t > 86400)
-				usage_error(w, a->loc, "%s: bad timeout '%s': expected seconds from 1 to 86400", opt);
-			else
-				n->u.script.timeout = (unsigned)t;
-		} else {
+		if (!one || !one(w, n, a->loc, opt))
 			usage_error(w, a->loc, "%s: unknown option '%s'", opt);
-		}
 		free(opt);
 	}
+	return i;
+}
+
+static bool postinst_option(const struct lw *w, struct ir_node *n, struct loc at, const char *opt)
+{
+	if (!strcmp(opt, "--network")) {
+		n->u.script.network = true;
+	} else if (str_startswith(opt, "--timeout=")) {
+		char *end;
+		errno = 0;
+		unsigned long t = strtoul(opt + 10, &end, 10);
+		if (errno || *end || !isdigit((unsigned char)opt[10]) || t == 0 || t > 86400)
+			usage_error(w, at, "%s: bad timeout '%s': expected seconds from 1 to 86400", opt);
+		else
+			n->u.script.timeout = (unsigned)t;
+	} else if (str_startswith(opt, "--chown=")) {
+		opt_chown(w, at, opt, &n->u.script.chown);
+	} else {
+		return false;
+	}
+	return true;
+}
+
+static bool copy_option(const struct lw *w, struct ir_node *n, struct loc at, const char *opt)
+{
+	if (str_startswith(opt, "--chown=")) {
+		opt_chown(w, at, opt, &n->u.copy.chown);
+	} else if (str_startswith(opt, "--mode=")) {
+		char *end;
+		errno = 0;
+		unsigned long m = strtoul(opt + 7, &end, 8);
+		if (errno || *end || !isdigit((unsigned char)opt[7]) || m > 07777)
+			usage_error(w, at, "%s: bad mode '%s': expected octal permissions, e.g. --mode=0755", opt);
+		else
+			n->u.copy.mode = (int)m;
+	} else {
+		return false;
+	}
+	return true;
+}
+
+static void lower_script(struct lw *w, struct ir_node *n)
+{
+	size_t i = lower_options(w, n, n->kind == IR_POSTINST ? postinst_option : NULL);
+	const struct aword *a;
 	if (i == w->in->nargs) {
 		struct loc at = w->in->line;
 		at.off += at.len;
@@ -756,35 +838,7 @@ static void lower_var(struct lw *w, struct ir_node *n)
 static void lower_copy(struct lw *w, struct ir_node *n)
 {
 	n->u.copy.mode = -1;
-	size_t i = 0;
-	for (; i < w->in->nargs; i++) {
-		const struct aword *a = &w->in->args[i];
-		if (a->kind != AW_WORD || strncmp(raw_at(w, a->loc), "--", 2))
-			break;
-		char *opt = arg_word(w, i);
-		if (!opt)
-			continue;
-		if (str_startswith(opt, "--chown=")) {
-			const char *v = opt + 8;
-			if (!*v || *v == ':' || strchr(v, ' ')) {
-				usage_error(w, a->loc, "%s: bad owner '%s': expected <user>[:<group>] (names or numbers)", opt);
-			} else {
-				free(n->u.copy.chown);
-				n->u.copy.chown = xstrdup(v);
-			}
-		} else if (str_startswith(opt, "--mode=")) {
-			char *end;
-			errno = 0;
-			unsigned long m = strtoul(opt + 7, &end, 8);
-			if (errno || *end || !opt[7] || m > 07777)
-				usage_error(w, a->loc, "%s: bad mode '%s': expected octal permissions, e.g. --mode=0755", opt);
-			else
-				n->u.copy.mode = (int)m;
-		} else {
-			usage_error(w, a->loc, "%s: unknown option '%s'", opt);
-		}
-		free(opt);
-	}
+	size_t i = lower_options(w, n, copy_option);
 	if (w->in->nargs - i < 2) {
 		struct loc at = w->in->line;
 		at.off += at.len;

@@ -358,7 +358,7 @@ static void plan_copy(struct plan *p, const struct recipe *r, const struct ir_no
 	sb_init(&title);
 	sb_init(&canon);
 	sb_adds(&title, "COPY");
-	sb_printf(&canon, "copy dst=%s chown=%s mode=%o", c->dst ? c->dst : "", c->chown ? c->chown : "-",
+	sb_printf(&canon, "copy dst=%s chown=%s mode=%o", c->dst ? c->dst : "", c->chown.spec ? c->chown.spec : "-",
 		  c->mode < 0 ? 0u : (unsigned)c->mode);
 	for (size_t i = 0; i < c->srcs.n; i++) {
 		sb_printf(&title, " %s", c->srcs.v[i]);
@@ -580,9 +580,15 @@ static int plan_recipe(struct diag_ctx *d, struct plan *p, const struct recipe *
 			sb_init(&canon);
 			sb_printf(&canon, "postinst network=%d timeout=%u service=%s arch=%s", n->u.script.network,
 				  n->u.script.timeout, r->set.service, r->set.arch);
-			for (size_t k = 0; k < r->n; k++)
-				if (r->v[k].kind == IR_ENV && r->v[k].u.var.name)
-					sb_printf(&canon, " env:%s=%s", r->v[k].u.var.name, r->v[k].u.var.value);
+			if (n->u.script.chown.spec)
+				sb_printf(&canon, " chown=%s", n->u.script.chown.spec);
+			/* the script's environment (postinst_argv): ENV and ARG values */
+			for (size_t k = 0; k < r->n; k++) {
+				const struct ir_node *v = &r->v[k];
+				if ((v->kind == IR_ENV || v->kind == IR_ARG) && v->u.var.name && v->u.var.value)
+					sb_printf(&canon, " %s:%s=%s", v->kind == IR_ENV ? "env" : "arg", v->u.var.name,
+						  v->u.var.value);
+			}
 			s->canon = sb_detach(&canon);
 			struct plan_input *in = plan_add_input(s, "script", n->u.script.path ? n->u.script.path : "(inline)");
 			char hex[65];

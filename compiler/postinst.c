@@ -192,7 +192,7 @@ int postinst_run(struct cache *c, struct fstree *tree, struct layer_writer *w, c
 		free(t);
 		goto done;
 	}
-	if (layer_diff_dir(w, root, tree, 0, 0, err) < 0)
+	if (layer_diff_dir(w, root, tree, o->new_uid, o->new_gid, err) < 0)
 		goto done;
 	rc = 0;
 done:

@@ -9,11 +9,13 @@
  * unless the recipe says POSTINST --network — network namespaces), with
  * the host's filesystem read-only, a private /tmp, and a time limit. Then
  * layer_diff_dir() turns the staging root's changes into the layer:
- * existing files keep the owners they had, new files are root:wheel. */
+ * existing files keep the owners they had, new files are root:wheel, or
+ * the owner of POSTINST --chown. */
 #ifndef SMOLC_POSTINST_H
 #define SMOLC_POSTINST_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 struct cache;
@@ -27,6 +29,7 @@ struct postinst_opts {
 	const char *script;          /* shell text */
 	bool network;
 	unsigned timeout;            /* seconds; 0 = POSTINST_DEFAULT_TIMEOUT */
+	uint32_t new_uid, new_gid;   /* owner of the entries the script creates (0:0 by default) */
 	const char *service, *arch;
 	const struct recipe *recipe; /* ENV and ARG values are exported */
 	FILE *log;                   /* the script's output is echoed here (NULL = not) */

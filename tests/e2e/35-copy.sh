@@ -8,7 +8,7 @@
 #    file's own mode;
 #  - sources outside the context (../, absolute, a symlink leaving it,
 #    also as a glob match) are recipe errors with line and column, exit 2;
-#  - an unknown user is an error naming it.
+#  - an unknown user or group is an error naming it, at the option.
 set -eu
 . "$ROOT/tests/lib/common.sh"
 
@@ -121,11 +121,18 @@ cp_err glob-symlink "COPY www/* /x/" "^Smolfile:5:6: error: COPY source 'www/\*'
 rm www/evil
 cp_err nomatch "COPY nothing*.here /x" "^Smolfile:5:6: error: COPY source 'nothing\*\.here' matches no file$"
 
-# an unknown user: names it (build-time error)
-{ head_recipe; echo "COPY --chown=nobody-here www/a.html /x"; } >Smolfile
+# an unknown user or group: a build-time error at the option, naming it
+{ head_recipe; echo "COPY --mode=0644 --chown=nobody-here www/a.html /x"; } >Smolfile
 run "$SMOLC" build -o err-user
-[ "$RC" -eq 1 ] || [ "$RC" -eq 2 ] || fail "COPY --chown unknown user: exit $RC: $OUT"
-assert_contains "$OUT" "no user 'nobody-here' in the image's /etc/passwd" "COPY --chown unknown user"
+expect_rc 1 "COPY --chown unknown user"
+assert_match "$OUT" "^Smolfile:5:18: error: COPY --chown=nobody-here: no user 'nobody-here' in the image's /etc/passwd$" \
+	"COPY --chown unknown user"
 assert_no_file err-user/cp-amd64.img
+{ head_recipe; echo "COPY --chown=www:nogroup www/a.html /x"; } >Smolfile
+run "$SMOLC" build -o err-group
+expect_rc 1 "COPY --chown unknown group"
+assert_match "$OUT" "^Smolfile:5:6: error: COPY --chown=www:nogroup: no group 'nogroup' in the image's /etc/group$" \
+	"COPY --chown unknown group"
+assert_no_file err-group/cp-amd64.img
 assert_cache_sane "$SMOLC_CACHE"
 echo ok

@@ -206,4 +206,6 @@ assert_cache_sane() {
 	local left
 	left=$(find "$c/tmp" -mindepth 1 -maxdepth 1 2>/dev/null | head -5)
 	[ -z "$left" ] || fail "cache $c: leftovers in tmp/: $left"
+	left=$(find "$c" -name '*.tmp.*' 2>/dev/null | head -5)
+	[ -z "$left" ] || fail "cache $c: temp files left: $left"
 }

@@ -171,9 +171,24 @@ static void test_scripts(void **state)
 	assert_true(p->u.script.network);
 	assert_int_equal(p->u.script.timeout, 30);
 	assert_string_equal(p->u.script.text, "echo ${WHO}\n"); /* quoted: no expansion */
+	assert_null(p->u.script.chown.spec);
 	p = node(x, IR_POSTINST, 1);
 	assert_string_equal(p->u.script.path, "rc.sh");
 	assert_string_equal(p->u.script.text, "#!/bin/sh\necho from a file\n");
+	/* --chown: COPY's syntax, the last one wins, its place is kept */
+	assert_int_equal(load(x, "ARG U=www\nFROM scratch\nPOSTINST --chown=1:2 --chown=${U}:81 rc.sh\n", NULL), 0);
+	p = node(x, IR_POSTINST, 0);
+	assert_string_equal(p->u.script.chown.spec, "www:81");
+	assert_int_equal(p->u.script.chown.loc.off, strlen("ARG U=www\nFROM scratch\nPOSTINST --chown=1:2 "));
+	assert_int_equal(load(x, "FROM scratch\nPOSTINST --chown=a:b:c rc.sh\nPOSTINST --chown=4294967295 rc.sh\n"
+				 "POSTINST --chown=-1 rc.sh\nPOSTINST --chown=u: rc.sh\nRC --chown=0 rc.sh\n",
+			     NULL),
+			 5);
+	assert_non_null(strstr(x->diags, "bad owner '--chown=a:b:c'"));
+	assert_non_null(strstr(x->diags, "bad owner '--chown=4294967295'"));
+	assert_non_null(strstr(x->diags, "bad owner '--chown=-1'"));
+	assert_non_null(strstr(x->diags, "bad owner '--chown=u:'"));
+	assert_non_null(strstr(x->diags, "RC: unknown option '--chown=0'"));
 }
 
 static void test_vars_and_build_args(void **state)
@@ -204,7 +219,7 @@ static void test_copy(void **state)
 	assert_int_equal(n->u.copy.srcs.n, 2);
 	assert_string_equal(n->u.copy.srcs.v[1], "rc.sh");
 	assert_string_equal(n->u.copy.dst, "/var/www/");
-	assert_string_equal(n->u.copy.chown, "www:www");
+	assert_string_equal(n->u.copy.chown.spec, "www:www");
 	assert_int_equal(n->u.copy.mode, 0640);
 	assert_int_equal(load(x, "FROM scratch\nCOPY www/index.html /x\n", NULL), 0);
 	assert_int_equal(node(x, IR_COPY, 0)->u.copy.mode, -1);
