@@ -42,6 +42,8 @@ struct plan_step {
 	struct loc loc;
 	char *title;                   /* "SETS base", "RC", "gen" */
 	char *canon;                   /* canonical text hashed into the key */
+	const char *canon_tail;        /* NULL, or more of it, shared by steps
+					* (POSTINST: every ENV; owned by the plan) */
 	struct plan_input *in;
 	size_t nin;
 	char key[65];                  /* "" when pending */
@@ -74,6 +76,7 @@ struct plan {
 	uint64_t epoch;                /* SOURCE_DATE_EPOCH used for the image */
 	bool rescue_only;
 	struct pkgs_state *pkgs;       /* parsed package repositories (pkgs.c) */
+	struct strvec tails;           /* the steps' canon_tail strings */
 };
 
 /* Build the plan. Returns 0, or -1 with diagnostics queued (bad inputs
