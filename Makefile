@@ -121,7 +121,7 @@ install: smolc
 demo: smolc
 	tests/demo.sh
 
-bench: smolc
+bench:
 	bench/run.sh
 
 clean:

@@ -6,27 +6,58 @@
 #include <stdlib.h>
 #include <string.h>
 
+static size_t name_hash(const char *s)
+{
+	size_t h = 14695981039346656037u; /* FNV-1a */
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211u;
+	return h;
+}
+
+/* slot of NAME in e's index: the one holding it, or the free one where it goes */
+static size_t *var_slot(const struct var_env *e, const char *name)
+{
+	size_t mask = e->nslots - 1;
+	for (size_t i = name_hash(name) & mask;; i = (i + 1) & mask)
+		if (!e->slot[i] || !strcmp(e->v[e->slot[i] - 1].name, name))
+			return &e->slot[i];
+}
+
+static void var_reindex(struct var_env *e)
+{
+	free(e->slot);
+	e->nslots = 16;
+	while (e->nslots < 2 * (e->n + 1))
+		e->nslots *= 2;
+	e->slot = xcalloc(e->nslots, sizeof(*e->slot));
+	for (size_t i = 0; i < e->n; i++)
+		*var_slot(e, e->v[i].name) = i + 1;
+}
+
 void var_set(struct var_env *e, const char *name, const char *value, bool is_env, struct loc loc)
 {
-	for (size_t i = 0; i < e->n; i++) {
-		if (!strcmp(e->v[i].name, name)) {
-			free(e->v[i].value);
-			e->v[i].value = value ? xstrdup(value) : NULL;
-			e->v[i].is_env = e->v[i].is_env || is_env;
-			e->v[i].loc = loc;
-			return;
-		}
+	if (2 * (e->n + 1) > e->nslots)
+		var_reindex(e);
+	size_t *sl = var_slot(e, name);
+	if (*sl) {
+		struct var *v = &e->v[*sl - 1];
+		free(v->value);
+		v->value = value ? xstrdup(value) : NULL;
+		v->is_env = v->is_env || is_env;
+		v->loc = loc;
+		return;
 	}
 	VEC_GROW(e->v, e->n, e->cap);
 	e->v[e->n++] = (struct var){xstrdup(name), value ? xstrdup(value) : NULL, is_env, loc};
+	*sl = e->n;
 }
 
 const struct var *var_get(const struct var_env *e, const char *name)
 {
-	for (size_t i = 0; i < e->n; i++)
-		if (!strcmp(e->v[i].name, name))
-			return &e->v[i];
-	return NULL;
+	if (!e->nslots)
+		return NULL;
+	size_t *sl = var_slot(e, name);
+	return *sl ? &e->v[*sl - 1] : NULL;
 }
 
 void var_env_free(struct var_env *e)
@@ -36,6 +67,7 @@ void var_env_free(struct var_env *e)
 		free(e->v[i].value);
 	}
 	free(e->v);
+	free(e->slot);
 	memset(e, 0, sizeof(*e));
 }
 

@@ -21,6 +21,10 @@ struct var {
 struct var_env {
 	struct var *v;
 	size_t n, cap;
+	/* open-addressing index over v by name: slot holds index+1, 0 = free;
+	 * nslots is 0 or a power of two. Zero-initialised = empty. */
+	size_t *slot;
+	size_t nslots;
 };
 
 void var_set(struct var_env *e, const char *name, const char *value, bool is_env, struct loc loc);
