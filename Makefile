@@ -118,7 +118,8 @@ install: smolc
 	install -m 0755 smolc $(DESTDIR)$(PREFIX)/bin/smolc
 	cp -R sets services $(DESTDIR)$(PREFIX)/share/smolc/
 
-demo: smolc
+# deps first (tests/demo.sh installs them, then builds smolc)
+demo:
 	tests/demo.sh
 
 bench:
