@@ -15,13 +15,7 @@
 set -eu
 . "$ROOT/tests/lib/common.sh"
 
-unset SMOLC_BWRAP
-[ -x /usr/bin/bwrap ] || skip "bubblewrap (/usr/bin/bwrap) is not installed"
-
-export SMOLC_CACHE="$TEST_TMP/cache"
-M="$TEST_TMP/mirror"
-make_mirror "$M" >/dev/null
-S="$M/$SETS_REL"
+postinst_setup
 # a "misc" set with a user's files (1000:1000) and files to edit/delete
 python3 - "$S/misc.tar.xz" <<'EOF'
 import io, lzma, sys, tarfile

@@ -21,13 +21,7 @@
 set -eu
 . "$ROOT/tests/lib/common.sh"
 
-unset SMOLC_BWRAP
-[ -x /usr/bin/bwrap ] || skip "bubblewrap (/usr/bin/bwrap) is not installed"
-
-export SMOLC_CACHE="$TEST_TMP/cache"
-M="$TEST_TMP/mirror"
-make_mirror "$M" >/dev/null
-S="$M/$SETS_REL"
+postinst_setup
 # "misc": users www (80) and user (1000), groups users (100) and www (81),
 # a user's file and a file with group operator (5)
 python3 - "$S/misc.tar.xz" <<'EOF'

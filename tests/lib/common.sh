@@ -140,6 +140,17 @@ make_mirror() {
 	KERNEL_SHA256=$(sha256sum "$dir/$KERNEL_REL" | cut -d' ' -f1)
 }
 
+# The POSTINST tests' start: bubblewrap as the sandbox (skip without it), a
+# private cache, and a synthetic mirror; sets M (mirror) and S (its sets dir).
+postinst_setup() {
+	unset SMOLC_BWRAP
+	[ -x /usr/bin/bwrap ] || skip "bubblewrap (/usr/bin/bwrap) is not installed"
+	export SMOLC_CACHE="$TEST_TMP/cache"
+	M="$TEST_TMP/mirror"
+	make_mirror "$M" >/dev/null
+	S="$M/$SETS_REL"
+}
+
 # ---- images ----
 # dbg IMG CMD: debugfs -R CMD on the ext2 partition; stdout only
 dbg() { debugfs -R "$2" "$1?offset=$PART_OFFSET" 2>/dev/null; }
