@@ -552,8 +552,9 @@ static int plan_recipe(struct diag_ctx *d, struct plan *p, const struct recipe *
 			s->canon = sb_detach(&canon);
 			/* the recipe's PKGSITE, else $PKGSITE, else the release's repository */
 			const char *site = r->set.pkgsite;
-			if (!site && getenv("PKGSITE") && *getenv("PKGSITE"))
-				site = getenv("PKGSITE");
+			const char *env_site = getenv("PKGSITE");
+			if (!site && env_site && *env_site)
+				site = env_site;
 			if (!site && p->target)
 				site = p->target->pkgsrc_url;
 			if (!site) {
