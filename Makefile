@@ -12,6 +12,10 @@ CC      ?= cc
 PKGS     = ext2fs fdisk libarchive libcurl yaml-0.1 libcrypto
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcom_err
+# ./smolc links only libc and libyaml; the rest are loaded on first use
+# (compiler/lazylib.c) so that run/ps/check/plan start in a few ms.
+LAZY_LIBS  = curl archive ext2fs com_err fdisk crypto
+BIN_LIBS   := $(shell pkg-config --libs yaml-0.1 2>/dev/null) -ldl
 WARN     = -Wall -Wextra -Wshadow -Wmissing-prototypes -Wstrict-prototypes -Wno-unused-parameter
 CFLAGS  ?= -O2 -g
 ifdef WERROR
@@ -27,7 +31,7 @@ GEN_C   = build/gen/lexer.c build/gen/parser.c
 GEN_H   = build/gen/lexer.h build/gen/parser.h
 endif
 SRCS    = $(wildcard compiler/*.c) $(wildcard runtime/*.c)
-LIBSRCS = $(filter-out compiler/main.c,$(SRCS))
+LIBSRCS = $(filter-out compiler/main.c compiler/lazylib.c,$(SRCS))
 OBJS    = $(patsubst %.c,build/obj/%.o,$(LIBSRCS) $(GEN_C))
 SANOBJS = $(patsubst %.c,build/san/%.o,$(LIBSRCS) $(GEN_C))
 
@@ -70,10 +74,21 @@ build/libsmolc.a: $(OBJS)
 build/libsmolc-san.a: $(SANOBJS)
 	@rm -f $@; ar rcs $@ $^
 
-smolc: build/obj/compiler/main.o build/libsmolc.a
-	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
-smolc-asan: build/san/compiler/main.o build/libsmolc-san.a
-	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(PKG_LIBS)
+# The sonames lazylib.c dlopen()s, read off the -dev packages' lib*.so.
+build/gen/sonames.h: Makefile
+	@mkdir -p build/gen
+	@for l in $(LAZY_LIBS); do \
+	  f=$$($(CC) -print-file-name=lib$$l.so); \
+	  s=$$(objdump -p "$$f" 2>/dev/null | awk '$$1 == "SONAME" { print $$2 }'); \
+	  if [ -z "$$s" ]; then echo "Makefile: no soname for lib$$l.so; run 'make deps'" >&2; exit 1; fi; \
+	  echo "#define SONAME_$$l \"$$s\""; \
+	done > $@.tmp && mv $@.tmp $@
+build/obj/compiler/lazylib.o build/san/compiler/lazylib.o: build/gen/sonames.h
+
+smolc: build/obj/compiler/main.o build/obj/compiler/lazylib.o build/libsmolc.a
+	$(CC) $(CFLAGS) -o $@ $^ $(BIN_LIBS)
+smolc-asan: build/san/compiler/main.o build/san/compiler/lazylib.o build/libsmolc-san.a
+	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(BIN_LIBS)
 asan: smolc-asan
 
 build/tests/%: tests/unit/%.c build/libsmolc.a

@@ -4,7 +4,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -13,11 +15,32 @@ struct digest {
 	EVP_MD_CTX *ctx;
 };
 
+/* The algorithms, fetched once (an implicit fetch per EVP_DigestInit_ex
+ * triples the cost of the many small digests a plan makes). OpenSSL is
+ * told not to read openssl.cnf: smolc only hashes (content addresses,
+ * download checks) and a system config (engines, providers) has nothing to
+ * add to that but start-up time. */
+static const EVP_MD *alg_md(enum digest_alg alg)
+{
+	static EVP_MD *md[2];
+	int i = alg == DIGEST_SHA256 ? 0 : 1;
+	if (!md[i]) {
+		static bool inited;
+		if (!inited) {
+			OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, NULL);
+			inited = true;
+		}
+		md[i] = EVP_MD_fetch(NULL, i == 0 ? "SHA256" : "SHA512", NULL);
+	}
+	return md[i];
+}
+
 struct digest *digest_new(enum digest_alg alg)
 {
 	struct digest *d = xcalloc(1, sizeof(*d));
 	d->ctx = EVP_MD_CTX_new();
-	if (!d->ctx || !EVP_DigestInit_ex(d->ctx, alg == DIGEST_SHA256 ? EVP_sha256() : EVP_sha512(), NULL)) {
+	const EVP_MD *md = alg_md(alg);
+	if (!d->ctx || !md || !EVP_DigestInit_ex(d->ctx, md, NULL)) {
 		fputs("smolc: OpenSSL digest initialisation failed\n", stderr);
 		abort();
 	}

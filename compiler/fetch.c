@@ -31,19 +31,34 @@ struct fetch_ctx {
 	CURL *curl;
 };
 
+/* libcurl is initialised on the first download, not before: a build or
+ * plan served from the cache never loads it (see lazylib.c). */
+static bool curl_inited;
+
 int fetch_global_init(char **err)
 {
+	(void)err;
+	return 0;
+}
+
+static int curl_init_once(char **err)
+{
+	if (curl_inited)
+		return 0;
 	CURLcode c = curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (c != CURLE_OK) {
 		set_err(err, "cannot initialise libcurl: %s", curl_easy_strerror(c));
 		return -1;
 	}
+	curl_inited = true;
 	return 0;
 }
 
 void fetch_global_cleanup(void)
 {
-	curl_global_cleanup();
+	if (curl_inited)
+		curl_global_cleanup();
+	curl_inited = false;
 }
 
 struct fetch_ctx *fetch_new(struct cache *cache, const struct fetch_opts *opts)
@@ -693,6 +708,8 @@ static enum attempt download(struct fetch_ctx *f, const struct fetch_req *req, c
 			     const char *pin, const struct meta *cond, const char *file,
 			     const char *metapath, struct fetch_result *res, char **err)
 {
+	if (!f->curl && curl_init_once(err) < 0)
+		return ATT_FAIL;
 	if (!f->curl && !(f->curl = curl_easy_init())) {
 		set_err(err, "fetch %s: cannot create a libcurl handle", req->url);
 		return ATT_FAIL;

@@ -41,7 +41,8 @@
  * struct fetch_result.
  *
  * Process-wide: call fetch_global_init() once at start and
- * fetch_global_cleanup() once at exit (curl_global_init/cleanup). */
+ * fetch_global_cleanup() once at exit. curl_global_init itself runs on the
+ * first download, so a run served from the cache never loads libcurl. */
 #ifndef SMOLC_FETCH_H
 #define SMOLC_FETCH_H
 
