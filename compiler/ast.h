@@ -34,14 +34,19 @@ struct aword {
 struct ainstr {
 	struct loc kw;        /* the instruction keyword */
 	struct loc line;      /* keyword through last argument */
-	struct aword *args;
-	size_t nargs, cap;
+	struct aword *args;   /* into ast.args; set when parsing ends */
+	uint32_t first;       /* index of args[0] in ast.args */
+	uint32_t nargs;
 };
 
+/* All instructions' arguments live in one array (ast.args): one
+ * allocation for the file, not one per instruction. */
 struct ast {
 	uint32_t file;
 	struct ainstr *v;
 	size_t n, cap;
+	struct aword *args;
+	size_t nargs, capargs;
 	struct heredoc *heredocs;
 	size_t nheredocs, caphd;
 };
@@ -55,6 +60,7 @@ struct parse_state {
 	const char *src;
 	size_t len;
 	uint32_t off;             /* scanner position (bytes) */
+	size_t in_off;            /* how much of src YY_INPUT has handed over */
 	struct ast *ast;
 	struct ainstr cur;        /* instruction being built */
 	bool in_instr;

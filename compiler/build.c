@@ -272,7 +272,7 @@ static int step_set(struct build *b, struct plan_step *s, struct layer_writer *w
 
 static int step_copy(struct build *b, struct plan_step *s, struct layer_writer *w, char **err)
 {
-	const struct ir_copy *c = &s->node->u.copy;
+	const struct ir_copy *c = s->node->u.copy;
 	int64_t uid, gid;
 	if (resolve_owner(b, "COPY", &c->chown, &uid, &gid, err) < 0)
 		return -1;
@@ -386,9 +386,9 @@ static int step_postinst(struct build *b, struct plan_step *s, struct layer_writ
 {
 	struct postinst_opts po;
 	memset(&po, 0, sizeof(po));
-	po.script = s->node->u.script.text;
-	po.network = s->node->u.script.network;
-	po.timeout = s->node->u.script.timeout;
+	po.script = s->node->u.script->text;
+	po.network = s->node->u.script->network;
+	po.timeout = s->node->u.script->timeout;
 	/* the recipe the POSTINST is in, also when it is a base recipe: its
 	 * layer's key has that recipe's SERVICE, so it is shared with every
 	 * recipe built FROM it */
@@ -397,7 +397,7 @@ static int step_postinst(struct build *b, struct plan_step *s, struct layer_writ
 	po.recipe = s->recipe;
 	po.log = b->log;
 	int64_t uid, gid;
-	if (resolve_owner(b, "POSTINST", &s->node->u.script.chown, &uid, &gid, err) < 0)
+	if (resolve_owner(b, "POSTINST", &s->node->u.script->chown, &uid, &gid, err) < 0)
 		return -1;
 	po.new_uid = (uint32_t)uid;
 	po.new_gid = (uint32_t)gid;

@@ -33,9 +33,85 @@ static bool has_glob_chars(const char *s)
 	return strpbrk(s, "*?[") != NULL;
 }
 
+/* What check_copy_src learns once per recipe: the context's realpath (when
+ * a symlink needs resolving) and the longest directory prefix (relative,
+ * ending in '/') already seen to hold no symlink, so a thousand sources in
+ * files/ cost one lstat of files/ and one each. */
+struct copyctx {
+	char *real;
+	bool real_done;
+	struct strbuf okdir;
+};
+
+/* Whether some component of `rel` below `dir` is a symlink: 1 yes, 0 no,
+ * -1 a component does not exist. One lstat per component not under
+ * cc->okdir; the last one's lstat goes to *last. realpath() (a getcwd and a
+ * readlink per component) is only needed when this says 1. */
+static int path_has_symlink(struct copyctx *cc, const char *dir, const char *rel, struct stat *last)
+{
+	size_t dl = strlen(dir), rl = strlen(rel);
+	char *buf = xmalloc(dl + rl + 2);
+	memcpy(buf, dir, dl);
+	buf[dl] = '/';
+	memcpy(buf + dl + 1, rel, rl + 1);
+	char *p = buf + dl + 1;
+	if (cc->okdir.len && !strncmp(rel, cc->okdir.buf, cc->okdir.len))
+		p += cc->okdir.len;
+	int res = 0;
+	while (*p) {
+		char *slash = strchr(p, '/');
+		if (slash)
+			*slash = 0;
+		if (lstat(buf, last) < 0)
+			res = -1;
+		else if (S_ISLNK(last->st_mode))
+			res = 1;
+		if (!slash || res)
+			break;
+		*slash = '/';
+		p = slash + 1;
+		while (*p == '/')
+			p++;
+	}
+	if (res == 0) {
+		/* every directory on the way is plain: remember them */
+		const char *ls = strrchr(rel, '/');
+		sb_reset(&cc->okdir);
+		if (ls)
+			sb_add(&cc->okdir, rel, (size_t)(ls - rel) + 1);
+	}
+	free(buf);
+	return res;
+}
+
+static const char *copyctx_real(struct copyctx *cc, const struct recipe *r)
+{
+	if (!cc->real_done) {
+		cc->real = realpath(r->dir, NULL);
+		cc->real_done = true;
+	}
+	return cc->real;
+}
+
+/* The source `path` (the build context joined with a relative name) is a
+ * symlink, or lies below one, that resolves outside the context `ctx`. */
+static bool escapes_context(const char *ctx, const char *path)
+{
+	if (!ctx)
+		return false;
+	char *rp = realpath(path, NULL);
+	size_t cl = strlen(ctx);
+	bool out = rp && (strncmp(rp, ctx, cl) || (rp[cl] && rp[cl] != '/'));
+	free(rp);
+	return out;
+}
+
 /* A COPY source must stay inside the build context: no absolute path, no
- * '..' component, no symlink that resolves outside. */
-static void check_copy_src(struct diag_ctx *d, const struct recipe *r, const char *src, struct loc at)
+ * '..' component, no symlink that resolves outside. A plain (not glob)
+ * source's lstat is kept in *st_out for the plan (st_out->st_nlink == 0:
+ * not known). */
+static void check_copy_src(struct diag_ctx *d, const struct recipe *r, const char *src, struct loc at,
+			   struct copyctx *cc, struct stat *st_out)
 {
 	if (src[0] == '/') {
 		struct diag *g = diag_error(d, at, "COPY source '%s' is an absolute path", src);
@@ -53,32 +129,48 @@ static void check_copy_src(struct diag_ctx *d, const struct recipe *r, const cha
 		while (*p == '/')
 			p++;
 	}
-	char *ctx = realpath(r->dir, NULL);
-	char *pattern = path_join(r->dir, src);
+	size_t dl = strlen(r->dir);
 	glob_t gl;
 	memset(&gl, 0, sizeof(gl));
-	int grc = glob(pattern, GLOB_NOSORT, NULL, &gl);
-	if (grc != 0 || gl.gl_pathc == 0) {
+	bool found, escapes = false;
+	struct stat st;
+	if (!has_glob_chars(src)) {
+		int ls = path_has_symlink(cc, r->dir, src, &st);
+		found = ls >= 0;
+		if (ls == 0) {
+			*st_out = st;
+		} else if (ls == 1) {
+			/* a dangling link is "does not exist", as stat() says */
+			char *full = path_join(r->dir, src);
+			found = stat(full, &st) == 0;
+			if (found)
+				escapes = escapes_context(copyctx_real(cc, r), full);
+			free(full);
+		}
+	} else {
+		char *pattern = path_join(r->dir, src);
+		int grc = glob(pattern, GLOB_NOSORT, NULL, &gl);
+		found = grc == 0 && gl.gl_pathc > 0;
+		for (size_t i = 0; found && !escapes && i < gl.gl_pathc; i++) {
+			const char *m = gl.gl_pathv[i];
+			/* glob returns the pattern's own prefix, r->dir "/" ... */
+			const char *rel = strncmp(m, r->dir, dl) == 0 && m[dl] == '/' ? m + dl + 1 : NULL;
+			if (rel && path_has_symlink(cc, r->dir, rel, &st) == 0)
+				continue;
+			escapes = escapes_context(copyctx_real(cc, r), m);
+		}
+		free(pattern);
+	}
+	if (!found) {
 		struct diag *g = diag_error(d, at, has_glob_chars(src) ? "COPY source '%s' matches no file"
 								    : "COPY source '%s' does not exist", src);
 		diag_hint(g, "sources are relative to the build context (%s)", r->dir);
-	} else if (ctx) {
-		size_t cl = strlen(ctx);
-		for (size_t i = 0; i < gl.gl_pathc; i++) {
-			char *rp = realpath(gl.gl_pathv[i], NULL);
-			if (rp && (strncmp(rp, ctx, cl) || (rp[cl] && rp[cl] != '/'))) {
-				struct diag *g = diag_error(d, at, "COPY source '%s' leads outside the build context through a symlink",
-							    src);
-				diag_hint(g, "copy the file into the build context (%s) instead of linking to it", r->dir);
-				free(rp);
-				break;
-			}
-			free(rp);
-		}
+	} else if (escapes) {
+		struct diag *g = diag_error(d, at, "COPY source '%s' leads outside the build context through a symlink",
+					    src);
+		diag_hint(g, "copy the file into the build context (%s) instead of linking to it", r->dir);
 	}
 	globfree(&gl);
-	free(pattern);
-	free(ctx);
 }
 
 static void check_path_exists(struct diag_ctx *d, const struct recipe *r, const char *what, const char *rel, struct loc at)
@@ -111,9 +203,14 @@ int check_recipe(struct diag_ctx *d, struct recipe *r)
 	struct recipe_settings *s = &r->set;
 	const struct ir_node *sets_by_name = NULL, *pkgs = NULL;
 	bool has_steps_before_from = false;
+	struct copyctx cc = {0};
+	sb_init(&cc.okdir);
+	uint8_t *port_seen = NULL;
+	const struct ir_port **ports_v = NULL;
+	size_t ports_n = 0, ports_cap = 0;
 
 	for (size_t i = 0; i < r->n; i++) {
-		const struct ir_node *n = &r->v[i];
+		struct ir_node *n = &r->v[i];
 		const struct ir_info *info = ir_info(n->kind);
 		if (info->single && first[n->kind] && !(n->kind == IR_LABEL)) {
 			struct diag *g = diag_error(d, n->loc, "duplicate %s: a recipe has one", info->name);
@@ -168,8 +265,11 @@ int check_recipe(struct diag_ctx *d, struct recipe *r)
 				struct diag *g = diag_error(d, n->loc, "COPY before FROM");
 				diag_hint(g, "start the recipe with FROM (only ARG may come before it)");
 			}
-			for (size_t k = 0; k < n->u.copy.srcs.n; k++)
-				check_copy_src(d, r, n->u.copy.srcs.v[k], n->u.copy.src_locs[k]);
+			free(n->u.copy->src_st);
+			n->u.copy->src_st = xcalloc(n->u.copy->srcs.n, sizeof(struct stat));
+			for (size_t k = 0; k < n->u.copy->srcs.n; k++)
+				check_copy_src(d, r, n->u.copy->srcs.v[k], n->u.copy->src_locs[k], &cc,
+					       &n->u.copy->src_st[k]);
 			break;
 		case IR_POSTINST:
 			if (!from && !has_steps_before_from) {
@@ -183,23 +283,27 @@ int check_recipe(struct diag_ctx *d, struct recipe *r)
 				check_path_exists(d, r, "kernel", n->u.kernel.ref, n->arg_loc);
 			break;
 		case IR_PORTS:
+			/* a host port forwarded twice: a bitmap of the (port,
+			 * proto) pairs seen says when to look for the first one */
+			if (!port_seen)
+				port_seen = xcalloc(2 * 65536 / 8, 1);
 			for (size_t k = 0; k < n->u.ports.n; k++) {
 				const struct ir_port *p = &n->u.ports.v[k];
-				for (size_t j = 0; j <= i; j++) {
-					const struct ir_node *m = &r->v[j];
-					if (m->kind != IR_PORTS)
-						continue;
-					size_t lim = j == i ? k : m->u.ports.n;
-					for (size_t q = 0; q < lim; q++) {
-						const struct ir_port *o = &m->u.ports.v[q];
+				size_t bit = (size_t)(p->host & 0xffff) * 2 + p->udp;
+				if (port_seen[bit / 8] & (1u << (bit % 8))) {
+					for (size_t q = 0; q < ports_n; q++) {
+						const struct ir_port *o = ports_v[q];
 						if (o->host == p->host && o->udp == p->udp && !strcmp(o->host_addr, p->host_addr)) {
-							struct diag *g = diag_error(d, p->loc, "host port %u/%s is forwarded twice", p->host,
-										    p->udp ? "udp" : "tcp");
+							struct diag *g = diag_error(d, p->loc, "host port %u/%s is forwarded twice",
+										    p->host, p->udp ? "udp" : "tcp");
 							diag_hint(g, "each host port can forward to one guest port");
 							diag_note(d, o->loc, "first forwarded here");
 						}
 					}
 				}
+				port_seen[bit / 8] |= (uint8_t)(1u << (bit % 8));
+				VEC_GROW(ports_v, ports_n, ports_cap);
+				ports_v[ports_n++] = p;
 			}
 			break;
 		case IR_SHARE:
@@ -309,6 +413,10 @@ int check_recipe(struct diag_ctx *d, struct recipe *r)
 				   : diag_error_plain(d, "%s: PROFILE linux needs a KERNEL", r->path);
 		diag_hint(g, "there is no default Linux kernel; add KERNEL <path|URL>");
 	}
+	free(cc.real);
+	sb_free(&cc.okdir);
+	free(port_seen);
+	free(ports_v);
 	return d->errors == before ? 0 : -1;
 }
 

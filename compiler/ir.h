@@ -15,6 +15,8 @@
 #include "diag.h"
 #include "util.h"
 
+#include <sys/stat.h>
+
 enum ir_kind {
 	IR_FROM,
 	IR_SETS,
@@ -90,6 +92,7 @@ struct ir_script {
 struct ir_copy {
 	struct strvec srcs; /* relative to the build context */
 	struct loc *src_locs;
+	struct stat *src_st;/* check_recipe: each plain source's lstat (st_nlink 0: unknown) */
 	char *dst;
 	struct ir_chown chown;
 	int mode;           /* -1 = keep */
@@ -113,7 +116,9 @@ struct ir_node {
 			struct strvec pats;
 			struct loc *locs;
 		} pkgs;
-		struct ir_script script;        /* RC, POSTINST */
+		/* RC and POSTINST, COPY: out of line (allocated by
+		 * recipe_push) so that a node stays at 64 bytes */
+		struct ir_script *script;       /* RC, POSTINST */
 		struct {
 			struct ir_port *v;
 			size_t n;
@@ -127,7 +132,7 @@ struct ir_node {
 			char *name;
 			char *value;        /* NULL for "ARG NAME" without default */
 		} var;                      /* ARG, ENV */
-		struct ir_copy copy;
+		struct ir_copy *copy;           /* COPY */
 		char *str;                  /* SERVICE ARCH PROFILE APPEND CMD PKGSITE INCLUDE */
 		struct {
 			bool is_auto;

@@ -98,6 +98,10 @@ struct ir_node *recipe_push(struct recipe *r, enum ir_kind k, struct loc loc)
 	n->kind = k;
 	n->loc = loc;
 	n->arg_loc = loc;
+	if (k == IR_COPY)
+		n->u.copy = xcalloc(1, sizeof(*n->u.copy));
+	else if (k == IR_RC || k == IR_POSTINST)
+		n->u.script = xcalloc(1, sizeof(*n->u.script));
 	return n;
 }
 
@@ -122,9 +126,10 @@ static void node_free(struct ir_node *n)
 		break;
 	case IR_RC:
 	case IR_POSTINST:
-		free(n->u.script.text);
-		free(n->u.script.path);
-		free(n->u.script.chown.spec);
+		free(n->u.script->text);
+		free(n->u.script->path);
+		free(n->u.script->chown.spec);
+		free(n->u.script);
 		break;
 	case IR_PORTS:
 		for (size_t i = 0; i < n->u.ports.n; i++)
@@ -141,10 +146,12 @@ static void node_free(struct ir_node *n)
 		free(n->u.var.value);
 		break;
 	case IR_COPY:
-		sv_free(&n->u.copy.srcs);
-		free(n->u.copy.src_locs);
-		free(n->u.copy.dst);
-		free(n->u.copy.chown.spec);
+		sv_free(&n->u.copy->srcs);
+		free(n->u.copy->src_locs);
+		free(n->u.copy->src_st);
+		free(n->u.copy->dst);
+		free(n->u.copy->chown.spec);
+		free(n->u.copy);
 		break;
 	case IR_SERVICE:
 	case IR_ARCH:
@@ -559,7 +566,7 @@ static size_t lower_options(const struct lw *w, struct ir_node *n, opt_fn one)
 static bool postinst_option(const struct lw *w, struct ir_node *n, struct loc at, const char *opt)
 {
 	if (!strcmp(opt, "--network")) {
-		n->u.script.network = true;
+		n->u.script->network = true;
 	} else if (str_startswith(opt, "--timeout=")) {
 		char *end;
 		errno = 0;
@@ -567,9 +574,9 @@ static bool postinst_option(const struct lw *w, struct ir_node *n, struct loc at
 		if (errno || *end || !isdigit((unsigned char)opt[10]) || t == 0 || t > 86400)
 			usage_error(w, at, "%s: bad timeout '%s': expected seconds from 1 to 86400", opt);
 		else
-			n->u.script.timeout = (unsigned)t;
+			n->u.script->timeout = (unsigned)t;
 	} else if (str_startswith(opt, "--chown=")) {
-		opt_chown(w, at, opt, &n->u.script.chown);
+		opt_chown(w, at, opt, &n->u.script->chown);
 	} else {
 		return false;
 	}
@@ -579,7 +586,7 @@ static bool postinst_option(const struct lw *w, struct ir_node *n, struct loc at
 static bool copy_option(const struct lw *w, struct ir_node *n, struct loc at, const char *opt)
 {
 	if (str_startswith(opt, "--chown=")) {
-		opt_chown(w, at, opt, &n->u.copy.chown);
+		opt_chown(w, at, opt, &n->u.copy->chown);
 	} else if (str_startswith(opt, "--mode=")) {
 		char *end;
 		errno = 0;
@@ -587,7 +594,7 @@ static bool copy_option(const struct lw *w, struct ir_node *n, struct loc at, co
 		if (errno || *end || !isdigit((unsigned char)opt[7]) || m > 07777)
 			usage_error(w, at, "%s: bad mode '%s': expected octal permissions, e.g. --mode=0755", opt);
 		else
-			n->u.copy.mode = (int)m;
+			n->u.copy->mode = (int)m;
 	} else {
 		return false;
 	}
@@ -622,7 +629,7 @@ static void lower_script(struct lw *w, struct ir_node *n)
 				  w->info->name, h->delim);
 			return;
 		}
-		n->u.script.text = h->quoted ? xstrdup(h->body) : expand_shell_text(h->body, h->body_len, &w->lc->env);
+		n->u.script->text = h->quoted ? xstrdup(h->body) : expand_shell_text(h->body, h->body_len, &w->lc->env);
 		return;
 	}
 	char *rel = arg_word(w, i);
@@ -655,8 +662,8 @@ static void lower_script(struct lw *w, struct ir_node *n)
 		free(rel);
 		return;
 	}
-	n->u.script.text = data;
-	n->u.script.path = rel;
+	n->u.script->text = data;
+	n->u.script->path = rel;
 	free(full);
 }
 
@@ -837,7 +844,7 @@ static void lower_var(struct lw *w, struct ir_node *n)
 
 static void lower_copy(struct lw *w, struct ir_node *n)
 {
-	n->u.copy.mode = -1;
+	n->u.copy->mode = -1;
 	size_t i = lower_options(w, n, copy_option);
 	if (w->in->nargs - i < 2) {
 		struct loc at = w->in->line;
@@ -846,18 +853,18 @@ static void lower_copy(struct lw *w, struct ir_node *n)
 		usage_error(w, at, "%s needs %s", "at least one source and a destination");
 		return;
 	}
-	n->u.copy.src_locs = xcalloc(w->in->nargs, sizeof(struct loc));
+	n->u.copy->src_locs = xcalloc(w->in->nargs, sizeof(struct loc));
 	for (size_t k = i; k + 1 < w->in->nargs; k++) {
 		char *s = arg_nonempty(w, k);
 		if (!s)
 			continue;
-		n->u.copy.src_locs[n->u.copy.srcs.n] = w->in->args[k].loc;
-		sv_push(&n->u.copy.srcs, s);
+		n->u.copy->src_locs[n->u.copy->srcs.n] = w->in->args[k].loc;
+		sv_push(&n->u.copy->srcs, s);
 	}
-	n->u.copy.dst = arg_word(w, w->in->nargs - 1);
-	if (n->u.copy.dst && n->u.copy.dst[0] != '/') {
+	n->u.copy->dst = arg_word(w, w->in->nargs - 1);
+	if (n->u.copy->dst && n->u.copy->dst[0] != '/') {
 		struct diag *g = diag_error(w->lc->diag, w->in->args[w->in->nargs - 1].loc,
-					    "COPY destination '%s' must be an absolute path in the image", n->u.copy.dst);
+					    "COPY destination '%s' must be an absolute path in the image", n->u.copy->dst);
 		diag_hint(g, "e.g. COPY index.html /var/www/");
 	}
 }
@@ -1200,6 +1207,12 @@ static void lower_ast(struct lower_ctx *lc, struct ast *ast, const char *path)
 	const struct srcfile *f = ast->file ? diag_file(lc->diag, ast->file) : NULL;
 	if (f)
 		sv_pushdup(&lc->include_stack, f->realpath ? f->realpath : path);
+	/* about one IR node per instruction: size the array once */
+	struct recipe *r = lc->recipe;
+	if (r->cap < r->n + ast->n) {
+		r->cap = r->n + ast->n;
+		r->v = xrealloc(r->v, r->cap * sizeof(*r->v));
+	}
 	for (size_t i = 0; i < ast->n; i++) {
 		if (diag_full(lc->diag)) {
 			lc->diag->capped = true; /* say so: instructions were skipped */

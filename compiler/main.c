@@ -6,6 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #ifndef SMOLC_VERSION
 #define SMOLC_VERSION "0.0.0"
@@ -65,6 +68,15 @@ static const char *command_usage(const char *cmd)
 
 int main(int argc, char **argv)
 {
+#ifdef __GLIBC__
+	/* Keep the front end's large arrays (IR, AST, source) in the heap
+	 * rather than in mmap()s of their own that free() unmaps: memory freed
+	 * by one pass is then reused by the next instead of faulted in afresh,
+	 * which is most of the cost of a large recipe on hosts with dear page
+	 * faults. Bounded by what a run holds at once. */
+	mallopt(M_MMAP_THRESHOLD, 16 << 20);
+	mallopt(M_TRIM_THRESHOLD, 32 << 20);
+#endif
 	int i = 1;
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		const char *a = argv[i];

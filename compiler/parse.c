@@ -14,9 +14,8 @@ void ast_free(struct ast *a)
 {
 	if (!a)
 		return;
-	for (size_t i = 0; i < a->n; i++)
-		free(a->v[i].args);
 	free(a->v);
+	free(a->args);
 	for (size_t i = 0; i < a->nheredocs; i++) {
 		free(a->heredocs[i].delim);
 		free(a->heredocs[i].body);
@@ -30,6 +29,7 @@ void ps_begin_instr(struct parse_state *ps, struct loc kw)
 	memset(&ps->cur, 0, sizeof(ps->cur));
 	ps->cur.kw = kw;
 	ps->cur.line = kw;
+	ps->cur.first = (uint32_t)ps->ast->nargs;
 	ps->in_instr = true;
 }
 
@@ -37,8 +37,10 @@ static void ps_push_arg(struct parse_state *ps, struct aword w)
 {
 	if (!ps->in_instr)
 		return;
-	VEC_GROW(ps->cur.args, ps->cur.nargs, ps->cur.cap);
-	ps->cur.args[ps->cur.nargs++] = w;
+	struct ast *a = ps->ast;
+	VEC_GROW(a->args, a->nargs, a->capargs);
+	a->args[a->nargs++] = w;
+	ps->cur.nargs++;
 	ps->cur.line = loc_span(ps->cur.line, w.loc);
 }
 
@@ -72,7 +74,7 @@ void ps_end_instr(struct parse_state *ps)
 void ps_abort_instr(struct parse_state *ps)
 {
 	if (ps->in_instr)
-		free(ps->cur.args);
+		ps->ast->nargs = ps->cur.first; /* drop its arguments */
 	memset(&ps->cur, 0, sizeof(ps->cur));
 	ps->in_instr = false;
 }
@@ -113,6 +115,10 @@ static int validate_text(struct diag_ctx *d, uint32_t file, const char *data, si
 	}
 	for (size_t i = 0; i < len;) {
 		unsigned char c = s[i];
+		if ((c >= 0x20 && c < 0x7f) || c == '\t') { /* plain ASCII: the common case */
+			i++;
+			continue;
+		}
 		struct loc at = {file, (uint32_t)i, 1};
 		if (c == '\r') {
 			struct diag *g = diag_error(d, at, "carriage return (CRLF line endings): Smolfiles use Unix line endings");
@@ -176,12 +182,15 @@ static int parse_registered(struct diag_ctx *d, uint32_t file, struct ast *out)
 		diag_error_plain(d, "cannot initialise the scanner: %s", strerror(errno));
 		return -1;
 	}
-	YY_BUFFER_STATE buf = yy_scan_bytes(f->data, (int)f->len, scanner);
+	YY_BUFFER_STATE buf = yy_create_buffer(NULL, 16384, scanner); /* fed by YY_INPUT */
+	yy_switch_to_buffer(buf, scanner);
 	int rc = yyparse(scanner, &ps);
 	yy_delete_buffer(buf, scanner);
 	yylex_destroy(scanner);
 	ps_abort_instr(&ps);
 	sb_free(&ps.body);
+	for (size_t i = 0; i < out->n; i++)
+		out->v[i].args = out->args + out->v[i].first;
 	if (rc == 2)
 		diag_error_plain(d, "out of memory while parsing %s", f->path);
 	return rc == 0 && d->errors == before ? 0 : -1;

@@ -3,6 +3,7 @@
 #include "cache.h"
 #include "catalog.h"
 #include "digest.h"
+#include "digestmemo.h"
 #include "fetch.h"
 #include "lockfile.h"
 #include "pkgs.h"
@@ -87,75 +88,32 @@ static struct plan_step *add_step(struct plan *p, enum step_kind k, const struct
 
 struct plan_input *plan_add_input(struct plan_step *s, const char *what, const char *source)
 {
-	s->in = xrealloc(s->in, (s->nin + 1) * sizeof(*s->in));
+	if (s->nin >= s->capin) { /* most steps have one input: start small */
+		s->capin = s->capin ? s->capin * 2 : 1;
+		s->in = xrealloc(s->in, s->capin * sizeof(*s->in));
+	}
 	struct plan_input *in = &s->in[s->nin++];
 	memset(in, 0, sizeof(*in));
-	in->what = xstrdup(what);
+	in->what = what ? xstrdup(what) : NULL;
 	in->source = source ? xstrdup(source) : NULL;
 	return in;
 }
 
-/* sha256 of a local file; for files of 1 MiB or more it is remembered in
- * <cache>/digests/ under the file's identity (path, device, inode, size,
- * mtime and ctime in ns), so an unchanged 60 MB set is not hashed again by
- * every no-op build (small files are cheaper to hash than to memo). A file
- * changed less than 2 s ago is not remembered (its next change could keep
- * the same timestamps). The memo is written without fsync: a torn one is
- * not 64 hex digits and is ignored. 0 or -1 (unreadable). */
-static int local_digest(const struct plan_env *env, const char *path, char hex[65])
-{
-	struct stat st;
-	char *memo = NULL;
-	if (env && env->cache && stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= (1 << 20)) {
-		char *id = xasprintf("%s\n%llu %llu %llu %lld.%09ld %lld.%09ld", path, (unsigned long long)st.st_dev,
-				     (unsigned long long)st.st_ino, (unsigned long long)st.st_size,
-				     (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec, (long long)st.st_ctim.tv_sec,
-				     st.st_ctim.tv_nsec);
-		char k[65];
-		sha256_hex(id, strlen(id), k);
-		free(id);
-		memo = xasprintf("%s/digests/%s", cache_root(env->cache), k);
-		char *text = NULL;
-		size_t len = 0;
-		if (read_file(memo, 128, &text, &len) == 0 && len == 64 && strspn(text, "0123456789abcdef") == 64) {
-			memcpy(hex, text, 64);
-			hex[64] = 0;
-			free(text);
-			free(memo);
-			return 0;
-		}
-		free(text);
-		time_t now = time(NULL);
-		if (st.st_mtim.tv_sec > now - 2 || st.st_ctim.tv_sec > now - 2) {
-			free(memo);
-			memo = NULL;
-		}
-	}
-	int rc = digest_file_hex(DIGEST_SHA256, path, hex);
-	if (rc == 0 && memo) {
-		/* best effort: temp file + rename, no fsync */
-		char *dir = path_dirname(memo);
-		char *tmp = xasprintf("%s.%ld", memo, (long)getpid());
-		int fd = mkdir_p(dir, 0755) == 0 ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : -1;
-		if (fd >= 0) {
-			bool ok = write(fd, hex, 64) == 64;
-			if (close(fd) < 0 || !ok || rename(tmp, memo) < 0)
-				unlink(tmp);
-		}
-		free(tmp);
-		free(dir);
-	}
-	free(memo);
-	return rc;
-}
-
-static void input_local_file(const struct plan_env *env, struct plan_input *in, const char *path)
+/* sha256 of a local file, through the digest memo (digestmemo.h). `st`:
+ * the file's stat when the caller has it, else NULL. */
+static void input_local_file_st(const struct plan_env *env, struct plan_input *in, const char *path,
+				const struct stat *st)
 {
 	char hex[65];
 	free(in->path);
 	in->path = xstrdup(path);
-	if (local_digest(env, path, hex) == 0)
+	if (dmemo_digest(env->memo, path, st, hex) == 0)
 		in->digest = xasprintf("sha256:%s", hex);
+}
+
+static void input_local_file(const struct plan_env *env, struct plan_input *in, const char *path)
+{
+	input_local_file_st(env, in, path, NULL);
 }
 
 /* Fetch (or, in plan mode, look up in the cache) a remote input. */
@@ -317,17 +275,40 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Collect regular files and symlinks under a context path, sorted. */
-static void walk_context(const char *root, const char *rel, struct strvec *out)
+/* A file found under the build context, with its lstat. */
+struct ctxent {
+	char *rel;
+	struct stat st;
+};
+struct ctxents {
+	struct ctxent *v;
+	size_t n, cap;
+};
+
+static void ctxents_free(struct ctxents *e)
+{
+	for (size_t i = 0; i < e->n; i++)
+		free(e->v[i].rel);
+	free(e->v);
+	memset(e, 0, sizeof(*e));
+}
+
+/* Collect the entries under a context path (itself first, then what a
+ * directory holds, sorted by name), each with its lstat. One lstat per
+ * entry; nothing when rel does not exist. */
+static void walk_context(const char *root, const char *rel, const struct stat *known, struct ctxents *out)
 {
 	char *full = path_join(root, rel);
 	struct stat st;
-	if (lstat(full, &st) < 0) {
+	if (known && known->st_nlink)
+		st = *known; /* check_recipe's lstat of it */
+	else if (lstat(full, &st) < 0) {
 		free(full);
 		return;
 	}
+	VEC_GROW(out->v, out->n, out->cap);
+	out->v[out->n++] = (struct ctxent){xstrdup(rel), st};
 	if (!S_ISDIR(st.st_mode)) {
-		sv_pushdup(out, rel);
 		free(full);
 		return;
 	}
@@ -343,10 +324,9 @@ static void walk_context(const char *root, const char *rel, struct strvec *out)
 	closedir(dir);
 	if (names.n)
 		qsort(names.v, names.n, sizeof(char *), cmp_str);
-	sv_pushdup(out, rel); /* the directory itself */
 	for (size_t i = 0; i < names.n; i++) {
 		char *sub = path_join(rel, names.v[i]);
-		walk_context(root, sub, out);
+		walk_context(root, sub, NULL, out);
 		free(sub);
 	}
 	sv_free(&names);
@@ -354,7 +334,7 @@ static void walk_context(const char *root, const char *rel, struct strvec *out)
 
 static void plan_copy(struct plan *p, const struct recipe *r, const struct ir_node *n, const struct plan_env *env)
 {
-	const struct ir_copy *c = &n->u.copy;
+	const struct ir_copy *c = n->u.copy;
 	struct strbuf title, canon;
 	sb_init(&title);
 	sb_init(&canon);
@@ -369,51 +349,52 @@ static void plan_copy(struct plan *p, const struct recipe *r, const struct ir_no
 	struct plan_step *s = add_step(p, STEP_COPY, r, n, n->loc, sb_detach(&title));
 	s->canon = sb_detach(&canon);
 	for (size_t i = 0; i < c->srcs.n; i++) {
-		char *pattern = path_join(r->dir, c->srcs.v[i]);
-		glob_t gl;
-		memset(&gl, 0, sizeof(gl));
-		if (glob(pattern, 0, NULL, &gl) == 0) {
-			size_t dl = strlen(r->dir);
-			for (size_t k = 0; k < gl.gl_pathc; k++) {
-				const char *m = gl.gl_pathv[k];
-				const char *rel = strncmp(m, r->dir, dl) == 0 && m[dl] == '/' ? m + dl + 1 : m;
-				struct strvec files = {0};
-				walk_context(r->dir, rel, &files);
-				for (size_t f = 0; f < files.n; f++) {
-					char *full = path_join(r->dir, files.v[f]);
-					struct stat st;
-					if (lstat(full, &st) == 0) {
-						char *what = xasprintf("file %s", files.v[f]);
-						struct plan_input *in = plan_add_input(s, what, files.v[f]);
-						in->mode = (unsigned)st.st_mode;
-						if (S_ISREG(st.st_mode)) {
-							input_local_file(env, in, full);
-						} else if (S_ISLNK(st.st_mode)) {
-							char buf[4096];
-							ssize_t l = readlink(full, buf, sizeof(buf) - 1);
-							buf[l < 0 ? 0 : l] = 0;
-							char hex[65];
-							sha256_hex(buf, strlen(buf), hex);
-							in->digest = xasprintf("symlink:%s", hex);
-							in->path = xstrdup(full);
-						} else {
-							in->digest = xasprintf("dir:%o", (unsigned)st.st_mode & 07777);
-							in->path = xstrdup(full);
-						}
-						/* content and mode, not mtime */
-						char *d2 = xasprintf("%s mode=%o", in->digest ? in->digest : "pending",
-								     (unsigned)st.st_mode & 07777);
-						free(in->digest);
-						in->digest = d2;
-						free(what);
-					}
-					free(full);
+		struct ctxents ents = {0};
+		if (!strpbrk(c->srcs.v[i], "*?[")) {
+			walk_context(r->dir, c->srcs.v[i], c->src_st ? &c->src_st[i] : NULL, &ents);
+		} else {
+			char *pattern = path_join(r->dir, c->srcs.v[i]);
+			glob_t gl;
+			memset(&gl, 0, sizeof(gl));
+			if (glob(pattern, 0, NULL, &gl) == 0) {
+				size_t dl = strlen(r->dir);
+				for (size_t k = 0; k < gl.gl_pathc; k++) {
+					const char *m = gl.gl_pathv[k];
+					walk_context(r->dir, strncmp(m, r->dir, dl) == 0 && m[dl] == '/' ? m + dl + 1 : m, NULL,
+						     &ents);
 				}
-				sv_free(&files);
 			}
+			globfree(&gl);
+			free(pattern);
 		}
-		globfree(&gl);
-		free(pattern);
+		for (size_t f = 0; f < ents.n; f++) {
+			const struct ctxent *e = &ents.v[f];
+			char *full = path_join(r->dir, e->rel);
+			struct plan_input *in = plan_add_input(s, NULL, e->rel);
+			in->what = xasprintf("file %s", e->rel);
+			in->mode = (unsigned)e->st.st_mode;
+			char *digest = NULL;
+			if (S_ISREG(e->st.st_mode)) {
+				input_local_file_st(env, in, full, &e->st);
+				digest = in->digest;
+			} else if (S_ISLNK(e->st.st_mode)) {
+				char buf[4096];
+				ssize_t l = readlink(full, buf, sizeof(buf) - 1);
+				buf[l < 0 ? 0 : l] = 0;
+				char hex[65];
+				sha256_hex(buf, strlen(buf), hex);
+				digest = xasprintf("symlink:%s", hex);
+				in->path = xstrdup(full);
+			} else {
+				digest = xasprintf("dir:%o", (unsigned)e->st.st_mode & 07777);
+				in->path = xstrdup(full);
+			}
+			/* content and mode, not mtime */
+			in->digest = xasprintf("%s mode=%o", digest ? digest : "pending", (unsigned)e->st.st_mode & 07777);
+			free(digest);
+			free(full);
+		}
+		ctxents_free(&ents);
 	}
 }
 
@@ -439,7 +420,7 @@ static char *make_rc(const struct recipe *r)
 		has_env = has_env || r->v[i].kind == IR_ENV;
 	if (!st->rc && !st->cmd && !has_env)
 		return NULL;
-	const char *body = st->rc && st->rc->u.script.text ? st->rc->u.script.text : "";
+	const char *body = st->rc && st->rc->u.script->text ? st->rc->u.script->text : "";
 	struct strbuf sb;
 	sb_init(&sb);
 	if (str_startswith(body, "#!")) {
@@ -574,17 +555,17 @@ static int plan_recipe(struct diag_ctx *d, struct plan *p, const struct recipe *
 			break;
 		case IR_POSTINST: {
 			struct plan_step *s = add_step(p, STEP_POSTINST, r, n, n->loc,
-						       xasprintf("POSTINST%s", n->u.script.path ? " " : ""));
-			if (n->u.script.path) {
+						       xasprintf("POSTINST%s", n->u.script->path ? " " : ""));
+			if (n->u.script->path) {
 				free(s->title);
-				s->title = xasprintf("POSTINST %s", n->u.script.path);
+				s->title = xasprintf("POSTINST %s", n->u.script->path);
 			}
 			struct strbuf canon;
 			sb_init(&canon);
-			sb_printf(&canon, "postinst network=%d timeout=%u service=%s arch=%s", n->u.script.network,
-				  n->u.script.timeout, r->set.service, r->set.arch);
-			if (n->u.script.chown.spec)
-				sb_printf(&canon, " chown=%s", n->u.script.chown.spec);
+			sb_printf(&canon, "postinst network=%d timeout=%u service=%s arch=%s", n->u.script->network,
+				  n->u.script->timeout, r->set.service, r->set.arch);
+			if (n->u.script->chown.spec)
+				sb_printf(&canon, " chown=%s", n->u.script->chown.spec);
 			s->canon = sb_detach(&canon);
 			/* the key covers every ENV and ARG of the recipe; the text is the
 			 * same for all its POSTINSTs: made once, shared */
@@ -603,9 +584,9 @@ static int plan_recipe(struct diag_ctx *d, struct plan *p, const struct recipe *
 				envs = t;
 			}
 			s->canon_tail = envs;
-			struct plan_input *in = plan_add_input(s, "script", n->u.script.path ? n->u.script.path : "(inline)");
+			struct plan_input *in = plan_add_input(s, "script", n->u.script->path ? n->u.script->path : "(inline)");
 			char hex[65];
-			const char *t = n->u.script.text ? n->u.script.text : "";
+			const char *t = n->u.script->text ? n->u.script->text : "";
 			sha256_hex(t, strlen(t), hex);
 			in->digest = xasprintf("sha256:%s", hex);
 			break;
@@ -636,23 +617,23 @@ static int plan_recipe(struct diag_ctx *d, struct plan *p, const struct recipe *
 				     r->set.readonly, rescue_only, s->text);
 		if (env->datadir && !strcmp(r->set.profile, "netbsd")) {
 			char *common = path_join(env->datadir, "services/common");
-			struct strvec files = {0};
-			walk_context(common, ".", &files);
+			struct ctxents files = {0};
+			walk_context(common, ".", NULL, &files);
 			for (size_t k = 0; k < files.n; k++) {
-				char *full = path_join(common, files.v[k]);
+				char *full = path_join(common, files.v[k].rel);
 				struct stat st;
 				if (stat(full, &st) == 0 && S_ISREG(st.st_mode)) {
-					const char *name = files.v[k] + (str_startswith(files.v[k], "./") ? 2 : 0);
+					const char *name = files.v[k].rel + (str_startswith(files.v[k].rel, "./") ? 2 : 0);
 					char *what = xasprintf("include %s", name);
 					char *src = xasprintf("services/common/%s", name);
 					struct plan_input *in = plan_add_input(s, what, src);
-					input_local_file(env, in, full);
+					input_local_file_st(env, in, full, &st);
 					free(what);
 					free(src);
 				}
 				free(full);
 			}
-			sv_free(&files);
+			ctxents_free(&files);
 			free(common);
 		}
 	}
@@ -662,8 +643,8 @@ static int plan_recipe(struct diag_ctx *d, struct plan *p, const struct recipe *
 					       xstrdup("RC /etc/rc"));
 		s->text = rctext;
 		s->canon = xstrdup("rc /etc/rc mode=0755");
-		struct plan_input *in = plan_add_input(s, "script /etc/rc", r->set.rc && r->set.rc->u.script.path
-								      ? r->set.rc->u.script.path : "(generated)");
+		struct plan_input *in = plan_add_input(s, "script /etc/rc", r->set.rc && r->set.rc->u.script->path
+								      ? r->set.rc->u.script->path : "(generated)");
 		char hex[65];
 		sha256_hex(rctext, strlen(rctext), hex);
 		in->digest = xasprintf("sha256:%s", hex);
@@ -825,8 +806,11 @@ int plan_make(struct diag_ctx *d, struct recipe *r, const struct plan_env *env, 
 			p->epoch = v;
 	}
 	size_t before = d->errors;
-	plan_recipe(d, p, r, env);
-	plan_kernel(d, p, env);
+	struct plan_env e = *env;
+	e.memo = dmemo_open(env->cache ? cache_root(env->cache) : NULL, r->path);
+	plan_recipe(d, p, r, &e);
+	plan_kernel(d, p, &e);
+	dmemo_close(e.memo, d->errors == before);
 	plan_rekey(p);
 	*out = p;
 	if (d->errors == before)

@@ -45,7 +45,7 @@ struct plan_step {
 	const char *canon_tail;        /* NULL, or more of it, shared by steps
 					* (POSTINST: every ENV; owned by the plan) */
 	struct plan_input *in;
-	size_t nin;
+	size_t nin, capin;
 	char key[65];                  /* "" when pending */
 	/* step-specific data for the build */
 	const struct ir_set *set;      /* STEP_SET */
@@ -64,6 +64,7 @@ struct plan_env {
 	const char *datadir;           /* where services/common lives */
 	struct lockfile *lock;         /* Smolfile.lock to honour, or NULL */
 	bool index_only;               /* smolc lock: fetch indexes, not the inputs they pin */
+	struct dmemo *memo;            /* set by plan_make: local file digests (digestmemo.h) */
 };
 
 struct plan {

@@ -148,6 +148,10 @@ const char *sb_cstr(struct strbuf *sb)
 char *sb_detach(struct strbuf *sb)
 {
 	char *p = sb->buf ? sb->buf : xstrdup("");
+	/* give back the slack: detached strings live long (the IR holds
+	 * tens of thousands), and malloc reuses a shrunk chunk's tail */
+	if (sb->buf && sb->cap > sb->len + 1 + 16)
+		p = xrealloc(p, sb->len + 1);
 	sb_init(sb);
 	return p;
 }
@@ -206,8 +210,32 @@ int read_file(const char *path, size_t max, char **data, size_t *len)
 	char *buf = xmalloc(cap);
 	for (;;) {
 		if (n + 1 >= cap) {
-			cap *= 2;
-			buf = xrealloc(buf, cap);
+			if (S_ISREG(st.st_mode) && n == (size_t)st.st_size) {
+				/* read to its stat size: probe for EOF before
+				 * doubling a buffer that is exactly right */
+				char probe;
+				ssize_t r;
+				while ((r = read(fd, &probe, 1)) < 0 && errno == EINTR)
+					;
+				if (r < 0) {
+					free(buf);
+					goto fail;
+				}
+				if (r == 0)
+					break;
+				cap *= 2; /* the file grew while we read it */
+				buf = xrealloc(buf, cap);
+				buf[n++] = probe;
+				if (n > max) {
+					free(buf);
+					errno = EFBIG;
+					goto fail;
+				}
+				continue; /* make room again before reading on */
+			} else {
+				cap *= 2;
+				buf = xrealloc(buf, cap);
+			}
 		}
 		ssize_t r = read(fd, buf + n, cap - n - 1);
 		if (r < 0) {
