@@ -103,19 +103,44 @@ static bool is_hex64(const char *s)
 	return true;
 }
 
+static bool parse_u64(char **p, char end, uint64_t *out)
+{
+	char *e;
+	if (**p < '0' || **p > '9')
+		return false;
+	errno = 0;
+	unsigned long long v = strtoull(*p, &e, 10);
+	if (errno || *e != end)
+		return false;
+	*out = v;
+	*p = e + 1;
+	return true;
+}
+
+/* "<sec>.<ns> " */
+static bool parse_time(char **p, int64_t *s, long *ns)
+{
+	uint64_t a, b;
+	if (!parse_u64(p, '.', &a) || !parse_u64(p, ' ', &b) || a > INT64_MAX || b > 999999999)
+		return false;
+	*s = (int64_t)a;
+	*ns = (long)b;
+	return true;
+}
+
 /* Parse one entry line (NUL-terminated, no newline). */
 static bool parse_line(struct dmemo *m, char *line)
 {
 	if (strlen(line) < 66 || !is_hex64(line) || line[64] != ' ')
 		return false;
-	unsigned long long dev, ino, size;
-	long long mts, cts;
+	char *p = line + 65;
+	uint64_t dev, ino, size;
+	int64_t mts, cts;
 	long mtn, ctn;
-	int off = 0;
-	if (sscanf(line + 65, "%llu %llu %llu %lld.%ld %lld.%ld %n", &dev, &ino, &size, &mts, &mtn, &cts, &ctn,
-		   &off) != 7 || !off || !line[65 + off])
+	if (!parse_u64(&p, ' ', &dev) || !parse_u64(&p, ' ', &ino) || !parse_u64(&p, ' ', &size) ||
+	    !parse_time(&p, &mts, &mtn) || !parse_time(&p, &cts, &ctn) || !*p)
 		return false;
-	const char *path = line + 65 + off;
+	const char *path = p;
 	if (lookup(m, path))
 		return false;
 	struct ment *e = add(m, path);

@@ -213,12 +213,23 @@ static size_t expand_ref(struct diag_ctx *d, struct loc loc, const char *raw, si
 	return nl + 1;
 }
 
+static bool word_special(char c)
+{
+	return c == '\'' || c == '"' || c == '\\' || c == '$';
+}
+
 char *expand_word(struct diag_ctx *d, struct loc loc, const char *raw, size_t len, const struct var_env *env)
 {
+	size_t plain = 0;
+	while (plain < len && !word_special(raw[plain]))
+		plain++;
+	if (plain == len) /* no quotes, escapes or variables: most words */
+		return xstrndup(raw, len);
 	struct strbuf sb;
 	sb_init(&sb);
+	sb_add(&sb, raw, plain);
 	bool ok = true;
-	for (size_t i = 0; i < len && ok;) {
+	for (size_t i = plain; i < len && ok;) {
 		char c = raw[i];
 		if (c == '\'') {
 			size_t j = i + 1;
@@ -252,8 +263,11 @@ char *expand_word(struct diag_ctx *d, struct loc loc, const char *raw, size_t le
 				ok = false;
 			i += used;
 		} else {
-			sb_addc(&sb, c);
-			i++;
+			size_t j = i + 1; /* a run of plain characters */
+			while (j < len && !word_special(raw[j]))
+				j++;
+			sb_add(&sb, raw + i, j - i);
+			i = j;
 		}
 	}
 	if (!ok) {
@@ -300,7 +314,11 @@ char *expand_shell_text(const char *text, size_t len, const struct var_env *env)
 				}
 			}
 		}
-		sb_addc(&sb, text[i++]);
+		size_t j = i + 1; /* up to the next '\\' or '$' */
+		while (j < len && text[j] != '\\' && text[j] != '$')
+			j++;
+		sb_add(&sb, text + i, j - i);
+		i = j;
 	}
 	return sb_detach(&sb);
 }

@@ -167,6 +167,11 @@ static int parse_registered(struct diag_ctx *d, uint32_t file, struct ast *out)
 		d->files[file].rejected = true;
 		return -1;
 	}
+	/* an instruction starts a line: size the arrays once, not by doubling */
+	out->cap = f->nlines;
+	out->v = xmalloc(out->cap * sizeof(*out->v));
+	out->capargs = 2 * f->nlines;
+	out->args = xmalloc(out->capargs * sizeof(*out->args));
 
 	struct parse_state ps;
 	memset(&ps, 0, sizeof(ps));

@@ -68,7 +68,6 @@ void plan_free(struct plan *p)
 	input_free(&p->kernel);
 	catalog_target_free(p->target);
 	pkgs_state_free(p->pkgs);
-	sv_free(&p->tails);
 	free(p);
 }
 
@@ -508,7 +507,7 @@ static int plan_recipe(struct diag_ctx *d, struct plan *p, const struct recipe *
 	}
 
 	size_t nsets = 0;
-	const char *envs = NULL; /* " env:NAME=value" of every ENV, for POSTINST keys */
+	char envs[65] = ""; /* sha256 of every ENV and ARG value, for POSTINST keys */
 	for (size_t i = 0; i < r->n; i++) {
 		const struct ir_node *n = &r->v[i];
 		switch (n->kind) {
@@ -566,24 +565,23 @@ static int plan_recipe(struct diag_ctx *d, struct plan *p, const struct recipe *
 				  n->u.script->timeout, r->set.service, r->set.arch);
 			if (n->u.script->chown.spec)
 				sb_printf(&canon, " chown=%s", n->u.script->chown.spec);
-			s->canon = sb_detach(&canon);
-			/* the key covers every ENV and ARG of the recipe; the text is the
-			 * same for all its POSTINSTs: made once, shared */
-			if (!envs) {
+			/* the key covers every ENV and ARG of the recipe (the
+			 * script's environment, postinst_argv) through one digest
+			 * made once for all its POSTINSTs */
+			if (!envs[0]) {
 				struct strbuf sb;
 				sb_init(&sb);
-				/* the script's environment (postinst_argv): ENV and ARG values */
 				for (size_t k = 0; k < r->n; k++) {
 					const struct ir_node *v = &r->v[k];
 					if ((v->kind == IR_ENV || v->kind == IR_ARG) && v->u.var.name && v->u.var.value)
 						sb_printf(&sb, " %s:%s=%s", v->kind == IR_ENV ? "env" : "arg",
 							  v->u.var.name, v->u.var.value);
 				}
-				char *t = sb_detach(&sb);
-				sv_push(&p->tails, t);
-				envs = t;
+				sha256_hex(sb_cstr(&sb), sb.len, envs);
+				sb_free(&sb);
 			}
-			s->canon_tail = envs;
+			sb_printf(&canon, " env=sha256:%s", envs);
+			s->canon = sb_detach(&canon);
 			struct plan_input *in = plan_add_input(s, "script", n->u.script->path ? n->u.script->path : "(inline)");
 			char hex[65];
 			const char *t = n->u.script->text ? n->u.script->text : "";
@@ -758,9 +756,7 @@ void plan_rekey(struct plan *p)
 		digest_update_str(dg, "smolc-layer-v1");
 		digest_update_str(dg, parent);
 		digest_update_str(dg, step_kind_name(s->kind));
-		if (s->canon_tail && s->canon)
-			digest_update(dg, s->canon, strlen(s->canon)); /* same bytes as one string */
-		digest_update_str(dg, s->canon_tail ? s->canon_tail : s->canon ? s->canon : "");
+		digest_update_str(dg, s->canon ? s->canon : "");
 		if (s->kind == STEP_COPY || s->kind == STEP_GEN || s->kind == STEP_RC || s->kind == STEP_POSTINST ||
 		    s->kind == STEP_PKGS) {
 			/* these layers stamp their files with the build epoch */

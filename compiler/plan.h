@@ -42,8 +42,6 @@ struct plan_step {
 	struct loc loc;
 	char *title;                   /* "SETS base", "RC", "gen" */
 	char *canon;                   /* canonical text hashed into the key */
-	const char *canon_tail;        /* NULL, or more of it, shared by steps
-					* (POSTINST: every ENV; owned by the plan) */
 	struct plan_input *in;
 	size_t nin, capin;
 	char key[65];                  /* "" when pending */
@@ -80,7 +78,6 @@ struct plan {
 	size_t recipe_errors;          /* errors that are the recipe's fault (PKGS that
 	                                  cannot be resolved, no package repository) */
 	bool recipe_only;              /* plan_make failed and every error was one of those */
-	struct strvec tails;           /* the steps' canon_tail strings */
 };
 
 /* Build the plan. Returns 0, or -1 with diagnostics queued (bad inputs

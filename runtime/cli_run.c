@@ -3,14 +3,14 @@
  * Steps: parse options → find the run config (building first when given a
  * Smolfile) → read it → check kernel/image/QEMU/ports → choose the
  * accelerator (one line on stderr saying which and why) → build the argv
- * (qemu.c) → --dry-run prints it; foreground runs QEMU as a child
- * (posix_spawn: no page-table copy, ~3 ms less than fork here) with the
- * console on stdio; -d starts it with -daemonize in a claimed instance
+ * (qemu.c) → --dry-run prints it; foreground execs QEMU in place (the
+ * console on stdio), or with --time runs it as a child to watch it
+ * (posix_spawn: no page-table copy, ~3 ms less than fork here); -d starts it with -daemonize in a claimed instance
  * directory (instance.c): QEMU's parent exits only once the VM is set up,
  * so its exit status and stderr tell whether the start worked. Every failure path after the claim removes the
  * instance directory and never leaves a QEMU behind.
  *
- * Signals in the foreground: SIGINT/SIGTERM/SIGHUP/SIGCHLD are blocked and
+ * Signals in the foreground with --time: SIGINT/SIGTERM/SIGHUP/SIGCHLD are blocked and
  * read from a signalfd (no handlers, no globals). Ctrl-C on a terminal
  * reaches QEMU directly (same process group; QEMU's stdio backend quits
  * on it); a signal sent to smolc alone is forwarded to QEMU as SIGTERM.
@@ -760,6 +760,17 @@ int run_cmd_run(int argc, char **argv)
 		free(ipath);
 		if (check_ports(rc, &o) < 0)
 			goto out;
+		if (!o.time) {
+			/* nothing to watch: become QEMU (its terminal, signals
+			 * and exit status are then simply its own, and no
+			 * smolc process lingers beside the VM) */
+			sv_push(&qargv, NULL);
+			fflush(NULL);
+			execv(qemu_path, qargv.v);
+			cli_err("cannot run %s: %s", qemu_path, strerror(errno));
+			qargv.n--;
+			goto out;
+		}
 		rv = run_foreground(qemu_path, &qargv, rc, &o, accel_name(ac.kind), tmpdir);
 		goto out;
 	}

@@ -165,21 +165,21 @@ static void test_scripts(void **state)
 			     NULL),
 			0);
 	const struct ir_node *rc = node(x, IR_RC, 0);
-	assert_string_equal(rc->u.script.text, "#!/bin/sh\necho you $HOME\n");
-	assert_null(rc->u.script.path);
+	assert_string_equal(rc->u.script->text, "#!/bin/sh\necho you $HOME\n");
+	assert_null(rc->u.script->path);
 	const struct ir_node *p = node(x, IR_POSTINST, 0);
-	assert_true(p->u.script.network);
-	assert_int_equal(p->u.script.timeout, 30);
-	assert_string_equal(p->u.script.text, "echo ${WHO}\n"); /* quoted: no expansion */
-	assert_null(p->u.script.chown.spec);
+	assert_true(p->u.script->network);
+	assert_int_equal(p->u.script->timeout, 30);
+	assert_string_equal(p->u.script->text, "echo ${WHO}\n"); /* quoted: no expansion */
+	assert_null(p->u.script->chown.spec);
 	p = node(x, IR_POSTINST, 1);
-	assert_string_equal(p->u.script.path, "rc.sh");
-	assert_string_equal(p->u.script.text, "#!/bin/sh\necho from a file\n");
+	assert_string_equal(p->u.script->path, "rc.sh");
+	assert_string_equal(p->u.script->text, "#!/bin/sh\necho from a file\n");
 	/* --chown: COPY's syntax, the last one wins, its place is kept */
 	assert_int_equal(load(x, "ARG U=www\nFROM scratch\nPOSTINST --chown=1:2 --chown=${U}:81 rc.sh\n", NULL), 0);
 	p = node(x, IR_POSTINST, 0);
-	assert_string_equal(p->u.script.chown.spec, "www:81");
-	assert_int_equal(p->u.script.chown.loc.off, strlen("ARG U=www\nFROM scratch\nPOSTINST --chown=1:2 "));
+	assert_string_equal(p->u.script->chown.spec, "www:81");
+	assert_int_equal(p->u.script->chown.loc.off, strlen("ARG U=www\nFROM scratch\nPOSTINST --chown=1:2 "));
 	assert_int_equal(load(x, "FROM scratch\nPOSTINST --chown=a:b:c rc.sh\nPOSTINST --chown=4294967295 rc.sh\n"
 				 "POSTINST --chown=-1 rc.sh\nPOSTINST --chown=u: rc.sh\nRC --chown=0 rc.sh\n",
 			     NULL),
@@ -216,13 +216,13 @@ static void test_copy(void **state)
 	struct fx *x = *state;
 	assert_int_equal(load(x, "FROM scratch\nCOPY --chown=www:www --mode=0640 www/index.html rc.sh /var/www/\n", NULL), 0);
 	const struct ir_node *n = node(x, IR_COPY, 0);
-	assert_int_equal(n->u.copy.srcs.n, 2);
-	assert_string_equal(n->u.copy.srcs.v[1], "rc.sh");
-	assert_string_equal(n->u.copy.dst, "/var/www/");
-	assert_string_equal(n->u.copy.chown.spec, "www:www");
-	assert_int_equal(n->u.copy.mode, 0640);
+	assert_int_equal(n->u.copy->srcs.n, 2);
+	assert_string_equal(n->u.copy->srcs.v[1], "rc.sh");
+	assert_string_equal(n->u.copy->dst, "/var/www/");
+	assert_string_equal(n->u.copy->chown.spec, "www:www");
+	assert_int_equal(n->u.copy->mode, 0640);
 	assert_int_equal(load(x, "FROM scratch\nCOPY www/index.html /x\n", NULL), 0);
-	assert_int_equal(node(x, IR_COPY, 0)->u.copy.mode, -1);
+	assert_int_equal(node(x, IR_COPY, 0)->u.copy->mode, -1);
 }
 
 static void test_scalars(void **state)
