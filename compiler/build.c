@@ -526,7 +526,6 @@ struct stamp {
 	char key[65];
 	uint64_t size, ino;
 	int64_t mtime_ns;
-	char sha256[65];
 };
 
 static char *stamp_path(const struct build *b)
@@ -545,7 +544,7 @@ static bool stamp_matches(const struct build *b, const char *img, struct stamp *
 		memset(&st, 0, sizeof(st));
 		unsigned long long size, ino;
 		long long mt;
-		if (sscanf(text, "key %64s size %llu ino %llu mtime_ns %lld sha256 %64s", st.key, &size, &ino, &mt, st.sha256) == 5) {
+		if (sscanf(text, "key %64s size %llu ino %llu mtime_ns %lld", st.key, &size, &ino, &mt) == 4) {
 			struct stat s;
 			if (stat(img, &s) == 0 && (uint64_t)s.st_size == size && (uint64_t)s.st_ino == ino &&
 			    (int64_t)s.st_mtim.tv_sec * 1000000000 + s.st_mtim.tv_nsec == mt && !strcmp(st.key, b->p->image_key)) {
@@ -560,15 +559,15 @@ static bool stamp_matches(const struct build *b, const char *img, struct stamp *
 	return ok;
 }
 
-static void stamp_write(const struct build *b, const char *img, const char *sha)
+static void stamp_write(const struct build *b, const char *img)
 {
 	struct stat s;
 	if (stat(img, &s) < 0)
 		return;
 	char *sp = stamp_path(b);
-	char *text = xasprintf("key %s size %llu ino %llu mtime_ns %lld sha256 %s\n", b->p->image_key,
+	char *text = xasprintf("key %s size %llu ino %llu mtime_ns %lld\n", b->p->image_key,
 			       (unsigned long long)s.st_size, (unsigned long long)s.st_ino,
-			       (long long)s.st_mtim.tv_sec * 1000000000 + s.st_mtim.tv_nsec, sha);
+			       (long long)s.st_mtim.tv_sec * 1000000000 + s.st_mtim.tv_nsec);
 	write_file_atomic(sp, text, strlen(text), 0644);
 	free(text);
 	free(sp);
@@ -642,7 +641,7 @@ static int write_kernel(struct build *b, const char *kern)
 
 /* The run config: everything `smolc run` needs. Cheap, so it is written on
  * every build (PORTS, MEM … are not part of the image). */
-static int write_runconf(struct build *b, const char *img, const char *kern, const char *yaml, const char *img_sha)
+static int write_runconf(struct build *b, const char *img, const char *kern, const char *yaml)
 {
 	const struct recipe_settings *rs = &b->r->set;
 	char *err = NULL;
@@ -655,7 +654,6 @@ static int write_runconf(struct build *b, const char *img, const char *kern, con
 	rcf->kernel_sha256 = b->p->kernel.digest && str_startswith(b->p->kernel.digest, "sha256:")
 				     ? xstrdup(b->p->kernel.digest + 7) : NULL;
 	rcf->image = xstrdup(path_basename(img));
-	rcf->image_sha256 = xstrdup(img_sha);
 	rcf->memory_mib = (unsigned)rs->mem_mib;
 	rcf->cpus = rs->cpus;
 	rcf->readonly = rs->readonly;
@@ -702,7 +700,7 @@ static int write_runconf(struct build *b, const char *img, const char *kern, con
 	return rc;
 }
 
-static int write_outputs(struct build *b, struct stamp *st, bool image_up_to_date)
+static int write_outputs(struct build *b, bool image_up_to_date)
 {
 	const struct recipe_settings *rs = &b->r->set;
 	char *err = NULL;
@@ -746,17 +744,20 @@ static int write_outputs(struct build *b, struct stamp *st, bool image_up_to_dat
 		fsync(ifd); /* the image is complete on disk before it gets its final name */
 		close(ifd);
 	}
-	if (digest_file_hex(DIGEST_SHA256, tmp, st->sha256) < 0 || rename(tmp, img) < 0) {
+	/* no SHA-256 of the whole image: builds are reproducible, so the
+	 * image key names its bytes (hashing 300 MB would double the cost of
+	 * a small change); `sha256sum` gives the file's digest when wanted */
+	if (rename(tmp, img) < 0) {
 		diag_error_plain(b->d, "writing %s: %s", img, strerror(errno));
 		unlink(tmp);
 		goto out;
 	}
 	logf_(b, "      image written in %.2fs\n", now_monotonic() - t0);
 config:
-	if (write_kernel(b, kern) < 0 || write_runconf(b, img, kern, yaml, st->sha256) < 0)
+	if (write_kernel(b, kern) < 0 || write_runconf(b, img, kern, yaml) < 0)
 		goto out;
 	if (!image_up_to_date)
-		stamp_write(b, img, st->sha256);
+		stamp_write(b, img);
 	rc = 0;
 out:
 	free(err);
@@ -767,7 +768,7 @@ out:
 	return rc;
 }
 
-static void print_summary(struct build *b, const struct stamp *st, bool up_to_date, double total)
+static void print_summary(struct build *b, bool up_to_date, double total)
 {
 	char *img = xasprintf("%s.img", b->out_base);
 	char *yaml = xasprintf("%s.yaml", b->out_base);
@@ -782,9 +783,9 @@ static void print_summary(struct build *b, const struct stamp *st, bool up_to_da
 		json_str(stdout, img);
 		printf(",\"run_config\":");
 		json_str(stdout, yaml);
-		printf(",\"size\":%" PRIu64 ",\"allocated\":%" PRIu64 ",\"sha256\":\"%s\",\"key\":\"%s\",\"up_to_date\":%s,"
+		printf(",\"size\":%" PRIu64 ",\"allocated\":%" PRIu64 ",\"key\":\"%s\",\"up_to_date\":%s,"
 		       "\"seconds\":%.3f,\"steps\":[",
-		       size, used, st->sha256, b->p->image_key, up_to_date ? "true" : "false", total);
+		       size, used, b->p->image_key, up_to_date ? "true" : "false", total);
 		for (size_t i = 0; i < b->p->n; i++) {
 			printf("%s{\"title\":", i ? "," : "");
 			json_str(stdout, b->p->v[i].title);
@@ -796,8 +797,8 @@ static void print_summary(struct build *b, const struct stamp *st, bool up_to_da
 		char h1[32], h2[32];
 		fprintf(stderr, "%s: %zu steps, %zu cached%s, %.2fs\n", b->r->path, b->p->n, ncached,
 			up_to_date ? ", image up to date" : "", total);
-		fprintf(stderr, "  image   %s (%s, %s allocated)\n  sha256  %s\n  config  %s\n", img,
-			human_bytes(size, h1, sizeof(h1)), human_bytes(used, h2, sizeof(h2)), st->sha256, yaml);
+		fprintf(stderr, "  image   %s (%s, %s allocated)\n  key     %s\n  config  %s\n", img,
+			human_bytes(size, h1, sizeof(h1)), human_bytes(used, h2, sizeof(h2)), b->p->image_key, yaml);
 	}
 	free(img);
 	free(yaml);
@@ -871,18 +872,18 @@ static int build_run(struct build *b, char **yaml_out)
 			b->cached[i] = true;
 			logf_(b, "[%zu/%zu] %-50s CACHED\n", i + 1, b->p->n, b->p->v[i].title);
 		}
-		if (write_outputs(b, &st, true) < 0)
+		if (write_outputs(b, true) < 0)
 			rc = EXIT_FAIL;
 	} else {
 		b->tree = fstree_new();
 		for (size_t i = 0; i < b->p->n && rc == EXIT_OK; i++)
 			if (run_step(b, i) < 0)
 				rc = EXIT_FAIL;
-		if (rc == EXIT_OK && write_outputs(b, &st, false) < 0)
+		if (rc == EXIT_OK && write_outputs(b, false) < 0)
 			rc = EXIT_FAIL;
 	}
 	if (rc == EXIT_OK) {
-		print_summary(b, &st, up, now_monotonic() - t0);
+		print_summary(b, up, now_monotonic() - t0);
 		if (yaml_out)
 			*yaml_out = xasprintf("%s.yaml", b->out_base);
 	}

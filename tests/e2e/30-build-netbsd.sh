@@ -132,7 +132,8 @@ assert_contains "$y" 'readonly: false' "run config readonly"
 assert_contains "$y" '{host_addr: "127.0.0.1", host: 8080, guest: 80, proto: tcp}' "run config port 8080"
 assert_contains "$y" '{host_addr: "127.0.0.1", host: 5353, guest: 53, proto: udp}' "run config port 5353/udp"
 assert_contains "$y" "kernel_sha256: \"$KERNEL_SHA256\"" "run config kernel digest"
-assert_contains "$y" "image_sha256: \"$(sha256sum "$img" | cut -d' ' -f1)\"" "run config image digest"
+assert_not_contains "$y" "image_sha256" "run config: no image digest (the build key names it)"
+assert_contains "$y" "build_key: \"$(sed -n 's/^key \([0-9a-f]*\) .*/\1/p' images/web-amd64.stamp)\"" "run config build key"
 
 # --- READONLY variant ---
 write_recipe READONLY
