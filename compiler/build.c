@@ -32,8 +32,9 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <glob.h>
-#include <stdarg.h>
 #include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -522,6 +523,38 @@ static int run_step(struct build *b, size_t i)
 
 /* ---- outputs ---- */
 
+/* Outputs are written as <name>.<ext>.tmp.<pid> and renamed. A build that
+ * was killed leaves its temp files behind (a 300 MB image among them):
+ * remove those whose process is gone. Another build's live temp file is
+ * left alone. */
+static void sweep_stale_outputs(const char *out_base)
+{
+	static const char *const exts[] = {"img", "kernel", "yaml", "stamp"};
+	char *pattern = xasprintf("%s.*.tmp.*", out_base);
+	glob_t gl;
+	memset(&gl, 0, sizeof(gl));
+	if (glob(pattern, GLOB_NOSORT, NULL, &gl) == 0) {
+		size_t bl = strlen(out_base);
+		for (size_t i = 0; i < gl.gl_pathc; i++) {
+			const char *p = gl.gl_pathv[i] + bl + 1; /* "<ext>.tmp.<pid>" */
+			for (size_t k = 0; k < sizeof(exts) / sizeof(exts[0]); k++) {
+				size_t el = strlen(exts[k]);
+				if (strncmp(p, exts[k], el) || strncmp(p + el, ".tmp.", 5))
+					continue;
+				const char *num = p + el + 5;
+				char *end;
+				long pid = strtol(num, &end, 10);
+				if (end == num || *end || pid <= 0)
+					continue;
+				if (kill((pid_t)pid, 0) < 0 && errno == ESRCH && unlink(gl.gl_pathv[i]) == 0)
+					debugf("removed %s, left by a build that died", gl.gl_pathv[i]);
+			}
+		}
+	}
+	globfree(&gl);
+	free(pattern);
+}
+
 struct stamp {
 	char key[65];
 	uint64_t size, ino;
@@ -861,6 +894,7 @@ static int build_run(struct build *b, char **yaml_out)
 				: xasprintf("%s/%s-%s", b->o->outdir, rs->service, rs->arch);
 	b->cached = xcalloc(b->p->n + 1, sizeof(bool));
 	b->secs = xcalloc(b->p->n + 1, sizeof(double));
+	sweep_stale_outputs(b->out_base);
 	char *img = xasprintf("%s.img", b->out_base);
 	struct stamp st;
 	memset(&st, 0, sizeof(st));

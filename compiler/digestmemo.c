@@ -95,6 +95,17 @@ static struct ment *add(struct dmemo *m, const char *path)
 	return e;
 }
 
+static void set_identity(struct ment *e, const struct stat *st)
+{
+	e->dev = (uint64_t)st->st_dev;
+	e->ino = (uint64_t)st->st_ino;
+	e->size = (uint64_t)st->st_size;
+	e->mt_s = (int64_t)st->st_mtim.tv_sec;
+	e->mt_ns = st->st_mtim.tv_nsec;
+	e->ct_s = (int64_t)st->st_ctim.tv_sec;
+	e->ct_ns = st->st_ctim.tv_nsec;
+}
+
 static bool is_hex64(const char *s)
 {
 	for (int i = 0; i < 64; i++)
@@ -146,13 +157,14 @@ static bool parse_line(struct dmemo *m, char *line)
 	struct ment *e = add(m, path);
 	memcpy(e->hex, line, 64);
 	e->hex[64] = 0;
-	e->dev = dev;
-	e->ino = ino;
-	e->size = size;
-	e->mt_s = mts;
-	e->mt_ns = mtn;
-	e->ct_s = cts;
-	e->ct_ns = ctn;
+	struct stat st;
+	memset(&st, 0, sizeof(st));
+	st.st_dev = (dev_t)dev;
+	st.st_ino = (ino_t)ino;
+	st.st_size = (off_t)size;
+	st.st_mtim = (struct timespec){(time_t)mts, mtn};
+	st.st_ctim = (struct timespec){(time_t)cts, ctn};
+	set_identity(e, &st);
 	return true;
 }
 
@@ -240,13 +252,7 @@ int dmemo_digest(struct dmemo *m, const char *path, const struct stat *st, char 
 	if (!e)
 		e = add(m, path);
 	memcpy(e->hex, hex, 65);
-	e->dev = (uint64_t)st->st_dev;
-	e->ino = (uint64_t)st->st_ino;
-	e->size = (uint64_t)st->st_size;
-	e->mt_s = (int64_t)st->st_mtim.tv_sec;
-	e->mt_ns = st->st_mtim.tv_nsec;
-	e->ct_s = (int64_t)st->st_ctim.tv_sec;
-	e->ct_ns = st->st_ctim.tv_nsec;
+	set_identity(e, st);
 	e->used = true;
 	e->stale = false;
 	m->dirty = true;

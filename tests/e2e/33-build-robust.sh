@@ -65,13 +65,24 @@ for round in 1 2 3; do
 	assert_same_file "$ref" out/big-amd64.img "image rebuilt after kill -9 (round $round)"
 	assert_fsck_clean out/big-amd64.img
 done
-# no half-written file under a final name in the output directory
+# no half-written file under a final name, and the temp files of the
+# killed builds were swept by the rebuilds
 for f in out/*; do
 	case $f in
 	out/big-amd64.img | out/big-amd64.kernel | out/big-amd64.yaml | out/big-amd64.stamp) ;;
-	*) t_log "left by a killed build: $f" ;;
+	*) fail "left by a killed build: $f" ;;
 	esac
 done
+# a dead build's temp image goes; a live build's (this shell's pid) stays
+sh -c 'exit 0' & dead=$!
+wait "$dead"
+head -c 4096 /dev/zero > "out/big-amd64.img.tmp.$dead"
+head -c 4096 /dev/zero > "out/big-amd64.img.tmp.$$"
+run "$SMOLC" build -q -o out
+expect_rc 0 "build beside stale temp files"
+[ ! -e "out/big-amd64.img.tmp.$dead" ] || fail "the temp image of a dead build (pid $dead) was not removed"
+[ -e "out/big-amd64.img.tmp.$$" ] || fail "the temp image of a live process (pid $$) was removed"
+rm -f "out/big-amd64.img.tmp.$$"
 
 # --- two builds at once, one cache ---
 export SMOLC_CACHE="$TEST_TMP/shared-cache"

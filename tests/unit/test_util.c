@@ -66,6 +66,17 @@ static void want_digest(const char *path, char hex[65])
 	assert_int_equal(digest_file_hex(DIGEST_SHA256, path, hex), 0);
 }
 
+/* One run of the memo for `recipe`: the digest of `path` into got. */
+static int memo_run(const char *cache, const char *recipe, const char *path, time_t clock, char got[65])
+{
+	struct dmemo *m = dmemo_open(cache, recipe);
+	if (clock)
+		dmemo_set_clock(m, clock);
+	int rc = dmemo_digest(m, path, NULL, got);
+	dmemo_close(m, rc == 0);
+	return rc;
+}
+
 static void test_memo(void **state)
 {
 	(void)state;
@@ -80,11 +91,8 @@ static void test_memo(void **state)
 	time_t later = time(NULL) + 60; /* the file counts as settled */
 
 	/* first run: computed and remembered */
-	struct dmemo *m = dmemo_open(cache, recipe);
-	dmemo_set_clock(m, later);
-	assert_int_equal(dmemo_digest(m, f, NULL, got), 0);
+	assert_int_equal(memo_run(cache, recipe, f, later, got), 0);
 	assert_string_equal(got, want);
-	dmemo_close(m, true);
 	char *k;
 	{
 		char *rp = realpath(recipe, NULL);
@@ -110,36 +118,25 @@ static void test_memo(void **state)
 	sha256_hex(fake, strlen(fake), h);
 	char *forged = xasprintf("%ssum %s\n", fake, h);
 	put(k, forged);
-	m = dmemo_open(cache, recipe);
-	dmemo_set_clock(m, later);
-	assert_int_equal(dmemo_digest(m, f, NULL, got), 0);
+	assert_int_equal(memo_run(cache, recipe, f, later, got), 0);
 	assert_int_equal(strspn(got, "a"), 64);
-	dmemo_close(m, true);
 
 	/* a torn memo (sum does not match) is ignored: the true digest */
 	forged[strlen(forged) - 10] ^= 1;
 	put(k, forged);
-	m = dmemo_open(cache, recipe);
-	dmemo_set_clock(m, later);
-	assert_int_equal(dmemo_digest(m, f, NULL, got), 0);
+	assert_int_equal(memo_run(cache, recipe, f, later, got), 0);
 	assert_string_equal(got, want);
-	dmemo_close(m, true);
 
 	/* a changed file (same size) gets its new digest */
 	put(f, "two\n");
 	want_digest(f, want);
-	m = dmemo_open(cache, recipe);
-	dmemo_set_clock(m, later);
-	assert_int_equal(dmemo_digest(m, f, NULL, got), 0);
+	assert_int_equal(memo_run(cache, recipe, f, later, got), 0);
 	assert_string_equal(got, want);
-	dmemo_close(m, true);
 
 	/* a file changed just now is not remembered (2 s rule) */
 	char *g = path_join(dir, "b.txt");
 	put(g, "fresh\n");
-	m = dmemo_open(cache, recipe);
-	assert_int_equal(dmemo_digest(m, g, NULL, got), 0);
-	dmemo_close(m, true);
+	assert_int_equal(memo_run(cache, recipe, g, 0, got), 0);
 	free(text);
 	assert_int_equal(read_file(k, 1 << 20, &text, &len), 0);
 	assert_null(strstr(text, g));
@@ -147,16 +144,12 @@ static void test_memo(void **state)
 	assert_null(strstr(text, f));
 
 	/* no cache: digests still right */
-	m = dmemo_open(NULL, recipe);
-	assert_int_equal(dmemo_digest(m, g, NULL, got), 0);
+	assert_int_equal(memo_run(NULL, recipe, g, 0, got), 0);
 	want_digest(g, want);
 	assert_string_equal(got, want);
-	dmemo_close(m, true);
 	/* unreadable: -1 */
-	m = dmemo_open(cache, recipe);
 	char *missing = path_join(dir, "missing");
-	assert_int_equal(dmemo_digest(m, missing, NULL, got), -1);
-	dmemo_close(m, false);
+	assert_int_equal(memo_run(cache, recipe, missing, 0, got), -1);
 
 	free(missing);
 	free(text);
