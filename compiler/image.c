@@ -9,7 +9,7 @@
  *      pre-order (a hard-linked inode gets its number at its first name);
  *   2. per inode, in that order: directory blocks are built in memory
  *      from the sorted children (linear in the entry count), file data is
- *      pread from the layer data file in 1 MiB chunks; blocks are
+ *      read from the layer data file through a 1 MiB read window; blocks are
  *      allocated contiguously from a moving goal, all-zero file blocks
  *      stay holes, and writes are batched into large pwrite calls on our
  *      own descriptor (libext2fs never caches those blocks);
@@ -42,6 +42,7 @@
 #define FLOPPY_FS_LIMIT (3 * MiB)
 #define CHUNK (1u << 20)
 #define MAX_SRC_FDS 16
+#define SRC_WINDOW CHUNK              /* layer data read-ahead per source */
 #define LPF_BYTES (16u * 1024)        /* lost+found size, as mke2fs */
 
 static int img_fail(char **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -358,6 +359,9 @@ out:
 struct src_fd {
 	const char *path;    /* interned in the tree: compared by pointer */
 	int fd;
+	unsigned char *win;  /* read window (SRC_WINDOW bytes), lazily allocated */
+	uint64_t woff;       /* file offset of win[0] */
+	size_t wlen;         /* valid bytes in win */
 };
 
 struct imgw {
@@ -378,7 +382,6 @@ struct imgw {
 	uint32_t *map;
 	uint64_t nmap, capmap;
 	uint64_t nalloc;         /* blocks allocated for the current inode */
-	unsigned char *rbuf;     /* read chunk */
 	unsigned char *blk;      /* one block scratch */
 	struct src_fd src[MAX_SRC_FDS];
 	unsigned nsrc;
@@ -574,23 +577,60 @@ static void fill_inode(const struct imgw *w, struct ext2_inode *in, const struct
 	in->i_links_count = links;
 }
 
-static int get_src_fd(struct imgw *w, const char *path)
+static void src_close(struct src_fd *s)
+{
+	close(s->fd);
+	free(s->win);
+}
+
+static struct src_fd *get_src(struct imgw *w, const char *path)
 {
 	for (unsigned i = 0; i < w->nsrc; i++)
 		if (w->src[i].path == path)
-			return w->src[i].fd;
+			return &w->src[i];
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return -1;
+		return NULL;
 	if (w->nsrc == MAX_SRC_FDS) {
-		close(w->src[0].fd);
+		src_close(&w->src[0]);
 		memmove(&w->src[0], &w->src[1], sizeof(w->src[0]) * (MAX_SRC_FDS - 1));
 		w->nsrc--;
 	}
-	w->src[w->nsrc].path = path;
-	w->src[w->nsrc].fd = fd;
-	w->nsrc++;
-	return fd;
+	struct src_fd *s = &w->src[w->nsrc++];
+	memset(s, 0, sizeof(*s));
+	s->path = path;
+	s->fd = fd;
+	return s;
+}
+
+/* Bytes [off, off + len) of a layer data file (len <= SRC_WINDOW), through
+ * a read window: where the image wants files in the order the layer holds
+ * their data, one 1 MiB pread serves many small files. The pointer is valid until the next call for this source. NULL
+ * with errno on a read error, errno 0 when the file is too short. */
+static const unsigned char *src_read(struct src_fd *s, uint64_t off, size_t len)
+{
+	if (off >= s->woff && off + len <= s->woff + s->wlen)
+		return s->win + (off - s->woff);
+	if (!s->win)
+		s->win = xmalloc(SRC_WINDOW);
+	/* read ahead only when the reads run in file order: a request that
+	 * starts where the window ended; anything else reads just what it
+	 * asks for */
+	size_t room = off == s->woff + s->wlen && s->wlen ? SRC_WINDOW : len;
+	s->woff = off;
+	s->wlen = 0;
+	while (s->wlen < len) {
+		ssize_t r = pread(s->fd, s->win + s->wlen, room - s->wlen, (off_t)(off + s->wlen));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			if (r == 0)
+				errno = 0;
+			return NULL;
+		}
+		s->wlen += (size_t)r;
+	}
+	return s->win;
 }
 
 static void map_reset(struct imgw *w)
@@ -624,8 +664,8 @@ static int write_reg(struct imgw *w, struct fs_node *n, ext2_ino_t ino)
 	in.i_size = (uint32_t)fi->size;
 	map_reset(w);
 	if (fi->size) {
-		int fd = get_src_fd(w, fi->data_path);
-		if (fd < 0) {
+		struct src_fd *src = get_src(w, fi->data_path);
+		if (!src) {
 			char *p = fstree_path(n);
 			img_fail(w->err, "%s: cannot open the data of \"%s\" (%s): %s", w->path, p,
 				 fi->data_path, strerror(errno));
@@ -635,26 +675,24 @@ static int write_reg(struct imgw *w, struct fs_node *n, ext2_ino_t ino)
 		uint64_t left = fi->size, off = fi->data_off;
 		while (left) {
 			size_t want = left < CHUNK ? (size_t)left : CHUNK;
-			size_t got = 0;
-			while (got < want) {
-				ssize_t r = pread(fd, w->rbuf + got, want - got, (off_t)(off + got));
-				if (r < 0 && errno == EINTR)
-					continue;
-				if (r <= 0) {
-					char *p = fstree_path(n);
-					img_fail(w->err, "%s: cannot read the data of \"%s\" from %s: %s",
-						 w->path, p, fi->data_path,
-						 r < 0 ? strerror(errno) : "file is truncated");
-					free(p);
-					return -1;
-				}
-				got += (size_t)r;
+			const unsigned char *data = src_read(src, off, want);
+			if (!data) {
+				char *p = fstree_path(n);
+				img_fail(w->err, "%s: cannot read the data of \"%s\" from %s: %s", w->path, p,
+					 fi->data_path, errno ? strerror(errno) : "file is truncated");
+				free(p);
+				return -1;
 			}
-			size_t pad = (w->bs - want % w->bs) % w->bs;
-			memset(w->rbuf + want, 0, pad);
-			for (size_t b = 0; b < want + pad; b += w->bs)
-				if (put_block(w, w->rbuf + b, true, n) < 0)
+			size_t full = want - want % w->bs;
+			for (size_t b = 0; b < full; b += w->bs)
+				if (put_block(w, data + b, true, n) < 0)
 					return -1;
+			if (full < want) { /* the last, partial block: zero-padded */
+				memcpy(w->blk, data + full, want - full);
+				memset(w->blk + (want - full), 0, w->bs - (want - full));
+				if (put_block(w, w->blk, true, n) < 0)
+					return -1;
+			}
 			left -= want;
 			off += want;
 			w->done += want;
@@ -970,7 +1008,6 @@ int image_write(const char *path, struct fstree *t, const struct image_opts *o, 
 	if (write_gpt(path, disk, o, &w.part_off, &part_len, err) < 0)
 		goto out;
 	w.wbuf = xmalloc(CHUNK);
-	w.rbuf = xmalloc(CHUNK + 4096);
 	w.blk = xmalloc(4096);
 	if (write_fs(&w, part_len) < 0)
 		goto out;
@@ -979,11 +1016,10 @@ out:
 	if (w.fs)
 		ext2fs_free(w.fs);
 	for (unsigned i = 0; i < w.nsrc; i++)
-		close(w.src[i].fd);
+		src_close(&w.src[i]);
 	if (w.fd >= 0 && close(w.fd) < 0 && rc == 0)
 		rc = img_fail(err, "%s: close: %s", path, strerror(errno));
 	free(w.wbuf);
-	free(w.rbuf);
 	free(w.blk);
 	free(w.map);
 	return rc;
