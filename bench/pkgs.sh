@@ -6,7 +6,9 @@
 #     not skew it);
 #   - `smolc plan` of a recipe with those 20 PKGS words against a
 #     file:// repository holding pkg_summary.xz (the whole command: recipe,
-#     catalogue, resolution, plan output), median of 5 runs.
+#     catalogue, resolution, plan output), median of 5 runs; after the
+#     first, the resolution comes from its memo (<cache>/resolved/), which
+#     is what every later plan and no-op build of such a recipe costs.
 # Target: under 200 ms for the resolution of a compressed catalogue.
 #   bench/pkgs.sh [N]      (N packages, default 20000)
 # Prints RESULT lines (see lib.sh) and a small table.

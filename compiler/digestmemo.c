@@ -281,21 +281,8 @@ static void write_back(struct dmemo *m)
 	sb_printf(&sb, "sum %s\n", hex);
 	/* best effort, no fsync: a torn memo fails its sum and is ignored */
 	char *dir = path_dirname(m->file);
-	char *tmp = xasprintf("%s.tmp.%ld", m->file, (long)getpid());
-	int fd = mkdir_p(dir, 0755) == 0 ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : -1;
-	if (fd >= 0) {
-		bool ok = true;
-		for (size_t off = 0; ok && off < sb.len;) {
-			ssize_t w = write(fd, sb.buf + off, sb.len - off);
-			if (w < 0 && errno == EINTR)
-				continue;
-			ok = w > 0;
-			off += ok ? (size_t)w : 0;
-		}
-		if (close(fd) < 0 || !ok || rename(tmp, m->file) < 0)
-			unlink(tmp);
-	}
-	free(tmp);
+	if (mkdir_p(dir, 0755) == 0)
+		write_file_atomic_nosync(m->file, sb.buf, sb.len, 0644);
 	free(dir);
 	sb_free(&sb);
 }

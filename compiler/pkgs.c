@@ -1,6 +1,8 @@
 /* pkgs.c — see pkgs.h. */
 #include "pkgs.h"
 #include "fetch.h"
+#include "util.h"
+#include "digest.h"
 #include "layer.h"
 #include "lockfile.h"
 #include "pkg_resolve.h"
@@ -9,12 +11,18 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct pkgs_repo {
 	char *url;
-	struct pkg_summary *summary;
+	char *summary_path;        /* the cached pkg_summary.{xz,bz2,gz} */
+	char summary_sha[65];
+	char *sums_path;           /* the repository's SHA512 list, or NULL */
+	char sums_sha[65];
+	struct pkg_summary *summary; /* parsed on first need (repo_parse) */
 	struct pkg_digests digests;
 	bool have_digests;
+	bool parsed;
 };
 
 struct pkgs_state {
@@ -28,6 +36,8 @@ void pkgs_state_free(struct pkgs_state *s)
 		return;
 	for (size_t i = 0; i < s->n; i++) {
 		free(s->v[i].url);
+		free(s->v[i].summary_path);
+		free(s->v[i].sums_path);
 		pkg_summary_free(s->v[i].summary);
 		if (s->v[i].have_digests)
 			pkg_digests_free(&s->v[i].digests);
@@ -36,8 +46,10 @@ void pkgs_state_free(struct pkgs_state *s)
 	free(s);
 }
 
-/* The repository's summary, parsed once per plan. NULL when it is not
- * available (plan mode, nothing cached) or failed (diagnosed, *failed). */
+/* The repository's summary and SHA512 list, fetched (or found in the
+ * cache) once per plan; parsing waits for repo_parse. NULL when the summary
+ * is not available (plan mode, nothing cached) or failed (diagnosed,
+ * *failed). */
 static struct pkgs_repo *repo_get(struct diag_ctx *d, struct plan *p, const char *url, const struct plan_env *env,
 				  struct loc at, bool *failed)
 {
@@ -75,32 +87,208 @@ static struct pkgs_repo *repo_get(struct diag_ctx *d, struct plan *p, const char
 		return NULL;
 	}
 	free(first_err);
-	struct pkg_summary *sum = pkg_summary_parse_file(res.path, &err);
-	fetch_result_clear(&res);
-	if (!sum) {
-		diag_error(d, at, "%s%s: %s", url, "pkg_summary", err);
-		free(err);
-		*failed = true;
-		return NULL;
-	}
-	free(sum->label);
-	sum->label = xstrdup(url);
 	p->pkgs->v = xrealloc(p->pkgs->v, (p->pkgs->n + 1) * sizeof(*p->pkgs->v));
 	struct pkgs_repo *r = &p->pkgs->v[p->pkgs->n++];
 	memset(r, 0, sizeof(*r));
 	r->url = xstrdup(url);
-	r->summary = sum;
+	r->summary_path = xstrdup(res.path);
+	memcpy(r->summary_sha, res.sha256, sizeof(r->summary_sha));
+	fetch_result_clear(&res);
 	/* the SHA512 list is optional: verify against it when published */
 	char *su = xasprintf("%sSHA512", url);
 	struct fetch_req req = {su, NULL, NULL, NULL, false};
 	if (fetch_file(env->fetch, &req, &res, &err) == 0) {
-		if (pkg_digests_parse_file(res.path, &r->digests, &err) == 0)
-			r->have_digests = true;
+		r->sums_path = xstrdup(res.path);
+		memcpy(r->sums_sha, res.sha256, sizeof(r->sums_sha));
 		fetch_result_clear(&res);
 	}
 	free(err);
 	free(su);
 	return r;
+}
+
+/* Parse the summary (and the SHA512 list) of a repository. 0 or -1
+ * (diagnosed). */
+static int repo_parse(struct diag_ctx *d, struct pkgs_repo *r, struct loc at)
+{
+	if (r->parsed)
+		return r->summary ? 0 : -1;
+	r->parsed = true;
+	char *err = NULL;
+	r->summary = pkg_summary_parse_file(r->summary_path, &err);
+	if (!r->summary) {
+		diag_error(d, at, "%s%s: %s", r->url, "pkg_summary", err);
+		free(err);
+		return -1;
+	}
+	free(r->summary->label);
+	r->summary->label = xstrdup(r->url);
+	if (r->sums_path && pkg_digests_parse_file(r->sums_path, &r->digests, &err) == 0)
+		r->have_digests = true;
+	free(err);
+	return 0;
+}
+
+/* ---- the resolution memo ----
+ * Resolving PKGS means parsing a pkg_summary of ~20,000 packages (most of
+ * the time is xz decompression): ~0.3 s on every plan and every no-op
+ * build. The result depends only on the summary, the SHA512 list, the
+ * repository URL and the patterns, so it is remembered in
+ * <cache>/resolved/<key>, key = sha256 of those (the files by digest):
+ *   smolc-resolved 1
+ *   <digest or -> <url> <what>      one line per package, in order
+ *   sum <sha256 of the lines above>
+ * A torn or foreign file fails its sum and is ignored. */
+static char *memo_path(const struct plan_env *env, const struct pkgs_repo *r, const struct ir_node *n)
+{
+	if (!env->cache)
+		return NULL;
+	struct digest *dg = digest_new(DIGEST_SHA256);
+	digest_update_str(dg, "smolc-pkgs-resolved-v1 " SMOLC_VERSION);
+	digest_update_str(dg, r->url);
+	digest_update_str(dg, r->summary_sha);
+	digest_update_str(dg, r->sums_path ? r->sums_sha : "-");
+	for (size_t i = 0; i < n->u.pkgs.pats.n; i++)
+		digest_update_str(dg, n->u.pkgs.pats.v[i]);
+	char key[129];
+	digest_final_hex(dg, key);
+	return xasprintf("%s/resolved/%s", cache_root(env->cache), key);
+}
+
+struct memo_line {
+	char *digest; /* NULL: none known */
+	char *url;
+	char *what;
+};
+
+static void memo_lines_free(struct memo_line *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].digest);
+		free(v[i].url);
+		free(v[i].what);
+	}
+	free(v);
+}
+
+/* Read a memo: 0 and the lines, or -1 (absent, torn, foreign). */
+static int memo_read(const char *path, struct memo_line **out, size_t *nout)
+{
+	char *text = NULL;
+	size_t len = 0;
+	*out = NULL;
+	*nout = 0;
+	if (!path || read_file(path, 16u << 20, &text, &len) < 0)
+		return -1;
+	static const char magic[] = "smolc-resolved 1\n";
+	char *sum = len >= sizeof(magic) - 1 + 69 ? text + len - 69 : NULL;
+	char hex[65];
+	if (!sum || strncmp(text, magic, sizeof(magic) - 1) || strncmp(sum, "sum ", 4) || sum[68] != '\n' ||
+	    sum[-1] != '\n') {
+		free(text);
+		return -1;
+	}
+	sha256_hex(text, (size_t)(sum - text), hex);
+	if (memcmp(hex, sum + 4, 64)) {
+		free(text);
+		return -1;
+	}
+	*sum = 0;
+	struct memo_line *v = NULL;
+	size_t n = 0, cap = 0;
+	for (char *p = text + sizeof(magic) - 1; *p;) {
+		char *nl = strchr(p, '\n');
+		*nl = 0;
+		char *t1 = strchr(p, '\t'), *t2 = t1 ? strchr(t1 + 1, '\t') : NULL;
+		if (!t2) {
+			memo_lines_free(v, n);
+			free(text);
+			return -1;
+		}
+		VEC_GROW(v, n, cap);
+		v[n].digest = strcmp(p, "-") && t1 > p ? xstrndup(p, (size_t)(t1 - p)) : NULL;
+		v[n].url = xstrndup(t1 + 1, (size_t)(t2 - t1 - 1));
+		v[n].what = xstrdup(t2 + 1);
+		if (!v[n].digest && strncmp(p, "-\t", 2)) { /* "-" is the only digest-less form */
+			n++;
+			memo_lines_free(v, n);
+			free(text);
+			return -1;
+		}
+		n++;
+		p = nl + 1;
+	}
+	free(text);
+	*out = v;
+	*nout = n;
+	return 0;
+}
+
+/* Write a memo for the inputs of step s (best effort, no fsync). */
+static void memo_write(const char *path, const struct plan_step *s)
+{
+	if (!path)
+		return;
+	struct strbuf sb;
+	sb_init(&sb);
+	sb_adds(&sb, "smolc-resolved 1\n");
+	for (size_t i = 0; i < s->nin; i++) {
+		const struct plan_input *in = &s->in[i];
+		if (strchr(in->what, '\n') || strchr(in->what, '\t') || strchr(in->source, '\n') ||
+		    strchr(in->source, '\t')) {
+			sb_free(&sb);
+			return;
+		}
+		/* only the repository's own digest: a sha256 the fetch learned
+		 * is not part of the resolution */
+		const char *dg = in->digest && str_startswith(in->digest, "sha512:") ? in->digest : "-";
+		sb_printf(&sb, "%s\t%s\t%s\n", dg, in->source, in->what);
+	}
+	char hex[65];
+	sha256_hex(sb.buf, sb.len, hex);
+	sb_printf(&sb, "sum %s\n", hex);
+	char *dir = path_dirname(path);
+	if (mkdir_p(dir, 0755) == 0)
+		write_file_atomic_nosync(path, sb.buf, sb.len, 0644);
+	free(dir);
+	sb_free(&sb);
+}
+
+/* Fetch (build) or look up (plan) the package file of an input and record
+ * where it is and its digest. `e`: the summary's entry, to check the file
+ * against the catalogue and the SHA512 list when just resolved; NULL when
+ * the input comes from the resolution memo (its digest is then pinned,
+ * or the file was checked when first fetched). 0 or -1 (diagnosed). */
+static int fetch_package(struct diag_ctx *d, const struct plan_env *env, const struct ir_node *n, struct plan_input *in,
+			 const struct pkg_entry *e, const struct pkg_digests *digests)
+{
+	if (!env->fetch || (env->index_only && in->digest))
+		return 0;
+	int rc = 0;
+	char *err = NULL;
+	struct fetch_req req = {in->source, in->digest, "the package is listed in pkg_summary but missing", NULL, false};
+	struct fetch_result fr;
+	memset(&fr, 0, sizeof(fr));
+	if (fetch_file(env->fetch, &req, &fr, &err) == 0) {
+		if (e && pkg_verify_file(fr.path, e, digests, &err) < 0) {
+			diag_error(d, n->loc, "%s: %s", in->source, err);
+			rc = -1;
+		} else {
+			in->path = xstrdup(fr.path);
+			if (!in->digest)
+				in->digest = xasprintf("sha256:%s", fr.sha256);
+		}
+		fetch_result_clear(&fr);
+	} else if (env->fetch_inputs) {
+		struct diag *g = diag_error(d, n->loc, "%s", err);
+		if (strstr(err, " mismatch: "))
+			diag_hint(g, "the package does not match the repository's SHA512 list: the download "
+				  "is corrupt or the repository is being updated; try again later, or tell "
+				  "the repository's maintainers");
+		rc = -1;
+	}
+	free(err);
+	return rc;
 }
 
 int pkgs_plan(struct diag_ctx *d, struct plan *p, struct plan_step *s, const struct ir_node *n, const char *repo,
@@ -142,6 +330,37 @@ int pkgs_plan(struct diag_ctx *d, struct plan *p, struct plan_step *s, const str
 		plan_add_input(s, "packages", repo);
 		return failed ? -1 : 0;
 	}
+	char *memo = memo_path(env, r, n);
+	struct memo_line *ml = NULL;
+	size_t nml = 0;
+	bool hit = memo_read(memo, &ml, &nml) == 0;
+	/* a package without the repository's SHA512 is checked against the
+	 * catalogue's size when it is downloaded: that needs the summary */
+	for (size_t i = 0; hit && env->fetch_inputs && i < nml; i++)
+		hit = ml[i].digest != NULL;
+	if (!hit) {
+		memo_lines_free(ml, nml);
+		ml = NULL;
+		nml = 0;
+	}
+	if (hit) {
+		/* resolved before against these very files */
+		debugf("PKGS %s: %zu packages from the resolution memo %s", repo, nml, memo);
+		int rc = 0;
+		for (size_t i = 0; i < nml; i++) {
+			struct plan_input *in = plan_add_input(s, ml[i].what, ml[i].url);
+			in->digest = ml[i].digest ? xstrdup(ml[i].digest) : NULL;
+			if (fetch_package(d, env, n, in, NULL, NULL) < 0)
+				rc = -1;
+		}
+		memo_lines_free(ml, nml);
+		free(memo);
+		return rc;
+	}
+	if (repo_parse(d, r, n->loc) < 0) {
+		free(memo);
+		return -1;
+	}
 	struct pkg_resolution *res = NULL;
 	char *err = NULL;
 	if (pkg_resolve(r->summary, (const char *const *)n->u.pkgs.pats.v, n->u.pkgs.pats.n, repo, &res, &err) < 0) {
@@ -158,6 +377,7 @@ int pkgs_plan(struct diag_ctx *d, struct plan *p, struct plan_step *s, const str
 		diag_hint(g, "check the names and versions in the repository %s", repo);
 		p->recipe_errors++;   /* the recipe asks for what cannot be: exit 2 */
 		free(err);
+		free(memo);
 		return -1;
 	}
 	int rc = 0;
@@ -170,35 +390,14 @@ int pkgs_plan(struct diag_ctx *d, struct plan *p, struct plan_step *s, const str
 		const char *sha = r->have_digests ? pkg_digests_get(&r->digests, e->file_name) : NULL;
 		if (sha)
 			in->digest = xasprintf("sha512:%s", sha);
-		if (env->fetch && !(env->index_only && in->digest)) {
-			struct fetch_req req = {url, in->digest, "the package is listed in pkg_summary but missing", NULL, false};
-			struct fetch_result fr;
-			memset(&fr, 0, sizeof(fr));
-			if (fetch_file(env->fetch, &req, &fr, &err) == 0) {
-				if (pkg_verify_file(fr.path, e, r->have_digests ? &r->digests : NULL, &err) < 0) {
-					diag_error(d, n->loc, "%s%s: %s", repo, e->file_name, err);
-					rc = -1;
-				} else {
-					in->path = xstrdup(fr.path);
-					if (!in->digest)
-						in->digest = xasprintf("sha256:%s", fr.sha256);
-				}
-				fetch_result_clear(&fr);
-			} else if (env->fetch_inputs) {
-				struct diag *g = diag_error(d, n->loc, "%s", err);
-				if (strstr(err, " mismatch: "))
-					diag_hint(g, "the package does not match the repository's SHA512 list: the download "
-						  "is corrupt or the repository is being updated; try again later, or tell "
-						  "the repository's maintainers");
-				rc = -1;
-			}
-			free(err);
-			err = NULL;
-		}
+		if (fetch_package(d, env, n, in, e, r->have_digests ? &r->digests : NULL) < 0)
+			rc = -1;
 		free(what);
 		free(url);
 	}
 	pkg_resolution_free(res);
+	memo_write(memo, s);
+	free(memo);
 	return rc;
 }
 

@@ -265,7 +265,7 @@ fail:;
 	return -1;
 }
 
-int write_file_atomic(const char *path, const void *data, size_t len, unsigned mode)
+static int write_file_renamed(const char *path, const void *data, size_t len, unsigned mode, bool sync)
 {
 	char *tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
@@ -285,7 +285,7 @@ int write_file_atomic(const char *path, const void *data, size_t len, unsigned m
 		p += w;
 		left -= (size_t)w;
 	}
-	if (fchmod(fd, mode) < 0 || fsync(fd) < 0)
+	if (fchmod(fd, mode) < 0 || (sync && fsync(fd) < 0))
 		goto fail;
 	if (close(fd) < 0) {
 		fd = -1;
@@ -304,6 +304,16 @@ fail:;
 	free(tmp);
 	errno = e;
 	return -1;
+}
+
+int write_file_atomic(const char *path, const void *data, size_t len, unsigned mode)
+{
+	return write_file_renamed(path, data, len, mode, true);
+}
+
+int write_file_atomic_nosync(const char *path, const void *data, size_t len, unsigned mode)
+{
+	return write_file_renamed(path, data, len, mode, false);
 }
 
 int mkdir_p(const char *path, unsigned mode)

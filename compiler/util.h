@@ -68,6 +68,9 @@ int read_file(const char *path, size_t max, char **data, size_t *len);
 /* Write `len` bytes to `path` atomically: temp file in the same directory,
  * fsync, rename. Returns 0 or -1 with errno set. */
 int write_file_atomic(const char *path, const void *data, size_t len, unsigned mode);
+/* The same without fsync: for memos of derived data that are checked when
+ * read (a torn one fails its check and is ignored, never trusted). */
+int write_file_atomic_nosync(const char *path, const void *data, size_t len, unsigned mode);
 
 /* mkdir -p; returns 0 or -1 with errno set. */
 int mkdir_p(const char *path, unsigned mode);

@@ -64,6 +64,16 @@ run "$SMOLC" plan
 expect_rc 0 "plan after the build"
 P=$OUT
 sha() { sed -n "s/^SHA512 ($1.tgz) = //p" "$REPO/All/SHA512"; }
+
+# the resolution is remembered: the next plan reads the memo, not the
+# pkg_summary, and says the same; a torn memo is ignored
+"$SMOLC" --debug plan >memo.out 2>memo.err || fail "plan with the resolution memo: $(cat memo.err)"
+grep -q "6 packages from the resolution memo" memo.err || fail "plan did not use the resolution memo: $(cat memo.err)"
+assert_eq "$P" "$(cat memo.out)" "plan from the resolution memo"
+for m in "$SMOLC_CACHE"/resolved/*; do printf 'x' >>"$m"; done
+"$SMOLC" --debug plan >memo.out 2>memo.err || fail "plan with a torn memo: $(cat memo.err)"
+grep -q "from the resolution memo" memo.err && fail "a torn resolution memo was trusted"
+assert_eq "$P" "$(cat memo.out)" "plan after a torn memo"
 assert_contains "$P" "input  pkg libc-1.5  ${SITE}libc-1.5.tgz  sha512:$(sha libc-1.5)" "plan: libc-1.5 (range)"
 assert_contains "$P" "input  pkg liba-1.0 (dependency)  ${SITE}liba-1.0.tgz  sha512:$(sha liba-1.0)" "plan: liba"
 assert_contains "$P" "input  pkg libb-1.0 (dependency)  ${SITE}libb-1.0.tgz" "plan: libb"
