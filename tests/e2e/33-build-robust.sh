@@ -116,11 +116,17 @@ if [ "$(id -u)" -eq 0 ]; then
 	nr="$(mktemp -d /tmp/smolc-e2e-nonroot.XXXXXX)"
 	t_on_exit "rm -rf '$nr'"
 	cp Smolfile "$nr/"
+	# the user runs a copy of smolc (and of sets/ and services/): the
+	# checkout may sit where it cannot go (a clone under a 0700 directory)
+	mkdir "$nr/bin"
+	cp "$SMOLC" "$nr/bin/"
+	cp -R "$ROOT/sets" "$ROOT/services" "$nr/"
+	NRSMOLC="$nr/bin/$(basename "$SMOLC")"
 	chown -R "$user" "$nr"
 	as_user() { runuser -u "$user" -- env HOME="$nr" SMOLC_CACHE="$nr/cache" SMOLC_MIRROR="$SMOLC_MIRROR" \
-		SMOLC_COLOR=never ASAN_OPTIONS="${ASAN_OPTIONS:-}" "$@"; }
-	runuser -u "$user" -- test -x "$SMOLC" || skip "$SMOLC is not executable by $user"
-	run as_user sh -c "cd '$nr' && id -u && '$SMOLC' build"
+		SMOLC_DATADIR="$nr" SMOLC_COLOR=never ASAN_OPTIONS="${ASAN_OPTIONS:-}" "$@"; }
+	runuser -u "$user" -- test -x "$NRSMOLC" || skip "$NRSMOLC is not executable by $user"
+	run as_user sh -c "cd '$nr' && id -u && '$NRSMOLC' build"
 	expect_rc 0 "build as $user"
 	uid=$(printf '%s\n' "$OUT" | head -1)
 	[ "$uid" -ne 0 ] || fail "the non-root build ran as uid 0"
@@ -137,7 +143,7 @@ POSTINST <<EOS
 echo made-by-postinst > etc/motd
 EOS
 EOF
-	run as_user sh -c "cd '$nr' && '$SMOLC' build"
+	run as_user sh -c "cd '$nr' && '$NRSMOLC' build"
 	if [ "$RC" -ne 0 ] && printf '%s' "$OUT" | grep -q "bwrap\|namespace"; then
 		t_log "POSTINST as $user not possible here: $OUT"
 	else
