@@ -451,12 +451,16 @@ static int alloc_block(struct imgw *w, blk64_t *blk, const struct fs_node *n)
 	return 0;
 }
 
+/* n is a block size (a multiple of 8); p need not be aligned (it may
+ * point anywhere in a read window) */
 static bool all_zero(const unsigned char *p, size_t n)
 {
-	const uint64_t *q = (const uint64_t *)(const void *)p;
-	for (size_t i = 0; i < n / 8; i++)
-		if (q[i])
+	for (size_t i = 0; i < n; i += 8) {
+		uint64_t v;
+		memcpy(&v, p + i, sizeof(v));
+		if (v)
 			return false;
+	}
 	return true;
 }
 
