@@ -113,7 +113,7 @@ endif
 # libFuzzer harness for the front end (clang).
 build/fuzz/fuzz_parse: tests/fuzz/fuzz_parse.c $(LIBSRCS) $(GEN_C)
 	@mkdir -p build/fuzz
-	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Icompiler -Iruntime -Ibuild/gen $(PKG_CFLAGS) \
+	clang -std=c11 -D_GNU_SOURCE -DSMOLC_VERSION='"$(VERSION)"' -g -O1 -fsanitize=fuzzer,address,undefined -Icompiler -Iruntime -Ibuild/gen $(PKG_CFLAGS) \
 	  -Wno-unused-function -o $@ $^ $(PKG_LIBS)
 fuzz: build/fuzz/fuzz_parse
 	tests/fuzz/run.sh $(FUZZ_SECONDS)

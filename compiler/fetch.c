@@ -20,9 +20,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifndef SMOLC_VERSION
-#define SMOLC_VERSION "0"
-#endif
 
 struct fetch_ctx {
 	struct cache *cache;

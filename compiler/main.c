@@ -10,9 +10,6 @@
 #include <malloc.h>
 #endif
 
-#ifndef SMOLC_VERSION
-#define SMOLC_VERSION "0.0.0"
-#endif
 
 static const struct {
 	const char *name;

@@ -7,6 +7,11 @@
 #ifndef SMOLC_UTIL_H
 #define SMOLC_UTIL_H
 
+/* The version (the Makefile passes -DSMOLC_VERSION from VERSION). */
+#ifndef SMOLC_VERSION
+#define SMOLC_VERSION "0.0.0"
+#endif
+
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
