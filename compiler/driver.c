@@ -151,36 +151,82 @@ void driver_close_env(struct driver_env *e)
 
 enum { OPT_BUILD_ARG = 256, OPT_CACHE_DIR, OPT_MIRROR, OPT_JSON, OPT_HELP, OPT_UPDATE, OPT_OFFLINE };
 
-int cmd_check(int argc, char **argv)
+/* The options of the commands that read one Smolfile (check, plan, lock):
+ * --build-arg and --help always, the others when the command takes them. */
+struct recipe_opts {
+	struct strvec bargs;
+	const char *cache_dir, *mirror;
+	bool json, update, offline;
+};
+enum { RO_CACHE = 1, RO_MIRROR = 2, RO_JSON = 4, RO_UPDATE = 8, RO_OFFLINE = 16 };
+
+/* Parse argv into *o and *path. -1: go on; else the exit code to return
+ * (usage printed for --help, or a bad-usage message). */
+static int parse_recipe_opts(const char *cmd, const char *usage, unsigned allow, int argc, char **argv,
+			     struct recipe_opts *o, const char **path)
 {
-	static const struct option opts[] = {
-		{"build-arg", required_argument, NULL, OPT_BUILD_ARG},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	static const struct {
+		struct option opt;
+		unsigned flag;
+	} all[] = {
+		{{"build-arg", required_argument, NULL, OPT_BUILD_ARG}, 0},
+		{{"cache-dir", required_argument, NULL, OPT_CACHE_DIR}, RO_CACHE},
+		{{"mirror", required_argument, NULL, OPT_MIRROR}, RO_MIRROR},
+		{{"json", no_argument, NULL, OPT_JSON}, RO_JSON},
+		{{"update-lock", no_argument, NULL, OPT_UPDATE}, RO_UPDATE},
+		{{"offline", no_argument, NULL, OPT_OFFLINE}, RO_OFFLINE},
+		{{"help", no_argument, NULL, 'h'}, 0},
 	};
-	struct strvec bargs = {0};
+	struct option opts[ARRAY_LEN(all) + 1];
+	size_t n = 0;
+	for (size_t i = 0; i < ARRAY_LEN(all); i++)
+		if (!all[i].flag || (allow & all[i].flag))
+			opts[n++] = all[i].opt;
+	memset(&opts[n], 0, sizeof(opts[n]));
+	memset(o, 0, sizeof(*o));
 	int c;
 	optind = 0;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
 		switch (c) {
-		case OPT_BUILD_ARG:
-			sv_pushdup(&bargs, optarg);
-			break;
+		case OPT_BUILD_ARG: sv_pushdup(&o->bargs, optarg); break;
+		case OPT_CACHE_DIR: o->cache_dir = optarg; break;
+		case OPT_MIRROR: o->mirror = optarg; break;
+		case OPT_JSON: o->json = true; break;
+		case OPT_UPDATE: o->update = true; break;
+		case OPT_OFFLINE: o->offline = true; break;
 		case 'h':
-			fputs(check_usage, stdout);
-			sv_free(&bargs);
+			fputs(usage, stdout);
+			sv_free(&o->bargs);
 			return EXIT_OK;
-		default:
-			sv_free(&bargs);
-			return driver_bad_usage("check", "check: unknown option '%s'", argv[optind - 1]);
+		default: {
+			sv_free(&o->bargs);
+			char *fmt = xasprintf("%s: unknown option or missing value: '%%s'", cmd);
+			int rc = driver_bad_usage(cmd, fmt, argv[optind - 1]);
+			free(fmt);
+			return rc;
+		}
 		}
 	}
 	if (argc - optind > 1) {
-		sv_free(&bargs);
-		return driver_bad_usage("check", "check: takes one Smolfile, got also '%s'", argv[optind + 1]);
+		sv_free(&o->bargs);
+		char *fmt = xasprintf("%s: takes one Smolfile, got also '%%s'", cmd);
+		int rc = driver_bad_usage(cmd, fmt, argv[optind + 1]);
+		free(fmt);
+		return rc;
 	}
-	const char *path = driver_smolfile(argc, argv, optind);
+	*path = driver_smolfile(argc, argv, optind);
+	return -1;
+}
+
+int cmd_check(int argc, char **argv)
+{
+	struct recipe_opts o;
+	const char *path;
+	int ex = parse_recipe_opts("check", check_usage, 0, argc, argv, &o, &path);
+	if (ex >= 0)
+		return ex;
+	struct strvec bargs = o.bargs;
 	struct diag_ctx d;
 	diag_init(&d);
 	struct recipe *r = driver_load(&d, path, &bargs);
@@ -195,48 +241,14 @@ int cmd_check(int argc, char **argv)
 
 int cmd_plan(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"build-arg", required_argument, NULL, OPT_BUILD_ARG},
-		{"cache-dir", required_argument, NULL, OPT_CACHE_DIR},
-		{"mirror", required_argument, NULL, OPT_MIRROR},
-		{"json", no_argument, NULL, OPT_JSON},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
-	struct strvec bargs = {0};
-	const char *cache_dir = NULL, *mirror = NULL;
-	bool json = false;
-	int c;
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
-		switch (c) {
-		case OPT_BUILD_ARG:
-			sv_pushdup(&bargs, optarg);
-			break;
-		case OPT_CACHE_DIR:
-			cache_dir = optarg;
-			break;
-		case OPT_MIRROR:
-			mirror = optarg;
-			break;
-		case OPT_JSON:
-			json = true;
-			break;
-		case 'h':
-			fputs(plan_usage, stdout);
-			sv_free(&bargs);
-			return EXIT_OK;
-		default:
-			sv_free(&bargs);
-			return driver_bad_usage("plan", "plan: unknown option or missing value: '%s'", argv[optind - 1]);
-		}
-	}
-	if (argc - optind > 1) {
-		sv_free(&bargs);
-		return driver_bad_usage("plan", "plan: takes one Smolfile, got also '%s'", argv[optind + 1]);
-	}
-	const char *path = driver_smolfile(argc, argv, optind);
+	struct recipe_opts o;
+	const char *path;
+	int ex = parse_recipe_opts("plan", plan_usage, RO_CACHE | RO_MIRROR | RO_JSON, argc, argv, &o, &path);
+	if (ex >= 0)
+		return ex;
+	struct strvec bargs = o.bargs;
+	const char *cache_dir = o.cache_dir, *mirror = o.mirror;
+	bool json = o.json;
 	struct diag_ctx d;
 	diag_init(&d);
 	int rc = EXIT_OK;
@@ -352,52 +364,15 @@ int cmd_cache(int argc, char **argv)
 
 int cmd_lock(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"build-arg", required_argument, NULL, OPT_BUILD_ARG},
-		{"cache-dir", required_argument, NULL, OPT_CACHE_DIR},
-		{"mirror", required_argument, NULL, OPT_MIRROR},
-		{"update-lock", no_argument, NULL, OPT_UPDATE},
-		{"offline", no_argument, NULL, OPT_OFFLINE},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
-	struct strvec bargs = {0};
-	const char *cache_dir = NULL, *mirror = NULL;
-	bool update = false, offline = false;
-	int c;
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
-		switch (c) {
-		case OPT_BUILD_ARG:
-			sv_pushdup(&bargs, optarg);
-			break;
-		case OPT_CACHE_DIR:
-			cache_dir = optarg;
-			break;
-		case OPT_MIRROR:
-			mirror = optarg;
-			break;
-		case OPT_UPDATE:
-			update = true;
-			break;
-		case OPT_OFFLINE:
-			offline = true;
-			break;
-		case 'h':
-			fputs(lock_usage, stdout);
-			sv_free(&bargs);
-			return EXIT_OK;
-		default:
-			sv_free(&bargs);
-			return driver_bad_usage("lock", "lock: unknown option or missing value: '%s'", argv[optind - 1]);
-		}
-	}
-	if (argc - optind > 1) {
-		sv_free(&bargs);
-		return driver_bad_usage("lock", "lock: takes one Smolfile, got also '%s'", argv[optind + 1]);
-	}
-	const char *path = driver_smolfile(argc, argv, optind);
+	struct recipe_opts o;
+	const char *path;
+	int ex = parse_recipe_opts("lock", lock_usage, RO_CACHE | RO_MIRROR | RO_UPDATE | RO_OFFLINE, argc, argv, &o,
+				   &path);
+	if (ex >= 0)
+		return ex;
+	struct strvec bargs = o.bargs;
+	const char *cache_dir = o.cache_dir, *mirror = o.mirror;
+	bool update = o.update, offline = o.offline;
 	struct diag_ctx d;
 	diag_init(&d);
 	int rc = EXIT_OK;
