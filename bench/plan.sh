@@ -5,9 +5,9 @@
 # instructions (default 10,000: ARG, ENV, LABEL, COPY, POSTINST heredocs,
 # PORTS, SHARE, a 2,000-line RC heredoc; see the generator) plus the same
 # recipe as a bash script, into $BENCH_DATA/plan-<N>.
-# Each command runs BENCH_PLAN_RUNS times (default 11, after 2 warm-up runs)
-# through bench/timeit.py: best and median wall time, median CPU time, peak
-# RSS of the child.
+# Each command runs BENCH_PLAN_RUNS times (default 21, after 2 warm-up runs:
+# shared machines have bursts of noise) through bench/timeit.py: best and
+# median wall time, median CPU time, peak RSS of the child.
 #
 # Figures:
 #   smolc plan   (parse, check, expand, the 1,500 COPY inputs' digests, keys;
@@ -25,7 +25,7 @@ set -eu
 . "$(dirname "$0")/lib.sh"
 
 N=${BENCH_PLAN_N:-10000}
-RUNS=${BENCH_PLAN_RUNS:-11}
+RUNS=${BENCH_PLAN_RUNS:-21}
 D="$BENCH_DATA/plan-$N"
 TIMEIT=(python3 "$BENCH_ROOT/bench/timeit.py" -n "$RUNS" -w 2)
 
