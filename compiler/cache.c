@@ -414,8 +414,12 @@ const char *cache_kind_name(enum cache_kind k)
 		return "download";
 	case CACHE_KIND_LAYER:
 		return "layer";
+	case CACHE_KIND_MEMO:
+		return "memo";
 	case CACHE_KIND_TMP:
 		return "tmp";
+	case CACHE_KIND__COUNT:
+		break;
 	}
 	abort();
 }
@@ -479,6 +483,8 @@ static int list_dir(const char *dir, enum cache_kind kind, struct cache_entry **
 {
 	DIR *d = opendir(dir);
 	if (!d) {
+		if (kind == CACHE_KIND_MEMO && errno == ENOENT)
+			return 0; /* made on first use */
 		set_err(err, "cache: cannot read %s: %s", dir, strerror(errno));
 		return -1;
 	}
@@ -513,6 +519,8 @@ static int list_dir(const char *dir, enum cache_kind kind, struct cache_entry **
 			char *m = path_join(p, "desc");
 			e->desc = first_line(m, NULL);
 			free(m);
+		} else if (kind == CACHE_KIND_MEMO) {
+			e->desc = xstrdup(strstr(dir, "/resolved") ? "PKGS resolution" : "file digests");
 		}
 	}
 	closedir(d);
@@ -525,9 +533,15 @@ int cache_list(const struct cache *c, struct cache_list *out, char **err)
 	size_t n = 0, cap = 0;
 	out->v = NULL;
 	out->n = 0;
-	if (list_dir(c->downloads, CACHE_KIND_DOWNLOAD, &v, &n, &cap, err) < 0 ||
-	    list_dir(c->layers, CACHE_KIND_LAYER, &v, &n, &cap, err) < 0 ||
-	    list_dir(c->tmp, CACHE_KIND_TMP, &v, &n, &cap, err) < 0) {
+	char *digests = path_join(c->root, "digests"), *resolved = path_join(c->root, "resolved");
+	int lr = list_dir(c->downloads, CACHE_KIND_DOWNLOAD, &v, &n, &cap, err) < 0 ||
+		 list_dir(c->layers, CACHE_KIND_LAYER, &v, &n, &cap, err) < 0 ||
+		 list_dir(digests, CACHE_KIND_MEMO, &v, &n, &cap, err) < 0 ||
+		 list_dir(resolved, CACHE_KIND_MEMO, &v, &n, &cap, err) < 0 ||
+		 list_dir(c->tmp, CACHE_KIND_TMP, &v, &n, &cap, err) < 0 ? -1 : 0;
+	free(digests);
+	free(resolved);
+	if (lr < 0) {
 		struct cache_list tmp = {v, n};
 		cache_list_free(&tmp);
 		return -1;
@@ -570,7 +584,7 @@ static const char *lock_kind(enum cache_kind k)
  * removed, 0 locked by someone, -1 error. */
 static int remove_entry(const struct cache *c, const struct cache_entry *e, bool dry_run, char **err)
 {
-	if (e->kind == CACHE_KIND_TMP) {
+	if (e->kind == CACHE_KIND_TMP || e->kind == CACHE_KIND_MEMO) {
 		if (!dry_run && remove_tree(e->path) < 0) {
 			set_err(err, "cache: cannot remove %s: %s", e->path, strerror(errno));
 			return -1;
@@ -706,16 +720,16 @@ int cache_print_du(const struct cache *c, FILE *out, char **err)
 	struct cache_list l;
 	if (cache_list(c, &l, err) < 0)
 		return -1;
-	uint64_t sz[3] = {0}, total = 0;
-	size_t cnt[3] = {0};
+	uint64_t sz[CACHE_KIND__COUNT] = {0}, total = 0;
+	size_t cnt[CACHE_KIND__COUNT] = {0};
 	for (size_t i = 0; i < l.n; i++) {
 		sz[l.v[i].kind] += l.v[i].size;
 		cnt[l.v[i].kind]++;
 		total += l.v[i].size;
 	}
 	char hb[32];
-	const char *names[3] = {"downloads", "layers", "tmp"};
-	for (int k = 0; k < 3; k++)
+	const char *names[CACHE_KIND__COUNT] = {"downloads", "layers", "memos", "tmp"};
+	for (int k = 0; k < CACHE_KIND__COUNT; k++)
 		fprintf(out, "%-10s %5zu %s %10s\n", names[k], cnt[k], cnt[k] == 1 ? "entry  " : "entries",
 			human_bytes(sz[k], hb, sizeof(hb)));
 	fprintf(out, "%-10s %5zu %s %10s  (%s)\n", "total", l.n, l.n == 1 ? "entry  " : "entries",

@@ -130,8 +130,10 @@ int cache_lock_downgrade(struct cache_lock *l);
 /* Set <entry_dir>/last-used's mtime to now (creating it). 0 or -1. */
 int cache_touch(const char *entry_dir);
 
-enum cache_kind { CACHE_KIND_DOWNLOAD, CACHE_KIND_LAYER, CACHE_KIND_TMP };
-const char *cache_kind_name(enum cache_kind k);  /* "download" "layer" "tmp" */
+/* CACHE_KIND_MEMO: the digest memos (digests/) and PKGS resolutions
+ * (resolved/): small files, rebuilt when missing, never locked. */
+enum cache_kind { CACHE_KIND_DOWNLOAD, CACHE_KIND_LAYER, CACHE_KIND_MEMO, CACHE_KIND_TMP, CACHE_KIND__COUNT };
+const char *cache_kind_name(enum cache_kind k);  /* "download" "layer" "memo" "tmp" */
 
 /* One cache entry, as listed by cache_list(). All strings owned. */
 struct cache_entry {

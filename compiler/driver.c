@@ -33,7 +33,7 @@ static const char plan_usage[] =
 static const char cache_usage[] =
 	"usage: smolc cache ls | du | prune [--all] [--older-than DAYS] [--dry-run]  [--cache-dir DIR]\n"
 	"\n"
-	"  ls      list cached downloads and layers with size and last use\n"
+	"  ls      list cached downloads, layers and memos with size and last use\n"
 	"  du      total size per kind\n"
 	"  prune   remove entries unused for 30 days (--older-than N), or everything (--all);\n"
 	"          entries in use by a running build are skipped\n"

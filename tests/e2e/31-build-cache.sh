@@ -143,12 +143,16 @@ run "$SMOLC" cache du
 expect_rc 0 "cache du"
 assert_match "$OUT" "^downloads +5 entries" "cache du downloads"
 assert_match "$OUT" "^layers +[0-9]+ entries" "cache du layers"
+assert_match "$OUT" "^memos +[1-9][0-9]* entr" "cache du memos (file digests)"
+run "$SMOLC" cache ls
+assert_match "$OUT" "^memo +[0-9a-f]{16} .* file digests$" "cache ls lists the digest memo"
 run "$SMOLC" cache prune --all
 expect_rc 0 "cache prune --all"
 run "$SMOLC" cache du
 assert_match "$OUT" "^total +0 entries" "cache du after prune --all"
 [ -z "$(ls -A "$SMOLC_CACHE/layers" 2>/dev/null)" ] || fail "layers left after prune --all: $(ls "$SMOLC_CACHE/layers")"
 [ -z "$(ls -A "$SMOLC_CACHE/downloads" 2>/dev/null)" ] || fail "downloads left after prune --all"
+[ -z "$(ls -A "$SMOLC_CACHE/digests" 2>/dev/null)" ] || fail "memos left after prune --all"
 # and a build after prune downloads again and gives the same image
 rm -rf images
 run "$SMOLC" build
