@@ -58,6 +58,8 @@ static int path_has_symlink(struct copyctx *cc, const char *dir, const char *rel
 	if (cc->okdir.len && !strncmp(rel, cc->okdir.buf, cc->okdir.len))
 		p += cc->okdir.len;
 	int res = 0;
+	if (!*p && lstat(buf, last) < 0) /* all of rel is a directory seen before */
+		res = -1;
 	while (*p) {
 		char *slash = strchr(p, '/');
 		if (slash)
