@@ -63,11 +63,17 @@ EOF
 COPY --chown=www:wwwgrp www/*.html /var/www/
 COPY --chown=1234:5678 --mode=0600 www/c.txt /srv/c
 COPY conf /etc/app/
+COPY conf/sub/y.conf /etc/y1.conf
+COPY conf/sub/ /etc/app3/
 COPY --chown=www bin/tool single.txt /usr/local/bin/
 COPY --mode=0750 single.txt /opt/renamed.txt
 EOF
 } >Smolfile
 img=images/cp-amd64.img
+# a directory source after a file in it: plan lists it as the directory
+run "$SMOLC" plan
+expect_rc 0 "plan with COPY"
+assert_match "$OUT" "input  file conf/sub/  conf/sub/  dir:755 mode=755" "plan: COPY conf/sub/ is a directory"
 run "$SMOLC" build
 expect_rc 0 "build with COPY"
 assert_fsck_clean "$img"
@@ -86,6 +92,10 @@ assert_meta "$img" /etc/app/app.conf regular 0644 0 0
 assert_meta "$img" /etc/app/sub directory 0755 0 0
 assert_meta "$img" /etc/app/sub/y.conf regular 0600 0 0
 assert_eq "y=1" "$(dbg_cat "$img" /etc/app/sub/y.conf)" "/etc/app/sub/y.conf"
+# a directory source after a file in it (check's lstat cache must not
+# hand plan a stale or missing stat for it)
+assert_meta "$img" /etc/y1.conf regular 0600 0 0
+assert_meta "$img" /etc/app3/y.conf regular 0600 0 0
 assert_contains "$(dbg_stat "$img" /etc/app/current)" 'Fast link dest: "app.conf"' "/etc/app/current symlink"
 assert_contains "$(dbg_stat "$img" /etc/app/abs-link)" 'Fast link dest: "/etc/shadow"' "/etc/app/abs-link symlink (not followed)"
 assert_not_in_image "$img" /etc/app/conf
