@@ -386,6 +386,7 @@ struct imgw {
 	struct src_fd src[MAX_SRC_FDS];
 	unsigned nsrc;
 	uint64_t done, total;
+	uint64_t unsynced;       /* bytes written since the last writeback kick */
 	ext2_ino_t next_ino;
 	bool add_lpf;
 	char **err;
@@ -423,6 +424,15 @@ static int batch_flush(struct imgw *w)
 		p += r;
 		n -= (size_t)r;
 		off += (uint64_t)r;
+	}
+	/* the image is fsync'ed before it is renamed into place: start the
+	 * writeback as we go (every 8 MiB, asynchronously), so that the disk
+	 * works while the rest is built and the final fsync has less to wait
+	 * for */
+	w->unsynced += w->wlen;
+	if (w->unsynced >= (8u << 20)) {
+		sync_file_range(w->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+		w->unsynced = 0;
 	}
 	w->wlen = 0;
 	return 0;
