@@ -13,15 +13,14 @@
 #include "util.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #define MEMO_MAX (64u << 20) /* a memo larger than this is ignored */
+#define MEMO_FORMAT "smolc-digests 1"
 
 struct ment {
 	char *path;         /* owned */
@@ -168,32 +167,59 @@ static bool parse_line(struct dmemo *m, char *line)
 	return true;
 }
 
-static void load(struct dmemo *m)
+char *memo_file_read(const char *path, const char *format)
 {
 	char *text = NULL;
 	size_t len = 0;
-	if (read_file(m->file, MEMO_MAX, &text, &len) < 0)
-		return; /* none yet, or unreadable: start afresh */
-	static const char magic[] = "smolc-digests 1\n";
+	if (!path || read_file(path, MEMO_MAX, &text, &len) < 0)
+		return NULL;
+	size_t fl = strlen(format);
 	/* the sum line: "sum " + 64 hex + "\n", last in the file */
-	char *sum = len >= sizeof(magic) - 1 + 69 ? text + len - 69 : NULL;
+	char *sum = len >= fl + 1 + 69 ? text + len - 69 : NULL;
 	char hex[65];
-	if (!sum || strncmp(text, magic, sizeof(magic) - 1) || strncmp(sum, "sum ", 4) || sum[68] != '\n' ||
-	    (sum > text && sum[-1] != '\n')) {
-		debugf("digest memo %s: not a memo, ignored", m->file);
+	if (!sum || strncmp(text, format, fl) || text[fl] != '\n' || strncmp(sum, "sum ", 4) || sum[68] != '\n' ||
+	    sum[-1] != '\n') {
+		debugf("memo %s: not a %s file, ignored", path, format);
 		free(text);
-		return;
+		return NULL;
 	}
 	sha256_hex(text, (size_t)(sum - text), hex);
 	if (memcmp(hex, sum + 4, 64)) {
-		debugf("digest memo %s: checksum mismatch, ignored", m->file);
+		debugf("memo %s: checksum mismatch, ignored", path);
 		free(text);
-		return;
+		return NULL;
 	}
-	*sum = 0;
-	for (char *p = text + sizeof(magic) - 1; *p;) {
+	size_t body = (size_t)(sum - text) - (fl + 1);
+	memmove(text, text + fl + 1, body);
+	text[body] = 0;
+	return text;
+}
+
+void memo_file_write(const char *path, const char *format, const char *body, size_t len)
+{
+	struct strbuf sb;
+	sb_init(&sb);
+	sb_adds(&sb, format);
+	sb_addc(&sb, '\n');
+	sb_add(&sb, body, len);
+	char hex[65];
+	sha256_hex(sb.buf, sb.len, hex);
+	sb_printf(&sb, "sum %s\n", hex);
+	char *dir = path_dirname(path);
+	if (mkdir_p(dir, 0755) == 0)
+		write_file_atomic_nosync(path, sb.buf, sb.len, 0644);
+	free(dir);
+	sb_free(&sb);
+}
+
+static void load(struct dmemo *m)
+{
+	char *text = memo_file_read(m->file, MEMO_FORMAT);
+	if (!text)
+		return; /* none yet, unreadable or torn: start afresh */
+	for (char *p = text; *p;) {
 		char *nl = strchr(p, '\n');
-		*nl = 0; /* every line ends in \n: the sum line follows */
+		*nl = 0; /* every line ends in \n */
 		if (!parse_line(m, p))
 			m->dirty = true; /* drop it when writing back */
 		p = nl + 1;
@@ -268,7 +294,6 @@ static void write_back(struct dmemo *m)
 {
 	struct strbuf sb;
 	sb_init(&sb);
-	sb_adds(&sb, "smolc-digests 1\n");
 	for (size_t i = 0; i < m->n; i++) {
 		const struct ment *e = &m->v[i];
 		if (!e->keep)
@@ -276,14 +301,7 @@ static void write_back(struct dmemo *m)
 		sb_printf(&sb, "%s %" PRIu64 " %" PRIu64 " %" PRIu64 " %lld.%09ld %lld.%09ld %s\n", e->hex, e->dev, e->ino,
 			  e->size, (long long)e->mt_s, e->mt_ns, (long long)e->ct_s, e->ct_ns, e->path);
 	}
-	char hex[65];
-	sha256_hex(sb.buf, sb.len, hex);
-	sb_printf(&sb, "sum %s\n", hex);
-	/* best effort, no fsync: a torn memo fails its sum and is ignored */
-	char *dir = path_dirname(m->file);
-	if (mkdir_p(dir, 0755) == 0)
-		write_file_atomic_nosync(m->file, sb.buf, sb.len, 0644);
-	free(dir);
+	memo_file_write(m->file, MEMO_FORMAT, sb.len ? sb.buf : "", sb.len);
 	sb_free(&sb);
 }
 

@@ -28,6 +28,18 @@ struct dmemo *dmemo_open(const char *cache_root, const char *recipe_path);
  * stat if the caller has it, else NULL. 0, or -1 with errno (unreadable). */
 int dmemo_digest(struct dmemo *m, const char *path, const struct stat *st, char hex[65]);
 
+/* Memo files (this one and PKGS resolutions, pkgs.c): a first line naming
+ * the format ("smolc-digests 1"), text lines, and a last line
+ * "sum <sha256 of everything before it>". They are hints, written without
+ * fsync: a torn or edited one fails its sum and is ignored, never trusted.
+ * memo_file_read returns the text lines (NUL-terminated, each ending in
+ * '\n'; caller frees), or NULL when the file is absent, torn or of
+ * another format. memo_file_write adds the format and sum lines and
+ * writes the file atomically (temp + rename), creating its directory;
+ * best effort. */
+char *memo_file_read(const char *path, const char *format);
+void memo_file_write(const char *path, const char *format, const char *body, size_t len);
+
 /* Tests: take `now` as the current time for the 2-second rule. */
 void dmemo_set_clock(struct dmemo *m, time_t now);
 

@@ -3,6 +3,7 @@
 #include "fetch.h"
 #include "util.h"
 #include "digest.h"
+#include "digestmemo.h"
 #include "layer.h"
 #include "lockfile.h"
 #include "pkg_resolve.h"
@@ -11,7 +12,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 struct pkgs_repo {
 	char *url;
@@ -171,67 +171,53 @@ static void memo_lines_free(struct memo_line *v, size_t n)
 	free(v);
 }
 
+#define RESOLVED_FORMAT "smolc-resolved 1"
+
 /* Read a memo: 0 and the lines, or -1 (absent, torn, foreign). */
 static int memo_read(const char *path, struct memo_line **out, size_t *nout)
 {
-	char *text = NULL;
-	size_t len = 0;
 	*out = NULL;
 	*nout = 0;
-	if (!path || read_file(path, 16u << 20, &text, &len) < 0)
+	char *text = memo_file_read(path, RESOLVED_FORMAT);
+	if (!text)
 		return -1;
-	static const char magic[] = "smolc-resolved 1\n";
-	char *sum = len >= sizeof(magic) - 1 + 69 ? text + len - 69 : NULL;
-	char hex[65];
-	if (!sum || strncmp(text, magic, sizeof(magic) - 1) || strncmp(sum, "sum ", 4) || sum[68] != '\n' ||
-	    sum[-1] != '\n') {
-		free(text);
-		return -1;
-	}
-	sha256_hex(text, (size_t)(sum - text), hex);
-	if (memcmp(hex, sum + 4, 64)) {
-		free(text);
-		return -1;
-	}
-	*sum = 0;
 	struct memo_line *v = NULL;
 	size_t n = 0, cap = 0;
-	for (char *p = text + sizeof(magic) - 1; *p;) {
+	int rc = 0;
+	for (char *p = text; *p && rc == 0;) {
 		char *nl = strchr(p, '\n');
 		*nl = 0;
 		char *t1 = strchr(p, '\t'), *t2 = t1 ? strchr(t1 + 1, '\t') : NULL;
-		if (!t2) {
-			memo_lines_free(v, n);
-			free(text);
-			return -1;
+		/* the digest is the repository's "sha512:<hex>", or "-" */
+		bool none = t1 == p + 1 && *p == '-';
+		if (!t2 || (!none && strncmp(p, "sha512:", 7))) {
+			rc = -1;
+			break;
 		}
 		VEC_GROW(v, n, cap);
-		v[n].digest = strcmp(p, "-") && t1 > p ? xstrndup(p, (size_t)(t1 - p)) : NULL;
+		v[n].digest = none ? NULL : xstrndup(p, (size_t)(t1 - p));
 		v[n].url = xstrndup(t1 + 1, (size_t)(t2 - t1 - 1));
 		v[n].what = xstrdup(t2 + 1);
-		if (!v[n].digest && strncmp(p, "-\t", 2)) { /* "-" is the only digest-less form */
-			n++;
-			memo_lines_free(v, n);
-			free(text);
-			return -1;
-		}
 		n++;
 		p = nl + 1;
 	}
 	free(text);
+	if (rc < 0) {
+		memo_lines_free(v, n);
+		return -1;
+	}
 	*out = v;
 	*nout = n;
 	return 0;
 }
 
-/* Write a memo for the inputs of step s (best effort, no fsync). */
+/* Write a memo for the inputs of step s. */
 static void memo_write(const char *path, const struct plan_step *s)
 {
 	if (!path)
 		return;
 	struct strbuf sb;
 	sb_init(&sb);
-	sb_adds(&sb, "smolc-resolved 1\n");
 	for (size_t i = 0; i < s->nin; i++) {
 		const struct plan_input *in = &s->in[i];
 		if (strchr(in->what, '\n') || strchr(in->what, '\t') || strchr(in->source, '\n') ||
@@ -244,13 +230,7 @@ static void memo_write(const char *path, const struct plan_step *s)
 		const char *dg = in->digest && str_startswith(in->digest, "sha512:") ? in->digest : "-";
 		sb_printf(&sb, "%s\t%s\t%s\n", dg, in->source, in->what);
 	}
-	char hex[65];
-	sha256_hex(sb.buf, sb.len, hex);
-	sb_printf(&sb, "sum %s\n", hex);
-	char *dir = path_dirname(path);
-	if (mkdir_p(dir, 0755) == 0)
-		write_file_atomic_nosync(path, sb.buf, sb.len, 0644);
-	free(dir);
+	memo_file_write(path, RESOLVED_FORMAT, sb.len ? sb.buf : "", sb.len);
 	sb_free(&sb);
 }
 

@@ -158,4 +158,26 @@ expect_rc 0 "rebuild from the cached layers"
 assert_eq "$total" "$(cached_count "$OUT")" "CACHED steps after deleting the image"
 assert_same_file "$TEST_TMP/first.img" "$img" "image rebuilt from the cache"
 assert_cache_sane "$SMOLC_CACHE"
+
+# a repository without a SHA512 list: the memo records no digest ("-"),
+# a plan from it shows the downloaded files' sha256 as a fresh resolution
+# does, and a build does not download through it (the catalogue's sizes
+# are checked then)
+cp -R "$REPO/All" "$REPO/bare"
+rm -f "$REPO/bare/SHA512" "$REPO/bare/SHA512.bz2"
+mkdir -p ../bare && cp kern ../bare/
+sed "s#^PKGSITE .*#PKGSITE $HTTP_URL/bare/#; s/^PKGS .*/PKGS app/" Smolfile >../bare/Smolfile
+cd ../bare
+export SMOLC_CACHE="$TEST_TMP/cache-bare"
+run "$SMOLC" build -q
+expect_rc 0 "build against a repository without SHA512"
+"$SMOLC" --debug plan >memo.out 2>memo.err || fail "plan (no SHA512): $(cat memo.err)"
+grep -q "4 packages from the resolution memo" memo.err || fail "plan (no SHA512) did not use the memo: $(cat memo.err)"
+app=$(sha256sum "$REPO/bare/app-1.0.tgz" | cut -d' ' -f1)
+assert_contains "$(cat memo.out)" "input  pkg app-1.0  $HTTP_URL/bare/app-1.0.tgz  sha256:$app" "plan from the memo: app's sha256"
+assert_not_contains "$(cat memo.out)" ".tgz  -" "plan from the memo: no digest shown as '-'"
+sed -i 's/^SERVICE pk/SERVICE pk2/' Smolfile
+"$SMOLC" --debug build >memo.out 2>memo.err || fail "build (no SHA512): $(cat memo.err)"
+grep -q "from the resolution memo" memo.err && fail "a build used a memo without digests"
+assert_cache_sane "$SMOLC_CACHE"
 echo ok
