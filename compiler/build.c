@@ -538,7 +538,7 @@ static void sweep_stale_outputs(const char *out_base)
 		size_t bl = strlen(out_base);
 		for (size_t i = 0; i < gl.gl_pathc; i++) {
 			const char *p = gl.gl_pathv[i] + bl + 1; /* "<ext>.tmp.<pid>" */
-			for (size_t k = 0; k < sizeof(exts) / sizeof(exts[0]); k++) {
+			for (size_t k = 0; k < ARRAY_LEN(exts); k++) {
 				size_t el = strlen(exts[k]);
 				if (strncmp(p, exts[k], el) || strncmp(p + el, ".tmp.", 5))
 					continue;
@@ -556,37 +556,27 @@ static void sweep_stale_outputs(const char *out_base)
 	free(pattern);
 }
 
-struct stamp {
-	char key[65];
-	uint64_t size, ino;
-	int64_t mtime_ns;
-};
-
 static char *stamp_path(const struct build *b)
 {
 	return xasprintf("%s.stamp", b->out_base);
 }
 
-static bool stamp_matches(const struct build *b, const char *img, struct stamp *out)
+/* Whether images/<name>.stamp names this plan's image key and the image
+ * file is still the one written for it (size, inode, mtime). */
+static bool stamp_matches(const struct build *b, const char *img)
 {
 	char *sp = stamp_path(b);
 	char *text = NULL;
 	size_t len;
 	bool ok = false;
 	if (read_file(sp, 4096, &text, &len) == 0) {
-		struct stamp st;
-		memset(&st, 0, sizeof(st));
+		char key[65];
 		unsigned long long size, ino;
 		long long mt;
-		if (sscanf(text, "key %64s size %llu ino %llu mtime_ns %lld", st.key, &size, &ino, &mt) == 4) {
-			struct stat s;
-			if (stat(img, &s) == 0 && (uint64_t)s.st_size == size && (uint64_t)s.st_ino == ino &&
-			    (int64_t)s.st_mtim.tv_sec * 1000000000 + s.st_mtim.tv_nsec == mt && !strcmp(st.key, b->p->image_key)) {
-				ok = true;
-				*out = st;
-				out->size = size;
-			}
-		}
+		struct stat s;
+		ok = sscanf(text, "key %64s size %llu ino %llu mtime_ns %lld", key, &size, &ino, &mt) == 4 &&
+		     !strcmp(key, b->p->image_key) && stat(img, &s) == 0 && (uint64_t)s.st_size == size &&
+		     (uint64_t)s.st_ino == ino && (int64_t)s.st_mtim.tv_sec * 1000000000 + s.st_mtim.tv_nsec == mt;
 	}
 	free(text);
 	free(sp);
@@ -904,9 +894,7 @@ static int build_run(struct build *b, char **yaml_out)
 	b->secs = xcalloc(b->p->n + 1, sizeof(double));
 	sweep_stale_outputs(b->out_base);
 	char *img = xasprintf("%s.img", b->out_base);
-	struct stamp st;
-	memset(&st, 0, sizeof(st));
-	bool up = !b->o->no_cache && stamp_matches(b, img, &st);
+	bool up = !b->o->no_cache && stamp_matches(b, img);
 	int rc = EXIT_OK;
 	if (up) {
 		/* every layer is in the cache and the image is the one for this key */

@@ -207,7 +207,6 @@ int check_recipe(struct diag_ctx *d, struct recipe *r)
 	bool has_steps_before_from = false;
 	struct copyctx cc = {0};
 	sb_init(&cc.okdir);
-	uint8_t *port_seen = NULL;
 	const struct ir_port **ports_v = NULL;
 	size_t ports_n = 0, ports_cap = 0;
 
@@ -285,25 +284,19 @@ int check_recipe(struct diag_ctx *d, struct recipe *r)
 				check_path_exists(d, r, "kernel", n->u.kernel.ref, n->arg_loc);
 			break;
 		case IR_PORTS:
-			/* a host port forwarded twice: a bitmap of the (port,
-			 * proto) pairs seen says when to look for the first one */
-			if (!port_seen)
-				port_seen = xcalloc(2 * 65536 / 8, 1);
+			/* a host port forwarded twice: compared with the ports
+			 * seen so far, not by rescanning the recipe */
 			for (size_t k = 0; k < n->u.ports.n; k++) {
 				const struct ir_port *p = &n->u.ports.v[k];
-				size_t bit = (size_t)(p->host & 0xffff) * 2 + p->udp;
-				if (port_seen[bit / 8] & (1u << (bit % 8))) {
-					for (size_t q = 0; q < ports_n; q++) {
-						const struct ir_port *o = ports_v[q];
-						if (o->host == p->host && o->udp == p->udp && !strcmp(o->host_addr, p->host_addr)) {
-							struct diag *g = diag_error(d, p->loc, "host port %u/%s is forwarded twice",
-										    p->host, p->udp ? "udp" : "tcp");
-							diag_hint(g, "each host port can forward to one guest port");
-							diag_note(d, o->loc, "first forwarded here");
-						}
+				for (size_t q = 0; q < ports_n; q++) {
+					const struct ir_port *o = ports_v[q];
+					if (o->host == p->host && o->udp == p->udp && !strcmp(o->host_addr, p->host_addr)) {
+						struct diag *g = diag_error(d, p->loc, "host port %u/%s is forwarded twice",
+									    p->host, p->udp ? "udp" : "tcp");
+						diag_hint(g, "each host port can forward to one guest port");
+						diag_note(d, o->loc, "first forwarded here");
 					}
 				}
-				port_seen[bit / 8] |= (uint8_t)(1u << (bit % 8));
 				VEC_GROW(ports_v, ports_n, ports_cap);
 				ports_v[ports_n++] = p;
 			}
@@ -417,7 +410,6 @@ int check_recipe(struct diag_ctx *d, struct recipe *r)
 	}
 	free(cc.real);
 	sb_free(&cc.okdir);
-	free(port_seen);
 	free(ports_v);
 	return d->errors == before ? 0 : -1;
 }

@@ -619,8 +619,9 @@ static struct src_fd *get_src(struct imgw *w, const char *path)
 
 /* Bytes [off, off + len) of a layer data file (len <= SRC_WINDOW), through
  * a read window: where the image wants files in the order the layer holds
- * their data, one 1 MiB pread serves many small files. The pointer is valid until the next call for this source. NULL
- * with errno on a read error, errno 0 when the file is too short. */
+ * their data, one 1 MiB pread serves many small files. The pointer is
+ * valid until the next call for this source. NULL with errno on a read
+ * error, errno 0 when the file is too short. */
 static const unsigned char *src_read(struct src_fd *s, uint64_t off, size_t len)
 {
 	if (off >= s->woff && off + len <= s->woff + s->wlen)

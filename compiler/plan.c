@@ -93,7 +93,7 @@ struct plan_input *plan_add_input(struct plan_step *s, const char *what, const c
 	}
 	struct plan_input *in = &s->in[s->nin++];
 	memset(in, 0, sizeof(*in));
-	in->what = what ? xstrdup(what) : NULL;
+	in->what = xstrdup(what);
 	in->source = source ? xstrdup(source) : NULL;
 	return in;
 }
@@ -369,8 +369,9 @@ static void plan_copy(struct plan *p, const struct recipe *r, const struct ir_no
 		for (size_t f = 0; f < ents.n; f++) {
 			const struct ctxent *e = &ents.v[f];
 			char *full = path_join(r->dir, e->rel);
-			struct plan_input *in = plan_add_input(s, NULL, e->rel);
-			in->what = xasprintf("file %s", e->rel);
+			char *what = xasprintf("file %s", e->rel);
+			struct plan_input *in = plan_add_input(s, what, e->rel);
+			free(what);
 			in->mode = (unsigned)e->st.st_mode;
 			char *digest = NULL;
 			if (S_ISREG(e->st.st_mode)) {
