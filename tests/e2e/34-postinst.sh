@@ -17,26 +17,14 @@ set -eu
 
 postinst_setup
 # a "misc" set with a user's files (1000:1000) and files to edit/delete
-python3 - "$S/misc.tar.xz" <<'EOF'
-import io, lzma, sys, tarfile
-def ti(name, typ, mode, uid=0, gid=0, data=None, link=None):
-    t = tarfile.TarInfo(name); t.type = typ; t.mode = mode; t.uid = uid; t.gid = gid
-    t.uname = "user" if uid else "root"; t.gname = "user" if gid else "wheel"; t.mtime = 1700000000
-    if link: t.linkname = link
-    if data is not None: t.size = len(data)
-    return t, data
+misc_set "$S" <<'EOF'
 E = [ti("./home", tarfile.DIRTYPE, 0o755),
      ti("./home/user", tarfile.DIRTYPE, 0o750, 1000, 1000),
      ti("./home/user/notes", tarfile.REGTYPE, 0o640, 1000, 1000, b"first line\n"),
      ti("./etc/keep.conf", tarfile.REGTYPE, 0o600, 0, 5, b"keep=1\n"),
      ti("./etc/remove-me", tarfile.REGTYPE, 0o644, 0, 0, b"bye\n"),
      ti("./var/outside", tarfile.SYMTYPE, 0o777, link="/tmp/smolc-e2e-outside")]
-with lzma.open(sys.argv[1], "wb", format=lzma.FORMAT_XZ) as z:
-    with tarfile.open(fileobj=z, mode="w", format=tarfile.USTAR_FORMAT) as tf:
-        for t, d in E:
-            tf.addfile(t, io.BytesIO(d) if d is not None else None)
 EOF
-(cd "$S" && sha512sum --tag misc.tar.xz >>SHA512)
 echo "secret" >"$M/net-probe.txt"
 http_start "$M"
 export SMOLC_MIRROR="$HTTP_URL"

@@ -24,13 +24,7 @@ set -eu
 postinst_setup
 # "misc": users www (80) and user (1000), groups users (100) and www (81),
 # a user's file and a file with group operator (5)
-python3 - "$S/misc.tar.xz" <<'EOF'
-import io, lzma, sys, tarfile
-def ti(name, typ, mode, uid=0, gid=0, data=None):
-    t = tarfile.TarInfo(name); t.type = typ; t.mode = mode; t.uid = uid; t.gid = gid
-    t.uname = "user" if uid else "root"; t.gname = "user" if gid else "wheel"; t.mtime = 1700000000
-    if data is not None: t.size = len(data)
-    return t, data
+misc_set "$S" <<'EOF'
 E = [ti("./etc", tarfile.DIRTYPE, 0o755),
      ti("./etc/passwd", tarfile.REGTYPE, 0o644, data=b"root:*:0:0:Charlie &:/root:/bin/sh\n"
         b"www:*:80:81:web:/var/www:/sbin/nologin\nuser:*:1000:100:User:/home/user:/bin/sh\n"),
@@ -39,12 +33,7 @@ E = [ti("./etc", tarfile.DIRTYPE, 0o755),
      ti("./home", tarfile.DIRTYPE, 0o755),
      ti("./home/user", tarfile.DIRTYPE, 0o750, 1000, 1000),
      ti("./home/user/notes", tarfile.REGTYPE, 0o640, 1000, 1000, b"first line\n")]
-with lzma.open(sys.argv[1], "wb", format=lzma.FORMAT_XZ) as z:
-    with tarfile.open(fileobj=z, mode="w", format=tarfile.USTAR_FORMAT) as tf:
-        for t, d in E:
-            tf.addfile(t, io.BytesIO(d) if d is not None else None)
 EOF
-(cd "$S" && sha512sum --tag misc.tar.xz >>SHA512)
 http_start "$M"
 export SMOLC_MIRROR="$HTTP_URL"
 

@@ -151,6 +151,32 @@ postinst_setup() {
 	S="$M/$SETS_REL"
 }
 
+# misc_set DIR: write DIR/misc.tar.xz from a Python list E (on stdin) of
+# ti(name, type, mode, uid=0, gid=0, data=None, link=None) entries (names
+# "user" for non-zero ids, else root/wheel; one fixed mtime) and add its
+# line to DIR/SHA512. `tarfile` is in scope for the entry types.
+misc_set() {
+	local py
+	py=$(cat <<'PY'
+import io, lzma, sys, tarfile
+def ti(name, typ, mode, uid=0, gid=0, data=None, link=None):
+    t = tarfile.TarInfo(name); t.type = typ; t.mode = mode; t.uid = uid; t.gid = gid
+    t.uname = "user" if uid else "root"; t.gname = "user" if gid else "wheel"; t.mtime = 1700000000
+    if link: t.linkname = link
+    if data is not None: t.size = len(data)
+    return t, data
+ns = {"ti": ti, "tarfile": tarfile}
+exec(sys.stdin.read(), ns)
+with lzma.open(sys.argv[1], "wb", format=lzma.FORMAT_XZ) as z:
+    with tarfile.open(fileobj=z, mode="w", format=tarfile.USTAR_FORMAT) as tf:
+        for t, d in ns["E"]:
+            tf.addfile(t, io.BytesIO(d) if d is not None else None)
+PY
+)
+	python3 -c "$py" "$1/misc.tar.xz"
+	(cd "$1" && sha512sum --tag misc.tar.xz >>SHA512)
+}
+
 # ---- images ----
 # dbg IMG CMD: debugfs -R CMD on the ext2 partition; stdout only
 dbg() { debugfs -R "$2" "$1?offset=$PART_OFFSET" 2>/dev/null; }
