@@ -397,8 +397,7 @@ int check_recipe(struct diag_ctx *d, struct recipe *r)
 			break;
 		}
 	}
-	const char *env_site = getenv("PKGSITE");
-	if (pkgs && from && from->u.from.kind == BASE_SCRATCH && !s->pkgsite && !(env_site && *env_site)) {
+	if (pkgs && from && from->u.from.kind == BASE_SCRATCH && !recipe_pkgsite(s)) {
 		struct diag *g = diag_error(d, pkgs->loc, "PKGS needs a package repository, but the recipe is FROM scratch");
 		diag_hint(g, "use FROM netbsd-<version>, or name the repository with PKGSITE <url> (or $PKGSITE)");
 	}

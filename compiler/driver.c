@@ -226,16 +226,15 @@ int cmd_check(int argc, char **argv)
 	int ex = parse_recipe_opts("check", check_usage, 0, argc, argv, &o, &path);
 	if (ex >= 0)
 		return ex;
-	struct strvec bargs = o.bargs;
 	struct diag_ctx d;
 	diag_init(&d);
-	struct recipe *r = driver_load(&d, path, &bargs);
+	struct recipe *r = driver_load(&d, path, &o.bargs);
 	int rc = driver_finish_diags(&d);
 	if (rc == EXIT_OK)
 		printf("%s: ok (%zu instructions, service %s)\n", path, r ? r->n : 0, r ? r->set.service : "?");
 	recipe_free(r);
 	diag_fini(&d);
-	sv_free(&bargs);
+	sv_free(&o.bargs);
 	return rc;
 }
 
@@ -246,19 +245,16 @@ int cmd_plan(int argc, char **argv)
 	int ex = parse_recipe_opts("plan", plan_usage, RO_CACHE | RO_MIRROR | RO_JSON, argc, argv, &o, &path);
 	if (ex >= 0)
 		return ex;
-	struct strvec bargs = o.bargs;
-	const char *cache_dir = o.cache_dir, *mirror = o.mirror;
-	bool json = o.json;
 	struct diag_ctx d;
 	diag_init(&d);
 	int rc = EXIT_OK;
-	struct recipe *r = driver_load(&d, path, &bargs);
+	struct recipe *r = driver_load(&d, path, &o.bargs);
 	struct driver_env env;
 	memset(&env, 0, sizeof(env));
 	struct plan *p = NULL;
 	if (!r || d.errors) {
 		rc = EXIT_USAGE;
-	} else if (driver_open_env(&env, cache_dir, mirror, true, true) < 0) {
+	} else if (driver_open_env(&env, o.cache_dir, o.mirror, true, true) < 0) {
 		rc = EXIT_FAIL;
 	} else {
 		env.penv.fetch_inputs = false; /* plan never downloads */
@@ -267,7 +263,7 @@ int cmd_plan(int argc, char **argv)
 	}
 	diag_print(&d, stderr);
 	if (rc == EXIT_OK) {
-		if (json)
+		if (o.json)
 			plan_print_json(p, &d, stdout);
 		else
 			plan_print_text(p, &d, stdout);
@@ -276,7 +272,7 @@ int cmd_plan(int argc, char **argv)
 	driver_close_env(&env);
 	recipe_free(r);
 	diag_fini(&d);
-	sv_free(&bargs);
+	sv_free(&o.bargs);
 	return rc;
 }
 
@@ -370,13 +366,10 @@ int cmd_lock(int argc, char **argv)
 				   &path);
 	if (ex >= 0)
 		return ex;
-	struct strvec bargs = o.bargs;
-	const char *cache_dir = o.cache_dir, *mirror = o.mirror;
-	bool update = o.update, offline = o.offline;
 	struct diag_ctx d;
 	diag_init(&d);
 	int rc = EXIT_OK;
-	struct recipe *r = driver_load(&d, path, &bargs);
+	struct recipe *r = driver_load(&d, path, &o.bargs);
 	struct driver_env env;
 	memset(&env, 0, sizeof(env));
 	struct plan *p = NULL;
@@ -385,10 +378,10 @@ int cmd_lock(int argc, char **argv)
 	struct lockfile *old = NULL;
 	if (!r || d.errors) {
 		rc = EXIT_USAGE;
-	} else if (driver_open_env(&env, cache_dir, mirror, offline, false) < 0) {
+	} else if (driver_open_env(&env, o.cache_dir, o.mirror, o.offline, false) < 0) {
 		rc = EXIT_FAIL;
 	} else {
-		if (!update) {
+		if (!o.update) {
 			old = lockfile_read(lpath, &err);
 			if (err) {
 				diag_error_plain(&d, "%s", err);
@@ -414,7 +407,7 @@ int cmd_lock(int argc, char **argv)
 			pinned++;
 		if (pending) {
 			diag_error_plain(&d, "%zu input%s could not be resolved%s; nothing written", pending, pending > 1 ? "s" : "",
-					 offline ? " offline (run without --offline)" : "");
+					 o.offline ? " offline (run without --offline)" : "");
 			rc = EXIT_FAIL;
 		} else if (lockfile_write(lpath, p, &err) < 0) {
 			diag_error_plain(&d, "%s", err);
@@ -431,6 +424,6 @@ int cmd_lock(int argc, char **argv)
 	driver_close_env(&env);
 	recipe_free(r);
 	diag_fini(&d);
-	sv_free(&bargs);
+	sv_free(&o.bargs);
 	return rc;
 }

@@ -181,6 +181,9 @@ struct recipe {
 };
 
 struct ir_node *recipe_push(struct recipe *r, enum ir_kind k, struct loc loc);
+/* The package repository a recipe names: its PKGSITE, else a non-empty
+ * $PKGSITE, else NULL (then the NetBSD release's, when there is one). */
+const char *recipe_pkgsite(const struct recipe_settings *s);
 void recipe_free(struct recipe *r);   /* NULL-safe; frees r too */
 
 #endif

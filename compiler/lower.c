@@ -105,6 +105,12 @@ struct ir_node *recipe_push(struct recipe *r, enum ir_kind k, struct loc loc)
 	return n;
 }
 
+const char *recipe_pkgsite(const struct recipe_settings *s)
+{
+	const char *env = getenv("PKGSITE");
+	return s->pkgsite ? s->pkgsite : env && *env ? env : NULL;
+}
+
 static void node_free(struct ir_node *n)
 {
 	switch (n->kind) {

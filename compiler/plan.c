@@ -531,11 +531,7 @@ static int plan_recipe(struct diag_ctx *d, struct plan *p, const struct recipe *
 			}
 			struct plan_step *s = add_step(p, STEP_PKGS, r, n, n->loc, sb_detach(&title));
 			s->canon = sb_detach(&canon);
-			/* the recipe's PKGSITE, else $PKGSITE, else the release's repository */
-			const char *site = r->set.pkgsite;
-			const char *env_site = getenv("PKGSITE");
-			if (!site && env_site && *env_site)
-				site = env_site;
+			const char *site = recipe_pkgsite(&r->set);
 			if (!site && p->target)
 				site = p->target->pkgsrc_url;
 			if (!site) {
