@@ -99,6 +99,13 @@ n=$(http_count)
  assert_not_contains "$OUT" "libc-2.0" "PKGS app tool"
  assert_contains "$OUT" "input  pkg tool-3.0  " "PKGS app tool: tool")
 assert_eq "$n" "$(http_count)" "requests made by the plans"
+# no PKGSITE in the recipe: $PKGSITE names the repository
+mkdir -p ../envsite && cp kern ../envsite/
+sed '/^PKGSITE /d; s/^PKGS .*/PKGS app/' Smolfile >../envsite/Smolfile
+(cd ../envsite && run "$SMOLC" plan; expect_rc 2 "plan FROM scratch without PKGSITE or \$PKGSITE"
+ assert_contains "$OUT" "PKGS needs a package repository" "no repository at all"
+ PKGSITE="$SITE" run "$SMOLC" plan; expect_rc 0 "plan with \$PKGSITE"
+ assert_contains "$OUT" "input  pkg app-1.0  ${SITE}app-1.0.tgz" "\$PKGSITE names the repository")
 
 # --- the image ---
 assert_fsck_clean "$img"
