@@ -96,12 +96,10 @@ int cmd_plan(int argc, char **argv)
 	struct plan *p = NULL;
 	if (!r || d.errors) {
 		rc = EXIT_USAGE;
-	} else if (session_open(&env, cache_dir, mirror, true, true) < 0) {
-		rc = EXIT_FAIL;
-	} else {
-		env.penv.fetch_inputs = false; /* plan never downloads */
-		if (plan_make(&d, r, &env.penv, &p) < 0)
-			rc = plan_exit_code(p);
+	} else if (session_open(&env, cache_dir, mirror, false, true, true) < 0) {
+		rc = EXIT_FAIL; /* ^ plan never downloads: no fetcher, the cache only */
+	} else if (session_plan(&env, &d, r, &p) < 0) {
+		rc = plan_exit_code(p);
 	}
 	diag_print(&d, stderr);
 	if (rc == EXIT_OK) {
@@ -211,7 +209,7 @@ int cmd_lock(int argc, char **argv)
 	struct lockfile *old = NULL;
 	if (!r || d.errors) {
 		rc = EXIT_USAGE;
-	} else if (session_open(&env, cache_dir, mirror, offline, false) < 0) {
+	} else if (session_open(&env, cache_dir, mirror, !offline, offline, false) < 0) {
 		rc = EXIT_FAIL;
 	} else {
 		if (!update) {
@@ -223,7 +221,7 @@ int cmd_lock(int argc, char **argv)
 		}
 		env.penv.lock = old;
 		env.penv.index_only = true;
-		if (rc == EXIT_OK && plan_make(&d, r, &env.penv, &p) < 0)
+		if (rc == EXIT_OK && session_plan(&env, &d, r, &p) < 0)
 			rc = plan_exit_code(p);
 	}
 	size_t pinned = 0, pending = 0;

@@ -19,7 +19,6 @@
 #include "digest.h"
 #include "digestmemo.h"
 #include "exitcode.h"
-#include "fetch.h"
 #include "fstree.h"
 #include "image.h"
 #include "layer.h"
@@ -801,11 +800,10 @@ static int build_run(struct build *b, char **yaml_out)
 {
 	double t0 = now_monotonic();
 	const struct recipe_settings *rs = &b->r->set;
-	if (session_open(&b->env, b->o->cache_dir, b->o->mirror, b->o->offline, b->o->quiet) < 0)
-		return EXIT_FAIL;
 	/* A build needs every input: with --offline the fetcher itself refuses
 	 * the network and says which URL is not in the cache. */
-	b->env.penv.fetch_inputs = true;
+	if (session_open(&b->env, b->o->cache_dir, b->o->mirror, true, b->o->offline, b->o->quiet) < 0)
+		return EXIT_FAIL;
 	char *lpath = lockfile_path_for(b->r->path);
 	char *lerr = NULL;
 	if (!b->o->update_lock) {
@@ -818,7 +816,7 @@ static int build_run(struct build *b, char **yaml_out)
 		}
 	}
 	b->env.penv.lock = b->lock;
-	if (plan_make(b->d, b->r, &b->env.penv, &b->p) < 0) {
+	if (session_plan(&b->env, b->d, b->r, &b->p) < 0) {
 		free(lpath);
 		return plan_exit_code(b->p);
 	}

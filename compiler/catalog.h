@@ -28,7 +28,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "fetch.h"
 #include "util.h"
 
 struct catalog;
@@ -163,34 +162,5 @@ const struct catalog_sum *catalog_sums_find_set(const struct catalog_sums *s, co
  * returns 0, or -1 with *err. */
 int catalog_parse_sha256(const char *text, size_t len, const char *name, const char *origin,
 			 char hex[65], char **err);
-
-/* ---- putting it together (uses fetch.h) ---- */
-
-/* Fetch and parse the target's checksum list (t->sha512_url) through the
- * cache: unpinned, so it is revalidated (If-None-Match) when online and
- * taken from the cache when offline. *out owned by the caller. Errors are
- * fetch's one-liners (404 hint: "check the NetBSD version and
- * architecture") or the parser's "<url>:<line>: …". */
-int catalog_fetch_sums(struct fetch_ctx *f, const struct catalog_target *t, struct catalog_sums **out,
-		       char **err);
-
-/* Where one set comes from. Strings owned; clear with catalog_set_clear. */
-struct catalog_set {
-	char *name;     /* "base" */
-	char *file;     /* "base.tar.xz" (from the checksum list when given) */
-	char *url;      /* what to pass to fetch_file: the mirror URL, or the local path */
-	char *digest;   /* "sha512:<hex>" from the list, or NULL (local file / no list) */
-	bool local;     /* found under sets/<arch>/ */
-};
-void catalog_set_clear(struct catalog_set *s);     /* NULL-safe */
-
-/* Resolve `set` ("base", or "base.tgz") for a target. Order: a local file
- * sets/<arch>/<file> under recipe_dir then datadir (catalog_local_set; no
- * digest), else the mirror URL with the file name and sha512 taken from
- * `sums` (catalog_sums_find_set: an unknown set is an error listing the
- * sets the list has), else, when sums is NULL, <set>.<t->set_ext> unpinned.
- * Pass the result to fetch_file(url, digest). */
-int catalog_resolve_set(const struct catalog_target *t, const struct catalog_sums *sums, const char *set,
-			const char *recipe_dir, const char *datadir, struct catalog_set *out, char **err);
 
 #endif

@@ -33,6 +33,24 @@ static void diag_free_records(struct diag_ctx *d)
 	d->n = 0;
 }
 
+struct diag_mark diag_mark(const struct diag_ctx *d)
+{
+	return (struct diag_mark){d->n, d->errors, d->warnings, d->capped};
+}
+
+void diag_rollback(struct diag_ctx *d, struct diag_mark m)
+{
+	for (size_t i = m.n; i < d->n; i++) {
+		free(d->v[i].msg);
+		free(d->v[i].hint);
+	}
+	if (m.n < d->n)
+		d->n = m.n;
+	d->errors = m.errors;
+	d->warnings = m.warnings;
+	d->capped = m.capped;
+}
+
 void diag_fini(struct diag_ctx *d)
 {
 	diag_free_records(d);

@@ -88,6 +88,16 @@ struct diag *diag_error_plain(struct diag_ctx *d, const char *fmt, ...)
 
 bool diag_full(const struct diag_ctx *d);  /* error cap reached */
 
+/* Forget what was queued after a mark (a planning round whose results are
+ * superseded by the next one). The mark must come from this context and
+ * no diag_print may have run since. */
+struct diag_mark {
+	size_t n, errors, warnings;
+	bool capped;
+};
+struct diag_mark diag_mark(const struct diag_ctx *d);
+void diag_rollback(struct diag_ctx *d, struct diag_mark m);
+
 /* Print every queued diagnostic to f, then forget them. */
 void diag_print(struct diag_ctx *d, FILE *f);
 

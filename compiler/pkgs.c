@@ -1,6 +1,7 @@
 /* pkgs.c — see pkgs.h. */
 #include "pkgs.h"
-#include "fetch.h"
+#include "cache.h"
+#include "inputs.h"
 #include "util.h"
 #include "digest.h"
 #include "digestmemo.h"
@@ -46,10 +47,10 @@ void pkgs_state_free(struct pkgs_state *s)
 	free(s);
 }
 
-/* The repository's summary and SHA512 list, fetched (or found in the
- * cache) once per plan; parsing waits for repo_parse. NULL when the summary
- * is not available (plan mode, nothing cached) or failed (diagnosed,
- * *failed). */
+/* The repository's summary and SHA512 list, looked up (inputs.h) once per
+ * plan; parsing waits for repo_parse. NULL when the summary is not known
+ * yet (plan mode and not cached, or not resolved yet) or failed
+ * (diagnosed, *failed). */
 static struct pkgs_repo *repo_get(struct diag_ctx *d, struct plan *p, const char *url, const struct plan_env *env,
 				  struct loc at, bool *failed)
 {
@@ -59,18 +60,23 @@ static struct pkgs_repo *repo_get(struct diag_ctx *d, struct plan *p, const char
 	for (size_t i = 0; i < p->pkgs->n; i++)
 		if (!strcmp(p->pkgs->v[i].url, url))
 			return &p->pkgs->v[i];
-	if (!env->fetch)
+	if (!env->inputs)
 		return NULL;
+	bool resolving = inputs_resolving(env->inputs);
 	static const char *const names[] = {"pkg_summary.xz", "pkg_summary.bz2", "pkg_summary.gz"};
-	struct fetch_result res;
-	memset(&res, 0, sizeof(res));
+	struct input_file f;
 	char *err = NULL, *first_err = NULL;
-	bool got = false;
-	for (size_t i = 0; i < ARRAY_LEN(names) && !got; i++) {
+	bool got = false, later = false;
+	/* the first of the names that exists: in resolving mode, the next is
+	 * asked for only once the one before is known to fail */
+	for (size_t i = 0; i < ARRAY_LEN(names) && !got && !later; i++) {
 		char *u = xasprintf("%s%s", url, names[i]);
-		struct fetch_req req = {u, NULL, "check PKGSITE or the NetBSD release", NULL, false};
-		if (fetch_file(env->fetch, &req, &res, &err) == 0)
+		struct input_req req = {u, NULL, "check PKGSITE or the NetBSD release", NULL};
+		enum input_state st = inputs_file(env->inputs, &req, &f, &err);
+		if (st == INPUT_OK)
 			got = true;
+		else if (st == INPUT_MISSING && resolving)
+			later = true;
 		else if (!first_err)
 			first_err = err, err = NULL;
 		free(err);
@@ -78,7 +84,7 @@ static struct pkgs_repo *repo_get(struct diag_ctx *d, struct plan *p, const char
 		free(u);
 	}
 	if (!got) {
-		if (env->fetch_inputs) {
+		if (resolving && !later) {
 			struct diag *g = diag_error(d, at, "no pkg_summary in the package repository %s", url);
 			diag_hint(g, "%s", first_err ? first_err : "tried pkg_summary.xz, .bz2 and .gz");
 			*failed = true;
@@ -87,23 +93,28 @@ static struct pkgs_repo *repo_get(struct diag_ctx *d, struct plan *p, const char
 		return NULL;
 	}
 	free(first_err);
+	char *summary_path = xstrdup(f.path), summary_sha[65];
+	memcpy(summary_sha, f.sha256, sizeof(summary_sha));
+	/* the SHA512 list is optional: verify against it when published */
+	char *su = xasprintf("%sSHA512", url);
+	struct input_req req = {su, NULL, NULL, NULL};
+	enum input_state st = inputs_file(env->inputs, &req, &f, &err);
+	free(err);
+	free(su);
+	if (st == INPUT_MISSING && resolving) {
+		free(summary_path); /* the packages' pins wait for it */
+		return NULL;
+	}
 	p->pkgs->v = xrealloc(p->pkgs->v, (p->pkgs->n + 1) * sizeof(*p->pkgs->v));
 	struct pkgs_repo *r = &p->pkgs->v[p->pkgs->n++];
 	memset(r, 0, sizeof(*r));
 	r->url = xstrdup(url);
-	r->summary_path = xstrdup(res.path);
-	memcpy(r->summary_sha, res.sha256, sizeof(r->summary_sha));
-	fetch_result_clear(&res);
-	/* the SHA512 list is optional: verify against it when published */
-	char *su = xasprintf("%sSHA512", url);
-	struct fetch_req req = {su, NULL, NULL, NULL, false};
-	if (fetch_file(env->fetch, &req, &res, &err) == 0) {
-		r->sums_path = xstrdup(res.path);
-		memcpy(r->sums_sha, res.sha256, sizeof(r->sums_sha));
-		fetch_result_clear(&res);
+	r->summary_path = summary_path;
+	memcpy(r->summary_sha, summary_sha, sizeof(r->summary_sha));
+	if (st == INPUT_OK) {
+		r->sums_path = xstrdup(f.path);
+		memcpy(r->sums_sha, f.sha256, sizeof(r->sums_sha));
 	}
-	free(err);
-	free(su);
 	return r;
 }
 
@@ -242,24 +253,23 @@ static void memo_write(const char *path, const struct plan_step *s)
 static int fetch_package(struct diag_ctx *d, const struct plan_env *env, const struct ir_node *n, struct plan_input *in,
 			 const struct pkg_entry *e, const struct pkg_digests *digests)
 {
-	if (!env->fetch || (env->index_only && in->digest))
+	if (!env->inputs || (env->index_only && in->digest))
 		return 0;
 	int rc = 0;
 	char *err = NULL;
-	struct fetch_req req = {in->source, in->digest, "the package is listed in pkg_summary but missing", NULL, false};
-	struct fetch_result fr;
-	memset(&fr, 0, sizeof(fr));
-	if (fetch_file(env->fetch, &req, &fr, &err) == 0) {
-		if (e && pkg_verify_file(fr.path, e, digests, &err) < 0) {
+	struct input_req req = {in->source, in->digest, "the package is listed in pkg_summary but missing", NULL};
+	struct input_file f;
+	enum input_state st = inputs_file(env->inputs, &req, &f, &err);
+	if (st == INPUT_OK) {
+		if (e && pkg_verify_file(f.path, e, digests, &err) < 0) {
 			diag_error(d, n->loc, "%s: %s", in->source, err);
 			rc = -1;
 		} else {
-			in->path = xstrdup(fr.path);
+			in->path = xstrdup(f.path);
 			if (!in->digest)
-				in->digest = xasprintf("sha256:%s", fr.sha256);
+				in->digest = xasprintf("sha256:%s", f.sha256);
 		}
-		fetch_result_clear(&fr);
-	} else if (env->fetch_inputs) {
+	} else if (st == INPUT_FAILED) {
 		struct diag *g = diag_error(d, n->loc, "%s", err);
 		if (strstr(err, " mismatch: "))
 			diag_hint(g, "the package does not match the repository's SHA512 list: the download "
@@ -282,17 +292,16 @@ int pkgs_plan(struct diag_ctx *d, struct plan *p, struct plan_step *s, const str
 		for (size_t i = 0; i < nlocked; i++) {
 			struct plan_input *in = plan_add_input(s, locked[i].what, locked[i].url);
 			in->digest = xstrdup(locked[i].digest);
-			if (!env->fetch || env->index_only)
+			if (!env->inputs || env->index_only)
 				continue;
-			struct fetch_req req = {locked[i].url, locked[i].digest, "the locked package is gone from the repository; "
-				"run smolc lock --update-lock", NULL, false};
-			struct fetch_result fr;
-			memset(&fr, 0, sizeof(fr));
+			struct input_req req = {locked[i].url, locked[i].digest, "the locked package is gone from the repository; "
+				"run smolc lock --update-lock", NULL};
+			struct input_file f;
 			char *err = NULL;
-			if (fetch_file(env->fetch, &req, &fr, &err) == 0) {
-				in->path = xstrdup(fr.path);
-				fetch_result_clear(&fr);
-			} else if (env->fetch_inputs) {
+			enum input_state st = inputs_file(env->inputs, &req, &f, &err);
+			if (st == INPUT_OK) {
+				in->path = xstrdup(f.path);
+			} else if (st == INPUT_FAILED) {
 				struct diag *g = diag_error(d, n->loc, "%s", err);
 				if (strstr(err, " mismatch: "))
 					diag_hint(g, "%s pins %s to that digest, but the repository's file changed; "
@@ -316,7 +325,7 @@ int pkgs_plan(struct diag_ctx *d, struct plan *p, struct plan_step *s, const str
 	bool hit = memo_read(memo, &ml, &nml) == 0;
 	/* a package without the repository's SHA512 is checked against the
 	 * catalogue's size when it is downloaded: that needs the summary */
-	for (size_t i = 0; hit && env->fetch_inputs && i < nml; i++)
+	for (size_t i = 0; hit && inputs_resolving(env->inputs) && i < nml; i++)
 		hit = ml[i].digest != NULL;
 	if (!hit) {
 		memo_lines_free(ml, nml);

@@ -4,7 +4,7 @@
 #include "catalog.h"
 #include "digest.h"
 #include "digestmemo.h"
-#include "fetch.h"
+#include "inputs.h"
 #include "lockfile.h"
 #include "pkgs.h"
 #include "exitcode.h"
@@ -102,52 +102,58 @@ static void input_local_file(const struct plan_env *env, struct plan_input *in, 
 	input_local_file_st(env, in, path, NULL);
 }
 
-/* Fetch (or, in plan mode, look up in the cache) a remote input. */
+/* Look up a remote input (inputs.h): its path and digest when known,
+ * else it stays pending; a failed resolution is reported at `at`. */
 static int input_fetch(const struct plan_env *env, struct plan_input *in, const char *pin, const char *hint,
 		       const char *base_dir, struct diag_ctx *d, struct loc at)
 {
 	if (pin && !in->digest)
 		in->digest = xstrdup(pin);
-	if (!env->fetch || (env->index_only && in->digest))
+	if (!env->inputs || (env->index_only && in->digest))
 		return 0;
-	struct fetch_req req = {in->source, pin, hint, base_dir, false};
-	struct fetch_result res;
-	memset(&res, 0, sizeof(res));
+	struct input_req req = {in->source, pin, hint, base_dir};
+	struct input_file f;
 	char *err = NULL;
-	if (fetch_file(env->fetch, &req, &res, &err) < 0) {
-		if (env->fetch_inputs) {
-			diag_error(d, at, "%s", err);
-			free(err);
-			return -1;
-		}
+	switch (inputs_file(env->inputs, &req, &f, &err)) {
+	case INPUT_FAILED:
+		diag_error(d, at, "%s", err);
 		free(err);
-		return 0; /* plan: not in the cache yet → pending (unless pinned) */
+		return -1;
+	case INPUT_MISSING:
+		return 0; /* not resolved yet → pending (unless pinned) */
+	case INPUT_OK:
+		break;
 	}
 	free(in->path);
-	in->path = xstrdup(res.path);
+	in->path = xstrdup(f.path);
 	if (!in->digest)
-		in->digest = xasprintf("sha256:%s", res.sha256);
-	fetch_result_clear(&res);
+		in->digest = xasprintf("sha256:%s", f.sha256);
 	return 0;
 }
 
-/* The release's SHA512 list (cached, or fetched in build mode). */
+/* The release's SHA512 list. NULL when not known yet (*missing: a later
+ * planning round will have it) or failed (diagnosed, *failed). */
 static struct catalog_sums *release_sums(const struct plan_env *env, const struct catalog_target *t, struct diag_ctx *d,
-					 struct loc at, bool *failed)
+					 struct loc at, bool *failed, bool *missing)
 {
 	*failed = false;
-	if (!env->fetch || !t)
+	*missing = false;
+	if (!env->inputs || !t)
 		return NULL;
-	struct fetch_req req = {t->sha512_url, NULL, "check the NetBSD version in FROM", NULL, false};
+	struct input_req req = {t->sha512_url, NULL, "check the NetBSD version in FROM", NULL};
 	char *text = NULL, *err = NULL;
 	size_t len = 0;
-	if (fetch_text(env->fetch, &req, 0, &text, &len, NULL, &err) < 0) {
-		if (env->fetch_inputs) {
-			diag_error(d, at, "%s", err);
-			*failed = true;
-		}
+	switch (inputs_text(env->inputs, &req, 0, &text, &len, &err)) {
+	case INPUT_FAILED:
+		diag_error(d, at, "%s", err);
+		*failed = true;
 		free(err);
 		return NULL;
+	case INPUT_MISSING:
+		*missing = true;
+		return NULL;
+	case INPUT_OK:
+		break;
 	}
 	struct catalog_sums *s = catalog_sums_parse(text, len, t->sha512_url, &err);
 	if (!s) {
@@ -217,15 +223,21 @@ static int plan_set(struct diag_ctx *d, struct plan *p, const struct recipe *r, 
 					 NULL, d, set->loc);
 			break;
 		}
-		/* *sums_state: 0 not fetched yet, 1 fetched, 2 failed (reported once;
-		 * the sets are then not fetched unverified) */
+		/* *sums_state: 0 not looked up yet, 1 looked up, 2 failed (reported
+		 * once; the sets are then not fetched unverified), 3 not resolved yet */
 		if (*sums_state == 0) {
-			bool failed;
-			*sums = release_sums(env, p->target, d, loc, &failed);
-			*sums_state = failed ? 2 : 1;
+			bool failed, missing;
+			*sums = release_sums(env, p->target, d, loc, &failed, &missing);
+			*sums_state = failed ? 2 : missing && inputs_resolving(env->inputs) ? 3 : 1;
 		}
 		if (*sums_state == 2)
 			rc = -1;
+		if (*sums_state == 3) {
+			/* the list names the set's file and pins it: ask for the
+			 * set once it is resolved (the next planning round) */
+			plan_add_input(s, what, NULL);
+			break;
+		}
 		char *url = NULL;
 		const struct catalog_sum *sum = NULL;
 		if (*sums) {
@@ -693,27 +705,28 @@ static int plan_kernel(struct diag_ctx *d, struct plan *p, const struct plan_env
 		rc = -1;
 	} else {
 		in->source = xstrdup(url);
-		if (!pin && sumurl && env->fetch) {
-			struct fetch_req req = {sumurl, NULL, "the kernel's .sha256 file is missing", NULL, false};
+		bool later = false; /* the pin is not resolved yet: ask for the kernel next round */
+		if (!pin && sumurl && env->inputs) {
+			struct input_req req = {sumurl, NULL, "the kernel's .sha256 file is missing", NULL};
 			char *text = NULL;
 			size_t len = 0;
-			if (fetch_text(env->fetch, &req, 1 << 16, &text, &len, NULL, &err) == 0) {
+			enum input_state st = inputs_text(env->inputs, &req, 1 << 16, &text, &len, &err);
+			if (st == INPUT_OK) {
 				char hex[65];
 				if (catalog_parse_sha256(text, len, path_basename(url), sumurl, hex, &err) == 0)
 					pin = xasprintf("sha256:%s", hex);
-				else if (env->fetch_inputs)
+				else if (inputs_resolving(env->inputs))
 					diag_error(d, k ? k->arg_loc : r->set.from->loc, "%s", err), rc = -1;
-				free(err);
-				err = NULL;
+			} else if (st == INPUT_FAILED) {
+				diag_error(d, k ? k->arg_loc : r->set.from->loc, "%s", err), rc = -1;
 			} else {
-				if (env->fetch_inputs)
-					diag_error(d, k ? k->arg_loc : r->set.from->loc, "%s", err), rc = -1;
-				free(err);
-				err = NULL;
+				later = inputs_resolving(env->inputs);
 			}
+			free(err);
+			err = NULL;
 			free(text);
 		}
-		if (rc == 0)
+		if (rc == 0 && !later)
 			rc = input_fetch(env, in, pin, "check the kernel name", NULL, d, k ? k->arg_loc : r->set.from->loc);
 	}
 	free(url);

@@ -10,7 +10,7 @@
 
 struct cache;
 struct catalog;
-struct fetch_ctx;
+struct inputs;
 struct catalog_target;
 struct pkgs_state;
 struct lockfile;
@@ -46,10 +46,10 @@ struct plan_input *plan_add_input(struct plan_step *s, const char *what, const c
 
 struct plan_env {
 	struct catalog *catalog;       /* may be NULL: sets by name stay unresolved */
-	struct fetch_ctx *fetch;       /* NULL: never look anything up */
+	struct inputs *inputs;         /* remote inputs (inputs.h); NULL: never look anything up.
+	                                  Planning has no fetcher: it cannot download. */
 	struct cache *cache;
 	const char *mirror;            /* --mirror / SMOLC_MIRROR, or NULL */
-	bool fetch_inputs;             /* build: download what is missing; plan: cache only */
 	const char *datadir;           /* where services/common lives */
 	struct lockfile *lock;         /* Smolfile.lock to honour, or NULL */
 	bool index_only;               /* smolc lock: fetch indexes, not the inputs they pin */

@@ -3,11 +3,13 @@
 #include "cache.h"
 #include "catalog.h"
 #include "fetch.h"
+#include "inputs.h"
+#include "resolve.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-int session_open(struct session *e, const char *cache_dir, const char *mirror, bool offline, bool quiet)
+int session_open(struct session *e, const char *cache_dir, const char *mirror, bool resolve, bool offline, bool quiet)
 {
 	char *err = NULL;
 	memset(e, 0, sizeof(*e));
@@ -47,22 +49,39 @@ int session_open(struct session *e, const char *cache_dir, const char *mirror, b
 	const char *bo = getenv("SMOLC_FETCH_BACKOFF_MS");
 	if (bo)
 		fo.backoff_ms = (unsigned)atoi(bo);
-	e->fetch = fetch_new(e->cache, &fo);
+	if (resolve)
+		e->fetch = fetch_new(e->cache, &fo);
+	e->inputs = inputs_new(e->cache, resolve);
 	e->penv.catalog = e->catalog;
-	e->penv.fetch = e->fetch;
+	e->penv.inputs = e->inputs;
 	e->penv.cache = e->cache;
 	e->penv.mirror = catalog_mirror_override(mirror);
-	e->penv.fetch_inputs = !offline;
 	e->penv.datadir = e->catalog ? catalog_datadir(e->catalog) : NULL;
 	return 0;
 }
 
 void session_close(struct session *e)
 {
+	inputs_free(e->inputs);
 	fetch_free(e->fetch);
 	cache_free(e->cache);
 	catalog_free(e->catalog);
 	if (e->fetch_inited)
 		fetch_global_cleanup();
 	memset(e, 0, sizeof(*e));
+}
+
+int session_plan(struct session *s, struct diag_ctx *d, struct recipe *r, struct plan **out)
+{
+	*out = NULL;
+	for (unsigned round = 1;; round++) {
+		struct diag_mark m = diag_mark(d);
+		int rc = plan_make(d, r, &s->penv, out);
+		if (!s->fetch || round == SESSION_MAX_ROUNDS || inputs_resolve(s->inputs, s->fetch) == 0)
+			return rc;
+		debugf("planning round %u resolved new inputs; planning again", round);
+		diag_rollback(d, m);
+		plan_free(*out);
+		*out = NULL;
+	}
 }

@@ -4,6 +4,8 @@
 #   compiler/ may include compiler/, common/ (and the generated parser)
 #   runtime/  may include runtime/, common/ — never compiler/
 #   common/   includes only common/
+# planning cannot download by construction: plan.c, plan_types, pkgs.c
+# do not include fetch.h or resolve.h (they read inputs through inputs.h);
 # and no module includes itself back through others: with a module = the
 # .c and .h of one name in one directory, the graph of `#include "..."`
 # has no cycle (a private header X_int.h belongs to module X). Prints each violation and exits 1; exit 0 when clean.
@@ -18,6 +20,12 @@ allowed = {
     "compiler": {"common", "compiler"},
     "runtime": {"common", "runtime"},
     "cli": {"common", "compiler", "runtime", "cli"},
+}
+# modules that must not include a header (beyond the layer rules)
+forbidden = {
+    "compiler/plan": {"fetch.h", "resolve.h"},
+    "compiler/plan_types": {"fetch.h", "resolve.h"},
+    "compiler/pkgs": {"fetch.h", "resolve.h"},
 }
 generated = {"parser.h", "lexer.h", "sonames.h"}  # build/gen, the compiler's
 where = {}  # header name -> layer
@@ -49,6 +57,9 @@ for l, f in files:
             if not m:
                 continue
             h = m.group(1)
+            if h in forbidden.get(mod, ()):
+                print(f"{l}/{f}:{n}: {mod} must not include {h} (planning reads inputs through inputs.h and never downloads)")
+                bad += 1
             if h in generated:
                 if l not in ("compiler", "cli"):
                     print(f"{l}/{f}:{n}: includes the generated {h}, which belongs to compiler/")

@@ -25,8 +25,12 @@
 
 #include "cache.h"
 #include "catalog.h"
+#include "check.h"
 #include "digest.h"
 #include "fetch.h"
+#include "inputs.h"
+#include "plan.h"
+#include "resolve.h"
 #include "util.h"
 
 struct env {
@@ -770,9 +774,46 @@ static void test_disk_full(void **state)
 	t_close(&t);
 }
 
-/* The whole path the build driver takes for a set: catalog target on a
- * 127.0.0.1 mirror, SHA512 list, set name -> file name + digest, pinned
- * fetch; then the same offline; then a local sets/<arch>/ file first. */
+/* Plan `text` (a recipe at <dir>/Smolfile) the way a build does: rounds
+ * of plan_make over `in`, resolving through f (NULL: look only) until a
+ * round asks for nothing new. Returns plan_make's result; *p and the
+ * diagnostics in d are the last round's. */
+static int plan_rounds(struct diag_ctx *d, const char *dir, const char *text, struct catalog *c, const char *mirror,
+		       struct cache *cache, struct inputs *in, struct fetch_ctx *f, struct recipe **r, struct plan **p)
+{
+	char *name = path_join(dir, "Smolfile");
+	*r = recipe_load_buffer(d, name, text, strlen(text), NULL);
+	free(name);
+	if (d->errors) {
+		diag_print(d, stderr);
+		fail_msg("recipe errors");
+	}
+	struct plan_env env = {.catalog = c, .inputs = in, .cache = cache, .mirror = mirror};
+	for (int round = 0;; round++) {
+		assert_true(round < 8);
+		struct diag_mark m = diag_mark(d);
+		int rc = plan_make(d, *r, &env, p);
+		if (!f || inputs_resolve(in, f) == 0)
+			return rc;
+		diag_rollback(d, m);
+		plan_free(*p);
+	}
+}
+
+static const struct plan_input *set_input(const struct plan *p, const char *title)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (!strcmp(p->v[i].title, title))
+			return &p->v[i].in[0];
+	fail_msg("no step %s in the plan", title);
+	return NULL;
+}
+
+/* The whole path a build takes for a set, through the shipped planner
+ * (plan.c) and resolver (inputs.c): catalog target on a 127.0.0.1 mirror,
+ * SHA512 list, set name -> file name + digest, pinned fetch; an unknown
+ * set; the same offline with no request; a local sets/<arch>/ file first;
+ * `smolc plan` on an empty cache (nothing fetched, the set pending). */
 static void test_catalog_set_end_to_end(void **state)
 {
 	(void)state;
@@ -791,94 +832,118 @@ static void test_catalog_set_end_to_end(void **state)
 	if (!c)
 		fail_msg("%s", err);
 	char *mirror = url("/m");
-	struct catalog_target *tg = catalog_target(c, "9.4", "i386", mirror, &err);
-	if (!tg)
-		fail_msg("%s", err);
+	char *ctx = path_join(E.root, "ctx");
+	assert_int_equal(mkdir_p(ctx, 0755), 0);
+	char *kern = path_join(ctx, "k");
+	assert_int_equal(write_file_atomic(kern, "kernel", 6, 0644), 0);
+	static const char recipe[] = "FROM netbsd-9.4\nARCH i386\nKERNEL ./k\nSETS base\nSERVICE s\n";
 	struct t t;
 	t_open(&t, false);
-	struct catalog_sums *sums = NULL;
-	if (catalog_fetch_sums(t.f, tg, &sums, &err) < 0)
-		fail_msg("%s", err);
-	struct catalog_set set;
-	if (catalog_resolve_set(tg, sums, "base", NULL, NULL, &set, &err) < 0)
-		fail_msg("%s", err);
-	assert_false(set.local);
-	assert_string_equal(set.file, "base.tgz");
+	struct inputs *in = inputs_new(t.cache, true);
+	struct diag_ctx dc;
+	diag_init(&dc);
+	struct recipe *r;
+	struct plan *p;
+	if (plan_rounds(&dc, ctx, recipe, c, mirror, t.cache, in, t.f, &r, &p) < 0) {
+		diag_print(&dc, stderr);
+		fail_msg("plan failed");
+	}
+	const struct plan_input *si = set_input(p, "SETS base");
 	char *want_url = xasprintf("%s/pub/NetBSD/NetBSD-9.4/i386/binary/sets/base.tgz", mirror);
-	assert_string_equal(set.url, want_url);
+	assert_string_equal(si->source, want_url);
 	char *want_digest = xasprintf("sha512:%s", s512);
-	assert_string_equal(set.digest, want_digest);
-	struct fetch_req rq = {.url = set.url, .digest = set.digest, .hint = "check the NetBSD version and set name"};
-	struct fetch_result r;
-	if (fetch_file(t.f, &rq, &r, &err) < 0)
-		fail_msg("%s", err);
-	assert_int_equal(r.status, FETCH_DOWNLOADED);
-	assert_string_equal(r.sha512, s512);
-	fetch_result_clear(&r);
-	catalog_set_clear(&set);
+	assert_string_equal(si->digest, want_digest);
+	assert_non_null(si->path);
+	char *data;
+	size_t len;
+	assert_int_equal(read_file(si->path, 1 << 20, &data, &len), 0);
+	assert_int_equal(len, n);
+	assert_memory_equal(data, b, n);
+	free(data);
+	assert_true(p->image_key[0] != 0);
+	plan_free(p);
+	recipe_free(r);
+	diag_fini(&dc);
+	inputs_free(in);
 
-	/* unknown set: the list's sets are named */
-	assert_int_equal(catalog_resolve_set(tg, sums, "bsae", NULL, NULL, &set, &err), -1);
-	char *want_err = xasprintf("set 'bsae' is not in %s (sets: base etc)", tg->sha512_url);
-	assert_string_equal(err, want_err);
+	/* a set the list does not have: the list's sets are named, at the set */
+	in = inputs_new(t.cache, true);
+	diag_init(&dc);
+	assert_int_equal(plan_rounds(&dc, ctx, "FROM netbsd-9.4\nARCH i386\nKERNEL ./k\nSETS comp\nSERVICE s\n", c, mirror,
+				     t.cache, in, t.f, &r, &p), -1);
+	assert_int_equal(dc.errors, 1);
+	char *want_err = xasprintf("set 'comp' is not in %s/pub/NetBSD/NetBSD-9.4/i386/binary/sets/SHA512 (sets: base etc)", mirror);
+	assert_string_equal(dc.v[0].msg, want_err);
 	free(want_err);
-	free(err);
-	err = NULL;
-	catalog_sums_free(sums);
+	plan_free(p);
+	recipe_free(r);
+	diag_fini(&dc);
+	inputs_free(in);
 
 	/* offline, second build: no request at all */
 	char *sha_path = xasprintf("/m/pub/NetBSD/NetBSD-9.4/i386/binary/sets/SHA512");
 	char *set_path = xasprintf("/m/pub/NetBSD/NetBSD-9.4/i386/binary/sets/base.tgz");
 	int before = requests(sha_path, NULL) + requests(set_path, NULL);
 	struct fetch_ctx *off = t_fetcher(&t, true);
-	if (catalog_fetch_sums(off, tg, &sums, &err) < 0)
-		fail_msg("%s", err);
-	if (catalog_resolve_set(tg, sums, "base", NULL, NULL, &set, &err) < 0)
-		fail_msg("%s", err);
-	struct fetch_req rq2 = {.url = set.url, .digest = set.digest};
-	if (fetch_file(off, &rq2, &r, &err) < 0)
-		fail_msg("%s", err);
-	assert_int_equal(r.status, FETCH_CACHED);
-	fetch_result_clear(&r);
-	catalog_set_clear(&set);
+	in = inputs_new(t.cache, true);
+	diag_init(&dc);
+	assert_int_equal(plan_rounds(&dc, ctx, recipe, c, mirror, t.cache, in, off, &r, &p), 0);
+	si = set_input(p, "SETS base");
+	assert_string_equal(si->digest, want_digest);
+	assert_non_null(si->path);
 	assert_int_equal(requests(sha_path, NULL) + requests(set_path, NULL), before);
+	plan_free(p);
+	recipe_free(r);
+	diag_fini(&dc);
+	inputs_free(in);
 
-	/* a local sets/<arch>/ file is used first */
-	char *recipe = path_join(E.root, "recipe");
-	char *sdir = path_join(recipe, "sets/i386");
+	/* a local sets/<arch>/ file is used first, read in place */
+	char *sdir = path_join(ctx, "sets/i386");
 	assert_int_equal(mkdir_p(sdir, 0755), 0);
 	char *lf = path_join(sdir, "base.tgz");
 	assert_int_equal(write_file_atomic(lf, "local", 5, 0644), 0);
-	if (catalog_resolve_set(tg, sums, "base", recipe, NULL, &set, &err) < 0)
-		fail_msg("%s", err);
-	assert_true(set.local);
-	assert_string_equal(set.url, lf);
-	assert_null(set.digest);
-	struct fetch_req rq3 = {.url = set.url};
-	if (fetch_file(off, &rq3, &r, &err) < 0)
-		fail_msg("%s", err);
-	assert_int_equal(r.status, FETCH_LOCAL);
-	fetch_result_clear(&r);
-	catalog_set_clear(&set);
+	in = inputs_new(t.cache, true);
+	diag_init(&dc);
+	assert_int_equal(plan_rounds(&dc, ctx, recipe, c, mirror, t.cache, in, off, &r, &p), 0);
+	si = set_input(p, "SETS base");
+	assert_string_equal(si->path, lf);
+	assert_true(str_startswith(si->digest, "sha256:"));
+	plan_free(p);
+	recipe_free(r);
+	diag_fini(&dc);
+	inputs_free(in);
+	assert_int_equal(unlink(lf), 0);
 
-	/* without a list: the catalog's extension, unpinned */
-	if (catalog_resolve_set(tg, NULL, "etc", NULL, NULL, &set, &err) < 0)
-		fail_msg("%s", err);
-	assert_true(str_endswith(set.url, "/sets/etc.tgz"));
-	assert_null(set.digest);
-	catalog_set_clear(&set);
+	/* smolc plan on an empty cache: no fetcher, nothing requested, the set
+	 * pending under the catalog's extension */
+	struct t empty;
+	t_open(&empty, true);
+	before = requests(sha_path, NULL) + requests(set_path, NULL);
+	in = inputs_new(empty.cache, false);
+	diag_init(&dc);
+	assert_int_equal(plan_rounds(&dc, ctx, "FROM netbsd-9.4\nARCH i386\nKERNEL ./k\nSETS etc\nSERVICE s\n", c, mirror,
+				     empty.cache, in, NULL, &r, &p), 0);
+	si = set_input(p, "SETS etc");
+	assert_true(str_endswith(si->source, "/sets/etc.tgz"));
+	assert_null(si->digest);
+	assert_int_equal(p->image_key[0], 0);
+	assert_int_equal(requests(sha_path, NULL) + requests(set_path, NULL), before);
+	plan_free(p);
+	recipe_free(r);
+	diag_fini(&dc);
+	inputs_free(in);
+	t_close(&empty);
 
 	fetch_free(off);
-	catalog_sums_free(sums);
 	free(lf);
 	free(sdir);
-	free(recipe);
+	free(kern);
+	free(ctx);
 	free(sha_path);
 	free(set_path);
 	free(want_digest);
 	free(want_url);
 	t_close(&t);
-	catalog_target_free(tg);
 	catalog_free(c);
 	free(mirror);
 	free(list);
