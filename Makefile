@@ -38,6 +38,8 @@ BASE_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(PKG_CFLAGS)
 ALL_CFLAGS = $(BASE_CFLAGS) $(INC_ALL)
 SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
+# Every object is compiled with -DSMOLC_VERSION and depends on VERSION: after
+# a bump, `smolc --version`, the user agent and the resolution memo keys follow.
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
 ifneq ($(wildcard grammar/parser.y),)
@@ -71,16 +73,16 @@ build/gen/parser.c build/gen/parser.h: grammar/parser.y
 # Generated scanner/parser: relax warnings that flex/bison output trips.
 GENWARN = -Wno-unused-function -Wno-sign-compare -Wno-missing-prototypes -Wno-unused-but-set-variable
 
-build/obj/build/gen/%.o: build/gen/%.c $(GEN_H)
+build/obj/build/gen/%.o: build/gen/%.c $(GEN_H) VERSION
 	@mkdir -p $(dir $@)
 	@echo '  CC      $<'; $(CC) $(BASE_CFLAGS) $(INC_build) $(GENWARN) -DSMOLC_VERSION='"$(VERSION)"' -c -o $@ $<
-build/obj/%.o: %.c $(GEN_H) $(HDRS)
+build/obj/%.o: %.c $(GEN_H) $(HDRS) VERSION
 	@mkdir -p $(dir $@)
 	@echo '  CC      $<'; $(CC) $(BASE_CFLAGS) $(call layer_inc,$*) -DSMOLC_VERSION='"$(VERSION)"' -c -o $@ $<
-build/san/build/gen/%.o: build/gen/%.c $(GEN_H)
+build/san/build/gen/%.o: build/gen/%.c $(GEN_H) VERSION
 	@mkdir -p $(dir $@)
 	@echo '  CC      $<'; $(CC) $(BASE_CFLAGS) $(INC_build) $(GENWARN) $(SANFLAGS) -DSMOLC_VERSION='"$(VERSION)"' -c -o $@ $<
-build/san/%.o: %.c $(GEN_H) $(HDRS)
+build/san/%.o: %.c $(GEN_H) $(HDRS) VERSION
 	@mkdir -p $(dir $@)
 	@echo '  CC      $<'; $(CC) $(BASE_CFLAGS) $(call layer_inc,$*) $(SANFLAGS) -DSMOLC_VERSION='"$(VERSION)"' -c -o $@ $<
 
@@ -124,7 +126,7 @@ check: smolc $(UNIT_BINS)
 endif
 
 # libFuzzer harness for the front end (clang).
-build/fuzz/fuzz_parse: tests/fuzz/fuzz_parse.c $(LIBSRCS) $(GEN_C)
+build/fuzz/fuzz_parse: tests/fuzz/fuzz_parse.c $(LIBSRCS) $(GEN_C) $(HDRS) VERSION
 	@mkdir -p build/fuzz
 	clang -std=c11 -D_GNU_SOURCE -DSMOLC_VERSION='"$(VERSION)"' -g -O1 -fsanitize=fuzzer,address,undefined $(INC_ALL) $(PKG_CFLAGS) \
 	  -Wno-unused-function -o $@ $^ $(PKG_LIBS)

@@ -203,10 +203,6 @@ static int resolve_owner(struct build *b, const char *what, const struct ir_chow
 
 static int step_base(struct build *b, struct plan_step *s, struct layer_writer *w, char **err)
 {
-	(void)b;
-	(void)s;
-	(void)w;
-	(void)err;
 	return 0; /* the base itself adds nothing; FROM <recipe> reuses the parent's layers */
 }
 

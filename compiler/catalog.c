@@ -604,32 +604,12 @@ const char *catalog_datadir(const struct catalog *c)
 	return c->datadir;
 }
 
-const char *catalog_default_mirror(const struct catalog *c)
-{
-	return c->mirror;
-}
-
 const char *catalog_mirror_override(const char *option)
 {
 	if (option && *option)
 		return option;
 	const char *e = getenv("SMOLC_MIRROR");
 	return e && *e ? e : NULL;
-}
-
-const struct strvec *catalog_releases(const struct catalog *c)
-{
-	return &c->release_names;
-}
-
-const struct strvec *catalog_arches(const struct catalog *c)
-{
-	return &c->arch_names;
-}
-
-const char *catalog_default_arch(const struct catalog *c)
-{
-	return c->arch[0].name;
 }
 
 const char *catalog_default_release(const struct catalog *c)
@@ -743,7 +723,6 @@ static void fill_vars(const struct catalog *c, const struct cat_release *r, cons
 	v->machine = a->machine;
 	v->pkgversion = r->pkgversion;
 	v->kernel_dir = NULL;
-	(void)c;
 }
 
 struct catalog_target *catalog_target(const struct catalog *c, const char *release, const char *arch,
@@ -889,30 +868,6 @@ int catalog_kernel(const struct catalog *c, const struct catalog_target *t, cons
 out:
 	free(main_mirror);
 	return rc;
-}
-
-int catalog_check_set(const struct catalog_target *t, const char *set, char **err)
-{
-	size_t base = strcspn(set, ".");
-	const char *best = NULL;
-	size_t bestd = (size_t)-1;
-	for (size_t i = 0; i < t->known_sets.n; i++) {
-		const char *k = t->known_sets.v[i];
-		if (strlen(k) == base && !strncmp(k, set, base))
-			return 0;
-		size_t d = levenshtein(k, set);
-		if (d < bestd) {
-			bestd = d;
-			best = k;
-		}
-	}
-	char *known = known_list(&t->known_sets);
-	if (best && bestd <= 2)
-		set_err(err, "unknown set '%s' (did you mean '%s'? known: %s)", set, best, known);
-	else
-		set_err(err, "unknown set '%s' (known: %s)", set, known);
-	free(known);
-	return -1;
 }
 
 static const char *const SET_EXTS[] = {"tar.xz", "tgz", "tar.gz", "tar.zst", "tar"};

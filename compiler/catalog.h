@@ -53,17 +53,10 @@ void catalog_free(struct catalog *c);
 /* The data directory: the directory that contains sets/catalog.yaml
  * (borrowed; "" when loaded from a string). */
 const char *catalog_datadir(const struct catalog *c);
-/* The catalog's default mirror, e.g. "https://cdn.netbsd.org" (borrowed). */
-const char *catalog_default_mirror(const struct catalog *c);
 /* Mirror to use: `option` (--mirror) if non-empty, else $SMOLC_MIRROR if
  * non-empty, else NULL (meaning: each release's own default). Borrowed. */
 const char *catalog_mirror_override(const char *option);
 
-/* Known names, in catalog order (borrowed vector). */
-const struct strvec *catalog_releases(const struct catalog *c);
-const struct strvec *catalog_arches(const struct catalog *c);
-/* Default architecture (first in the catalog: amd64). */
-const char *catalog_default_arch(const struct catalog *c);
 /* Default release (the catalog's `default_release`). */
 const char *catalog_default_release(const struct catalog *c);
 
@@ -102,12 +95,6 @@ void catalog_target_free(struct catalog_target *t);
 /* URL of a set file in the target: sets_url + file. `file` is a full file
  * name ("base.tar.xz") or a bare set name ("base"), which gets set_ext. */
 char *catalog_set_url(const struct catalog_target *t, const char *file);
-
-/* Is `set` ("base" or "base.tar.xz") one of t->known_sets? 0, or -1 with
- * *err "unknown set 'bsae' (did you mean 'base'? known: base comp …)".
- * For checks without the network; the SHA512 list is the authority
- * (catalog_sums_find_set). */
-int catalog_check_set(const struct catalog_target *t, const char *set, char **err);
 
 /* Kernel by name for the target: NULL/"" = default kernel; a name known to
  * the catalog for the arch (e.g. "SMOL", "GENERIC"), or a file name in the

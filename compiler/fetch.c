@@ -34,7 +34,6 @@ static bool curl_inited;
 
 int fetch_global_init(char **err)
 {
-	(void)err;
 	return 0;
 }
 
@@ -87,21 +86,6 @@ void fetch_free(struct fetch_ctx *f)
 	if (f->curl)
 		curl_easy_cleanup(f->curl);
 	free(f);
-}
-
-const char *fetch_status_name(enum fetch_status s)
-{
-	switch (s) {
-	case FETCH_CACHED:
-		return "cached";
-	case FETCH_REVALIDATED:
-		return "revalidated";
-	case FETCH_DOWNLOADED:
-		return "downloaded";
-	case FETCH_LOCAL:
-		return "local";
-	}
-	abort();
 }
 
 void fetch_result_clear(struct fetch_result *r)
@@ -923,25 +907,3 @@ int fetch_file(struct fetch_ctx *f, const struct fetch_req *req, struct fetch_re
 	return r;
 }
 
-int fetch_text(struct fetch_ctx *f, const struct fetch_req *req, size_t max_bytes,
-	       char **text, size_t *len, struct fetch_result *res, char **err)
-{
-	struct fetch_result local;
-	struct fetch_result *r = res ? res : &local;
-	if (fetch_file(f, req, r, err) < 0)
-		return -1;
-	size_t n = 0;
-	if (!max_bytes)
-		max_bytes = 64u << 20;
-	int rc = 0;
-	if (read_file(r->path, max_bytes, text, &n) < 0) {
-		set_err(err, "fetch %s: cannot read %s: %s", req->url, r->path,
-			errno == EFBIG ? "file too large for a text list" : strerror(errno));
-		rc = -1;
-	} else if (len) {
-		*len = n;
-	}
-	if (!res || rc < 0)
-		fetch_result_clear(r);
-	return rc;
-}

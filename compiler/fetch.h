@@ -110,7 +110,6 @@ enum fetch_status {
 	FETCH_DOWNLOADED,    /* downloaded now */
 	FETCH_LOCAL,         /* local path or file:// URL, read in place */
 };
-const char *fetch_status_name(enum fetch_status s); /* "cached" "revalidated" "downloaded" "local" */
 
 /* Result of a successful fetch. Strings owned; clear with fetch_result_clear. */
 struct fetch_result {
@@ -129,12 +128,6 @@ void fetch_result_clear(struct fetch_result *r);  /* NULL-safe, frees strings, r
  * req.hold to keep prune away from it while you read it. */
 int fetch_file(struct fetch_ctx *f, const struct fetch_req *req,
 	       struct fetch_result *res, char **err);
-
-/* Fetch a small text file (SHA512 list, .sha256, pkg_summary) through the
- * same cache rules, then read it into memory (NUL-terminated, at most
- * max_bytes; 0 = 64 MiB). *text owned by caller; len/res may be NULL. */
-int fetch_text(struct fetch_ctx *f, const struct fetch_req *req, size_t max_bytes,
-	       char **text, size_t *len, struct fetch_result *res, char **err);
 
 /* Is `s` an http(s):// or file:// URL (as opposed to a local path)? */
 bool fetch_is_url(const char *s);

@@ -5,7 +5,10 @@
  * validates it and fills `struct recipe`'s resolved settings; plan.c
  * orders the layer-producing steps and computes their cache keys.
  * Every node keeps the location of its instruction. A pass is one
- * `switch (node->kind)` with a loud default.
+ * `switch (node->kind)` over the kinds it cares about: plan.c turns only
+ * the layer-producing kinds (SETS, PKGS, COPY, POSTINST) into steps and
+ * passes over the settings (FROM, SERVICE, ARCH …), which check.c has
+ * already folded into struct recipe_settings.
  *
  * Ownership: a recipe owns its nodes, their strings and its parent
  * recipe (FROM <recipe>). recipe_free() frees everything. */

@@ -404,8 +404,6 @@ static const char *meta_get(const struct pkg_meta_set *m, const char *name, size
 int pkgs_build_layer(struct plan *p, struct plan_step *s, struct layer_writer *w, const struct plan_env *env,
 		     FILE *log, char **err)
 {
-	(void)p;
-	(void)env;
 	struct pkg_meta_set *metas = xcalloc(s->nin + 1, sizeof(*metas));
 	struct pkgdb_pkg *pk = xcalloc(s->nin + 1, sizeof(*pk));
 	char **names = xcalloc(s->nin + 1, sizeof(char *));

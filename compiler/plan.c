@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -330,8 +331,28 @@ static void walk_context(const char *root, const char *rel, const struct stat *k
 	sv_free(&names);
 }
 
-static void plan_copy(struct plan *p, const struct recipe *r, const struct ir_node *n, const struct plan_env *env)
+/* The digest of a context entry that is neither a file nor a symlink: its
+ * type (and device number), so that an empty directory never stands for a
+ * FIFO of the same mode. */
+static char *special_digest(const struct stat *st)
 {
+	if (S_ISDIR(st->st_mode))
+		return xstrdup("dir");
+	if (S_ISFIFO(st->st_mode))
+		return xstrdup("fifo");
+	if (S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode))
+		return xasprintf("%s:%u,%u", S_ISCHR(st->st_mode) ? "chr" : "blk", major(st->st_rdev), minor(st->st_rdev));
+	return xstrdup("sock");
+}
+
+/* A COPY step: one input per context entry, digested by content (files),
+ * target (symlinks) or type (the rest), and mode. An entry that cannot be
+ * read stays pending (no digest: the step has no key); a build (resolving
+ * inputs) reports it at the instruction. 0, or -1 with that error. */
+static int plan_copy(struct diag_ctx *d, struct plan *p, const struct recipe *r, const struct ir_node *n,
+		     const struct plan_env *env)
+{
+	int rc = 0;
 	const struct ir_copy *c = n->u.copy;
 	struct strbuf title, canon;
 	sb_init(&title);
@@ -373,28 +394,48 @@ static void plan_copy(struct plan *p, const struct recipe *r, const struct ir_no
 			free(what);
 			in->mode = (unsigned)e->st.st_mode;
 			char *digest = NULL;
+			int why = 0;
 			if (S_ISREG(e->st.st_mode)) {
 				input_local_file_st(env, in, full, &e->st);
 				digest = in->digest;
+				in->digest = NULL;
+				if (!digest) {
+					/* why: the digest memo does not keep errno */
+					int fd = open(full, O_RDONLY | O_CLOEXEC);
+					why = fd < 0 ? errno : EIO;
+					if (fd >= 0)
+						close(fd);
+				}
 			} else if (S_ISLNK(e->st.st_mode)) {
 				char buf[4096];
 				ssize_t l = readlink(full, buf, sizeof(buf) - 1);
-				buf[l < 0 ? 0 : l] = 0;
-				char hex[65];
-				sha256_hex(buf, strlen(buf), hex);
-				digest = xasprintf("symlink:%s", hex);
+				if (l >= 0) {
+					buf[l] = 0;
+					char hex[65];
+					sha256_hex(buf, (size_t)l, hex);
+					digest = xasprintf("symlink:%s", hex);
+				} else {
+					why = errno;
+				}
 				in->path = xstrdup(full);
 			} else {
-				digest = xasprintf("dir:%o", (unsigned)e->st.st_mode & 07777);
+				digest = special_digest(&e->st);
 				in->path = xstrdup(full);
 			}
-			/* content and mode, not mtime */
-			in->digest = xasprintf("%s mode=%o", digest ? digest : "pending", (unsigned)e->st.st_mode & 07777);
+			/* content (or type) and mode, not mtime; unknown: pending */
+			if (digest)
+				in->digest = xasprintf("%s mode=%o", digest, (unsigned)e->st.st_mode & 07777);
+			else if (inputs_resolving(env->inputs)) {
+				struct diag *g = diag_error(d, n->loc, "COPY: cannot read %s: %s", full, strerror(why));
+				diag_hint(g, "make it readable by the user running smolc, or leave it out of the COPY");
+				rc = -1;
+			}
 			free(digest);
 			free(full);
 		}
 		ctxents_free(&ents);
 	}
+	return rc;
 }
 
 static void sh_quote(struct strbuf *sb, const char *s)
@@ -506,14 +547,12 @@ static int plan_recipe(struct diag_ctx *d, struct plan *p, const struct recipe *
 				rc = -1;
 	}
 
-	size_t nsets = 0;
 	char envs[65] = ""; /* sha256 of every ENV and ARG value, for POSTINST keys */
 	for (size_t i = 0; i < r->n; i++) {
 		const struct ir_node *n = &r->v[i];
 		switch (n->kind) {
 		case IR_SETS:
 			for (size_t k = 0; k < n->u.sets.n; k++) {
-				nsets++;
 				if (plan_set(d, p, r, env, &n->u.sets.v[k], n, n->loc, &sums, &sums_state) < 0)
 					rc = -1;
 			}
@@ -546,7 +585,8 @@ static int plan_recipe(struct diag_ctx *d, struct plan *p, const struct recipe *
 			break;
 		}
 		case IR_COPY:
-			plan_copy(p, r, n, env);
+			if (plan_copy(d, p, r, n, env) < 0)
+				rc = -1;
 			break;
 		case IR_POSTINST: {
 			struct plan_step *s = add_step(p, STEP_POSTINST, r, n, n->loc,
@@ -589,7 +629,6 @@ static int plan_recipe(struct diag_ctx *d, struct plan *p, const struct recipe *
 			break;
 		}
 	}
-	(void)nsets;
 
 	/* gen: skeleton, fstab, /etc/include */
 	{

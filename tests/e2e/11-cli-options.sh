@@ -66,6 +66,14 @@ run "$SMOLC" logs a b
 expect_rc 2 "logs with two names"
 assert_contains "$OUT" "smolc: logs: takes one NAME, got also 'b'" "logs a b"
 
+# the version is VERSION's, and every object depends on VERSION (a bump
+# rebuilds them, so --version is never stale)
+run "$SMOLC" --version
+assert_eq "smolc $(cat "$ROOT/VERSION")" "$OUT" "smolc --version"
+plan_make=$(make -s -n -C "$ROOT" -W VERSION smolc 2>&1)
+assert_contains "$plan_make" "cli/main.c" "make after a VERSION bump recompiles cli/main.c"
+assert_contains "$plan_make" "compiler/fetch.c" "make after a VERSION bump recompiles compiler/fetch.c (user agent)"
+
 # --build-arg NAME without '=': the value comes from the environment, in
 # every command that reads a recipe (Docker's behaviour); unset is exit 2.
 export SMOLC_CACHE="$TEST_TMP/cache"

@@ -119,16 +119,6 @@ static void test_unknown_names(void **state)
 	free(err);
 	err = NULL;
 	struct catalog_target *t = catalog_target(c, "10.1", "amd64", NULL, &err);
-	assert_int_equal(catalog_check_set(t, "base", &err), 0);
-	assert_int_equal(catalog_check_set(t, "xserver.tar.xz", &err), 0);
-	assert_int_equal(catalog_check_set(t, "bsae", &err), -1);
-	assert_string_equal(err, "unknown set 'bsae' (did you mean 'base'? known: base comp etc games man misc "
-				 "modules rescue tests text xbase xcomp xetc xfont xserver)");
-	free(err);
-	err = NULL;
-	assert_int_equal(catalog_check_set(t, "kubernetes", &err), -1);
-	assert_true(str_startswith(err, "unknown set 'kubernetes' (known: base"));
-	free(err);
 	catalog_target_free(t);
 	catalog_free(c);
 }

@@ -224,7 +224,7 @@ static void test_download_digest_and_304(void **state)
 		fail_msg("%s", err);
 	assert_int_equal(r.status, FETCH_REVALIDATED);
 	assert_string_equal(r.sha256, want256);
-	assert_string_equal(fetch_status_name(r.status), "revalidated");
+	assert_int_equal(r.status, FETCH_REVALIDATED);
 	fetch_result_clear(&r);
 	assert_int_equal(requests("/sets/base.tar.xz", "304"), 1);
 	assert_int_equal(requests("/sets/base.tar.xz", "200"), 1);
@@ -585,7 +585,7 @@ static void test_file_url_and_local_path(void **state)
 	if (fetch_file(t.f, &rq2, &r, &err) < 0)
 		fail_msg("%s", err);
 	assert_string_equal(r.path, path);
-	assert_string_equal(fetch_status_name(r.status), "local");
+	assert_int_equal(r.status, FETCH_LOCAL);
 	fetch_result_clear(&r);
 	/* missing local file names the path */
 	struct fetch_req rq3 = {.url = "nope/base.tar.xz", .base_dir = E.www};
@@ -620,18 +620,24 @@ static void test_fetch_text_and_progress(void **state)
 	struct t t;
 	t_open(&t, false);
 	char *u = url("/sets/SHA512");
-	struct fetch_req rq = {.url = u};
+	/* a text list as planning reads it (inputs.h): asked for, resolved,
+	 * then read */
+	struct inputs *in = inputs_new(t.cache, true);
+	struct input_req rq = {.url = u};
 	char *text = NULL, *err = NULL;
 	size_t len = 0;
-	if (fetch_text(t.f, &rq, 0, &text, &len, NULL, &err) < 0)
+	assert_int_equal(inputs_text(in, &rq, 0, &text, &len, &err), INPUT_MISSING);
+	assert_int_equal(inputs_resolve(in, t.f), 1);
+	if (inputs_text(in, &rq, 0, &text, &len, &err) != INPUT_OK)
 		fail_msg("%s", err);
 	assert_string_equal(text, sums);
 	assert_int_equal(len, strlen(sums));
 	free(text);
 	/* too big for the limit */
-	assert_int_equal(fetch_text(t.f, &rq, 4, &text, &len, NULL, &err), -1);
+	assert_int_equal(inputs_text(in, &rq, 4, &text, &len, &err), INPUT_FAILED);
 	assert_non_null(strstr(err, "too large"));
 	free(err);
+	inputs_free(in);
 
 	/* plain progress lines when not a terminal */
 	size_t n = 8192;
