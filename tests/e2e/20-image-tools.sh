@@ -14,7 +14,7 @@ fail() { echo "FAIL: $*"; exit 1; }
 cc -std=c11 -D_GNU_SOURCE -O2 -I"$ROOT/compiler" -o imgbench "$ROOT/bench/imgbench.c" \
 	"$ROOT/build/libsmolc.a" $(pkg-config --libs ext2fs fdisk libarchive libcrypto) -lcom_err \
 	|| fail "cannot build imgbench"
-MKSET="python3 $ROOT/tests/lib/mkset.py"
+MKSET="$ROOT/tests/lib/fixture mkset"
 $MKSET --kind base --files 3000 --bytes 20000000 base.tar.xz --sha512 SHA512 || fail mkset
 $MKSET --kind rescue --bytes 2000000 rescue.tgz --sha512 SHA512 || fail mkset
 $MKSET --kind etc etc.tar.xz --sha512 SHA512 || fail mkset
