@@ -11,7 +11,8 @@
 # filter on the test names), JOBS (parallel tests; default nproc),
 # SMOLC_FIXTURES (cache of generated fixtures, default build/fixtures: see
 # tests/lib/fixture), SMOLC_SAN (set for the sanitizer build: its durations
-# are remembered apart).
+# are remembered apart, and e2e scripts marked "# sanitizer pass: not run"
+# because they run no smolc code are left out).
 #
 # Isolation, so that tests can run side by side: each test gets its own
 # scratch directory (TEST_TMP and the cwd of e2e scripts), its own
@@ -34,10 +35,9 @@ export SMOLC_FIXTURES=${SMOLC_FIXTURES:-$ROOT/build/fixtures}
 TIMES=$ROOT/build/test-times${SMOLC_SAN:+-san}
 LOGDIR=$(mktemp -d "${TMPDIR:-/tmp}/smolc-tests.XXXXXX") || exit 1
 export SMOLC_TEST_LOGDIR=$LOGDIR
-set -m   # each test in its own process group, so that an interrupt can stop it whole
 
-now_ms() { local t=${EPOCHREALTIME//[.,]/}; echo $((t / 1000)); }
-T_START=$(now_ms)
+now_ms() { local t=${EPOCHREALTIME//[.,]/}; NOW=$((t / 1000)); } # sets NOW (ms)
+now_ms; T_START=$NOW
 
 want() { [ -z "$ONLY" ] || [[ "$1" =~ $ONLY ]]; }
 
@@ -48,27 +48,30 @@ add() { # name kind file
 	names+=("$1"); kinds+=("$2"); files+=("$3")
 }
 for t in "$UNIT_DIR"/test_*; do
-	[ -x "$t" ] && add "unit/$(basename "$t")" unit "$t"
+	[ -x "$t" ] && add "unit/${t##*/}" unit "$t"
 done
 # golden tests: tests/parse/*.smol → .err (diagnostics, exit code);
 # tests/plan/*.smol → .out (plan output)
 for f in "$ROOT"/tests/parse/*.smol; do
-	[ -e "$f" ] && add "parse/$(basename "${f%.smol}")" parse "$f"
+	f=${f%.smol}; [ -e "$f.smol" ] && add "parse/${f##*/}" parse "$f.smol"
 done
 for f in "$ROOT"/tests/plan/*.smol; do
-	[ -e "$f" ] && add "plan/$(basename "${f%.smol}")" plan "$f"
+	f=${f%.smol}; [ -e "$f.smol" ] && add "plan/${f##*/}" plan "$f.smol"
 done
 for t in "$ROOT"/tests/e2e/*.sh; do
-	[ -e "$t" ] && add "e2e/$(basename "$t" .sh)" e2e "$t"
+	[ -e "$t" ] || continue
+	# a script that runs no smolc code says so; the sanitizer pass leaves it out
+	[ -n "${SMOLC_SAN:-}" ] && grep -q '^# sanitizer pass: not run' "$t" && continue
+	n=${t##*/}; add "e2e/${n%.sh}" e2e "$t"
 done
 ntests=${#names[@]}
 
 # ---- one test: its log in $LOGDIR/N.log, then "rc ms" in $LOGDIR/N.res ----
 golden() { # kind file log work
-	local kind=$1 f=$2 log=$3 base=${2%.smol} rc exp_rc dir
-	dir=$(dirname "$f")
+	local kind=$1 f=$2 log=$3 base=${2%.smol} rc exp_rc
+	local dir=${f%/*} file=${f##*/}
 	if [ "$kind" = parse ]; then
-		(cd "$dir" && SMOLC_COLOR=never "$SMOLC" check "$(basename "$f")") >"$log.out" 2>"$log.err"
+		(cd "$dir" && SMOLC_COLOR=never exec "$SMOLC" check "$file") >"$log.out" 2>"$log.err"
 		rc=$?
 		exp_rc=$(sed -n 's/^# exit: *//p' "$f" | head -n1); exp_rc=${exp_rc:-2}
 		if [ "$rc" -ne "$exp_rc" ]; then
@@ -77,7 +80,7 @@ golden() { # kind file log work
 		fi
 		diff -u "$base.err" "$log.err" >"$log" 2>&1
 	else
-		(cd "$dir" && SMOLC_COLOR=never "$SMOLC" plan "$(basename "$f")") >"$log.out" 2>"$log.err"
+		(cd "$dir" && SMOLC_COLOR=never exec "$SMOLC" plan "$file") >"$log.out" 2>"$log.err"
 		rc=$?
 		if [ "$rc" -ne 0 ]; then cat "$log.err" >"$log"; return 1; fi
 		diff -u "$base.out" "$log.out" >"$log" 2>&1
@@ -86,7 +89,7 @@ golden() { # kind file log work
 
 run_one() { # index
 	local i=$1 log=$LOGDIR/$1.log work=$LOGDIR/w$1 rc t0 tpid
-	t0=$(now_ms)
+	now_ms; t0=$NOW
 	mkdir -p "$work"
 	export SMOLC_CACHE=$work/cache SMOLC_STATE_DIR=$work/state
 	case ${kinds[$i]} in
@@ -109,7 +112,8 @@ run_one() { # index
 		;;
 	esac
 	rm -rf "$work"
-	echo "$rc $(($(now_ms) - t0))" >"$LOGDIR/$i.res.tmp"
+	now_ms
+	echo "$rc $((NOW - t0))" >"$LOGDIR/$i.res.tmp"
 	mv "$LOGDIR/$i.res.tmp" "$LOGDIR/$i.res"
 }
 
@@ -173,8 +177,12 @@ reap() { # wait for one test to end
 }
 for i in "${order[@]}"; do
 	while [ "${#running[@]}" -ge "$JOBS" ]; do reap; done
+	# each test in a process group of its own (job control on for the
+	# fork only), so that an interrupt can stop it whole
+	set -m
 	run_one "$i" </dev/null >/dev/null 2>&1 &
 	running[$!]=1
+	set +m
 done
 while [ "${#running[@]}" -gt 0 ]; do reap; done
 flush
@@ -186,7 +194,7 @@ if [ "$ntests" -gt 0 ]; then
 		for n in "${!last[@]}"; do [ -n "${last[$n]}" ] && echo "$n ${last[$n]}"; done
 	} | sort >"$TIMES.tmp.$$" 2>/dev/null && mv "$TIMES.tmp.$$" "$TIMES" 2>/dev/null
 	rm -f "$TIMES.tmp.$$"
-	wall=$(($(now_ms) - T_START)) sum=0
+	now_ms; wall=$((NOW - T_START)) sum=0
 	for ((i = 0; i < ntests; i++)); do sum=$((sum + ${durs[$i]:-0})); done
 	s() { printf '%d.%d' $(($1 / 1000)) $(($1 % 1000 / 100)); }
 	printf 'time: %s s wall for %d tests, %d at a time (%s s of test time); slowest:\n' \
