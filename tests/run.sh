@@ -1,9 +1,9 @@
 #!/bin/bash
-# Test driver: unit tests (cmocka), golden parse/plan tests, end-to-end
-# scripts, JOBS of them at a time (like `make check -j`).
+# Test driver: static checks (tests/include-check.sh), unit tests (cmocka),
+# golden parse/plan tests, end-to-end scripts, JOBS of them at a time (like `make check -j`).
 #
-# Output: one line per test (PASS/FAIL/SKIP name), in a stable order (unit,
-# parse, plan, e2e; by name) whatever order they finish in, the log tail of
+# Output: one line per test (PASS/FAIL/SKIP name), in a stable order (lint,
+# unit, parse, plan, e2e; by name) whatever order they finish in, the log tail of
 # each failure, then a time budget (wall time, the slowest tests) and last
 # the line "N passed, N failed, N skipped". Exit 0 when nothing failed.
 #
@@ -47,6 +47,8 @@ add() { # name kind file
 	want "$1" || return 0
 	names+=("$1"); kinds+=("$2"); files+=("$3")
 }
+# static checks: layers and include cycles
+[ -x "$ROOT/tests/include-check.sh" ] && add lint/include-check lint "$ROOT/tests/include-check.sh"
 for t in "$UNIT_DIR"/test_*; do
 	[ -x "$t" ] && add "unit/${t##*/}" unit "$t"
 done
@@ -93,7 +95,7 @@ run_one() { # index
 	mkdir -p "$work"
 	export SMOLC_CACHE=$work/cache SMOLC_STATE_DIR=$work/state
 	case ${kinds[$i]} in
-	unit)
+	unit | lint)
 		(cd "$ROOT" && exec "${files[$i]}") >"$log" 2>&1
 		rc=$?
 		;;

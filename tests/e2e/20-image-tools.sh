@@ -17,7 +17,7 @@ if [ -n "${SMOLC_SAN:-}" ]; then
 fi
 [ -f "$lib" ] || fail "$lib not built (run make)"
 
-cc -std=c11 -D_GNU_SOURCE -O2 "${san[@]+"${san[@]}"}" -I"$ROOT/compiler" -o imgbench "$ROOT/bench/imgbench.c" \
+cc -std=c11 -D_GNU_SOURCE -O2 "${san[@]+"${san[@]}"}" -I"$ROOT/common" -I"$ROOT/compiler" -o imgbench "$ROOT/bench/imgbench.c" \
 	"$lib" $(pkg-config --libs ext2fs fdisk libarchive libcrypto) -lcom_err \
 	|| fail "cannot build imgbench"
 MKSET="$ROOT/tests/lib/fixture mkset"
