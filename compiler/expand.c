@@ -128,7 +128,9 @@ static size_t expand_ref(struct diag_ctx *d, struct loc loc, const char *raw, si
 			deflt_off = j;
 			int nest = 0;
 			while (j < len && (raw[j] != '}' || nest)) {
-				if (raw[j] == '{')
+				if (raw[j] == '\\' && j + 1 < len)
+					j++; /* an escaped character: \} does not close */
+				else if (raw[j] == '{')
 					nest++;
 				else if (raw[j] == '}')
 					nest--;
@@ -150,7 +152,7 @@ static size_t expand_ref(struct diag_ctx *d, struct loc loc, const char *raw, si
 		if (v && v->value && (*v->value || !deflt)) {
 			sb_adds(sb, v->value); /* ${X:-d}: d when X is unset or empty, as in sh */
 		} else if (deflt) {
-			if (depth > 8) {
+			if (depth >= EXPAND_MAX_NEST) { /* depth 0 is the first ${…:-…} */
 				diag_error(d, at, "variable defaults nested too deeply");
 				free(name);
 				return 0;
@@ -158,7 +160,10 @@ static size_t expand_ref(struct diag_ctx *d, struct loc loc, const char *raw, si
 			/* the default is itself expanded */
 			struct loc dl = {loc.file, loc.off + (uint32_t)deflt_off, (uint32_t)deflt_len};
 			for (size_t k = 0; k < deflt_len;) {
-				if (deflt[k] == '$') {
+				if (deflt[k] == '\\' && k + 1 < deflt_len) {
+					sb_addc(sb, deflt[k + 1]); /* \$ is a literal '$', as in a word */
+					k += 2;
+				} else if (deflt[k] == '$') {
 					size_t used = expand_ref(d, dl, deflt, deflt_len, k, env, sb, depth + 1);
 					if (!used) {
 						free(name);

@@ -40,4 +40,6 @@ char *expand_shell_text(const char *text, size_t len, const struct var_env *env)
 
 bool var_name_valid(const char *s, size_t n);
 
+#define EXPAND_MAX_NEST 8   /* ${A:-${B:-…}} references nested in one another */
+
 #endif

@@ -793,6 +793,10 @@ static void lower_var(struct lw *w, struct ir_node *n)
 	bool env = n->kind == IR_ENV;
 	if (!want_args(w, 1, env ? SIZE_MAX : 1))
 		return;
+	/* ENV a=1 b=$a: every value is expanded with the variables as they
+	 * were before the instruction (as Dockerfile does); they are set
+	 * after the whole instruction is read */
+	size_t first = (size_t)(n - w->lc->recipe->v);
 	for (size_t i = 0; i < w->in->nargs; i++) {
 		const struct aword *a = &w->in->args[i];
 		if (a->kind != AW_WORD) {
@@ -836,7 +840,6 @@ static void lower_var(struct lw *w, struct ir_node *n)
 				}
 			}
 		}
-		var_set(&w->lc->env, name, value, env, a->loc);
 		struct ir_node *target = n;
 		if (i > 0) { /* ENV A=1 B=2: one node per pair */
 			target = recipe_push(w->lc->recipe, n->kind, n->loc);
@@ -845,6 +848,11 @@ static void lower_var(struct lw *w, struct ir_node *n)
 		target->arg_loc = a->loc;
 		target->u.var.name = name;
 		target->u.var.value = value;
+	}
+	for (size_t k = first; k < w->lc->recipe->n; k++) {
+		const struct ir_node *t = &w->lc->recipe->v[k];
+		if (t->u.var.name)
+			var_set(&w->lc->env, t->u.var.name, t->u.var.value, env, t->arg_loc);
 	}
 }
 

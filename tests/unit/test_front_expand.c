@@ -154,6 +154,34 @@ static void test_deep_defaults(void **state)
 	assert_non_null(strstr(out, "nested too deeply"));
 	free(out);
 	sb_free(&sb);
+
+	/* the limit is EXPAND_MAX_NEST (8) references, as SPEC.md says */
+	for (int n = EXPAND_MAX_NEST; n <= EXPAND_MAX_NEST + 1; n++) {
+		sb_init(&sb);
+		for (int i = 0; i < n; i++)
+			sb_printf(&sb, "${U%d:-", i);
+		sb_addc(&sb, 'x');
+		for (int i = 0; i < n; i++)
+			sb_addc(&sb, '}');
+		char *got = word(x, sb_cstr(&sb));
+		if (n == EXPAND_MAX_NEST) {
+			assert_non_null(got);
+			assert_string_equal(got, "x");
+		} else {
+			assert_null(got);
+		}
+		free(got);
+		sb_free(&sb);
+	}
+}
+
+static void test_escape_in_default(void **state)
+{
+	struct fx *x = *state;
+	expect(x, "${UNSET:-\\$PWD}", "$PWD");        /* \$ stays a literal $ */
+	expect(x, "${UNSET:-a\\}b}", "a}b");
+	expect(x, "\"${UNSET:-\\$NAME}\"", "$NAME");
+	expect(x, "${UNSET:-\\${NAME}}", "${NAME}");
 }
 
 static void shell(struct fx *x, const char *in, const char *want)
@@ -204,6 +232,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_quotes_and_escapes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_undefined, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deep_defaults, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_escape_in_default, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shell_text, setup, teardown),
 		cmocka_unit_test(test_var_env),
 	};
