@@ -3,7 +3,10 @@
 #  - LABEL across FROM <recipe>: the recipe's own LABEL wins over its base's
 #    in the run config (a base's other labels are kept);
 #  - a rescue set named by its path (rescue.tar) is linked like SETS rescue:
-#    /sbin/init, /bin/sh and /sbin/mount_ext2fs point into /rescue.
+#    /sbin/init, /bin/sh and /sbin/mount_ext2fs point into /rescue;
+#  - CMD in the exec form ["prog", "arg"] becomes quoted words in /etc/rc;
+#    a continuation in CMD joins the lines as they are; COPY ["a b", "/d/"]
+#    copies a file whose name has a blank; "# escape=`" keeps backslashes.
 set -eu
 . "$ROOT/tests/lib/common.sh"
 
@@ -42,4 +45,34 @@ assert_contains "$y" 'only: "base"' "a base's other label is kept"
 img=out/app-amd64.img
 assert_eq "/rescue/init" "$(dbg "$img" "stat /sbin/init" | sed -n 's/^Fast link dest: "\(.*\)"$/\1/p')" "/sbin/init of a rescue set named by path"
 assert_eq "/rescue/sh" "$(dbg "$img" "stat /bin/sh" | sed -n 's/^Fast link dest: "\(.*\)"$/\1/p')" "/bin/sh of a rescue set named by path"
+
+cd ..
+mkdir -p exec
+printf 'spaced\n' >"exec/a b.txt"
+cat >exec/Smolfile <<'SMOL'
+# escape=`
+FROM base
+COPY ["a b.txt", "/srv/"]
+CMD ["printf", "%s", "it's", "C:\\dir"]
+SMOL
+cd exec
+run "$SMOLC" build -q -o out
+assert_eq 0 "$RC" "build with exec forms: $OUT"
+rc=$(dbg_cat out/exec-amd64.img /etc/rc)
+assert_eq "'printf' '%s' 'it'\''s' 'C:\dir'" "$(printf '%s\n' "$rc" | tail -n 1)" "CMD exec form in /etc/rc"
+assert_eq "spaced" "$(dbg_cat out/exec-amd64.img "\"/srv/a b.txt\"")" "COPY [\"a b.txt\", \"/srv/\"]"
+
+cd ..
+mkdir -p join
+cat >join/Smolfile <<'SMOL'
+FROM base
+CMD echo light\
+
+    # a comment line inside the continuation
+ning
+SMOL
+cd join
+run "$SMOLC" build -q -o out
+assert_eq 0 "$RC" "build with a continuation in CMD: $OUT"
+assert_eq "echo lightning" "$(dbg_cat out/join-amd64.img /etc/rc | tail -n 1)" "CMD joined as Dockerfile does"
 echo ok
