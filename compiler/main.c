@@ -20,10 +20,12 @@ static const struct {
 	{"plan", cmd_plan, "show what a build will do: steps, inputs, layer keys"},
 	{"check", cmd_check, "validate a Smolfile without planning or building"},
 	{"run", run_cmd_run, "boot a micro VM (building first when given a Smolfile)"},
-	{"ps", run_cmd_ps, "list running micro VMs"},
+	{"ps", run_cmd_ps, "list running micro VMs (-a: exited ones too)"},
 	{"stop", run_cmd_stop, "stop a detached micro VM"},
 	{"logs", run_cmd_logs, "show a detached micro VM's console log"},
 	{"wait", run_cmd_wait, "wait until a micro VM's forwarded port accepts connections"},
+	{"inspect", run_cmd_inspect, "show an instance: state, exit status, ports, argv, run config"},
+	{"rm", run_cmd_rm, "remove an exited instance and its logs"},
 	{"lock", cmd_lock, "pin every remote input (sets, packages, kernel) in Smolfile.lock"},
 	{"cache", cmd_cache, "inspect and prune the build cache (ls, du, prune)"},
 };

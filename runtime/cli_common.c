@@ -31,6 +31,8 @@ static const char USAGE_RUN[] =
 	"      --accel A           auto (default; or $QEMU_ACCEL), kvm, tcg, hvf, nvmm\n"
 	"      --console C         stdio (default), pty, none, tcp:PORT, file:PATH\n"
 	"      --name N            instance name for -d (default: the service name)\n"
+	"      --rm                remove the instance (-d) when its VM exits; without\n"
+	"                          it the instance stays for `smolc ps -a`/logs/rm\n"
 	"      --dry-run           print the QEMU command line and exit\n"
 	"      --time              report time to the first console byte and to the\n"
 	"                          first forwarded port answering (--json: as JSON)\n"
@@ -38,24 +40,43 @@ static const char USAGE_RUN[] =
 	"Foreground: Ctrl-C stops the VM; the exit status is QEMU's.\n";
 
 static const char USAGE_PS[] =
-	"usage: smolc ps [--json]\n"
-	"List running instances: NAME PID IMAGE PORTS UPTIME ACCEL.\n";
+	"usage: smolc ps [-a] [--json]\n"
+	"List running instances: NAME PID IMAGE PORTS UPTIME ACCEL STATUS.\n"
+	"  -a, --all     exited instances too, with how they ended (exit status,\n"
+	"                signal, `smolc stop`) and when\n"
+	"      --json    as a JSON array\n"
+	"STATUS says \"rc exited (status N)\" when the console shows that the\n"
+	"guest's /etc/rc exited.\n";
 
 static const char USAGE_STOP[] =
 	"usage: smolc stop NAME [--timeout S]\n"
 	"Stop an instance: QMP system_powerdown (not on microvm, which has no ACPI\n"
 	"power button), then SIGTERM, then SIGKILL, waiting up to S seconds\n"
-	"(default 5) at each step. Says which one ended it; removes its state.\n";
+	"(default 5) at each step. Says which one ended it. The instance stays\n"
+	"listed by `smolc ps -a` (logs, inspect) until `smolc rm NAME`.\n";
 
 static const char USAGE_LOGS[] =
-	"usage: smolc logs [-f] NAME\n"
-	"Print the serial console of an instance; -f follows until the VM exits.\n";
+	"usage: smolc logs [-f] [--tail N] NAME\n"
+	"Print the serial console of an instance, running or exited.\n"
+	"  -f, --follow    keep printing until the VM exits\n"
+	"  -n, --tail N    start with the last N lines\n";
 
 static const char USAGE_WAIT[] =
 	"usage: smolc wait NAME --port N [--timeout S] [--http PATH]\n"
 	"Wait until the guest service behind host port N answers (default timeout\n"
 	"60 s). With --http, wait for an HTTP response to GET PATH. Fails at once,\n"
-	"with the end of the console log, if the VM exits.\n";
+	"with the end of the console log, if the VM is not running or exits, or\n"
+	"its console says the guest's /etc/rc exited.\n";
+
+static const char USAGE_RM[] =
+	"usage: smolc rm [-f] NAME...\n"
+	"Remove exited instances: their state, console log and run config.\n"
+	"  -f, --force   kill a running instance (SIGKILL) and remove it\n";
+
+static const char USAGE_INSPECT[] =
+	"usage: smolc inspect [--json] NAME\n"
+	"Show an instance, running or exited: state and how it ended, pid, image,\n"
+	"ports, times, console log, QEMU's argv and the effective run config.\n";
 
 const char *run_usage(const char *cmd)
 {
@@ -71,5 +92,9 @@ const char *run_usage(const char *cmd)
 		return USAGE_LOGS;
 	if (!strcmp(cmd, "wait"))
 		return USAGE_WAIT;
+	if (!strcmp(cmd, "rm"))
+		return USAGE_RM;
+	if (!strcmp(cmd, "inspect"))
+		return USAGE_INSPECT;
 	return NULL;
 }

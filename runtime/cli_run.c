@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
@@ -48,7 +49,7 @@ extern char **environ;
 /* Parsed options of `smolc run`. Strings borrowed from argv unless noted. */
 struct run_opts {
 	const char *target;
-	bool detach, dry_run, time, json;
+	bool detach, dry_run, time, json, rm;
 	unsigned memory_mib, cpus;
 	struct runconf_port *ports;      /* owned */
 	size_t nports, ports_cap;
@@ -122,7 +123,7 @@ static int parse_share(struct run_opts *o, const char *spec)
 
 static int parse_run_opts(int argc, char **argv, struct run_opts *o)
 {
-	enum { O_SHARE = 256, O_ACCEL, O_CONSOLE, O_NAME, O_DRY, O_TIME, O_JSON };
+	enum { O_SHARE = 256, O_ACCEL, O_CONSOLE, O_NAME, O_DRY, O_TIME, O_JSON, O_RM };
 	static const struct option lo[] = {
 		{"detach", no_argument, NULL, 'd'},
 		{"publish", required_argument, NULL, 'p'},
@@ -136,6 +137,7 @@ static int parse_run_opts(int argc, char **argv, struct run_opts *o)
 		{"dry-run", no_argument, NULL, O_DRY},
 		{"time", no_argument, NULL, O_TIME},
 		{"json", no_argument, NULL, O_JSON},
+		{"rm", no_argument, NULL, O_RM},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -190,6 +192,7 @@ static int parse_run_opts(int argc, char **argv, struct run_opts *o)
 		case O_DRY: o->dry_run = true; break;
 		case O_TIME: o->time = true; break;
 		case O_JSON: o->json = true; break;
+		case O_RM: o->rm = true; break;
 		case 'h': fputs(run_usage("run"), stdout); return 0;
 		case ':': cli_err("run: option %s needs a value", argv[optind - 1]); return 2;
 		default:
@@ -515,67 +518,181 @@ static void kill_started(const char *dir)
 	}
 }
 
+/* Close every descriptor except 0-2 and those in keep (n of them). */
+static void close_all_but(const int *keep, size_t n)
+{
+	unsigned lo = 3;
+	for (;;) {
+		unsigned next = ~0u;
+		for (size_t i = 0; i < n; i++)
+			if ((unsigned)keep[i] >= lo && (unsigned)keep[i] < next)
+				next = (unsigned)keep[i];
+		if (next > lo)
+			close_range(lo, next == ~0u ? ~0u : next - 1, 0);
+		if (next == ~0u)
+			return;
+		lo = next + 1;
+	}
+}
+
+/* The instance's monitor (a grandchild of smolc, in its own session, a
+ * child subreaper): starts QEMU -daemonize in dir, reports the launcher's
+ * wait status on resfd, then waits for the daemonized QEMU (reparented to
+ * it) and records how it ended (instance_record_exit). With rm, removes
+ * the instance directory instead. Never returns. */
+static _Noreturn void monitor_main(const char *qemu_path, struct strvec *argv, const char *dir, int errfd,
+				   int resfd, bool rm)
+{
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (dfd < 0 || nul < 0 || chdir("/") < 0)
+		_exit(1);
+	dup2(nul, 0);
+	dup2(nul, 1);
+	dup2(nul, 2);
+	int keep[] = {dfd, errfd, resfd, nul};
+	close_all_but(keep, ARRAY_LEN(keep));
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	prctl(PR_SET_NAME, "smolc-monitor");
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addchdir_np(&fa, dir);
+	posix_spawn_file_actions_adddup2(&fa, errfd, 1);
+	posix_spawn_file_actions_adddup2(&fa, errfd, 2);
+	pid_t pid;
+	int status = -1;
+	int se = posix_spawn(&pid, qemu_path, &fa, NULL, argv->v, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(errfd);
+	if (se == 0)
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+	int msg[2] = {se, status};
+	if (write(resfd, msg, sizeof(msg)) != (ssize_t)sizeof(msg))
+		_exit(1);
+	close(resfd);
+	if (se != 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		_exit(1);
+	pid_t qpid = instance_read_pid(dir);
+	int qstatus = -1;
+	/* reap everything reparented to us until our QEMU is done */
+	for (;;) {
+		int st;
+		pid_t w = waitpid(-1, &st, 0);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			break; /* ECHILD: QEMU is not ours (should not happen) */
+		if (w == qpid || !qpid) {
+			qstatus = st;
+			break;
+		}
+	}
+	if (rm) {
+		/* only when the path still names our directory */
+		struct stat a, b;
+		if (fstat(dfd, &a) == 0 && stat(dir, &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev)
+			remove_tree(dir);
+	} else {
+		instance_record_exit(dfd, qstatus);
+	}
+	_exit(0);
+}
+
 /* -d: QEMU daemonizes itself (parent exits once it is set up, so errors
- * such as a bad hostfwd come back as its exit status and stderr). */
+ * such as a bad hostfwd come back as its exit status and stderr); it is
+ * started by the instance's monitor (monitor_main), which outlives smolc
+ * and records how the VM ends. */
 static int run_detached(const char *qemu_path, struct strvec *argv, const char *root, const char *name,
-			int lockfd, const struct runconf *rc, const struct run_opts *o, const char *accel)
+			int lockfd, const struct runconf *rc, const struct run_opts *o, const char *accel,
+			struct instance *in)
 {
 	char *dir = path_join(root, name);
 	int rv = 1;
-	int errp[2] = {-1, -1};
-	if (pipe2(errp, O_CLOEXEC) < 0) {
+	int errp[2] = {-1, -1}, resp[2] = {-1, -1};
+	if (pipe2(errp, O_CLOEXEC) < 0 || pipe2(resp, O_CLOEXEC) < 0) {
 		cli_err("pipe: %s", strerror(errno));
 		goto fail;
 	}
 	sv_push(argv, NULL);
 	argv->n--;
 	double start = now_monotonic();
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t at;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawnattr_init(&at);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID);
-	posix_spawn_file_actions_addchdir_np(&fa, dir);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, errp[1], 1);
-	posix_spawn_file_actions_adddup2(&fa, errp[1], 2);
-	pid_t pid;
-	int se = posix_spawn(&pid, qemu_path, &fa, &at, argv->v, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&at);
-	if (se != 0) {
-		cli_err("cannot run %s: %s", qemu_path, strerror(se));
+	fflush(NULL);
+	pid_t f = fork();
+	if (f < 0) {
+		cli_err("fork: %s", strerror(errno));
 		goto fail;
+	}
+	if (f == 0) {
+		/* intermediate: new session, then the monitor, then exit so
+		 * that the monitor is nobody's child but init's */
+		close(errp[0]);
+		close(resp[0]);
+		if (lockfd >= 0)
+			close(lockfd);
+		setsid();
+		pid_t m = fork();
+		if (m == 0)
+			monitor_main(qemu_path, argv, dir, errp[1], resp[1], o->rm);
+		_exit(m < 0 ? 1 : 0);
 	}
 	close(errp[1]);
 	errp[1] = -1;
-	int status = 0;
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+	close(resp[1]);
+	resp[1] = -1;
+	int fst = 0;
+	while (waitpid(f, &fst, 0) < 0 && errno == EINTR)
 		;
+	int msg[2] = {0, 0};
+	ssize_t got;
+	while ((got = read(resp[0], msg, sizeof(msg))) < 0 && errno == EINTR)
+		;
+	if (got != (ssize_t)sizeof(msg)) {
+		cli_err("the monitor of %s failed before starting QEMU", name);
+		goto fail;
+	}
+	if (msg[0] != 0) {
+		cli_err("cannot run %s: %s", qemu_path, strerror(msg[0]));
+		goto fail;
+	}
+	int status = msg[1];
 	/* QEMU's output before daemonizing (warnings or the error). */
-	struct strbuf msg;
-	sb_init(&msg);
+	struct strbuf qmsg;
+	sb_init(&qmsg);
 	fcntl(errp[0], F_SETFL, O_NONBLOCK);
 	char buf[4096];
 	ssize_t n;
 	while ((n = read(errp[0], buf, sizeof(buf))) > 0)
-		sb_add(&msg, buf, (size_t)n);
+		sb_add(&qmsg, buf, (size_t)n);
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		const char *m = sb_cstr(&msg);
+		const char *m = sb_cstr(&qmsg);
 		size_t ml = strlen(m);
 		while (ml && m[ml - 1] == '\n')
 			ml--;
 		cli_err("QEMU failed to start %s: %.*s", name, (int)ml, ml ? m : "no message");
-		sb_free(&msg);
+		sb_free(&qmsg);
 		goto fail;
 	}
-	if (msg.len)
-		debugf("qemu: %s", sb_cstr(&msg));
-	sb_free(&msg);
+	if (qmsg.len)
+		debugf("qemu: %s", sb_cstr(&qmsg));
+	sb_free(&qmsg);
 	pid_t qpid = instance_read_pid(dir);
 	if (!qpid || !instance_pid_alive(qpid, dir)) {
-		cli_err("QEMU for %s exited right after starting; see %s/%s", name, dir, INSTANCE_CONSOLE);
-		goto fail;
+		cli_err("QEMU for %s exited right after starting; see `smolc logs %s`", name, name);
+		/* it did start: keep the instance (its console, its exit record) */
+		instance_release(lockfd);
+		close(errp[0]);
+		close(resp[0]);
+		free(dir);
+		return 1;
+	}
+	char *err = NULL;
+	in->last_pid = qpid;
+	if (instance_write_summary(in, &err) < 0) {
+		debugf("%s", err);
+		free(err);
 	}
 	instance_release(lockfd);
 	lockfd = -1;
@@ -608,16 +725,20 @@ static int run_detached(const char *qemu_path, struct strvec *argv, const char *
 		free(qmp);
 		print_times(&t, accel, -1, o->json);
 	}
+	close(errp[0]);
+	close(resp[0]);
 	free(dir);
 	return rv;
 fail:
 	kill_started(dir);
 	instance_release(lockfd);
 	remove_tree(dir);
-	if (errp[0] >= 0)
-		close(errp[0]);
-	if (errp[1] >= 0)
-		close(errp[1]);
+	for (int i = 0; i < 2; i++) {
+		if (errp[i] >= 0)
+			close(errp[i]);
+		if (resp[i] >= 0)
+			close(resp[i]);
+	}
 	free(dir);
 	return rv;
 }
@@ -775,7 +896,10 @@ int run_cmd_run(int argc, char **argv)
 		goto out;
 	}
 	/* detached */
-	lockfd = instance_claim(root, name, &err);
+	bool replaced = false;
+	lockfd = instance_claim(root, name, &replaced, &err);
+	if (replaced)
+		fprintf(stderr, "smolc: replaced the exited instance %s (its logs are gone)\n", name);
 	if (lockfd < 0) {
 		cli_err("%s", err);
 		free(ipath);
@@ -831,8 +955,21 @@ int run_cmd_run(int argc, char **argv)
 		.console = (char *)qo.console,
 		.qemu = qemu_path,
 		.started = (long long)time(NULL),
+		.rm = o.rm,
 	};
 	in.ports = ports_summary(rc, &o);
+	{
+		/* QEMU's argv, NUL-separated, for `smolc inspect` */
+		struct strbuf ab;
+		sb_init(&ab);
+		for (size_t i = 0; i < qargv.n; i++)
+			sb_add(&ab, qargv.v[i], strlen(qargv.v[i]) + 1);
+		char *ap = path_join(realdir, INSTANCE_ARGV);
+		if (write_file_atomic_nosync(ap, ab.len ? ab.buf : "", ab.len, 0600) < 0)
+			debugf("%s: %s", ap, strerror(errno));
+		free(ap);
+		sb_free(&ab);
+	}
 	if (instance_write_summary(&in, &err) < 0) {
 		cli_err("%s", err);
 		free(in.ports);
@@ -842,9 +979,9 @@ int run_cmd_run(int argc, char **argv)
 		remove_tree(realdir);
 		goto out;
 	}
+	rv = run_detached(qemu_path, &qargv, root, name, lockfd, rc, &o, accel_name(ac.kind), &in);
 	free(in.ports);
 	free(ipath);
-	rv = run_detached(qemu_path, &qargv, root, name, lockfd, rc, &o, accel_name(ac.kind));
 	lockfd = -1;
 out:
 	if (lockfd >= 0) {

@@ -1,10 +1,12 @@
 /* run.h — the runtime's CLI entry points, called by compiler/main.c.
  *
  *   smolc run [NAME|run.yaml|Smolfile] [options]   run_cmd_run
- *   smolc ps [--json]                               run_cmd_ps
+ *   smolc ps [-a] [--json]                          run_cmd_ps
  *   smolc stop NAME [--timeout S]                   run_cmd_stop
- *   smolc logs [-f] NAME                            run_cmd_logs
+ *   smolc logs [-f] [--tail N] NAME                 run_cmd_logs
  *   smolc wait NAME --port N [--timeout S] [--http PATH]  run_cmd_wait
+ *   smolc rm [-f] NAME...                           run_cmd_rm
+ *   smolc inspect [--json] NAME                     run_cmd_inspect
  *
  * Each run_cmd_* gets the subcommand's own argv (argv[0] = "run", "ps",
  * ...), parses its options with getopt_long, prints its own messages
@@ -23,8 +25,10 @@ int run_cmd_ps(int argc, char **argv);
 int run_cmd_stop(int argc, char **argv);
 int run_cmd_logs(int argc, char **argv);
 int run_cmd_wait(int argc, char **argv);
+int run_cmd_rm(int argc, char **argv);
+int run_cmd_inspect(int argc, char **argv);
 
-/* Help text for `smolc help run|ps|stop|logs|wait` (static string; NULL
+/* Help text for `smolc help run|ps|stop|logs|wait|rm|inspect` (static string; NULL
  * for an unknown command). */
 const char *run_usage(const char *cmd);
 
