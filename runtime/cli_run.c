@@ -50,6 +50,7 @@ extern char **environ;
 struct run_opts {
 	const char *target;
 	bool detach, dry_run, time, json, rm;
+	bool publish_all;                /* -P */
 	unsigned memory_mib, cpus;
 	struct runconf_port *ports;      /* owned */
 	size_t nports, ports_cap;
@@ -121,12 +122,40 @@ static int parse_share(struct run_opts *o, const char *spec)
 	return 0;
 }
 
+/* -p: "[ADDR:]HOST:GUEST[/udp]" (runconf_parse_port), or "GUEST[/udp]" /
+ * "ADDR::GUEST[/udp]": host_port 0, a free one picked later. */
+static int parse_publish(const char *spec, struct runconf_port *p, char **err)
+{
+	const char *slash = strchr(spec, '/');
+	size_t n = slash ? (size_t)(slash - spec) : strlen(spec);
+	const char *dc = strstr(spec, "::");
+	char *rewritten = NULL;
+	if (n && !memchr(spec, ':', n) && spec[0] != '[')
+		rewritten = xasprintf("1:%s", spec);
+	else if (dc && dc > spec && spec[0] != '[' && (size_t)(dc - spec) < n && !memchr(spec, ':', (size_t)(dc - spec)))
+		rewritten = xasprintf("%.*s:1:%s", (int)(dc - spec), spec, dc + 2);
+	if (!rewritten)
+		return runconf_parse_port(spec, p, err);
+	char *e = NULL;
+	int r = runconf_parse_port(rewritten, p, &e);
+	free(rewritten);
+	if (r < 0) {
+		free(e);
+		*err = xasprintf("port \"%s\": expected [ADDR:]HOST:GUEST[/tcp|/udp], or GUEST[/udp] for a free host port",
+				 spec);
+		return -1;
+	}
+	p->host_port = 0;
+	return 0;
+}
+
 static int parse_run_opts(int argc, char **argv, struct run_opts *o)
 {
 	enum { O_SHARE = 256, O_ACCEL, O_CONSOLE, O_NAME, O_DRY, O_TIME, O_JSON, O_RM };
 	static const struct option lo[] = {
 		{"detach", no_argument, NULL, 'd'},
 		{"publish", required_argument, NULL, 'p'},
+		{"publish-all", no_argument, NULL, 'P'},
 		{"memory", required_argument, NULL, 'm'},
 		{"cpus", required_argument, NULL, 'c'},
 		{"append", required_argument, NULL, 'a'},
@@ -144,13 +173,14 @@ static int parse_run_opts(int argc, char **argv, struct run_opts *o)
 	optind = 0;
 	opterr = 0;
 	int c;
-	while ((c = getopt_long(argc, argv, ":dp:m:c:a:h", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":dp:Pm:c:a:h", lo, NULL)) != -1) {
 		char *e = NULL;
 		switch (c) {
 		case 'd': o->detach = true; break;
+		case 'P': o->publish_all = true; break;
 		case 'p': {
 			struct runconf_port p;
-			if (runconf_parse_port(optarg, &p, &e) < 0) {
+			if (parse_publish(optarg, &p, &e) < 0) {
 				cli_err("-p: %s", e);
 				free(e);
 				return 2;
@@ -287,12 +317,12 @@ static bool file_ok(const char *path, const char *what, const char *conf)
 	return false;
 }
 
-static char *ports_summary(const struct runconf *rc, const struct run_opts *o)
+static char *ports_summary(const struct runconf *rc)
 {
 	struct strbuf sb;
 	sb_init(&sb);
-	for (size_t i = 0; i < rc->nports + o->nports; i++) {
-		const struct runconf_port *p = i < rc->nports ? &rc->ports[i] : &o->ports[i - rc->nports];
+	for (size_t i = 0; i < rc->nports; i++) {
+		const struct runconf_port *p = &rc->ports[i];
 		sb_printf(&sb, "%s%s:%u->%u/%s", sb.len ? "," : "", p->host_addr, p->host_port, p->guest_port,
 			  p->proto == RUNCONF_UDP ? "udp" : "tcp");
 	}
@@ -300,16 +330,100 @@ static char *ports_summary(const struct runconf *rc, const struct run_opts *o)
 	return sb_detach(&sb);
 }
 
-/* First TCP port (run config first, then -p) for --time; NULL if none. */
+/* First TCP port (after -p/-P) for --time; NULL if none. */
 static const struct runconf_port *first_tcp_port(const struct runconf *rc, const struct run_opts *o)
 {
+	(void)o;
 	for (size_t i = 0; i < rc->nports; i++)
 		if (rc->ports[i].proto == RUNCONF_TCP)
 			return &rc->ports[i];
-	for (size_t i = 0; i < o->nports; i++)
-		if (o->ports[i].proto == RUNCONF_TCP)
-			return &o->ports[i];
 	return NULL;
+}
+
+/* The command line over the run config, Docker's way: -p replaces the
+ * recipe's ports (they are defaults); -P publishes the recipe's ports on
+ * free host ports (and -p with it replaces those of the same guest port);
+ * a -p without a host port gets a free one. Picked ports are printed.
+ * -m, -c, --share (replacing a share of the same tag) likewise. Kernel,
+ * image and share paths become absolute. Returns 0, or an exit code. */
+static int apply_overrides(struct runconf *rc, struct run_opts *o)
+{
+	char *err = NULL;
+	char *k = runconf_resolve(rc, rc->kernel), *im = runconf_resolve(rc, rc->image);
+	free(rc->kernel);
+	free(rc->image);
+	rc->kernel = k;
+	rc->image = im;
+	for (size_t i = 0; i < rc->nshares; i++) {
+		char *h = runconf_resolve(rc, rc->shares[i].host_path);
+		free(rc->shares[i].host_path);
+		rc->shares[i].host_path = h;
+	}
+	if (o->memory_mib)
+		rc->memory_mib = o->memory_mib;
+	if (o->cpus)
+		rc->cpus = o->cpus;
+	/* shares: drop the config's of a tag given again, then append */
+	size_t w = 0;
+	for (size_t i = 0; i < rc->nshares; i++) {
+		bool over = false;
+		for (size_t j = 0; j < o->nshares && !over; j++)
+			over = !strcmp(o->shares[j].tag, rc->shares[i].tag);
+		if (over) {
+			free(rc->shares[i].host_path);
+			free(rc->shares[i].tag);
+			free(rc->shares[i].guest_path);
+		} else {
+			rc->shares[w++] = rc->shares[i];
+		}
+	}
+	rc->nshares = w;
+	for (size_t j = 0; j < o->nshares; j++)
+		runconf_add_share(rc, o->shares[j].host_path, o->shares[j].tag, NULL, o->shares[j].readonly);
+	/* ports */
+	size_t recipe_n = rc->nports;
+	if (o->publish_all) {
+		for (size_t i = 0; i < rc->nports; i++)
+			rc->ports[i].host_port = 0;
+	}
+	w = 0;
+	for (size_t i = 0; i < rc->nports; i++) {
+		bool keep = o->publish_all;
+		for (size_t j = 0; j < o->nports && keep; j++)
+			keep = !(o->ports[j].guest_port == rc->ports[i].guest_port && o->ports[j].proto == rc->ports[i].proto);
+		if (keep || !o->nports)
+			rc->ports[w++] = rc->ports[i];
+		else
+			runconf_port_clear(&rc->ports[i]);
+	}
+	rc->nports = w;
+	if (o->nports)
+		debugf("-p: %zu port(s) of the run config replaced", recipe_n);
+	for (size_t j = 0; j < o->nports; j++)
+		runconf_add_port(rc, o->ports[j].host_addr, o->ports[j].host_port, o->ports[j].guest_port,
+				 o->ports[j].proto);
+	for (size_t i = 0; i < rc->nports; i++) {
+		struct runconf_port *p = &rc->ports[i];
+		if (p->host_port)
+			continue;
+		if (portprobe_pick(p->host_addr, p->proto == RUNCONF_UDP, &p->host_port, &err) < 0) {
+			cli_err("%s", err);
+			free(err);
+			return 1;
+		}
+		fprintf(stderr, "smolc: published %s:%u -> guest port %u/%s\n", p->host_addr, p->host_port,
+			p->guest_port, p->proto == RUNCONF_UDP ? "udp" : "tcp");
+	}
+	for (size_t i = 0; i < rc->nports; i++)
+		for (size_t j = 0; j < i; j++)
+			if (rc->ports[j].host_port == rc->ports[i].host_port && rc->ports[j].proto == rc->ports[i].proto &&
+			    !strcmp(rc->ports[j].host_addr, rc->ports[i].host_addr)) {
+				cli_err("run: host port %u (%s/%s) is published twice (-p replaces the run config's "
+					"ports; give each host port once)", rc->ports[i].host_port, rc->ports[i].host_addr,
+					rc->ports[i].proto == RUNCONF_UDP ? "udp" : "tcp");
+				return 2;
+			}
+	return 0;
 }
 
 /* Timing of a run (--time). Negative = not seen. */
@@ -743,17 +857,85 @@ fail:
 	return rv;
 }
 
-/* Every published host port must be free before QEMU starts. */
+/* The running instance that publishes host port (NULL = none). Caller frees. */
+static char *port_owner(unsigned port, const char *addr, bool udp)
+{
+	char *root = instance_state_root(), *err = NULL, *owner = NULL;
+	struct instance **list = NULL;
+	size_t n = 0;
+	if (instance_list(root, &list, &n, &err) < 0)
+		free(err);
+	char *want = xasprintf("%s:%u->", addr, port);
+	for (size_t i = 0; i < n; i++) {
+		const struct instance *in = list[i];
+		if (!owner && in->state == INSTANCE_RUNNING && in->ports) {
+			/* "ADDR:H->G/proto" entries, comma-separated */
+			for (const char *q = strstr(in->ports, want); q && !owner; q = strstr(q + 1, want)) {
+				const char *slash = strchr(q, '/');
+				if ((q == in->ports || q[-1] == ',') && slash && !strncmp(slash + 1, udp ? "udp" : "tcp", 3))
+					owner = xstrdup(in->name);
+			}
+		}
+		instance_free(list[i]);
+	}
+	free(want);
+	free(list);
+	free(root);
+	return owner;
+}
+
+/* A writable image runs once: QEMU would refuse the second with a lock
+ * error; say which instance holds it instead. Returns 0 or -1. */
+static int check_image_free(const struct runconf *rc, const char *image, const char *self)
+{
+	if (rc->readonly)
+		return 0;
+	char *root = instance_state_root(), *err = NULL;
+	struct instance **list = NULL;
+	size_t n = 0;
+	int rv = 0;
+	if (instance_list(root, &list, &n, &err) < 0)
+		free(err);
+	for (size_t i = 0; i < n; i++) {
+		const struct instance *in = list[i];
+		if (!rv && in->state == INSTANCE_RUNNING && in->image && !strcmp(in->image, image) &&
+		    (!self || strcmp(in->name, self))) {
+			cli_err("the image %s is in use by the running instance %s; a writable image runs once: stop "
+				"it (`smolc stop %s`), or make the root read-only (READONLY in the Smolfile) to run "
+				"copies", image, in->name, in->name);
+			rv = -1;
+		}
+		instance_free(list[i]);
+	}
+	free(list);
+	free(root);
+	return rv;
+}
+
+/* Every published host port must be free before QEMU starts; the hint
+ * says what will work (-p replaces the run config's ports). */
 static int check_ports(const struct runconf *rc, const struct run_opts *o)
 {
-	for (size_t i = 0; i < rc->nports + o->nports; i++) {
-		const struct runconf_port *p = i < rc->nports ? &rc->ports[i] : &o->ports[i - rc->nports];
+	(void)o;
+	for (size_t i = 0; i < rc->nports; i++) {
+		const struct runconf_port *p = &rc->ports[i];
 		char *err = NULL;
-		if (portprobe_free(p->host_addr, p->host_port, p->proto == RUNCONF_UDP, &err) < 0) {
+		int r = portprobe_free(p->host_addr, p->host_port, p->proto == RUNCONF_UDP, &err);
+		if (r == -2) {
+			bool udp = p->proto == RUNCONF_UDP;
+			char *owner = port_owner(p->host_port, p->host_addr, udp);
+			char *by = owner ? xasprintf(" by the instance %s (`smolc stop %s`)", owner, owner) : xstrdup("");
+			cli_err("%s%s; publish guest port %u on another host port with -p HOST:%u%s, or on a free "
+				"one with -p %u%s", err, by, p->guest_port, p->guest_port, udp ? "/udp" : "",
+				p->guest_port, udp ? "/udp" : "");
+			free(by);
+			free(owner);
+		} else if (r < 0) {
 			cli_err("%s", err);
-			free(err);
-			return -1;
 		}
+		free(err);
+		if (r < 0)
+			return -1;
 	}
 	return 0;
 }
@@ -788,6 +970,11 @@ int run_cmd_run(int argc, char **argv)
 	if (realpath(rc->dir ? rc->dir : ".", real)) {
 		free(rc->dir);
 		rc->dir = xstrdup(real);
+	}
+	int ar = apply_overrides(rc, &o);
+	if (ar) {
+		rv = ar;
+		goto out;
 	}
 	char *kpath = runconf_resolve(rc, rc->kernel), *ipath = runconf_resolve(rc, rc->image);
 	bool ok = file_ok(kpath, "kernel", conf) && file_ok(ipath, "image", conf);
@@ -826,13 +1013,7 @@ int run_cmd_run(int argc, char **argv)
 		.binary = bin_name,
 		.accel = ac.kind,
 		.console = console,
-		.memory_mib = o.memory_mib,
-		.cpus = o.cpus,
 		.extra_append = o.append,
-		.ports = o.ports,
-		.nports = o.nports,
-		.shares = o.shares,
-		.nshares = o.nshares,
 	};
 	if (o.detach) {
 		if (!console || str_startswith(console, "stdio"))
@@ -878,8 +1059,9 @@ int run_cmd_run(int argc, char **argv)
 		goto out;
 	}
 	if (!o.detach) {
+		bool busy = check_image_free(rc, ipath, NULL) < 0 || check_ports(rc, &o) < 0;
 		free(ipath);
-		if (check_ports(rc, &o) < 0)
+		if (busy)
 			goto out;
 		if (!o.time) {
 			/* nothing to watch: become QEMU (its terminal, signals
@@ -907,44 +1089,17 @@ int run_cmd_run(int argc, char **argv)
 		realdir = NULL; /* not ours: keep it */
 		goto out;
 	}
-	if (check_ports(rc, &o) < 0) {
+	if (check_image_free(rc, ipath, name) < 0 || check_ports(rc, &o) < 0) {
 		free(ipath);
 		goto out; /* releases the lock and removes the claimed directory */
 	}
 	/* the effective run config, with absolute paths, for ps/inspection */
 	{
-		struct runconf *copy = NULL;
-		struct strvec w2 = {0};
-		char *e2 = NULL;
-		if (runconf_read(conf, &copy, &w2, &e2) == 0) {
-			char *k = runconf_resolve(rc, copy->kernel);
-			free(copy->kernel);
-			copy->kernel = k;
-			free(copy->image);
-			copy->image = xstrdup(ipath);
-			for (size_t i = 0; i < copy->nshares; i++) {
-				char *h = runconf_resolve(rc, copy->shares[i].host_path);
-				free(copy->shares[i].host_path);
-				copy->shares[i].host_path = h;
-			}
-			for (size_t i = 0; i < o.nports; i++)
-				runconf_add_port(copy, o.ports[i].host_addr, o.ports[i].host_port,
-						 o.ports[i].guest_port, o.ports[i].proto);
-			for (size_t i = 0; i < o.nshares; i++)
-				runconf_add_share(copy, o.shares[i].host_path, o.shares[i].tag, NULL,
-						  o.shares[i].readonly);
-			if (o.memory_mib)
-				copy->memory_mib = o.memory_mib;
-			if (o.cpus)
-				copy->cpus = o.cpus;
-			char *yp = path_join(realdir, INSTANCE_RUNCONF);
-			if (runconf_write(copy, yp, &e2) < 0)
-				debugf("%s", e2);
-			free(yp);
-		}
+		char *yp = path_join(realdir, INSTANCE_RUNCONF), *e2 = NULL;
+		if (runconf_write(rc, yp, &e2) < 0)
+			debugf("%s", e2);
 		free(e2);
-		sv_free(&w2);
-		runconf_free(copy);
+		free(yp);
 	}
 	struct instance in = {
 		.name = (char *)name,
@@ -957,7 +1112,7 @@ int run_cmd_run(int argc, char **argv)
 		.started = (long long)time(NULL),
 		.rm = o.rm,
 	};
-	in.ports = ports_summary(rc, &o);
+	in.ports = ports_summary(rc);
 	{
 		/* QEMU's argv, NUL-separated, for `smolc inspect` */
 		struct strbuf ab;

@@ -60,6 +60,26 @@ PY
 grep -q "^smolc: an instance named \"svc\" is already running (pid $pid); stop it with \`smolc stop svc\` or pick another --name$" err \
 	|| fail "second run -d message: $(cat err)"
 
+# a second copy of a writable image: refused, naming who holds it
+"$SMOLC" run -d --accel tcg --name svc2 -p 80 svc >out 2>err; rc=$?
+[ $rc -eq 1 ] && grep -q "^smolc: the image $PWD/images/svc-amd64.img is in use by the running instance svc; a writable image runs once: stop it (\`smolc stop svc\`), or make the root read-only (READONLY in the Smolfile) to run copies$" err \
+	|| fail "second copy of a writable image: $rc $(cat err)"
+# two copies of a read-only image: the config's port is taken by the
+# first (named in the message); the hint given works (-p GUEST picks one)
+P3=$(freeport)
+truncate -s 1M images/ro.img
+sed -e "s/host: $P,/host: $P3,/" -e 's/^service: svc/service: ro/' -e 's/^image: .*/image: ro.img/' images/svc-amd64.yaml > images/ro.yaml
+echo 'readonly: true' >> images/ro.yaml
+"$SMOLC" run -d --accel tcg --name ro1 images/ro.yaml >out 2>err || fail "ro1: $(cat err)"
+"$SMOLC" run -d --accel tcg --name ro2 images/ro.yaml >out 2>err; rc=$?
+[ $rc -eq 1 ] && grep -q "^smolc: host port $P3 (127.0.0.1/tcp) is already in use by the instance ro1 (\`smolc stop ro1\`); publish guest port 80 on another host port with -p HOST:80, or on a free one with -p 80$" err \
+	|| fail "second copy on a taken port: $rc $(cat err)"
+"$SMOLC" run -d --accel tcg --name ro2 -p 80 images/ro.yaml >out 2>err || fail "second copy with -p 80: $(cat err)"
+P2=$(sed -n 's|^smolc: published 127.0.0.1:\([0-9]*\) -> guest port 80/tcp$|\1|p' err)
+[ -n "$P2" ] && [ "$P2" != "$P3" ] || fail "no port picked: $(cat err)"
+"$SMOLC" ps | grep -q "^ro2  *[0-9]*  *ro.img  *127.0.0.1:$P2->80/tcp " || fail "ps ro2: $("$SMOLC" ps)"
+"$SMOLC" rm -f ro1 ro2 >/dev/null 2>&1 || fail "rm -f ro1 ro2"
+
 # logs: the console file (empty here: the dummy kernel prints nothing)
 "$SMOLC" logs svc >/dev/null || fail "logs"
 "$SMOLC" logs nosuch >out 2>err && fail "logs of an unknown name succeeded"
