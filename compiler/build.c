@@ -76,6 +76,9 @@ struct build_opts {
 	const char *mirror;
 	bool offline, no_cache, quiet, json, update_lock;
 	struct strvec build_args;
+	/* `smolc run Smolfile`: build only when the image is missing or
+	 * stale, saying so; for_run_dry: never build (fail when missing). */
+	bool for_run, for_run_dry;
 };
 
 struct build {
@@ -721,6 +724,8 @@ static int write_runconf(struct build *b, const char *img, const char *kern, con
 		}
 	}
 	rcf->build_key = xstrdup(b->p->image_key);
+	for (size_t i = 0; i < b->o->build_args.n; i++)
+		sv_pushdup(&rcf->build_args, b->o->build_args.v[i]);
 	int rc = 0;
 	if (runconf_write(rcf, yaml, &err) < 0) {
 		diag_error_plain(b->d, "%s", err);
@@ -835,6 +840,57 @@ static void print_summary(struct build *b, bool up_to_date, double total)
 	free(yaml);
 }
 
+/* The build-args string "A=1 B=2" for messages (caller frees). */
+static char *args_text(const struct strvec *args)
+{
+	struct strbuf sb;
+	sb_init(&sb);
+	for (size_t i = 0; i < args->n; i++)
+		sb_printf(&sb, " --build-arg %s", args->v[i]);
+	sb_cstr(&sb);
+	return sb_detach(&sb);
+}
+
+/* `smolc run Smolfile`, after planning: is the image there and built for
+ * this plan's key (stamp)? Returns EXIT_OK with *yaml_out when it is (no
+ * build); -1 to go on building (after saying so); an exit code when
+ * --dry-run finds no image. */
+static int run_check_image(struct build *b, char **yaml_out)
+{
+	const struct recipe_settings *rs = &b->r->set;
+	b->out_base = xasprintf("%s/%s-%s", b->o->outdir, rs->service, rs->arch);
+	char *img = xasprintf("%s.img", b->out_base), *yaml = xasprintf("%s.yaml", b->out_base);
+	bool have = access(img, F_OK) == 0 && access(yaml, F_OK) == 0;
+	bool up = have && b->p->image_key[0] && stamp_matches(b, img);
+	char *args = args_text(&b->o->build_args);
+	int rc = -1;
+	if (up) {
+		debugf("%s is up to date", img);
+		*yaml_out = yaml;
+		yaml = NULL;
+		rc = EXIT_OK;
+	} else if (b->o->for_run_dry && have) {
+		fprintf(stderr, "smolc: warning: %s is stale (%s changed since it was built); `smolc run` "
+				"would rebuild it first\n", img, b->r->path);
+		*yaml_out = yaml;
+		yaml = NULL;
+		rc = EXIT_OK;
+	} else if (b->o->for_run_dry) {
+		fprintf(stderr, "smolc: run --dry-run: %s is not built; build it first: smolc build%s %s\n", img, args,
+			b->r->path);
+		rc = EXIT_FAIL;
+	} else {
+		fprintf(stderr, "smolc: building %s (%s)%s%s\n", b->r->path,
+			have ? "the image is stale" : "no image yet", args[0] ? " with" : "", args);
+	}
+	free(args);
+	free(img);
+	free(yaml);
+	free(b->out_base);
+	b->out_base = NULL;
+	return rc;
+}
+
 static int build_run(struct build *b, char **yaml_out)
 {
 	double t0 = now_monotonic();
@@ -843,7 +899,7 @@ static int build_run(struct build *b, char **yaml_out)
 		return EXIT_FAIL;
 	/* A build needs every input: with --offline the fetcher itself refuses
 	 * the network and says which URL is not in the cache. */
-	b->env.penv.fetch_inputs = true;
+	b->env.penv.fetch_inputs = !b->o->for_run_dry;
 	char *lpath = lockfile_path_for(b->r->path);
 	char *lerr = NULL;
 	if (!b->o->update_lock) {
@@ -880,6 +936,11 @@ static int build_run(struct build *b, char **yaml_out)
 		logf_(b, "wrote %s\n", lpath);
 	}
 	free(lpath);
+	if (b->o->for_run) {
+		int r = run_check_image(b, yaml_out);
+		if (r != -1)
+			return r;
+	}
 	if (!b->p->kernel.path)
 		return fail(b, rs->kernel ? rs->kernel->arg_loc : rs->from->loc, "the kernel could not be fetched"), EXIT_FAIL;
 	if (!b->p->image_key[0])
@@ -1035,10 +1096,34 @@ int cmd_build(int argc, char **argv)
 	return rc;
 }
 
-int build_for_run(const char *smolfile, char **runconf_path_out)
+int build_for_run(const char *smolfile, bool dry_run, char **runconf_path_out)
 {
 	struct build_opts o;
 	memset(&o, 0, sizeof(o));
 	o.outdir = "images";
-	return build_main(&o, smolfile, runconf_path_out);
+	o.for_run = true;
+	o.for_run_dry = dry_run;
+	/* The build-args the existing image was built with (its run config),
+	 * so that `smolc run` neither rebuilds it with defaults nor
+	 * overwrites the run config the user built. */
+	struct diag_ctx d;
+	diag_init(&d);
+	struct recipe *r = driver_load(&d, smolfile, &o.build_args);
+	if (r && !d.errors) {
+		char *yaml = xasprintf("%s/%s-%s.yaml", o.outdir, r->set.service, r->set.arch);
+		struct runconf *rc = NULL;
+		char *err = NULL;
+		if (access(yaml, F_OK) == 0 && runconf_read(yaml, &rc, NULL, &err) == 0) {
+			for (size_t i = 0; i < rc->build_args.n; i++)
+				sv_pushdup(&o.build_args, rc->build_args.v[i]);
+		}
+		free(err);
+		runconf_free(rc);
+		free(yaml);
+	}
+	recipe_free(r);
+	diag_fini(&d);
+	int rv = build_main(&o, smolfile, runconf_path_out);
+	sv_free(&o.build_args);
+	return rv;
 }

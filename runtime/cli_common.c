@@ -19,8 +19,10 @@ void cli_err(const char *fmt, ...)
 
 static const char USAGE_RUN[] =
 	"usage: smolc run [NAME|run.yaml|Smolfile|DIR] [options]\n"
-	"Boot a micro-VM under QEMU. With a Smolfile (or none given and ./Smolfile\n"
-	"exists) it is built first; NAME means images/NAME-<arch>.yaml.\n"
+	"Boot a micro-VM under QEMU. NAME means images/NAME-<arch>.yaml. With a\n"
+	"Smolfile or DIR (or none given and ./Smolfile exists) the image is built\n"
+	"first only when it is missing or stale, with the build-args it was built\n"
+	"with (say so); --dry-run never builds.\n"
 	"  -d, --detach            run in the background (see smolc ps/logs/stop/wait)\n"
 	"  -p, --publish [ADDR:]H:G[/udp]  forward host port H to guest port G\n"
 	"                          (repeatable); replaces the run config's ports.\n"

@@ -250,12 +250,12 @@ static const char *host_arch(void)
 
 /* Find the run config for target. Returns 0 with *path (caller frees), or
  * an exit code. */
-static int find_runconf(const char *target, char **path)
+static int find_runconf(const char *target, bool dry_run, char **path)
 {
 	struct stat st;
 	if (!target) {
 		if (stat("Smolfile", &st) == 0)
-			return build_for_run("Smolfile", path);
+			return build_for_run("Smolfile", dry_run, path);
 		cli_err("run: no target and no ./Smolfile; give a run config (images/SERVICE-ARCH.yaml), "
 			"a Smolfile or a service name");
 		return 2;
@@ -272,11 +272,11 @@ static int find_runconf(const char *target, char **path)
 				free(sf);
 				return 1;
 			}
-			int r = build_for_run(sf, path);
+			int r = build_for_run(sf, dry_run, path);
 			free(sf);
 			return r;
 		}
-		return build_for_run(target, path);
+		return build_for_run(target, dry_run, path);
 	}
 	if (strchr(target, '/')) {
 		cli_err("run: %s: %s", target, strerror(ENOENT));
@@ -953,7 +953,7 @@ int run_cmd_run(int argc, char **argv)
 	if (rv >= 0)
 		goto out;
 	rv = 1;
-	int fr = find_runconf(o.target, &conf);
+	int fr = find_runconf(o.target, o.dry_run, &conf);
 	if (fr != 0) {
 		rv = fr;
 		goto out;

@@ -20,6 +20,8 @@
 #ifndef SMOLC_RUN_H
 #define SMOLC_RUN_H
 
+#include <stdbool.h>
+
 int run_cmd_run(int argc, char **argv);
 int run_cmd_ps(int argc, char **argv);
 int run_cmd_stop(int argc, char **argv);
@@ -34,10 +36,13 @@ const char *run_usage(const char *cmd);
 
 /* Implemented by the build driver (compiler/), NOT by the runtime.
  * `smolc run Smolfile` (or `smolc run` with ./Smolfile present) calls it
- * to build the image first. On success returns 0 and sets
- * *runconf_path_out to the written run config (caller frees). On failure
- * it has already printed its diagnostics to stderr and returns the exit
- * code to use (1 failure, 2 bad recipe). */
-int build_for_run(const char *smolfile, char **runconf_path_out);
+ * to find the image: it builds (saying so) only when the image is missing
+ * or stale, with the build-args recorded in the existing run config;
+ * with dry_run it never builds (a stale image gets a warning, a missing
+ * one an error). On success returns 0 and sets *runconf_path_out to the
+ * run config (caller frees). On failure it has already printed its
+ * diagnostics to stderr and returns the exit code to use (1 failure, 2
+ * bad recipe). */
+int build_for_run(const char *smolfile, bool dry_run, char **runconf_path_out);
 
 #endif
