@@ -10,7 +10,6 @@
 #include "run.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,119 +52,6 @@ static void json_str(const char *s)
 			putchar(c);
 	}
 	putchar('"');
-}
-
-/* Simple option loop shared by ps/stop/logs/wait. */
-struct inst_opts {
-	bool json, follow, all, force;
-	double timeout;
-	unsigned port;
-	long tail;                       /* -1 = whole log */
-	const char *http;
-	const char *name;
-	char **names;                    /* every NAME (rm); borrowed from argv */
-	int nnames;
-};
-
-static int parse_inst_opts(const char *cmd, int argc, char **argv, struct inst_opts *o, bool need_name)
-{
-	enum { O_JSON = 256, O_TIMEOUT, O_PORT, O_HTTP, O_TAIL };
-	static const struct option lo[] = {
-		{"json", no_argument, NULL, O_JSON},
-		{"follow", no_argument, NULL, 'f'},
-		{"force", no_argument, NULL, 'F'},
-		{"all", no_argument, NULL, 'a'},
-		{"tail", required_argument, NULL, O_TAIL},
-		{"timeout", required_argument, NULL, O_TIMEOUT},
-		{"port", required_argument, NULL, O_PORT},
-		{"http", required_argument, NULL, O_HTTP},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
-	optind = 0;
-	opterr = 0;
-	int c;
-	o->tail = -1;
-	/* -f is --follow for logs, --force for rm */
-	bool rm = !strcmp(cmd, "rm");
-	int li = -1;
-	while ((c = getopt_long(argc, argv, ":afht:n:", lo, &li)) != -1) {
-		char *end;
-		if (c == 'f' && rm)
-			c = 'F';
-		int given = c;
-		/* options a command does not take are unknown to it */
-		if ((c == 'a' && strcmp(cmd, "ps")) || (c == 'F' && !rm) ||
-		    ((c == O_TAIL || c == 'n' || c == 'f') && strcmp(cmd, "logs")) ||
-		    ((c == O_PORT || c == O_HTTP) && strcmp(cmd, "wait")) ||
-		    ((c == 't' || c == O_TIMEOUT) && strcmp(cmd, "wait") && strcmp(cmd, "stop")) ||
-		    (c == O_JSON && strcmp(cmd, "ps") && strcmp(cmd, "inspect"))) {
-			if (li >= 0)
-				cli_err("%s: unknown option --%s; see `smolc help %s`", cmd, lo[li].name, cmd);
-			else
-				cli_err("%s: unknown option -%c; see `smolc help %s`", cmd, given == 'F' ? 'f' : given, cmd);
-			return 2;
-		}
-		li = -1;
-		switch (c) {
-		case O_JSON: o->json = true; break;
-		case 'f': o->follow = true; break;
-		case 'F': o->force = true; break;
-		case 'a': o->all = true; break;
-		case 'n':
-		case O_TAIL: {
-			long v = strtol(optarg, &end, 10);
-			if (!*optarg || *end || v < 0 || v > 100000000) {
-				cli_err("%s: --tail %s: expected a number of lines", cmd, optarg);
-				return 2;
-			}
-			o->tail = v;
-			break;
-		}
-		case 't':
-		case O_TIMEOUT:
-			o->timeout = strtod(optarg, &end);
-			if (!*optarg || *end || o->timeout < 0 || o->timeout > 86400) {
-				cli_err("%s: --timeout %s: expected seconds", cmd, optarg);
-				return 2;
-			}
-			break;
-		case O_PORT: {
-			unsigned long v = strtoul(optarg, &end, 10);
-			if (!*optarg || *end || v < 1 || v > 65535) {
-				cli_err("%s: --port %s: expected a port from 1 to 65535", cmd, optarg);
-				return 2;
-			}
-			o->port = (unsigned)v;
-			break;
-		}
-		case O_HTTP:
-			if (optarg[0] != '/') {
-				cli_err("%s: --http %s: expected a path starting with /", cmd, optarg);
-				return 2;
-			}
-			o->http = optarg;
-			break;
-		case 'h': fputs(run_usage(cmd), stdout); return 0;
-		case ':': cli_err("%s: option %s needs a value", cmd, argv[optind - 1]); return 2;
-		default:
-			cli_err("%s: unknown option %s; see `smolc help %s`", cmd, argv[optind - 1], cmd);
-			return 2;
-		}
-	}
-	o->names = argv + optind;
-	o->nnames = argc - optind;
-	if (optind < argc)
-		o->name = argv[optind++];
-	if (optind < argc && !rm) {
-		cli_err("%s: unexpected argument \"%s\"", cmd, argv[optind]);
-		return 2;
-	}
-	if (need_name && !o->name) {
-		cli_err("%s: missing instance NAME; see `smolc ps`", cmd);
-		return 2;
-	}
-	return -1;
 }
 
 static void json_int_or_null(const char *key, long long v, bool have)
@@ -222,16 +108,9 @@ static void json_instance_fields(const struct instance *in)
 	free(status);
 }
 
-int run_cmd_ps(int argc, char **argv)
+int run_ps(const struct inst_opts *op)
 {
-	struct inst_opts o = {0};
-	int rv = parse_inst_opts("ps", argc, argv, &o, false);
-	if (rv >= 0)
-		return rv;
-	if (o.name) {
-		cli_err("ps: unexpected argument \"%s\"", o.name);
-		return 2;
-	}
+	const struct inst_opts o = *op;
 	char *root = instance_state_root(), *err = NULL;
 	struct instance **list = NULL;
 	size_t n = 0;
@@ -363,12 +242,10 @@ static struct instance *load_named(const char *cmd, const char *root, const char
 	return in;
 }
 
-int run_cmd_stop(int argc, char **argv)
+int run_stop(const struct inst_opts *op)
 {
-	struct inst_opts o = {.timeout = 5};
-	int rv = parse_inst_opts("stop", argc, argv, &o, true);
-	if (rv >= 0)
-		return rv;
+	const struct inst_opts o = *op;
+	int rv;
 	char *root = instance_state_root();
 	struct instance *in = load_named("stop", root, o.name);
 	if (!in) {
@@ -398,15 +275,13 @@ int run_cmd_stop(int argc, char **argv)
 	return rv;
 }
 
-int run_cmd_rm(int argc, char **argv)
+int run_rm(const struct inst_opts *op)
 {
-	struct inst_opts o = {0};
-	int rv = parse_inst_opts("rm", argc, argv, &o, true);
-	if (rv >= 0)
-		return rv;
+	const struct inst_opts o = *op;
+	int rv;
 	char *root = instance_state_root();
 	rv = 0;
-	for (int i = 0; i < o.nnames; i++) {
+	for (size_t i = 0; i < o.nnames; i++) {
 		const char *name = o.names[i];
 		struct instance *in = load_named("rm", root, name);
 		if (!in) {
@@ -522,12 +397,9 @@ static void print_tail(const char *path, int lines)
 	free(data);
 }
 
-int run_cmd_logs(int argc, char **argv)
+int run_logs(const struct inst_opts *op)
 {
-	struct inst_opts o = {0};
-	int rv = parse_inst_opts("logs", argc, argv, &o, true);
-	if (rv >= 0)
-		return rv;
+	const struct inst_opts o = *op;
 	char *root = instance_state_root();
 	struct instance *in = load_named("logs", root, o.name);
 	if (!in) {
@@ -555,12 +427,10 @@ int run_cmd_logs(int argc, char **argv)
 	return 0;
 }
 
-int run_cmd_wait(int argc, char **argv)
+int run_wait(const struct inst_opts *op)
 {
-	struct inst_opts o = {.timeout = 60};
-	int rv = parse_inst_opts("wait", argc, argv, &o, true);
-	if (rv >= 0)
-		return rv;
+	const struct inst_opts o = *op;
+	int rv;
 	if (!o.port) {
 		cli_err("wait: --port N is required");
 		return 2;
@@ -696,12 +566,9 @@ static void json_runconf(const struct runconf *rc)
 	printf("]}");
 }
 
-int run_cmd_inspect(int argc, char **argv)
+int run_inspect(const struct inst_opts *op)
 {
-	struct inst_opts o = {0};
-	int rv = parse_inst_opts("inspect", argc, argv, &o, true);
-	if (rv >= 0)
-		return rv;
+	const struct inst_opts o = *op;
 	char *root = instance_state_root(), *err = NULL;
 	struct instance *in = load_named("inspect", root, o.name);
 	if (!in) {

@@ -55,7 +55,7 @@ expect 2 '^smolc: -p: port "80:": ports must be numbers' "$SMOLC" run --dry-run 
 expect 2 '^smolc: -p: port "8o": expected \[ADDR:\]HOST:GUEST\[/tcp|/udp\], or GUEST\[/udp\] for a free host port$' "$SMOLC" run --dry-run svc -p 8o
 expect 2 'unknown accelerator "warp"' "$SMOLC" run --dry-run svc --accel warp
 expect 2 '^smolc: -m 1T' "$SMOLC" run --dry-run svc -m 1T
-expect 2 'unknown option --bogus' "$SMOLC" run --bogus svc
+expect 2 "^smolc: run: unknown option '--bogus'$" "$SMOLC" run --bogus svc
 expect 2 'cannot be used with -d' "$SMOLC" run -d --console stdio svc
 expect 2 'bad instance name' "$SMOLC" run -d --name '../x' svc
 expect 2 'expected stdio, pty, none, tcp:PORT or file:PATH' "$SMOLC" run --dry-run --console serial svc
