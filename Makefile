@@ -129,7 +129,7 @@ endif
 build/fuzz/fuzz_parse: tests/fuzz/fuzz_parse.c $(LIBSRCS) $(GEN_C) $(HDRS) VERSION
 	@mkdir -p build/fuzz
 	clang -std=c11 -D_GNU_SOURCE -DSMOLC_VERSION='"$(VERSION)"' -g -O1 -fsanitize=fuzzer,address,undefined $(INC_ALL) $(PKG_CFLAGS) \
-	  -Wno-unused-function -o $@ $^ $(PKG_LIBS)
+	  -Wno-unused-function -o $@ $(filter %.c,$^) $(PKG_LIBS)
 fuzz: build/fuzz/fuzz_parse
 	tests/fuzz/run.sh $(FUZZ_SECONDS)
 
