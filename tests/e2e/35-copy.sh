@@ -65,7 +65,7 @@ img=images/cp-amd64.img
 # a directory source after a file in it: plan lists it as the directory
 run "$SMOLC" plan
 expect_rc 0 "plan with COPY"
-assert_match "$OUT" "input  file conf/sub/  conf/sub/  dir:755 mode=755" "plan: COPY conf/sub/ is a directory"
+assert_match "$OUT" "input  file conf/sub/  conf/sub/  dir mode=755" "plan: COPY conf/sub/ is a directory"
 run "$SMOLC" build
 expect_rc 0 "build with COPY"
 assert_fsck_clean "$img"
