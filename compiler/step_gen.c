@@ -21,17 +21,39 @@ static char *make_fstab(const struct recipe *r)
 	return xasprintf("NAME=%sroot / ext2fs %s 1 1\n", st->service, st->readonly ? "ro" : "rw");
 }
 
+/* The rescue set: by name, or a URL or path whose file is rescue.<ext>
+ * (…/amd64/binary/sets/rescue.tar.xz), as the anchor links by the set. */
+static bool set_is_rescue(const struct ir_set *set)
+{
+	if (set->src == SRC_NAME)
+		return !strcmp(set->ref, "rescue");
+	const char *end = set->ref + strcspn(set->ref, "?#");
+	if (set->src != SRC_URL)
+		end = set->ref + strlen(set->ref);
+	const char *base = end;
+	while (base > set->ref && base[-1] != '/')
+		base--;
+	static const char *const exts[] = {".tgz", ".tar.xz", ".tar", ".tar.gz", ".tar.zst", ".tar.bz2", ".txz"};
+	size_t n = (size_t)(end - base);
+	if (n < 7 || memcmp(base, "rescue.", 7))
+		return false;
+	for (size_t i = 0; i < ARRAY_LEN(exts); i++)
+		if (n == 6 + strlen(exts[i]) && !memcmp(base + 6, exts[i], strlen(exts[i])))
+			return true;
+	return false;
+}
+
 static int gen_canon(struct step_plan_ctx *c, const struct ir_node *n)
 {
 	const struct recipe *r = c->r;
 	struct plan *p = c->p;
-	/* rescue only: the sets of the whole chain are the release's rescue */
+	/* rescue only: the sets of the whole chain are the rescue set */
 	bool rescue_only = false;
 	size_t n_other = 0;
 	for (size_t i = 0; i < p->n; i++) {
 		if (p->v[i].kind != STEP_SET)
 			continue;
-		if (p->v[i].set->src == SRC_NAME && !strcmp(p->v[i].set->ref, "rescue"))
+		if (set_is_rescue(p->v[i].set))
 			rescue_only = true;
 		else
 			n_other++;
@@ -39,7 +61,8 @@ static int gen_canon(struct step_plan_ctx *c, const struct ir_node *n)
 	rescue_only = rescue_only && n_other == 0 && !strcmp(r->set.profile, "netbsd");
 	p->rescue_only = rescue_only;
 	const struct ir_node *from = r->set.from;
-	struct plan_step *s = step_add(c, STEP_GEN, NULL, from->loc, xstrdup("gen /etc/fstab /etc/include"));
+	struct plan_step *s = step_add(c, STEP_GEN, NULL, from->loc,
+				       xstrdup(rescue_only ? "gen /etc/fstab /etc/include (rescue)" : "gen /etc/fstab /etc/include"));
 	s->text = make_fstab(r);
 	s->canon = xasprintf("gen service=%s profile=%s readonly=%d rescue=%d\nfstab=%s", r->set.service, r->set.profile,
 			     r->set.readonly, rescue_only, s->text);

@@ -54,7 +54,11 @@ grep -qi hello page || fail "page: $(head -c 300 page)"
 "$SMOLC" logs hello | grep -q 'serving' || fail "logs lack the rc's output"
 "$SMOLC" stop hello 2>err || fail "stop: $(cat err)"
 grep -q '^smolc: stopped hello (pid [0-9]*) with SIGTERM$' err || fail "stop: $(cat err)"
-[ ! -e "$SMOLC_STATE_DIR/hello" ] || fail "state left"
+"$SMOLC" ps -a | grep -q '^hello .* stopped (SIGTERM)' || fail "ps -a after stop: $("$SMOLC" ps -a)"
+"$SMOLC" logs --tail 3 hello > tail.out || fail "logs --tail after stop"
+[ "$(wc -l < tail.out)" -eq 3 ] || fail "logs --tail 3 printed $(wc -l < tail.out) lines"
+"$SMOLC" rm hello >/dev/null || fail "rm"
+[ ! -e "$SMOLC_STATE_DIR/hello" ] || fail "state left after rm"
 
 # foreground: a guest that panics ends QEMU (-no-reboot) and smolc with it
 timeout 120 "$SMOLC" run --console file:fg.log -a "init=/nonexistent panic=-1 reboot=t" hello \

@@ -101,12 +101,12 @@ http_start() {
 	HTTP_PID=$!
 	t_track_pid "$HTTP_PID"
 	local i
-	for i in $(seq 1 100); do
+	for i in $(seq 1 1200); do
 		[ -s "$pf" ] && break
 		kill -0 "$HTTP_PID" 2>/dev/null || fail "test HTTP server died: $(cat "$TEST_TMP/$name.err")"
 		sleep 0.05
 	done
-	[ -s "$pf" ] || fail "test HTTP server did not start within 5 s"
+	[ -s "$pf" ] || fail "test HTTP server did not start within 60 s"
 	HTTP_PORT=$(cat "$pf")
 	HTTP_URL="http://127.0.0.1:$HTTP_PORT"
 }
