@@ -2,6 +2,8 @@
 #include "pkgs.h"
 #include "cache.h"
 #include "inputs.h"
+#include "step.h"
+#include "catalog.h"
 #include "util.h"
 #include "digest.h"
 #include "digestmemo.h"
@@ -281,8 +283,10 @@ static int fetch_package(struct diag_ctx *d, const struct plan_env *env, const s
 	return rc;
 }
 
-int pkgs_plan(struct diag_ctx *d, struct plan *p, struct plan_step *s, const struct ir_node *n, const char *repo,
-	      const struct plan_env *env)
+/* Fill step s for node n. repo = the repository URL (ending in '/').
+ * Returns 0, or -1 with a diagnostic queued. */
+static int pkgs_plan(struct diag_ctx *d, struct plan *p, struct plan_step *s, const struct ir_node *n, const char *repo,
+		     const struct plan_env *env)
 {
 	size_t nlocked = 0;
 	const struct lock_rec *locked = lockfile_step(env->lock, s->title, &nlocked);
@@ -401,9 +405,9 @@ static const char *meta_get(const struct pkg_meta_set *m, const char *name, size
 	return NULL;
 }
 
-int pkgs_build_layer(struct plan *p, struct plan_step *s, struct layer_writer *w, const struct plan_env *env,
-		     FILE *log, char **err)
+static int pkgs_build(struct step_build_ctx *b, struct plan_step *s, struct layer_writer *w, char **err)
 {
+	FILE *log = b->log;
 	struct pkg_meta_set *metas = xcalloc(s->nin + 1, sizeof(*metas));
 	struct pkgdb_pkg *pk = xcalloc(s->nin + 1, sizeof(*pk));
 	char **names = xcalloc(s->nin + 1, sizeof(char *));
@@ -477,7 +481,7 @@ int pkgs_build_layer(struct plan *p, struct plan_step *s, struct layer_writer *w
 		m.perm = files.v[i].mode;
 		m.uname = "root";
 		m.gname = "wheel";
-		m.mtime = (int64_t)p->epoch;
+		m.mtime = (int64_t)b->p->epoch;
 		if (layer_add_file_buf(w, files.v[i].path, &m, files.v[i].data, files.v[i].len, err) < 0)
 			rc = -2;
 	}
@@ -497,3 +501,50 @@ out:
 	free(dbdir);
 	return rc;
 }
+
+/* ---- the PKGS step kind (step.h) ---- */
+
+static int pkgs_canon(struct step_plan_ctx *c, const struct ir_node *n)
+{
+	struct strbuf title, canon;
+	sb_init(&title);
+	sb_init(&canon);
+	sb_adds(&title, "PKGS");
+	sb_adds(&canon, "pkgs");
+	for (size_t k = 0; k < n->u.pkgs.pats.n; k++) {
+		sb_printf(&title, " %s", n->u.pkgs.pats.v[k]);
+		sb_printf(&canon, " %s", n->u.pkgs.pats.v[k]);
+	}
+	struct plan_step *s = step_add(c, STEP_PKGS, n, n->loc, sb_detach(&title));
+	s->canon = sb_detach(&canon);
+	return 0;
+}
+
+/* the repository: the recipe's PKGSITE or $PKGSITE, else the release's */
+static int pkgs_inputs(struct step_plan_ctx *c, struct plan_step *s)
+{
+	const struct ir_node *n = s->node;
+	const char *site = recipe_pkgsite(&c->r->set);
+	if (!site && c->p->target)
+		site = c->p->target->pkgsrc_url;
+	if (!site) {
+		diag_error(c->d, n->loc, "PKGS: no package repository (no NetBSD release, no PKGSITE and no $PKGSITE)");
+		c->p->recipe_errors++;
+		return -1;
+	}
+	char *repo = str_endswith(site, "/") ? xstrdup(site) : xasprintf("%s/", site);
+	int rc = pkgs_plan(c->d, c->p, s, n, repo, c->env);
+	free(repo);
+	return rc;
+}
+
+const struct step_ops step_pkgs_ops = {
+	.name = "pkgs",
+	.kind = STEP_PKGS,
+	.when = STEP_ON_INSTR,
+	.instr = IR_PKGS,
+	.canon = pkgs_canon,
+	.inputs = pkgs_inputs,
+	.key = step_key_epoch,
+	.build = pkgs_build,
+};

@@ -7,41 +7,19 @@
 #include "inputs.h"
 #include "lockfile.h"
 #include "pkgs.h"
+#include "step.h"
 #include "exitcode.h"
 
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <glob.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/sysmacros.h>
-#include <time.h>
-#include <unistd.h>
 
 #define DEFAULT_EPOCH 1735689600ull /* 2025-01-01T00:00:00Z */
 
 const char *step_kind_name(enum step_kind k)
 {
-	switch (k) {
-	case STEP_BASE:
-		return "base";
-	case STEP_SET:
-		return "sets";
-	case STEP_PKGS:
-		return "pkgs";
-	case STEP_COPY:
-		return "copy";
-	case STEP_POSTINST:
-		return "postinst";
-	case STEP_GEN:
-		return "gen";
-	case STEP_RC:
-		return "rc";
-	}
-	abort();
+	return step_ops_of(k)->name;
 }
 
 static void input_free(struct plan_input *in)
@@ -68,458 +46,16 @@ void plan_free(struct plan *p)
 	free(p->v);
 	input_free(&p->kernel);
 	catalog_target_free(p->target);
+	free(p->default_sets);
 	pkgs_state_free(p->pkgs);
 	free(p);
 }
 
-/* The rescue set: by name, or a URL or path whose file is rescue.<ext>
- * (…/amd64/binary/sets/rescue.tar.xz), as the anchor links by the set. */
-static bool set_is_rescue(const struct ir_set *set)
-{
-	if (set->src == SRC_NAME)
-		return !strcmp(set->ref, "rescue");
-	const char *end = set->ref + strcspn(set->ref, "?#");
-	if (set->src != SRC_URL)
-		end = set->ref + strlen(set->ref);
-	const char *base = end;
-	while (base > set->ref && base[-1] != '/')
-		base--;
-	static const char *const exts[] = {".tgz", ".tar.xz", ".tar", ".tar.gz", ".tar.zst", ".tar.bz2", ".txz"};
-	size_t n = (size_t)(end - base);
-	if (n < 7 || memcmp(base, "rescue.", 7))
-		return false;
-	for (size_t i = 0; i < ARRAY_LEN(exts); i++)
-		if (n == 6 + strlen(exts[i]) && !memcmp(base + 6, exts[i], strlen(exts[i])))
-			return true;
-	return false;
-}
-
-static struct plan_step *add_step(struct plan *p, enum step_kind k, const struct recipe *r, const struct ir_node *n,
-				  struct loc loc, char *title)
-{
-	VEC_GROW(p->v, p->n, p->cap);
-	struct plan_step *s = &p->v[p->n++];
-	memset(s, 0, sizeof(*s));
-	s->kind = k;
-	s->recipe = r;
-	s->node = n;
-	s->loc = loc;
-	s->title = title;
-	return s;
-}
-
-/* sha256 of a local file, through the digest memo (digestmemo.h). `st`:
- * the file's stat when the caller has it, else NULL. */
-static void input_local_file_st(const struct plan_env *env, struct plan_input *in, const char *path,
-				const struct stat *st)
-{
-	char hex[65];
-	free(in->path);
-	in->path = xstrdup(path);
-	if (dmemo_digest(env->memo, path, st, hex) == 0)
-		in->digest = xasprintf("sha256:%s", hex);
-}
-
-static void input_local_file(const struct plan_env *env, struct plan_input *in, const char *path)
-{
-	input_local_file_st(env, in, path, NULL);
-}
-
-/* Look up a remote input (inputs.h): its path and digest when known,
- * else it stays pending; a failed resolution is reported at `at`. */
-static int input_fetch(const struct plan_env *env, struct plan_input *in, const char *pin, const char *hint,
-		       const char *base_dir, struct diag_ctx *d, struct loc at)
-{
-	if (pin && !in->digest)
-		in->digest = xstrdup(pin);
-	if (!env->inputs || (env->index_only && in->digest))
-		return 0;
-	struct input_req req = {in->source, pin, hint, base_dir};
-	struct input_file f;
-	char *err = NULL;
-	switch (inputs_file(env->inputs, &req, &f, &err)) {
-	case INPUT_FAILED:
-		diag_error(d, at, "%s", err);
-		free(err);
-		return -1;
-	case INPUT_MISSING:
-		return 0; /* not resolved yet → pending (unless pinned) */
-	case INPUT_OK:
-		break;
-	}
-	free(in->path);
-	in->path = xstrdup(f.path);
-	if (!in->digest)
-		in->digest = xasprintf("sha256:%s", f.sha256);
-	return 0;
-}
-
-/* The release's SHA512 list. NULL when not known yet (*missing: a later
- * planning round will have it) or failed (diagnosed, *failed). */
-static struct catalog_sums *release_sums(const struct plan_env *env, const struct catalog_target *t, struct diag_ctx *d,
-					 struct loc at, bool *failed, bool *missing)
-{
-	*failed = false;
-	*missing = false;
-	if (!env->inputs || !t)
-		return NULL;
-	struct input_req req = {t->sha512_url, NULL, "check the NetBSD version in FROM", NULL};
-	char *text = NULL, *err = NULL;
-	size_t len = 0;
-	switch (inputs_text(env->inputs, &req, 0, &text, &len, &err)) {
-	case INPUT_FAILED:
-		diag_error(d, at, "%s", err);
-		*failed = true;
-		free(err);
-		return NULL;
-	case INPUT_MISSING:
-		*missing = true;
-		return NULL;
-	case INPUT_OK:
-		break;
-	}
-	struct catalog_sums *s = catalog_sums_parse(text, len, t->sha512_url, &err);
-	if (!s) {
-		diag_error(d, at, "%s", err);
-		*failed = true;
-		free(err);
-	}
-	free(text);
-	return s;
-}
-
-static int plan_set(struct diag_ctx *d, struct plan *p, const struct recipe *r, const struct plan_env *env,
-		    const struct ir_set *set, const struct ir_node *n, struct loc loc, struct catalog_sums **sums, int *sums_state)
-{
-	struct strbuf title, canon;
-	sb_init(&title);
-	sb_init(&canon);
-	sb_printf(&title, "SETS %s", set->ref);
-	for (size_t g = 0; g < set->globs.n; g++)
-		sb_printf(&title, "%s%s", g ? "," : ":", set->globs.v[g]);
-	sb_printf(&canon, "set %s", set->ref);
-	for (size_t g = 0; g < set->globs.n; g++)
-		sb_printf(&canon, " filter=%s", set->globs.v[g]);
-	struct plan_step *s = add_step(p, STEP_SET, r, n, set->loc, sb_detach(&title));
-	s->set = set;
-	s->canon = sb_detach(&canon);
-	char *pin = set->sha256 ? xasprintf("sha256:%s", set->sha256) : NULL;
-	int rc = 0;
-	char *what = xasprintf("set %s", set->ref);
-	switch (set->src) {
-	case SRC_PATH: {
-		char *full = path_join(r->dir, set->ref);
-		struct plan_input *in = plan_add_input(s, what, set->ref);
-		input_local_file(env, in, full);
-		if (pin && in->digest && strcmp(pin, in->digest)) {
-			struct diag *g = diag_error(d, set->loc, "set file '%s' does not match its pinned digest: expected %s, got %s",
-						    set->ref, pin, in->digest);
-			diag_hint(g, "update the sha256: pin or restore the file");
-			rc = -1;
-		}
-		free(full);
-		break;
-	}
-	case SRC_URL: {
-		struct plan_input *in = plan_add_input(s, what, set->ref);
-		const struct lock_rec *lr = pin ? NULL : lockfile_input(env->lock, s->title, what);
-		rc = input_fetch(env, in, pin ? pin : lr && !strcmp(lr->url, set->ref) ? lr->digest : NULL, "check the set URL",
-				 r->dir, d, set->loc);
-		break;
-	}
-	case SRC_NAME: {
-		if (!p->target) {
-			plan_add_input(s, what, NULL);
-			break;
-		}
-		char *local = catalog_local_set(p->target, r->dir, env->datadir, set->ref, NULL);
-		if (local) {
-			struct plan_input *in = plan_add_input(s, what, local);
-			input_local_file(env, in, local);
-			free(local);
-			break;
-		}
-		const struct lock_rec *lr = pin ? NULL : lockfile_input(env->lock, s->title, what);
-		if (lr) {
-			struct plan_input *in = plan_add_input(s, what, lr->url);
-			rc = input_fetch(env, in, lr->digest, "check the NetBSD version and set name (pinned by the lock file)",
-					 NULL, d, set->loc);
-			break;
-		}
-		/* *sums_state: 0 not looked up yet, 1 looked up, 2 failed (reported
-		 * once; the sets are then not fetched unverified), 3 not resolved yet */
-		if (*sums_state == 0) {
-			bool failed, missing;
-			*sums = release_sums(env, p->target, d, loc, &failed, &missing);
-			*sums_state = failed ? 2 : missing && inputs_resolving(env->inputs) ? 3 : 1;
-		}
-		if (*sums_state == 2)
-			rc = -1;
-		if (*sums_state == 3) {
-			/* the list names the set's file and pins it: ask for the
-			 * set once it is resolved (the next planning round) */
-			plan_add_input(s, what, NULL);
-			break;
-		}
-		char *url = NULL;
-		const struct catalog_sum *sum = NULL;
-		if (*sums) {
-			char *err = NULL;
-			sum = catalog_sums_find_set(*sums, set->ref, p->target->sha512_url, &err);
-			if (!sum) {
-				struct diag *g = diag_error(d, set->loc, "%s", err);
-				diag_hint(g, "check the set name and the release in FROM");
-				free(err);
-				rc = -1;
-			}
-		}
-		url = catalog_set_url(p->target, sum ? sum->name : set->ref);
-		struct plan_input *in = plan_add_input(s, what, url);
-		if (sum && !pin)
-			in->digest = xasprintf("%s:%s", sum->alg, sum->hex);
-		if (rc == 0) {
-			char *dg = pin ? xstrdup(pin) : in->digest ? xstrdup(in->digest) : NULL;
-			rc = input_fetch(env, in, dg, "check the NetBSD version and set name", NULL, d, set->loc);
-			free(dg);
-		}
-		free(url);
-		break;
-	}
-	}
-	free(what);
-	free(pin);
-	return rc;
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* A file found under the build context, with its lstat. */
-struct ctxent {
-	char *rel;
-	struct stat st;
-};
-struct ctxents {
-	struct ctxent *v;
-	size_t n, cap;
-};
-
-static void ctxents_free(struct ctxents *e)
-{
-	for (size_t i = 0; i < e->n; i++)
-		free(e->v[i].rel);
-	free(e->v);
-	memset(e, 0, sizeof(*e));
-}
-
-/* Collect the entries under a context path (itself first, then what a
- * directory holds, sorted by name), each with its lstat. One lstat per
- * entry; nothing when rel does not exist. */
-static void walk_context(const char *root, const char *rel, const struct stat *known, struct ctxents *out)
-{
-	char *full = path_join(root, rel);
-	struct stat st;
-	if (known && known->st_nlink)
-		st = *known; /* check_recipe's lstat of it */
-	else if (lstat(full, &st) < 0) {
-		free(full);
-		return;
-	}
-	VEC_GROW(out->v, out->n, out->cap);
-	out->v[out->n++] = (struct ctxent){xstrdup(rel), st};
-	if (!S_ISDIR(st.st_mode)) {
-		free(full);
-		return;
-	}
-	DIR *dir = opendir(full);
-	free(full);
-	if (!dir)
-		return;
-	struct strvec names = {0};
-	struct dirent *de;
-	while ((de = readdir(dir)))
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-			sv_pushdup(&names, de->d_name);
-	closedir(dir);
-	if (names.n)
-		qsort(names.v, names.n, sizeof(char *), cmp_str);
-	for (size_t i = 0; i < names.n; i++) {
-		char *sub = path_join(rel, names.v[i]);
-		walk_context(root, sub, NULL, out);
-		free(sub);
-	}
-	sv_free(&names);
-}
-
-/* The digest of a context entry that is neither a file nor a symlink: its
- * type (and device number), so that an empty directory never stands for a
- * FIFO of the same mode. */
-static char *special_digest(const struct stat *st)
-{
-	if (S_ISDIR(st->st_mode))
-		return xstrdup("dir");
-	if (S_ISFIFO(st->st_mode))
-		return xstrdup("fifo");
-	if (S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode))
-		return xasprintf("%s:%u,%u", S_ISCHR(st->st_mode) ? "chr" : "blk", major(st->st_rdev), minor(st->st_rdev));
-	return xstrdup("sock");
-}
-
-/* A COPY step: one input per context entry, digested by content (files),
- * target (symlinks) or type (the rest), and mode. An entry that cannot be
- * read stays pending (no digest: the step has no key); a build (resolving
- * inputs) reports it at the instruction. 0, or -1 with that error. */
-static int plan_copy(struct diag_ctx *d, struct plan *p, const struct recipe *r, const struct ir_node *n,
-		     const struct plan_env *env)
-{
-	int rc = 0;
-	const struct ir_copy *c = n->u.copy;
-	struct strbuf title, canon;
-	sb_init(&title);
-	sb_init(&canon);
-	sb_adds(&title, "COPY");
-	sb_printf(&canon, "copy dst=%s chown=%s mode=%o", c->dst ? c->dst : "", c->chown.spec ? c->chown.spec : "-",
-		  c->mode < 0 ? 0u : (unsigned)c->mode);
-	for (size_t i = 0; i < c->srcs.n; i++) {
-		sb_printf(&title, " %s", c->srcs.v[i]);
-		sb_printf(&canon, " src=%s", c->srcs.v[i]);
-	}
-	sb_printf(&title, " %s", c->dst ? c->dst : "?");
-	struct plan_step *s = add_step(p, STEP_COPY, r, n, n->loc, sb_detach(&title));
-	s->canon = sb_detach(&canon);
-	for (size_t i = 0; i < c->srcs.n; i++) {
-		struct ctxents ents = {0};
-		if (!strpbrk(c->srcs.v[i], "*?[")) {
-			walk_context(r->dir, c->srcs.v[i], c->src_st ? &c->src_st[i] : NULL, &ents);
-		} else {
-			char *pattern = path_join(r->dir, c->srcs.v[i]);
-			glob_t gl;
-			memset(&gl, 0, sizeof(gl));
-			if (glob(pattern, 0, NULL, &gl) == 0) {
-				size_t dl = strlen(r->dir);
-				for (size_t k = 0; k < gl.gl_pathc; k++) {
-					const char *m = gl.gl_pathv[k];
-					walk_context(r->dir, strncmp(m, r->dir, dl) == 0 && m[dl] == '/' ? m + dl + 1 : m, NULL,
-						     &ents);
-				}
-			}
-			globfree(&gl);
-			free(pattern);
-		}
-		for (size_t f = 0; f < ents.n; f++) {
-			const struct ctxent *e = &ents.v[f];
-			char *full = path_join(r->dir, e->rel);
-			char *what = xasprintf("file %s", e->rel);
-			struct plan_input *in = plan_add_input(s, what, e->rel);
-			free(what);
-			in->mode = (unsigned)e->st.st_mode;
-			char *digest = NULL;
-			int why = 0;
-			if (S_ISREG(e->st.st_mode)) {
-				input_local_file_st(env, in, full, &e->st);
-				digest = in->digest;
-				in->digest = NULL;
-				if (!digest) {
-					/* why: the digest memo does not keep errno */
-					int fd = open(full, O_RDONLY | O_CLOEXEC);
-					why = fd < 0 ? errno : EIO;
-					if (fd >= 0)
-						close(fd);
-				}
-			} else if (S_ISLNK(e->st.st_mode)) {
-				char buf[4096];
-				ssize_t l = readlink(full, buf, sizeof(buf) - 1);
-				if (l >= 0) {
-					buf[l] = 0;
-					char hex[65];
-					sha256_hex(buf, (size_t)l, hex);
-					digest = xasprintf("symlink:%s", hex);
-				} else {
-					why = errno;
-				}
-				in->path = xstrdup(full);
-			} else {
-				digest = special_digest(&e->st);
-				in->path = xstrdup(full);
-			}
-			/* content (or type) and mode, not mtime; unknown: pending */
-			if (digest)
-				in->digest = xasprintf("%s mode=%o", digest, (unsigned)e->st.st_mode & 07777);
-			else if (inputs_resolving(env->inputs)) {
-				struct diag *g = diag_error(d, n->loc, "COPY: cannot read %s: %s", full, strerror(why));
-				diag_hint(g, "make it readable by the user running smolc, or leave it out of the COPY");
-				rc = -1;
-			}
-			free(digest);
-			free(full);
-		}
-		ctxents_free(&ents);
-	}
-	return rc;
-}
-
-static void sh_quote(struct strbuf *sb, const char *s)
-{
-	sb_addc(sb, '\'');
-	for (; *s; s++) {
-		if (*s == '\'')
-			sb_adds(sb, "'\\''");
-		else
-			sb_addc(sb, *s);
-	}
-	sb_addc(sb, '\'');
-}
-
-/* The /etc/rc smolc writes: RC text with ENV exports after its #! line,
- * then CMD. NULL when the recipe says nothing about rc. */
-static char *make_rc(const struct recipe *r)
-{
-	const struct recipe_settings *st = &r->set;
-	bool has_env = false;
-	for (size_t i = 0; i < r->n; i++)
-		has_env = has_env || r->v[i].kind == IR_ENV;
-	if (!st->rc && !st->cmd && !has_env)
-		return NULL;
-	const char *body = st->rc && st->rc->u.script->text ? st->rc->u.script->text : "";
-	struct strbuf sb;
-	sb_init(&sb);
-	if (str_startswith(body, "#!")) {
-		size_t l = strcspn(body, "\n");
-		sb_add(&sb, body, l);
-		sb_addc(&sb, '\n');
-		body += l + (body[l] ? 1 : 0);
-	} else {
-		sb_adds(&sb, "#!/bin/sh\n");
-	}
-	sb_printf(&sb, "# /etc/rc generated by smolc from %s — edit the Smolfile, not this file\n", path_basename(r->path));
-	for (size_t i = 0; i < r->n; i++) {
-		const struct ir_node *n = &r->v[i];
-		if (n->kind != IR_ENV || !n->u.var.name)
-			continue;
-		sb_printf(&sb, "export %s=", n->u.var.name);
-		sh_quote(&sb, n->u.var.value ? n->u.var.value : "");
-		sb_addc(&sb, '\n');
-	}
-	if (!st->rc && !strcmp(st->profile, "netbsd"))
-		sb_adds(&sb, ". /etc/include/basicrc\n");
-	sb_adds(&sb, body);
-	if (sb.len && sb.buf[sb.len - 1] != '\n')
-		sb_addc(&sb, '\n');
-	if (st->cmd)
-		sb_printf(&sb, "%s\n", st->cmd);
-	return sb_detach(&sb);
-}
-
-static char *make_fstab(const struct recipe *r)
-{
-	const struct recipe_settings *st = &r->set;
-	if (!strcmp(st->profile, "linux"))
-		return xasprintf("/dev/vda1 / ext2 %s 0 1\n", st->readonly ? "ro" : "rw");
-	return xasprintf("NAME=%sroot / ext2fs %s 1 1\n", st->service, st->readonly ? "ro" : "rw");
-}
-
+/* Plan one recipe: its base recipe's chain first (FROM <recipe>), then
+ * three passes over the table of step kinds (step.h): the kinds that add
+ * steps before the instructions, each instruction in source order, the
+ * kinds that add steps after them. After each canon(), inputs() of every
+ * step it added. Errors are queued and planning goes on. */
 static int plan_recipe(struct diag_ctx *d, struct plan *p, const struct recipe *r, const struct plan_env *env)
 {
 	int rc = 0;
@@ -531,183 +67,32 @@ static int plan_recipe(struct diag_ctx *d, struct plan *p, const struct recipe *
 			return -1;
 		if (plan_recipe(d, p, r->parent, env) < 0)
 			rc = -1;
-	} else {
-		char *title = xasprintf("FROM %s", from->u.from.name);
-		struct plan_step *s = add_step(p, STEP_BASE, r, from, from->loc, title);
-		s->canon = xasprintf("base %s arch=%s", from->u.from.name, r->set.arch);
-		if (from->u.from.kind == BASE_NETBSD && env->catalog) {
-			char *err = NULL;
-			catalog_target_free(p->target);
-			p->target = catalog_target(env->catalog, from->u.from.version, r->set.arch, env->mirror, &err);
-			if (!p->target) {
-				struct diag *g = diag_error(d, from->arg_loc, "%s", err);
-				diag_hint(g, "the releases smolc knows are listed in sets/catalog.yaml");
-				free(err);
-				rc = -1;
-			}
-		}
 	}
-
-	struct catalog_sums *sums = NULL;
-	int sums_state = 0;
-	bool any_sets = false;
-	for (size_t i = 0; i < r->n; i++)
-		any_sets = any_sets || r->v[i].kind == IR_SETS;
-	/* a netbsd base without SETS gets the release's default sets */
-	struct ir_set *defaults = NULL;
-	size_t ndefaults = 0;
-	if (!any_sets && from->u.from.kind == BASE_NETBSD && p->target) {
-		ndefaults = p->target->default_sets.n;
-		defaults = xcalloc(ndefaults + 1, sizeof(*defaults));
-		for (size_t k = 0; k < ndefaults; k++) {
-			defaults[k].loc = from->loc;
-			defaults[k].src = SRC_NAME;
-			defaults[k].ref = p->target->default_sets.v[k];
-		}
-		for (size_t k = 0; k < ndefaults; k++)
-			if (plan_set(d, p, r, env, &defaults[k], from, from->loc, &sums, &sums_state) < 0)
-				rc = -1;
-	}
-
-	char envs[65] = ""; /* sha256 of every ENV and ARG value, for POSTINST keys */
-	for (size_t i = 0; i < r->n; i++) {
-		const struct ir_node *n = &r->v[i];
-		switch (n->kind) {
-		case IR_SETS:
-			for (size_t k = 0; k < n->u.sets.n; k++) {
-				if (plan_set(d, p, r, env, &n->u.sets.v[k], n, n->loc, &sums, &sums_state) < 0)
+	struct step_plan_ctx c;
+	memset(&c, 0, sizeof(c));
+	c.d = d;
+	c.p = p;
+	c.r = r;
+	c.env = env;
+	static const unsigned passes[] = {STEP_BEFORE, STEP_ON_INSTR, STEP_AFTER};
+	for (size_t pass = 0; pass < ARRAY_LEN(passes); pass++) {
+		size_t nnodes = passes[pass] == STEP_ON_INSTR ? r->n : 1;
+		for (size_t i = 0; i < nnodes; i++) {
+			const struct ir_node *n = passes[pass] == STEP_ON_INSTR ? &r->v[i] : NULL;
+			for (size_t k = 0; k < STEP_NKINDS; k++) {
+				const struct step_ops *ops = step_kinds[k];
+				if (!(ops->when & passes[pass]) || (n && ops->instr != n->kind))
+					continue;
+				size_t first = p->n;
+				if (ops->canon(&c, n) < 0)
 					rc = -1;
+				for (size_t s = first; s < p->n && ops->inputs; s++)
+					if (ops->inputs(&c, &p->v[s]) < 0)
+						rc = -1;
 			}
-			break;
-		case IR_PKGS: {
-			struct strbuf title, canon;
-			sb_init(&title);
-			sb_init(&canon);
-			sb_adds(&title, "PKGS");
-			sb_adds(&canon, "pkgs");
-			for (size_t k = 0; k < n->u.pkgs.pats.n; k++) {
-				sb_printf(&title, " %s", n->u.pkgs.pats.v[k]);
-				sb_printf(&canon, " %s", n->u.pkgs.pats.v[k]);
-			}
-			struct plan_step *s = add_step(p, STEP_PKGS, r, n, n->loc, sb_detach(&title));
-			s->canon = sb_detach(&canon);
-			const char *site = recipe_pkgsite(&r->set);
-			if (!site && p->target)
-				site = p->target->pkgsrc_url;
-			if (!site) {
-				diag_error(d, n->loc, "PKGS: no package repository (no NetBSD release, no PKGSITE and no $PKGSITE)");
-				p->recipe_errors++;
-				rc = -1;
-				break;
-			}
-			char *repo = str_endswith(site, "/") ? xstrdup(site) : xasprintf("%s/", site);
-			if (pkgs_plan(d, p, s, n, repo, env) < 0)
-				rc = -1;
-			free(repo);
-			break;
-		}
-		case IR_COPY:
-			if (plan_copy(d, p, r, n, env) < 0)
-				rc = -1;
-			break;
-		case IR_POSTINST: {
-			struct plan_step *s = add_step(p, STEP_POSTINST, r, n, n->loc,
-						       xasprintf("POSTINST%s", n->u.script->path ? " " : ""));
-			if (n->u.script->path) {
-				free(s->title);
-				s->title = xasprintf("POSTINST %s", n->u.script->path);
-			}
-			struct strbuf canon;
-			sb_init(&canon);
-			sb_printf(&canon, "postinst network=%d timeout=%u service=%s arch=%s", n->u.script->network,
-				  n->u.script->timeout, r->set.service, r->set.arch);
-			if (n->u.script->chown.spec)
-				sb_printf(&canon, " chown=%s", n->u.script->chown.spec);
-			/* the key covers every ENV and ARG of the recipe (the
-			 * script's environment, postinst_argv) through one digest
-			 * made once for all its POSTINSTs */
-			if (!envs[0]) {
-				struct strbuf sb;
-				sb_init(&sb);
-				for (size_t k = 0; k < r->n; k++) {
-					const struct ir_node *v = &r->v[k];
-					if ((v->kind == IR_ENV || v->kind == IR_ARG) && v->u.var.name && v->u.var.value)
-						sb_printf(&sb, " %s:%s=%s", v->kind == IR_ENV ? "env" : "arg",
-							  v->u.var.name, v->u.var.value);
-				}
-				sha256_hex(sb_cstr(&sb), sb.len, envs);
-				sb_free(&sb);
-			}
-			sb_printf(&canon, " env=sha256:%s", envs);
-			s->canon = sb_detach(&canon);
-			struct plan_input *in = plan_add_input(s, "script", n->u.script->path ? n->u.script->path : "(inline)");
-			char hex[65];
-			const char *t = n->u.script->text ? n->u.script->text : "";
-			sha256_hex(t, strlen(t), hex);
-			in->digest = xasprintf("sha256:%s", hex);
-			break;
-		}
-		default:
-			break;
 		}
 	}
-
-	/* gen: skeleton, fstab, /etc/include */
-	{
-		bool rescue_only = false;
-		size_t n_named = 0, n_other = 0;
-		for (size_t i = 0; i < p->n; i++) {
-			if (p->v[i].kind != STEP_SET)
-				continue;
-			if (set_is_rescue(p->v[i].set))
-				rescue_only = true, n_named++;
-			else
-				n_other++;
-		}
-		rescue_only = rescue_only && n_other == 0 && !strcmp(r->set.profile, "netbsd");
-		p->rescue_only = rescue_only;
-		struct plan_step *s = add_step(p, STEP_GEN, r, NULL, from->loc,
-					       xstrdup(rescue_only ? "gen /etc/fstab /etc/include (rescue)"
-								   : "gen /etc/fstab /etc/include"));
-		s->text = make_fstab(r);
-		s->canon = xasprintf("gen service=%s profile=%s readonly=%d rescue=%d\nfstab=%s", r->set.service, r->set.profile,
-				     r->set.readonly, rescue_only, s->text);
-		if (env->datadir && !strcmp(r->set.profile, "netbsd")) {
-			char *common = path_join(env->datadir, "services/common");
-			struct ctxents files = {0};
-			walk_context(common, ".", NULL, &files);
-			for (size_t k = 0; k < files.n; k++) {
-				char *full = path_join(common, files.v[k].rel);
-				struct stat st;
-				if (stat(full, &st) == 0 && S_ISREG(st.st_mode)) {
-					const char *name = files.v[k].rel + (str_startswith(files.v[k].rel, "./") ? 2 : 0);
-					char *what = xasprintf("include %s", name);
-					char *src = xasprintf("services/common/%s", name);
-					struct plan_input *in = plan_add_input(s, what, src);
-					input_local_file_st(env, in, full, &st);
-					free(what);
-					free(src);
-				}
-				free(full);
-			}
-			ctxents_free(&files);
-			free(common);
-		}
-	}
-	char *rctext = make_rc(r);
-	if (rctext) {
-		struct plan_step *s = add_step(p, STEP_RC, r, r->set.rc, r->set.rc ? r->set.rc->loc : from->loc,
-					       xstrdup("RC /etc/rc"));
-		s->text = rctext;
-		s->canon = xstrdup("rc /etc/rc mode=0755");
-		struct plan_input *in = plan_add_input(s, "script /etc/rc", r->set.rc && r->set.rc->u.script->path
-								      ? r->set.rc->u.script->path : "(generated)");
-		char hex[65];
-		sha256_hex(rctext, strlen(rctext), hex);
-		in->digest = xasprintf("sha256:%s", hex);
-	}
-	free(defaults);
-	catalog_sums_free(sums);
+	catalog_sums_free(c.sums);
 	return rc;
 }
 
@@ -724,7 +109,7 @@ static int plan_kernel(struct diag_ctx *d, struct plan *p, const struct plan_env
 	if (k && k->u.kernel.src == SRC_PATH) {
 		in->source = xstrdup(k->u.kernel.ref);
 		char *full = path_join(kdir, k->u.kernel.ref);
-		input_local_file(env, in, full);
+		step_input_local(env, in, full, NULL);
 		free(full);
 		return 0;
 	}
@@ -732,12 +117,12 @@ static int plan_kernel(struct diag_ctx *d, struct plan *p, const struct plan_env
 	const struct lock_rec *lr = pin ? NULL : lockfile_input(env->lock, "KERNEL", "kernel");
 	if (lr && (!k || k->u.kernel.src != SRC_URL || !strcmp(lr->url, k->u.kernel.ref))) {
 		in->source = xstrdup(lr->url);
-		return input_fetch(env, in, lr->digest, "check the kernel (pinned by the lock file)", kdir, d,
+		return step_input_fetch(env, in, lr->digest, "check the kernel (pinned by the lock file)", kdir, d,
 				   k ? k->arg_loc : r->set.from->loc);
 	}
 	if (k && k->u.kernel.src == SRC_URL) {
 		in->source = xstrdup(k->u.kernel.ref);
-		int rc = input_fetch(env, in, pin, "check the KERNEL URL", kdir, d, k->arg_loc);
+		int rc = step_input_fetch(env, in, pin, "check the KERNEL URL", kdir, d, k->arg_loc);
 		free(pin);
 		return rc;
 	}
@@ -790,7 +175,7 @@ static int plan_kernel(struct diag_ctx *d, struct plan *p, const struct plan_env
 			free(text);
 		}
 		if (rc == 0 && !later)
-			rc = input_fetch(env, in, pin, "check the kernel name", NULL, d, k ? k->arg_loc : r->set.from->loc);
+			rc = step_input_fetch(env, in, pin, "check the kernel name", NULL, d, k ? k->arg_loc : r->set.from->loc);
 	}
 	free(url);
 	free(sumurl);
@@ -815,15 +200,11 @@ void plan_rekey(struct plan *p)
 		struct digest *dg = digest_new(DIGEST_SHA256);
 		digest_update_str(dg, "smolc-layer-v1");
 		digest_update_str(dg, parent);
-		digest_update_str(dg, step_kind_name(s->kind));
+		const struct step_ops *ops = step_ops_of(s->kind);
+		digest_update_str(dg, ops->name);
 		digest_update_str(dg, s->canon ? s->canon : "");
-		if (s->kind == STEP_COPY || s->kind == STEP_GEN || s->kind == STEP_RC || s->kind == STEP_POSTINST ||
-		    s->kind == STEP_PKGS) {
-			/* these layers stamp their files with the build epoch */
-			char eb[48];
-			snprintf(eb, sizeof(eb), "epoch=%" PRIu64, p->epoch);
-			digest_update_str(dg, eb);
-		}
+		if (ops->key)
+			ops->key(p, s, dg);
 		for (size_t k = 0; k < s->nin; k++) {
 			digest_update_str(dg, s->in[k].what);
 			digest_update_str(dg, s->in[k].digest ? s->in[k].digest : "");

@@ -5,7 +5,8 @@
  * recipe's whole chain), one step per set of each SETS instruction (or the
  * release's default sets when a netbsd base has no SETS), PKGS, COPY and
  * POSTINST in source order, then `gen` (skeleton directories, /etc/fstab,
- * /etc/include/) and `rc` (/etc/rc from RC + ENV + CMD).
+ * /etc/include/) and `rc` (/etc/rc from RC + ENV + CMD). Each kind of step
+ * is a module registered in the table of step.h; plan_make walks it.
  *
  * Key of a layer = SHA-256 over "smolc-layer-v1", the parent's key, the
  * step's canonical text and the digest of each input. A step whose input

@@ -15,7 +15,9 @@ struct catalog_target;
 struct pkgs_state;
 struct lockfile;
 
-enum step_kind { STEP_BASE, STEP_SET, STEP_PKGS, STEP_COPY, STEP_POSTINST, STEP_GEN, STEP_RC };
+/* The kinds of step; each is one module registered in step_kinds[]
+ * (step.h). STEP_NKINDS counts them. */
+enum step_kind { STEP_BASE, STEP_SET, STEP_PKGS, STEP_COPY, STEP_POSTINST, STEP_GEN, STEP_RC, STEP_NKINDS };
 
 struct plan_input {
 	char *what;        /* "set base", "file www/index.html", "script" */
@@ -65,6 +67,8 @@ struct plan {
 	char image_key[65];            /* "" when pending */
 	uint64_t epoch;                /* SOURCE_DATE_EPOCH used for the image */
 	bool rescue_only;
+	struct ir_set *default_sets;   /* a netbsd base without SETS: the release's
+	                                  sets, which those steps point to */
 	struct pkgs_state *pkgs;       /* parsed package repositories (pkgs.c) */
 	size_t recipe_errors;          /* errors that are the recipe's fault (PKGS that
 	                                  cannot be resolved, no package repository) */

@@ -148,4 +148,25 @@ assert_gpt_ok "$img"
 # --- no stray names from the archives' "./" entry (root must not become "/-") ---
 assert_not_in_image "$img" "/-"
 assert_eq "" "$(dbg "$img" "ls /" | tr -s ' ' '\n' | grep -x -- '-' || true)" "a directory named '-' in /"
+
+# --- no SETS: the release's default sets (base etc) right after FROM, each
+# built into its layer (a fresh cache; the sets' steps read the defaults the
+# plan keeps: under ASan this once was a use after free) ---
+mkdir -p ../defaults && cd ../defaults
+cat >Smolfile <<EOF
+FROM netbsd-10.1
+SERVICE dflt
+KERNEL $HTTP_URL/$KERNEL_REL sha256:$KERNEL_SHA256
+EOF
+SMOLC_CACHE="$TEST_TMP/cache-defaults" run "$SMOLC" build
+expect_rc 0 "smolc build without SETS"
+assert_eq "FROM netbsd-10.1
+SETS base
+SETS etc
+gen /etc/fstab /etc/include" "$(built_steps "$OUT")" "steps built for the default sets"
+img=images/dflt-amd64.img
+assert_fsck_clean "$img"
+assert_eq "root:*:0:0:Charlie &:/root:/bin/sh" "$(dbg_cat "$img" /etc/passwd)" "/etc/passwd from the default etc set"
+assert_in_image "$img" /bin/test
+assert_not_in_image "$img" /rescue
 echo "ok"

@@ -8,7 +8,6 @@
 #     timeout) with the console tail; ps shows "running, rc exited (status 3)".
 # Skips when the cached test kernel is not built.
 set -uo pipefail
-"$SMOLC" run --help 2>/dev/null | grep -q -- --dry-run || { echo "smolc run is not wired into this binary"; exit 77; }
 G=$ROOT/tests/guest
 command -v qemu-system-x86_64 >/dev/null || { echo "qemu-system-x86_64 not installed"; exit 77; }
 command -v curl >/dev/null && command -v python3 >/dev/null || { echo "curl/python3 not installed"; exit 77; }

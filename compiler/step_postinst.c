@@ -1,0 +1,85 @@
+/* step_postinst.c — POSTINST: a script run in a sandbox against the image
+ * built so far (postinst.c); what it changes is the layer. The key covers
+ * the script, its options, the SERVICE and ARCH it sees and every ENV and
+ * ARG of the recipe (its environment). */
+#include "step.h"
+#include "digest.h"
+#include "postinst.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int postinst_canon(struct step_plan_ctx *c, const struct ir_node *n)
+{
+	const struct recipe *r = c->r;
+	struct plan_step *s = step_add(c, STEP_POSTINST, n, n->loc,
+				       n->u.script->path ? xasprintf("POSTINST %s", n->u.script->path)
+							 : xstrdup("POSTINST"));
+	struct strbuf canon;
+	sb_init(&canon);
+	sb_printf(&canon, "postinst network=%d timeout=%u service=%s arch=%s", n->u.script->network, n->u.script->timeout,
+		  r->set.service, r->set.arch);
+	if (n->u.script->chown.spec)
+		sb_printf(&canon, " chown=%s", n->u.script->chown.spec);
+	/* the key covers every ENV and ARG of the recipe (the script's
+	 * environment, postinst_argv) through one digest made once for all
+	 * its POSTINSTs */
+	if (!c->envs[0]) {
+		struct strbuf sb;
+		sb_init(&sb);
+		for (size_t k = 0; k < r->n; k++) {
+			const struct ir_node *v = &r->v[k];
+			if ((v->kind == IR_ENV || v->kind == IR_ARG) && v->u.var.name && v->u.var.value)
+				sb_printf(&sb, " %s:%s=%s", v->kind == IR_ENV ? "env" : "arg", v->u.var.name, v->u.var.value);
+		}
+		sha256_hex(sb_cstr(&sb), sb.len, c->envs);
+		sb_free(&sb);
+	}
+	sb_printf(&canon, " env=sha256:%s", c->envs);
+	s->canon = sb_detach(&canon);
+	return 0;
+}
+
+static int postinst_inputs(struct step_plan_ctx *c, struct plan_step *s)
+{
+	const struct ir_script *sc = s->node->u.script;
+	struct plan_input *in = plan_add_input(s, "script", sc->path ? sc->path : "(inline)");
+	char hex[65];
+	const char *t = sc->text ? sc->text : "";
+	sha256_hex(t, strlen(t), hex);
+	in->digest = xasprintf("sha256:%s", hex);
+	return 0;
+}
+
+static int postinst_build(struct step_build_ctx *b, struct plan_step *s, struct layer_writer *w, char **err)
+{
+	struct postinst_opts po;
+	memset(&po, 0, sizeof(po));
+	po.script = s->node->u.script->text;
+	po.network = s->node->u.script->network;
+	po.timeout = s->node->u.script->timeout;
+	/* the recipe the POSTINST is in, also when it is a base recipe: its
+	 * layer's key has that recipe's SERVICE, so it is shared with every
+	 * recipe built FROM it */
+	po.service = s->recipe->set.service;
+	po.arch = s->recipe->set.arch;
+	po.recipe = s->recipe;
+	po.log = b->log;
+	int64_t uid, gid;
+	if (step_owner(b, "POSTINST", &s->node->u.script->chown, &uid, &gid, err) < 0)
+		return -1;
+	po.new_uid = (uint32_t)uid;
+	po.new_gid = (uint32_t)gid;
+	return postinst_run(b->cache, b->tree, w, &po, err);
+}
+
+const struct step_ops step_postinst_ops = {
+	.name = "postinst",
+	.kind = STEP_POSTINST,
+	.when = STEP_ON_INSTR,
+	.instr = IR_POSTINST,
+	.canon = postinst_canon,
+	.inputs = postinst_inputs,
+	.key = step_key_epoch,
+	.build = postinst_build,
+};
