@@ -13,6 +13,7 @@
  * the identity (size, mtime, inode) of the image written for it; when both
  * still match, nothing is applied or written. */
 #include "build.h"
+#include "builder.h"
 #include "cache.h"
 #include "catalog.h"
 #include "digest.h"
@@ -62,6 +63,7 @@ const char build_usage[] =
 	"      --no-cache         rebuild every layer (downloads stay cached)\n"
 	"      --update-lock      ignore Smolfile.lock, resolve again and rewrite it\n"
 	"  -q, --quiet            print only errors\n"
+	"  -v, --verbose          also print each builder VM's QEMU command line and console (RUN)\n"
 	"      --json             print a JSON summary on stdout (for CI)\n"
 	"\n"
 	"When Smolfile.lock exists (see 'smolc lock') the build installs exactly\n"
@@ -74,7 +76,7 @@ struct build_opts {
 	const char *tag;
 	const char *cache_dir;
 	const char *mirror;
-	bool offline, no_cache, quiet, json, update_lock;
+	bool offline, no_cache, quiet, json, update_lock, verbose;
 	struct strvec build_args;
 };
 
@@ -406,6 +408,57 @@ static int step_postinst(struct build *b, struct plan_step *s, struct layer_writ
 	return postinst_run(b->env.cache, b->tree, w, &po, err);
 }
 
+/* RUN: the script in a builder VM (builder.h) booted from the tree so far. */
+static int step_run(struct build *b, struct plan_step *s, struct layer_writer *w, char **err)
+{
+	const struct ir_script *sc = s->node->u.script;
+	const struct recipe_settings *rs = &b->r->set;
+	/* nothing boots without a shell to run the script and an init to run /etc/rc */
+	static const char *const need[][2] = {{"/bin/sh", "the script runs with it"}, {"/sbin/init", "it runs /etc/rc at boot"}};
+	for (size_t i = 0; i < ARRAY_LEN(need); i++) {
+		if (!fstree_lookup(b->tree, need[i][0])) {
+			*err = xasprintf("RUN: the image built so far has no %s (%s), so the builder VM cannot run the script\n"
+					 "add a set or a package that provides it before the RUN",
+					 need[i][0], need[i][1]);
+			return -1;
+		}
+	}
+	if (!b->p->kernel.path) {
+		*err = xstrdup("RUN: the kernel to boot the builder VM was not fetched");
+		return -1;
+	}
+	struct strvec env = {0};
+	for (size_t i = 0; i < s->recipe->n; i++) {
+		const struct ir_node *n = &s->recipe->v[i];
+		if ((n->kind == IR_ENV || n->kind == IR_ARG) && n->u.var.name && n->u.var.value)
+			sv_push(&env, xasprintf("%s=%s", n->u.var.name, n->u.var.value));
+	}
+	struct builder_opts bo;
+	memset(&bo, 0, sizeof(bo));
+	bo.what = "RUN";
+	bo.profile = rs->profile;
+	bo.service = s->recipe->set.service;
+	bo.arch = rs->arch;
+	bo.kernel = b->p->kernel.path;
+	bo.append = rs->append;
+	bo.script = sc->text;
+	bo.env = &env;
+	bo.network = sc->network;
+	bo.timeout = sc->timeout;
+	bo.mem_mib = sc->mem_mib ? (unsigned)sc->mem_mib : (unsigned)rs->mem_mib;
+	bo.cpus = rs->cpus;
+	bo.size_bytes = rs->size_auto ? 0 : rs->size_bytes;
+	bo.headroom_bytes = rs->size_auto ? rs->size_bytes : 0;
+	bo.epoch = (int64_t)b->p->epoch;
+	bo.seed = s->key;
+	bo.log = b->log;
+	bo.verbose = b->o->verbose;
+	bo.hint_timeout = "raise it with RUN --timeout=<seconds>";
+	int rc = builder_run(b->env.cache, b->tree, w, &bo, err);
+	sv_free(&env);
+	return rc;
+}
+
 static int build_layer(struct build *b, struct plan_step *s, const char *tmpdir, char **err)
 {
 	struct layer_writer *w = layer_writer_new(tmpdir, s->title, err);
@@ -433,6 +486,9 @@ static int build_layer(struct build *b, struct plan_step *s, const char *tmpdir,
 		break;
 	case STEP_RC:
 		rc = step_rc(b, s, w, err);
+		break;
+	case STEP_RUN:
+		rc = step_run(b, s, w, err);
 		break;
 	default:
 		abort();
@@ -965,6 +1021,7 @@ int cmd_build(int argc, char **argv)
 		{"output", required_argument, NULL, 'o'},
 		{"tag", required_argument, NULL, 't'},
 		{"quiet", no_argument, NULL, 'q'},
+		{"verbose", no_argument, NULL, 'v'},
 		{"build-arg", required_argument, NULL, OPT_BUILD_ARG},
 		{"cache-dir", required_argument, NULL, OPT_CACHE_DIR},
 		{"mirror", required_argument, NULL, OPT_MIRROR},
@@ -981,7 +1038,7 @@ int cmd_build(int argc, char **argv)
 	int c;
 	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+o:t:qh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+o:t:qvh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'o':
 			o.outdir = optarg;
@@ -991,6 +1048,9 @@ int cmd_build(int argc, char **argv)
 			break;
 		case 'q':
 			o.quiet = true;
+			break;
+		case 'v':
+			o.verbose = true;
 			break;
 		case OPT_BUILD_ARG:
 			if (!strchr(optarg, '=')) {

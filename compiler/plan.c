@@ -39,6 +39,8 @@ const char *step_kind_name(enum step_kind k)
 		return "gen";
 	case STEP_RC:
 		return "rc";
+	case STEP_RUN:
+		return "run";
 	}
 	abort();
 }
@@ -410,6 +412,32 @@ static void sh_quote(struct strbuf *sb, const char *s)
 	sb_addc(sb, '\'');
 }
 
+/* "RUN <first line of the script>", cut to fit a plan line. */
+static char *run_title(const char *text)
+{
+	const char *s = text ? text : "";
+	while (*s == ' ' || *s == '\t' || *s == '\n')
+		s++;
+	size_t n = strcspn(s, "\n");
+	struct strbuf sb;
+	sb_init(&sb);
+	sb_adds(&sb, "RUN ");
+	size_t i = 0, shown = 0;
+	for (; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if ((c & 0xc0) != 0x80 && ++shown > 40)
+			break; /* cut at a character boundary */
+		sb_addc(&sb, c < 0x20 || c == 0x7f ? ' ' : (char)c);
+	}
+	const char *rest = s + n;
+	while (*rest == ' ' || *rest == '\t' || *rest == '\n')
+		rest++;
+	if (i < n || *rest)
+		sb_adds(&sb, " …");
+	sb_cstr(&sb);
+	return sb_detach(&sb);
+}
+
 /* The /etc/rc smolc writes: RC text with ENV exports after its #! line,
  * then CMD. NULL when the recipe says nothing about rc. */
 static char *make_rc(const struct recipe *r)
@@ -549,17 +577,24 @@ static int plan_recipe(struct diag_ctx *d, struct plan *p, const struct recipe *
 		case IR_COPY:
 			plan_copy(p, r, n, env);
 			break;
-		case IR_POSTINST: {
-			struct plan_step *s = add_step(p, STEP_POSTINST, r, n, n->loc,
-						       xasprintf("POSTINST%s", n->u.script->path ? " " : ""));
+		case IR_POSTINST:
+		case IR_RUN: {
+			bool run = n->kind == IR_RUN;
+			struct plan_step *s = add_step(p, run ? STEP_RUN : STEP_POSTINST, r, n, n->loc,
+						       run ? run_title(n->u.script->text) : xstrdup("POSTINST"));
 			if (n->u.script->path) {
 				free(s->title);
 				s->title = xasprintf("POSTINST %s", n->u.script->path);
 			}
 			struct strbuf canon;
 			sb_init(&canon);
-			sb_printf(&canon, "postinst network=%d timeout=%u service=%s arch=%s", n->u.script->network,
-				  n->u.script->timeout, r->set.service, r->set.arch);
+			sb_printf(&canon, "%s network=%d timeout=%u service=%s arch=%s", run ? "run" : "postinst",
+				  n->u.script->network, n->u.script->timeout, r->set.service, r->set.arch);
+			if (run)
+				/* the builder VM boots with these (the kernel's digest is
+				 * added by plan_rekey) */
+				sb_printf(&canon, " profile=%s mem=%" PRIu64 " append=%s", r->set.profile, n->u.script->mem_mib,
+					  r->set.append ? r->set.append : "");
 			if (n->u.script->chown.spec)
 				sb_printf(&canon, " chown=%s", n->u.script->chown.spec);
 			/* the key covers every ENV and ARG of the recipe (the
@@ -754,8 +789,18 @@ void plan_rekey(struct plan *p)
 		digest_update_str(dg, parent);
 		digest_update_str(dg, step_kind_name(s->kind));
 		digest_update_str(dg, s->canon ? s->canon : "");
+		if (s->kind == STEP_RUN) {
+			/* the builder VM boots the recipe's kernel */
+			if (!p->kernel.digest) {
+				pending = true;
+				s->key[0] = 0;
+				digest_free(dg);
+				continue;
+			}
+			digest_update_str(dg, p->kernel.digest);
+		}
 		if (s->kind == STEP_COPY || s->kind == STEP_GEN || s->kind == STEP_RC || s->kind == STEP_POSTINST ||
-		    s->kind == STEP_PKGS) {
+		    s->kind == STEP_PKGS || s->kind == STEP_RUN) {
 			/* these layers stamp their files with the build epoch */
 			char eb[48];
 			snprintf(eb, sizeof(eb), "epoch=%" PRIu64, p->epoch);

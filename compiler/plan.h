@@ -3,8 +3,8 @@
  *
  * Steps, in order: the base (FROM scratch / netbsd-<version> / the base
  * recipe's whole chain), one step per set of each SETS instruction (or the
- * release's default sets when a netbsd base has no SETS), PKGS, COPY and
- * POSTINST in source order, then `gen` (skeleton directories, /etc/fstab,
+ * release's default sets when a netbsd base has no SETS), PKGS, COPY,
+ * POSTINST and RUN in source order, then `gen` (skeleton directories, /etc/fstab,
  * /etc/include/) and `rc` (/etc/rc from RC + ENV + CMD).
  *
  * Key of a layer = SHA-256 over "smolc-layer-v1", the parent's key, the
@@ -23,7 +23,7 @@ struct catalog_target;
 struct pkgs_state;
 struct lockfile;
 
-enum step_kind { STEP_BASE, STEP_SET, STEP_PKGS, STEP_COPY, STEP_POSTINST, STEP_GEN, STEP_RC };
+enum step_kind { STEP_BASE, STEP_SET, STEP_PKGS, STEP_COPY, STEP_POSTINST, STEP_GEN, STEP_RC, STEP_RUN };
 const char *step_kind_name(enum step_kind k);
 
 struct plan_input {
