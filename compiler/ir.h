@@ -118,6 +118,7 @@ struct ir_node {
 		struct {
 			struct strvec pats;
 			struct loc *locs;
+			bool no_scripts;    /* PKGS --no-scripts: never run +INSTALL */
 		} pkgs;
 		/* RC and POSTINST, COPY: out of line (allocated by
 		 * recipe_push) so that a node stays at 64 bytes */

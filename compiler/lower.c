@@ -16,7 +16,7 @@
 static const struct ir_info infos[IR__COUNT] = {
 	[IR_FROM] = {"FROM", IR_FROM, true, "FROM scratch | netbsd-<version> | <service or Smolfile path>"},
 	[IR_SETS] = {"SETS", IR_SETS, false, "SETS <set>[:<glob>[,<glob>…]] [sha256:<hex>] …"},
-	[IR_PKGS] = {"PKGS", IR_PKGS, false, "PKGS <name-or-pattern> …"},
+	[IR_PKGS] = {"PKGS", IR_PKGS, false, "PKGS [--no-scripts] <name-or-pattern> …"},
 	[IR_RC] = {"RC", IR_RC, true, "RC <<EOF … EOF | RC <file>"},
 	[IR_POSTINST] = {"POSTINST", IR_POSTINST, false, "POSTINST [--network] [--timeout=<seconds>] [--chown=<user>[:<group>]] <<EOF … EOF | <file>"},
 	[IR_PORTS] = {"PORTS", IR_PORTS, false, "PORTS [<host-addr>:]<host-port>:<guest-port>[/tcp|/udp] …"},
@@ -490,7 +490,26 @@ static void lower_pkgs(struct lw *w, struct ir_node *n)
 	if (!want_args(w, 1, SIZE_MAX))
 		return;
 	n->u.pkgs.locs = xcalloc(w->in->nargs, sizeof(struct loc));
-	for (size_t i = 0; i < w->in->nargs; i++) {
+	size_t i = 0;
+	for (; i < w->in->nargs; i++) {
+		const struct aword *a = &w->in->args[i];
+		if (a->kind != AW_WORD || strncmp(raw_at(w, a->loc), "--", 2))
+			break;
+		char *opt = arg_word(w, i);
+		if (opt && !strcmp(opt, "--no-scripts"))
+			n->u.pkgs.no_scripts = true;
+		else if (opt)
+			usage_error(w, a->loc, "%s: unknown option '%s'", opt);
+		free(opt);
+	}
+	if (i == w->in->nargs) {
+		struct loc at = w->in->line;
+		at.off += at.len;
+		at.len = 0;
+		usage_error(w, at, "%s needs %s", "at least one package");
+		return;
+	}
+	for (; i < w->in->nargs; i++) {
 		char *s = arg_word(w, i);
 		if (!s)
 			continue;
