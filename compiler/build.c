@@ -381,9 +381,150 @@ static int step_rc(struct build *b, struct plan_step *s, struct layer_writer *w,
 	return layer_add_file_buf(w, "/etc/rc", &m, s->text, strlen(s->text), err);
 }
 
+/* Nothing boots without a kernel, a shell to run the script and an init
+ * to run /etc/rc: say so before booting. */
+static int builder_can_boot(struct build *b, const char *what, const char *where, char **err)
+{
+	static const char *const need[][2] = {{"/bin/sh", "the script runs with it"}, {"/sbin/init", "it runs /etc/rc at boot"}};
+	for (size_t i = 0; i < ARRAY_LEN(need); i++) {
+		if (!fstree_lookup(b->tree, need[i][0])) {
+			*err = xasprintf("%s: the image built so far has no %s (%s), so the builder VM cannot run the script\n"
+					 "add a set or a package that provides it before %s",
+					 what, need[i][0], need[i][1], where);
+			return -1;
+		}
+	}
+	if (!b->p->kernel.path) {
+		*err = xasprintf("%s: the kernel to boot the builder VM was not fetched", what);
+		return -1;
+	}
+	return 0;
+}
+
+/* The builder VM's options for a step of recipe r (RUN, PKGS scripts). */
+static void builder_defaults(struct build *b, const struct plan_step *s, struct builder_opts *bo, struct strvec *env)
+{
+	const struct recipe_settings *rs = &b->r->set;
+	for (size_t i = 0; i < s->recipe->n; i++) {
+		const struct ir_node *n = &s->recipe->v[i];
+		if ((n->kind == IR_ENV || n->kind == IR_ARG) && n->u.var.name && n->u.var.value)
+			sv_push(env, xasprintf("%s=%s", n->u.var.name, n->u.var.value));
+	}
+	memset(bo, 0, sizeof(*bo));
+	bo->what = s->title;
+	bo->profile = rs->profile;
+	bo->service = s->recipe->set.service;
+	bo->arch = rs->arch;
+	bo->kernel = b->p->kernel.path;
+	bo->append = rs->append;
+	bo->env = env;
+	bo->mem_mib = (unsigned)rs->mem_mib;
+	bo->cpus = rs->cpus;
+	bo->size_bytes = rs->size_auto ? 0 : rs->size_bytes;
+	bo->headroom_bytes = rs->size_auto ? rs->size_bytes : 0;
+	bo->epoch = (int64_t)b->p->epoch;
+	bo->seed = s->key;
+	bo->log = b->log;
+	bo->verbose = b->o->verbose;
+}
+
+/* The runner of a PKGS step's +INSTALL scripts: for each package, in
+ * install order, `+INSTALL <pkgname> PRE-INSTALL` then `POST-INSTALL`, in
+ * its metadata directory, with pkg_add's environment. Exit status k: the
+ * k-th package's script failed. */
+static char *install_script(const struct strvec *scripts)
+{
+	struct strbuf sb;
+	sb_init(&sb);
+	sb_adds(&sb, "# the +INSTALL scripts of a PKGS step, as pkg_add runs them\n"
+		     "inst() { # pkgname LOCALBASE PKG_DBDIR\n"
+		     "\tPKG_PREFIX=$2 PKG_METADATA_DIR=$3/$1 PKG_DBDIR=$3 PKG_REFCOUNT_DBDIR=$3.refcount\n"
+		     "\texport PKG_PREFIX PKG_METADATA_DIR PKG_DBDIR PKG_REFCOUNT_DBDIR\n"
+		     "\tcd \"$PKG_METADATA_DIR\" || return 1\n"
+		     "\tfor stage in PRE-INSTALL POST-INSTALL; do\n"
+		     "\t\techo \"$1: +INSTALL $stage\"\n"
+		     "\t\t/bin/sh ./+INSTALL \"$1\" $stage || { echo \"$1: +INSTALL $stage failed with exit status $?\"; return 1; }\n"
+		     "\tdone\n"
+		     "}\n");
+	for (size_t i = 0; i < scripts->n; i++) {
+		/* names and paths come from the package's metadata: quote them */
+		char *f[3] = {NULL, NULL, NULL};
+		char *copy = xstrdup(scripts->v[i]);
+		char *save = NULL;
+		for (int k = 0; k < 3; k++)
+			f[k] = strtok_r(k ? NULL : copy, " ", &save);
+		sb_adds(&sb, "inst");
+		for (int k = 0; k < 3; k++) {
+			sb_adds(&sb, " '");
+			for (const char *c = f[k] ? f[k] : ""; *c; c++)
+				if (*c == '\'')
+					sb_adds(&sb, "'\\''");
+				else
+					sb_addc(&sb, *c);
+			sb_addc(&sb, '\'');
+		}
+		sb_printf(&sb, " || exit %zu\n", i + 1 < 250 ? i + 1 : 250);
+		free(copy);
+	}
+	sb_cstr(&sb);
+	return sb_detach(&sb);
+}
+
 static int step_pkgs(struct build *b, struct plan_step *s, struct layer_writer *w, char **err)
 {
-	return pkgs_build_layer(b->p, s, w, &b->env.penv, b->log, err);
+	bool want = !s->node->u.pkgs.no_scripts;
+	struct strvec scripts = {0};
+	if (pkgs_build_layer(b->p, s, w, &b->env.penv, b->log, want ? &scripts : NULL, err) < 0) {
+		sv_free(&scripts);
+		return -1;
+	}
+	if (!scripts.n)
+		return 0; /* no +INSTALL: nothing boots */
+	int rc = -1;
+	char *tmp = NULL;
+	struct strvec env = {0}, names = {0};
+	char *script = NULL;
+	char *what = xasprintf("%s: %.*s has a +INSTALL script", s->title, (int)strcspn(scripts.v[0], " "), scripts.v[0]);
+	int can = builder_can_boot(b, what, "the PKGS (or use PKGS --no-scripts)", err);
+	free(what);
+	if (can < 0)
+		goto out;
+	/* the packages' files, as a layer of their own applied to the tree:
+	 * the scripts run against the image with the packages installed */
+	if (cache_mktemp_dir(b->env.cache, "pkgfiles", &tmp, err) < 0)
+		goto out;
+	rmdir(tmp);
+	struct layer_writer *fw = layer_writer_new(tmp, s->title, err);
+	if (!fw)
+		goto out;
+	if (pkgs_build_layer(b->p, s, fw, &b->env.penv, NULL, NULL, err) < 0) {
+		layer_writer_abort(fw);
+		goto out;
+	}
+	if (layer_writer_finish(fw, NULL, err) < 0 || layer_apply(tmp, b->tree, err) < 0)
+		goto out;
+	for (size_t i = 0; i < scripts.n; i++)
+		sv_push(&names, xasprintf("the +INSTALL script of %.*s", (int)strcspn(scripts.v[i], " "), scripts.v[i]));
+	sv_push(&names, NULL);
+	script = install_script(&scripts);
+	struct builder_opts bo;
+	builder_defaults(b, s, &bo, &env);
+	bo.script = script;
+	bo.status_names = (const char *const *)names.v;
+	bo.hint_timeout = "the +INSTALL scripts ran for 600 s; use PKGS --no-scripts and a RUN with --timeout";
+	if (b->log)
+		fprintf(b->log, "      running the +INSTALL scripts of %zu package%s in the builder VM\n", scripts.n,
+			scripts.n == 1 ? "" : "s");
+	rc = builder_run(b->env.cache, b->tree, w, &bo, err);
+out:
+	if (tmp)
+		remove_tree(tmp);
+	free(tmp);
+	free(script);
+	sv_free(&env);
+	sv_free(&names);
+	sv_free(&scripts);
+	return rc;
 }
 
 static int step_postinst(struct build *b, struct plan_step *s, struct layer_writer *w, char **err)
@@ -412,47 +553,17 @@ static int step_postinst(struct build *b, struct plan_step *s, struct layer_writ
 static int step_run(struct build *b, struct plan_step *s, struct layer_writer *w, char **err)
 {
 	const struct ir_script *sc = s->node->u.script;
-	const struct recipe_settings *rs = &b->r->set;
-	/* nothing boots without a shell to run the script and an init to run /etc/rc */
-	static const char *const need[][2] = {{"/bin/sh", "the script runs with it"}, {"/sbin/init", "it runs /etc/rc at boot"}};
-	for (size_t i = 0; i < ARRAY_LEN(need); i++) {
-		if (!fstree_lookup(b->tree, need[i][0])) {
-			*err = xasprintf("RUN: the image built so far has no %s (%s), so the builder VM cannot run the script\n"
-					 "add a set or a package that provides it before the RUN",
-					 need[i][0], need[i][1]);
-			return -1;
-		}
-	}
-	if (!b->p->kernel.path) {
-		*err = xstrdup("RUN: the kernel to boot the builder VM was not fetched");
+	if (builder_can_boot(b, "RUN", "the RUN", err) < 0)
 		return -1;
-	}
 	struct strvec env = {0};
-	for (size_t i = 0; i < s->recipe->n; i++) {
-		const struct ir_node *n = &s->recipe->v[i];
-		if ((n->kind == IR_ENV || n->kind == IR_ARG) && n->u.var.name && n->u.var.value)
-			sv_push(&env, xasprintf("%s=%s", n->u.var.name, n->u.var.value));
-	}
 	struct builder_opts bo;
-	memset(&bo, 0, sizeof(bo));
+	builder_defaults(b, s, &bo, &env);
 	bo.what = "RUN";
-	bo.profile = rs->profile;
-	bo.service = s->recipe->set.service;
-	bo.arch = rs->arch;
-	bo.kernel = b->p->kernel.path;
-	bo.append = rs->append;
 	bo.script = sc->text;
-	bo.env = &env;
 	bo.network = sc->network;
 	bo.timeout = sc->timeout;
-	bo.mem_mib = sc->mem_mib ? (unsigned)sc->mem_mib : (unsigned)rs->mem_mib;
-	bo.cpus = rs->cpus;
-	bo.size_bytes = rs->size_auto ? 0 : rs->size_bytes;
-	bo.headroom_bytes = rs->size_auto ? rs->size_bytes : 0;
-	bo.epoch = (int64_t)b->p->epoch;
-	bo.seed = s->key;
-	bo.log = b->log;
-	bo.verbose = b->o->verbose;
+	if (sc->mem_mib)
+		bo.mem_mib = (unsigned)sc->mem_mib;
 	bo.hint_timeout = "raise it with RUN --timeout=<seconds>";
 	int rc = builder_run(b->env.cache, b->tree, w, &bo, err);
 	sv_free(&env);

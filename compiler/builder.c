@@ -557,6 +557,10 @@ int builder_run(struct cache *c, struct fstree *tree, struct layer_writer *w, co
 		goto done;
 	}
 	if (code != 0) {
+		const char *named = NULL;
+		for (long k = 1; o->status_names && o->status_names[k - 1]; k++)
+			if (k == code)
+				named = o->status_names[k - 1];
 		char *t = tail_text(&con);
 		uint64_t fr = 0, total = 0;
 		ext2img_space(img, &fr, &total);
@@ -565,6 +569,8 @@ int builder_run(struct cache *c, struct fstree *tree, struct layer_writer *w, co
 				     " MiB, %" PRIu64 " KiB free)\ngive the recipe a bigger SIZE (SIZE auto+<n>M, or a fixed SIZE larger than %" PRIu64
 				     "M); last lines of its output:%s",
 				o->what, code, total >> 20, fr >> 10, total >> 20, t);
+		else if (named)
+			set_err(err, "%s: %s failed; last lines of its output:%s", o->what, named, t);
 		else
 			set_err(err, "%s failed with exit status %ld; last lines of its output:%s", o->what, code, t);
 		free(t);

@@ -84,6 +84,8 @@ struct builder_opts {
 	FILE *log;                   /* progress and the script's output (NULL = quiet) */
 	bool verbose;                /* also print the QEMU argv and the whole console */
 	const char *hint_timeout;    /* how to raise the timeout, for the message */
+	const char *const *status_names; /* optional, NULL-terminated: exit status k (1…) of the
+					    script means "<status_names[k-1]> failed" */
 };
 
 /* Run the script in a builder VM against `tree` and write its changes into

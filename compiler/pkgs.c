@@ -393,7 +393,7 @@ static const char *meta_get(const struct pkg_meta_set *m, const char *name, size
 }
 
 int pkgs_build_layer(struct plan *p, struct plan_step *s, struct layer_writer *w, const struct plan_env *env,
-		     FILE *log, char **err)
+		     FILE *log, struct strvec *scripts, char **err)
 {
 	(void)p;
 	(void)env;
@@ -441,6 +441,9 @@ int pkgs_build_layer(struct plan *p, struct plan_step *s, struct layer_writer *w
 		}
 		if (log)
 			fprintf(log, "      installing %s under %s\n", names[i], localbase);
+		size_t il = 0;
+		if (scripts && meta_get(&metas[i], "+INSTALL", &il))
+			sv_push(scripts, xasprintf("%s %s %s", names[i], localbase, dbdir));
 		static const char *const skip[] = {"+*", NULL};
 		struct layer_import_opts io;
 		memset(&io, 0, sizeof(io));

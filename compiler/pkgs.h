@@ -27,7 +27,10 @@ void pkgs_state_free(struct pkgs_state *s);
 int pkgs_plan(struct diag_ctx *d, struct plan *p, struct plan_step *s, const struct ir_node *n, const char *repo,
 	      const struct plan_env *env);
 
+/* scripts (may be NULL): for each package that has a +INSTALL script, in
+ * install order, "<pkgname> <LOCALBASE> <PKG_DBDIR>" (what the builder VM
+ * needs to run it as pkg_add would; see build.c step_pkgs). */
 int pkgs_build_layer(struct plan *p, struct plan_step *s, struct layer_writer *w, const struct plan_env *env,
-		     FILE *log, char **err);
+		     FILE *log, struct strvec *scripts, char **err);
 
 #endif

@@ -557,6 +557,10 @@ static int plan_recipe(struct diag_ctx *d, struct plan *p, const struct recipe *
 				sb_printf(&title, " %s", n->u.pkgs.pats.v[k]);
 				sb_printf(&canon, " %s", n->u.pkgs.pats.v[k]);
 			}
+			/* the +INSTALL scripts run unless --no-scripts (which is
+			 * part of the key, so both layers can be cached) */
+			if (n->u.pkgs.no_scripts)
+				sb_adds(&canon, " no-scripts");
 			struct plan_step *s = add_step(p, STEP_PKGS, r, n, n->loc, sb_detach(&title));
 			s->canon = sb_detach(&canon);
 			const char *site = recipe_pkgsite(&r->set);
