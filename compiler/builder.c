@@ -6,8 +6,6 @@
 #include "image.h"
 #include "layer.h"
 
-#include "accel.h"
-#include "qemu.h"
 #include "runconf.h"
 
 #include <errno.h>
@@ -132,24 +130,32 @@ static struct runconf *make_runconf(const struct builder_opts *o, const char *di
 	return rc;
 }
 
-static const char *qemu_bin(const struct builder_opts *o)
+int builder_argv(const struct builder_opts *o, const char *disk, struct strvec *argv, char **accel_note, char **err)
 {
-	const char *env = getenv("SMOLC_QEMU");
-	return env && *env ? env : qemu_binary_name(o->arch);
-}
-
-int builder_argv(const struct builder_opts *o, const char *disk, int accel, struct strvec *argv, char **err)
-{
+	if (!o->launcher || !o->launcher->argv)
+		return set_err(err, "%s: no launcher to boot the builder VM with (internal error)", o->what), -1;
 	struct runconf *rc = make_runconf(o, disk);
-	struct qemu_opts qo;
-	memset(&qo, 0, sizeof(qo));
-	qo.binary = qemu_bin(o);
-	qo.accel = (enum accel_kind)accel;
-	qo.console = "stdio";
-	qo.no_network = !o->network;
-	int r = qemu_build_argv(rc, &qo, argv, err);
+	int r = o->launcher->argv(rc, o->network, argv, accel_note, err);
 	runconf_free(rc);
 	return r;
+}
+
+/* Shell-quoted argv for --verbose. */
+static char *argv_text(const struct strvec *v)
+{
+	struct strbuf sb;
+	sb_init(&sb);
+	for (size_t i = 0; i < v->n; i++) {
+		const char *a = v->v[i];
+		if (i)
+			sb_addc(&sb, ' ');
+		if (*a && strspn(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-+=./:,@%") == strlen(a))
+			sb_adds(&sb, a);
+		else
+			sh_quote(&sb, a);
+	}
+	sb_cstr(&sb);
+	return sb_detach(&sb);
 }
 
 /* ---- the runner's files in the tree, and putting the tree back ---- */
@@ -460,18 +466,15 @@ int builder_run(struct cache *c, struct fstree *tree, struct layer_writer *w, co
 	int rc = -1;
 	unsigned limit = o->timeout ? o->timeout : BUILDER_DEFAULT_TIMEOUT;
 
-	const char *bin = qemu_bin(o);
-	char *qpath = qemu_find_binary(bin);
-	if (!qpath) {
-		set_err(err, "%s needs %s to boot the builder VM: install the Debian package %s%s", o->what, bin,
-			qemu_debian_package(o->arch), getenv("SMOLC_QEMU") && *getenv("SMOLC_QEMU") ? " (or fix SMOLC_QEMU)" : "");
+	char *note = NULL;
+	/* the argv first (QEMU installed? which accelerator?), on a stand-in disk path */
+	if (builder_argv(o, "disk.img", &argv, &note, err) < 0) {
+		char *e = *err;
+		*err = xasprintf("%s: %s", o->what, e);
+		free(e);
 		return -1;
 	}
-	free(qpath);
-	struct accel_choice ac;
-	bool bad_usage = false;
-	if (accel_choose(NULL, NULL, o->arch, &ac, &bad_usage, err) < 0)
-		return -1;
+	sv_free(&argv);
 
 	if (cache_mktemp_dir(c, "builder", &tmp, err) < 0)
 		return -1;
@@ -501,12 +504,14 @@ int builder_run(struct cache *c, struct fstree *tree, struct layer_writer *w, co
 	double t_disk = now_monotonic() - t0;
 
 	/* 2. the boot */
-	if (builder_argv(o, disk, ac.kind, &argv, err) < 0)
+	free(note);
+	note = NULL;
+	if (builder_argv(o, disk, &argv, &note, err) < 0)
 		goto done;
 	if (o->log && o->verbose) {
-		char *s = qemu_argv_string(&argv);
-		fprintf(o->log, "      builder disk written in %.2fs; accel: %s (%s)\n      builder VM: %s\n", t_disk,
-			accel_name(ac.kind), ac.reason, s);
+		char *s = argv_text(&argv);
+		fprintf(o->log, "      builder disk written in %.2fs; accel: %s\n      builder VM: %s\n", t_disk,
+			note ? note : "?", s);
 		free(s);
 	}
 	t0 = now_monotonic();
@@ -594,6 +599,7 @@ int builder_run(struct cache *c, struct fstree *tree, struct layer_writer *w, co
 			cs.compared);
 	rc = 0;
 done:
+	free(note);
 	ext2img_close(img);
 	sv_free(&argv);
 	tail_reset(&con);

@@ -17,8 +17,9 @@
  *      The tree itself is put back as it was before the function returns
  *      (same inodes; their scratch fields hold the disk's inode numbers).
  *   2. The boot: the recipe's kernel with that disk, through the launcher's
- *      QEMU argv (runtime/qemu.h qemu_build_argv: one place knows how to
- *      boot an image), the accelerator `smolc run` would choose, the
+ *      QEMU argv (struct builder_launcher: runtime/qemu.h qemu_build_argv,
+ *      one place knows how to boot an image), the accelerator `smolc run`
+ *      would choose, the
  *      console on a pipe, `-nic none` unless the step asks for the network.
  *      The guest's init runs /etc/rc — the builder rc: it puts the image's
  *      own /etc/rc back, runs the script in WORKDIR (default /) with
@@ -60,6 +61,18 @@
 struct cache;
 struct fstree;
 struct layer_writer;
+struct runconf;
+
+/* The launcher's way to boot an image (runtime/qemu.h, runtime/accel.h):
+ * the compiler does not include runtime/, so the CLI hands it down
+ * (cli/launcher.c) through build_opts. One place knows how to boot. */
+struct builder_launcher {
+	/* QEMU's argv for rc with the console on stdio and, unless `network`,
+	 * no network device; the accelerator `smolc run` would choose, said in
+	 * *accel_note ("tcg (kvm: …)", caller frees). 0, or -1 + *err (no
+	 * QEMU binary: the message names the Debian package). */
+	int (*argv)(const struct runconf *rc, bool network, struct strvec *argv, char **accel_note, char **err);
+};
 
 #define BUILDER_DEFAULT_TIMEOUT 600u
 #define BUILDER_DIR ".smolc-run"
@@ -86,6 +99,7 @@ struct builder_opts {
 	const char *hint_timeout;    /* how to raise the timeout, for the message */
 	const char *const *status_names; /* optional, NULL-terminated: exit status k (1…) of the
 					    script means "<status_names[k-1]> failed" */
+	const struct builder_launcher *launcher; /* required */
 };
 
 /* Run the script in a builder VM against `tree` and write its changes into
@@ -100,8 +114,8 @@ int builder_run(struct cache *c, struct fstree *tree, struct layer_writer *w, co
  * has an /etc directory. Caller frees. */
 char *builder_rc(const struct builder_opts *o, const char *nonce, bool had_rc, bool had_etc);
 
-/* The QEMU argv of a builder boot of `disk` (argv must be empty). 0 or -1
- * + *err. `accel` is an enum accel_kind (runtime/accel.h). */
-int builder_argv(const struct builder_opts *o, const char *disk, int accel, struct strvec *argv, char **err);
+/* The QEMU argv of a builder boot of `disk` (argv must be empty), through
+ * o->launcher. 0 or -1 + *err; *accel_note as the launcher's. */
+int builder_argv(const struct builder_opts *o, const char *disk, struct strvec *argv, char **accel_note, char **err);
 
 #endif

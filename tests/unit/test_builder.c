@@ -16,11 +16,11 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "accel.h"
 #include "builder.h"
 #include "capture.h"
 #include "fstree.h"
 #include "image.h"
+#include "launcher.h"
 #include "qemu.h"
 #include "layer.h"
 #include "util.h"
@@ -63,6 +63,7 @@ static struct builder_opts opts(const char *profile, bool network)
 	o.kernel = "/k/netbsd-SMOL";
 	o.script = "echo hi\n";
 	o.network = network;
+	o.launcher = &cli_launcher;
 	return o;
 }
 
@@ -108,7 +109,11 @@ static char *argv_of(const struct builder_opts *o)
 {
 	struct strvec v = {0};
 	char *err = NULL;
-	assert_int_equal(builder_argv(o, "/c/tmp/disk.img", ACCEL_TCG, &v, &err), 0);
+	char *note = NULL;
+	if (builder_argv(o, "/c/tmp/disk.img", &v, &note, &err) < 0)
+		fail_msg("builder_argv: %s", err);
+	assert_true(str_startswith(note, "tcg ("));
+	free(note);
 	char *s = qemu_argv_string(&v);
 	sv_free(&v);
 	return s;
@@ -117,10 +122,13 @@ static char *argv_of(const struct builder_opts *o)
 static void test_argv(void **state)
 {
 	unsetenv("SMOLC_QEMU");
+	setenv("QEMU_ACCEL", "tcg", 1);
+	if (!qemu_find_binary("qemu-system-x86_64"))
+		setenv("SMOLC_QEMU", "/bin/true", 1); /* the launcher wants an installed binary */
 	struct builder_opts o = opts("netbsd", false);
 	o.mem_mib = 512;
 	char *s = argv_of(&o);
-	assert_true(str_startswith(s, "qemu-system-x86_64 -nodefaults -no-user-config -M microvm,rtc=on,acpi=off,pic=off -accel tcg -cpu qemu64 -m 512 -smp 1 "));
+	assert_contains(s, " -nodefaults -no-user-config -M microvm,rtc=on,acpi=off,pic=off -accel tcg -cpu qemu64 -m 512 -smp 1 ");
 	assert_contains(s, " -kernel /k/netbsd-SMOL -append 'console=com root=NAME=webroot -z' ");
 	assert_contains(s, " -drive if=none,file=/c/tmp/disk.img,format=raw,id=hd0 -device virtio-blk-device,drive=hd0 ");
 	assert_contains(s, " -nic none ");
@@ -138,11 +146,19 @@ static void test_argv(void **state)
 	assert_contains(s, " -netdev user,id=net0,ipv6=off -device virtio-net-device,netdev=net0 ");
 	assert_lacks(s, "-nic none");
 	free(s);
-	setenv("SMOLC_QEMU", "/opt/q/qemu", 1);
+	setenv("SMOLC_QEMU", "/bin/true", 1);
 	s = argv_of(&o);
-	assert_true(str_startswith(s, "/opt/q/qemu "));
+	assert_true(str_startswith(s, "/bin/true "));
 	free(s);
+	/* a QEMU that is not there: the message says what to do */
+	setenv("SMOLC_QEMU", "/nonexistent/qemu", 1);
+	struct strvec v = {0};
+	char *err = NULL, *note = NULL;
+	assert_int_equal(builder_argv(&o, "/d", &v, &note, &err), -1);
+	assert_string_equal(err, "/nonexistent/qemu not found (from SMOLC_QEMU): the builder VM cannot boot");
+	free(err);
 	unsetenv("SMOLC_QEMU");
+	unsetenv("QEMU_ACCEL");
 }
 
 /* ---- capture ---- */
