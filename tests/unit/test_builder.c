@@ -123,8 +123,10 @@ static void test_argv(void **state)
 {
 	unsetenv("SMOLC_QEMU");
 	setenv("QEMU_ACCEL", "tcg", 1);
-	if (!qemu_find_binary("qemu-system-x86_64"))
+	char *q = qemu_find_binary("qemu-system-x86_64");
+	if (!q)
 		setenv("SMOLC_QEMU", "/bin/true", 1); /* the launcher wants an installed binary */
+	free(q);
 	struct builder_opts o = opts("netbsd", false);
 	o.mem_mib = 512;
 	char *s = argv_of(&o);
