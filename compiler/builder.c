@@ -379,16 +379,36 @@ static pid_t spawn(const struct strvec *argv, int *fd, char **err)
 	return pid;
 }
 
+/* Once the script's end marker is on the console, the guest has this
+ * long to sync and power off before it is killed (its status is on the
+ * disk by then). */
+#define POWEROFF_GRACE 30.0
+
 /* Wait for QEMU, feeding its output to the console reader, at most
- * `limit` seconds. Returns 0 (exited, *status set), 1 (timed out: killed),
+ * `limit` seconds. Returns 0 (exited, or killed after the script ended
+ * and the guest did not power off; *status set), 1 (timed out: killed),
  * -1 + *err. */
 static int wait_vm(pid_t pid, int fd, struct console *con, unsigned limit, int *status, char **err)
 {
 	double t0 = now_monotonic();
+	double ended = 0;
 	char buf[4096];
 	bool open_fd = true;
 	for (;;) {
-		double left = limit - (now_monotonic() - t0);
+		double now = now_monotonic();
+		double left = limit - (now - t0);
+		if (con->state == 2 && !ended)
+			ended = now;
+		if (ended && now - ended > POWEROFF_GRACE) {
+			if (con->log)
+				fprintf(con->log, "      the builder VM did not power off %.0f s after the script ended: killed\n",
+					POWEROFF_GRACE);
+			kill(pid, SIGKILL);
+			waitpid(pid, status, 0);
+			if (open_fd)
+				close(fd);
+			return 0;
+		}
 		if (left <= 0) {
 			kill(pid, SIGKILL);
 			waitpid(pid, status, 0);

@@ -82,7 +82,7 @@ EOS
 EOF
 	[ -z "${1:-}" ] || printf 'RUN %s\n' "$1"
 	cat <<'EOF'
-COPY --chown=web page.txt /srv/page.txt
+COPY --chown=web:web page.txt /srv/page.txt
 RC <<'EOS'
 echo "at run time: $(cat /srv/data/new.txt) $(cat /srv/page.txt) $(grep ^web: /etc/passwd)"
 ls -ln /srv/page.txt
@@ -134,7 +134,7 @@ run "$SMOLC" build
 expect_rc 0 "build with a second RUN"
 assert_eq 2 "$(starts)" "QEMU starts after adding a RUN"
 assert_eq "RUN echo second >/srv/second.txt
-COPY page.txt
+COPY page.txt /srv/page.txt
 gen /etc/fstab /etc/include
 RC /etc/rc" "$(built_steps "$OUT")" "steps rebuilt"
 assert_eq "second" "$(dbg_cat "$img" /srv/second.txt)" "second RUN's file"
