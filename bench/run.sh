@@ -13,6 +13,10 @@
 #   boot    bench/boot.sh     first HTTP answer of examples/hello (needs the
 #                             test kernel: ~5 min to build the first time,
 #                             then cached in ~/.cache/smolc-test)
+#   runstep bench/runstep.sh  RUN true vs a direct boot to power-off, the
+#                             capture after touching one file of the 20k-file
+#                             image, a no-op rebuild with a CACHED RUN (test
+#                             kernel too)
 # A part's RESULT lines (bench/lib.sh) make the table; everything else it
 # prints goes to build/bench/bench.log.
 #
@@ -124,6 +128,7 @@ else
 fi
 part run env BENCH_NO_HYPERFINE=1 bench/runbench.sh "$SMOLC" "$RUN_N"
 part boot bench/boot.sh
+part runstep bench/runstep.sh
 
 # ---- the table ----
 mode="full"; [ "$QUICK" = 1 ] && mode="quick"

@@ -7,6 +7,7 @@
 #include "check.h"
 #include "exitcode.h"
 #include "fetch.h"
+#include "launcher.h"
 #include "lockfile.h"
 #include "opt.h"
 #include "plan.h"
@@ -140,6 +141,7 @@ int cmd_build(int argc, char **argv)
 	struct build_opts o;
 	memset(&o, 0, sizeof(o));
 	o.outdir = "images";
+	o.launcher = &cli_launcher;
 	const struct opt opts[] = {
 		OPT_STRING_("output", 'o', "DIR", "output directory (default: images)", &o.outdir),
 		OPT_STRING_("tag", 't', "NAME", "name outputs NAME.img/.kernel/.yaml instead of <service>-<arch>", &o.tag),
@@ -150,6 +152,8 @@ int cmd_build(int argc, char **argv)
 		OPT_FLAG_("no-cache", 0, "rebuild every layer (downloads stay cached)", &o.no_cache),
 		OPT_UPDATE_LOCK(&o.update_lock, "ignore Smolfile.lock, resolve again and rewrite it"),
 		OPT_QUIET(&o.quiet),
+		OPT_FLAG_("verbose", 'v', "also print each builder VM's QEMU command line and console (RUN, +INSTALL)",
+			  &o.verbose),
 		OPT_JSON(&o.json, "print a JSON summary on stdout (for CI)"),
 		OPT_END_(),
 	};

@@ -5,6 +5,7 @@
 #include "cli.h"
 #include "build.h"
 #include "exitcode.h"
+#include "launcher.h"
 #include "opt.h"
 #include "run.h"
 
@@ -130,6 +131,7 @@ int cmd_run(int argc, char **argv)
 	struct build_opts bo;
 	memset(&bo, 0, sizeof(bo));
 	bo.outdir = "images";
+	bo.launcher = &cli_launcher;
 	const struct opt opts[] = {
 		OPT_FLAG_("detach", 'd', "run in the background (see smolc ps/logs/stop/wait)", &o.detach),
 		OPT_CALL_("publish", 'p', "[ADDR:]H:G[/udp]",

@@ -89,6 +89,8 @@ static int build_layer(struct build *b, struct plan_step *s, const char *tmpdir,
 	bc.cache = b->env.cache;
 	bc.tree = b->tree;
 	bc.log = b->log;
+	bc.verbose = b->o->verbose;
+	bc.launcher = b->o->launcher;
 	int rc = step_ops_of(s->kind)->build(&bc, s, w, err);
 	b->err_at = bc.err_at;
 	if (rc < 0) {

@@ -5,6 +5,8 @@
 
 #include "util.h"
 
+struct builder_launcher;
+
 /* What `smolc build` was asked (filled by the CLI's option table). Strings
  * are borrowed; build_args ("NAME=VALUE", already taken from the
  * environment for a bare NAME) is owned by the caller. */
@@ -14,6 +16,8 @@ struct build_opts {
 	const char *cache_dir;       /* NULL: the default cache */
 	const char *mirror;          /* NULL: the catalog's or $SMOLC_MIRROR */
 	bool offline, no_cache, quiet, json, update_lock;
+	bool verbose;                /* print each builder VM's QEMU argv and console (RUN, +INSTALL) */
+	const struct builder_launcher *launcher; /* how to boot the builder VM (builder.h); NULL: RUN fails */
 	struct strvec build_args;
 	/* `smolc run Smolfile`: build only when the image is missing or
 	 * stale, saying so; for_run_dry: never build (fail when missing). */

@@ -204,6 +204,7 @@ int check_recipe(struct diag_ctx *d, struct recipe *r)
 	const struct ir_node *from = NULL;
 	struct recipe_settings *s = &r->set;
 	const struct ir_node *sets_by_name = NULL, *pkgs = NULL;
+	const struct ir_node *run_first = NULL, *run_noshell = NULL;
 	bool has_steps_before_from = false;
 	struct copyctx cc = {0};
 	sb_init(&cc.okdir);
@@ -277,6 +278,21 @@ int check_recipe(struct diag_ctx *d, struct recipe *r)
 				has_steps_before_from = true;
 				struct diag *g = diag_error(d, n->loc, "POSTINST before FROM");
 				diag_hint(g, "start the recipe with FROM (only ARG may come before it)");
+			}
+			break;
+		case IR_RUN:
+			if (!from && !has_steps_before_from) {
+				has_steps_before_from = true;
+				struct diag *g = diag_error(d, n->loc, "RUN before FROM");
+				diag_hint(g, "start the recipe with FROM (only ARG may come before it)");
+			}
+			if (!run_first)
+				run_first = n;
+			/* FROM scratch: only sets and packages bring a shell */
+			if (from && from->u.from.kind == BASE_SCRATCH && !first[IR_SETS] && !first[IR_PKGS] && !run_noshell) {
+				run_noshell = n;
+				struct diag *g = diag_error(d, n->loc, "RUN needs a shell in the image, but this FROM scratch recipe has no SETS or PKGS before it");
+				diag_hint(g, "the builder VM runs the script with the image's /bin/sh: add a set that has one (SETS …) before the RUN");
 			}
 			break;
 		case IR_KERNEL:
@@ -400,6 +416,10 @@ int check_recipe(struct diag_ctx *d, struct recipe *r)
 	if (pkgs && from && from->u.from.kind == BASE_SCRATCH && !recipe_pkgsite(s)) {
 		struct diag *g = diag_error(d, pkgs->loc, "PKGS needs a package repository, but the recipe is FROM scratch");
 		diag_hint(g, "use FROM netbsd-<version>, or name the repository with PKGSITE <url> (or $PKGSITE)");
+	}
+	if (run_first && !s->kernel && (!strcmp(s->profile, "linux") || (from && from->u.from.kind == BASE_SCRATCH))) {
+		struct diag *g = diag_error(d, run_first->loc, "RUN needs a kernel to boot the builder VM, and the recipe has no KERNEL");
+		diag_hint(g, "add KERNEL <name|URL|path> (a FROM scratch or PROFILE linux recipe has no default kernel)");
 	}
 	if (!strcmp(s->profile, "linux") && !s->kernel) {
 		const struct ir_node *p = first[IR_PROFILE];

@@ -36,7 +36,7 @@
 #include "util.h"
 
 #define MiB ((uint64_t)1 << 20)
-#define PART_START_SECTOR 2048ull
+#define PART_START_SECTOR (IMAGE_PART_OFFSET / 512)
 #define GPT_TAIL_SECTORS 33ull        /* backup entries (32) + backup header */
 #define SMALL_FS_LIMIT (512 * MiB) /* mke2fs "small": 1 KiB blocks below */
 #define FLOPPY_FS_LIMIT (3 * MiB)

@@ -40,6 +40,9 @@
 
 #include "fstree.h"
 
+/* Byte offset of the partition (and of its ext2 filesystem) in the disk. */
+#define IMAGE_PART_OFFSET (2048ull * 512)
+
 enum image_profile {
 	IMAGE_PROFILE_NETBSD = 0,
 	IMAGE_PROFILE_LINUX,

@@ -44,6 +44,7 @@ enum ir_kind {
 	IR_PROFILE,
 	IR_APPEND,
 	IR_PKGSITE,
+	IR_RUN,
 	IR__COUNT
 };
 
@@ -87,8 +88,10 @@ struct ir_chown {
 struct ir_script {
 	char *text;         /* the script (heredoc body or file contents) */
 	char *path;         /* file it came from (relative to the recipe dir) or NULL */
-	bool network;       /* POSTINST --network */
-	unsigned timeout;   /* POSTINST --timeout seconds; 0 = default */
+	bool network;       /* POSTINST/RUN --network */
+	unsigned timeout;   /* POSTINST/RUN --timeout seconds; 0 = default */
+	uint64_t mem_mib;   /* RUN --mem: the builder VM's memory; 0 = the recipe's MEM */
+	bool shell_form;    /* RUN <command line> (not a heredoc) */
 	struct ir_chown chown; /* POSTINST --chown: owner of the files the script creates */
 };
 
@@ -118,10 +121,11 @@ struct ir_node {
 		struct {
 			struct strvec pats;
 			struct loc *locs;
+			bool no_scripts;    /* PKGS --no-scripts: never run +INSTALL */
 		} pkgs;
 		/* RC and POSTINST, COPY: out of line (allocated by
 		 * recipe_push) so that a node stays at 64 bytes */
-		struct ir_script *script;       /* RC, POSTINST */
+		struct ir_script *script;       /* RC, POSTINST, RUN */
 		struct {
 			struct ir_port *v;
 			size_t n;

@@ -206,6 +206,28 @@ errcode_t ext2fs_initialize(const char *n, int fl, struct ext2_super_block *p, i
 	}
 	return fp(n, fl, p, m ? m : unix_io_manager, r);
 }
+/* capture.c opens a builder disk: the same NULL-manager rule */
+errcode_t ext2fs_open2(const char *n, const char *io, int fl, int sb, unsigned int bs, io_manager m,
+		       ext2_filsys *r)
+{
+	static errcode_t (*fp)(const char *, const char *, int, int, unsigned int, io_manager, ext2_filsys *);
+	if (!fp) {
+		*(void **)&fp = lazy_sym(&lib_ext2fs, "ext2fs_open2");
+		unix_io_manager = *(io_manager *)lazy_sym(&lib_ext2fs, "unix_io_manager");
+	}
+	return fp(n, io, fl, sb, bs, m ? m : unix_io_manager, r);
+}
+SHIM(ext2fs, errcode_t, ext2fs_read_inode, (ext2_filsys fs, ext2_ino_t n, struct ext2_inode *i), (fs, n, i))
+SHIM(ext2fs, errcode_t, ext2fs_dir_iterate2,
+     (ext2_filsys fs, ext2_ino_t d, int fl, char *bb,
+      int (*fn)(ext2_ino_t, int, struct ext2_dir_entry *, int, int, char *, void *), void *p),
+     (fs, d, fl, bb, fn, p))
+SHIM(ext2fs, errcode_t, ext2fs_file_open, (ext2_filsys fs, ext2_ino_t n, int fl, ext2_file_t *r), (fs, n, fl, r))
+SHIM(ext2fs, errcode_t, ext2fs_file_read, (ext2_file_t f, void *b, unsigned int w, unsigned int *g), (f, b, w, g))
+SHIM(ext2fs, errcode_t, ext2fs_file_close, (ext2_file_t f), (f))
+SHIM(ext2fs, errcode_t, ext2fs_namei, (ext2_filsys fs, ext2_ino_t r, ext2_ino_t c, const char *n, ext2_ino_t *i),
+     (fs, r, c, n, i))
+SHIM(ext2fs, blk64_t, ext2fs_free_blocks_count, (struct ext2_super_block *s), (s))
 SHIM(ext2fs, errcode_t, ext2fs_allocate_tables, (ext2_filsys fs), (fs))
 SHIM_VOID(ext2fs, ext2fs_block_alloc_stats2, (ext2_filsys fs, blk64_t b, int u), (fs, b, u))
 SHIM_VOID(ext2fs, ext2fs_inode_alloc_stats2, (ext2_filsys fs, ext2_ino_t i, int u, int d),

@@ -16,7 +16,7 @@
 static const struct ir_info infos[IR__COUNT] = {
 	[IR_FROM] = {"FROM", IR_FROM, true, "FROM scratch | netbsd-<version> | <service or Smolfile path>"},
 	[IR_SETS] = {"SETS", IR_SETS, false, "SETS <set>[:<glob>[,<glob>…]] [sha256:<hex>] …"},
-	[IR_PKGS] = {"PKGS", IR_PKGS, false, "PKGS <name-or-pattern> …"},
+	[IR_PKGS] = {"PKGS", IR_PKGS, false, "PKGS [--no-scripts] <name-or-pattern> …"},
 	[IR_RC] = {"RC", IR_RC, true, "RC <<EOF … EOF | RC <file>"},
 	[IR_POSTINST] = {"POSTINST", IR_POSTINST, false, "POSTINST [--network] [--timeout=<seconds>] [--chown=<user>[:<group>]] <<EOF … EOF | <file>"},
 	[IR_PORTS] = {"PORTS", IR_PORTS, false, "PORTS [<host-addr>:]<host-port>:<guest-port>[/tcp|/udp] …"},
@@ -37,6 +37,7 @@ static const struct ir_info infos[IR__COUNT] = {
 	[IR_PROFILE] = {"PROFILE", IR_PROFILE, true, "PROFILE netbsd | linux"},
 	[IR_APPEND] = {"APPEND", IR_APPEND, true, "APPEND <kernel arguments>"},
 	[IR_PKGSITE] = {"PKGSITE", IR_PKGSITE, true, "PKGSITE <url>"},
+	[IR_RUN] = {"RUN", IR_RUN, false, "RUN [--network] [--timeout=<seconds>] [--mem=<size>] <<EOF … EOF | RUN <command line>"},
 };
 
 const struct ir_info *ir_info(enum ir_kind k)
@@ -59,7 +60,6 @@ const struct ir_info *ir_lookup(const char *kw)
 static const struct {
 	const char *word, *instead;
 } aliases[] = {
-	{"RUN", "POSTINST (it runs on the build host, against the image's root)"},
 	{"ADD", "COPY (local files only: no URLs, no archive extraction)"},
 	{"EXPOSE", "PORTS with host:guest mappings (e.g. PORTS 8080:80)"},
 	{"ENTRYPOINT", "CMD (the command /etc/rc runs last)"},
@@ -100,7 +100,7 @@ struct ir_node *recipe_push(struct recipe *r, enum ir_kind k, struct loc loc)
 	n->arg_loc = loc;
 	if (k == IR_COPY)
 		n->u.copy = xcalloc(1, sizeof(*n->u.copy));
-	else if (k == IR_RC || k == IR_POSTINST)
+	else if (k == IR_RC || k == IR_POSTINST || k == IR_RUN)
 		n->u.script = xcalloc(1, sizeof(*n->u.script));
 	return n;
 }
@@ -132,6 +132,7 @@ static void node_free(struct ir_node *n)
 		break;
 	case IR_RC:
 	case IR_POSTINST:
+	case IR_RUN:
 		free(n->u.script->text);
 		free(n->u.script->path);
 		free(n->u.script->chown.spec);
@@ -370,11 +371,11 @@ static void joined_args(const struct lw *w, size_t from, struct strbuf *sb)
 }
 
 /* Text of the whole argument list as written (for CMD and APPEND). */
-static char *rest_of_line(const struct lw *w)
+static char *rest_of_line(const struct lw *w, size_t from)
 {
 	struct strbuf sb;
 	sb_init(&sb);
-	joined_args(w, 0, &sb);
+	joined_args(w, from, &sb);
 	char *out = expand_shell_text(sb.buf, sb.len, &w->lc->env);
 	sb_free(&sb);
 	return out;
@@ -628,7 +629,26 @@ static void lower_pkgs(struct lw *w, struct ir_node *n)
 	if (!want_args(w, 1, SIZE_MAX))
 		return;
 	n->u.pkgs.locs = xcalloc(w->in->nargs, sizeof(struct loc));
-	for (size_t i = 0; i < w->in->nargs; i++) {
+	size_t i = 0;
+	for (; i < w->in->nargs; i++) {
+		const struct aword *a = &w->in->args[i];
+		if (a->kind != AW_WORD || strncmp(raw_at(w, a->loc), "--", 2))
+			break;
+		char *opt = arg_word(w, i);
+		if (opt && !strcmp(opt, "--no-scripts"))
+			n->u.pkgs.no_scripts = true;
+		else if (opt)
+			usage_error(w, a->loc, "%s: unknown option '%s'", opt);
+		free(opt);
+	}
+	if (i == w->in->nargs) {
+		struct loc at = w->in->line;
+		at.off += at.len;
+		at.len = 0;
+		usage_error(w, at, "%s needs %s", "at least one package");
+		return;
+	}
+	for (; i < w->in->nargs; i++) {
 		char *s = arg_word(w, i);
 		if (!s)
 			continue;
@@ -761,9 +781,9 @@ static bool copy_option(const struct lw *w, struct ir_node *n, struct loc at, co
 	return true;
 }
 
-static void lower_script(struct lw *w, struct ir_node *n)
+/* The script of RC, POSTINST or RUN from argument i on (after the options). */
+static void lower_script_at(struct lw *w, struct ir_node *n, size_t i)
 {
-	size_t i = lower_options(w, n, n->kind == IR_POSTINST ? postinst_option : NULL);
 	const struct aword *a;
 	if (i == w->in->nargs) {
 		struct loc at = w->in->line;
@@ -839,6 +859,58 @@ static void lower_script(struct lw *w, struct ir_node *n)
 	n->u.script->text = data;
 	n->u.script->path = rel;
 	free(full);
+}
+
+static void lower_script(struct lw *w, struct ir_node *n)
+{
+	lower_script_at(w, n, lower_options(w, n, n->kind == IR_POSTINST ? postinst_option : NULL));
+}
+
+static bool run_option(const struct lw *w, struct ir_node *n, struct loc at, const char *opt)
+{
+	if (str_startswith(opt, "--mem=")) {
+		uint64_t bytes;
+		if (!parse_size(opt + 6, 1ull << 20, &bytes) || bytes < (16ull << 20) || bytes > (1ull << 40))
+			usage_error(w, at, "%s: bad memory size '%s': expected 16M to 1T (e.g. --mem=1G)", opt);
+		else
+			n->u.script->mem_mib = bytes >> 20;
+		return true;
+	}
+	if (!strcmp(opt, "--network") || str_startswith(opt, "--timeout="))
+		return postinst_option(w, n, at, opt);
+	return false;
+}
+
+/* RUN [options] <<EOF … EOF, or RUN <command line> (the text as written,
+ * expanded like a heredoc body, as CMD). */
+static void lower_run(struct lw *w, struct ir_node *n)
+{
+	size_t i = lower_options(w, n, run_option);
+	if (i == w->in->nargs) {
+		struct loc at = w->in->line;
+		at.off += at.len;
+		at.len = 0;
+		usage_error(w, at, "%s needs %s", "a heredoc or a command line");
+		return;
+	}
+	const struct aword *a = &w->in->args[i];
+	n->arg_loc = a->loc;
+	if (a->kind == AW_HEREDOC) {
+		if (i + 1 < w->in->nargs) {
+			usage_error(w, loc_span(w->in->args[i + 1].loc, w->in->args[w->in->nargs - 1].loc), "%s takes %s",
+				    "one heredoc, or a command line");
+			return;
+		}
+		lower_script_at(w, n, i);
+		return;
+	}
+	for (size_t k = i; k < w->in->nargs; k++)
+		if (w->in->args[k].kind == AW_HEREDOC) {
+			usage_error(w, w->in->args[k].loc, "%s takes %s", "a heredoc or a command line, not both");
+			return;
+		}
+	n->u.script->text = rest_of_line(w, i);
+	n->u.script->shell_form = true;
 }
 
 /* A port number: 1 = ok, 0 = not a number, -1 = a number out of range. */
@@ -1268,7 +1340,7 @@ static void lower_text(struct lw *w, struct ir_node *n)
 			return;
 		}
 	if (n->kind == IR_APPEND) {
-		n->u.str = rest_of_line(w);
+		n->u.str = rest_of_line(w, 0);
 		return;
 	}
 	/* CMD: shell text, or the exec form ["prog", "arg"] whose words are
@@ -1392,6 +1464,9 @@ static void lower_instr(struct lower_ctx *lc, const struct ast *ast, const struc
 	case IR_RC:
 	case IR_POSTINST:
 		lower_script(&w, n);
+		break;
+	case IR_RUN:
+		lower_run(&w, n);
 		break;
 	case IR_PORTS:
 		lower_ports(&w, n);

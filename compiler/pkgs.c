@@ -1,5 +1,6 @@
 /* pkgs.c — see pkgs.h. */
 #include "pkgs.h"
+#include "builder.h"
 #include "cache.h"
 #include "inputs.h"
 #include "step.h"
@@ -15,6 +16,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct pkgs_repo {
 	char *url;
@@ -405,9 +407,13 @@ static const char *meta_get(const struct pkg_meta_set *m, const char *name, size
 	return NULL;
 }
 
-static int pkgs_build(struct step_build_ctx *b, struct plan_step *s, struct layer_writer *w, char **err)
+/* The packages' files and their pkgdb entries into w. scripts (may be
+ * NULL): for each package that has a +INSTALL script, in install order,
+ * "<pkgname> <LOCALBASE> <PKG_DBDIR>" (what the builder VM needs to run it
+ * as pkg_add would). log: progress, or NULL. */
+static int pkgs_write(struct step_build_ctx *b, struct plan_step *s, struct layer_writer *w, FILE *log,
+		      struct strvec *scripts, char **err)
 {
-	FILE *log = b->log;
 	struct pkg_meta_set *metas = xcalloc(s->nin + 1, sizeof(*metas));
 	struct pkgdb_pkg *pk = xcalloc(s->nin + 1, sizeof(*pk));
 	char **names = xcalloc(s->nin + 1, sizeof(char *));
@@ -452,6 +458,9 @@ static int pkgs_build(struct step_build_ctx *b, struct plan_step *s, struct laye
 		}
 		if (log)
 			fprintf(log, "      installing %s under %s\n", names[i], localbase);
+		size_t il = 0;
+		if (scripts && meta_get(&metas[i], "+INSTALL", &il))
+			sv_push(scripts, xasprintf("%s %s %s", names[i], localbase, dbdir));
 		static const char *const skip[] = {"+*", NULL};
 		struct layer_import_opts io;
 		memset(&io, 0, sizeof(io));
@@ -502,6 +511,108 @@ out:
 	return rc;
 }
 
+/* The runner of a PKGS step's +INSTALL scripts: for each package, in
+ * install order, `+INSTALL <pkgname> PRE-INSTALL` then `POST-INSTALL`, in
+ * its metadata directory, with pkg_add's environment. Exit status k: the
+ * k-th package's script failed. */
+static char *install_script(const struct strvec *scripts)
+{
+	struct strbuf sb;
+	sb_init(&sb);
+	sb_adds(&sb, "# the +INSTALL scripts of a PKGS step, as pkg_add runs them\n"
+		     "inst() { # pkgname LOCALBASE PKG_DBDIR\n"
+		     "\tPKG_PREFIX=$2 PKG_METADATA_DIR=$3/$1 PKG_DBDIR=$3 PKG_REFCOUNT_DBDIR=$3.refcount\n"
+		     "\texport PKG_PREFIX PKG_METADATA_DIR PKG_DBDIR PKG_REFCOUNT_DBDIR\n"
+		     "\tcd \"$PKG_METADATA_DIR\" || return 1\n"
+		     "\tfor stage in PRE-INSTALL POST-INSTALL; do\n"
+		     "\t\techo \"$1: +INSTALL $stage\"\n"
+		     "\t\t/bin/sh ./+INSTALL \"$1\" $stage || { echo \"$1: +INSTALL $stage failed with exit status $?\"; return 1; }\n"
+		     "\tdone\n"
+		     "}\n");
+	for (size_t i = 0; i < scripts->n; i++) {
+		/* names and paths come from the package's metadata: quote them */
+		char *f[3] = {NULL, NULL, NULL};
+		char *copy = xstrdup(scripts->v[i]);
+		char *save = NULL;
+		for (int k = 0; k < 3; k++)
+			f[k] = strtok_r(k ? NULL : copy, " ", &save);
+		sb_adds(&sb, "inst");
+		for (int k = 0; k < 3; k++) {
+			sb_adds(&sb, " '");
+			for (const char *c = f[k] ? f[k] : ""; *c; c++)
+				if (*c == '\'')
+					sb_adds(&sb, "'\\''");
+				else
+					sb_addc(&sb, *c);
+			sb_addc(&sb, '\'');
+		}
+		sb_printf(&sb, " || exit %zu\n", i + 1 < 250 ? i + 1 : 250);
+		free(copy);
+	}
+	sb_cstr(&sb);
+	return sb_detach(&sb);
+}
+
+/* The packages, then (unless --no-scripts) their +INSTALL scripts in a
+ * builder VM booted from the image with the packages installed: what the
+ * scripts change is part of the layer. */
+static int pkgs_build(struct step_build_ctx *b, struct plan_step *s, struct layer_writer *w, char **err)
+{
+	bool want = !s->node->u.pkgs.no_scripts;
+	struct strvec scripts = {0};
+	if (pkgs_write(b, s, w, b->log, want ? &scripts : NULL, err) < 0) {
+		sv_free(&scripts);
+		return -1;
+	}
+	if (!scripts.n)
+		return 0; /* no +INSTALL: nothing boots */
+	int rc = -1;
+	char *tmp = NULL;
+	struct strvec env = {0}, names = {0};
+	char *script = NULL;
+	char *what = xasprintf("%s: %.*s has a +INSTALL script", s->title, (int)strcspn(scripts.v[0], " "), scripts.v[0]);
+	int can = step_builder_can_boot(b, what, "the PKGS (or use PKGS --no-scripts)", err);
+	free(what);
+	if (can < 0)
+		goto out;
+	/* the packages' files, as a layer of their own applied to the tree:
+	 * the scripts run against the image with the packages installed */
+	if (cache_mktemp_dir(b->cache, "pkgfiles", &tmp, err) < 0)
+		goto out;
+	rmdir(tmp);
+	struct layer_writer *fw = layer_writer_new(tmp, s->title, err);
+	if (!fw)
+		goto out;
+	if (pkgs_write(b, s, fw, NULL, NULL, err) < 0) {
+		layer_writer_abort(fw);
+		goto out;
+	}
+	if (layer_writer_finish(fw, NULL, err) < 0 || layer_apply(tmp, b->tree, err) < 0)
+		goto out;
+	for (size_t i = 0; i < scripts.n; i++)
+		sv_push(&names, xasprintf("the +INSTALL script of %.*s", (int)strcspn(scripts.v[i], " "), scripts.v[i]));
+	sv_push(&names, NULL);
+	script = install_script(&scripts);
+	struct builder_opts bo;
+	step_builder_defaults(b, s, &bo, &env);
+	bo.script = script;
+	bo.status_names = (const char *const *)names.v;
+	bo.hint_timeout = "the +INSTALL scripts ran for 600 s; use PKGS --no-scripts and a RUN with --timeout";
+	if (b->log)
+		fprintf(b->log, "      running the +INSTALL scripts of %zu package%s in the builder VM\n", scripts.n,
+			scripts.n == 1 ? "" : "s");
+	rc = builder_run(b->cache, b->tree, w, &bo, err);
+out:
+	if (tmp)
+		remove_tree(tmp);
+	free(tmp);
+	free(script);
+	sv_free(&env);
+	sv_free(&names);
+	sv_free(&scripts);
+	return rc;
+}
+
 /* ---- the PKGS step kind (step.h) ---- */
 
 static int pkgs_canon(struct step_plan_ctx *c, const struct ir_node *n)
@@ -515,6 +626,10 @@ static int pkgs_canon(struct step_plan_ctx *c, const struct ir_node *n)
 		sb_printf(&title, " %s", n->u.pkgs.pats.v[k]);
 		sb_printf(&canon, " %s", n->u.pkgs.pats.v[k]);
 	}
+	/* the +INSTALL scripts run unless --no-scripts (which is part of the
+	 * key, so both layers can be cached) */
+	if (n->u.pkgs.no_scripts)
+		sb_adds(&canon, " no-scripts");
 	struct plan_step *s = step_add(c, STEP_PKGS, n, n->loc, sb_detach(&title));
 	s->canon = sb_detach(&canon);
 	return 0;

@@ -203,8 +203,13 @@ void plan_rekey(struct plan *p)
 		const struct step_ops *ops = step_ops_of(s->kind);
 		digest_update_str(dg, ops->name);
 		digest_update_str(dg, s->canon ? s->canon : "");
-		if (ops->key)
-			ops->key(p, s, dg);
+		if (ops->key && !ops->key(p, s, dg)) {
+			/* key material not known yet (RUN: the kernel's digest) */
+			digest_free(dg);
+			pending = true;
+			s->key[0] = 0;
+			continue;
+		}
 		for (size_t k = 0; k < s->nin; k++) {
 			digest_update_str(dg, s->in[k].what);
 			digest_update_str(dg, s->in[k].digest ? s->in[k].digest : "");

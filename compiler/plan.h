@@ -3,8 +3,8 @@
  *
  * Steps, in order: the base (FROM scratch / netbsd-<version> / the base
  * recipe's whole chain), one step per set of each SETS instruction (or the
- * release's default sets when a netbsd base has no SETS), PKGS, COPY and
- * POSTINST in source order, then `gen` (skeleton directories, /etc/fstab,
+ * release's default sets when a netbsd base has no SETS), PKGS, COPY,
+ * POSTINST and RUN in source order, then `gen` (skeleton directories, /etc/fstab,
  * /etc/include/) and `rc` (/etc/rc from RC + ENV + CMD). Each kind of step
  * is a module registered in the table of step.h; plan_make walks it.
  *

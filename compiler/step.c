@@ -21,6 +21,7 @@ const struct step_ops *const step_kinds[STEP_NKINDS] = {
 	[STEP_POSTINST] = &step_postinst_ops,
 	[STEP_GEN] = &step_gen_ops,
 	[STEP_RC] = &step_rc_ops,
+	[STEP_RUN] = &step_run_ops,
 };
 
 const struct step_ops *step_ops_of(enum step_kind k)
@@ -131,11 +132,30 @@ void step_walk_context(const char *root, const char *rel, const struct stat *kno
 	sv_free(&names);
 }
 
-void step_key_epoch(const struct plan *p, const struct plan_step *s, struct digest *dg)
+const char *step_envs_digest(struct step_plan_ctx *c)
 {
+	if (!c->envs[0]) {
+		const struct recipe *r = c->r;
+		struct strbuf sb;
+		sb_init(&sb);
+		for (size_t k = 0; k < r->n; k++) {
+			const struct ir_node *v = &r->v[k];
+			if ((v->kind == IR_ENV || v->kind == IR_ARG) && v->u.var.name && v->u.var.value)
+				sb_printf(&sb, " %s:%s=%s", v->kind == IR_ENV ? "env" : "arg", v->u.var.name, v->u.var.value);
+		}
+		sha256_hex(sb_cstr(&sb), sb.len, c->envs);
+		sb_free(&sb);
+	}
+	return c->envs;
+}
+
+bool step_key_epoch(const struct plan *p, const struct plan_step *s, struct digest *dg)
+{
+	(void)s;
 	char eb[48];
 	snprintf(eb, sizeof(eb), "epoch=%" PRIu64, p->epoch);
 	digest_update_str(dg, eb);
+	return true;
 }
 
 /* ---- for build() ---- */

@@ -33,6 +33,8 @@
 #include "fstree.h"
 #include "plan_types.h"
 
+struct builder_launcher;
+struct builder_opts;
 struct catalog_sums;
 struct digest;
 struct layer_writer;
@@ -59,6 +61,8 @@ struct step_build_ctx {
 	FILE *log;                       /* progress, or NULL when quiet */
 	struct loc err_at;               /* a build() error about one word, not the whole
 	                                    instruction, sets this (e.g. --chown=…) */
+	bool verbose;                    /* builder VMs print their QEMU argv and whole console */
+	const struct builder_launcher *launcher; /* how to boot a builder VM (builder.h); NULL: RUN fails */
 };
 
 enum step_when {
@@ -86,8 +90,9 @@ struct step_ops {
 	 * Returns 0, or -1 with a diagnostic queued. */
 	int (*inputs)(struct step_plan_ctx *c, struct plan_step *s);
 	/* Extra key material, hashed after the canon and before the inputs
-	 * (e.g. step_key_epoch). NULL: none. */
-	void (*key)(const struct plan *p, const struct plan_step *s, struct digest *dg);
+	 * (e.g. step_key_epoch). Returns false when it is not known yet (the
+	 * step and those after it stay pending). NULL: none. */
+	bool (*key)(const struct plan *p, const struct plan_step *s, struct digest *dg);
 	/* Write step s's files into w (created empty, in a temp dir of the
 	 * cache; the caller finishes or aborts it). b->tree is read-only here.
 	 * Returns 0, or -1 with *err (malloc'd; caller frees; "message\nhint"
@@ -106,6 +111,7 @@ extern const struct step_ops step_copy_ops;     /* step_copy.c: COPY */
 extern const struct step_ops step_postinst_ops; /* step_postinst.c: POSTINST */
 extern const struct step_ops step_gen_ops;      /* step_gen.c: skeleton dirs, /etc/fstab, /etc/include */
 extern const struct step_ops step_rc_ops;       /* step_rc.c: /etc/rc */
+extern const struct step_ops step_run_ops;      /* step_run.c: RUN, in a builder VM */
 
 /* ---- helpers for the kinds (step.c) ---- */
 
@@ -143,13 +149,27 @@ void step_walk_context(const char *root, const char *rel, const struct stat *kno
 void step_ctxents_free(struct step_ctxents *e);
 
 /* key(): "epoch=<p->epoch>", for layers that stamp their files with it. */
-void step_key_epoch(const struct plan *p, const struct plan_step *s, struct digest *dg);
+bool step_key_epoch(const struct plan *p, const struct plan_step *s, struct digest *dg);
 
 /* The owner named by COPY or POSTINST --chown=<user>[:<group>] (the group
  * defaults to 0), looked up in b->tree's /etc/passwd and /etc/group.
  * Returns 0, or -1 with *err ("message\nhint") and b->err_at at the option. */
 int step_owner(struct step_build_ctx *b, const char *what, const struct ir_chown *c, int64_t *uid, int64_t *gid,
 	       char **err);
+
+/* The sha256 (hex) of every ENV and ARG of c->r, made once per recipe:
+ * the environment of POSTINST and RUN scripts, part of their keys. */
+const char *step_envs_digest(struct step_plan_ctx *c);
+
+/* Builder VMs (step_run.c; RUN and PKGS +INSTALL scripts). can_boot: 0
+ * when b->tree has a shell and an init and the kernel was fetched, else
+ * -1 with *err naming `what` and saying to add it before `where`.
+ * defaults: the builder options of step s from the image's recipe
+ * (profile, kernel, memory, disk size, ENV and ARG of s's recipe into
+ * env, which the caller frees with sv_free). */
+int step_builder_can_boot(struct step_build_ctx *b, const char *what, const char *where, char **err);
+void step_builder_defaults(struct step_build_ctx *b, const struct plan_step *s, struct builder_opts *bo,
+			   struct strvec *env);
 
 /* root:wheel metadata stamped with mtime: a 0755 directory, a file of perm. */
 struct fs_meta step_dir_meta(int64_t mtime);

@@ -22,20 +22,8 @@ static int postinst_canon(struct step_plan_ctx *c, const struct ir_node *n)
 	if (n->u.script->chown.spec)
 		sb_printf(&canon, " chown=%s", n->u.script->chown.spec);
 	/* the key covers every ENV and ARG of the recipe (the script's
-	 * environment, postinst_argv) through one digest made once for all
-	 * its POSTINSTs */
-	if (!c->envs[0]) {
-		struct strbuf sb;
-		sb_init(&sb);
-		for (size_t k = 0; k < r->n; k++) {
-			const struct ir_node *v = &r->v[k];
-			if ((v->kind == IR_ENV || v->kind == IR_ARG) && v->u.var.name && v->u.var.value)
-				sb_printf(&sb, " %s:%s=%s", v->kind == IR_ENV ? "env" : "arg", v->u.var.name, v->u.var.value);
-		}
-		sha256_hex(sb_cstr(&sb), sb.len, c->envs);
-		sb_free(&sb);
-	}
-	sb_printf(&canon, " env=sha256:%s", c->envs);
+	 * environment, postinst_argv) */
+	sb_printf(&canon, " env=sha256:%s", step_envs_digest(c));
 	s->canon = sb_detach(&canon);
 	return 0;
 }

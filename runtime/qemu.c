@@ -184,16 +184,20 @@ int qemu_build_argv(const struct runconf *rc, const struct qemu_opts *o,
 	free(img);
 	add2(argv, "-device", pci ? "virtio-blk-pci,drive=hd0" : "virtio-blk-device,drive=hd0");
 
-	struct strbuf net;
-	sb_init(&net);
-	sb_adds(&net, "user,id=net0,ipv6=off");
-	for (size_t i = 0; i < rc->nports; i++)
-		add_port(&net, &rc->ports[i]);
-	for (size_t i = 0; i < o->nports; i++)
-		add_port(&net, &o->ports[i]);
-	add(argv, "-netdev");
-	sv_push(argv, sb_detach(&net));
-	add2(argv, "-device", pci ? "virtio-net-pci,netdev=net0" : "virtio-net-device,netdev=net0");
+	if (o->no_network) {
+		add2(argv, "-nic", "none");
+	} else {
+		struct strbuf net;
+		sb_init(&net);
+		sb_adds(&net, "user,id=net0,ipv6=off");
+		for (size_t i = 0; i < rc->nports; i++)
+			add_port(&net, &rc->ports[i]);
+		for (size_t i = 0; i < o->nports; i++)
+			add_port(&net, &o->ports[i]);
+		add(argv, "-netdev");
+		sv_push(argv, sb_detach(&net));
+		add2(argv, "-device", pci ? "virtio-net-pci,netdev=net0" : "virtio-net-device,netdev=net0");
+	}
 
 	size_t fs = 0;
 	for (size_t i = 0; i < rc->nshares; i++) {

@@ -9,7 +9,7 @@
  *     -drive if=none,file=IMG,format=raw,id=hd0[,readonly=on]
  *     -device virtio-blk-device,drive=hd0
  *     -netdev user,id=net0,ipv6=off[,hostfwd=tcp:127.0.0.1:H-:G ...]
- *     -device virtio-net-device,netdev=net0
+ *     -device virtio-net-device,netdev=net0   (or -nic none: no_network)
  *     -global virtio-mmio.force-legacy=false -display none -no-reboot
  *     -rtc base=utc,clock=host,driftfix=slew
  *     [-fsdev local,id=fsN,path=P,security_model=none[,readonly=on]
@@ -46,6 +46,9 @@ struct qemu_opts {
 	const char *pidfile;             /* -pidfile when set */
 	const char *qmp_socket;          /* -qmp unix:...,server=on,wait=off when set */
 	bool daemonize;                  /* -daemonize */
+	bool no_network;                 /* `-nic none` instead of -netdev user (the
+					    build's RUN steps without --network);
+					    forwarded ports are then ignored */
 };
 
 /* "qemu-system-x86_64" / "qemu-system-i386" / "qemu-system-aarch64". */

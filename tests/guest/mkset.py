@@ -40,6 +40,7 @@ BIN_APPLETS = """
     grep head hostname kill ln ls mkdir mknod mktemp more mv nc ping printf
     ps pwd readlink rm rmdir sed seq sleep sort stat sync tail tee test
     touch tr true uname uptime wc wget xargs httpd sha256sum sha512sum
+    mkfifo id chgrp find cmp
     """.split()
 SBIN_APPLETS = """
     mount umount ifconfig ip route halt poweroff reboot sysctl
@@ -97,8 +98,61 @@ while :; do
 done
 """
 
+# busybox-static has no adduser/addgroup: the guest's own user tools are
+# these two scripts, a subset of NetBSD's useradd(8)/groupadd(8) (what a
+# RUN step calls to create a service's user).
+GROUPADD = r"""#!/bin/sh
+# groupadd [-g gid] name — the smolc test guest's groupadd (see mkset.py)
+gid=
+while getopts g: o; do
+	case $o in g) gid=$OPTARG ;; *) echo "usage: groupadd [-g gid] name" >&2; exit 2 ;; esac
+done
+shift $((OPTIND - 1))
+[ $# -eq 1 ] || { echo "usage: groupadd [-g gid] name" >&2; exit 2; }
+if grep -q "^$1:" /etc/group; then echo "groupadd: group $1 exists" >&2; exit 1; fi
+if [ -z "$gid" ]; then
+	gid=1000
+	while cut -d: -f3 /etc/group | grep -qx "$gid"; do gid=$((gid + 1)); done
+fi
+echo "$1:*:$gid:" >>/etc/group
+"""
+
+USERADD = r"""#!/bin/sh
+# useradd [-u uid] [-g group] [-d home] [-s shell] [-m] name — the smolc test
+# guest's useradd (see mkset.py): a new group of the user's name unless -g
+uid= group= home= shell=/bin/sh mk=
+while getopts u:g:d:s:m o; do
+	case $o in
+	u) uid=$OPTARG ;; g) group=$OPTARG ;; d) home=$OPTARG ;; s) shell=$OPTARG ;; m) mk=1 ;;
+	*) echo "usage: useradd [-u uid] [-g group] [-d home] [-s shell] [-m] name" >&2; exit 2 ;;
+	esac
+done
+shift $((OPTIND - 1))
+[ $# -eq 1 ] || { echo "usage: useradd [-u uid] [-g group] [-d home] [-s shell] [-m] name" >&2; exit 2; }
+name=$1
+if grep -q "^$name:" /etc/passwd; then echo "useradd: user $name exists" >&2; exit 1; fi
+if [ -z "$uid" ]; then
+	uid=1000
+	while cut -d: -f3 /etc/passwd | grep -qx "$uid"; do uid=$((uid + 1)); done
+fi
+if [ -z "$group" ]; then
+	grep -q "^$name:" /etc/group || groupadd -g "$uid" "$name" || exit 1
+	group=$name
+fi
+case $group in
+*[!0-9]*) gid=$(grep "^$group:" /etc/group | cut -d: -f3)
+	[ -n "$gid" ] || { echo "useradd: no group $group" >&2; exit 1; } ;;
+*) gid=$group ;;
+esac
+[ -n "$home" ] || home=/home/$name
+echo "$name:*:$uid:$gid::$home:$shell" >>/etc/passwd
+if [ -n "$mk" ]; then mkdir -p "$home" && chown "$uid:$gid" "$home"; fi
+"""
+
 FILES = {  # path -> (mode, bytes)
     "sbin/init": (0o555, INIT.encode()),
+    "sbin/useradd": (0o555, USERADD.encode()),
+    "sbin/groupadd": (0o555, GROUPADD.encode()),
     "etc/passwd": (0o644, b"root:x:0:0:root:/root:/bin/sh\n"),
     "etc/group": (0o644, b"wheel:x:0:root\n"),
     "etc/hostname": (0o644, b"smolguest\n"),

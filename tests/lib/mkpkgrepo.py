@@ -26,6 +26,12 @@ Not in --all (the counts above stay stable for the unit tests):
                      openssl>=3.0.0) and pcre2-10.44
   --rebuilt          zlib-1.3.1 rebuilt: same name, other bytes (its
                      SHA512 line changes accordingly)
+  --install-scripts  packages with a +INSTALL script: websvc-1.0 (PRE-INSTALL
+                     adds group and user websvc, 880:880, with the guest's
+                     groupadd/useradd; POST-INSTALL copies
+                     share/examples/websvc/websvc.conf to etc/), needing
+                     websvc-lib-1.0 (its +INSTALL writes etc/websvc-lib.stamp:
+                     dependencies run first); badinst-1.0 (+INSTALL exits 3)
 Output is deterministic (mtime 0, sorted). Python 3 standard library only.
 """
 import argparse
@@ -43,7 +49,7 @@ LOCALBASE = "/usr/pkg"
 
 class Pkg:
     def __init__(self, pkgname, depends=(), conflicts=(), files=None,
-                 comment=None, escape=False, extra=None):
+                 comment=None, escape=False, extra=None, install=None):
         self.pkgname = pkgname
         self.name, self.version = pkgname.rsplit("-", 1)
         self.depends = list(depends)
@@ -56,6 +62,7 @@ class Pkg:
         self.escape = escape
         # archive entries that +CONTENTS does not list
         self.extra = extra or {}
+        self.install = install  # +INSTALL script text, or None
 
     def contents(self):
         lines = ["@comment $NetBSD$", "@name " + self.pkgname,
@@ -83,7 +90,7 @@ class Pkg:
             ("+BUILD_INFO", "LOCALBASE=%s\nOPSYS=NetBSD\nOS_VERSION=10.0\n"
              "MACHINE_ARCH=x86_64\nPKGTOOLS_VERSION=20091115\n" % LOCALBASE),
             ("+SIZE_PKG", "%d\n" % self.size_pkg()),
-        ]
+        ] + ([("+INSTALL", self.install)] if self.install else [])
 
     def tgz(self):
         raw = io.BytesIO()
@@ -126,6 +133,28 @@ class Pkg:
         return "\n".join(lines) + "\n"
 
 
+# +INSTALL scripts in the style of pkgsrc's (users, groups, CONF_FILES),
+# run as `+INSTALL <pkgname> PRE-INSTALL|POST-INSTALL` in the metadata dir
+WEBSVC_INSTALL = r"""#!/bin/sh
+case $2 in
+PRE-INSTALL)
+	test -f "$PKG_PREFIX/etc/websvc-lib.stamp" || { echo "websvc: websvc-lib was not installed first"; exit 1; }
+	grep -q '^websvc:' /etc/group || groupadd -g 880 websvc
+	grep -q '^websvc:' /etc/passwd || useradd -u 880 -g websvc -d /var/websvc websvc
+	;;
+POST-INSTALL)
+	mkdir -p "$PKG_PREFIX/etc"
+	test -f "$PKG_PREFIX/etc/websvc.conf" ||
+		cp "$PKG_PREFIX/share/examples/websvc/websvc.conf" "$PKG_PREFIX/etc/websvc.conf"
+	echo "$1 installed ($PKG_METADATA_DIR)"
+	;;
+esac
+"""
+WEBSVC_LIB_INSTALL = r"""#!/bin/sh
+if [ "$2" = POST-INSTALL ]; then mkdir -p "$PKG_PREFIX/etc" && echo "$1" >"$PKG_PREFIX/etc/websvc-lib.stamp"; fi
+"""
+
+
 def packages(opts):
     pk = [
         Pkg("pcre2-10.40"),
@@ -161,6 +190,15 @@ def packages(opts):
     if opts.newer:
         pk += [Pkg("nginx-1.26.0", depends=["pcre2>=10.42", "openssl>=3.0.0"]),
                Pkg("pcre2-10.44")]
+    if opts.install_scripts:
+        pk += [
+            Pkg("websvc-lib-1.0", install=WEBSVC_LIB_INSTALL),
+            Pkg("websvc-1.0", depends=["websvc-lib>=1.0"], install=WEBSVC_INSTALL, files={
+                "bin/websvc": "#!/bin/sh\necho websvc\n",
+                "share/examples/websvc/websvc.conf": "listen 80\nuser websvc\n",
+            }),
+            Pkg("badinst-1.0", install="#!/bin/sh\necho \"badinst: $2 cannot go on\"\nexit 3\n"),
+        ]
     if opts.rebuilt:
         for p in pk:
             if p.pkgname == "zlib-1.3.1":
@@ -173,7 +211,7 @@ def main():
     ap.add_argument("out", help="repository directory to create")
     for f in ("diamond", "forced-older", "conflict", "missing",
               "digest-mismatch", "escape", "all", "escape-abs", "sneaky",
-              "newer", "rebuilt"):
+              "newer", "rebuilt", "install-scripts"):
         ap.add_argument("--" + f, action="store_true")
     opts = ap.parse_args()
     if opts.all:
