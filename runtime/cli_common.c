@@ -26,6 +26,8 @@ static const char USAGE_RUN[] =
 	"  -m, --memory MEM        memory in MiB (512, 512M, 1G)\n"
 	"  -c, --cpus N            number of CPUs\n"
 	"  -a, --append ARGS       extra kernel command-line arguments\n"
+	"      --initrd FILE       boot with this initial ramdisk (QEMU -initrd;\n"
+	"                          replaces the run config's initrd)\n"
 	"      --share DIR:TAG[:ro] export a host directory over 9p (mount tag TAG;\n"
 	"                         replaces a SHARE of the recipe with the same tag)\n"
 	"      --accel A           auto (default; or $QEMU_ACCEL), kvm, tcg, hvf, nvmm\n"

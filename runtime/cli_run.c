@@ -55,6 +55,7 @@ struct run_opts {
 	struct runconf_share *shares;    /* owned */
 	size_t nshares, shares_cap;
 	const char *append, *accel, *console, *name;
+	char *initrd;                    /* owned: --initrd, made absolute */
 };
 
 static void run_opts_free(struct run_opts *o)
@@ -68,6 +69,7 @@ static void run_opts_free(struct run_opts *o)
 		free(o->shares[i].guest_path);
 	}
 	free(o->shares);
+	free(o->initrd);
 }
 
 /* "512", "512M", "512MiB", "1G" → MiB. */
@@ -122,7 +124,7 @@ static int parse_share(struct run_opts *o, const char *spec)
 
 static int parse_run_opts(int argc, char **argv, struct run_opts *o)
 {
-	enum { O_SHARE = 256, O_ACCEL, O_CONSOLE, O_NAME, O_DRY, O_TIME, O_JSON };
+	enum { O_SHARE = 256, O_ACCEL, O_CONSOLE, O_NAME, O_DRY, O_TIME, O_JSON, O_INITRD };
 	static const struct option lo[] = {
 		{"detach", no_argument, NULL, 'd'},
 		{"publish", required_argument, NULL, 'p'},
@@ -130,6 +132,7 @@ static int parse_run_opts(int argc, char **argv, struct run_opts *o)
 		{"cpus", required_argument, NULL, 'c'},
 		{"append", required_argument, NULL, 'a'},
 		{"share", required_argument, NULL, O_SHARE},
+		{"initrd", required_argument, NULL, O_INITRD},
 		{"accel", required_argument, NULL, O_ACCEL},
 		{"console", required_argument, NULL, O_CONSOLE},
 		{"name", required_argument, NULL, O_NAME},
@@ -182,6 +185,22 @@ static int parse_run_opts(int argc, char **argv, struct run_opts *o)
 			}
 			if (r < 0)
 				return 1;
+			break;
+		}
+		case O_INITRD: {
+			/* absolute: QEMU may run in the instance directory */
+			char real[PATH_MAX];
+			struct stat st;
+			if (!realpath(optarg, real) || stat(real, &st) < 0) {
+				cli_err("--initrd %s: %s", optarg, strerror(errno));
+				return 1;
+			}
+			if (!S_ISREG(st.st_mode)) {
+				cli_err("--initrd %s: not a regular file", optarg);
+				return 1;
+			}
+			free(o->initrd);
+			o->initrd = xstrdup(real);
 			break;
 		}
 		case O_ACCEL: o->accel = optarg; break;
@@ -671,6 +690,11 @@ int run_cmd_run(int argc, char **argv)
 	char *kpath = runconf_resolve(rc, rc->kernel), *ipath = runconf_resolve(rc, rc->image);
 	bool ok = file_ok(kpath, "kernel", conf) && file_ok(ipath, "image", conf);
 	free(kpath);
+	if (ok && rc->initrd && !o.initrd) {
+		char *rpath = runconf_resolve(rc, rc->initrd);
+		ok = file_ok(rpath, "initrd", conf);
+		free(rpath);
+	}
 	if (!ok) {
 		free(ipath);
 		goto out;
@@ -708,6 +732,7 @@ int run_cmd_run(int argc, char **argv)
 		.memory_mib = o.memory_mib,
 		.cpus = o.cpus,
 		.extra_append = o.append,
+		.initrd = o.initrd,
 		.ports = o.ports,
 		.nports = o.nports,
 		.shares = o.shares,
@@ -796,6 +821,15 @@ int run_cmd_run(int argc, char **argv)
 			char *k = runconf_resolve(rc, copy->kernel);
 			free(copy->kernel);
 			copy->kernel = k;
+			if (o.initrd || copy->initrd) {
+				char *ird = o.initrd ? xstrdup(o.initrd) : runconf_resolve(rc, copy->initrd);
+				free(copy->initrd);
+				copy->initrd = ird;
+				if (o.initrd) {
+					free(copy->initrd_sha256);
+					copy->initrd_sha256 = NULL;
+				}
+			}
 			free(copy->image);
 			copy->image = xstrdup(ipath);
 			for (size_t i = 0; i < copy->nshares; i++) {
