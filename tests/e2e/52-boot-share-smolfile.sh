@@ -36,6 +36,7 @@ PROFILE linux
 READONLY
 SETS $TEST_TMP/guest/busybox.tar.xz
 KERNEL $TEST_TMP/guest/vmlinux
+INITRD $TEST_TMP/guest/initrd
 SHARE ./data:/mnt
 RC <<'RCEOF'
 #!/bin/sh
