@@ -92,7 +92,10 @@ t0=$(date +%s%N)
 ms() { echo $(( ($(date +%s%N) - t0) / 1000000 )); }
 
 log "downloading $pkg $ver (apt-get download)"
-(cd "$work" && apt-get download -q "$pkg=$ver" >&2) ||
+sandbox=()
+# as root, apt hands the download to its _apt user, which cannot write here
+[ "$(id -u)" != 0 ] || sandbox=(-o APT::Sandbox::User=root)
+(cd "$work" && apt-get download -q "${sandbox[@]}" "$pkg=$ver" >&2) ||
 	die "apt-get download $pkg=$ver failed (network or apt lists; 'apt-get update' refreshes them)"
 deb=$(ls "$work"/*.deb 2>/dev/null | head -n1)
 [ -n "$deb" ] || die "apt-get download $pkg=$ver wrote no .deb"
