@@ -55,6 +55,7 @@ void run_opts_free(struct run_opts *o)
 		free(o->shares[i].guest_path);
 	}
 	free(o->shares);
+	free(o->initrd);
 }
 
 static const char *host_arch(void)
@@ -518,6 +519,11 @@ int run_main(const struct run_opts *op)
 	char *kpath = runconf_resolve(rc, rc->kernel), *ipath = runconf_resolve(rc, rc->image);
 	bool ok = file_ok(kpath, "kernel", conf) && file_ok(ipath, "image", conf);
 	free(kpath);
+	if (ok && rc->initrd && !o.initrd) {
+		char *rpath = runconf_resolve(rc, rc->initrd);
+		ok = file_ok(rpath, "initrd", conf);
+		free(rpath);
+	}
 	if (!ok) {
 		free(ipath);
 		goto out;
@@ -555,6 +561,7 @@ int run_main(const struct run_opts *op)
 		.memory_mib = o.memory_mib,
 		.cpus = o.cpus,
 		.extra_append = o.append,
+		.initrd = o.initrd,
 		.ports = o.ports,
 		.nports = o.nports,
 		.shares = o.shares,
@@ -643,6 +650,15 @@ int run_main(const struct run_opts *op)
 			char *k = runconf_resolve(rc, copy->kernel);
 			free(copy->kernel);
 			copy->kernel = k;
+			if (o.initrd || copy->initrd) {
+				char *ird = o.initrd ? xstrdup(o.initrd) : runconf_resolve(rc, copy->initrd);
+				free(copy->initrd);
+				copy->initrd = ird;
+				if (o.initrd) {
+					free(copy->initrd_sha256);
+					copy->initrd_sha256 = NULL;
+				}
+			}
 			free(copy->image);
 			copy->image = xstrdup(ipath);
 			for (size_t i = 0; i < copy->nshares; i++) {
