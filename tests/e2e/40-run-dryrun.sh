@@ -103,4 +103,15 @@ case $out in *" -chardev file,id=con0,path=console.log -serial chardev:con0 -pid
 # 8. consoles
 out=$("$SMOLC" run --dry-run --accel tcg --console tcp:4555 bozohttpd 2>/dev/null)
 case $out in *" -serial tcp:127.0.0.1:4555,server=on,wait=off") ;; *) fail "tcp console: $out" ;; esac
+
+# 9. INITRD in a recipe: the build puts <name>.initrd beside the kernel and
+# names it in the run config; run passes it to QEMU
+mkdir -p lx && printf 'k' >lx/vmlinux && printf 'i' >lx/initrd.gz
+printf 'FROM scratch\nSERVICE lx\nPROFILE linux\nKERNEL ./vmlinux\nINITRD ./initrd.gz\nRC <<EOF\n#!/bin/sh\nEOF\n' >lx/Smolfile
+(cd lx && "$SMOLC" build -q --cache-dir "$TEST_TMP/cache" Smolfile) || fail "build with INITRD"
+cmp -s lx/initrd.gz lx/images/lx-amd64.initrd || fail "INITRD not copied to images/lx-amd64.initrd"
+grep -qx 'initrd: "lx-amd64.initrd"' lx/images/lx-amd64.yaml || fail "run config: $(cat lx/images/lx-amd64.yaml)"
+out=$(cd lx && "$SMOLC" run --dry-run --accel tcg lx 2>/dev/null)
+case $out in *" -kernel $PWD/lx/images/lx-amd64.kernel -initrd $PWD/lx/images/lx-amd64.initrd -append "*) ;;
+	*) fail "INITRD in the dry-run argv: $out" ;; esac
 echo ok
