@@ -55,13 +55,26 @@ newest_cached() {
 	[ -n "$d" ] && echo "$d"
 }
 
-pkg=${STOCK_KERNEL_PKG:-}
-if [ -z "$pkg" ]; then
-	pkg=$(apt-cache depends linux-image-amd64 2>/dev/null |
-		sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*-amd64\)$/\1/p' | head -n1)
+# The package and its version: `Depends: linux-image-X (= V)` of the
+# candidate linux-image-amd64. apt-cache takes ~1.5 s of CPU (it rebuilds
+# its cache in memory when /var/cache/apt is stale), and every test that
+# boots a guest asks: the answer is remembered with the mtime of apt's
+# lists directory, which `apt-get update` changes.
+lists=/var/lib/apt/lists
+memo=$CACHE/stock-lookup
+stamp=$(stat -c %Y "$lists" 2>/dev/null || echo none)
+pkg=${STOCK_KERNEL_PKG:-} ver=
+if [ -z "$pkg" ] && [ -r "$memo" ] && read -r m_stamp m_pkg m_ver <"$memo" && [ "$m_stamp" = "$stamp" ]; then
+	pkg=$m_pkg ver=$m_ver
+elif [ -z "$pkg" ]; then
+	read -r pkg ver < <(apt-cache show --no-all-versions linux-image-amd64 2>/dev/null |
+		sed -n 's/^Depends: \(linux-image-[0-9][^ ,]*-amd64\) (= \([^)]*\)).*/\1 \2/p' | head -n1) || true
+	if [ -n "$pkg" ] && [ -n "$ver" ] && mkdir -p "$CACHE" 2>/dev/null; then
+		printf '%s %s %s\n' "$stamp" "$pkg" "$ver" >"$memo.$$" && mv -f "$memo.$$" "$memo"
+	fi
+else
+	ver=$(apt-cache show --no-all-versions "$pkg" 2>/dev/null | sed -n 's/^Version: //p' | head -n1)
 fi
-ver=
-[ -z "$pkg" ] || ver=$(apt-cache show --no-all-versions "$pkg" 2>/dev/null | sed -n 's/^Version: //p' | head -n1)
 if [ -z "$pkg" ] || [ -z "$ver" ]; then
 	if d=$(newest_cached); then
 		log "no apt lists naming the kernel package; using the cached $(sed -n 1p "$d/BUILDINFO" 2>/dev/null)"
