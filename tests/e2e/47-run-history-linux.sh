@@ -51,6 +51,8 @@ ports:
   - {host: $P, guest: 80}
 Y
 sed -e 's/^image: .*/image: "bad.img"/' -e 's/^service: .*/service: "bad"/' images/hello-amd64.yaml > images/bad.yaml
+# the image's partition is helloroot (boot-reference.sh), not badroot
+echo 'cmdline: "console=ttyS0 root=PARTLABEL=helloroot ro reboot=t panic=-1"' >>images/bad.yaml
 
 # two copies of one image; the second on a picked port
 "$SMOLC" run -d --accel tcg --name a hello >/dev/null 2>err || fail "run a: $(cat err)"
