@@ -59,7 +59,7 @@ echo "from-recipe-share" > data/x.txt
 echo "== smolc run -d (builds ./Smolfile first), --share overrides the recipe's share"
 port2=$(free_port)
 started=1
-timeout 300 "$SMOLC" run -d --name "$name" --share "$TEST_TMP/shared:share0" -p "$port2:81" >"$TEST_TMP/run.log" 2>&1 ||
+timeout 300 "$SMOLC" run -d --name "$name" --share "$TEST_TMP/shared:share0" -p "$port:80" -p "$port2:81" >"$TEST_TMP/run.log" 2>&1 ||
 	{ cat "$TEST_TMP/run.log"; fail "smolc run -d failed"; }
 cat "$TEST_TMP/run.log"
 [ -f images/sharetest-amd64.img ] || fail "smolc run did not build ./Smolfile into images/"
