@@ -2,10 +2,10 @@
 # bench/boot.sh — time to the first HTTP answer of examples/hello, started
 # with `smolc run` (foreground) and, side by side, with the QEMU argv that
 # `smolc run --dry-run` prints, started directly (the standard way).
-# Median of BENCH_BOOT_RUNS runs each (default 3). Needs the test kernel
-# (tests/guest/build-kernel.sh, cached in ~/.cache/smolc-test, ~5 min the
-# first time) and the busybox set (tests/guest/mkset.py); both are made
-# here when missing. Without /dev/kvm QEMU emulates (TCG): the absolute
+# Median of BENCH_BOOT_RUNS runs each (default 3). Needs the test guest
+# (tests/guest/lib.sh guest_prepare: Debian's kernel and its initramfs, or
+# the tiny kernel when cached; in ~/.cache/smolc-test) and the busybox set
+# (tests/guest/mkset.py); both are made here when missing. Without /dev/kvm QEMU emulates (TCG): the absolute
 # time is that of software emulation; the ratio is smolc's share.
 # Target: smolc run within 10 % of the direct QEMU start (best runs).
 set -eu

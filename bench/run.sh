@@ -10,13 +10,17 @@
 #   pkgs    bench/pkgs.sh     the pkg resolver on a 20k-package pkg_summary
 #                             (when the script exists)
 #   run     bench/runbench.sh smolc run overhead over the direct QEMU argv
-#   boot    bench/boot.sh     first HTTP answer of examples/hello (needs the
-#                             test kernel: ~5 min to build the first time,
+#   boot    bench/boot.sh     first HTTP answer of examples/hello (the test
+#                             guest: Debian's kernel, fetched once, ~15-40 s,
 #                             then cached in ~/.cache/smolc-test)
 #   runstep bench/runstep.sh  RUN true vs a direct boot to power-off, the
 #                             capture after touching one file of the 20k-file
 #                             image, a no-op rebuild with a CACHED RUN (test
 #                             kernel too)
+#   guest   bench/guest.sh    what each test guest kernel costs: the stock
+#                             kernel prepared from nothing, and the first
+#                             HTTP answer with it and with the tiny kernel
+#                             (when that one is cached), side by side
 # A part's RESULT lines (bench/lib.sh) make the table; everything else it
 # prints goes to build/bench/bench.log.
 #
@@ -129,6 +133,7 @@ fi
 part run env BENCH_NO_HYPERFINE=1 bench/runbench.sh "$SMOLC" "$RUN_N"
 part boot bench/boot.sh
 part runstep bench/runstep.sh
+part guest env BENCH_GUEST_RUNS="$([ "$QUICK" = 1 ] && echo 1 || echo 3)" bench/guest.sh
 
 # ---- the table ----
 mode="full"; [ "$QUICK" = 1 ] && mode="quick"

@@ -240,6 +240,8 @@ int cmd_lock(int argc, char **argv)
 			}
 		if (p->kernel.digest && p->kernel.source && fetch_is_url(p->kernel.source))
 			pinned++;
+		if (p->initrd.digest && p->initrd.source && fetch_is_url(p->initrd.source))
+			pinned++;
 		if (pending) {
 			diag_error_plain(&d, "%zu input%s could not be resolved%s; nothing written", pending, pending > 1 ? "s" : "",
 					 offline ? " offline (run without --offline)" : "");

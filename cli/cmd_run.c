@@ -13,6 +13,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* ---- value parsers of `smolc run` ---- */
 
@@ -104,6 +105,25 @@ static int share_cb(const struct opt_cmd *cmd, const char *spec, void *value)
 	return 0;
 }
 
+/* --initrd FILE: made absolute (QEMU may run in the instance directory) */
+static int initrd_cb(const struct opt_cmd *cmd, const char *arg, void *value)
+{
+	char **dst = value;
+	char real[PATH_MAX];
+	struct stat st;
+	if (!realpath(arg, real) || stat(real, &st) < 0) {
+		fprintf(stderr, "smolc: --initrd %s: %s\n", arg, strerror(errno));
+		return EXIT_FAIL;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		fprintf(stderr, "smolc: --initrd %s: not a regular file\n", arg);
+		return EXIT_FAIL;
+	}
+	free(*dst);
+	*dst = xstrdup(real);
+	return 0;
+}
+
 /* The build `smolc run Smolfile` may do first: the defaults of `smolc
  * build`, the build-args the image was built with, run's --build-arg. */
 static int build_smolfile(void *ctx, const char *smolfile, bool dry_run, char **runconf_path_out)
@@ -143,6 +163,10 @@ int cmd_run(int argc, char **argv)
 		OPT_CALL_("memory", 'm', "MEM", "memory in MiB (512, 512M, 1G)", &o.memory_mib, memory_cb),
 		OPT_CALL_("cpus", 'c', "N", "number of CPUs", &o.cpus, cpus_cb),
 		OPT_STRING_("append", 'a', "ARGS", "extra kernel command-line arguments", &o.append),
+		OPT_CALL_("initrd", 0, "FILE",
+			  "boot with this initial ramdisk (QEMU -initrd;\n"
+			  "replaces the run config's initrd)",
+			  &o.initrd, initrd_cb),
 		OPT_CALL_("share", 0, "DIR:TAG[:ro]",
 			  "export a host directory over 9p (mount tag TAG;\n"
 			  "replaces a SHARE of the recipe with the same tag)",

@@ -41,6 +41,8 @@ void runconf_free(struct runconf *rc)
 	free(rc->profile);
 	free(rc->kernel);
 	free(rc->kernel_sha256);
+	free(rc->initrd);
+	free(rc->initrd_sha256);
 	free(rc->image);
 	free(rc->image_sha256);
 	free(rc->cmdline);
@@ -301,6 +303,10 @@ int runconf_validate(const struct runconf *rc, char **err)
 		return *err = xstrdup("kernel_sha256: expected 64 lowercase hex digits"), -1;
 	if (rc->image_sha256 && !is_sha256(rc->image_sha256))
 		return *err = xstrdup("image_sha256: expected 64 lowercase hex digits"), -1;
+	if (rc->initrd && !*rc->initrd)
+		return *err = xstrdup("initrd: expected a file name"), -1;
+	if (rc->initrd_sha256 && !is_sha256(rc->initrd_sha256))
+		return *err = xstrdup("initrd_sha256: expected 64 lowercase hex digits"), -1;
 	if (rc->console && !console_ok(rc->console))
 		return *err = xasprintf("console \"%s\": expected stdio, pty, none, tcp:PORT or file:PATH", rc->console), -1;
 	for (size_t i = 0; i < rc->nports; i++) {
@@ -418,6 +424,8 @@ int runconf_to_yaml(const struct runconf *rc, char **yaml_out, char **err)
 	emit_kv_str(&em, "profile", runconf_profile(rc), false);
 	emit_kv_str(&em, "kernel", rc->kernel, true);
 	emit_kv_str(&em, "kernel_sha256", rc->kernel_sha256, true);
+	emit_kv_str(&em, "initrd", rc->initrd, true);
+	emit_kv_str(&em, "initrd_sha256", rc->initrd_sha256, true);
 	emit_kv_str(&em, "image", rc->image, true);
 	emit_kv_str(&em, "image_sha256", rc->image_sha256, true);
 	emit_kv_uint(&em, "memory", runconf_memory(rc));
@@ -700,8 +708,14 @@ static int read_root(struct reader *r, struct runconf *rc, yaml_node_t *root)
 			rv = get_str(r, v, key, &rc->kernel);
 		else if (!strcmp(key, "image"))
 			rv = get_str(r, v, key, &rc->image);
-		else if (!strcmp(key, "kernel_sha256") || !strcmp(key, "image_sha256")) {
-			char **dst = key[0] == 'k' ? &rc->kernel_sha256 : &rc->image_sha256;
+		else if (!strcmp(key, "initrd")) {
+			rv = get_str(r, v, key, &rc->initrd);
+			if (!rv && !*rc->initrd)
+				rv = node_err(r, v, "'initrd' must not be empty");
+		} else if (!strcmp(key, "kernel_sha256") || !strcmp(key, "image_sha256") ||
+			   !strcmp(key, "initrd_sha256")) {
+			char **dst = key[0] == 'k' ? &rc->kernel_sha256 : key[1] == 'm' ? &rc->image_sha256
+											 : &rc->initrd_sha256;
 			rv = get_str(r, v, key, dst);
 			if (!rv && !is_sha256(*dst))
 				rv = node_err(r, v, "'%s' must be 64 lowercase hex digits", key);

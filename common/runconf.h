@@ -13,6 +13,8 @@
  *   profile: netbsd | linux    optional; default netbsd
  *   kernel: "bozohttpd-amd64.kernel"   required; relative = to the yaml's dir
  *   kernel_sha256: "<64 hex>"  optional
+ *   initrd: "hello-amd64.initrd"       optional (QEMU -initrd); relative likewise
+ *   initrd_sha256: "<64 hex>"  optional
  *   image: "bozohttpd-amd64.img"       required; relative likewise
  *   image_sha256: "<64 hex>"   optional
  *   memory: 256                MiB, optional, default 256
@@ -77,6 +79,8 @@ struct runconf {
 	char *profile;                   /* "netbsd" | "linux"; NULL = netbsd */
 	char *kernel;                    /* as written (maybe relative) */
 	char *kernel_sha256;             /* may be NULL */
+	char *initrd;                    /* may be NULL; as written (maybe relative) */
+	char *initrd_sha256;             /* may be NULL */
 	char *image;                     /* as written (maybe relative) */
 	char *image_sha256;              /* may be NULL */
 	unsigned memory_mib;             /* 0 = default */

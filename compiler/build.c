@@ -186,7 +186,7 @@ static int run_step(struct build *b, size_t i)
  * left alone. */
 static void sweep_stale_outputs(const char *out_base)
 {
-	static const char *const exts[] = {"img", "kernel", "yaml", "stamp"};
+	static const char *const exts[] = {"img", "kernel", "initrd", "yaml", "stamp"};
 	char *pattern = xasprintf("%s.*.tmp.*", out_base);
 	glob_t gl;
 	memset(&gl, 0, sizeof(gl));
@@ -303,12 +303,12 @@ static void image_progress(void *ctx, uint64_t done, uint64_t total)
 	fflush(b->log);
 }
 
-/* The kernel beside the image, copied only when it changed. */
-static int write_kernel(struct build *b, const char *kern)
+/* The kernel (or initrd) beside the image, copied only when it changed. */
+static int write_kernel(struct build *b, const struct plan_input *in, const char *kern)
 {
 	char *err = NULL;
 	char have[65];
-	const char *want = b->p->kernel.digest && str_startswith(b->p->kernel.digest, "sha256:") ? b->p->kernel.digest + 7 : NULL;
+	const char *want = in->digest && str_startswith(in->digest, "sha256:") ? in->digest + 7 : NULL;
 	if (want && path_exists(kern)) {
 		/* the copy's digest, remembered under its identity: a no-op
 		 * build does not read a 20 MB kernel again */
@@ -318,7 +318,7 @@ static int write_kernel(struct build *b, const char *kern)
 		if (same)
 			return 0;
 	}
-	if (copy_file_atomic(b->p->kernel.path, kern, &err) < 0) {
+	if (copy_file_atomic(in->path, kern, &err) < 0) {
 		diag_error_plain(b->d, "%s", err);
 		free(err);
 		return -1;
@@ -328,7 +328,8 @@ static int write_kernel(struct build *b, const char *kern)
 
 /* The run config: everything `smolc run` needs. Cheap, so it is written on
  * every build (PORTS, MEM … are not part of the image). */
-static int write_runconf(struct build *b, const char *img, const char *kern, const char *yaml)
+static int write_runconf(struct build *b, const char *img, const char *kern, const char *initrd,
+			 const char *yaml)
 {
 	const struct recipe_settings *rs = &b->r->set;
 	char *err = NULL;
@@ -341,6 +342,11 @@ static int write_runconf(struct build *b, const char *img, const char *kern, con
 	rcf->kernel_sha256 = b->p->kernel.digest && str_startswith(b->p->kernel.digest, "sha256:")
 				     ? xstrdup(b->p->kernel.digest + 7) : NULL;
 	rcf->image = xstrdup(path_basename(img));
+	if (initrd) {
+		rcf->initrd = xstrdup(path_basename(initrd));
+		rcf->initrd_sha256 = b->p->initrd.digest && str_startswith(b->p->initrd.digest, "sha256:")
+					     ? xstrdup(b->p->initrd.digest + 7) : NULL;
+	}
 	rcf->memory_mib = (unsigned)rs->mem_mib;
 	rcf->cpus = rs->cpus;
 	rcf->readonly = rs->readonly;
@@ -405,6 +411,7 @@ static int write_outputs(struct build *b, bool image_up_to_date)
 	char *err = NULL;
 	char *img = xasprintf("%s.img", b->out_base);
 	char *kern = xasprintf("%s.kernel", b->out_base);
+	char *initrd = b->p->initrd.what ? xasprintf("%s.initrd", b->out_base) : NULL;
 	char *yaml = xasprintf("%s.yaml", b->out_base);
 	int rc = -1;
 	char *tmp = xasprintf("%s.tmp.%ld", img, (long)getpid());
@@ -453,7 +460,8 @@ static int write_outputs(struct build *b, bool image_up_to_date)
 	}
 	logf_(b, "      image written in %.2fs\n", now_monotonic() - t0);
 config:
-	if (write_kernel(b, kern) < 0 || write_runconf(b, img, kern, yaml) < 0)
+	if (write_kernel(b, &b->p->kernel, kern) < 0 || (initrd && write_kernel(b, &b->p->initrd, initrd) < 0) ||
+	    write_runconf(b, img, kern, initrd, yaml) < 0)
 		goto out;
 	if (!image_up_to_date)
 		stamp_write(b, img);
@@ -463,6 +471,7 @@ out:
 	free(tmp);
 	free(img);
 	free(kern);
+	free(initrd);
 	free(yaml);
 	return rc;
 }
@@ -606,6 +615,8 @@ static int build_run(struct build *b, char **yaml_out)
 	}
 	if (!b->p->kernel.path)
 		return fail(b, rs->kernel ? rs->kernel->arg_loc : rs->from->loc, "the kernel could not be fetched"), EXIT_FAIL;
+	if (b->p->initrd.what && !b->p->initrd.path)
+		return fail(b, rs->initrd->arg_loc, "the initrd could not be fetched"), EXIT_FAIL;
 	if (!b->p->image_key[0])
 		return fail(b, (struct loc){0, 0, 0}, "some inputs could not be resolved"), EXIT_FAIL;
 	if (mkdir_p(b->o->outdir, 0755) < 0) {

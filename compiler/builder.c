@@ -121,6 +121,8 @@ static struct runconf *make_runconf(const struct builder_opts *o, const char *di
 	rc->arch = xstrdup(o->arch ? o->arch : "amd64");
 	rc->profile = xstrdup(is_netbsd(o) ? "netbsd" : "linux");
 	rc->kernel = xstrdup(o->kernel);
+	if (o->initrd)
+		rc->initrd = xstrdup(o->initrd);
 	rc->image = xstrdup(disk);
 	rc->memory_mib = o->mem_mib ? o->mem_mib : RUNCONF_DEFAULT_MEMORY;
 	rc->cpus = o->cpus ? o->cpus : 1;

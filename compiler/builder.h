@@ -82,6 +82,7 @@ struct builder_opts {
 	const char *profile;         /* "netbsd" | "linux" */
 	const char *service, *arch;
 	const char *kernel;          /* path of the kernel file */
+	const char *initrd;          /* path of the initrd (INITRD) or NULL */
 	const char *append;          /* extra kernel arguments (APPEND) or NULL */
 	const char *script;          /* shell text, run with /bin/sh -e */
 	const char *workdir;         /* NULL = "/" */

@@ -296,8 +296,10 @@ int check_recipe(struct diag_ctx *d, struct recipe *r)
 			}
 			break;
 		case IR_KERNEL:
+		case IR_INITRD:
 			if (n->u.kernel.src == SRC_PATH && n->u.kernel.ref)
-				check_path_exists(d, r, "kernel", n->u.kernel.ref, n->arg_loc);
+				check_path_exists(d, r, n->kind == IR_KERNEL ? "kernel" : "initrd", n->u.kernel.ref,
+						  n->arg_loc);
 			break;
 		case IR_PORTS:
 			/* a host port forwarded twice: compared with the ports
@@ -375,6 +377,7 @@ int check_recipe(struct diag_ctx *d, struct recipe *r)
 	s->cpus = first[IR_CPUS] && first[IR_CPUS]->u.cpus ? first[IR_CPUS]->u.cpus : ps ? ps->cpus : 1;
 	s->readonly = first[IR_READONLY] ? true : ps ? ps->readonly : false;
 	s->kernel = first[IR_KERNEL] ? first[IR_KERNEL] : ps ? ps->kernel : NULL;
+	s->initrd = first[IR_INITRD] ? first[IR_INITRD] : ps ? ps->initrd : NULL;
 	s->rc = first[IR_RC];
 	s->cmd = first[IR_CMD] ? first[IR_CMD]->u.cmd.text : NULL;
 	s->append = first[IR_APPEND] ? first[IR_APPEND]->u.str : ps ? ps->append : NULL;

@@ -45,6 +45,7 @@ enum ir_kind {
 	IR_APPEND,
 	IR_PKGSITE,
 	IR_RUN,
+	IR_INITRD,
 	IR__COUNT
 };
 
@@ -134,7 +135,7 @@ struct ir_node {
 			enum src_kind src;
 			char *ref;
 			char *sha256;
-		} kernel;
+		} kernel;                   /* KERNEL; INITRD (never SRC_NAME) */
 		struct {
 			char *name;
 			char *value;        /* NULL for "ARG NAME" without default */
@@ -174,6 +175,7 @@ struct recipe_settings {
 	unsigned cpus;           /* 1 default */
 	bool readonly;
 	const struct ir_node *kernel;   /* NULL = the catalog default */
+	const struct ir_node *initrd;   /* NULL = none */
 	const struct ir_node *rc;
 	const char *cmd;
 	const char *append;

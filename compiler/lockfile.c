@@ -132,6 +132,7 @@ int lockfile_write(const char *path, const struct plan *p, char **err)
 		for (size_t k = 0; k < p->v[i].nin; k++)
 			rec(&sb, p->v[i].title, &p->v[i].in[k]);
 	rec(&sb, "KERNEL", &p->kernel);
+	rec(&sb, "INITRD", &p->initrd);
 	int rc = write_file_atomic(path, sb.buf, sb.len, 0644);
 	if (rc < 0)
 		*err = xasprintf("writing %s: %s", path, strerror(errno));

@@ -38,6 +38,7 @@ static const struct ir_info infos[IR__COUNT] = {
 	[IR_APPEND] = {"APPEND", IR_APPEND, true, "APPEND <kernel arguments>"},
 	[IR_PKGSITE] = {"PKGSITE", IR_PKGSITE, true, "PKGSITE <url>"},
 	[IR_RUN] = {"RUN", IR_RUN, false, "RUN [--network] [--timeout=<seconds>] [--mem=<size>] <<EOF … EOF | RUN <command line>"},
+	[IR_INITRD] = {"INITRD", IR_INITRD, true, "INITRD <URL|path> [sha256:<hex>]"},
 };
 
 const struct ir_info *ir_info(enum ir_kind k)
@@ -144,6 +145,7 @@ static void node_free(struct ir_node *n)
 		free(n->u.ports.v);
 		break;
 	case IR_KERNEL:
+	case IR_INITRD:
 		free(n->u.kernel.ref);
 		free(n->u.kernel.sha256);
 		break;
@@ -1016,14 +1018,17 @@ static void lower_kernel(struct lw *w, struct ir_node *n)
 	char *s = arg_nonempty(w, 0);
 	if (!s)
 		return;
+	bool initrd = n->kind == IR_INITRD;
 	n->u.kernel.ref = s;
-	n->u.kernel.src = looks_like_url(s) ? SRC_URL : strchr(s, '/') ? SRC_PATH : SRC_NAME;
+	/* a kernel without '/' is a catalog name; an initrd is always a file */
+	n->u.kernel.src = looks_like_url(s) ? SRC_URL : strchr(s, '/') || initrd ? SRC_PATH : SRC_NAME;
 	if (w->in->nargs == 2) {
 		char *p = arg_word(w, 1);
 		if (p && str_startswith(p, "sha256:"))
 			n->u.kernel.sha256 = parse_pin(w, w->in->args[1].loc, p);
 		else if (p)
-			usage_error(w, w->in->args[1].loc, "%s: expected sha256:<hex> after the kernel, not '%s'", p);
+			usage_error(w, w->in->args[1].loc, initrd ? "%s: expected sha256:<hex> after the initrd, not '%s'"
+							       : "%s: expected sha256:<hex> after the kernel, not '%s'", p);
 		free(p);
 	}
 }
@@ -1472,6 +1477,7 @@ static void lower_instr(struct lower_ctx *lc, const struct ast *ast, const struc
 		lower_ports(&w, n);
 		break;
 	case IR_KERNEL:
+	case IR_INITRD:
 		lower_kernel(&w, n);
 		break;
 	case IR_ARG:

@@ -45,6 +45,7 @@ void plan_free(struct plan *p)
 	}
 	free(p->v);
 	input_free(&p->kernel);
+	input_free(&p->initrd);
 	catalog_target_free(p->target);
 	free(p->default_sets);
 	pkgs_state_free(p->pkgs);
@@ -184,6 +185,38 @@ static int plan_kernel(struct diag_ctx *d, struct plan *p, const struct plan_env
 	return rc;
 }
 
+/* INITRD <path|URL> [sha256:<hex>]: a file beside the kernel, not part of
+ * the image (it does not change the image key). */
+static int plan_initrd(struct diag_ctx *d, struct plan *p, const struct plan_env *env)
+{
+	const struct recipe *r = p->recipe;
+	const struct ir_node *k = r->set.initrd;
+	if (!k || !k->u.kernel.ref)
+		return 0;
+	struct plan_input *in = &p->initrd;
+	in->what = xstrdup("initrd");
+	const struct recipe *kr = r;
+	while (kr && !(kr->set.initrd == k && (kr->parent == NULL || kr->parent->set.initrd != k)))
+		kr = kr->parent;
+	const char *kdir = kr ? kr->dir : r->dir;
+	in->source = xstrdup(k->u.kernel.ref);
+	if (k->u.kernel.src == SRC_PATH) {
+		char *full = path_join(kdir, k->u.kernel.ref);
+		step_input_local(env, in, full, NULL);
+		free(full);
+		return 0;
+	}
+	char *pin = k->u.kernel.sha256 ? xasprintf("sha256:%s", k->u.kernel.sha256) : NULL;
+	const struct lock_rec *lr = pin ? NULL : lockfile_input(env->lock, "INITRD", "initrd");
+	int rc;
+	if (lr && !strcmp(lr->url, k->u.kernel.ref))
+		rc = step_input_fetch(env, in, lr->digest, "check the initrd (pinned by the lock file)", kdir, d, k->arg_loc);
+	else
+		rc = step_input_fetch(env, in, pin, "check the INITRD URL", kdir, d, k->arg_loc);
+	free(pin);
+	return rc;
+}
+
 void plan_rekey(struct plan *p)
 {
 	const char *parent = "";
@@ -252,6 +285,7 @@ int plan_make(struct diag_ctx *d, struct recipe *r, const struct plan_env *env, 
 	e.memo = dmemo_open(env->cache ? cache_root(env->cache) : NULL, r->path);
 	plan_recipe(d, p, r, &e);
 	plan_kernel(d, p, &e);
+	plan_initrd(d, p, &e);
 	dmemo_close(e.memo, d->errors == before);
 	plan_rekey(p);
 	*out = p;
@@ -292,6 +326,8 @@ void plan_print_text(const struct plan *p, const struct diag_ctx *d, FILE *out)
 	fprintf(out, "  base     %s%s%s\n", st->from->u.from.name, p->target ? "  release " : "",
 		p->target ? p->target->release : "");
 	fprintf(out, "  kernel   %s  %s\n", p->kernel.source ? p->kernel.source : "?", p->kernel.digest ? p->kernel.digest : "pending");
+	if (p->initrd.what)
+		fprintf(out, "  initrd   %s  %s\n", p->initrd.source, p->initrd.digest ? p->initrd.digest : "pending");
 	if (st->size_auto)
 		fprintf(out, "  size     auto (content + 10%% + %s)\n", human_bytes(st->size_bytes, hb, sizeof(hb)));
 	else
@@ -372,6 +408,12 @@ void plan_print_json(const struct plan *p, const struct diag_ctx *d, FILE *out)
 	json_str(out, p->kernel.source);
 	fputs(",\"digest\":", out);
 	json_str(out, p->kernel.digest);
+	if (p->initrd.what) {
+		fputs("},\"initrd\":{\"source\":", out);
+		json_str(out, p->initrd.source);
+		fputs(",\"digest\":", out);
+		json_str(out, p->initrd.digest);
+	}
 	fprintf(out, "},\"size\":{\"auto\":%s,\"bytes\":%" PRIu64 "},\"memory_mib\":%" PRIu64 ",\"cpus\":%u,\"readonly\":%s",
 		st->size_auto ? "true" : "false", st->size_bytes, st->mem_mib, st->cpus, st->readonly ? "true" : "false");
 	fputs(",\"ports\":[", out);

@@ -64,6 +64,7 @@ struct plan {
 	size_t n, cap;
 	struct catalog_target *target; /* netbsd base: the release on this arch */
 	struct plan_input kernel;      /* the kernel to boot */
+	struct plan_input initrd;      /* INITRD; .what NULL when the recipe has none */
 	char image_key[65];            /* "" when pending */
 	uint64_t epoch;                /* SOURCE_DATE_EPOCH used for the image */
 	bool rescue_only;

@@ -69,12 +69,17 @@ static int run_inputs(struct step_plan_ctx *c, struct plan_step *s)
 	return 0;
 }
 
-/* the builder VM boots the recipe's kernel: its digest, then the epoch */
+/* the builder VM boots the recipe's kernel (and initrd): their digests,
+ * then the epoch */
 static bool run_key(const struct plan *p, const struct plan_step *s, struct digest *dg)
 {
-	if (!p->kernel.digest)
+	if (!p->kernel.digest || (p->initrd.what && !p->initrd.digest))
 		return false;
 	digest_update_str(dg, p->kernel.digest);
+	if (p->initrd.what) {
+		digest_update_str(dg, "initrd");
+		digest_update_str(dg, p->initrd.digest);
+	}
 	return step_key_epoch(p, s, dg);
 }
 
@@ -96,6 +101,10 @@ int step_builder_can_boot(struct step_build_ctx *b, const char *what, const char
 		*err = xasprintf("%s: the kernel to boot the builder VM was not fetched", what);
 		return -1;
 	}
+	if (b->p->initrd.what && !b->p->initrd.path) {
+		*err = xasprintf("%s: the initrd to boot the builder VM was not fetched", what);
+		return -1;
+	}
 	return 0;
 }
 
@@ -114,6 +123,7 @@ void step_builder_defaults(struct step_build_ctx *b, const struct plan_step *s, 
 	bo->service = s->recipe->set.service;
 	bo->arch = rs->arch;
 	bo->kernel = b->p->kernel.path;
+	bo->initrd = b->p->initrd.what ? b->p->initrd.path : NULL;
 	bo->append = rs->append;
 	bo->env = env;
 	bo->mem_mib = (unsigned)rs->mem_mib;

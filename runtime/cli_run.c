@@ -56,6 +56,7 @@ void run_opts_free(struct run_opts *o)
 		free(o->shares[i].guest_path);
 	}
 	free(o->shares);
+	free(o->initrd);
 }
 
 /* -p: "[ADDR:]HOST:GUEST[/udp]" (runconf_parse_port), or "GUEST[/udp]" /
@@ -191,8 +192,9 @@ static const struct runconf_port *first_tcp_port(const struct runconf *rc, const
  * recipe's ports (they are defaults); -P publishes the recipe's ports on
  * free host ports (and -p with it replaces those of the same guest port);
  * a -p without a host port gets a free one. Picked ports are printed.
- * -m, -c, --share (replacing a share of the same tag) likewise. Kernel,
- * image and share paths become absolute. Returns 0, or an exit code. */
+ * -m, -c, --initrd, --share (replacing a share of the same tag) likewise.
+ * Kernel, initrd, image and share paths become absolute. Returns 0, or an
+ * exit code. */
 static int apply_overrides(struct runconf *rc, const struct run_opts *o)
 {
 	char *err = NULL;
@@ -205,6 +207,16 @@ static int apply_overrides(struct runconf *rc, const struct run_opts *o)
 		char *h = runconf_resolve(rc, rc->shares[i].host_path);
 		free(rc->shares[i].host_path);
 		rc->shares[i].host_path = h;
+	}
+	if (o->initrd) {
+		free(rc->initrd);
+		free(rc->initrd_sha256);
+		rc->initrd = xstrdup(o->initrd);
+		rc->initrd_sha256 = NULL;
+	} else if (rc->initrd) {
+		char *ird = runconf_resolve(rc, rc->initrd);
+		free(rc->initrd);
+		rc->initrd = ird;
 	}
 	if (o->memory_mib)
 		rc->memory_mib = o->memory_mib;
@@ -822,6 +834,11 @@ int run_main(const struct run_opts *op)
 	char *kpath = runconf_resolve(rc, rc->kernel), *ipath = runconf_resolve(rc, rc->image);
 	bool ok = file_ok(kpath, "kernel", conf) && file_ok(ipath, "image", conf);
 	free(kpath);
+	if (ok && rc->initrd && !o.initrd) {
+		char *rpath = runconf_resolve(rc, rc->initrd);
+		ok = file_ok(rpath, "initrd", conf);
+		free(rpath);
+	}
 	if (!ok) {
 		free(ipath);
 		goto out;

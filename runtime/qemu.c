@@ -52,6 +52,57 @@ char *qemu_find_binary(const char *name)
 	}
 }
 
+const char *qemu_machine_options(const char *profile)
+{
+	static const struct {
+		const char *profile, *microvm;
+	} machines[] = {
+		{"netbsd", "microvm,rtc=on,acpi=off,pic=off"},
+		{"linux", "microvm,rtc=on,acpi=on,pic=on"},
+	};
+	for (size_t i = 0; profile && i < ARRAY_LEN(machines); i++)
+		if (!strcmp(profile, machines[i].profile))
+			return machines[i].microvm;
+	return machines[0].microvm;
+}
+
+/* The first "<key> : <number>" line of a /proc-style file, scaled. */
+static unsigned read_khz(const char *path, const char *key, double scale)
+{
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return 0;
+	char line[256];
+	double v = 0;
+	size_t kl = key ? strlen(key) : 0;
+	while (fgets(line, sizeof(line), f)) {
+		const char *p = line;
+		if (key) {
+			if (strncmp(line, key, kl))
+				continue;
+			p = strchr(line + kl, ':');
+			if (!p)
+				continue;
+			p++;
+		}
+		char *end;
+		errno = 0;
+		v = strtod(p, &end);
+		if (end == p || errno)
+			v = 0;
+		break;
+	}
+	fclose(f);
+	v *= scale;
+	return v >= 1000 && v < 100e6 ? (unsigned)(v + 0.5) : 0;
+}
+
+unsigned qemu_host_tsc_khz(void)
+{
+	unsigned khz = read_khz("/sys/devices/system/cpu/cpu0/tsc_freq_khz", NULL, 1);
+	return khz ? khz : read_khz("/proc/cpuinfo", "cpu MHz", 1000);
+}
+
 /* QEMU option values: ',' must be written ",,". */
 static char *opt_escape(const char *s)
 {
@@ -145,10 +196,7 @@ int qemu_build_argv(const struct runconf *rc, const struct qemu_opts *o,
 	add(argv, "-no-user-config");
 	add(argv, "-M");
 	if (!strcmp(runconf_machine(rc), "microvm"))
-		/* Linux needs the legacy PIC for its timer under TCG (see
-		 * tests/guest/NOTES.md); NetBSD keeps the anchor's pic=off. */
-		add(argv, !strcmp(runconf_profile(rc), "linux") ? "microvm,rtc=on,acpi=off,pic=on"
-								 : "microvm,rtc=on,acpi=off,pic=off");
+		add(argv, qemu_machine_options(runconf_profile(rc)));
 	else
 		add(argv, arm ? (kvm ? "virt,highmem=off,gic-version=host" : "virt,highmem=off,gic-version=3")
 			      : "virt");
@@ -167,13 +215,28 @@ int qemu_build_argv(const struct runconf *rc, const struct qemu_opts *o,
 
 	add(argv, "-kernel");
 	sv_push(argv, runconf_resolve(rc, rc->kernel));
+	if (o->initrd && *o->initrd) {
+		add2(argv, "-initrd", o->initrd);
+	} else if (rc->initrd) {
+		add(argv, "-initrd");
+		sv_push(argv, runconf_resolve(rc, rc->initrd));
+	}
+	struct strbuf cl;
+	sb_init(&cl);
 	char *cmdline = runconf_cmdline(rc);
-	add(argv, "-append");
-	if (o->extra_append && *o->extra_append)
-		sv_push(argv, xasprintf("%s %s", cmdline, o->extra_append));
-	else
-		sv_pushdup(argv, cmdline);
+	sb_adds(&cl, cmdline);
 	free(cmdline);
+	if (o->extra_append && *o->extra_append)
+		sb_printf(&cl, " %s", o->extra_append);
+	/* Linux under TCG: the host's TSC frequency, so the guest need not
+	 * calibrate it against the emulated PIT (see qemu.h) */
+	if (!hw && !arm && !strcmp(runconf_profile(rc), "linux") && !strstr(sb_cstr(&cl), "tsc_early_khz=")) {
+		unsigned khz = o->tsc_khz ? o->tsc_khz : qemu_host_tsc_khz();
+		if (khz)
+			sb_printf(&cl, " tsc_early_khz=%u", khz);
+	}
+	add(argv, "-append");
+	sv_push(argv, sb_detach(&cl));
 
 	char *img = runconf_resolve(rc, rc->image);
 	char *img_esc = opt_escape(img);

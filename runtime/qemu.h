@@ -5,7 +5,9 @@
  *   qemu-system-x86_64|i386 -M microvm,rtc=on,acpi=off,pic=off (pic=on for
  *     the linux profile: Linux has no timer under TCG without the PIC)
  *     -accel A -cpu host,+invtsc (kvm) | qemu64 (tcg; qemu32 for i386)
- *     -m MEM -smp N -kernel K -append CMDLINE
+ *     -m MEM -smp N -kernel K [-initrd I] -append CMDLINE
+ *       (linux profile under TCG on x86: CMDLINE gets tsc_early_khz=<host
+ *       TSC kHz> unless it has one: see qemu_host_tsc_khz())
  *     -drive if=none,file=IMG,format=raw,id=hd0[,readonly=on]
  *     -device virtio-blk-device,drive=hd0
  *     -netdev user,id=net0,ipv6=off[,hostfwd=tcp:127.0.0.1:H-:G ...]
@@ -39,6 +41,8 @@ struct qemu_opts {
 	unsigned memory_mib;             /* 0 = from the run config */
 	unsigned cpus;                   /* 0 = from the run config */
 	const char *extra_append;        /* appended to the kernel cmdline */
+	const char *initrd;              /* --initrd: replaces the run config's; NULL = its */
+	unsigned tsc_khz;                /* tsc_early_khz= value; 0 = qemu_host_tsc_khz() */
 	const struct runconf_port *ports;        /* extra -p ports */
 	size_t nports;
 	const struct runconf_share *shares;      /* extra --share */
@@ -55,6 +59,21 @@ struct qemu_opts {
 const char *qemu_binary_name(const char *arch);
 /* Debian package that ships it ("qemu-system-x86", "qemu-system-arm"). */
 const char *qemu_debian_package(const char *arch);
+
+/* The -M value of the microvm machine for a profile ("netbsd" or NULL,
+ * "linux"): netbsd keeps the anchor's "microvm,rtc=on,acpi=off,pic=off";
+ * linux is "microvm,rtc=on,acpi=on,pic=on" (a distribution kernel such as
+ * Debian's has VIRTIO_MMIO_CMDLINE_DEVICES off, so it finds the virtio-mmio
+ * devices only in the ACPI tables; QEMU writes those only with acpi=on, and
+ * then no longer lists the devices on the command line). */
+const char *qemu_machine_options(const char *profile);
+
+/* The host's TSC frequency in kHz, or 0 when unknown: under TCG the
+ * guest's TSC is the host's, and a Linux guest that calibrates it against
+ * the emulated PIT often fails ("Marking TSC unstable") and then hangs in
+ * about 1 boot of 5. Read from /sys/devices/system/cpu/cpu0/tsc_freq_khz
+ * when the host kernel offers it, else from "cpu MHz" of /proc/cpuinfo. */
+unsigned qemu_host_tsc_khz(void);
 
 /* Search PATH for an executable `name` (or check it when it has a '/').
  * Returns the full path (caller frees) or NULL. */

@@ -47,6 +47,7 @@ struct run_opts {
 	struct runconf_share *shares;    /* owned */
 	size_t nshares, shares_cap;
 	const char *append, *accel, *console, *name;
+	char *initrd;                    /* owned: --initrd, made absolute */
 	run_build_fn build;              /* builds a Smolfile target */
 	void *build_ctx;
 };

@@ -1,8 +1,11 @@
 #!/bin/bash
 # The full test run (`make test`, and .ci/run on a clean clone):
 #   1. install the Debian packages the build and tests need (tests/deps.sh)
-#   2. build with -Werror, and the Linux test guest's kernel (cached outside
-#      the checkout; ~5 minutes the first time on a machine)
+#   2. build with -Werror, and the Linux test guest's kernel: Debian's stock
+#      kernel + initramfs (tests/guest/stock-kernel.sh, cached outside the
+#      checkout; ~20 s the first time on a machine), or the compiled-in tiny
+#      kernel when it is cached (SMOLC_TEST_KERNEL=tiny builds it: ~4-6
+#      minutes, which the suite's few boots do not pay back)
 #   3. run every test (unit, golden, end-to-end) with the normal build,
 #      JOBS at a time (tests/run.sh), while the ASan+UBSan build and the
 #      fuzzer are compiled beside them
@@ -54,9 +57,9 @@ SAN_UNITS=$(ls tests/unit/test_*.c 2>/dev/null | sed 's#tests/unit/\(.*\)\.c#bui
 san_pid=$!
 bg_pids+=("$san_pid")
 
-echo "== test guest kernel (tests/guest/build-kernel.sh)"
-if ! tests/guest/build-kernel.sh >/dev/null; then
-	echo "FAIL guest/build-kernel"; tf=$((tf + 1))
+echo "== test guest kernel (tests/guest/lib.sh guest_prepare)"
+if ! (. tests/guest/lib.sh && guest_prepare build/guest && cat build/guest/KERNEL); then
+	echo "FAIL guest/prepare"; tf=$((tf + 1))
 fi
 stage_end kernel
 

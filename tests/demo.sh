@@ -3,17 +3,24 @@
 # machine, build and boot examples/hello and show its page.
 #
 #   1. tests/deps.sh            Debian packages (asks sudo when not root)
-#   2. make                     ./smolc
-#   3. tests/guest/build-kernel.sh   Linux test kernel (built once, cached in
-#                               ~/.cache/smolc-test, ~4-6 min the first time)
-#   4. tests/guest/mkset.py build/guest   busybox set + SHA512
-#   5. ./smolc build examples/hello/Smolfile
-#   6. ./smolc run -d hello; ./smolc wait hello --port 8080 --timeout 120
-#   7. curl the page, print it and the boot time (TCG here), ./smolc stop hello
+#   2. make                     ./smolc, while in the background:
+#      guest_prepare build/guest  the Linux test guest (tests/guest/lib.sh):
+#                               Debian's stock kernel (apt-get download of
+#                               the package linux-image-amd64 names, ~70 MB,
+#                               unpacked, vmlinux + initramfs; cached in
+#                               ~/.cache/smolc-test by package version), or
+#                               the compiled-in tiny kernel when it is
+#                               already built there; + the busybox set
+#   3. ./smolc build examples/hello/Smolfile
+#   4. ./smolc run -d hello; ./smolc wait hello --port 8080 --timeout 120
+#   5. curl the page, print it, the boot time (TCG here), the whole
+#      demo's time and what it downloaded; ./smolc stop hello
 # The VM is always stopped on exit.
 # Env: DEMO_PORT (host port, default 8080), SKIP_DEPS=1 (skip step 1),
-#      SMOLC (binary, default ./smolc).
+#      SMOLC (binary, default ./smolc), SMOLC_TEST_KERNEL (tiny | stock |
+#      auto, the default: tiny when cached, else stock).
 set -euo pipefail
+demo_t0=$(date +%s%N)
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 export SMOLC=${SMOLC:-$ROOT/smolc}
@@ -47,16 +54,22 @@ if [ "${SKIP_DEPS:-0}" != 1 ]; then
 	tests/deps.sh
 fi
 
-step "make"
-make -j2 >&2
-
-step "tests/guest/build-kernel.sh (cached; the first build takes a few minutes)"
-kernel=$(tests/guest/build-kernel.sh)
-echo "$kernel" >&2
-
-step "busybox set and kernel into build/guest"
-guest_prepare "$ROOT/build/guest" || die "could not prepare build/guest"
+step "make, and meanwhile the test guest into build/guest (kernel: $(guest_kernel))"
+mkdir -p build
+glog=$ROOT/build/demo-guest.log
+guest_prepare "$ROOT/build/guest" >"$glog" 2>&1 &
+gpid=$!
+if ! make -j2 >&2; then
+	wait "$gpid" || true
+	die "make failed"
+fi
+gst=0
+wait "$gpid" || gst=$?
+cat "$glog" >&2
+[ "$gst" = 0 ] || die "could not prepare the test guest in build/guest (log above: $glog)"
+cat build/guest/KERNEL >&2
 ls -l build/guest >&2
+downloaded=$(sed -n 's/^stock-kernel: downloaded \(.*\) at .*/\1/p' "$glog")
 
 step "./smolc build examples/hello/Smolfile"
 "$SMOLC" build --build-arg PORT="$PORT" examples/hello/Smolfile >&2
@@ -76,3 +89,7 @@ step "curl http://127.0.0.1:$PORT/"
 http_get "$PORT"
 printf '\ndemo: %s answered %d ms after `smolc run` started (QEMU TCG, software emulation: no usable KVM here)\n' \
 	"$NAME" "$ms" >&2
+printf 'demo: kernel: %s\n' "$(cat build/guest/KERNEL)" >&2
+printf 'demo: downloaded: %s\n' "${downloaded:-nothing (the guest kernel was cached)}" >&2
+printf 'demo: whole demo (deps, make, guest, build, boot, page) took %d s\n' \
+	$(( ($(date +%s%N) - demo_t0) / 1000000000 )) >&2

@@ -16,9 +16,11 @@ for f in "$ROOT"/examples/*/Smolfile "$ROOT"/services/*/Smolfile; do
 	rel=${f#"$ROOT"/}
 	args=()
 	if [ "$rel" = examples/hello/Smolfile ] &&
-		! { [ -f "$ROOT/build/guest/vmlinux" ] && [ -f "$ROOT/build/guest/busybox.tar.xz" ]; }; then
+		! { [ -f "$ROOT/build/guest/vmlinux" ] && [ -f "$ROOT/build/guest/initrd" ] &&
+			[ -f "$ROOT/build/guest/busybox.tar.xz" ]; }; then
 		mkdir -p "$TEST_TMP/guest"
 		: >"$TEST_TMP/guest/vmlinux"
+		: >"$TEST_TMP/guest/initrd"
 		: >"$TEST_TMP/guest/busybox.tar.xz"
 		args=(--build-arg "GUEST=$TEST_TMP/guest")
 		echo "note: $rel: guest not built, using empty stand-ins"

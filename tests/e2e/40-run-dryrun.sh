@@ -90,9 +90,29 @@ rc=0; "$SMOLC" run --dry-run --accel tcg bozohttpd -p 9000:80 -p 9000:81 >out 2>
 sed -e 's/profile: netbsd/profile: linux/' images/bozohttpd-amd64.yaml > images/ro.yaml
 echo 'readonly: true' >> images/ro.yaml
 out=$("$SMOLC" run --dry-run --accel tcg images/ro.yaml 2>/dev/null)
-case $out in *" -append 'console=ttyS0 root=PARTLABEL=bozohttpdroot ro reboot=t panic=-1' "*) ;; *) fail "linux ro cmdline: $out" ;; esac
+# under TCG the host's TSC frequency joins the cmdline (when /proc/cpuinfo has it)
+khz=$(awk -F: '/^cpu MHz/ { printf "%d", $2 * 1000 + 0.5; exit }' /proc/cpuinfo)
+case $out in *" -append 'console=ttyS0 root=PARTLABEL=bozohttpdroot ro reboot=t panic=-1${khz:+ tsc_early_khz=$khz}' "*) ;; *) fail "linux ro cmdline: $out" ;; esac
 case $out in *"format=raw,id=hd0,readonly=on "*) ;; *) fail "readonly drive: $out" ;; esac
-case $out in *" -M microvm,rtc=on,acpi=off,pic=on "*) ;; *) fail "linux needs pic=on: $out" ;; esac
+case $out in *" -M microvm,rtc=on,acpi=on,pic=on "*) ;; *) fail "linux needs pic=on and acpi=on: $out" ;; esac
+out=$("$SMOLC" run --dry-run --accel tcg -a tsc_early_khz=1234 images/ro.yaml 2>/dev/null)
+case $out in *" panic=-1 tsc_early_khz=1234' "*) ;; *) fail "the user's tsc_early_khz: $out" ;; esac
+
+# 6b. an initrd: from the run config (initrd:), or --initrd replacing it
+printf 'ramdisk' >images/ro.initrd
+echo 'initrd: "ro.initrd"' >>images/ro.yaml
+out=$("$SMOLC" run --dry-run --accel tcg images/ro.yaml 2>/dev/null)
+case $out in *" -kernel $D/bozohttpd-amd64.kernel -initrd $D/ro.initrd -append "*) ;; *) fail "initrd: from the run config: $out" ;; esac
+printf 'other' >other.initrd
+out=$("$SMOLC" run --dry-run --accel tcg --initrd other.initrd images/ro.yaml 2>/dev/null)
+case $out in *" -kernel $D/bozohttpd-amd64.kernel -initrd $PWD/other.initrd -append "*) ;; *) fail "--initrd: $out" ;; esac
+rc=0; "$SMOLC" run --dry-run --accel tcg --initrd nope.initrd images/ro.yaml >out 2>err || rc=$?
+[ $rc -eq 1 ] || fail "--initrd nope.initrd: exit $rc"
+grep -qx 'smolc: --initrd nope.initrd: No such file or directory' err || fail "--initrd nope.initrd: $(cat err)"
+rm images/ro.initrd
+rc=0; "$SMOLC" run --dry-run --accel tcg images/ro.yaml >out 2>err || rc=$?
+[ $rc -eq 1 ] || fail "missing initrd: exit $rc"
+grep -q "initrd $D/ro.initrd not found (from images/ro.yaml)" err || fail "missing initrd: $(cat err)"
 
 # 7. -d: pidfile/QMP in the state dir, console to a file, -daemonize
 out=$("$SMOLC" run --dry-run --accel tcg -d --name web1 bozohttpd 2>/dev/null)
@@ -103,4 +123,15 @@ case $out in *" -chardev file,id=con0,path=console.log -serial chardev:con0 -pid
 # 8. consoles
 out=$("$SMOLC" run --dry-run --accel tcg --console tcp:4555 bozohttpd 2>/dev/null)
 case $out in *" -serial tcp:127.0.0.1:4555,server=on,wait=off") ;; *) fail "tcp console: $out" ;; esac
+
+# 9. INITRD in a recipe: the build puts <name>.initrd beside the kernel and
+# names it in the run config; run passes it to QEMU
+mkdir -p lx && printf 'k' >lx/vmlinux && printf 'i' >lx/initrd.gz
+printf 'FROM scratch\nSERVICE lx\nPROFILE linux\nKERNEL ./vmlinux\nINITRD ./initrd.gz\nRC <<EOF\n#!/bin/sh\nEOF\n' >lx/Smolfile
+(cd lx && "$SMOLC" build -q --cache-dir "$TEST_TMP/cache" Smolfile) || fail "build with INITRD"
+cmp -s lx/initrd.gz lx/images/lx-amd64.initrd || fail "INITRD not copied to images/lx-amd64.initrd"
+grep -qx 'initrd: "lx-amd64.initrd"' lx/images/lx-amd64.yaml || fail "run config: $(cat lx/images/lx-amd64.yaml)"
+out=$(cd lx && "$SMOLC" run --dry-run --accel tcg lx 2>/dev/null)
+case $out in *" -kernel $PWD/lx/images/lx-amd64.kernel -initrd $PWD/lx/images/lx-amd64.initrd -append "*) ;;
+	*) fail "INITRD in the dry-run argv: $out" ;; esac
 echo ok

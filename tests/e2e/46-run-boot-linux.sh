@@ -3,16 +3,15 @@
 # image (tests/guest/boot-reference.sh, standard tools) with a hand-written
 # run config. run -d --time --json, wait --http, the page through the
 # forwarded port, stop; then a foreground guest that panics: -no-reboot
-# makes QEMU exit and smolc returns. Skips when the cached test kernel is
-# not built (tests/guest/build-kernel.sh takes minutes).
+# makes QEMU exit and smolc returns. The kernel is the test guest's
+# (tests/guest/lib.sh guest_prepare: Debian's stock kernel + its initramfs,
+# given through the run config's initrd:, or the tiny kernel when cached).
 set -uo pipefail
 G=$ROOT/tests/guest
 [ -x "$G/boot-reference.sh" ] && [ -r "$ROOT/examples/hello/Smolfile" ] || { echo "FAIL: tests/guest/boot-reference.sh or examples/hello missing"; exit 1; }
 command -v qemu-system-x86_64 >/dev/null || { echo "qemu-system-x86_64 not installed"; exit 77; }
 command -v curl >/dev/null && command -v python3 >/dev/null || { echo "curl/python3 not installed"; exit 77; }
-key=$("$G/build-kernel.sh" --print-key 2>/dev/null) || { echo "cannot compute the test kernel key"; exit 77; }
-K=${SMOLC_TEST_CACHE:-$HOME/.cache/smolc-test}/kernel-$key/vmlinux
-[ -r "$K" ] || { echo "test kernel not built (run tests/guest/build-kernel.sh)"; exit 77; }
+. "$G/lib.sh"
 export SMOLC_STATE_DIR=$TEST_TMP/state
 unset QEMU_ACCEL SMOLC_QEMU
 fail() { echo "FAIL: $*" >&2; "$SMOLC" logs hello 2>/dev/null | tail -n 20 >&2; cleanup; exit 1; }
@@ -22,17 +21,22 @@ cleanup() {
 }
 trap cleanup EXIT
 
+guest_prepare "$TEST_TMP/guest" || fail "could not prepare the test guest"
+cat "$TEST_TMP/guest/KERNEL"
+K=$TEST_TMP/guest/vmlinux
 img=$("$G/boot-reference.sh" -w "$TEST_TMP/ref" --guest "$TEST_TMP/guest" --kernel "$K" image 2>ref.err | tail -n 1)
 [ -r "$img" ] || { cat ref.err; fail "reference image not built"; }
 P=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 mkdir -p images
 cp "$K" images/hello-amd64.kernel
+cp "$TEST_TMP/guest/initrd" images/hello-amd64.initrd
 cp --sparse=always "$img" images/hello-amd64.img
 cat > images/hello-amd64.yaml <<Y
 service: "hello"
 arch: amd64
 profile: linux
 kernel: "hello-amd64.kernel"
+initrd: "hello-amd64.initrd"
 image: "hello-amd64.img"
 memory: 256
 ports:

@@ -6,14 +6,13 @@
 #     SIGKILL, logs still shows its console, rm removes it;
 #   - a guest whose /etc/rc exits 3: wait fails at once (not after its
 #     timeout) with the console tail; ps shows "running, rc exited (status 3)".
-# Skips when the cached test kernel is not built.
+# The kernel is the test guest's (tests/guest/lib.sh guest_prepare: Debian's
+# stock kernel + its initramfs through initrd:, or the tiny kernel when cached).
 set -uo pipefail
 G=$ROOT/tests/guest
 command -v qemu-system-x86_64 >/dev/null || { echo "qemu-system-x86_64 not installed"; exit 77; }
 command -v curl >/dev/null && command -v python3 >/dev/null || { echo "curl/python3 not installed"; exit 77; }
-key=$("$G/build-kernel.sh" --print-key 2>/dev/null) || { echo "cannot compute the test kernel key"; exit 77; }
-K=${SMOLC_TEST_CACHE:-$HOME/.cache/smolc-test}/kernel-$key/vmlinux
-[ -r "$K" ] || { echo "test kernel not built (run tests/guest/build-kernel.sh)"; exit 77; }
+. "$G/lib.sh"
 export SMOLC_STATE_DIR=$TEST_TMP/state
 unset QEMU_ACCEL SMOLC_QEMU
 cleanup() {
@@ -24,6 +23,8 @@ cleanup() {
 }
 fail() { echo "FAIL: $*" >&2; "$SMOLC" ps -a >&2; cleanup; exit 1; }
 trap cleanup EXIT
+guest_prepare "$TEST_TMP/guest" || fail "could not prepare the test guest"
+K=$TEST_TMP/guest/vmlinux
 freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 img=$("$G/boot-reference.sh" -w "$TEST_TMP/ref" --guest "$TEST_TMP/guest" --kernel "$K" --ro image 2>ref.err | tail -n 1)
@@ -34,6 +35,7 @@ bad=$("$G/boot-reference.sh" -w "$TEST_TMP/refbad" --guest "$TEST_TMP/guest" --k
 P=$(freeport)
 mkdir -p images
 cp "$K" images/hello-amd64.kernel
+cp "$TEST_TMP/guest/initrd" images/hello-amd64.initrd
 cp --sparse=always "$img" images/hello-amd64.img
 cp --sparse=always "$bad" images/bad.img
 cat > images/hello-amd64.yaml <<Y
@@ -41,12 +43,15 @@ service: "hello"
 arch: amd64
 profile: linux
 kernel: "hello-amd64.kernel"
+initrd: "hello-amd64.initrd"
 image: "hello-amd64.img"
 readonly: true
 ports:
   - {host: $P, guest: 80}
 Y
 sed -e 's/^image: .*/image: "bad.img"/' -e 's/^service: .*/service: "bad"/' images/hello-amd64.yaml > images/bad.yaml
+# the image's partition is helloroot (boot-reference.sh), not badroot
+echo 'cmdline: "console=ttyS0 root=PARTLABEL=helloroot ro reboot=t panic=-1"' >>images/bad.yaml
 
 # two copies of one image; the second on a picked port
 "$SMOLC" run -d --accel tcg --name a hello >/dev/null 2>err || fail "run a: $(cat err)"

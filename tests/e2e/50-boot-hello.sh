@@ -27,7 +27,6 @@ run_logged() { # log cmd... ; runs with a time limit, output into log
 for t in qemu-system-x86_64 curl python3; do
 	command -v "$t" >/dev/null || skip "$t not installed (tests/deps.sh)"
 done
-[ -r /usr/src/linux-source-6.1.tar.xz ] || skip "linux-source-6.1 not installed (tests/deps.sh)"
 
 name=hello-e2e-$$
 port=$(free_port)

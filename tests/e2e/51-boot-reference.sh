@@ -22,7 +22,6 @@ skip() { echo "skip: $*"; exit 77; }
 for t in qemu-system-x86_64 bsdtar mke2fs sgdisk curl python3 flock; do
 	command -v "$t" >/dev/null || skip "$t not installed (tests/deps.sh)"
 done
-[ -r /usr/src/linux-source-6.1.tar.xz ] || skip "linux-source-6.1 not installed (tests/deps.sh)"
 
 cleanup() {
 	local p
@@ -30,15 +29,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "== kernel (cached build)"
-kernel=$("$G/build-kernel.sh") || fail "tests/guest/build-kernel.sh failed"
-echo "$kernel"
+echo "== guest (kernel: $(guest_kernel))"
 guest_prepare "$TEST_TMP/guest" || fail "could not prepare the guest in $TEST_TMP/guest"
+cat "$TEST_TMP/guest/KERNEL"
+kernel=$TEST_TMP/guest/vmlinux
 
 echo "== http boot"
 port=$(free_port)
 page=$(timeout 180 "$G/boot-reference.sh" -w "$TEST_TMP/http" -p "$port" \
-	--kernel "$kernel" --guest "$TEST_TMP/guest" --timeout 120 http) ||
+	--kernel "$kernel" --initrd "$TEST_TMP/guest/initrd" --guest "$TEST_TMP/guest" --timeout 120 http) ||
 	fail "boot-reference.sh http failed"
 printf '%s\n' "$page"
 grep -q '<h1>Hello from a smolc micro-VM</h1>' <<<"$page" || fail "page content is not examples/hello's"
@@ -49,7 +48,7 @@ echo "== selftest: ro root via /dev/vda1, 9p share, poweroff"
 mkdir -p "$TEST_TMP/share"
 echo "token-$$-$RANDOM" >"$TEST_TMP/share/hello.txt"
 timeout 180 "$G/boot-reference.sh" -w "$TEST_TMP/st" -p "$(free_port)" --ro --root dev \
-	--share "$TEST_TMP/share" --kernel "$kernel" --guest "$TEST_TMP/guest" \
+	--share "$TEST_TMP/share" --kernel "$kernel" --initrd "$TEST_TMP/guest/initrd" --guest "$TEST_TMP/guest" \
 	--timeout 120 selftest || fail "boot-reference.sh selftest failed"
 grep -q 'ro,' <(grep '^selftest: root mount' "$TEST_TMP/st/console.log") || fail "root not mounted ro"
 cat "$TEST_TMP/st/timings"

@@ -14,7 +14,6 @@ skip() { echo "skip: $*"; exit 77; }
 for t in qemu-system-x86_64 curl python3; do
 	command -v "$t" >/dev/null || skip "$t not installed (tests/deps.sh)"
 done
-[ -r /usr/src/linux-source-6.1.tar.xz ] || skip "linux-source-6.1 not installed (tests/deps.sh)"
 
 export SMOLC_CACHE=$TEST_TMP/cache SMOLC_STATE_DIR=$TEST_TMP/state
 name=share-e2e-$$
@@ -37,6 +36,7 @@ PROFILE linux
 READONLY
 SETS $TEST_TMP/guest/busybox.tar.xz
 KERNEL $TEST_TMP/guest/vmlinux
+INITRD $TEST_TMP/guest/initrd
 SHARE ./data:/mnt
 RC <<'RCEOF'
 #!/bin/sh
@@ -59,7 +59,7 @@ echo "from-recipe-share" > data/x.txt
 echo "== smolc run -d (builds ./Smolfile first), --share overrides the recipe's share"
 port2=$(free_port)
 started=1
-timeout 300 "$SMOLC" run -d --name "$name" --share "$TEST_TMP/shared:share0" -p "$port2:81" >"$TEST_TMP/run.log" 2>&1 ||
+timeout 300 "$SMOLC" run -d --name "$name" --share "$TEST_TMP/shared:share0" -p "$port:80" -p "$port2:81" >"$TEST_TMP/run.log" 2>&1 ||
 	{ cat "$TEST_TMP/run.log"; fail "smolc run -d failed"; }
 cat "$TEST_TMP/run.log"
 [ -f images/sharetest-amd64.img ] || fail "smolc run did not build ./Smolfile into images/"

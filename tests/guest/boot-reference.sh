@@ -24,15 +24,19 @@
 #   --ro           read-only root: `ro` on the kernel command line + fstab
 #   --root KIND    partlabel (root=PARTLABEL=helloroot, default) | dev (/dev/vda1)
 #   --share DIR    share DIR as 9p tag share0 (selftest makes one if absent)
-#   --kernel FILE  vmlinux (default: tests/guest/build-kernel.sh, cached)
+#   --kernel FILE  vmlinux (default: GUEST/vmlinux — guest_prepare of
+#                  tests/guest/lib.sh puts it there — else build-kernel.sh)
+#   --initrd FILE  initramfs (default: GUEST/initrd when the kernel is GUEST's)
 #   --guest DIR    where busybox.tar.xz is (default build/guest; made if absent)
 #   --cpu MODEL    QEMU CPU model (default qemu64)
-#   --machine M    QEMU machine (default microvm,rtc=on,acpi=off,pic=on:
-#                  with pic=off this Linux guest has no working timer under
-#                  TCG — see NOTES.md)
+#   --machine M    QEMU machine (default microvm,rtc=on,acpi=on,pic=on, as
+#                  smolc's linux profile: with pic=off this Linux guest has no
+#                  working timer under TCG, and Debian's kernel finds its
+#                  virtio-mmio devices only with acpi=on — see NOTES.md)
 #   --timeout S    give up after S seconds (default 60)
 #   --rc FILE      use FILE as the guest's /etc/rc (default: the example's)
-#   --append ARGS  extra kernel command line arguments
+#   --append ARGS  extra kernel command line arguments (tsc_early_khz=<host
+#                  TSC kHz> is added unless ARGS has one, as smolc does)
 # Env: QEMU_EXTRA  extra qemu arguments (word-split), e.g. "-rtc base=utc"
 # Writes WORK/timings (image_ms=, console_ms=, http_ms=, exit_ms=; shell
 # syntax) and WORK/console.log.
@@ -47,8 +51,8 @@ usage() { sed -n "2,39p" "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 log() { printf 'boot-reference: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-work='' port='' ro=0 rootkind=partlabel share='' kernel='' guest=$ROOT/build/guest
-machine=microvm,rtc=on,acpi=off,pic=on cpu=qemu64 timeout=60 mode='' rcfile='' append=''
+work='' port='' ro=0 rootkind=partlabel share='' kernel='' initrd='' guest=$ROOT/build/guest
+machine=microvm,rtc=on,acpi=on,pic=on cpu=qemu64 timeout=60 mode='' rcfile='' append=''
 while [ $# -gt 0 ]; do
 	case $1 in
 	-w) work=$2; shift ;;
@@ -57,6 +61,7 @@ while [ $# -gt 0 ]; do
 	--root) rootkind=$2; shift ;;
 	--share) share=$2; shift ;;
 	--kernel) kernel=$2; shift ;;
+	--initrd) initrd=$2; shift ;;
 	--guest) guest=$2; shift ;;
 	--cpu) cpu=$2; shift ;;
 	--machine) machine=$2; shift ;;
@@ -99,8 +104,13 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # ---- inputs -------------------------------------------------------------
+if [ -z "$kernel" ] && [ -r "$guest/vmlinux" ]; then
+	kernel=$guest/vmlinux
+	[ -n "$initrd" ] || [ ! -r "$guest/initrd" ] || initrd=$guest/initrd
+fi
 [ -n "$kernel" ] || kernel=$("$HERE/build-kernel.sh")
 [ -r "$kernel" ] || die "$kernel: kernel not readable"
+[ -z "$initrd" ] || [ -r "$initrd" ] || die "$initrd: initrd not readable"
 set_tar=$guest/busybox.tar.xz
 if [ ! -r "$set_tar" ]; then
 	log "making $set_tar"
@@ -140,7 +150,13 @@ cmdline() {
 	[ "$rootkind" = dev ] && root=/dev/vda1
 	local rw=rw
 	[ "$ro" = 1 ] && rw=ro
-	echo "console=ttyS0 root=$root $rw reboot=t panic=-1${append:+ $append}"
+	local tsc='' khz
+	case " $append " in
+	*" tsc_early_khz="*) ;;
+	*) khz=$(awk -F: '/^cpu MHz/ { printf "%d", $2 * 1000 + 0.5; exit }' /proc/cpuinfo 2>/dev/null)
+	   [ -z "$khz" ] || tsc=" tsc_early_khz=$khz" ;;
+	esac
+	echo "console=ttyS0 root=$root $rw reboot=t panic=-1${append:+ $append}$tsc"
 }
 
 mkimage() {
@@ -186,6 +202,7 @@ qemu_argv() { # image
 		-global virtio-mmio.force-legacy=false
 		-display none -serial file:"$work/console.log" -nodefaults -no-reboot
 		-pidfile "$work/qemu.pid")
+	[ -z "$initrd" ] || Q+=(-initrd "$initrd")
 	# shellcheck disable=SC2206
 	[ -z "${QEMU_EXTRA:-}" ] || Q+=($QEMU_EXTRA)
 	if [ -n "$share" ]; then

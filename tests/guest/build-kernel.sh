@@ -42,7 +42,7 @@ for a in "$@"; do
 done
 
 [ -r "$FRAGMENT" ] || die "$FRAGMENT: missing config fragment"
-[ -r "$SRC_TAR" ] || die "$SRC_TAR: not found; install it with 'apt-get install linux-source-6.1' (tests/deps.sh)"
+[ -r "$SRC_TAR" ] || die "$SRC_TAR: not found; install it with 'apt-get install linux-source-6.1 bc' (the default test guest, tests/guest/stock-kernel.sh, needs neither)"
 
 pkgver=
 if [ "$SRC_TAR" = /usr/src/linux-source-6.1.tar.xz ]; then

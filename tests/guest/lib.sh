@@ -3,21 +3,56 @@
 # tests tests/e2e/5x-*.sh. Source it; it defines functions only (and
 # GUEST_LIB_DIR), no side effects.
 #
-#   guest_prepare DIR     kernel (cached build) + busybox set into DIR:
-#                         DIR/vmlinux, DIR/busybox.tar.xz, DIR/SHA512 (the
-#                         set made once by tests/lib/fixture, then cached)
+#   guest_prepare DIR     kernel + initramfs + busybox set into DIR:
+#                         DIR/vmlinux, DIR/initrd, DIR/busybox.tar.xz,
+#                         DIR/SHA512 (the set made once by tests/lib/fixture,
+#                         then cached), DIR/KERNEL (which kernel: one line)
+#   guest_kernel          print which kernel guest_prepare uses: "tiny" or
+#                         "stock" ($SMOLC_TEST_KERNEL = tiny | stock | auto:
+#                         auto = tiny when it is already built and cached,
+#                         else stock — Debian's kernel, fetched in seconds)
 #   free_port             print a free TCP port on 127.0.0.1
 #   http_get PORT [PATH]  curl the page (10 s max), body on stdout
 #   wait_http PORT SECS   poll until an HTTP answer comes; prints elapsed ms
 #   qemu_pids_matching S  pids of running qemu-system-* whose argv holds S
 GUEST_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
+guest_kernel() {
+	local key
+	case ${SMOLC_TEST_KERNEL:-auto} in
+	tiny|stock) echo "$SMOLC_TEST_KERNEL" ;;
+	auto)
+		key=$("$GUEST_LIB_DIR/build-kernel.sh" --print-key 2>/dev/null) || key=none
+		if [ -s "${SMOLC_TEST_CACHE:-$HOME/.cache/smolc-test}/kernel-$key/vmlinux" ]; then
+			echo tiny
+		else
+			echo stock
+		fi ;;
+	*) echo "SMOLC_TEST_KERNEL=$SMOLC_TEST_KERNEL: expected tiny, stock or auto" >&2; return 1 ;;
+	esac
+}
+
+# dst gets src's bytes (a hard link when it can), atomically
+_guest_put() { # src dst
+	cmp -s "$1" "$2" && return 0
+	rm -f "$2.tmp"
+	{ ln -f "$1" "$2.tmp" 2>/dev/null || cp "$1" "$2.tmp"; } && mv -f "$2.tmp" "$2"
+}
+
 guest_prepare() { # dir
-	local dir=$1 k
+	local dir=$1 which k d
 	mkdir -p "$dir" || return 1
-	k=$("$GUEST_LIB_DIR/build-kernel.sh") || return 1
-	if ! cmp -s "$k" "$dir/vmlinux"; then
-		cp "$k" "$dir/vmlinux.tmp" && mv "$dir/vmlinux.tmp" "$dir/vmlinux" || return 1
+	which=$(guest_kernel) || return 1
+	if [ "$which" = tiny ]; then
+		k=$("$GUEST_LIB_DIR/build-kernel.sh") || return 1
+		_guest_put "$k" "$dir/vmlinux" || return 1
+		# the tiny kernel has its drivers built in: an empty initramfs
+		python3 "$GUEST_LIB_DIR/mkinitramfs.py" --empty -o "$dir/initrd" || return 1
+		echo "tiny $(basename "$(dirname "$k")")" >"$dir/KERNEL"
+	else
+		d=$("$GUEST_LIB_DIR/stock-kernel.sh") || return 1
+		_guest_put "$d/vmlinux" "$dir/vmlinux" && _guest_put "$d/initrd" "$dir/initrd" || return 1
+		echo "stock $(sed -n 1p "$d/BUILDINFO")" >"$dir/KERNEL"
 	fi
 	"$GUEST_LIB_DIR/../lib/fixture" guest "$dir"
 }

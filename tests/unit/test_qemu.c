@@ -1,5 +1,6 @@
 /* test_qemu.c — the QEMU argv a user gets for a run config: the anchor's
- * NetBSD flags exactly, the Linux profile, read-only root, 9p shares,
+ * NetBSD flags exactly, the Linux profile (acpi=on, tsc_early_khz under
+ * TCG, initrd), read-only root, 9p shares,
  * extra ports, consoles, aarch64, shell quoting for --dry-run. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -67,18 +68,59 @@ static void test_linux_readonly(void **state)
 	(void)state;
 	struct runconf *rc = conf("linux", "amd64");
 	rc->readonly = true;
-	struct qemu_opts o = {.accel = ACCEL_TCG, .extra_append = "panic=-1"};
+	struct qemu_opts o = {.accel = ACCEL_TCG, .extra_append = "panic=-1", .tsc_khz = 2694895};
 	char *s = argv_of(rc, &o);
-	assert_non_null(strstr(s, " -M microvm,rtc=on,acpi=off,pic=on "));
-	assert_non_null(strstr(s, " -append 'console=ttyS0 root=PARTLABEL=bozohttpdroot ro reboot=t panic=-1 panic=-1' "));
+	assert_non_null(strstr(s, " -M microvm,rtc=on,acpi=on,pic=on "));
+	assert_non_null(strstr(s, " -append 'console=ttyS0 root=PARTLABEL=bozohttpdroot ro reboot=t panic=-1 panic=-1 "
+				  "tsc_early_khz=2694895' "));
 	assert_non_null(strstr(s, " -drive if=none,file=/imgs/bozohttpd-amd64.img,format=raw,id=hd0,readonly=on "));
+	assert_null(strstr(s, "-initrd"));
 	free(s);
 	rc->readonly = false;
 	o.extra_append = NULL;
 	s = argv_of(rc, &o);
-	assert_non_null(strstr(s, " -append 'console=ttyS0 root=PARTLABEL=bozohttpdroot rw reboot=t panic=-1' "));
+	assert_non_null(strstr(s, " -append 'console=ttyS0 root=PARTLABEL=bozohttpdroot rw reboot=t panic=-1 "
+				  "tsc_early_khz=2694895' "));
+	free(s);
+	/* a tsc_early_khz of the user's wins; with KVM there is none */
+	o.extra_append = "tsc_early_khz=1000";
+	s = argv_of(rc, &o);
+	assert_non_null(strstr(s, " panic=-1 tsc_early_khz=1000' "));
+	free(s);
+	o.extra_append = NULL;
+	o.accel = ACCEL_KVM;
+	s = argv_of(rc, &o);
+	assert_null(strstr(s, "tsc_early_khz"));
 	free(s);
 	runconf_free(rc);
+}
+
+static void test_initrd(void **state)
+{
+	(void)state;
+	struct runconf *rc = conf("linux", "amd64");
+	rc->initrd = xstrdup("bozohttpd-amd64.initrd");
+	struct qemu_opts o = {.accel = ACCEL_TCG, .tsc_khz = 1000000};
+	char *s = argv_of(rc, &o);
+	assert_non_null(strstr(s, " -kernel /imgs/bozohttpd-amd64.kernel -initrd /imgs/bozohttpd-amd64.initrd -append "));
+	free(s);
+	/* --initrd replaces the run config's */
+	o.initrd = "/other/initrd.gz";
+	s = argv_of(rc, &o);
+	assert_non_null(strstr(s, " -kernel /imgs/bozohttpd-amd64.kernel -initrd /other/initrd.gz -append "));
+	assert_null(strstr(s, "bozohttpd-amd64.initrd"));
+	free(s);
+	runconf_free(rc);
+	/* NetBSD keeps the anchor's machine; an initrd is passed all the same */
+	rc = conf("netbsd", "amd64");
+	s = argv_of(rc, &o);
+	assert_non_null(strstr(s, " -M microvm,rtc=on,acpi=off,pic=off "));
+	assert_non_null(strstr(s, " -initrd /other/initrd.gz "));
+	assert_null(strstr(s, "tsc_early_khz"));
+	free(s);
+	runconf_free(rc);
+	assert_string_equal(qemu_machine_options(NULL), "microvm,rtc=on,acpi=off,pic=off");
+	assert_string_equal(qemu_machine_options("linux"), "microvm,rtc=on,acpi=on,pic=on");
 }
 
 static void test_ports_shares_options(void **state)
@@ -194,6 +236,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_netbsd_anchor_flags),
 		cmocka_unit_test(test_linux_readonly),
+		cmocka_unit_test(test_initrd),
 		cmocka_unit_test(test_ports_shares_options),
 		cmocka_unit_test(test_consoles),
 		cmocka_unit_test(test_i386_and_aarch64),

@@ -30,6 +30,8 @@ static struct runconf *sample(void)
 	rc->kernel = xstrdup("bozohttpd-amd64.kernel");
 	rc->kernel_sha256 = xstrdup("ec59d1198dad7de81771bfb93f50425241bc51331b4c50ba7a163ca4d6acd427");
 	rc->image = xstrdup("bozohttpd-amd64.img");
+	rc->initrd = xstrdup("bozohttpd-amd64.initrd");
+	rc->initrd_sha256 = xstrdup("1c59d1198dad7de81771bfb93f50425241bc51331b4c50ba7a163ca4d6acd427");
 	rc->memory_mib = 256;
 	rc->cpus = 2;
 	rc->readonly = true;
@@ -58,6 +60,8 @@ static void test_roundtrip(void **state)
 	assert_string_equal(runconf_machine(back), "microvm");
 	assert_string_equal(runconf_profile(back), "netbsd");
 	assert_string_equal(back->kernel_sha256, rc->kernel_sha256);
+	assert_string_equal(back->initrd, "bozohttpd-amd64.initrd");
+	assert_string_equal(back->initrd_sha256, rc->initrd_sha256);
 	assert_null(back->image_sha256);
 	assert_int_equal(runconf_memory(back), 256);
 	assert_int_equal(runconf_cpus(back), 2);
@@ -155,6 +159,12 @@ static void test_errors(void **state)
 	free(e);
 	e = parse_err(BASE "kernel_sha256: abc\n", NULL);
 	assert_string_equal(e, "run.yaml:5:16: 'kernel_sha256' must be 64 lowercase hex digits");
+	free(e);
+	e = parse_err(BASE "initrd_sha256: abc\n", NULL);
+	assert_string_equal(e, "run.yaml:5:16: 'initrd_sha256' must be 64 lowercase hex digits");
+	free(e);
+	e = parse_err(BASE "initrd: \"\"\n", NULL);
+	assert_string_equal(e, "run.yaml:5:9: 'initrd' must not be empty");
 	free(e);
 	e = parse_err("service: [unclosed\n", NULL);
 	assert_true(str_startswith(e, "run.yaml:2:1: invalid YAML: "));
