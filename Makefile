@@ -9,21 +9,23 @@
 
 PREFIX  ?= /usr/local
 CC      ?= cc
-PKGS     = ext2fs fdisk libarchive libcurl yaml-0.1 libcrypto
+PKGS     = ext2fs fdisk libarchive libcurl yaml-0.1 libcrypto jansson
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcom_err
-# ./smolc links only libc and libyaml (the static archive when libyaml-dev
-# ships one: one shared object less to load); the rest are loaded on first
+# ./smolc links only libc, libyaml and jansson (the static archives when the
+# -dev packages ship them: no shared object to load); the rest are loaded on first
 # use (compiler/lazylib.c) so that run/ps/check/plan start in a few ms.
 LAZY_LIBS  = curl archive ext2fs com_err fdisk crypto
 YAML_A    := $(shell $(CC) -print-file-name=libyaml.a 2>/dev/null)
-BIN_LIBS  := $(if $(filter /%,$(YAML_A)),$(YAML_A),$(shell pkg-config --libs yaml-0.1 2>/dev/null)) -ldl
+JANSSON_A := $(shell $(CC) -print-file-name=libjansson.a 2>/dev/null)
+BIN_LIBS  := $(if $(filter /%,$(YAML_A)),$(YAML_A),$(shell pkg-config --libs yaml-0.1 2>/dev/null)) \
+	     $(if $(filter /%,$(JANSSON_A)),$(JANSSON_A),-ljansson) -ldl
 WARN     = -Wall -Wextra -Wshadow -Wmissing-prototypes -Wstrict-prototypes -Wno-unused-parameter
 CFLAGS  ?= -O2 -g
 ifdef WERROR
 WARN    += -Werror
 endif
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Icompiler -Iruntime -Ibuild/gen $(PKG_CFLAGS)
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Icompiler -Iruntime -Ioci -Ibuild/gen $(PKG_CFLAGS)
 SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
@@ -32,7 +34,7 @@ ifneq ($(wildcard grammar/parser.y),)
 GEN_C   = build/gen/lexer.c build/gen/parser.c
 GEN_H   = build/gen/lexer.h build/gen/parser.h
 endif
-SRCS    = $(wildcard compiler/*.c) $(wildcard runtime/*.c)
+SRCS    = $(wildcard compiler/*.c) $(wildcard runtime/*.c) $(wildcard oci/*.c)
 LIBSRCS = $(filter-out compiler/main.c compiler/lazylib.c,$(SRCS))
 OBJS    = $(patsubst %.c,build/obj/%.o,$(LIBSRCS) $(GEN_C))
 SANOBJS = $(patsubst %.c,build/san/%.o,$(LIBSRCS) $(GEN_C))
@@ -61,13 +63,13 @@ GENWARN = -Wno-unused-function -Wno-sign-compare -Wno-missing-prototypes -Wno-un
 build/obj/build/gen/%.o: build/gen/%.c $(GEN_H)
 	@mkdir -p $(dir $@)
 	@echo '  CC      $<'; $(CC) $(ALL_CFLAGS) $(GENWARN) -DSMOLC_VERSION='"$(VERSION)"' -c -o $@ $<
-build/obj/%.o: %.c $(GEN_H) $(wildcard compiler/*.h runtime/*.h)
+build/obj/%.o: %.c $(GEN_H) $(wildcard compiler/*.h runtime/*.h oci/*.h)
 	@mkdir -p $(dir $@)
 	@echo '  CC      $<'; $(CC) $(ALL_CFLAGS) -DSMOLC_VERSION='"$(VERSION)"' -c -o $@ $<
 build/san/build/gen/%.o: build/gen/%.c $(GEN_H)
 	@mkdir -p $(dir $@)
 	@echo '  CC      $<'; $(CC) $(ALL_CFLAGS) $(GENWARN) $(SANFLAGS) -DSMOLC_VERSION='"$(VERSION)"' -c -o $@ $<
-build/san/%.o: %.c $(GEN_H) $(wildcard compiler/*.h runtime/*.h)
+build/san/%.o: %.c $(GEN_H) $(wildcard compiler/*.h runtime/*.h oci/*.h)
 	@mkdir -p $(dir $@)
 	@echo '  CC      $<'; $(CC) $(ALL_CFLAGS) $(SANFLAGS) -DSMOLC_VERSION='"$(VERSION)"' -c -o $@ $<
 
@@ -113,7 +115,7 @@ endif
 # libFuzzer harness for the front end (clang).
 build/fuzz/fuzz_parse: tests/fuzz/fuzz_parse.c $(LIBSRCS) $(GEN_C)
 	@mkdir -p build/fuzz
-	clang -std=c11 -D_GNU_SOURCE -DSMOLC_VERSION='"$(VERSION)"' -g -O1 -fsanitize=fuzzer,address,undefined -Icompiler -Iruntime -Ibuild/gen $(PKG_CFLAGS) \
+	clang -std=c11 -D_GNU_SOURCE -DSMOLC_VERSION='"$(VERSION)"' -g -O1 -fsanitize=fuzzer,address,undefined -Icompiler -Iruntime -Ioci -Ibuild/gen $(PKG_CFLAGS) \
 	  -Wno-unused-function -o $@ $^ $(PKG_LIBS)
 fuzz: build/fuzz/fuzz_parse
 	tests/fuzz/run.sh $(FUZZ_SECONDS)

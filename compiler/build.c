@@ -28,6 +28,7 @@
 #include "postinst.h"
 #include "run.h"
 #include "runconf.h"
+#include "store.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -54,7 +55,8 @@ const char build_usage[] =
 	"\n"
 	"options:\n"
 	"  -o, --output DIR       output directory (default: images)\n"
-	"  -t, --tag NAME         name outputs NAME.img/.kernel/.yaml instead of <service>-<arch>\n"
+	"  -t, --tag NAME[:TAG]   record the image in the image store under this name\n"
+	"                         (default <service>:latest; see 'smolc images')\n"
 	"      --build-arg K=V    set ARG K (repeatable)\n"
 	"      --cache-dir DIR    cache directory (default: $SMOLC_CACHE, $XDG_CACHE_HOME/smolc, ~/.cache/smolc)\n"
 	"      --mirror URL       NetBSD mirror (default: the catalog's, or $SMOLC_MIRROR)\n"
@@ -89,6 +91,7 @@ struct build {
 	bool *cached;               /* per step */
 	double *secs;               /* per step */
 	char *out_base;             /* <outdir>/<service>-<arch> */
+	char *stored_as;            /* NAME:TAG in the image store, once recorded */
 	struct lockfile *lock;
 	FILE *log;                  /* progress (stderr) or NULL when quiet */
 	struct loc err_at;          /* set by a step whose error is about one word, not the line */
@@ -670,21 +673,20 @@ static int write_kernel(struct build *b, const char *kern)
 	return 0;
 }
 
-/* The run config: everything `smolc run` needs. Cheap, so it is written on
- * every build (PORTS, MEM … are not part of the image). */
-static int write_runconf(struct build *b, const char *img, const char *kern, const char *yaml)
+/* The run config: everything `smolc run` needs, naming the image and the
+ * kernel as `img` and `kern` (relative to the YAML's directory). */
+static struct runconf *make_runconf(struct build *b, const char *img, const char *kern)
 {
 	const struct recipe_settings *rs = &b->r->set;
-	char *err = NULL;
 	struct runconf *rcf = runconf_new();
 	rcf->service = xstrdup(rs->service);
 	rcf->arch = xstrdup(rs->arch);
 	rcf->profile = xstrdup(rs->profile);
 	rcf->machine = xstrdup(!strcmp(rs->arch, "evbarm-aarch64") ? "virt" : "microvm");
-	rcf->kernel = xstrdup(path_basename(kern));
+	rcf->kernel = xstrdup(kern);
 	rcf->kernel_sha256 = b->p->kernel.digest && str_startswith(b->p->kernel.digest, "sha256:")
 				     ? xstrdup(b->p->kernel.digest + 7) : NULL;
-	rcf->image = xstrdup(path_basename(img));
+	rcf->image = xstrdup(img);
 	rcf->memory_mib = (unsigned)rs->mem_mib;
 	rcf->cpus = rs->cpus;
 	rcf->readonly = rs->readonly;
@@ -721,6 +723,15 @@ static int write_runconf(struct build *b, const char *img, const char *kern, con
 		}
 	}
 	rcf->build_key = xstrdup(b->p->image_key);
+	return rcf;
+}
+
+/* Cheap, so it is written on every build (PORTS, MEM … are not part of
+ * the image). */
+static int write_runconf(struct build *b, const char *img, const char *kern, const char *yaml)
+{
+	char *err = NULL;
+	struct runconf *rcf = make_runconf(b, path_basename(img), path_basename(kern));
 	int rc = 0;
 	if (runconf_write(rcf, yaml, &err) < 0) {
 		diag_error_plain(b->d, "%s", err);
@@ -729,6 +740,61 @@ static int write_runconf(struct build *b, const char *img, const char *kern, con
 	}
 	runconf_free(rcf);
 	return rc;
+}
+
+/* Record the image in the local image store under -t NAME[:TAG] (default
+ * <service>:latest). The store links to the outputs' bytes (store.h). A
+ * store that cannot be written is an error with -t, else a warning. */
+static int record_image(struct build *b)
+{
+	const struct recipe_settings *rs = &b->r->set;
+	char *err = NULL, *name = NULL, *tag = NULL, *yaml = NULL;
+	char *img = xasprintf("%s.img", b->out_base), *kern = xasprintf("%s.kernel", b->out_base);
+	struct store *st = NULL;
+	int rc = -1;
+	if (store_parse_ref(b->o->tag ? b->o->tag : rs->service, &name, &tag, &err) < 0)
+		goto out;
+	st = store_open(NULL, &err);
+	if (!st)
+		goto out;
+	struct runconf *rcf = make_runconf(b, "disk.img", "kernel");
+	int yr = runconf_to_yaml(rcf, &yaml, &err);
+	runconf_free(rcf);
+	if (yr < 0)
+		goto out;
+	struct store_put sp;
+	memset(&sp, 0, sizeof(sp));
+	sp.id = b->p->image_key;
+	sp.key = b->p->image_key;
+	sp.service = rs->service;
+	sp.arch = rs->arch;
+	sp.source = "build";
+	sp.readonly = rs->readonly;
+	sp.disk_path = img;
+	sp.disk_may_link = rs->readonly; /* no VM writes a read-only root */
+	sp.kernel_path = kern;
+	sp.kernel_sha256 = b->p->kernel.digest && str_startswith(b->p->kernel.digest, "sha256:") ? b->p->kernel.digest + 7
+												    : NULL;
+	sp.run_config = yaml;
+	if (store_put(st, &sp, &err) < 0 || store_tag(st, name, tag, b->p->image_key, &err) < 0)
+		goto out;
+	b->stored_as = xasprintf("%s:%s", name, tag);
+	rc = 0;
+out:
+	if (rc < 0) {
+		if (b->o->tag)
+			diag_error_plain(b->d, "recording the image as %s: %s", b->o->tag, err);
+		else
+			diag_warning(b->d, (struct loc){0, 0, 0}, "the image was not recorded in the image store: %s", err);
+	}
+	store_free(st);
+	free(err);
+	free(name);
+	free(tag);
+	free(yaml);
+	free(img);
+	free(kern);
+	return b->o->tag ? rc : 0;
 }
 
 static int write_outputs(struct build *b, bool image_up_to_date)
@@ -789,6 +855,8 @@ config:
 		goto out;
 	if (!image_up_to_date)
 		stamp_write(b, img);
+	if (record_image(b) < 0)
+		goto out;
 	rc = 0;
 out:
 	free(err);
@@ -814,6 +882,8 @@ static void print_summary(struct build *b, bool up_to_date, double total)
 		json_str(stdout, img);
 		printf(",\"run_config\":");
 		json_str(stdout, yaml);
+		printf(",\"tag\":");
+		json_str(stdout, b->stored_as);
 		printf(",\"size\":%" PRIu64 ",\"allocated\":%" PRIu64 ",\"key\":\"%s\",\"up_to_date\":%s,"
 		       "\"seconds\":%.3f,\"steps\":[",
 		       size, used, b->p->image_key, up_to_date ? "true" : "false", total);
@@ -830,6 +900,8 @@ static void print_summary(struct build *b, bool up_to_date, double total)
 			up_to_date ? ", image up to date" : "", total);
 		fprintf(stderr, "  image   %s (%s, %s allocated)\n  key     %s\n  config  %s\n", img,
 			human_bytes(size, h1, sizeof(h1)), human_bytes(used, h2, sizeof(h2)), b->p->image_key, yaml);
+		if (b->stored_as)
+			fprintf(stderr, "  tagged  %s\n", b->stored_as);
 	}
 	free(img);
 	free(yaml);
@@ -888,8 +960,7 @@ static int build_run(struct build *b, char **yaml_out)
 		diag_error_plain(b->d, "cannot create output directory %s: %s", b->o->outdir, strerror(errno));
 		return EXIT_FAIL;
 	}
-	b->out_base = b->o->tag ? path_join(b->o->outdir, b->o->tag)
-				: xasprintf("%s/%s-%s", b->o->outdir, rs->service, rs->arch);
+	b->out_base = xasprintf("%s/%s-%s", b->o->outdir, rs->service, rs->arch);
 	b->cached = xcalloc(b->p->n + 1, sizeof(bool));
 	b->secs = xcalloc(b->p->n + 1, sizeof(double));
 	sweep_stale_outputs(b->out_base);
@@ -932,6 +1003,7 @@ static void build_fini(struct build *b)
 	free(b->cached);
 	free(b->secs);
 	free(b->out_base);
+	free(b->stored_as);
 }
 
 enum { OPT_BUILD_ARG = 256, OPT_CACHE_DIR, OPT_MIRROR, OPT_JSON, OPT_OFFLINE, OPT_NO_CACHE, OPT_UPDATE_LOCK };
@@ -986,9 +1058,19 @@ int cmd_build(int argc, char **argv)
 		case 'o':
 			o.outdir = optarg;
 			break;
-		case 't':
+		case 't': {
+			char *n = NULL, *t = NULL, *e = NULL;
+			if (store_parse_ref(optarg, &n, &t, &e) < 0) {
+				sv_free(&o.build_args);
+				int rc = driver_bad_usage("build", "build: -t: %s", e);
+				free(e);
+				return rc;
+			}
+			free(n);
+			free(t);
 			o.tag = optarg;
 			break;
+		}
 		case 'q':
 			o.quiet = true;
 			break;

@@ -1,5 +1,6 @@
 /* main.c — thin entry point: find the command, hand over its argv. */
 #include "driver.h"
+#include "imagecmd.h"
 #include "run.h"
 #include "util.h"
 
@@ -26,6 +27,9 @@ static const struct {
 	{"wait", run_cmd_wait, "wait until a micro VM's forwarded port accepts connections"},
 	{"lock", cmd_lock, "pin every remote input (sets, packages, kernel) in Smolfile.lock"},
 	{"cache", cmd_cache, "inspect and prune the build cache (ls, du, prune)"},
+	{"images", cmd_images, "list the images in the local image store"},
+	{"tag", cmd_tag, "give a stored image another name"},
+	{"rmi", cmd_rmi, "remove images from the local image store"},
 };
 
 static void usage(FILE *f)
@@ -60,6 +64,8 @@ static void usage(FILE *f)
 static const char *command_usage(const char *cmd)
 {
 	const char *u = driver_usage(cmd);
+	if (!u)
+		u = imagecmd_usage(cmd);
 	return u ? u : run_usage(cmd);
 }
 

@@ -18,9 +18,11 @@ void cli_err(const char *fmt, ...)
 }
 
 static const char USAGE_RUN[] =
-	"usage: smolc run [NAME|run.yaml|Smolfile|DIR] [options]\n"
+	"usage: smolc run [NAME[:TAG]|run.yaml|Smolfile|DIR] [options]\n"
 	"Boot a micro-VM under QEMU. With a Smolfile (or none given and ./Smolfile\n"
-	"exists) it is built first; NAME means images/NAME-<arch>.yaml.\n"
+	"exists) it is built first; NAME means images/NAME-<arch>.yaml when it\n"
+	"exists, else the image NAME[:TAG] of the image store (see smolc images),\n"
+	"from any directory; the stored disk is never written (snapshot=on).\n"
 	"  -d, --detach            run in the background (see smolc ps/logs/stop/wait)\n"
 	"  -p, --publish [ADDR:]H:G[/udp]  forward host port H to guest port G (repeatable)\n"
 	"  -m, --memory MEM        memory in MiB (512, 512M, 1G)\n"

@@ -41,6 +41,7 @@
 #include "portprobe.h"
 #include "qemu.h"
 #include "runconf.h"
+#include "store.h"
 #include "util.h"
 
 extern char **environ;
@@ -215,10 +216,49 @@ static const char *host_arch(void)
 	return "amd64";
 }
 
-/* Find the run config for target. Returns 0 with *path (caller frees), or
- * an exit code. */
-static int find_runconf(const char *target, char **path)
+/* The run config of NAME[:TAG] in the local image store, after checking
+ * the entry (store.h). 0 with *path; 1 (message printed) when the store
+ * has it but it is damaged; -1 when the store has no such image. */
+static int store_runconf(const char *target, char **path)
 {
+	char *name = NULL, *tag = NULL, *err = NULL;
+	if (store_parse_ref(target, &name, &tag, NULL) < 0)
+		return -1;
+	int rv = -1;
+	struct store *s = store_open(NULL, &err);
+	char id[65];
+	if (!s) {
+		debugf("run: no image store: %s", err);
+	} else {
+		int r = store_lookup(s, name, tag, id, &err);
+		if (r < 0) {
+			cli_err("run: %s", err);
+			rv = 1;
+		} else if (r == 0) {
+			struct store_meta m;
+			if (store_verify(s, id, &m, &err) < 0) {
+				cli_err("run: %s:%s: %s", name, tag, err);
+				rv = 1;
+			} else {
+				store_meta_clear(&m);
+				*path = store_path(s, id, "run.yaml");
+				rv = 0;
+			}
+		}
+	}
+	store_free(s);
+	free(err);
+	free(name);
+	free(tag);
+	return rv;
+}
+
+/* Find the run config for target. Returns 0 with *path (caller frees), or
+ * an exit code. *from_store: the image is in the local image store (run
+ * it without writing to it). */
+static int find_runconf(const char *target, char **path, bool *from_store)
+{
+	*from_store = false;
 	struct stat st;
 	if (!target) {
 		if (stat("Smolfile", &st) == 0)
@@ -245,15 +285,24 @@ static int find_runconf(const char *target, char **path)
 		}
 		return build_for_run(target, path);
 	}
-	if (strchr(target, '/')) {
-		cli_err("run: %s: %s", target, strerror(ENOENT));
-		return 1;
-	}
-	/* A service name: images/NAME-<host arch>.yaml, else the only images/NAME-*.yaml */
+	/* A service name: images/NAME-<host arch>.yaml, else an image of the
+	 * store (NAME[:TAG]), else the only images/NAME-*.yaml */
 	char *want = xasprintf("images/%s-%s.yaml", target, host_arch());
-	if (stat(want, &st) == 0) {
+	if (!strchr(target, '/') && !strchr(target, ':') && stat(want, &st) == 0) {
 		*path = want;
 		return 0;
+	}
+	int sr = store_runconf(target, path);
+	if (sr >= 0) {
+		free(want);
+		*from_store = sr == 0;
+		return sr;
+	}
+	if (strchr(target, '/') || strchr(target, ':')) {
+		cli_err("run: %s: no such file, and no image of that name in the image store (see `smolc images`)",
+			target);
+		free(want);
+		return 1;
 	}
 	char *pat = xasprintf("images/%s-*.yaml", target);
 	glob_t g;
@@ -650,7 +699,8 @@ int run_cmd_run(int argc, char **argv)
 	if (rv >= 0)
 		goto out;
 	rv = 1;
-	int fr = find_runconf(o.target, &conf);
+	bool from_store = false;
+	int fr = find_runconf(o.target, &conf, &from_store);
 	if (fr != 0) {
 		rv = fr;
 		goto out;
@@ -712,6 +762,7 @@ int run_cmd_run(int argc, char **argv)
 		.nports = o.nports,
 		.shares = o.shares,
 		.nshares = o.nshares,
+		.snapshot = from_store && !rc->readonly,
 	};
 	if (o.detach) {
 		if (!console || str_startswith(console, "stdio"))

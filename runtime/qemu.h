@@ -46,6 +46,7 @@ struct qemu_opts {
 	const char *pidfile;             /* -pidfile when set */
 	const char *qmp_socket;          /* -qmp unix:...,server=on,wait=off when set */
 	bool daemonize;                  /* -daemonize */
+	bool snapshot;                   /* the disk's writes go to a temp overlay (snapshot=on) */
 };
 
 /* "qemu-system-x86_64" / "qemu-system-i386" / "qemu-system-aarch64". */

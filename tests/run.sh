@@ -70,7 +70,8 @@ for t in "$ROOT"/tests/e2e/*.sh; do
 	name="e2e/$(basename "$t" .sh)"; want "$name" || continue
 	log="$LOGDIR/e2e-$(basename "$t" .sh).log"
 	work=$(mktemp -d "$LOGDIR/work.XXXXXX")
-	(cd "$work" && TEST_TMP="$work" timeout 1200 bash "$t") >"$log" 2>&1
+	# SMOLC_DATA: each test has its own image store (never the user's)
+	(cd "$work" && TEST_TMP="$work" SMOLC_DATA="$work/smolc-data" timeout 1200 bash "$t") >"$log" 2>&1
 	result "$name" $? "$log"
 done
 
