@@ -8,7 +8,12 @@ int cmd_images(int argc, char **argv);
 int cmd_tag(int argc, char **argv);
 int cmd_rmi(int argc, char **argv);
 
+int cmd_push(int argc, char **argv);
+int cmd_pull(int argc, char **argv);
+int cmd_login(int argc, char **argv);
+
 /* Help text of those commands; NULL for another command. */
 const char *imagecmd_usage(const char *cmd);
+const char *regcmd_usage(const char *cmd);
 
 #endif

@@ -30,6 +30,9 @@ static const struct {
 	{"images", cmd_images, "list the images in the local image store"},
 	{"tag", cmd_tag, "give a stored image another name"},
 	{"rmi", cmd_rmi, "remove images from the local image store"},
+	{"push", cmd_push, "upload a stored image to an OCI registry"},
+	{"pull", cmd_pull, "download an image from an OCI registry into the store"},
+	{"login", cmd_login, "store credentials for an OCI registry"},
 };
 
 static void usage(FILE *f)
@@ -66,6 +69,8 @@ static const char *command_usage(const char *cmd)
 	const char *u = driver_usage(cmd);
 	if (!u)
 		u = imagecmd_usage(cmd);
+	if (!u)
+		u = regcmd_usage(cmd);
 	return u ? u : run_usage(cmd);
 }
 
