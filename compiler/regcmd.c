@@ -429,7 +429,7 @@ int cmd_push(int argc, char **argv)
 		fprintf(stderr, "smolc: pushing %s:%s (%.12s) to %s\n", name, tag, id, refstr);
 	from = mount_source(s, id, ref.host, ref.repo);
 	for (size_t i = 0; i < 4; i++)
-		if (send_blob(r, &blobs[i], i ? from : NULL, o.ro.quiet, &err) < 0) {
+		if (send_blob(r, &blobs[i], from, o.ro.quiet, &err) < 0) {
 			fprintf(stderr, "smolc: push: %s\n", err);
 			goto out;
 		}

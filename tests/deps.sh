@@ -5,7 +5,8 @@ set -e
 PKGS="build-essential pkg-config flex bison clang libclang-rt-14-dev \
 libarchive-dev libcurl4-openssl-dev libext2fs-dev libfdisk-dev libyaml-dev libssl-dev libcmocka-dev \
 e2fsprogs gdisk libarchive-tools bubblewrap busybox-static python3 xz-utils valgrind \
-qemu-system-x86 qemu-utils linux-source-6.1 bc libelf-dev curl"
+qemu-system-x86 qemu-utils linux-source-6.1 bc libelf-dev curl \
+libjansson-dev docker-registry skopeo apache2-utils openssl"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
