@@ -56,7 +56,10 @@ reg_start() {
 }
 
 reg_stop() {
-	[ -n "${REG_PID:-}" ] && kill "$REG_PID" 2>/dev/null && wait "$REG_PID" 2>/dev/null
+	if [ -n "${REG_PID:-}" ]; then
+		kill "$REG_PID" 2>/dev/null || true
+		wait "$REG_PID" 2>/dev/null || true
+	fi
 	REG_PID=""
 	return 0
 }
@@ -109,4 +112,24 @@ reg_put_manifest() {
 	local base=$1 repo=$2 tag=$3 file=$4; shift 4
 	curl -fsS "$@" -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' \
 		--data-binary "@$file" "$base/v2/$repo/manifests/$tag" >/dev/null || fail "manifest upload"
+}
+
+# proxy_start NAME [regproxy.py options…]: tests/lib/regproxy.py in front of
+# $REG; sets PROXY (host:port) and PROXY_LOG.
+proxy_start() {
+	local name=$1; shift
+	local pf=$TEST_TMP/proxy-$name.port i pid
+	PROXY_LOG=$TEST_TMP/proxy-$name.log
+	: >"$PROXY_LOG"
+	python3 "$ROOT/tests/lib/regproxy.py" --upstream "$REG" --port-file "$pf" --log "$PROXY_LOG" "$@" \
+		2>"$TEST_TMP/proxy-$name.err" &
+	pid=$!
+	t_on_exit "kill $pid 2>/dev/null; wait $pid 2>/dev/null; true"
+	for i in $(seq 1 100); do
+		[ -s "$pf" ] && break
+		kill -0 "$pid" 2>/dev/null || fail "regproxy died: $(cat "$TEST_TMP/proxy-$name.err")"
+		sleep 0.05
+	done
+	[ -s "$pf" ] || fail "regproxy did not start"
+	PROXY=127.0.0.1:$(cat "$pf")
 }
