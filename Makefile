@@ -25,7 +25,20 @@ CFLAGS  ?= -O2 -g
 ifdef WERROR
 WARN    += -Werror
 endif
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Icompiler -Iruntime -Ioci -Ibuild/gen $(PKG_CFLAGS)
+# Layers (README "Where things live"): cli/ on top calls compiler/, runtime/
+# and oci/ (the image store and the registry client); all sit on common/. Each directory is compiled with the include
+# paths of what it may use, so runtime/ cannot include compiler/ headers
+# (tests/include-check.sh checks the same, and for cycles).
+INC_common   = -Icommon
+INC_compiler = -Icommon -Icompiler -Ibuild/gen
+INC_runtime  = -Icommon -Iruntime
+INC_oci      = -Icommon -Ioci
+INC_cli      = -Icommon -Icompiler -Iruntime -Ioci -Icli -Ibuild/gen
+INC_build    = $(INC_compiler)
+INC_ALL      = -Icommon -Icompiler -Iruntime -Ioci -Icli -Ibuild/gen
+layer_inc    = $(INC_$(firstword $(subst /, ,$(1))))
+BASE_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(PKG_CFLAGS)
+ALL_CFLAGS = $(BASE_CFLAGS) $(INC_ALL)
 SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
@@ -34,8 +47,9 @@ ifneq ($(wildcard grammar/parser.y),)
 GEN_C   = build/gen/lexer.c build/gen/parser.c
 GEN_H   = build/gen/lexer.h build/gen/parser.h
 endif
-SRCS    = $(wildcard compiler/*.c) $(wildcard runtime/*.c) $(wildcard oci/*.c)
-LIBSRCS = $(filter-out compiler/main.c compiler/lazylib.c,$(SRCS))
+SRCS    = $(wildcard common/*.c compiler/*.c runtime/*.c oci/*.c cli/*.c)
+HDRS    = $(wildcard common/*.h compiler/*.h runtime/*.h oci/*.h cli/*.h)
+LIBSRCS = $(filter-out cli/main.c compiler/lazylib.c,$(SRCS))
 OBJS    = $(patsubst %.c,build/obj/%.o,$(LIBSRCS) $(GEN_C))
 SANOBJS = $(patsubst %.c,build/san/%.o,$(LIBSRCS) $(GEN_C))
 
@@ -62,16 +76,16 @@ GENWARN = -Wno-unused-function -Wno-sign-compare -Wno-missing-prototypes -Wno-un
 
 build/obj/build/gen/%.o: build/gen/%.c $(GEN_H)
 	@mkdir -p $(dir $@)
-	@echo '  CC      $<'; $(CC) $(ALL_CFLAGS) $(GENWARN) -DSMOLC_VERSION='"$(VERSION)"' -c -o $@ $<
-build/obj/%.o: %.c $(GEN_H) $(wildcard compiler/*.h runtime/*.h oci/*.h)
+	@echo '  CC      $<'; $(CC) $(BASE_CFLAGS) $(INC_build) $(GENWARN) -DSMOLC_VERSION='"$(VERSION)"' -c -o $@ $<
+build/obj/%.o: %.c $(GEN_H) $(HDRS)
 	@mkdir -p $(dir $@)
-	@echo '  CC      $<'; $(CC) $(ALL_CFLAGS) -DSMOLC_VERSION='"$(VERSION)"' -c -o $@ $<
+	@echo '  CC      $<'; $(CC) $(BASE_CFLAGS) $(call layer_inc,$*) -DSMOLC_VERSION='"$(VERSION)"' -c -o $@ $<
 build/san/build/gen/%.o: build/gen/%.c $(GEN_H)
 	@mkdir -p $(dir $@)
-	@echo '  CC      $<'; $(CC) $(ALL_CFLAGS) $(GENWARN) $(SANFLAGS) -DSMOLC_VERSION='"$(VERSION)"' -c -o $@ $<
-build/san/%.o: %.c $(GEN_H) $(wildcard compiler/*.h runtime/*.h oci/*.h)
+	@echo '  CC      $<'; $(CC) $(BASE_CFLAGS) $(INC_build) $(GENWARN) $(SANFLAGS) -DSMOLC_VERSION='"$(VERSION)"' -c -o $@ $<
+build/san/%.o: %.c $(GEN_H) $(HDRS)
 	@mkdir -p $(dir $@)
-	@echo '  CC      $<'; $(CC) $(ALL_CFLAGS) $(SANFLAGS) -DSMOLC_VERSION='"$(VERSION)"' -c -o $@ $<
+	@echo '  CC      $<'; $(CC) $(BASE_CFLAGS) $(call layer_inc,$*) $(SANFLAGS) -DSMOLC_VERSION='"$(VERSION)"' -c -o $@ $<
 
 build/libsmolc.a: $(OBJS)
 	@rm -f $@; ar rcs $@ $^
@@ -89,9 +103,9 @@ build/gen/sonames.h: Makefile
 	done > $@.tmp && mv $@.tmp $@
 build/obj/compiler/lazylib.o build/san/compiler/lazylib.o: build/gen/sonames.h
 
-smolc: build/obj/compiler/main.o build/obj/compiler/lazylib.o build/libsmolc.a
+smolc: build/obj/cli/main.o build/obj/compiler/lazylib.o build/libsmolc.a
 	$(CC) $(CFLAGS) -o $@ $^ $(BIN_LIBS)
-smolc-asan: build/san/compiler/main.o build/san/compiler/lazylib.o build/libsmolc-san.a
+smolc-asan: build/san/cli/main.o build/san/compiler/lazylib.o build/libsmolc-san.a
 	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(BIN_LIBS)
 asan: smolc-asan
 
@@ -115,7 +129,7 @@ endif
 # libFuzzer harness for the front end (clang).
 build/fuzz/fuzz_parse: tests/fuzz/fuzz_parse.c $(LIBSRCS) $(GEN_C)
 	@mkdir -p build/fuzz
-	clang -std=c11 -D_GNU_SOURCE -DSMOLC_VERSION='"$(VERSION)"' -g -O1 -fsanitize=fuzzer,address,undefined -Icompiler -Iruntime -Ioci -Ibuild/gen $(PKG_CFLAGS) \
+	clang -std=c11 -D_GNU_SOURCE -DSMOLC_VERSION='"$(VERSION)"' -g -O1 -fsanitize=fuzzer,address,undefined $(INC_ALL) $(PKG_CFLAGS) \
 	  -Wno-unused-function -o $@ $^ $(PKG_LIBS)
 fuzz: build/fuzz/fuzz_parse
 	tests/fuzz/run.sh $(FUZZ_SECONDS)

@@ -15,10 +15,10 @@
 #include "build.h"
 #include "cache.h"
 #include "catalog.h"
+#include "check.h"
 #include "digest.h"
 #include "digestmemo.h"
-#include "driver.h"
-#include "driver_int.h"
+#include "exitcode.h"
 #include "fetch.h"
 #include "fstree.h"
 #include "image.h"
@@ -26,13 +26,11 @@
 #include "lockfile.h"
 #include "pkgs.h"
 #include "postinst.h"
-#include "run.h"
+#include "session.h"
 #include "runconf.h"
-#include "store.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <glob.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -42,47 +40,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-const char build_usage[] =
-	"usage: smolc build [options] [Smolfile]\n"
-	"\n"
-	"Build a Smolfile (default: ./Smolfile) into a bootable disk image,\n"
-	"written with no root, no loop device and no mount:\n"
-	"  <outdir>/<service>-<arch>.img     raw disk: GPT + one ext2 partition <service>root\n"
-	"  <outdir>/<service>-<arch>.kernel  the kernel to boot\n"
-	"  <outdir>/<service>-<arch>.yaml    the run config read by 'smolc run'\n"
-	"Each step is a layer in the cache, keyed by its inputs: unchanged steps\n"
-	"are CACHED, and a rebuild with nothing changed does no work.\n"
-	"\n"
-	"options:\n"
-	"  -o, --output DIR       output directory (default: images)\n"
-	"  -t, --tag NAME[:TAG]   record the image in the image store under this name\n"
-	"                         (default <service>:latest; see 'smolc images')\n"
-	"      --build-arg K=V    set ARG K (repeatable)\n"
-	"      --cache-dir DIR    cache directory (default: $SMOLC_CACHE, $XDG_CACHE_HOME/smolc, ~/.cache/smolc)\n"
-	"      --mirror URL       NetBSD mirror (default: the catalog's, or $SMOLC_MIRROR)\n"
-	"      --offline          use only the cache; say what is missing\n"
-	"      --no-cache         rebuild every layer (downloads stay cached)\n"
-	"      --update-lock      ignore Smolfile.lock, resolve again and rewrite it\n"
-	"  -q, --quiet            print only errors\n"
-	"      --json             print a JSON summary on stdout (for CI)\n"
-	"\n"
-	"When Smolfile.lock exists (see 'smolc lock') the build installs exactly\n"
-	"the sets, packages and kernel it pins.\n"
-	"\n"
-	"exit: 0 built, 1 failed (download, I/O, archive, script), 2 bad usage or bad recipe\n";
-
-struct build_opts {
-	const char *outdir;
-	const char *tag;
-	const char *cache_dir;
-	const char *mirror;
-	bool offline, no_cache, quiet, json, update_lock;
-	struct strvec build_args;
-};
-
 struct build {
 	struct build_opts *o;
-	struct driver_env env;
+	struct session env;
 	struct diag_ctx *d;
 	struct recipe *r;
 	struct plan *p;
@@ -742,59 +702,38 @@ static int write_runconf(struct build *b, const char *img, const char *kern, con
 	return rc;
 }
 
-/* Record the image in the local image store under -t NAME[:TAG] (default
- * <service>:latest). The store links to the outputs' bytes (store.h). A
- * store that cannot be written is an error with -t, else a warning. */
+/* Hand the image to the caller's record function (the image store). */
 static int record_image(struct build *b)
 {
+	if (!b->o->record)
+		return 0;
 	const struct recipe_settings *rs = &b->r->set;
-	char *err = NULL, *name = NULL, *tag = NULL, *yaml = NULL;
+	char *err = NULL, *yaml = NULL;
 	char *img = xasprintf("%s.img", b->out_base), *kern = xasprintf("%s.kernel", b->out_base);
-	struct store *st = NULL;
-	int rc = -1;
-	if (store_parse_ref(b->o->tag ? b->o->tag : rs->service, &name, &tag, &err) < 0)
-		goto out;
-	st = store_open(NULL, &err);
-	if (!st)
-		goto out;
 	struct runconf *rcf = make_runconf(b, "disk.img", "kernel");
-	int yr = runconf_to_yaml(rcf, &yaml, &err);
+	int rc = runconf_to_yaml(rcf, &yaml, &err);
 	runconf_free(rcf);
-	if (yr < 0)
-		goto out;
-	struct store_put sp;
-	memset(&sp, 0, sizeof(sp));
-	sp.id = b->p->image_key;
-	sp.key = b->p->image_key;
-	sp.service = rs->service;
-	sp.arch = rs->arch;
-	sp.source = "build";
-	sp.readonly = rs->readonly;
-	sp.disk_path = img;
-	sp.disk_may_link = rs->readonly; /* no VM writes a read-only root */
-	sp.kernel_path = kern;
-	sp.kernel_sha256 = b->p->kernel.digest && str_startswith(b->p->kernel.digest, "sha256:") ? b->p->kernel.digest + 7
-												    : NULL;
-	sp.run_config = yaml;
-	if (store_put(st, &sp, &err) < 0 || store_tag(st, name, tag, b->p->image_key, &err) < 0)
-		goto out;
-	b->stored_as = xasprintf("%s:%s", name, tag);
-	rc = 0;
-out:
-	if (rc < 0) {
-		if (b->o->tag)
-			diag_error_plain(b->d, "recording the image as %s: %s", b->o->tag, err);
-		else
-			diag_warning(b->d, (struct loc){0, 0, 0}, "the image was not recorded in the image store: %s", err);
+	if (rc == 0) {
+		struct build_result r = {
+			.key = b->p->image_key,
+			.service = rs->service,
+			.arch = rs->arch,
+			.readonly = rs->readonly,
+			.image = img,
+			.kernel = kern,
+			.kernel_sha256 = b->p->kernel.digest && str_startswith(b->p->kernel.digest, "sha256:")
+						 ? b->p->kernel.digest + 7 : NULL,
+			.store_run_config = yaml,
+		};
+		rc = b->o->record(b->o->record_ctx, &r, &b->stored_as, &err);
 	}
-	store_free(st);
+	if (rc < 0)
+		diag_error_plain(b->d, "recording the image in the image store: %s", err);
 	free(err);
-	free(name);
-	free(tag);
 	free(yaml);
 	free(img);
 	free(kern);
-	return b->o->tag ? rc : 0;
+	return rc;
 }
 
 static int write_outputs(struct build *b, bool image_up_to_date)
@@ -911,7 +850,7 @@ static int build_run(struct build *b, char **yaml_out)
 {
 	double t0 = now_monotonic();
 	const struct recipe_settings *rs = &b->r->set;
-	if (driver_open_env(&b->env, b->o->cache_dir, b->o->mirror, b->o->offline, b->o->quiet) < 0)
+	if (session_open(&b->env, b->o->cache_dir, b->o->mirror, b->o->offline, b->o->quiet) < 0)
 		return EXIT_FAIL;
 	/* A build needs every input: with --offline the fetcher itself refuses
 	 * the network and says which URL is not in the cache. */
@@ -998,7 +937,7 @@ static void build_fini(struct build *b)
 	sv_free(&b->layer_dirs);
 	lockfile_free(b->lock);
 	plan_free(b->p);
-	driver_close_env(&b->env);
+	session_close(&b->env);
 	recipe_free(b->r);
 	free(b->cached);
 	free(b->secs);
@@ -1006,7 +945,6 @@ static void build_fini(struct build *b)
 	free(b->stored_as);
 }
 
-enum { OPT_BUILD_ARG = 256, OPT_CACHE_DIR, OPT_MIRROR, OPT_JSON, OPT_OFFLINE, OPT_NO_CACHE, OPT_UPDATE_LOCK };
 
 int build_main(struct build_opts *o, const char *path, char **yaml_out)
 {
@@ -1018,7 +956,7 @@ int build_main(struct build_opts *o, const char *path, char **yaml_out)
 	b.d = &d;
 	b.log = o->quiet || o->json ? NULL : stderr;
 	int rc;
-	b.r = driver_load(&d, path, &o->build_args);
+	b.r = recipe_load(&d, path, &o->build_args);
 	if (!b.r || d.errors)
 		rc = EXIT_USAGE;
 	else
@@ -1029,98 +967,4 @@ int build_main(struct build_opts *o, const char *path, char **yaml_out)
 	build_fini(&b);
 	diag_fini(&d);
 	return rc;
-}
-
-int cmd_build(int argc, char **argv)
-{
-	static const struct option opts[] = {
-		{"output", required_argument, NULL, 'o'},
-		{"tag", required_argument, NULL, 't'},
-		{"quiet", no_argument, NULL, 'q'},
-		{"build-arg", required_argument, NULL, OPT_BUILD_ARG},
-		{"cache-dir", required_argument, NULL, OPT_CACHE_DIR},
-		{"mirror", required_argument, NULL, OPT_MIRROR},
-		{"json", no_argument, NULL, OPT_JSON},
-		{"offline", no_argument, NULL, OPT_OFFLINE},
-		{"no-cache", no_argument, NULL, OPT_NO_CACHE},
-		{"update-lock", no_argument, NULL, OPT_UPDATE_LOCK},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
-	struct build_opts o;
-	memset(&o, 0, sizeof(o));
-	o.outdir = "images";
-	int c;
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+o:t:qh", opts, NULL)) != -1) {
-		switch (c) {
-		case 'o':
-			o.outdir = optarg;
-			break;
-		case 't': {
-			char *n = NULL, *t = NULL, *e = NULL;
-			if (store_parse_ref(optarg, &n, &t, &e) < 0) {
-				sv_free(&o.build_args);
-				int rc = driver_bad_usage("build", "build: -t: %s", e);
-				free(e);
-				return rc;
-			}
-			free(n);
-			free(t);
-			o.tag = optarg;
-			break;
-		}
-		case 'q':
-			o.quiet = true;
-			break;
-		case OPT_BUILD_ARG:
-			if (!strchr(optarg, '=')) {
-				sv_free(&o.build_args);
-				return driver_bad_usage("build", "build: --build-arg takes NAME=VALUE, not '%s'", optarg);
-			}
-			sv_pushdup(&o.build_args, optarg);
-			break;
-		case OPT_CACHE_DIR:
-			o.cache_dir = optarg;
-			break;
-		case OPT_MIRROR:
-			o.mirror = optarg;
-			break;
-		case OPT_JSON:
-			o.json = true;
-			break;
-		case OPT_OFFLINE:
-			o.offline = true;
-			break;
-		case OPT_NO_CACHE:
-			o.no_cache = true;
-			break;
-		case OPT_UPDATE_LOCK:
-			o.update_lock = true;
-			break;
-		case 'h':
-			fputs(build_usage, stdout);
-			sv_free(&o.build_args);
-			return EXIT_OK;
-		default:
-			sv_free(&o.build_args);
-			return driver_bad_usage("build", "build: unknown option or missing value: '%s'", argv[optind - 1]);
-		}
-	}
-	if (argc - optind > 1) {
-		sv_free(&o.build_args);
-		return driver_bad_usage("build", "build: takes one Smolfile, got also '%s'", argv[optind + 1]);
-	}
-	int rc = build_main(&o, driver_smolfile(argc, argv, optind), NULL);
-	sv_free(&o.build_args);
-	return rc;
-}
-
-int build_for_run(const char *smolfile, char **runconf_path_out)
-{
-	struct build_opts o;
-	memset(&o, 0, sizeof(o));
-	o.outdir = "images";
-	return build_main(&o, smolfile, runconf_path_out);
 }

@@ -1,11 +1,42 @@
-/* build.h — the build driver (see build.c). */
+/* build.h — the build driver (see build.c): plan a recipe, build every
+ * layer that is not cached, write the image, the kernel and the run config. */
 #ifndef SMOLC_BUILD_H
 #define SMOLC_BUILD_H
 
 #include "util.h"
 
-struct build_opts;
-/* Build `path`; on success *yaml_out (if non-NULL) is the run config path. */
+/* What a finished build hands to build_opts.record: the image to record
+ * in the image store (the CLI's, oci/store.h; the compiler knows nothing
+ * of it). Borrowed for the call. */
+struct build_result {
+	const char *key;             /* image key (64 hex) */
+	const char *service, *arch;
+	bool readonly;
+	const char *image, *kernel;  /* the output files */
+	const char *kernel_sha256;   /* NULL when not known */
+	const char *store_run_config;/* the run config naming "disk.img" and "kernel" */
+};
+/* Record the image; *stored_as = "NAME:TAG" (caller frees). 0, or -1 with
+ * *err (the build then fails). */
+typedef int (*build_record_fn)(void *ctx, const struct build_result *r, char **stored_as, char **err);
+
+/* What `smolc build` was asked (filled by the CLI's option table). Strings
+ * are borrowed; build_args ("NAME=VALUE", already taken from the
+ * environment for a bare NAME) is owned by the caller. */
+struct build_opts {
+	const char *outdir;          /* output directory ("images") */
+	const char *tag;             /* the image's NAME[:TAG] for record (NULL: <service>:latest) */
+	const char *cache_dir;       /* NULL: the default cache */
+	const char *mirror;          /* NULL: the catalog's or $SMOLC_MIRROR */
+	bool offline, no_cache, quiet, json, update_lock;
+	struct strvec build_args;
+	build_record_fn record;      /* NULL: the image is not recorded */
+	void *record_ctx;
+};
+
+/* Build `path`. Prints diagnostics and progress itself. Returns the exit
+ * code (0 built, 1 failure, 2 bad recipe); on success *yaml_out (if
+ * non-NULL) is the run config path (caller frees). */
 int build_main(struct build_opts *o, const char *path, char **yaml_out);
 
 #endif

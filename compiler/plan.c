@@ -7,7 +7,7 @@
 #include "fetch.h"
 #include "lockfile.h"
 #include "pkgs.h"
-#include "driver.h"
+#include "exitcode.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -83,19 +83,6 @@ static struct plan_step *add_step(struct plan *p, enum step_kind k, const struct
 	s->loc = loc;
 	s->title = title;
 	return s;
-}
-
-struct plan_input *plan_add_input(struct plan_step *s, const char *what, const char *source)
-{
-	if (s->nin >= s->capin) { /* most steps have one input: start small */
-		s->capin = s->capin ? s->capin * 2 : 1;
-		s->in = xrealloc(s->in, s->capin * sizeof(*s->in));
-	}
-	struct plan_input *in = &s->in[s->nin++];
-	memset(in, 0, sizeof(*in));
-	in->what = xstrdup(what);
-	in->source = source ? xstrdup(source) : NULL;
-	return in;
 }
 
 /* sha256 of a local file, through the digest memo (digestmemo.h). `st`:

@@ -7,7 +7,6 @@
 #include "run.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,89 +51,9 @@ static void json_str(const char *s)
 	putchar('"');
 }
 
-/* Simple option loop shared by ps/stop/logs/wait. */
-struct inst_opts {
-	bool json, follow;
-	double timeout;
-	unsigned port;
-	const char *http;
-	const char *name;
-};
-
-static int parse_inst_opts(const char *cmd, int argc, char **argv, struct inst_opts *o, bool need_name)
+int run_ps(const struct inst_opts *op)
 {
-	enum { O_JSON = 256, O_TIMEOUT, O_PORT, O_HTTP };
-	static const struct option lo[] = {
-		{"json", no_argument, NULL, O_JSON},
-		{"follow", no_argument, NULL, 'f'},
-		{"timeout", required_argument, NULL, O_TIMEOUT},
-		{"port", required_argument, NULL, O_PORT},
-		{"http", required_argument, NULL, O_HTTP},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
-	optind = 0;
-	opterr = 0;
-	int c;
-	while ((c = getopt_long(argc, argv, ":fht:", lo, NULL)) != -1) {
-		char *end;
-		switch (c) {
-		case O_JSON: o->json = true; break;
-		case 'f': o->follow = true; break;
-		case 't':
-		case O_TIMEOUT:
-			o->timeout = strtod(optarg, &end);
-			if (!*optarg || *end || o->timeout < 0 || o->timeout > 86400) {
-				cli_err("%s: --timeout %s: expected seconds", cmd, optarg);
-				return 2;
-			}
-			break;
-		case O_PORT: {
-			unsigned long v = strtoul(optarg, &end, 10);
-			if (!*optarg || *end || v < 1 || v > 65535) {
-				cli_err("%s: --port %s: expected a port from 1 to 65535", cmd, optarg);
-				return 2;
-			}
-			o->port = (unsigned)v;
-			break;
-		}
-		case O_HTTP:
-			if (optarg[0] != '/') {
-				cli_err("%s: --http %s: expected a path starting with /", cmd, optarg);
-				return 2;
-			}
-			o->http = optarg;
-			break;
-		case 'h': fputs(run_usage(cmd), stdout); return 0;
-		case ':': cli_err("%s: option %s needs a value", cmd, argv[optind - 1]); return 2;
-		default:
-			cli_err("%s: unknown option %s; see `smolc help %s`", cmd, argv[optind - 1], cmd);
-			return 2;
-		}
-	}
-	if (optind < argc)
-		o->name = argv[optind++];
-	if (optind < argc) {
-		cli_err("%s: unexpected argument \"%s\"", cmd, argv[optind]);
-		return 2;
-	}
-	if (need_name && !o->name) {
-		cli_err("%s: missing instance NAME; see `smolc ps`", cmd);
-		return 2;
-	}
-	return -1;
-}
-
-int run_cmd_ps(int argc, char **argv)
-{
-	struct inst_opts o = {0};
-	int rv = parse_inst_opts("ps", argc, argv, &o, false);
-	if (rv >= 0)
-		return rv;
-	if (o.name) {
-		cli_err("ps: unexpected argument \"%s\"", o.name);
-		return 2;
-	}
+	const struct inst_opts o = *op;
 	char *root = instance_state_root(), *err = NULL;
 	struct instance **list = NULL;
 	size_t n = 0;
@@ -192,12 +111,10 @@ static bool wait_gone(pid_t pid, const char *dir, double secs)
 	return !instance_pid_alive(pid, dir);
 }
 
-int run_cmd_stop(int argc, char **argv)
+int run_stop(const struct inst_opts *op)
 {
-	struct inst_opts o = {.timeout = 5};
-	int rv = parse_inst_opts("stop", argc, argv, &o, true);
-	if (rv >= 0)
-		return rv;
+	const struct inst_opts o = *op;
+	int rv;
 	char *root = instance_state_root(), *err = NULL;
 	struct instance *in = NULL;
 	if (instance_name_ok(o.name, &err) < 0 || instance_load(root, o.name, &in, &err) < 0) {
@@ -316,12 +233,9 @@ static void print_tail(const char *path, int lines)
 	free(data);
 }
 
-int run_cmd_logs(int argc, char **argv)
+int run_logs(const struct inst_opts *op)
 {
-	struct inst_opts o = {0};
-	int rv = parse_inst_opts("logs", argc, argv, &o, true);
-	if (rv >= 0)
-		return rv;
+	const struct inst_opts o = *op;
 	char *root = instance_state_root(), *err = NULL;
 	struct instance *in = NULL;
 	if (instance_name_ok(o.name, &err) < 0 || instance_load(root, o.name, &in, &err) < 0) {
@@ -351,12 +265,10 @@ int run_cmd_logs(int argc, char **argv)
 	return 0;
 }
 
-int run_cmd_wait(int argc, char **argv)
+int run_wait(const struct inst_opts *op)
 {
-	struct inst_opts o = {.timeout = 60};
-	int rv = parse_inst_opts("wait", argc, argv, &o, true);
-	if (rv >= 0)
-		return rv;
+	const struct inst_opts o = *op;
+	int rv;
 	if (!o.port) {
 		cli_err("wait: --port N is required");
 		return 2;

@@ -1,6 +1,6 @@
-/* cli_run.c — `smolc run` (see run.h).
+/* cli_run.c — `smolc run` (see run.h), once the CLI has parsed its options.
  *
- * Steps: parse options → find the run config (building first when given a
+ * Steps: find the run config (building first when given a
  * Smolfile) → read it → check kernel/image/QEMU/ports → choose the
  * accelerator (one line on stderr saying which and why) → build the argv
  * (qemu.c) → --dry-run prints it; foreground execs QEMU in place (the
@@ -19,7 +19,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <glob.h>
 #include <limits.h>
 #include <poll.h>
@@ -41,24 +40,11 @@
 #include "portprobe.h"
 #include "qemu.h"
 #include "runconf.h"
-#include "store.h"
 #include "util.h"
 
 extern char **environ;
 
-/* Parsed options of `smolc run`. Strings borrowed from argv unless noted. */
-struct run_opts {
-	const char *target;
-	bool detach, dry_run, time, json;
-	unsigned memory_mib, cpus;
-	struct runconf_port *ports;      /* owned */
-	size_t nports, ports_cap;
-	struct runconf_share *shares;    /* owned */
-	size_t nshares, shares_cap;
-	const char *append, *accel, *console, *name;
-};
-
-static void run_opts_free(struct run_opts *o)
+void run_opts_free(struct run_opts *o)
 {
 	for (size_t i = 0; i < o->nports; i++)
 		runconf_port_clear(&o->ports[i]);
@@ -71,143 +57,6 @@ static void run_opts_free(struct run_opts *o)
 	free(o->shares);
 }
 
-/* "512", "512M", "512MiB", "1G" → MiB. */
-static int parse_mem(const char *s, unsigned *out)
-{
-	char *end;
-	errno = 0;
-	unsigned long v = strtoul(s, &end, 10);
-	if (end == s || errno || s[0] == '-')
-		return -1;
-	if (!strcmp(end, "G") || !strcmp(end, "g") || !strcmp(end, "GiB") || !strcmp(end, "GB"))
-		v *= 1024;
-	else if (*end && strcmp(end, "M") && strcmp(end, "m") && strcmp(end, "MiB") && strcmp(end, "MB"))
-		return -1;
-	if (v < 16 || v > (1ul << 20))
-		return -1;
-	*out = (unsigned)v;
-	return 0;
-}
-
-static int parse_share(struct run_opts *o, const char *spec)
-{
-	/* HOST:TAG[:ro] */
-	char *s = xstrdup(spec);
-	bool ro = false;
-	char *last = strrchr(s, ':');
-	if (last && (!strcmp(last, ":ro") || !strcmp(last, ":rw"))) {
-		ro = !strcmp(last, ":ro");
-		*last = 0;
-		last = strrchr(s, ':');
-	}
-	if (!last || last == s || !last[1]) {
-		free(s);
-		return -1;
-	}
-	*last = 0;
-	char real[PATH_MAX];
-	if (!realpath(s, real)) {
-		cli_err("--share %s: %s: %s", spec, s, strerror(errno));
-		free(s);
-		return -2;
-	}
-	VEC_GROW(o->shares, o->nshares, o->shares_cap);
-	struct runconf_share *sh = &o->shares[o->nshares++];
-	sh->host_path = xstrdup(real);
-	sh->tag = xstrdup(last + 1);
-	sh->guest_path = NULL;
-	sh->readonly = ro;
-	free(s);
-	return 0;
-}
-
-static int parse_run_opts(int argc, char **argv, struct run_opts *o)
-{
-	enum { O_SHARE = 256, O_ACCEL, O_CONSOLE, O_NAME, O_DRY, O_TIME, O_JSON };
-	static const struct option lo[] = {
-		{"detach", no_argument, NULL, 'd'},
-		{"publish", required_argument, NULL, 'p'},
-		{"memory", required_argument, NULL, 'm'},
-		{"cpus", required_argument, NULL, 'c'},
-		{"append", required_argument, NULL, 'a'},
-		{"share", required_argument, NULL, O_SHARE},
-		{"accel", required_argument, NULL, O_ACCEL},
-		{"console", required_argument, NULL, O_CONSOLE},
-		{"name", required_argument, NULL, O_NAME},
-		{"dry-run", no_argument, NULL, O_DRY},
-		{"time", no_argument, NULL, O_TIME},
-		{"json", no_argument, NULL, O_JSON},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
-	optind = 0;
-	opterr = 0;
-	int c;
-	while ((c = getopt_long(argc, argv, ":dp:m:c:a:h", lo, NULL)) != -1) {
-		char *e = NULL;
-		switch (c) {
-		case 'd': o->detach = true; break;
-		case 'p': {
-			struct runconf_port p;
-			if (runconf_parse_port(optarg, &p, &e) < 0) {
-				cli_err("-p: %s", e);
-				free(e);
-				return 2;
-			}
-			VEC_GROW(o->ports, o->nports, o->ports_cap);
-			o->ports[o->nports++] = p;
-			break;
-		}
-		case 'm':
-			if (parse_mem(optarg, &o->memory_mib) < 0) {
-				cli_err("-m %s: expected a memory size in MiB from 16 (e.g. 512, 512M, 1G)", optarg);
-				return 2;
-			}
-			break;
-		case 'c': {
-			char *end;
-			unsigned long v = strtoul(optarg, &end, 10);
-			if (!*optarg || *end || v < 1 || v > 256) {
-				cli_err("-c %s: expected a number of CPUs from 1 to 256", optarg);
-				return 2;
-			}
-			o->cpus = (unsigned)v;
-			break;
-		}
-		case 'a': o->append = optarg; break;
-		case O_SHARE: {
-			int r = parse_share(o, optarg);
-			if (r == -1) {
-				cli_err("--share %s: expected HOST_DIR:TAG[:ro]", optarg);
-				return 2;
-			}
-			if (r < 0)
-				return 1;
-			break;
-		}
-		case O_ACCEL: o->accel = optarg; break;
-		case O_CONSOLE: o->console = optarg; break;
-		case O_NAME: o->name = optarg; break;
-		case O_DRY: o->dry_run = true; break;
-		case O_TIME: o->time = true; break;
-		case O_JSON: o->json = true; break;
-		case 'h': fputs(run_usage("run"), stdout); return 0;
-		case ':': cli_err("run: option %s needs a value", argv[optind - 1]); return 2;
-		default:
-			cli_err("run: unknown option %s; see `smolc help run`", argv[optind - 1]);
-			return 2;
-		}
-	}
-	if (optind < argc)
-		o->target = argv[optind++];
-	if (optind < argc) {
-		cli_err("run: unexpected argument \"%s\"; options go before or after the target, one target only",
-			argv[optind]);
-		return 2;
-	}
-	return -1; /* continue */
-}
-
 static const char *host_arch(void)
 {
 	struct utsname u;
@@ -216,53 +65,16 @@ static const char *host_arch(void)
 	return "amd64";
 }
 
-/* The run config of NAME[:TAG] in the local image store, after checking
- * the entry (store.h). 0 with *path; 1 (message printed) when the store
- * has it but it is damaged; -1 when the store has no such image. */
-static int store_runconf(const char *target, char **path)
-{
-	char *name = NULL, *tag = NULL, *err = NULL;
-	if (store_parse_ref(target, &name, &tag, NULL) < 0)
-		return -1;
-	int rv = -1;
-	struct store *s = store_open(NULL, &err);
-	char id[65];
-	if (!s) {
-		debugf("run: no image store: %s", err);
-	} else {
-		int r = store_lookup(s, name, tag, id, &err);
-		if (r < 0) {
-			cli_err("run: %s", err);
-			rv = 1;
-		} else if (r == 0) {
-			struct store_meta m;
-			if (store_verify(s, id, &m, &err) < 0) {
-				cli_err("run: %s:%s: %s", name, tag, err);
-				rv = 1;
-			} else {
-				store_meta_clear(&m);
-				*path = store_path(s, id, "run.yaml");
-				rv = 0;
-			}
-		}
-	}
-	store_free(s);
-	free(err);
-	free(name);
-	free(tag);
-	return rv;
-}
-
 /* Find the run config for target. Returns 0 with *path (caller frees), or
- * an exit code. *from_store: the image is in the local image store (run
- * it without writing to it). */
-static int find_runconf(const char *target, char **path, bool *from_store)
+ * an exit code. *stored: it is an image of the store (never written). */
+static int find_runconf(const struct run_opts *o, char **path, bool *stored)
 {
-	*from_store = false;
+	const char *target = o->target;
+	*stored = false;
 	struct stat st;
 	if (!target) {
 		if (stat("Smolfile", &st) == 0)
-			return build_for_run("Smolfile", path);
+			return o->build(o->build_ctx, "Smolfile", path);
 		cli_err("run: no target and no ./Smolfile; give a run config (images/SERVICE-ARCH.yaml), "
 			"a Smolfile or a service name");
 		return 2;
@@ -279,26 +91,27 @@ static int find_runconf(const char *target, char **path, bool *from_store)
 				free(sf);
 				return 1;
 			}
-			int r = build_for_run(sf, path);
+			int r = o->build(o->build_ctx, sf, path);
 			free(sf);
 			return r;
 		}
-		return build_for_run(target, path);
+		return o->build(o->build_ctx, target, path);
 	}
 	/* A service name: images/NAME-<host arch>.yaml, else an image of the
 	 * store (NAME[:TAG]), else the only images/NAME-*.yaml */
 	char *want = xasprintf("images/%s-%s.yaml", target, host_arch());
-	if (!strchr(target, '/') && !strchr(target, ':') && stat(want, &st) == 0) {
+	bool plain = !strchr(target, '/') && !strchr(target, ':');
+	if (plain && stat(want, &st) == 0) {
 		*path = want;
 		return 0;
 	}
-	int sr = store_runconf(target, path);
+	int sr = o->image ? o->image(o->image_ctx, target, path) : -1;
 	if (sr >= 0) {
 		free(want);
-		*from_store = sr == 0;
+		*stored = sr == 0;
 		return sr;
 	}
-	if (strchr(target, '/') || strchr(target, ':')) {
+	if (!plain) {
 		cli_err("run: %s: no such file, and no image of that name in the image store (see `smolc images`)",
 			target);
 		free(want);
@@ -686,21 +499,17 @@ static int check_ports(const struct runconf *rc, const struct run_opts *o)
 	return 0;
 }
 
-int run_cmd_run(int argc, char **argv)
+int run_main(const struct run_opts *op)
 {
-	struct run_opts o;
-	memset(&o, 0, sizeof(o));
+	struct run_opts o = *op;
 	struct runconf *rc = NULL;
 	struct strvec warnings = {0}, qargv = {0};
 	char *conf = NULL, *err = NULL, *qemu_path = NULL, *root = NULL, *dir = NULL, *realdir = NULL;
 	char *tmpdir = NULL;
 	int lockfd = -1;
-	int rv = parse_run_opts(argc, argv, &o);
-	if (rv >= 0)
-		goto out;
-	rv = 1;
-	bool from_store = false;
-	int fr = find_runconf(o.target, &conf, &from_store);
+	int rv = 1;
+	bool stored = false;
+	int fr = find_runconf(&o, &conf, &stored);
 	if (fr != 0) {
 		rv = fr;
 		goto out;
@@ -762,7 +571,7 @@ int run_cmd_run(int argc, char **argv)
 		.nports = o.nports,
 		.shares = o.shares,
 		.nshares = o.nshares,
-		.snapshot = from_store && !rc->readonly,
+		.snapshot = stored && !rc->readonly,
 	};
 	if (o.detach) {
 		if (!console || str_startswith(console, "stdio"))
@@ -916,6 +725,5 @@ out:
 	free(err);
 	free(conf);
 	runconf_free(rc);
-	run_opts_free(&o);
 	return rv;
 }

@@ -28,6 +28,13 @@ result() { # name rc logfile
 
 want() { [ -z "$ONLY" ] || [[ "$1" =~ $ONLY ]]; }
 
+# 0. static checks: layers and include cycles (tests/include-check.sh)
+if want "lint/include-check"; then
+	log="$LOGDIR/include-check.log"
+	"$ROOT/tests/include-check.sh" >"$log" 2>&1
+	result "lint/include-check" $? "$log"
+fi
+
 # 1. unit tests
 for t in "$UNIT_DIR"/test_*; do
 	[ -x "$t" ] || continue

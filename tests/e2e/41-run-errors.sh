@@ -54,7 +54,7 @@ mkdir empty; (cd empty && expect 2 "no target and no ./Smolfile" "$SMOLC" run) |
 expect 2 '^smolc: -p: port "80": expected' "$SMOLC" run --dry-run svc -p 80
 expect 2 'unknown accelerator "warp"' "$SMOLC" run --dry-run svc --accel warp
 expect 2 '^smolc: -m 1T' "$SMOLC" run --dry-run svc -m 1T
-expect 2 'unknown option --bogus' "$SMOLC" run --bogus svc
+expect 2 "^smolc: run: unknown option '--bogus'$" "$SMOLC" run --bogus svc
 expect 2 'cannot be used with -d' "$SMOLC" run -d --console stdio svc
 expect 2 'bad instance name' "$SMOLC" run -d --name '../x' svc
 expect 2 'expected stdio, pty, none, tcp:PORT or file:PATH' "$SMOLC" run --dry-run --console serial svc

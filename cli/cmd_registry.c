@@ -1,4 +1,4 @@
-/* regcmd.c — `smolc push`, `smolc pull`, `smolc login`: images between the
+/* cmd_registry.c — `smolc push`, `smolc pull`, `smolc login`: images between the
  * local image store (oci/store.h) and OCI registries (oci/registry.h).
  *
  * Wire format (SPEC.md §8.4), compatible with smolBSD's
@@ -15,9 +15,10 @@
  *   pulled with the catalog's kernel and a default run config. */
 #include "cache.h"
 #include "catalog.h"
-#include "driver.h"
+#include "cli.h"
+#include "exitcode.h"
 #include "fetch.h"
-#include "imagecmd.h"
+#include "opt.h"
 #include "regauth.h"
 #include "registry.h"
 #include "runconf.h"
@@ -25,7 +26,6 @@
 #include "util.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,72 +40,12 @@
 #define RUNCONF_TYPE "application/vnd.smolc.runconfig.v1+yaml"
 #define TITLE "org.opencontainers.image.title"
 
-static const char push_usage[] =
-	"usage: smolc push [options] NAME[:TAG] [REGISTRY/REPOSITORY[:TAG]]\n"
-	"\n"
-	"Upload an image of the local image store to an OCI registry: the disk,\n"
-	"the kernel and the run config, in a manifest that smolBSD's tools (oras)\n"
-	"read as theirs. Without a target, NAME must itself be REGISTRY/REPOSITORY\n"
-	"(see smolc tag); the target's tag defaults to the source's. Blobs the\n"
-	"registry has are not sent again; blobs pushed before to another repository\n"
-	"of the same registry are mounted from there.\n"
-	"options:\n"
-	"      --ca-cert FILE     trust this CA (PEM) for the registry's TLS certificate\n"
-	"      --insecure         allow plain http to a registry that is not local\n"
-	"      --chunk-size SIZE  upload blobs larger than SIZE in chunks (e.g. 64M)\n"
-	"      --json             print the result as JSON on stdout\n"
-	"  -q, --quiet            no progress\n"
-	"Credentials: ~/.docker/config.json (or $DOCKER_CONFIG), see smolc login.\n";
-
-static const char pull_usage[] =
-	"usage: smolc pull [options] REGISTRY/REPOSITORY[:TAG|@sha256:DIGEST]\n"
-	"\n"
-	"Download an image into the local image store, named REGISTRY/REPOSITORY\n"
-	"with the tag pulled (for a digest: sha256-<first 12 digits>). Every blob\n"
-	"is checked against its digest; nothing is stored unless all are right.\n"
-	"An image pushed by smolBSD (a disk only) gets the catalog's kernel and a\n"
-	"default run config. Then: smolc run REGISTRY/REPOSITORY[:TAG].\n"
-	"options:\n"
-	"      --ca-cert FILE     trust this CA (PEM) for the registry's TLS certificate\n"
-	"      --insecure         allow plain http to a registry that is not local\n"
-	"      --json             print the result as JSON on stdout\n"
-	"  -q, --quiet            no progress\n";
-
-static const char login_usage[] =
-	"usage: smolc login [options] REGISTRY\n"
-	"\n"
-	"Check credentials against REGISTRY and store them in ~/.docker/config.json\n"
-	"(or $DOCKER_CONFIG/config.json), as docker login does, mode 0600.\n"
-	"options:\n"
-	"  -u, --username USER    the user name (asked for when not given)\n"
-	"      --password-stdin   read the password from stdin (else asked for on the terminal)\n"
-	"      --ca-cert FILE, --insecure   as for push\n";
-
-const char *regcmd_usage(const char *cmd)
-{
-	if (!strcmp(cmd, "push"))
-		return push_usage;
-	if (!strcmp(cmd, "pull"))
-		return pull_usage;
-	if (!strcmp(cmd, "login"))
-		return login_usage;
-	return NULL;
-}
-
 struct reg_cli {
 	struct reg_opts ro;
 	bool json;
 	const char *user;
 	bool password_stdin;
 };
-
-static int bad_usage(const char *cmd, const char *fmt, const char *arg)
-{
-	fputs("smolc: ", stderr);
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, "\nRun 'smolc help %s' for its options.\n", cmd);
-	return EXIT_USAGE;
-}
 
 static int parse_size(const char *s, uint64_t *out)
 {
@@ -129,67 +69,23 @@ static int parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
-/* -1 = go on (optind at the operands); else an exit code. */
-static int parse_opts(const char *cmd, int argc, char **argv, struct reg_cli *o)
+static int ca_cb(const struct opt_cmd *cmd, const char *arg, void *value)
 {
-	enum { O_CA = 256, O_INSECURE, O_CHUNK, O_JSON, O_PWSTDIN };
-	static const struct option opts[] = {
-		{"ca-cert", required_argument, NULL, O_CA},
-		{"insecure", no_argument, NULL, O_INSECURE},
-		{"chunk-size", required_argument, NULL, O_CHUNK},
-		{"json", no_argument, NULL, O_JSON},
-		{"quiet", no_argument, NULL, 'q'},
-		{"username", required_argument, NULL, 'u'},
-		{"password-stdin", no_argument, NULL, O_PWSTDIN},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
-	memset(o, 0, sizeof(*o));
-	bool is_login = !strcmp(cmd, "login"), is_push = !strcmp(cmd, "push");
-	int c;
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+qu:h", opts, NULL)) != -1) {
-		switch (c) {
-		case O_CA:
-			if (access(optarg, R_OK) < 0)
-				return bad_usage(cmd, "--ca-cert %s: cannot read the file", optarg);
-			o->ro.ca_cert = optarg;
-			break;
-		case O_INSECURE: o->ro.insecure = true; break;
-		case O_CHUNK:
-			if (!is_push)
-				goto bad;
-			if (parse_size(optarg, &o->ro.chunk_size) < 0)
-				return bad_usage(cmd, "--chunk-size takes a size such as 5M or 1048576, not '%s'", optarg);
-			break;
-		case O_JSON:
-			if (is_login)
-				goto bad;
-			o->json = true;
-			break;
-		case 'q': o->ro.quiet = true; break;
-		case 'u':
-			if (!is_login)
-				goto bad;
-			o->user = optarg;
-			break;
-		case O_PWSTDIN:
-			if (!is_login)
-				goto bad;
-			o->password_stdin = true;
-			break;
-		case 'h':
-			fputs(regcmd_usage(cmd), stdout);
-			return EXIT_OK;
-		default:
-			goto bad;
-		}
-	}
-	return -1;
-bad:
-	return bad_usage(cmd, "unknown option or missing value: '%s'", argv[optind - 1]);
+	if (access(arg, R_OK) < 0)
+		return opt_error(cmd, "--ca-cert %s: cannot read the file: %s", arg, strerror(errno));
+	*(const char **)value = arg;
+	return 0;
 }
+
+static int chunk_cb(const struct opt_cmd *cmd, const char *arg, void *value)
+{
+	if (parse_size(arg, value) < 0)
+		return opt_error(cmd, "--chunk-size takes a size such as 5M or 1048576, not '%s'", arg);
+	return 0;
+}
+
+#define OPT_CA(o) OPT_CALL_("ca-cert", 0, "FILE", "trust this CA (PEM) for the registry's TLS certificate", &(o)->ro.ca_cert, ca_cb)
+#define OPT_INSECURE(o) OPT_FLAG_("insecure", 0, "allow plain http to a registry that is not local", &(o)->ro.insecure)
 
 static void json_print(json_t *o)
 {
@@ -321,13 +217,38 @@ static char *pushed_runconf(const char *yaml_path, const char *img, const char *
 
 int cmd_push(int argc, char **argv)
 {
+	static const struct opt_cmd cmd = {
+		.name = "push",
+		.synopsis = "[options] NAME[:TAG] [REGISTRY/REPOSITORY[:TAG]]",
+		.about = "Upload an image of the local image store to an OCI registry: the disk,\n"
+			 "the kernel and the run config, in a manifest that smolBSD's tools (oras)\n"
+			 "read as theirs. Without a target, NAME must itself be REGISTRY/REPOSITORY\n"
+			 "(see smolc tag); the target's tag defaults to the source's. Blobs the\n"
+			 "registry has are not sent again; blobs pushed before to another repository\n"
+			 "of the same registry are mounted from there.\n",
+		.footer = "Credentials: ~/.docker/config.json (or $DOCKER_CONFIG), see smolc login.\n",
+		.arg_name = "argument",
+		.max_args = 2,
+	};
 	struct reg_cli o;
-	int ex = parse_opts("push", argc, argv, &o);
+	memset(&o, 0, sizeof(o));
+	const struct opt opts[] = {
+		OPT_CA(&o),
+		OPT_INSECURE(&o),
+		OPT_CALL_("chunk-size", 0, "SIZE", "upload blobs larger than SIZE in chunks (e.g. 64M)", &o.ro.chunk_size,
+			  chunk_cb),
+		OPT_JSON(&o.json, "print the result as JSON on stdout"),
+		OPT_FLAG_("quiet", 'q', "no progress", &o.ro.quiet),
+		OPT_END_(),
+	};
+	const char *args[2];
+	size_t nargs;
+	int ex = opt_parse(&cmd, opts, argc, argv, args, &nargs);
 	if (ex >= 0)
 		return ex;
-	if (argc - optind < 1 || argc - optind > 2)
-		return bad_usage("push", "push: needs NAME[:TAG] and optionally REGISTRY/REPOSITORY[:TAG]%s", "");
-	const char *src = argv[optind], *dst = argc - optind == 2 ? argv[optind + 1] : NULL;
+	if (nargs < 1)
+		return opt_error(&cmd, "needs NAME[:TAG] and optionally REGISTRY/REPOSITORY[:TAG]");
+	const char *src = args[0], *dst = nargs == 2 ? args[1] : NULL;
 	char *name = NULL, *tag = NULL, *err = NULL, *yaml = NULL, *mdig = NULL, *refstr = NULL, *from = NULL;
 	char *disk = NULL, *kern = NULL, *ypath = NULL, *img_title = NULL, *kern_title = NULL, *yaml_title = NULL;
 	char *manifest = NULL;
@@ -608,15 +529,36 @@ static void name_from_title(const char *title, char **service, char **arch)
 
 int cmd_pull(int argc, char **argv)
 {
+	static const struct opt_cmd cmd = {
+		.name = "pull",
+		.synopsis = "[options] REGISTRY/REPOSITORY[:TAG|@sha256:DIGEST]",
+		.about = "Download an image into the local image store, named REGISTRY/REPOSITORY\n"
+			 "with the tag pulled (for a digest: sha256-<first 12 digits>). Every blob\n"
+			 "is checked against its digest; nothing is stored unless all are right.\n"
+			 "An image pushed by smolBSD (a disk only) gets the catalog's kernel and a\n"
+			 "default run config. Then: smolc run REGISTRY/REPOSITORY[:TAG].\n",
+		.arg_name = "reference",
+		.max_args = 1,
+	};
 	struct reg_cli o;
-	int ex = parse_opts("pull", argc, argv, &o);
+	memset(&o, 0, sizeof(o));
+	const struct opt opts[] = {
+		OPT_CA(&o),
+		OPT_INSECURE(&o),
+		OPT_JSON(&o.json, "print the result as JSON on stdout"),
+		OPT_FLAG_("quiet", 'q', "no progress", &o.ro.quiet),
+		OPT_END_(),
+	};
+	const char *args[1];
+	size_t nargs;
+	int ex = opt_parse(&cmd, opts, argc, argv, args, &nargs);
 	if (ex >= 0)
 		return ex;
-	if (argc - optind != 1)
-		return bad_usage("pull", "pull: needs one REGISTRY/REPOSITORY[:TAG|@sha256:DIGEST]%s", "");
+	if (nargs != 1)
+		return opt_error(&cmd, "needs one REGISTRY/REPOSITORY[:TAG|@sha256:DIGEST]");
 	struct reg_ref ref;
 	char *err = NULL;
-	if (reg_ref_parse(argv[optind], &ref, &err) < 0) {
+	if (reg_ref_parse(args[0], &ref, &err) < 0) {
 		fprintf(stderr, "smolc: pull: %s\n", err);
 		free(err);
 		return EXIT_USAGE;
@@ -839,13 +781,33 @@ static char *read_line(FILE *f, bool echo_off)
 
 int cmd_login(int argc, char **argv)
 {
+	static const struct opt_cmd cmd = {
+		.name = "login",
+		.synopsis = "[options] REGISTRY",
+		.about = "Check credentials against REGISTRY (host[:port]) and store them in\n"
+			 "~/.docker/config.json (or $DOCKER_CONFIG/config.json) as docker login\n"
+			 "does, mode 0600. The password is never printed.\n",
+		.arg_name = "registry",
+		.max_args = 1,
+	};
 	struct reg_cli o;
-	int ex = parse_opts("login", argc, argv, &o);
+	memset(&o, 0, sizeof(o));
+	const struct opt opts[] = {
+		OPT_STRING_("username", 'u', "USER", "the user name (asked for on a terminal when not given)", &o.user),
+		OPT_FLAG_("password-stdin", 0, "read the password from stdin (else asked for on the terminal)",
+			  &o.password_stdin),
+		OPT_CA(&o),
+		OPT_INSECURE(&o),
+		OPT_END_(),
+	};
+	const char *args[1];
+	size_t nargs;
+	int ex = opt_parse(&cmd, opts, argc, argv, args, &nargs);
 	if (ex >= 0)
 		return ex;
-	if (argc - optind != 1)
-		return bad_usage("login", "login: needs one REGISTRY (host[:port])%s", "");
-	const char *host = argv[optind];
+	if (nargs != 1)
+		return opt_error(&cmd, "needs one REGISTRY (host[:port])");
+	const char *host = args[0];
 	struct reg_ref probe;
 	char *t = xasprintf("%s/x", host), *err = NULL;
 	if (reg_ref_parse(t, &probe, &err) < 0) {

@@ -1,0 +1,300 @@
+/* cmd_run.c — the option tables of run, ps, stop, logs and wait; the
+ * commands themselves are the runtime's (runtime/run.h). `run` gets the
+ * build as a function (build_smolfile) so that the runtime never calls
+ * into the compiler. */
+#include "cli.h"
+#include "build.h"
+#include "exitcode.h"
+#include "opt.h"
+#include "run.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- value parsers of `smolc run` ---- */
+
+/* "512", "512M", "512MiB", "1G" → MiB. */
+static int parse_mem(const char *s, unsigned *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (end == s || errno || s[0] == '-')
+		return -1;
+	if (!strcmp(end, "G") || !strcmp(end, "g") || !strcmp(end, "GiB") || !strcmp(end, "GB"))
+		v *= 1024;
+	else if (*end && strcmp(end, "M") && strcmp(end, "m") && strcmp(end, "MiB") && strcmp(end, "MB"))
+		return -1;
+	if (v < 16 || v > (1ul << 20))
+		return -1;
+	*out = (unsigned)v;
+	return 0;
+}
+
+static int memory_cb(const struct opt_cmd *cmd, const char *arg, void *value)
+{
+	if (parse_mem(arg, value) < 0) {
+		fprintf(stderr, "smolc: -m %s: expected a memory size in MiB from 16 (e.g. 512, 512M, 1G)\n", arg);
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+static int cpus_cb(const struct opt_cmd *cmd, const char *arg, void *value)
+{
+	char *end;
+	unsigned long v = strtoul(arg, &end, 10);
+	if (!*arg || *end || v < 1 || v > 256) {
+		fprintf(stderr, "smolc: -c %s: expected a number of CPUs from 1 to 256\n", arg);
+		return EXIT_USAGE;
+	}
+	*(unsigned *)value = (unsigned)v;
+	return 0;
+}
+
+static int publish_cb(const struct opt_cmd *cmd, const char *arg, void *value)
+{
+	struct run_opts *o = value;
+	struct runconf_port p;
+	char *e = NULL;
+	if (runconf_parse_port(arg, &p, &e) < 0) {
+		fprintf(stderr, "smolc: -p: %s\n", e);
+		free(e);
+		return EXIT_USAGE;
+	}
+	VEC_GROW(o->ports, o->nports, o->ports_cap);
+	o->ports[o->nports++] = p;
+	return 0;
+}
+
+/* HOST:TAG[:ro] */
+static int share_cb(const struct opt_cmd *cmd, const char *spec, void *value)
+{
+	struct run_opts *o = value;
+	char *s = xstrdup(spec);
+	bool ro = false;
+	char *last = strrchr(s, ':');
+	if (last && (!strcmp(last, ":ro") || !strcmp(last, ":rw"))) {
+		ro = !strcmp(last, ":ro");
+		*last = 0;
+		last = strrchr(s, ':');
+	}
+	if (!last || last == s || !last[1]) {
+		fprintf(stderr, "smolc: --share %s: expected HOST_DIR:TAG[:ro]\n", spec);
+		free(s);
+		return EXIT_USAGE;
+	}
+	*last = 0;
+	char real[PATH_MAX];
+	if (!realpath(s, real)) {
+		fprintf(stderr, "smolc: --share %s: %s: %s\n", spec, s, strerror(errno));
+		free(s);
+		return EXIT_FAIL;
+	}
+	VEC_GROW(o->shares, o->nshares, o->shares_cap);
+	struct runconf_share *sh = &o->shares[o->nshares++];
+	sh->host_path = xstrdup(real);
+	sh->tag = xstrdup(last + 1);
+	sh->guest_path = NULL;
+	sh->readonly = ro;
+	free(s);
+	return 0;
+}
+
+/* The build `smolc run Smolfile` does first: the defaults of `smolc
+ * build` plus run's --build-arg. */
+static int build_smolfile(void *ctx, const char *smolfile, char **runconf_path_out)
+{
+	struct build_opts *bo = ctx;
+	return build_main(bo, smolfile, runconf_path_out);
+}
+
+int cmd_run(int argc, char **argv)
+{
+	static const struct opt_cmd cmd = {
+		.name = "run",
+		.synopsis = "[NAME[:TAG]|run.yaml|Smolfile|DIR] [options]",
+		.about = "Boot a micro-VM under QEMU. With a Smolfile (or none given and ./Smolfile\n"
+			 "exists) it is built first; NAME means images/NAME-<arch>.yaml when it\n"
+			 "exists, else the image NAME[:TAG] of the image store (see smolc images),\n"
+			 "from any directory; a stored disk is never written (snapshot=on).\n",
+		.footer = "Environment: SMOLC_QEMU (QEMU binary), SMOLC_STATE_DIR (instance state).\n"
+			  "Foreground: Ctrl-C stops the VM; the exit status is QEMU's.\n",
+		.arg_name = "target",
+		.max_args = 1,
+	};
+	struct run_opts o;
+	memset(&o, 0, sizeof(o));
+	struct build_opts bo;
+	memset(&bo, 0, sizeof(bo));
+	bo.outdir = "images";
+	const struct opt opts[] = {
+		OPT_FLAG_("detach", 'd', "run in the background (see smolc ps/logs/stop/wait)", &o.detach),
+		OPT_CALL_("publish", 'p', "[ADDR:]H:G[/udp]", "forward host port H to guest port G (repeatable)", &o,
+			  publish_cb),
+		OPT_CALL_("memory", 'm', "MEM", "memory in MiB (512, 512M, 1G)", &o.memory_mib, memory_cb),
+		OPT_CALL_("cpus", 'c', "N", "number of CPUs", &o.cpus, cpus_cb),
+		OPT_STRING_("append", 'a', "ARGS", "extra kernel command-line arguments", &o.append),
+		OPT_CALL_("share", 0, "DIR:TAG[:ro]",
+			  "export a host directory over 9p (mount tag TAG;\n"
+			  "replaces a SHARE of the recipe with the same tag)",
+			  &o, share_cb),
+		OPT_STRING_("accel", 0, "A", "auto (default; or $QEMU_ACCEL), kvm, tcg, hvf, nvmm", &o.accel),
+		OPT_STRING_("console", 0, "C", "stdio (default), pty, none, tcp:PORT, file:PATH", &o.console),
+		OPT_STRING_("name", 0, "N", "instance name for -d (default: the service name)", &o.name),
+		OPT_FLAG_("dry-run", 0, "print the QEMU command line and exit", &o.dry_run),
+		OPT_FLAG_("time", 0,
+			  "report time to the first console byte and to the\n"
+			  "first forwarded port answering (--json: as JSON)",
+			  &o.time),
+		OPT_JSON(&o.json, "with --time: the times as JSON on stdout"),
+		OPT_BUILD_ARG(&bo.build_args),
+		OPT_END_(),
+	};
+	const char *args[1];
+	size_t nargs;
+	int rv = opt_parse(&cmd, opts, argc, argv, args, &nargs);
+	if (rv < 0) {
+		o.target = nargs ? args[0] : NULL;
+		o.build = build_smolfile;
+		o.build_ctx = &bo;
+		bo.record = cli_record_image;
+		o.image = cli_stored_runconf;
+		rv = run_main(&o);
+	}
+	run_opts_free(&o);
+	sv_free(&bo.build_args);
+	return rv;
+}
+
+/* ---- ps, stop, logs, wait ---- */
+
+static int timeout_cb(const struct opt_cmd *cmd, const char *arg, void *value)
+{
+	char *end;
+	double t = strtod(arg, &end);
+	if (!*arg || *end || t < 0 || t > 86400) {
+		fprintf(stderr, "smolc: %s: --timeout %s: expected seconds\n", cmd->name, arg);
+		return EXIT_USAGE;
+	}
+	*(double *)value = t;
+	return 0;
+}
+
+static int port_cb(const struct opt_cmd *cmd, const char *arg, void *value)
+{
+	char *end;
+	unsigned long v = strtoul(arg, &end, 10);
+	if (!*arg || *end || v < 1 || v > 65535) {
+		fprintf(stderr, "smolc: %s: --port %s: expected a port from 1 to 65535\n", cmd->name, arg);
+		return EXIT_USAGE;
+	}
+	*(unsigned *)value = (unsigned)v;
+	return 0;
+}
+
+static int http_cb(const struct opt_cmd *cmd, const char *arg, void *value)
+{
+	if (arg[0] != '/') {
+		fprintf(stderr, "smolc: %s: --http %s: expected a path starting with /\n", cmd->name, arg);
+		return EXIT_USAGE;
+	}
+	*(const char **)value = arg;
+	return 0;
+}
+
+/* Parse an instance command's argv; NAME is required when cmd->max_args. */
+static int inst_parse(const struct opt_cmd *cmd, const struct opt *opts, int argc, char **argv, struct inst_opts *o)
+{
+	const char *args[1];
+	size_t nargs;
+	int rv = opt_parse(cmd, opts, argc, argv, args, &nargs);
+	if (rv >= 0)
+		return rv;
+	if (cmd->max_args && !nargs) {
+		fprintf(stderr, "smolc: %s: missing instance NAME; see `smolc ps`\n", cmd->name);
+		return EXIT_USAGE;
+	}
+	o->name = nargs ? args[0] : NULL;
+	return -1;
+}
+
+int cmd_ps(int argc, char **argv)
+{
+	static const struct opt_cmd cmd = {
+		.name = "ps",
+		.synopsis = "[--json]",
+		.about = "List running instances: NAME PID IMAGE PORTS UPTIME ACCEL.\n",
+	};
+	struct inst_opts o = {0};
+	const struct opt opts[] = {
+		OPT_JSON(&o.json, "one JSON array of instances on stdout"),
+		OPT_END_(),
+	};
+	int rv = inst_parse(&cmd, opts, argc, argv, &o);
+	return rv >= 0 ? rv : run_ps(&o);
+}
+
+#define OPT_TIMEOUT(v, h) OPT_CALL_("timeout", 't', "S", (h), (v), timeout_cb)
+
+int cmd_stop(int argc, char **argv)
+{
+	static const struct opt_cmd cmd = {
+		.name = "stop",
+		.synopsis = "NAME [--timeout S]",
+		.about = "Stop an instance: QMP system_powerdown (not on microvm, which has no ACPI\n"
+			 "power button), then SIGTERM, then SIGKILL, waiting up to S seconds\n"
+			 "(default 5) at each step. Says which one ended it; removes its state.\n",
+		.arg_name = "NAME",
+		.max_args = 1,
+	};
+	struct inst_opts o = {.timeout = 5};
+	const struct opt opts[] = {
+		OPT_TIMEOUT(&o.timeout, "seconds to wait at each step (default 5)"),
+		OPT_END_(),
+	};
+	int rv = inst_parse(&cmd, opts, argc, argv, &o);
+	return rv >= 0 ? rv : run_stop(&o);
+}
+
+int cmd_logs(int argc, char **argv)
+{
+	static const struct opt_cmd cmd = {
+		.name = "logs",
+		.synopsis = "[-f] NAME",
+		.about = "Print the serial console of an instance; -f follows until the VM exits.\n",
+		.arg_name = "NAME",
+		.max_args = 1,
+	};
+	struct inst_opts o = {0};
+	const struct opt opts[] = {
+		OPT_FLAG_("follow", 'f', "follow the console until the VM exits", &o.follow),
+		OPT_END_(),
+	};
+	int rv = inst_parse(&cmd, opts, argc, argv, &o);
+	return rv >= 0 ? rv : run_logs(&o);
+}
+
+int cmd_wait(int argc, char **argv)
+{
+	static const struct opt_cmd cmd = {
+		.name = "wait",
+		.synopsis = "NAME --port N [--timeout S] [--http PATH]",
+		.about = "Wait until the guest service behind host port N answers (default timeout\n"
+			 "60 s). With --http, wait for an HTTP response to GET PATH. Fails at once,\n"
+			 "with the end of the console log, if the VM exits.\n",
+		.arg_name = "NAME",
+		.max_args = 1,
+	};
+	struct inst_opts o = {.timeout = 60};
+	const struct opt opts[] = {
+		OPT_CALL_("port", 0, "N", "the forwarded host port to wait for (required)", &o.port, port_cb),
+		OPT_TIMEOUT(&o.timeout, "give up after S seconds (default 60)"),
+		OPT_CALL_("http", 0, "PATH", "wait for an HTTP response to GET PATH", &o.http, http_cb),
+		OPT_END_(),
+	};
+	int rv = inst_parse(&cmd, opts, argc, argv, &o);
+	return rv >= 0 ? rv : run_wait(&o);
+}
