@@ -19,6 +19,8 @@ int cmd_ps(int argc, char **argv);
 int cmd_stop(int argc, char **argv);
 int cmd_logs(int argc, char **argv);
 int cmd_wait(int argc, char **argv);
+int cmd_rm(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
 
 /* cmd_image.c: the local image store (oci/store.h) */
 int cmd_images(int argc, char **argv);
