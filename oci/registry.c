@@ -368,21 +368,38 @@ static bool all_zero(const char *p, size_t n)
 
 #define SINK_BUF (1u << 20)
 
+static int sink_write(struct sink *k, const char *p, size_t n, uint64_t off)
+{
+	while (n) {
+		ssize_t w = pwrite(k->fd, p, n, (off_t)off);
+		if (w <= 0) {
+			k->werr = w < 0 ? errno : EIO;
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+		off += (uint64_t)w;
+	}
+	return 0;
+}
+
+/* Write the buffer: runs of data in one pwrite each; all-zero 4 KiB
+ * blocks are skipped (holes) when sparse. */
 static int sink_flush(struct sink *k)
 {
-	size_t done = 0;
 	uint64_t base = k->written - k->blen;
-	while (done < k->blen) {
-		size_t n = k->blen - done < 4096 ? k->blen - done : 4096;
-		if (!(k->sparse && n == 4096 && all_zero(k->buf + done, n))) {
-			ssize_t w = pwrite(k->fd, k->buf + done, n, (off_t)(base + done));
-			if (w != (ssize_t)n) {
-				k->werr = w < 0 ? errno : EIO;
+	size_t run = 0, pos = 0; /* [run, pos) is data not written yet */
+	while (pos < k->blen) {
+		size_t n = k->blen - pos < 4096 ? k->blen - pos : 4096;
+		if (k->sparse && n == 4096 && all_zero(k->buf + pos, n)) {
+			if (pos > run && sink_write(k, k->buf + run, pos - run, base + run) < 0)
 				return -1;
-			}
+			run = pos + n;
 		}
-		done += n;
+		pos += n;
 	}
+	if (pos > run && sink_write(k, k->buf + run, pos - run, base + run) < 0)
+		return -1;
 	k->blen = 0;
 	return 0;
 }
@@ -500,7 +517,9 @@ static int perform(struct reg *r, struct exch *x, struct resp *s, bool *transien
 		  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header) == CURLE_OK &&
 		  curl_easy_setopt(c, CURLOPT_HEADERDATA, s) == CURLE_OK &&
 		  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body) == CURLE_OK &&
-		  curl_easy_setopt(c, CURLOPT_WRITEDATA, s) == CURLE_OK;
+		  curl_easy_setopt(c, CURLOPT_WRITEDATA, s) == CURLE_OK &&
+		  curl_easy_setopt(c, CURLOPT_BUFFERSIZE, 512L * 1024) == CURLE_OK &&
+		  curl_easy_setopt(c, CURLOPT_UPLOAD_BUFFERSIZE, 512L * 1024) == CURLE_OK;
 	if (ok && r->o.ca_cert)
 		ok = curl_easy_setopt(c, CURLOPT_CAINFO, r->o.ca_cert) == CURLE_OK;
 	if (ok && r->auth == AUTH_BASIC && r->user) {
