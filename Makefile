@@ -9,30 +9,33 @@
 
 PREFIX  ?= /usr/local
 CC      ?= cc
-PKGS     = ext2fs fdisk libarchive libcurl yaml-0.1 libcrypto
+PKGS     = ext2fs fdisk libarchive libcurl yaml-0.1 libcrypto jansson
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcom_err
-# ./smolc links only libc and libyaml (the static archive when libyaml-dev
-# ships one: one shared object less to load); the rest are loaded on first
+# ./smolc links only libc, libyaml and jansson (the static archives when the
+# -dev packages ship them: no shared object to load); the rest are loaded on first
 # use (compiler/lazylib.c) so that run/ps/check/plan start in a few ms.
 LAZY_LIBS  = curl archive ext2fs com_err fdisk crypto
 YAML_A    := $(shell $(CC) -print-file-name=libyaml.a 2>/dev/null)
-BIN_LIBS  := $(if $(filter /%,$(YAML_A)),$(YAML_A),$(shell pkg-config --libs yaml-0.1 2>/dev/null)) -ldl
+JANSSON_A := $(shell $(CC) -print-file-name=libjansson.a 2>/dev/null)
+BIN_LIBS  := $(if $(filter /%,$(YAML_A)),$(YAML_A),$(shell pkg-config --libs yaml-0.1 2>/dev/null)) \
+	     $(if $(filter /%,$(JANSSON_A)),$(JANSSON_A),-ljansson) -ldl
 WARN     = -Wall -Wextra -Wshadow -Wmissing-prototypes -Wstrict-prototypes -Wno-unused-parameter
 CFLAGS  ?= -O2 -g
 ifdef WERROR
 WARN    += -Werror
 endif
-# Layers (README "Where things live"): cli/ on top calls compiler/ and
-# runtime/; both sit on common/. Each directory is compiled with the include
+# Layers (README "Where things live"): cli/ on top calls compiler/, runtime/
+# and oci/ (the image store and the registry client); all sit on common/. Each directory is compiled with the include
 # paths of what it may use, so runtime/ cannot include compiler/ headers
 # (tests/include-check.sh checks the same, and for cycles).
 INC_common   = -Icommon
 INC_compiler = -Icommon -Icompiler -Ibuild/gen
 INC_runtime  = -Icommon -Iruntime
-INC_cli      = -Icommon -Icompiler -Iruntime -Icli -Ibuild/gen
+INC_oci      = -Icommon -Ioci
+INC_cli      = -Icommon -Icompiler -Iruntime -Ioci -Icli -Ibuild/gen
 INC_build    = $(INC_compiler)
-INC_ALL      = -Icommon -Icompiler -Iruntime -Icli -Ibuild/gen
+INC_ALL      = -Icommon -Icompiler -Iruntime -Ioci -Icli -Ibuild/gen
 layer_inc    = $(INC_$(firstword $(subst /, ,$(1))))
 BASE_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(PKG_CFLAGS)
 ALL_CFLAGS = $(BASE_CFLAGS) $(INC_ALL)
@@ -46,8 +49,8 @@ ifneq ($(wildcard grammar/parser.y),)
 GEN_C   = build/gen/lexer.c build/gen/parser.c
 GEN_H   = build/gen/lexer.h build/gen/parser.h
 endif
-SRCS    = $(wildcard common/*.c compiler/*.c runtime/*.c cli/*.c)
-HDRS    = $(wildcard common/*.h compiler/*.h runtime/*.h cli/*.h)
+SRCS    = $(wildcard common/*.c compiler/*.c runtime/*.c oci/*.c cli/*.c)
+HDRS    = $(wildcard common/*.h compiler/*.h runtime/*.h oci/*.h cli/*.h)
 LIBSRCS = $(filter-out cli/main.c compiler/lazylib.c,$(SRCS))
 OBJS    = $(patsubst %.c,build/obj/%.o,$(LIBSRCS) $(GEN_C))
 SANOBJS = $(patsubst %.c,build/san/%.o,$(LIBSRCS) $(GEN_C))

@@ -22,4 +22,23 @@ int cmd_wait(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 
+/* cmd_image.c: the local image store (oci/store.h) */
+int cmd_images(int argc, char **argv);
+int cmd_tag(int argc, char **argv);
+int cmd_rmi(int argc, char **argv);
+
+/* cmd_registry.c: OCI registries (oci/registry.h) */
+int cmd_push(int argc, char **argv);
+int cmd_pull(int argc, char **argv);
+int cmd_login(int argc, char **argv);
+
+/* The image store for build and run (cmd_image.c): -t's check (an opt_cb),
+ * the build's record function (build_record_fn, ctx = the -t value or
+ * NULL) and run's lookup of NAME[:TAG] (run_image_fn). */
+struct opt_cmd;
+struct build_result;
+int cli_check_image_name(const struct opt_cmd *cmd, const char *arg, void *value);
+int cli_record_image(void *ctx, const struct build_result *r, char **stored_as, char **err);
+int cli_stored_runconf(void *ctx, const char *target, char **path);
+
 #endif

@@ -144,7 +144,10 @@ int cmd_build(int argc, char **argv)
 	o.launcher = &cli_launcher;
 	const struct opt opts[] = {
 		OPT_STRING_("output", 'o', "DIR", "output directory (default: images)", &o.outdir),
-		OPT_STRING_("tag", 't', "NAME", "name outputs NAME.img/.kernel/.yaml instead of <service>-<arch>", &o.tag),
+		OPT_CALL_("tag", 't', "NAME[:TAG]",
+			  "record the image in the image store under this name\n"
+			  "(default <service>:latest; see smolc images)",
+			  &o.tag, cli_check_image_name),
 		OPT_BUILD_ARG(&o.build_args),
 		OPT_CACHE_DIR(&o.cache_dir),
 		OPT_MIRROR(&o.mirror),
@@ -160,6 +163,8 @@ int cmd_build(int argc, char **argv)
 	const char *args[1];
 	size_t nargs;
 	int rc = opt_parse(&cmd, opts, argc, argv, args, &nargs);
+	o.record = cli_record_image;
+	o.record_ctx = (void *)o.tag;
 	if (rc < 0)
 		rc = build_main(&o, nargs ? args[0] : "Smolfile", NULL);
 	sv_free(&o.build_args);

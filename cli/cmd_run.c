@@ -136,11 +136,13 @@ int cmd_run(int argc, char **argv)
 {
 	static const struct opt_cmd cmd = {
 		.name = "run",
-		.synopsis = "[NAME|run.yaml|Smolfile|DIR] [options]",
+		.synopsis = "[NAME[:TAG]|run.yaml|Smolfile|DIR] [options]",
 		.about = "Boot a micro-VM under QEMU. NAME means images/NAME-<arch>.yaml. With a\n"
 			 "Smolfile or DIR (or none given and ./Smolfile exists) the image is built\n"
 			 "first only when it is missing or stale, with the build-args it was built\n"
-			 "with (and says so); --dry-run never builds.\n",
+			 "with (and says so); --dry-run never builds. When images/NAME-<arch>.yaml\n"
+			 "does not exist, NAME[:TAG] names an image of the image store (see smolc\n"
+			 "images), from any directory; a stored disk is never written (snapshot=on).\n",
 		.footer = "Environment: SMOLC_QEMU (QEMU binary), SMOLC_STATE_DIR (instance state).\n"
 			  "Foreground: Ctrl-C stops the VM; the exit status is QEMU's.\n",
 		.arg_name = "target",
@@ -194,6 +196,8 @@ int cmd_run(int argc, char **argv)
 		o.target = nargs ? args[0] : NULL;
 		o.build = build_smolfile;
 		o.build_ctx = &bo;
+		bo.record = cli_record_image;
+		o.image = cli_stored_runconf;
 		rv = run_main(&o);
 	}
 	run_opts_free(&o);

@@ -30,6 +30,12 @@ static const struct {
 	{"rm", cmd_rm, "remove an exited instance and its logs"},
 	{"lock", cmd_lock, "pin every remote input (sets, packages, kernel) in Smolfile.lock"},
 	{"cache", cmd_cache, "inspect and prune the build cache (ls, du, prune)"},
+	{"images", cmd_images, "list the images in the local image store"},
+	{"tag", cmd_tag, "give a stored image another name"},
+	{"rmi", cmd_rmi, "remove images from the local image store"},
+	{"push", cmd_push, "upload a stored image to an OCI registry"},
+	{"pull", cmd_pull, "download an image from an OCI registry into the store"},
+	{"login", cmd_login, "store credentials for an OCI registry"},
 };
 
 static void usage(FILE *f)

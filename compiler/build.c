@@ -49,6 +49,7 @@ struct build {
 	bool *cached;               /* per step */
 	double *secs;               /* per step */
 	char *out_base;             /* <outdir>/<service>-<arch> */
+	char *stored_as;            /* NAME:TAG in the image store, once recorded */
 	struct lockfile *lock;
 	FILE *log;                  /* progress (stderr) or NULL when quiet */
 	struct loc err_at;          /* set by a step whose error is about one word, not the line */
@@ -326,24 +327,23 @@ static int write_kernel(struct build *b, const struct plan_input *in, const char
 	return 0;
 }
 
-/* The run config: everything `smolc run` needs. Cheap, so it is written on
- * every build (PORTS, MEM … are not part of the image). */
-static int write_runconf(struct build *b, const char *img, const char *kern, const char *initrd,
-			 const char *yaml)
+/* The run config: everything `smolc run` needs, naming the image, the
+ * kernel and the initrd (NULL: none) as `img`, `kern` and `initrd`
+ * (relative to the YAML's directory). */
+static struct runconf *make_runconf(struct build *b, const char *img, const char *kern, const char *initrd)
 {
 	const struct recipe_settings *rs = &b->r->set;
-	char *err = NULL;
 	struct runconf *rcf = runconf_new();
 	rcf->service = xstrdup(rs->service);
 	rcf->arch = xstrdup(rs->arch);
 	rcf->profile = xstrdup(rs->profile);
 	rcf->machine = xstrdup(!strcmp(rs->arch, "evbarm-aarch64") ? "virt" : "microvm");
-	rcf->kernel = xstrdup(path_basename(kern));
+	rcf->kernel = xstrdup(kern);
 	rcf->kernel_sha256 = b->p->kernel.digest && str_startswith(b->p->kernel.digest, "sha256:")
 				     ? xstrdup(b->p->kernel.digest + 7) : NULL;
-	rcf->image = xstrdup(path_basename(img));
+	rcf->image = xstrdup(img);
 	if (initrd) {
-		rcf->initrd = xstrdup(path_basename(initrd));
+		rcf->initrd = xstrdup(initrd);
 		rcf->initrd_sha256 = b->p->initrd.digest && str_startswith(b->p->initrd.digest, "sha256:")
 					     ? xstrdup(b->p->initrd.digest + 7) : NULL;
 	}
@@ -395,6 +395,16 @@ static int write_runconf(struct build *b, const char *img, const char *kern, con
 	rcf->build_key = xstrdup(b->p->image_key);
 	for (size_t i = 0; i < b->o->build_args.n; i++)
 		sv_pushdup(&rcf->build_args, b->o->build_args.v[i]);
+	return rcf;
+}
+
+/* Cheap, so it is written on every build (PORTS, MEM … are not part of
+ * the image). */
+static int write_runconf(struct build *b, const char *img, const char *kern, const char *initrd, const char *yaml)
+{
+	char *err = NULL;
+	struct runconf *rcf =
+		make_runconf(b, path_basename(img), path_basename(kern), initrd ? path_basename(initrd) : NULL);
 	int rc = 0;
 	if (runconf_write(rcf, yaml, &err) < 0) {
 		diag_error_plain(b->d, "%s", err);
@@ -402,6 +412,43 @@ static int write_runconf(struct build *b, const char *img, const char *kern, con
 		rc = -1;
 	}
 	runconf_free(rcf);
+	return rc;
+}
+
+/* Hand the image to the caller's record function (the image store). */
+static int record_image(struct build *b)
+{
+	if (!b->o->record)
+		return 0;
+	const struct recipe_settings *rs = &b->r->set;
+	char *err = NULL, *yaml = NULL;
+	char *img = xasprintf("%s.img", b->out_base), *kern = xasprintf("%s.kernel", b->out_base);
+	if (b->p->initrd.what)
+		logf_(b, "warning: the image store does not keep the INITRD yet: `smolc run %s` boots without it; "
+			 "run the build's run config instead\n", rs->service);
+	struct runconf *rcf = make_runconf(b, "disk.img", "kernel", NULL);
+	int rc = runconf_to_yaml(rcf, &yaml, &err);
+	runconf_free(rcf);
+	if (rc == 0) {
+		struct build_result r = {
+			.key = b->p->image_key,
+			.service = rs->service,
+			.arch = rs->arch,
+			.readonly = rs->readonly,
+			.image = img,
+			.kernel = kern,
+			.kernel_sha256 = b->p->kernel.digest && str_startswith(b->p->kernel.digest, "sha256:")
+						 ? b->p->kernel.digest + 7 : NULL,
+			.store_run_config = yaml,
+		};
+		rc = b->o->record(b->o->record_ctx, &r, &b->stored_as, &err);
+	}
+	if (rc < 0)
+		diag_error_plain(b->d, "recording the image in the image store: %s", err);
+	free(err);
+	free(yaml);
+	free(img);
+	free(kern);
 	return rc;
 }
 
@@ -465,6 +512,8 @@ config:
 		goto out;
 	if (!image_up_to_date)
 		stamp_write(b, img);
+	if (record_image(b) < 0)
+		goto out;
 	rc = 0;
 out:
 	free(err);
@@ -491,6 +540,8 @@ static void print_summary(struct build *b, bool up_to_date, double total)
 		json_str(stdout, img);
 		printf(",\"run_config\":");
 		json_str(stdout, yaml);
+		printf(",\"tag\":");
+		json_str(stdout, b->stored_as);
 		printf(",\"size\":%" PRIu64 ",\"allocated\":%" PRIu64 ",\"key\":\"%s\",\"up_to_date\":%s,"
 		       "\"seconds\":%.3f,\"steps\":[",
 		       size, used, b->p->image_key, up_to_date ? "true" : "false", total);
@@ -507,6 +558,8 @@ static void print_summary(struct build *b, bool up_to_date, double total)
 			up_to_date ? ", image up to date" : "", total);
 		fprintf(stderr, "  image   %s (%s, %s allocated)\n  key     %s\n  config  %s\n", img,
 			human_bytes(size, h1, sizeof(h1)), human_bytes(used, h2, sizeof(h2)), b->p->image_key, yaml);
+		if (b->stored_as)
+			fprintf(stderr, "  tagged  %s\n", b->stored_as);
 	}
 	free(img);
 	free(yaml);
@@ -623,8 +676,7 @@ static int build_run(struct build *b, char **yaml_out)
 		diag_error_plain(b->d, "cannot create output directory %s: %s", b->o->outdir, strerror(errno));
 		return EXIT_FAIL;
 	}
-	b->out_base = b->o->tag ? path_join(b->o->outdir, b->o->tag)
-				: xasprintf("%s/%s-%s", b->o->outdir, rs->service, rs->arch);
+	b->out_base = xasprintf("%s/%s-%s", b->o->outdir, rs->service, rs->arch);
 	b->cached = xcalloc(b->p->n + 1, sizeof(bool));
 	b->secs = xcalloc(b->p->n + 1, sizeof(double));
 	sweep_stale_outputs(b->out_base);
@@ -667,6 +719,7 @@ static void build_fini(struct build *b)
 	free(b->cached);
 	free(b->secs);
 	free(b->out_base);
+	free(b->stored_as);
 }
 
 

@@ -6,19 +6,35 @@
 #include "util.h"
 
 struct builder_launcher;
+/* What a finished build hands to build_opts.record: the image to record
+ * in the image store (the CLI's, oci/store.h; the compiler knows nothing
+ * of it). Borrowed for the call. */
+struct build_result {
+	const char *key;             /* image key (64 hex) */
+	const char *service, *arch;
+	bool readonly;
+	const char *image, *kernel;  /* the output files */
+	const char *kernel_sha256;   /* NULL when not known */
+	const char *store_run_config;/* the run config naming "disk.img" and "kernel" */
+};
+/* Record the image; *stored_as = "NAME:TAG" (caller frees). 0, or -1 with
+ * *err (the build then fails). */
+typedef int (*build_record_fn)(void *ctx, const struct build_result *r, char **stored_as, char **err);
 
 /* What `smolc build` was asked (filled by the CLI's option table). Strings
  * are borrowed; build_args ("NAME=VALUE", already taken from the
  * environment for a bare NAME) is owned by the caller. */
 struct build_opts {
 	const char *outdir;          /* output directory ("images") */
-	const char *tag;             /* output base name, or NULL for <service>-<arch> */
+	const char *tag;             /* the image's NAME[:TAG] for record (NULL: <service>:latest) */
 	const char *cache_dir;       /* NULL: the default cache */
 	const char *mirror;          /* NULL: the catalog's or $SMOLC_MIRROR */
 	bool offline, no_cache, quiet, json, update_lock;
 	bool verbose;                /* print each builder VM's QEMU argv and console (RUN, +INSTALL) */
 	const struct builder_launcher *launcher; /* how to boot the builder VM (builder.h); NULL: RUN fails */
 	struct strvec build_args;
+	build_record_fn record;      /* NULL: the image is not recorded */
+	void *record_ctx;
 	/* `smolc run Smolfile`: build only when the image is missing or
 	 * stale, saying so; for_run_dry: never build (fail when missing). */
 	bool for_run, for_run_dry;

@@ -295,4 +295,6 @@ SHIM(crypto, int, EVP_DigestFinal_ex, (EVP_MD_CTX *c, unsigned char *m, unsigned
 SHIM(crypto, const EVP_MD *, EVP_sha256, (void), ())
 SHIM(crypto, const EVP_MD *, EVP_sha512, (void), ())
 SHIM(crypto, EVP_MD *, EVP_MD_fetch, (OSSL_LIB_CTX *c, const char *a, const char *p), (c, a, p))
+SHIM(crypto, int, EVP_EncodeBlock, (unsigned char *t, const unsigned char *f, int n), (t, f, n))
+SHIM(crypto, int, EVP_DecodeBlock, (unsigned char *t, const unsigned char *f, int n), (t, f, n))
 SHIM(crypto, int, OPENSSL_init_crypto, (uint64_t o, const OPENSSL_INIT_SETTINGS *s), (o, s))

@@ -95,10 +95,11 @@ static const char *host_arch(void)
 }
 
 /* Find the run config for target. Returns 0 with *path (caller frees), or
- * an exit code. */
-static int find_runconf(const struct run_opts *o, char **path)
+ * an exit code. *stored: it is an image of the store (never written). */
+static int find_runconf(const struct run_opts *o, char **path, bool *stored)
 {
 	const char *target = o->target;
+	*stored = false;
 	bool dry_run = o->dry_run;
 	struct stat st;
 	if (!target) {
@@ -126,15 +127,25 @@ static int find_runconf(const struct run_opts *o, char **path)
 		}
 		return o->build(o->build_ctx, target, dry_run, path);
 	}
-	if (strchr(target, '/')) {
-		cli_err("run: %s: %s", target, strerror(ENOENT));
-		return 1;
-	}
-	/* A service name: images/NAME-<host arch>.yaml, else the only images/NAME-*.yaml */
+	/* A service name: images/NAME-<host arch>.yaml, else an image of the
+	 * store (NAME[:TAG]), else the only images/NAME-*.yaml */
 	char *want = xasprintf("images/%s-%s.yaml", target, host_arch());
-	if (stat(want, &st) == 0) {
+	bool plain = !strchr(target, '/') && !strchr(target, ':');
+	if (plain && stat(want, &st) == 0) {
 		*path = want;
 		return 0;
+	}
+	int sr = o->image ? o->image(o->image_ctx, target, path) : -1;
+	if (sr >= 0) {
+		free(want);
+		*stored = sr == 0;
+		return sr;
+	}
+	if (!plain) {
+		cli_err("run: %s: no such file, and no image of that name in the image store (see `smolc images`)",
+			target);
+		free(want);
+		return 1;
 	}
 	char *pat = xasprintf("images/%s-*.yaml", target);
 	glob_t g;
@@ -808,7 +819,8 @@ int run_main(const struct run_opts *op)
 	char *tmpdir = NULL;
 	int lockfd = -1;
 	int rv = 1;
-	int fr = find_runconf(&o, &conf);
+	bool stored = false;
+	int fr = find_runconf(&o, &conf, &stored);
 	if (fr != 0) {
 		rv = fr;
 		goto out;
@@ -874,6 +886,7 @@ int run_main(const struct run_opts *op)
 		.accel = ac.kind,
 		.console = console,
 		.extra_append = o.append,
+		.snapshot = stored && !rc->readonly,
 	};
 	if (o.detach) {
 		if (!console || str_startswith(console, "stdio"))

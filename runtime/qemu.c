@@ -242,7 +242,7 @@ int qemu_build_argv(const struct runconf *rc, const struct qemu_opts *o,
 	char *img_esc = opt_escape(img);
 	add(argv, "-drive");
 	sv_push(argv, xasprintf("if=none,file=%s,format=raw,id=hd0%s", img_esc,
-				rc->readonly ? ",readonly=on" : ""));
+				rc->readonly ? ",readonly=on" : o->snapshot ? ",snapshot=on" : ""));
 	free(img_esc);
 	free(img);
 	add2(argv, "-device", pci ? "virtio-blk-pci,drive=hd0" : "virtio-blk-device,drive=hd0");

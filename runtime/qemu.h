@@ -53,6 +53,7 @@ struct qemu_opts {
 	bool no_network;                 /* `-nic none` instead of -netdev user (the
 					    build's RUN steps without --network);
 					    forwarded ports are then ignored */
+	bool snapshot;                   /* the disk's writes go to a temp overlay (snapshot=on) */
 };
 
 /* "qemu-system-x86_64" / "qemu-system-i386" / "qemu-system-aarch64". */

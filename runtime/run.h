@@ -35,6 +35,13 @@
  * diagnostics and returns the exit code to use (1 failure, 2 bad recipe). */
 typedef int (*run_build_fn)(void *ctx, const char *smolfile, bool dry_run, char **runconf_path_out);
 
+/* Find NAME[:TAG] among stored images (the CLI's image store). 0 with
+ * *runconf_path_out (caller frees; the disk is then opened with
+ * snapshot=on so that it never changes), -1 when there is no such image
+ * (nothing printed), or an exit code after printing why it cannot be
+ * used. */
+typedef int (*run_image_fn)(void *ctx, const char *name, char **runconf_path_out);
+
 /* Options of `smolc run`. Strings borrowed from argv unless noted. */
 struct run_opts {
 	const char *target;
@@ -50,6 +57,8 @@ struct run_opts {
 	char *initrd;                    /* owned: --initrd, made absolute */
 	run_build_fn build;              /* builds a Smolfile target */
 	void *build_ctx;
+	run_image_fn image;              /* NULL: no image store */
+	void *image_ctx;
 };
 void run_opts_free(struct run_opts *o);
 

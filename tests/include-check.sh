@@ -1,8 +1,9 @@
 #!/bin/bash
 # include-check: the layers of README's "Where things live" hold.
-#   cli/      may include cli/, compiler/, runtime/, common/
+#   cli/      may include cli/, compiler/, runtime/, oci/, common/
 #   compiler/ may include compiler/, common/ (and the generated parser)
 #   runtime/  may include runtime/, common/ — never compiler/
+#   oci/      may include oci/, common/ (the image store, the registry client)
 #   common/   includes only common/
 # planning cannot download by construction: plan.c, plan_types, pkgs.c
 # do not include fetch.h or resolve.h (they read inputs through inputs.h);
@@ -14,12 +15,13 @@ ROOT=${ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
 exec python3 - "$ROOT" <<'PY'
 import os, re, sys
 root = sys.argv[1]
-layers = ["common", "compiler", "runtime", "cli"]
+layers = ["common", "compiler", "runtime", "oci", "cli"]
 allowed = {
     "common": {"common"},
     "compiler": {"common", "compiler"},
     "runtime": {"common", "runtime"},
-    "cli": {"common", "compiler", "runtime", "cli"},
+    "oci": {"common", "oci"},
+    "cli": {"common", "compiler", "runtime", "oci", "cli"},
 }
 # modules that must not include a header (beyond the layer rules)
 forbidden = {

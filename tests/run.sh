@@ -93,7 +93,8 @@ run_one() { # index
 	local i=$1 log=$LOGDIR/$1.log work=$LOGDIR/w$1 rc t0 tpid
 	now_ms; t0=$NOW
 	mkdir -p "$work"
-	export SMOLC_CACHE=$work/cache SMOLC_STATE_DIR=$work/state
+	# SMOLC_DATA: each test has its own image store (never the user's)
+	export SMOLC_CACHE=$work/cache SMOLC_STATE_DIR=$work/state SMOLC_DATA=$work/smolc-data
 	case ${kinds[$i]} in
 	unit | lint)
 		(cd "$ROOT" && exec "${files[$i]}") >"$log" 2>&1
