@@ -99,6 +99,11 @@ void layer_writer_abort(struct layer_writer *w);
 /* ---- import from an archive (libarchive: tar, pax, ustar, cpio; xz, gzip,
  * bzip2, zstd, or none) ---- */
 
+/* The largest regular file an image holds, plus one: ext2 without
+ * large_file keeps sizes below 2 GiB. Imports check sizes against it from
+ * the archive header or lstat before reading any data. */
+#define LAYER_MAX_FILE (1ull << 31)
+
 struct layer_import_opts {
 	const char *label;              /* name for errors; default: basename of the archive path */
 	const char *const *globs;       /* NULL-terminated fnmatch globs, or NULL = everything.

@@ -352,7 +352,8 @@ struct imp {
 	struct archive *a;
 	struct src src;
 	struct archive_entry *e;
-	const char *shown;      /* current entry name */
+	const char *shown;      /* current entry name, escaped for messages */
+	char *shown_own;        /* what shown points to when set by do_entry */
 	uint64_t size;          /* current entry size */
 	struct strset skipped;  /* regular files dropped by the globs */
 	struct held_dir *held;
@@ -486,23 +487,27 @@ static char *norm_name(struct imp *im, const char *shown, const char *name, bool
 	/* what the entries must stay inside: the image root, or the prefix
 	 * (LOCALBASE for packages) when the caller says so */
 	const char *root = im->o && im->o->root_name ? im->o->root_name : "the image root";
+	char *ename = str_escape(name);
+	char *np = NULL;
 	if (name[0] == '/') {
 		if (is_link)
 			layer_fail(err, "%s: entry \"%s\" is a hard link to the absolute path \"%s\"; "
-				   "archive entries must be relative", im->label, shown, name);
+				   "archive entries must be relative", im->label, shown, ename);
 		else
 			layer_fail(err, "%s: entry \"%s\" has an absolute path; archive entries must be "
 				   "relative to %s", im->label, shown, root);
-		return NULL;
+		goto out;
 	}
-	char *np = fstree_normalize(name, NULL);
+	np = fstree_normalize(name, NULL);
 	if (!np) {
 		if (is_link)
 			layer_fail(err, "%s: entry \"%s\" is a hard link to \"%s\", which escapes %s",
-				   im->label, shown, name, root);
+				   im->label, shown, ename, root);
 		else
 			layer_fail(err, "%s: entry \"%s\" escapes %s", im->label, shown, root);
 	}
+out:
+	free(ename);
 	return np;
 }
 
@@ -513,9 +518,12 @@ static int do_entry(struct imp *im, char **err)
 	if (!raw)
 		return layer_fail(err, "%s: an entry has no readable name (after \"%s\")", im->label,
 				  im->shown ? im->shown : "start of archive");
-	im->shown = raw;
+	free(im->shown_own);
+	im->shown_own = str_escape(raw);
+	im->shown = im->shown_own;
+	const char *shown = im->shown;
 	int rc = -1;
-	char *np = norm_name(im, raw, raw, false, err), *dest = NULL, *hnp = NULL, *hdest = NULL;
+	char *np = norm_name(im, shown, raw, false, err), *dest = NULL, *hnp = NULL, *hdest = NULL;
 	if (!np)
 		goto out;
 	if (skip_match(im, np)) {
@@ -527,7 +535,7 @@ static int do_entry(struct imp *im, char **err)
 	const char *hl = archive_entry_hardlink(e);
 	if (hl) {
 		/* tar hard-link entries have file type 0: test the link name first */
-		hnp = norm_name(im, raw, hl, true, err);
+		hnp = norm_name(im, shown, hl, true, err);
 		if (!hnp)
 			goto out;
 		if (!keep) {
@@ -538,14 +546,14 @@ static int do_entry(struct imp *im, char **err)
 		    (archive_format(im->a) & ARCHIVE_FORMAT_BASE_MASK) == ARCHIVE_FORMAT_CPIO) {
 			/* newc cpio: the data of a link set rides on its last name */
 			layer_fail(err, "%s: entry \"%s\": cpio hard links carrying data are not "
-				   "supported; repack the archive as tar", im->label, raw);
+				   "supported; repack the archive as tar", im->label, shown);
 			goto out;
 		}
 		hdest = with_prefix(im, hnp);
 		if (!layer_has_path(im->w, hdest) && strset_has(&im->skipped, hnp)) {
 			VEC_GROW(im->pend, im->npend, im->cappend);
 			struct pending_link *p = &im->pend[im->npend++];
-			p->shown = xstrdup(raw);
+			p->shown = xstrdup(shown);
 			p->dest = dest;
 			dest = NULL;
 			p->target_np = hnp;
@@ -554,7 +562,7 @@ static int do_entry(struct imp *im, char **err)
 			rc = 0;
 			goto out;
 		}
-		rc = layer_add_hardlink_named(im->w, raw, dest, hdest, err);
+		rc = layer_add_hardlink_named(im->w, shown, dest, hdest, err);
 		goto out;
 	}
 	struct fs_meta m;
@@ -565,7 +573,7 @@ static int do_entry(struct imp *im, char **err)
 		if (!keep) {
 			VEC_GROW(im->held, im->nheld, im->capheld);
 			struct held_dir *h = &im->held[im->nheld++];
-			h->shown = xstrdup(raw);
+			h->shown = xstrdup(shown);
 			h->dest = dest;
 			dest = NULL;
 			h->uname = m.uname ? xstrdup(m.uname) : NULL;
@@ -576,7 +584,7 @@ static int do_entry(struct imp *im, char **err)
 			rc = 0;
 			goto out;
 		}
-		rc = layer_add_named(im->w, raw, dest, &m, err);
+		rc = layer_add_named(im->w, shown, dest, &m, err);
 		goto out;
 	case AE_IFREG:
 		if (!keep) {
@@ -586,19 +594,37 @@ static int do_entry(struct imp *im, char **err)
 		}
 		m.type = FS_REG;
 		im->size = archive_entry_size_is_set(e) ? (uint64_t)archive_entry_size(e) : 0;
-		rc = layer_add_file_stream(im->w, raw, dest, &m, im->size, read_entry_data, im, err);
+		if (im->size >= LAYER_MAX_FILE) {
+			/* from the header, before reading any data: a sparse or
+			 * all-zero entry of 20 GiB costs nothing to store */
+			layer_fail(err, "%s: entry \"%s\" is %" PRIu64 " bytes; the image's ext2 "
+				   "(without large_file) holds files below 2 GiB", im->label, shown,
+				   im->size);
+			goto out;
+		}
+		rc = layer_add_file_stream(im->w, shown, dest, &m, im->size, read_entry_data, im, err);
 		goto out;
 	case AE_IFLNK:
 		m.type = FS_LNK;
 		m.target = archive_entry_symlink(e);
 		if (!m.target) {
-			layer_fail(err, "%s: entry \"%s\" is a symlink without a target", im->label, raw);
+			layer_fail(err, "%s: entry \"%s\" is a symlink without a target", im->label, shown);
 			goto out;
 		}
 		break;
 	case AE_IFCHR:
 	case AE_IFBLK:
 		m.type = archive_entry_filetype(e) == AE_IFCHR ? FS_CHR : FS_BLK;
+		if ((uint64_t)archive_entry_rdevmajor(e) > 0xfff ||
+		    (uint64_t)archive_entry_rdevminor(e) > 0xfffff) {
+			/* NetBSD's dev_t (and Linux's): 12-bit major, 20-bit minor;
+			 * truncating would make it another device */
+			layer_fail(err, "%s: entry \"%s\" is device %" PRIu64 ",%" PRIu64 ", which does "
+				   "not fit a dev_t (major at most 4095, minor at most 1048575)",
+				   im->label, shown, (uint64_t)archive_entry_rdevmajor(e),
+				   (uint64_t)archive_entry_rdevminor(e));
+			goto out;
+		}
 		m.rdev_major = (uint32_t)archive_entry_rdevmajor(e);
 		m.rdev_minor = (uint32_t)archive_entry_rdevminor(e);
 		break;
@@ -609,11 +635,11 @@ static int do_entry(struct imp *im, char **err)
 		m.type = FS_SOCK;
 		break;
 	default:
-		layer_fail(err, "%s: entry \"%s\" has an unsupported file type (0%o)", im->label, raw,
+		layer_fail(err, "%s: entry \"%s\" has an unsupported file type (0%o)", im->label, shown,
 			   (unsigned)archive_entry_filetype(e));
 		goto out;
 	}
-	rc = keep ? layer_add_named(im->w, raw, dest, &m, err) : 0;
+	rc = keep ? layer_add_named(im->w, shown, dest, &m, err) : 0;
 out:
 	free(np);
 	free(dest);
@@ -647,7 +673,9 @@ static int pass_entries(struct imp *im, const char *path, bool second, char **er
 		const char *raw = archive_entry_pathname(im->e);
 		if (!raw || archive_entry_hardlink(im->e) || archive_entry_filetype(im->e) != AE_IFREG)
 			continue;
-		im->shown = raw;
+		free(im->shown_own);
+		im->shown_own = str_escape(raw);
+		im->shown = im->shown_own;
 		char *np = fstree_normalize(raw, NULL);
 		if (!np)
 			continue;
@@ -660,6 +688,12 @@ static int pass_entries(struct imp *im, const char *path, bool second, char **er
 			entry_meta(im->e, &m);
 			m.type = FS_REG;
 			im->size = archive_entry_size_is_set(im->e) ? (uint64_t)archive_entry_size(im->e) : 0;
+			if (im->size >= LAYER_MAX_FILE) {
+				free(np);
+				return layer_fail(err, "%s: entry \"%s\" is %" PRIu64 " bytes; the image's "
+						  "ext2 (without large_file) holds files below 2 GiB",
+						  im->label, im->shown, im->size);
+			}
 			if (layer_add_file_stream(im->w, p->shown, p->dest, &m, im->size, read_entry_data,
 						  im, err) < 0) {
 				free(np);
@@ -728,6 +762,7 @@ out:
 	layer_writer_set_label(w, saved_label);
 	free(saved_label);
 	free(im.prefix);
+	free(im.shown_own);
 	strset_free(&im.skipped);
 	for (size_t i = 0; i < im.nheld; i++) {
 		free(im.held[i].shown);
