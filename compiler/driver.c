@@ -31,12 +31,14 @@ static const char plan_usage[] =
 	"  --json   machine-readable output\n";
 
 static const char cache_usage[] =
-	"usage: smolc cache ls | du | prune [--all] [--older-than DAYS] [--dry-run]  [--cache-dir DIR]\n"
+	"usage: smolc cache ls | du | prune [--all] [--older-than DAYS] [--dry-run] | verify [--remove]  [--cache-dir DIR]\n"
 	"\n"
 	"  ls      list cached downloads, layers and memos with size and last use\n"
 	"  du      total size per kind\n"
 	"  prune   remove entries unused for 30 days (--older-than N), or everything (--all);\n"
 	"          entries in use by a running build are skipped\n"
+	"  verify  recompute the digest of every layer and download and list the damaged\n"
+	"          ones (exit 1 if any); --remove deletes them (builds rebuild damaged layers)\n"
 	"The cache is $SMOLC_CACHE, else $XDG_CACHE_HOME/smolc, else ~/.cache/smolc.\n";
 
 static const char lock_usage[] =
@@ -283,11 +285,12 @@ int cmd_cache(int argc, char **argv)
 		{"all", no_argument, NULL, 'a'},
 		{"older-than", required_argument, NULL, 'o'},
 		{"dry-run", no_argument, NULL, 'n'},
+		{"remove", no_argument, NULL, 'r'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *cache_dir = NULL;
-	bool all = false, dry = false;
+	bool all = false, dry = false, remove = false;
 	long days = 30;
 	int c;
 	optind = 0;
@@ -302,6 +305,9 @@ int cmd_cache(int argc, char **argv)
 			break;
 		case 'n':
 			dry = true;
+			break;
+		case 'r':
+			remove = true;
 			break;
 		case 'o': {
 			char *end;
@@ -319,7 +325,7 @@ int cmd_cache(int argc, char **argv)
 		}
 	}
 	if (optind >= argc)
-		return driver_bad_usage("cache", "cache: needs a subcommand: ls, du or prune%s", "");
+		return driver_bad_usage("cache", "cache: needs a subcommand: ls, du, prune or verify%s", "");
 	const char *sub = argv[optind];
 	char *err = NULL;
 	struct cache *cache = cache_open(cache_dir, &err);
@@ -347,9 +353,13 @@ int cmd_cache(int argc, char **argv)
 			rc = EXIT_FAIL;
 		else
 			cache_print_prune(&res, dry, stdout);
+	} else if (!strcmp(sub, "verify")) {
+		size_t bad = 0;
+		if (cache_verify(cache, remove, stdout, &bad, &err) < 0 || bad)
+			rc = EXIT_FAIL;
 	} else {
 		cache_free(cache);
-		return driver_bad_usage("cache", "cache: unknown subcommand '%s' (expected ls, du or prune)", sub);
+		return driver_bad_usage("cache", "cache: unknown subcommand '%s' (expected ls, du, prune or verify)", sub);
 	}
 	if (rc != EXIT_OK && err)
 		fprintf(stderr, "smolc: cache: %s\n", err);

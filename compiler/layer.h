@@ -170,6 +170,15 @@ int layer_apply(const char *dir, struct fstree *t, char **err);
 /* Read <dir>/info. Returns 0, or -1 + *err if missing or malformed. */
 int layer_read_info(const char *dir, struct layer_info *info, char **err);
 
+/* Check a committed layer against its info file. Cheap part (always): the
+ * info is readable and the entry list and data file have the size and
+ * mtime recorded when the layer was written (layers written before that
+ * was recorded skip it). deep: also recompute the layer's digest from
+ * both files (reads all the data). Returns 0 when it matches, 1 when it
+ * does not (*why says what differs, e.g. "its data file was modified"),
+ * -1 when it cannot be read (*why set). */
+int layer_verify(const char *dir, bool deep, char **why);
+
 /* ---- POSTINST support: export a tree, diff a host dir against it ---- */
 
 /* Materialise t under host_dir (which must exist and be empty) so a

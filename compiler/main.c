@@ -25,7 +25,7 @@ static const struct {
 	{"logs", run_cmd_logs, "show a detached micro VM's console log"},
 	{"wait", run_cmd_wait, "wait until a micro VM's forwarded port accepts connections"},
 	{"lock", cmd_lock, "pin every remote input (sets, packages, kernel) in Smolfile.lock"},
-	{"cache", cmd_cache, "inspect and prune the build cache (ls, du, prune)"},
+	{"cache", cmd_cache, "inspect, verify and prune the build cache (ls, du, prune, verify)"},
 };
 
 static void usage(FILE *f)
