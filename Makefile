@@ -1,6 +1,6 @@
 # smolc — plain Makefile, pkg-config for every library.
 #   make            build ./smolc
-#   make check      build and run every test (tests/run.sh)
+#   make check      build and run every test (tests/run.sh; JOBS=N at a time, default nproc)
 #   make asan       build ./smolc-asan (ASan+UBSan); make check SAN=1 runs the tests with it
 #   make test       everything CI runs (installs deps, tests normal + ASan, fuzz)
 #   make deps       install the Debian packages the build and tests need
@@ -23,7 +23,19 @@ CFLAGS  ?= -O2 -g
 ifdef WERROR
 WARN    += -Werror
 endif
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Icompiler -Iruntime -Ibuild/gen $(PKG_CFLAGS)
+# Layers (README "Where things live"): cli/ on top calls compiler/ and
+# runtime/; both sit on common/. Each directory is compiled with the include
+# paths of what it may use, so runtime/ cannot include compiler/ headers
+# (tests/include-check.sh checks the same, and for cycles).
+INC_common   = -Icommon
+INC_compiler = -Icommon -Icompiler -Ibuild/gen
+INC_runtime  = -Icommon -Iruntime
+INC_cli      = -Icommon -Icompiler -Iruntime -Icli -Ibuild/gen
+INC_build    = $(INC_compiler)
+INC_ALL      = -Icommon -Icompiler -Iruntime -Icli -Ibuild/gen
+layer_inc    = $(INC_$(firstword $(subst /, ,$(1))))
+BASE_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(PKG_CFLAGS)
+ALL_CFLAGS = $(BASE_CFLAGS) $(INC_ALL)
 SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
@@ -32,8 +44,9 @@ ifneq ($(wildcard grammar/parser.y),)
 GEN_C   = build/gen/lexer.c build/gen/parser.c
 GEN_H   = build/gen/lexer.h build/gen/parser.h
 endif
-SRCS    = $(wildcard compiler/*.c) $(wildcard runtime/*.c)
-LIBSRCS = $(filter-out compiler/main.c compiler/lazylib.c,$(SRCS))
+SRCS    = $(wildcard common/*.c compiler/*.c runtime/*.c cli/*.c)
+HDRS    = $(wildcard common/*.h compiler/*.h runtime/*.h cli/*.h)
+LIBSRCS = $(filter-out cli/main.c compiler/lazylib.c,$(SRCS))
 OBJS    = $(patsubst %.c,build/obj/%.o,$(LIBSRCS) $(GEN_C))
 SANOBJS = $(patsubst %.c,build/san/%.o,$(LIBSRCS) $(GEN_C))
 
@@ -60,16 +73,16 @@ GENWARN = -Wno-unused-function -Wno-sign-compare -Wno-missing-prototypes -Wno-un
 
 build/obj/build/gen/%.o: build/gen/%.c $(GEN_H)
 	@mkdir -p $(dir $@)
-	@echo '  CC      $<'; $(CC) $(ALL_CFLAGS) $(GENWARN) -DSMOLC_VERSION='"$(VERSION)"' -c -o $@ $<
-build/obj/%.o: %.c $(GEN_H) $(wildcard compiler/*.h runtime/*.h)
+	@echo '  CC      $<'; $(CC) $(BASE_CFLAGS) $(INC_build) $(GENWARN) -DSMOLC_VERSION='"$(VERSION)"' -c -o $@ $<
+build/obj/%.o: %.c $(GEN_H) $(HDRS)
 	@mkdir -p $(dir $@)
-	@echo '  CC      $<'; $(CC) $(ALL_CFLAGS) -DSMOLC_VERSION='"$(VERSION)"' -c -o $@ $<
+	@echo '  CC      $<'; $(CC) $(BASE_CFLAGS) $(call layer_inc,$*) -DSMOLC_VERSION='"$(VERSION)"' -c -o $@ $<
 build/san/build/gen/%.o: build/gen/%.c $(GEN_H)
 	@mkdir -p $(dir $@)
-	@echo '  CC      $<'; $(CC) $(ALL_CFLAGS) $(GENWARN) $(SANFLAGS) -DSMOLC_VERSION='"$(VERSION)"' -c -o $@ $<
-build/san/%.o: %.c $(GEN_H) $(wildcard compiler/*.h runtime/*.h)
+	@echo '  CC      $<'; $(CC) $(BASE_CFLAGS) $(INC_build) $(GENWARN) $(SANFLAGS) -DSMOLC_VERSION='"$(VERSION)"' -c -o $@ $<
+build/san/%.o: %.c $(GEN_H) $(HDRS)
 	@mkdir -p $(dir $@)
-	@echo '  CC      $<'; $(CC) $(ALL_CFLAGS) $(SANFLAGS) -DSMOLC_VERSION='"$(VERSION)"' -c -o $@ $<
+	@echo '  CC      $<'; $(CC) $(BASE_CFLAGS) $(call layer_inc,$*) $(SANFLAGS) -DSMOLC_VERSION='"$(VERSION)"' -c -o $@ $<
 
 build/libsmolc.a: $(OBJS)
 	@rm -f $@; ar rcs $@ $^
@@ -87,9 +100,9 @@ build/gen/sonames.h: Makefile
 	done > $@.tmp && mv $@.tmp $@
 build/obj/compiler/lazylib.o build/san/compiler/lazylib.o: build/gen/sonames.h
 
-smolc: build/obj/compiler/main.o build/obj/compiler/lazylib.o build/libsmolc.a
+smolc: build/obj/cli/main.o build/obj/compiler/lazylib.o build/libsmolc.a
 	$(CC) $(CFLAGS) -o $@ $^ $(BIN_LIBS)
-smolc-asan: build/san/compiler/main.o build/san/compiler/lazylib.o build/libsmolc-san.a
+smolc-asan: build/san/cli/main.o build/san/compiler/lazylib.o build/libsmolc-san.a
 	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(BIN_LIBS)
 asan: smolc-asan
 
@@ -104,16 +117,16 @@ unit: $(UNIT_BINS)
 
 ifdef SAN
 check: smolc smolc-asan $(UNIT_BINS) $(UNIT_SAN)
-	SMOLC=$(CURDIR)/smolc-asan UNIT_DIR=build/tests-san tests/run.sh
+	SMOLC=$(CURDIR)/smolc-asan UNIT_DIR=build/tests-san SMOLC_SAN=1 $(if $(JOBS),JOBS=$(JOBS)) tests/run.sh
 else
 check: smolc $(UNIT_BINS)
-	SMOLC=$(CURDIR)/smolc UNIT_DIR=build/tests tests/run.sh
+	SMOLC=$(CURDIR)/smolc UNIT_DIR=build/tests $(if $(JOBS),JOBS=$(JOBS)) tests/run.sh
 endif
 
 # libFuzzer harness for the front end (clang).
 build/fuzz/fuzz_parse: tests/fuzz/fuzz_parse.c $(LIBSRCS) $(GEN_C)
 	@mkdir -p build/fuzz
-	clang -std=c11 -D_GNU_SOURCE -DSMOLC_VERSION='"$(VERSION)"' -g -O1 -fsanitize=fuzzer,address,undefined -Icompiler -Iruntime -Ibuild/gen $(PKG_CFLAGS) \
+	clang -std=c11 -D_GNU_SOURCE -DSMOLC_VERSION='"$(VERSION)"' -g -O1 -fsanitize=fuzzer,address,undefined $(INC_ALL) $(PKG_CFLAGS) \
 	  -Wno-unused-function -o $@ $^ $(PKG_LIBS)
 fuzz: build/fuzz/fuzz_parse
 	tests/fuzz/run.sh $(FUZZ_SECONDS)

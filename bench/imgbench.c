@@ -2,7 +2,7 @@
  * prints the time of each phase. For benchmarks and manual checks.
  *
  * Build (from the repo root, after `make`):
- *   cc -std=c11 -D_GNU_SOURCE -O2 -Icompiler -o build/imgbench bench/imgbench.c \
+ *   cc -std=c11 -D_GNU_SOURCE -O2 -Icommon -Icompiler -o build/imgbench bench/imgbench.c \
  *      build/libsmolc.a $(pkg-config --libs ext2fs fdisk libarchive libcrypto) -lcom_err
  * Usage:
  *   imgbench [-s SIZE_MIB] [-p netbsd|linux] [-g GLOB]... WORKDIR OUT.img ARCHIVE...

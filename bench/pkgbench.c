@@ -5,7 +5,7 @@
  * makes a 20,000-package one). Without patterns, the 20 packages with the
  * longest DEPENDS closure among the last 200 of the catalogue are requested.
  * Prints parse and resolve times (best of 5 runs each).
- * Build: cc -std=c11 -D_GNU_SOURCE -O2 -Icompiler -o build/pkgbench \
+ * Build: cc -std=c11 -D_GNU_SOURCE -O2 -Icommon -Icompiler -o build/pkgbench \
  *          bench/pkgbench.c build/libsmolc.a $(pkg-config --libs ...) -lcom_err */
 #include <stdio.h>
 #include <stdlib.h>

@@ -15,10 +15,10 @@
 #include "build.h"
 #include "cache.h"
 #include "catalog.h"
+#include "check.h"
 #include "digest.h"
 #include "digestmemo.h"
-#include "driver.h"
-#include "driver_int.h"
+#include "exitcode.h"
 #include "fetch.h"
 #include "fstree.h"
 #include "image.h"
@@ -26,12 +26,11 @@
 #include "lockfile.h"
 #include "pkgs.h"
 #include "postinst.h"
-#include "run.h"
+#include "session.h"
 #include "runconf.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <glob.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -41,46 +40,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-const char build_usage[] =
-	"usage: smolc build [options] [Smolfile]\n"
-	"\n"
-	"Build a Smolfile (default: ./Smolfile) into a bootable disk image,\n"
-	"written with no root, no loop device and no mount:\n"
-	"  <outdir>/<service>-<arch>.img     raw disk: GPT + one ext2 partition <service>root\n"
-	"  <outdir>/<service>-<arch>.kernel  the kernel to boot\n"
-	"  <outdir>/<service>-<arch>.yaml    the run config read by 'smolc run'\n"
-	"Each step is a layer in the cache, keyed by its inputs: unchanged steps\n"
-	"are CACHED, and a rebuild with nothing changed does no work.\n"
-	"\n"
-	"options:\n"
-	"  -o, --output DIR       output directory (default: images)\n"
-	"  -t, --tag NAME         name outputs NAME.img/.kernel/.yaml instead of <service>-<arch>\n"
-	"      --build-arg K=V    set ARG K (repeatable)\n"
-	"      --cache-dir DIR    cache directory (default: $SMOLC_CACHE, $XDG_CACHE_HOME/smolc, ~/.cache/smolc)\n"
-	"      --mirror URL       NetBSD mirror (default: the catalog's, or $SMOLC_MIRROR)\n"
-	"      --offline          use only the cache; say what is missing\n"
-	"      --no-cache         rebuild every layer (downloads stay cached)\n"
-	"      --update-lock      ignore Smolfile.lock, resolve again and rewrite it\n"
-	"  -q, --quiet            print only errors\n"
-	"      --json             print a JSON summary on stdout (for CI)\n"
-	"\n"
-	"When Smolfile.lock exists (see 'smolc lock') the build installs exactly\n"
-	"the sets, packages and kernel it pins.\n"
-	"\n"
-	"exit: 0 built, 1 failed (download, I/O, archive, script), 2 bad usage or bad recipe\n";
-
-struct build_opts {
-	const char *outdir;
-	const char *tag;
-	const char *cache_dir;
-	const char *mirror;
-	bool offline, no_cache, quiet, json, update_lock;
-	struct strvec build_args;
-};
-
 struct build {
 	struct build_opts *o;
-	struct driver_env env;
+	struct session env;
 	struct diag_ctx *d;
 	struct recipe *r;
 	struct plan *p;
@@ -730,11 +692,23 @@ static int write_runconf(struct build *b, const char *img, const char *kern, con
 				runconf_add_share(rcf, host ? host : n->u.share.host, tag, n->u.share.guest, false);
 				free(host);
 			}
-			if (n->kind == IR_LABEL && n->u.label.key)
-				runconf_set_label(rcf, n->u.label.key, n->u.label.value);
 		}
 	}
+	/* labels: the bases' first, so that a recipe's own LABEL wins */
+	size_t depth = 0;
+	for (const struct recipe *r = b->r; r; r = r->parent)
+		depth++;
+	while (depth--) {
+		const struct recipe *r = b->r;
+		for (size_t k = 0; k < depth; k++)
+			r = r->parent;
+		for (size_t i = 0; i < r->n; i++)
+			if (r->v[i].kind == IR_LABEL && r->v[i].u.label.key)
+				runconf_set_label(rcf, r->v[i].u.label.key, r->v[i].u.label.value);
+	}
 	rcf->build_key = xstrdup(b->p->image_key);
+	for (size_t i = 0; i < b->o->build_args.n; i++)
+		sv_pushdup(&rcf->build_args, b->o->build_args.v[i]);
 	int rc = 0;
 	if (runconf_write(rcf, yaml, &err) < 0) {
 		diag_error_plain(b->d, "%s", err);
@@ -849,15 +823,66 @@ static void print_summary(struct build *b, bool up_to_date, double total)
 	free(yaml);
 }
 
+/* The build-args string "A=1 B=2" for messages (caller frees). */
+static char *args_text(const struct strvec *args)
+{
+	struct strbuf sb;
+	sb_init(&sb);
+	for (size_t i = 0; i < args->n; i++)
+		sb_printf(&sb, " --build-arg %s", args->v[i]);
+	sb_cstr(&sb);
+	return sb_detach(&sb);
+}
+
+/* `smolc run Smolfile`, after planning: is the image there and built for
+ * this plan's key (stamp)? Returns EXIT_OK with *yaml_out when it is (no
+ * build); -1 to go on building (after saying so); an exit code when
+ * --dry-run finds no image. */
+static int run_check_image(struct build *b, char **yaml_out)
+{
+	const struct recipe_settings *rs = &b->r->set;
+	b->out_base = xasprintf("%s/%s-%s", b->o->outdir, rs->service, rs->arch);
+	char *img = xasprintf("%s.img", b->out_base), *yaml = xasprintf("%s.yaml", b->out_base);
+	bool have = access(img, F_OK) == 0 && access(yaml, F_OK) == 0;
+	bool up = have && b->p->image_key[0] && stamp_matches(b, img);
+	char *args = args_text(&b->o->build_args);
+	int rc = -1;
+	if (up) {
+		debugf("%s is up to date", img);
+		*yaml_out = yaml;
+		yaml = NULL;
+		rc = EXIT_OK;
+	} else if (b->o->for_run_dry && have) {
+		fprintf(stderr, "smolc: warning: %s is stale (%s changed since it was built); `smolc run` "
+				"would rebuild it first\n", img, b->r->path);
+		*yaml_out = yaml;
+		yaml = NULL;
+		rc = EXIT_OK;
+	} else if (b->o->for_run_dry) {
+		fprintf(stderr, "smolc: run --dry-run: %s is not built; build it first: smolc build%s %s\n", img, args,
+			b->r->path);
+		rc = EXIT_FAIL;
+	} else {
+		fprintf(stderr, "smolc: building %s (%s)%s%s\n", b->r->path,
+			have ? "the image is stale" : "no image yet", args[0] ? " with" : "", args);
+	}
+	free(args);
+	free(img);
+	free(yaml);
+	free(b->out_base);
+	b->out_base = NULL;
+	return rc;
+}
+
 static int build_run(struct build *b, char **yaml_out)
 {
 	double t0 = now_monotonic();
 	const struct recipe_settings *rs = &b->r->set;
-	if (driver_open_env(&b->env, b->o->cache_dir, b->o->mirror, b->o->offline, b->o->quiet) < 0)
+	if (session_open(&b->env, b->o->cache_dir, b->o->mirror, b->o->offline, b->o->quiet) < 0)
 		return EXIT_FAIL;
 	/* A build needs every input: with --offline the fetcher itself refuses
 	 * the network and says which URL is not in the cache. */
-	b->env.penv.fetch_inputs = true;
+	b->env.penv.fetch_inputs = !b->o->for_run_dry;
 	char *lpath = lockfile_path_for(b->r->path);
 	char *lerr = NULL;
 	if (!b->o->update_lock) {
@@ -894,6 +919,11 @@ static int build_run(struct build *b, char **yaml_out)
 		logf_(b, "wrote %s\n", lpath);
 	}
 	free(lpath);
+	if (b->o->for_run) {
+		int r = run_check_image(b, yaml_out);
+		if (r != -1)
+			return r;
+	}
 	if (!b->p->kernel.path)
 		return fail(b, rs->kernel ? rs->kernel->arg_loc : rs->from->loc, "the kernel could not be fetched"), EXIT_FAIL;
 	if (!b->p->image_key[0])
@@ -941,14 +971,13 @@ static void build_fini(struct build *b)
 	sv_free(&b->layer_dirs);
 	lockfile_free(b->lock);
 	plan_free(b->p);
-	driver_close_env(&b->env);
+	session_close(&b->env);
 	recipe_free(b->r);
 	free(b->cached);
 	free(b->secs);
 	free(b->out_base);
 }
 
-enum { OPT_BUILD_ARG = 256, OPT_CACHE_DIR, OPT_MIRROR, OPT_JSON, OPT_OFFLINE, OPT_NO_CACHE, OPT_UPDATE_LOCK };
 
 int build_main(struct build_opts *o, const char *path, char **yaml_out)
 {
@@ -960,99 +989,63 @@ int build_main(struct build_opts *o, const char *path, char **yaml_out)
 	b.d = &d;
 	b.log = o->quiet || o->json ? NULL : stderr;
 	int rc;
-	b.r = driver_load(&d, path, &o->build_args);
+	b.r = recipe_load(&d, path, &o->build_args);
 	if (!b.r || d.errors)
 		rc = EXIT_USAGE;
 	else
 		rc = build_run(&b, yaml_out);
 	diag_print(&d, stderr);
-	if (rc != EXIT_OK && !d.errors && !d.n)
+	if (rc != EXIT_OK && !d.errors && !d.n && !o->for_run_dry)
 		fprintf(stderr, "smolc: build failed\n");
 	build_fini(&b);
 	diag_fini(&d);
 	return rc;
 }
 
-int cmd_build(int argc, char **argv)
+/* "NAME" of "NAME=VALUE" equals that of b? */
+static bool same_arg_name(const char *a, const char *b)
 {
-	static const struct option opts[] = {
-		{"output", required_argument, NULL, 'o'},
-		{"tag", required_argument, NULL, 't'},
-		{"quiet", no_argument, NULL, 'q'},
-		{"build-arg", required_argument, NULL, OPT_BUILD_ARG},
-		{"cache-dir", required_argument, NULL, OPT_CACHE_DIR},
-		{"mirror", required_argument, NULL, OPT_MIRROR},
-		{"json", no_argument, NULL, OPT_JSON},
-		{"offline", no_argument, NULL, OPT_OFFLINE},
-		{"no-cache", no_argument, NULL, OPT_NO_CACHE},
-		{"update-lock", no_argument, NULL, OPT_UPDATE_LOCK},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
-	struct build_opts o;
-	memset(&o, 0, sizeof(o));
-	o.outdir = "images";
-	int c;
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+o:t:qh", opts, NULL)) != -1) {
-		switch (c) {
-		case 'o':
-			o.outdir = optarg;
-			break;
-		case 't':
-			o.tag = optarg;
-			break;
-		case 'q':
-			o.quiet = true;
-			break;
-		case OPT_BUILD_ARG:
-			if (!strchr(optarg, '=')) {
-				sv_free(&o.build_args);
-				return driver_bad_usage("build", "build: --build-arg takes NAME=VALUE, not '%s'", optarg);
-			}
-			sv_pushdup(&o.build_args, optarg);
-			break;
-		case OPT_CACHE_DIR:
-			o.cache_dir = optarg;
-			break;
-		case OPT_MIRROR:
-			o.mirror = optarg;
-			break;
-		case OPT_JSON:
-			o.json = true;
-			break;
-		case OPT_OFFLINE:
-			o.offline = true;
-			break;
-		case OPT_NO_CACHE:
-			o.no_cache = true;
-			break;
-		case OPT_UPDATE_LOCK:
-			o.update_lock = true;
-			break;
-		case 'h':
-			fputs(build_usage, stdout);
-			sv_free(&o.build_args);
-			return EXIT_OK;
-		default:
-			sv_free(&o.build_args);
-			return driver_bad_usage("build", "build: unknown option or missing value: '%s'", argv[optind - 1]);
-		}
-	}
-	if (argc - optind > 1) {
-		sv_free(&o.build_args);
-		return driver_bad_usage("build", "build: takes one Smolfile, got also '%s'", argv[optind + 1]);
-	}
-	int rc = build_main(&o, driver_smolfile(argc, argv, optind), NULL);
-	sv_free(&o.build_args);
-	return rc;
+	size_t na = strcspn(a, "="), nb = strcspn(b, "=");
+	return na == nb && !strncmp(a, b, na);
 }
 
-int build_for_run(const char *smolfile, char **runconf_path_out)
+int build_for_run(struct build_opts *o, const char *smolfile, bool dry_run, char **runconf_path_out)
 {
-	struct build_opts o;
-	memset(&o, 0, sizeof(o));
-	o.outdir = "images";
-	return build_main(&o, smolfile, runconf_path_out);
+	o->for_run = true;
+	o->for_run_dry = dry_run;
+	/* The build-args the existing image was built with (its run config),
+	 * so that `smolc run` neither rebuilds it with defaults nor
+	 * overwrites the run config the user built; run's own --build-arg
+	 * win over them. */
+	struct strvec given = {0};
+	for (size_t i = 0; i < o->build_args.n; i++)
+		sv_pushdup(&given, o->build_args.v[i]);
+	struct diag_ctx d;
+	diag_init(&d);
+	struct recipe *r = recipe_load(&d, smolfile, &given);
+	if (r && !d.errors) {
+		char *yaml = xasprintf("%s/%s-%s.yaml", o->outdir, r->set.service, r->set.arch);
+		struct runconf *rc = NULL;
+		char *err = NULL;
+		if (access(yaml, F_OK) == 0 && runconf_read(yaml, &rc, NULL, &err) == 0) {
+			sv_free(&o->build_args);
+			for (size_t i = 0; i < rc->build_args.n; i++) {
+				bool overridden = false;
+				for (size_t j = 0; j < given.n && !overridden; j++)
+					overridden = same_arg_name(rc->build_args.v[i], given.v[j]);
+				if (!overridden)
+					sv_pushdup(&o->build_args, rc->build_args.v[i]);
+			}
+			for (size_t j = 0; j < given.n; j++)
+				sv_pushdup(&o->build_args, given.v[j]);
+		}
+		free(err);
+		runconf_free(rc);
+		free(yaml);
+	}
+	recipe_free(r);
+	diag_print(&d, stderr);
+	diag_fini(&d);
+	sv_free(&given);
+	return build_main(o, smolfile, runconf_path_out);
 }

@@ -1,11 +1,36 @@
-/* build.h — the build driver (see build.c). */
+/* build.h — the build driver (see build.c): plan a recipe, build every
+ * layer that is not cached, write the image, the kernel and the run config. */
 #ifndef SMOLC_BUILD_H
 #define SMOLC_BUILD_H
 
 #include "util.h"
 
-struct build_opts;
-/* Build `path`; on success *yaml_out (if non-NULL) is the run config path. */
+/* What `smolc build` was asked (filled by the CLI's option table). Strings
+ * are borrowed; build_args ("NAME=VALUE", already taken from the
+ * environment for a bare NAME) is owned by the caller. */
+struct build_opts {
+	const char *outdir;          /* output directory ("images") */
+	const char *tag;             /* output base name, or NULL for <service>-<arch> */
+	const char *cache_dir;       /* NULL: the default cache */
+	const char *mirror;          /* NULL: the catalog's or $SMOLC_MIRROR */
+	bool offline, no_cache, quiet, json, update_lock;
+	struct strvec build_args;
+	/* `smolc run Smolfile`: build only when the image is missing or
+	 * stale, saying so; for_run_dry: never build (fail when missing). */
+	bool for_run, for_run_dry;
+};
+
+/* Build `path`. Prints diagnostics and progress itself. Returns the exit
+ * code (0 built, 1 failure, 2 bad recipe); on success *yaml_out (if
+ * non-NULL) is the run config path (caller frees). */
 int build_main(struct build_opts *o, const char *path, char **yaml_out);
+
+/* `smolc run Smolfile`: find the image, building it (and saying so) only
+ * when it is missing or stale, with the build-args recorded in its run
+ * config (those of o->build_args override them by name; o->build_args
+ * is replaced by the merged list). dry_run: never build — a stale image
+ * gets a warning, a missing one an error (exit 1). Returns like
+ * build_main. */
+int build_for_run(struct build_opts *o, const char *smolfile, bool dry_run, char **runconf_path_out);
 
 #endif

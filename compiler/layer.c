@@ -547,6 +547,9 @@ int layer_add_file_fd_named(struct layer_writer *w, const char *shown, const cha
 {
 	struct stat st;
 	uint64_t hint = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0;
+	if (hint >= LAYER_MAX_FILE) /* from fstat, before reading: a sparse 100 GiB costs nothing to make */
+		return layer_fail(err, "%s: \"%s\" is %" PRIu64 " bytes; the image's ext2 (without "
+				  "large_file) holds files below 2 GiB", w->label, path, hint);
 	struct fd_src s = { fd, shown };
 	return layer_add_file_stream(w, shown, path, m, hint, read_fd, &s, err);
 }

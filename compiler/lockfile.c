@@ -1,7 +1,7 @@
 /* lockfile.c — see lockfile.h. */
 #include "lockfile.h"
 #include "fetch.h"
-#include "plan.h"
+#include "plan_types.h"
 #include "util.h"
 
 #include <errno.h>

@@ -14,7 +14,7 @@
 #ifndef SMOLC_PKGS_H
 #define SMOLC_PKGS_H
 
-#include "plan.h"
+#include "plan_types.h"
 
 struct layer_writer;
 

@@ -1,6 +1,8 @@
-/* main.c — thin entry point: find the command, hand over its argv. */
-#include "driver.h"
-#include "run.h"
+/* main.c — thin entry point: the command table; find the command, hand
+ * over its argv. Every command parses its own options with its table
+ * (opt.h); `smolc help CMD` is `smolc CMD --help`. */
+#include "cli.h"
+#include "exitcode.h"
 #include "util.h"
 
 #include <stdio.h>
@@ -19,11 +21,13 @@ static const struct {
 	{"build", cmd_build, "build a Smolfile into a disk image and a run config"},
 	{"plan", cmd_plan, "show what a build will do: steps, inputs, layer keys"},
 	{"check", cmd_check, "validate a Smolfile without planning or building"},
-	{"run", run_cmd_run, "boot a micro VM (building first when given a Smolfile)"},
-	{"ps", run_cmd_ps, "list running micro VMs"},
-	{"stop", run_cmd_stop, "stop a detached micro VM"},
-	{"logs", run_cmd_logs, "show a detached micro VM's console log"},
-	{"wait", run_cmd_wait, "wait until a micro VM's forwarded port accepts connections"},
+	{"run", cmd_run, "boot a micro VM (building first when its image is missing or stale)"},
+	{"ps", cmd_ps, "list running micro VMs (-a: exited ones too)"},
+	{"stop", cmd_stop, "stop a detached micro VM"},
+	{"logs", cmd_logs, "show a detached micro VM's console log"},
+	{"wait", cmd_wait, "wait until a micro VM's forwarded port accepts connections"},
+	{"inspect", cmd_inspect, "show an instance: state, exit status, ports, argv, run config"},
+	{"rm", cmd_rm, "remove an exited instance and its logs"},
 	{"lock", cmd_lock, "pin every remote input (sets, packages, kernel) in Smolfile.lock"},
 	{"cache", cmd_cache, "inspect, verify and prune the build cache (ls, du, prune, verify)"},
 };
@@ -55,12 +59,6 @@ static void usage(FILE *f)
 	      "SMOLC_STATE_DIR (running VMs), QEMU_ACCEL, SMOLC_COLOR=always|never.\n"
 	      "The Smolfile language is described in SPEC.md.\n",
 	      f);
-}
-
-static const char *command_usage(const char *cmd)
-{
-	const char *u = driver_usage(cmd);
-	return u ? u : run_usage(cmd);
 }
 
 int main(int argc, char **argv)
@@ -101,13 +99,13 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return EXIT_OK;
 		}
-		const char *u = command_usage(argv[i + 1]);
-		if (!u) {
-			fprintf(stderr, "smolc: no help for '%s': unknown command\n", argv[i + 1]);
-			return EXIT_USAGE;
-		}
-		fputs(u, stdout);
-		return EXIT_OK;
+		for (size_t k = 0; k < ARRAY_LEN(commands); k++)
+			if (!strcmp(argv[i + 1], commands[k].name)) {
+				char *hargv[] = {(char *)commands[k].name, (char *)"--help", NULL};
+				return commands[k].fn(2, hargv);
+			}
+		fprintf(stderr, "smolc: no help for '%s': unknown command\n", argv[i + 1]);
+		return EXIT_USAGE;
 	}
 	if (!strcmp(cmd, "version")) {
 		printf("smolc %s\n", SMOLC_VERSION);

@@ -1,0 +1,91 @@
+#!/bin/bash
+# include-check: the layers of README's "Where things live" hold.
+#   cli/      may include cli/, compiler/, runtime/, common/
+#   compiler/ may include compiler/, common/ (and the generated parser)
+#   runtime/  may include runtime/, common/ — never compiler/
+#   common/   includes only common/
+# and no module includes itself back through others: with a module = the
+# .c and .h of one name in one directory, the graph of `#include "..."`
+# has no cycle (a private header X_int.h belongs to module X). Prints each violation and exits 1; exit 0 when clean.
+set -eu
+ROOT=${ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
+exec python3 - "$ROOT" <<'PY'
+import os, re, sys
+root = sys.argv[1]
+layers = ["common", "compiler", "runtime", "cli"]
+allowed = {
+    "common": {"common"},
+    "compiler": {"common", "compiler"},
+    "runtime": {"common", "runtime"},
+    "cli": {"common", "compiler", "runtime", "cli"},
+}
+generated = {"parser.h", "lexer.h", "sonames.h"}  # build/gen, the compiler's
+where = {}  # header name -> layer
+files = []
+for l in layers:
+    d = os.path.join(root, l)
+    for f in sorted(os.listdir(d)):
+        if f.endswith((".c", ".h")):
+            files.append((l, f))
+            if f.endswith(".h"):
+                if f in where:
+                    print(f"include-check: {l}/{f} and {where[f]}/{f}: one header name in two layers")
+                    sys.exit(1)
+                where[f] = l
+def modname(layer, name):
+    base = name.rsplit(".", 1)[0]
+    if base.endswith("_int"):
+        base = base[:-4]
+    return f"{layer}/{base}"
+inc_re = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
+bad = 0
+graph = {}
+for l, f in files:
+    mod = modname(l, f)
+    graph.setdefault(mod, set())
+    with open(os.path.join(root, l, f), encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            m = inc_re.match(line)
+            if not m:
+                continue
+            h = m.group(1)
+            if h in generated:
+                if l not in ("compiler", "cli"):
+                    print(f"{l}/{f}:{n}: includes the generated {h}, which belongs to compiler/")
+                    bad += 1
+                continue
+            if h not in where:
+                print(f"{l}/{f}:{n}: includes \"{h}\", which is in no layer")
+                bad += 1
+                continue
+            hl = where[h]
+            if hl not in allowed[l]:
+                print(f"{l}/{f}:{n}: {l}/ must not include {hl}/{h} ({l}/ may use: {', '.join(sorted(allowed[l]))})")
+                bad += 1
+            target = modname(hl, h)
+            if target != mod:
+                graph[mod].add(target)
+# cycles: depth-first search, report each cycle once by its path
+state, stack, cycles = {}, [], []
+def dfs(u):
+    state[u] = 1
+    stack.append(u)
+    for v in sorted(graph.get(u, ())):
+        if state.get(v) == 1:
+            cycles.append(stack[stack.index(v):] + [v])
+        elif not state.get(v):
+            dfs(v)
+    stack.pop()
+    state[u] = 2
+sys.setrecursionlimit(10000)
+for u in sorted(graph):
+    if not state.get(u):
+        dfs(u)
+for c in cycles:
+    print("include cycle: " + " -> ".join(c))
+    bad += 1
+if bad:
+    print(f"include-check: {bad} problem(s)")
+    sys.exit(1)
+print(f"include-check: {len(files)} files, {len(graph)} modules, layers and no cycles ok")
+PY
