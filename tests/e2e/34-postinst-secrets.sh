@@ -17,7 +17,7 @@ chmod 0600 "$secret"
 t_on_exit "rm -f $secret"
 sock="$TEST_TMP/agent.sock"
 python3 -c 'import socket,sys,time; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(1); time.sleep(600)' "$sock" &
-t_track_pid $!
+t_on_exit "kill $! 2>/dev/null; true"
 for i in $(seq 1 100); do [ -S "$sock" ] && break; sleep 0.05; done
 export SSH_AUTH_SOCK="$sock" SMOLC_E2E_HOST_SECRET="host-env-$$"
 
