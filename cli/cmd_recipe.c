@@ -287,22 +287,25 @@ int cmd_cache(int argc, char **argv)
 {
 	static const struct opt_cmd cmd = {
 		.name = "cache",
-		.synopsis = "ls | du | prune [--all] [--older-than DAYS] [--dry-run] [--cache-dir DIR]",
+		.synopsis = "ls | du | prune [--all] [--older-than DAYS] [--dry-run] | verify [--remove] [--cache-dir DIR]",
 		.about = "  ls      list cached downloads, layers and memos with size and last use\n"
 			 "  du      total size per kind\n"
 			 "  prune   remove entries unused for 30 days (--older-than N), or everything (--all);\n"
 			 "          entries in use by a running build are skipped\n"
+			 "  verify  recompute the digest of every layer and download and list the damaged\n"
+			 "          ones (exit 1 if any); --remove deletes them (builds rebuild damaged layers)\n"
 			 "The cache is $SMOLC_CACHE, else $XDG_CACHE_HOME/smolc, else ~/.cache/smolc.\n",
 		.arg_name = "subcommand",
 		.max_args = 1,
 	};
 	const char *cache_dir = NULL;
-	bool all = false, dry = false;
+	bool all = false, dry = false, remove = false;
 	long days = 30;
 	const struct opt opts[] = {
 		OPT_FLAG_("all", 0, "prune: remove every entry", &all),
 		OPT_CALL_("older-than", 0, "DAYS", "prune: entries unused for DAYS days (default 30)", &days, days_cb),
 		OPT_FLAG_("dry-run", 0, "prune: say what would be removed, remove nothing", &dry),
+		OPT_FLAG_("remove", 0, "verify: delete the damaged entries", &remove),
 		OPT_CACHE_DIR(&cache_dir),
 		OPT_END_(),
 	};
@@ -312,10 +315,10 @@ int cmd_cache(int argc, char **argv)
 	if (rc >= 0)
 		return rc;
 	if (!nargs)
-		return opt_error(&cmd, "needs a subcommand: ls, du or prune");
+		return opt_error(&cmd, "needs a subcommand: ls, du, prune or verify");
 	const char *sub = args[0];
-	if (strcmp(sub, "ls") && strcmp(sub, "du") && strcmp(sub, "prune"))
-		return opt_error(&cmd, "unknown subcommand '%s' (expected ls, du or prune)", sub);
+	if (strcmp(sub, "ls") && strcmp(sub, "du") && strcmp(sub, "prune") && strcmp(sub, "verify"))
+		return opt_error(&cmd, "unknown subcommand '%s' (expected ls, du, prune or verify)", sub);
 	char *err = NULL;
 	struct cache *cache = cache_open(cache_dir, &err);
 	if (!cache) {
@@ -329,6 +332,10 @@ int cmd_cache(int argc, char **argv)
 			rc = EXIT_FAIL;
 	} else if (!strcmp(sub, "du")) {
 		if (cache_print_du(cache, stdout, &err) < 0)
+			rc = EXIT_FAIL;
+	} else if (!strcmp(sub, "verify")) {
+		size_t bad = 0;
+		if (cache_verify(cache, remove, stdout, &bad, &err) < 0 || bad)
 			rc = EXIT_FAIL;
 	} else {
 		struct cache_prune_opts po;

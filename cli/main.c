@@ -29,7 +29,7 @@ static const struct {
 	{"inspect", cmd_inspect, "show an instance: state, exit status, ports, argv, run config"},
 	{"rm", cmd_rm, "remove an exited instance and its logs"},
 	{"lock", cmd_lock, "pin every remote input (sets, packages, kernel) in Smolfile.lock"},
-	{"cache", cmd_cache, "inspect and prune the build cache (ls, du, prune)"},
+	{"cache", cmd_cache, "inspect, verify and prune the build cache (ls, du, prune, verify)"},
 	{"images", cmd_images, "list the images in the local image store"},
 	{"tag", cmd_tag, "give a stored image another name"},
 	{"rmi", cmd_rmi, "remove images from the local image store"},

@@ -476,3 +476,87 @@ void debugf(const char *fmt, ...)
 	fputc('\n', stderr);
 	va_end(ap);
 }
+
+/* length of the valid UTF-8 sequence at s (1..4), 0 if invalid */
+static size_t utf8_seq(const unsigned char *s)
+{
+	unsigned char c = s[0];
+	size_t n;
+	uint32_t cp;
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf) {
+		n = 2;
+		cp = c & 0x1fu;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		n = 3;
+		cp = c & 0x0fu;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		n = 4;
+		cp = c & 0x07u;
+	} else {
+		return 0;
+	}
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3fu);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+void sb_add_escaped(struct strbuf *sb, const char *str, bool keep_nl)
+{
+	const unsigned char *s = (const unsigned char *)(str ? str : "");
+	while (*s) {
+		unsigned char c = *s;
+		if (c == '\n' && keep_nl) {
+			sb_addc(sb, '\n');
+			s++;
+			continue;
+		}
+		if (c < 0x20 || c == 0x7f) {
+			const char *e = NULL;
+			switch (c) {
+			case '\a': e = "\\a"; break;
+			case '\b': e = "\\b"; break;
+			case '\t': e = "\\t"; break;
+			case '\n': e = "\\n"; break;
+			case '\v': e = "\\v"; break;
+			case '\f': e = "\\f"; break;
+			case '\r': e = "\\r"; break;
+			default: break;
+			}
+			if (e)
+				sb_adds(sb, e);
+			else
+				sb_printf(sb, "\\x%02x", c);
+			s++;
+			continue;
+		}
+		size_t n = utf8_seq(s);
+		if (n == 0) {
+			sb_printf(sb, "\\x%02x", c);
+			s++;
+			continue;
+		}
+		if (n == 2 && c == 0xc2 && s[1] < 0xa0) { /* C1 control, e.g. CSI */
+			sb_printf(sb, "\\x%02x\\x%02x", s[0], s[1]);
+			s += 2;
+			continue;
+		}
+		sb_add(sb, (const char *)s, n);
+		s += n;
+	}
+}
+
+char *str_escape(const char *s)
+{
+	struct strbuf sb;
+	sb_init(&sb);
+	sb_add_escaped(&sb, s, false);
+	return sb_detach(&sb);
+}

@@ -94,6 +94,15 @@ bool str_endswith(const char *s, const char *suffix);
 /* Case-insensitive ASCII equality. */
 bool str_ieq(const char *a, const char *b);
 
+/* Untrusted text (archive entry names, URLs, server messages) made safe
+ * for a terminal: control characters become C escapes (\n \r \t \a \b
+ * \f \v, others \xNN, e.g. ESC is \x1b), DEL and C1 controls (U+0080..
+ * U+009F) \xNN per byte, bytes that are not valid UTF-8 \xNN; other
+ * UTF-8 passes. keep_nl: leave '\n' as is (a message's own line breaks).
+ * str_escape returns a new string; sb_add_escaped appends. */
+char *str_escape(const char *s);
+void sb_add_escaped(struct strbuf *sb, const char *s, bool keep_nl);
+
 /* Edit distance (for "did you mean"). */
 size_t levenshtein(const char *a, const char *b);
 

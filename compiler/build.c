@@ -120,6 +120,20 @@ static int run_step(struct build *b, size_t i)
 		return fail(b, s->loc, err), free(err), -1;
 	bool exists = cache_layer_exists(b->env.cache, s->key);
 	char *final = NULL;
+	if (exists && !b->o->no_cache) {
+		/* a cached layer is about to be written into an image: check it
+		 * against its recorded digest (size and mtime first, then the
+		 * digest of both files); a damaged one is a cache miss */
+		char *lp = cache_layer_path(b->env.cache, s->key, NULL), *why = NULL;
+		if (lp && layer_verify(lp, true, &why) != 0) {
+			diag_warning(b->d, s->loc, "%s: the cached layer %.12s is damaged (%s); building it again",
+				     s->title, s->key, why ? why : "unreadable");
+			remove_tree(lp);
+			exists = false;
+		}
+		free(why);
+		free(lp);
+	}
 	if (exists && b->o->no_cache) {
 		/* --no-cache: build it again and replace the cached one */
 		char *old = cache_layer_path(b->env.cache, s->key, NULL);

@@ -9,6 +9,7 @@
  * usage (st_blocks), like du(1). */
 #include "cache.h"
 #include "digest.h"
+#include "layer.h"
 #include "util.h"
 
 #include <dirent.h>
@@ -734,6 +735,79 @@ int cache_print_du(const struct cache *c, FILE *out, char **err)
 			human_bytes(sz[k], hb, sizeof(hb)));
 	fprintf(out, "%-10s %5zu %s %10s  (%s)\n", "total", l.n, l.n == 1 ? "entry  " : "entries",
 		human_bytes(total, hb, sizeof(hb)), c->root);
+	cache_list_free(&l);
+	return 0;
+}
+
+int cache_verify(const struct cache *c, bool remove, FILE *out, size_t *bad, char **err)
+{
+	struct cache_list l;
+	if (cache_list(c, &l, err) < 0)
+		return -1;
+	size_t checked = 0;
+	*bad = 0;
+	for (size_t i = 0; i < l.n; i++) {
+		const struct cache_entry *e = &l.v[i];
+		char *why = NULL;
+		int r = 0;
+		if (e->kind == CACHE_KIND_LAYER) {
+			r = layer_verify(e->path, true, &why);
+		} else if (e->kind == CACHE_KIND_DOWNLOAD) {
+			/* the file's sha256 against the one meta recorded */
+			char *mp = path_join(e->path, "meta"), *fp = path_join(e->path, "file"), *txt = NULL;
+			size_t len;
+			const char *rec = NULL;
+			if (read_file(mp, 1 << 16, &txt, &len) == 0) {
+				for (char *ln = txt; ln && *ln;) {
+					char *nl = strchr(ln, '\n');
+					if (nl)
+						*nl = '\0';
+					if (str_startswith(ln, "sha256 ") && strlen(ln) == 7 + 64)
+						rec = ln + 7;
+					ln = nl ? nl + 1 : NULL;
+				}
+			}
+			char got[129];
+			if (!path_exists(fp)) {
+				r = -2; /* an unfinished entry: nothing to trust, nothing to check */
+			} else if (!rec) {
+				r = 1;
+				why = xstrdup("it has no recorded digest");
+			} else if (digest_file_hex(DIGEST_SHA256, fp, got) < 0) {
+				r = 1;
+				why = xasprintf("cannot read it: %s", strerror(errno));
+			} else if (strcmp(got, rec) != 0) {
+				r = 1;
+				why = xasprintf("its content does not match its recorded digest sha256:%.12s…", rec);
+			}
+			free(txt);
+			free(mp);
+			free(fp);
+		} else {
+			continue;
+		}
+		if (r == -2)
+			continue;
+		checked++;
+		if (r == 0)
+			continue;
+		(*bad)++;
+		char *esc = str_escape(e->desc ? e->desc : "");
+		fprintf(out, "%s %s%s%s%s: %s%s\n", cache_kind_name(e->kind), e->key, *esc ? " (" : "", esc,
+			*esc ? ")" : "", why ? why : "damaged", remove ? "; removed" : "");
+		free(esc);
+		free(why);
+		if (remove) {
+			struct cache_lock *lk = NULL;
+			const char *kind = e->kind == CACHE_KIND_LAYER ? "layer" : "dl";
+			if (cache_lock(c, kind, e->key, CACHE_LOCK_EXCLUSIVE, false, &lk, NULL) == 0 && lk) {
+				remove_tree(e->path);
+				cache_unlock(lk);
+			}
+		}
+	}
+	fprintf(out, "checked %zu %s, %zu damaged%s\n", checked, checked == 1 ? "entry" : "entries", *bad,
+		*bad && !remove ? " (smolc cache verify --remove deletes them; builds also rebuild them)" : "");
 	cache_list_free(&l);
 	return 0;
 }

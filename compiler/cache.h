@@ -178,6 +178,11 @@ int cache_prune(const struct cache *c, const struct cache_prune_opts *o,
 int cache_print_ls(const struct cache *c, FILE *out, char **err);
 /* `smolc cache du`: one line per kind and a total. */
 int cache_print_du(const struct cache *c, FILE *out, char **err);
+/* `smolc cache verify`: recompute the digest of every layer (layer_verify)
+ * and download (sha256 against meta's); one line per damaged entry (kind,
+ * key, description, what differs) and a summary. remove: delete the
+ * damaged entries not in use. *bad = number of damaged entries. */
+int cache_verify(const struct cache *c, bool remove, FILE *out, size_t *bad, char **err);
 /* Summary line of a prune ("pruned 3 entries, freed 12.3 MiB, 1 locked entry kept"). */
 void cache_print_prune(const struct cache_prune_result *r, bool dry_run, FILE *out);
 

@@ -383,14 +383,23 @@ static void diag_print_one(struct diag_ctx *d, FILE *out, struct diag *g)
 		} else {
 			fputs("smolc: ", out);
 		}
+		/* messages carry untrusted text (entry names, URLs, server
+		 * replies): escape control characters, keep the line breaks */
+		struct strbuf mb;
+		sb_init(&mb);
+		sb_add_escaped(&mb, g->msg, true);
 		if (d->color)
-			fprintf(out, "%s%s:\033[0m\033[1m %s\033[0m\n", lvl_color(g->level), lvl_name(g->level), g->msg);
+			fprintf(out, "%s%s:\033[0m\033[1m %s\033[0m\n", lvl_color(g->level), lvl_name(g->level), sb_cstr(&mb));
 		else
-			fprintf(out, "%s: %s\n", lvl_name(g->level), g->msg);
+			fprintf(out, "%s: %s\n", lvl_name(g->level), sb_cstr(&mb));
 		if (f)
 			print_excerpt(d, out, g->loc, line);
-		if (g->hint)
-			fprintf(out, "  hint: %s\n", g->hint);
+		if (g->hint) {
+			sb_reset(&mb);
+			sb_add_escaped(&mb, g->hint, true);
+			fprintf(out, "  hint: %s\n", sb_cstr(&mb));
+		}
+		sb_free(&mb);
 		/* include chain: "included from Smolfile:3:1", or for the
 		 * base of FROM <recipe>, "base recipe of Smolfile:1:1" */
 		for (const struct srcfile *cur = f; cur && cur->included_from.file;) {

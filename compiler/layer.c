@@ -547,6 +547,9 @@ int layer_add_file_fd_named(struct layer_writer *w, const char *shown, const cha
 {
 	struct stat st;
 	uint64_t hint = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0;
+	if (hint >= LAYER_MAX_FILE) /* from fstat, before reading: a sparse 100 GiB costs nothing to make */
+		return layer_fail(err, "%s: \"%s\" is %" PRIu64 " bytes; the image's ext2 (without "
+				  "large_file) holds files below 2 GiB", w->label, path, hint);
 	struct fd_src s = { fd, shown };
 	return layer_add_file_stream(w, shown, path, m, hint, read_fd, &s, err);
 }
@@ -704,8 +707,18 @@ int layer_writer_finish(struct layer_writer *w, struct layer_info *info, char **
 	char *top = xasprintf("smolc-layer 1\n%s\n%s\n", eh, dh);
 	sha256_hex(top, strlen(top), w->info.digest);
 	free(top);
-	char *txt = xasprintf("digest %s\nentries %" PRIu64 "\nbytes %" PRIu64 "\n", w->info.digest,
-			      w->info.entries, w->info.bytes);
+	/* size and mtime of both files: layer_verify's cheap first check */
+	struct stat est, dst;
+	if (fstat(w->efd, &est) < 0 || fstat(w->dfd, &dst) < 0) {
+		layer_fail(err, "%s: cannot stat layer files: %s", w->dir, strerror(errno));
+		goto out;
+	}
+	char *txt = xasprintf("digest %s\nentries %" PRIu64 "\nbytes %" PRIu64 "\n"
+			      "files %lld %lld %lld %lld\n", w->info.digest,
+			      w->info.entries, w->info.bytes, (long long)est.st_size,
+			      (long long)est.st_mtim.tv_sec * 1000000000 + est.st_mtim.tv_nsec,
+			      (long long)dst.st_size,
+			      (long long)dst.st_mtim.tv_sec * 1000000000 + dst.st_mtim.tv_nsec);
 	ip = path_join(w->dir, "info");
 	int r = write_file_atomic(ip, txt, strlen(txt), 0644);
 	free(txt);
@@ -741,6 +754,79 @@ int layer_read_info(const char *dir, struct layer_info *info, char **err)
 out:
 	free(txt);
 	free(ip);
+	return rc;
+}
+
+/* ---- verify ---- */
+
+static long long mtime_ns(const struct stat *st)
+{
+	return (long long)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+}
+
+int layer_verify(const char *dir, bool deep, char **why)
+{
+	char *ip = path_join(dir, "info"), *ep = path_join(dir, "entries"),
+	     *dp = path_join(dir, "data"), *txt = NULL;
+	size_t len;
+	int rc = -1;
+	struct layer_info info;
+	if (read_file(ip, 4096, &txt, &len) < 0) {
+		set_err(why, "cannot read its info file: %s", strerror(errno));
+		rc = 1;
+		goto out;
+	}
+	memset(&info, 0, sizeof(info));
+	if (sscanf(txt, "digest %64s entries %" SCNu64 " bytes %" SCNu64, info.digest,
+		   &info.entries, &info.bytes) != 3 || strlen(info.digest) != 64) {
+		set_err(why, "its info file is malformed");
+		rc = 1;
+		goto out;
+	}
+	struct stat est, dst;
+	if (stat(ep, &est) < 0 || stat(dp, &dst) < 0) {
+		set_err(why, "%s is missing", access(ep, F_OK) ? "its entry list" : "its data file");
+		rc = 1;
+		goto out;
+	}
+	const char *fl = strstr(txt, "\nfiles ");
+	long long es, em, ds, dm;
+	if (fl && sscanf(fl, "\nfiles %lld %lld %lld %lld", &es, &em, &ds, &dm) == 4) {
+		if (es != (long long)est.st_size || ds != (long long)dst.st_size) {
+			set_err(why, "its %s changed size", es != (long long)est.st_size ? "entry list" : "data file");
+			rc = 1;
+			goto out;
+		}
+		if (em != mtime_ns(&est) || dm != mtime_ns(&dst)) {
+			set_err(why, "its %s was modified", em != mtime_ns(&est) ? "entry list" : "data file");
+			rc = 1;
+			goto out;
+		}
+	}
+	if (deep) {
+		/* the layer's digest covers both files: recompute it */
+		char eh[129], dh[129];
+		if (digest_file_hex(DIGEST_SHA256, ep, eh) < 0 || digest_file_hex(DIGEST_SHA256, dp, dh) < 0) {
+			set_err(why, "cannot read it: %s", strerror(errno));
+			rc = -1;
+			goto out;
+		}
+		char *top = xasprintf("smolc-layer 1\n%s\n%s\n", eh, dh);
+		char got[65];
+		sha256_hex(top, strlen(top), got);
+		free(top);
+		if (strcmp(got, info.digest) != 0) {
+			set_err(why, "its content does not match its recorded digest sha256:%.12s…", info.digest);
+			rc = 1;
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	free(txt);
+	free(ip);
+	free(ep);
+	free(dp);
 	return rc;
 }
 

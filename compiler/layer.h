@@ -99,6 +99,11 @@ void layer_writer_abort(struct layer_writer *w);
 /* ---- import from an archive (libarchive: tar, pax, ustar, cpio; xz, gzip,
  * bzip2, zstd, or none) ---- */
 
+/* The largest regular file an image holds, plus one: ext2 without
+ * large_file keeps sizes below 2 GiB. Imports check sizes against it from
+ * the archive header or lstat before reading any data. */
+#define LAYER_MAX_FILE (1ull << 31)
+
 struct layer_import_opts {
 	const char *label;              /* name for errors; default: basename of the archive path */
 	const char *const *globs;       /* NULL-terminated fnmatch globs, or NULL = everything.
@@ -164,6 +169,15 @@ int layer_apply(const char *dir, struct fstree *t, char **err);
 
 /* Read <dir>/info. Returns 0, or -1 + *err if missing or malformed. */
 int layer_read_info(const char *dir, struct layer_info *info, char **err);
+
+/* Check a committed layer against its info file. Cheap part (always): the
+ * info is readable and the entry list and data file have the size and
+ * mtime recorded when the layer was written (layers written before that
+ * was recorded skip it). deep: also recompute the layer's digest from
+ * both files (reads all the data). Returns 0 when it matches, 1 when it
+ * does not (*why says what differs, e.g. "its data file was modified"),
+ * -1 when it cannot be read (*why set). */
+int layer_verify(const char *dir, bool deep, char **why);
 
 /* ---- POSTINST support: export a tree, diff a host dir against it ---- */
 

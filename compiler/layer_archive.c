@@ -14,9 +14,14 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <fnmatch.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
 
 #include "layer_int.h"
 #include "util.h"
@@ -80,6 +85,252 @@ static void strset_free(struct strset *ss)
 	free(ss->slot);
 }
 
+/* ---- the compressed stream, read to its end ----
+ *
+ * Reading stops at the tar end marker, so libarchive alone never sees the
+ * end of the compressed data: a damaged gzip member (whose CRC and length
+ * libarchive does not check anyway) or bytes appended after the data went
+ * unnoticed. So the entries are read from a decompressed stream we drive
+ * ourselves, and once the last entry is read the stream is read to its end:
+ * gzip through zlib (which checks every member's CRC32 and length), any
+ * other compression (xz, zstd, bzip2, ...) through a second libarchive
+ * reader in raw mode (liblzma, libzstd and libbz2 check their own
+ * checksums when they reach the end), then the compressed bytes consumed
+ * must be the whole file: anything after the data is an error. */
+
+enum src_kind { SRC_PLAIN, SRC_GZIP, SRC_FILTER };
+
+struct src {
+	enum src_kind kind;
+	const char *label;
+	int fd;
+	uint64_t fsize;             /* size of the file */
+	uint64_t consumed;          /* compressed bytes read (gzip) */
+	struct archive *outer;      /* SRC_FILTER: filter_all + format_raw */
+	z_stream z;                 /* SRC_GZIP */
+	bool zinit, zend;           /* zend: the last member ended */
+	unsigned char *in, *out;
+	size_t inlen;
+	char *err;                  /* our own error, preferred over libarchive's */
+};
+
+#define SRC_BUF (1u << 16)
+
+static void src_seterr(struct src *s, char *msg)
+{
+	if (!s->err)
+		s->err = msg;
+	else
+		free(msg);
+}
+
+/* gzip: one more input block; 0 at end of file, -1 on error */
+static int gz_fill(struct src *s)
+{
+	ssize_t r;
+	do
+		r = read(s->fd, s->in, SRC_BUF);
+	while (r < 0 && errno == EINTR);
+	if (r < 0) {
+		src_seterr(s, xasprintf("cannot read: %s", strerror(errno)));
+		return -1;
+	}
+	s->z.next_in = s->in;
+	s->z.avail_in = (uInt)r;
+	s->consumed += (uint64_t)r;
+	return r > 0;
+}
+
+/* gzip: up to SRC_BUF decompressed bytes into s->out; 0 at the end of the
+ * last member, -1 on error (message in s->err) */
+static ssize_t gz_read(struct src *s)
+{
+	if (s->zend)
+		return 0;
+	s->z.next_out = s->out;
+	s->z.avail_out = SRC_BUF;
+	while (s->z.avail_out == SRC_BUF) {
+		if (!s->z.avail_in) {
+			int f = gz_fill(s);
+			if (f < 0)
+				return -1;
+			if (f == 0) {
+				src_seterr(s, xasprintf("the gzip data ends early: the file is "
+							"truncated; get an intact copy"));
+				return -1;
+			}
+		}
+		int r = inflate(&s->z, Z_NO_FLUSH);
+		if (r == Z_STREAM_END) {
+			/* another member may follow; anything else is garbage */
+			if (!s->z.avail_in && gz_fill(s) < 0)
+				return -1;
+			if (!s->z.avail_in) {
+				s->zend = true;
+				break;
+			}
+			if (s->z.avail_in < 2 && s->z.next_in[0] == 0x1f) {
+				/* a magic number split across reads: keep the byte */
+				unsigned char b = s->z.next_in[0];
+				s->in[0] = b;
+				ssize_t k;
+				do
+					k = read(s->fd, s->in + 1, SRC_BUF - 1);
+				while (k < 0 && errno == EINTR);
+				if (k < 0) {
+					src_seterr(s, xasprintf("cannot read: %s",
+								strerror(errno)));
+					return -1;
+				}
+				s->consumed += (uint64_t)k;
+				s->z.next_in = s->in;
+				s->z.avail_in = 1 + (uInt)k;
+			}
+			if (s->z.avail_in < 2 || s->z.next_in[0] != 0x1f || s->z.next_in[1] != 0x8b) {
+				uint64_t junk = s->fsize - (s->consumed - s->z.avail_in);
+				src_seterr(s, xasprintf("%" PRIu64 " byte%s of trailing garbage after "
+							"the gzip data: the file is damaged; get an "
+							"intact copy", junk, junk == 1 ? "" : "s"));
+				return -1;
+			}
+			if (inflateReset(&s->z) != Z_OK) {
+				src_seterr(s, xasprintf("cannot reset the gzip decoder"));
+				return -1;
+			}
+			continue;
+		}
+		if (r != Z_OK && !(r == Z_BUF_ERROR && s->z.avail_in)) {
+			src_seterr(s, xasprintf("the gzip data is damaged (%s): the file is corrupt "
+						"or truncated; get an intact copy",
+						s->z.msg ? s->z.msg : "inflate error"));
+			return -1;
+		}
+	}
+	return (ssize_t)(SRC_BUF - s->z.avail_out);
+}
+
+static la_ssize_t src_cb_read(struct archive *a, void *ctx, const void **buf)
+{
+	(void)a;
+	struct src *s = ctx;
+	if (s->kind == SRC_GZIP) {
+		ssize_t n = gz_read(s);
+		*buf = s->out;
+		return n;
+	}
+	if (s->kind == SRC_FILTER) {
+		la_ssize_t n = archive_read_data(s->outer, s->out, SRC_BUF);
+		if (n < 0) {
+			const char *m = archive_error_string(s->outer);
+			src_seterr(s, xasprintf("the compressed data is damaged (%s): the file is "
+						"corrupt or truncated; get an intact copy",
+						m ? m : "decompression error"));
+			return -1;
+		}
+		*buf = s->out;
+		return n;
+	}
+	ssize_t r;
+	do
+		r = read(s->fd, s->out, SRC_BUF);
+	while (r < 0 && errno == EINTR);
+	if (r < 0) {
+		src_seterr(s, xasprintf("cannot read: %s", strerror(errno)));
+		return -1;
+	}
+	*buf = s->out;
+	return r;
+}
+
+static void src_close(struct src *s)
+{
+	if (s->zinit)
+		inflateEnd(&s->z);
+	s->zinit = false;
+	if (s->outer)
+		archive_read_free(s->outer);
+	s->outer = NULL;
+	if (s->fd >= 0)
+		close(s->fd);
+	s->fd = -1;
+	free(s->in);
+	free(s->out);
+	s->in = s->out = NULL;
+	free(s->err);
+	s->err = NULL;
+}
+
+static int src_open(struct src *s, const char *path, const char *label, char **err)
+{
+	memset(s, 0, sizeof(*s));
+	s->fd = -1;
+	s->label = label;
+	s->fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (s->fd < 0 || fstat(s->fd, &st) < 0)
+		return layer_fail(err, "%s: cannot open %s: %s", label, path, strerror(errno));
+	s->fsize = (uint64_t)st.st_size;
+	unsigned char mg[6] = {0};
+	ssize_t n = pread(s->fd, mg, sizeof(mg), 0);
+	if (n < 0)
+		return layer_fail(err, "%s: cannot read %s: %s", label, path, strerror(errno));
+	s->out = xmalloc(SRC_BUF);
+	if (n >= 2 && mg[0] == 0x1f && mg[1] == 0x8b) {
+		s->kind = SRC_GZIP;
+		s->in = xmalloc(SRC_BUF);
+		if (inflateInit2(&s->z, 15 + 16) != Z_OK)
+			return layer_fail(err, "%s: cannot start the gzip decoder", label);
+		s->zinit = true;
+		return 0;
+	}
+	bool xz = n >= 6 && memcmp(mg, "\xfd" "7zXZ\0", 6) == 0;
+	bool zst = n >= 4 && memcmp(mg, "\x28\xb5\x2f\xfd", 4) == 0;
+	bool bz2 = n >= 3 && memcmp(mg, "BZh", 3) == 0;
+	if (!xz && !zst && !bz2) {
+		s->kind = SRC_PLAIN; /* tar/cpio as is, or a format libarchive decodes itself */
+		return 0;
+	}
+	s->kind = SRC_FILTER;
+	close(s->fd);
+	s->fd = -1;
+	s->outer = archive_read_new();
+	if (!s->outer)
+		return layer_fail(err, "%s: cannot allocate archive reader", label);
+	archive_read_support_filter_all(s->outer);
+	archive_read_support_format_raw(s->outer);
+	struct archive_entry *e;
+	if (archive_read_open_filename(s->outer, path, SRC_BUF) != ARCHIVE_OK ||
+	    archive_read_next_header(s->outer, &e) != ARCHIVE_OK) {
+		const char *m = archive_error_string(s->outer);
+		return layer_fail(err, "%s: %s", label, m ? m : "cannot read the compressed data");
+	}
+	return 0;
+}
+
+/* After the last entry: read the stream to its end and make sure the
+ * compressed data was the whole file. */
+static int src_finish(struct src *s, char **err)
+{
+	for (;;) {
+		const void *b;
+		la_ssize_t n = src_cb_read(NULL, s, &b);
+		if (n < 0)
+			return layer_fail(err, "%s: %s", s->label, s->err);
+		if (n == 0)
+			break;
+	}
+	if (s->kind == SRC_FILTER) {
+		la_int64_t used = archive_filter_bytes(s->outer, -1);
+		if (used >= 0 && (uint64_t)used < s->fsize) {
+			uint64_t junk = s->fsize - (uint64_t)used;
+			return layer_fail(err, "%s: %" PRIu64 " byte%s of trailing garbage after the "
+					  "compressed data: the file is damaged; get an intact copy",
+					  s->label, junk, junk == 1 ? "" : "s");
+		}
+	}
+	return 0;
+}
+
 /* ---- import state ---- */
 
 struct held_dir {
@@ -99,8 +350,10 @@ struct imp {
 	const char *label;
 	char *prefix;           /* normalised, "" for the root */
 	struct archive *a;
+	struct src src;
 	struct archive_entry *e;
-	const char *shown;      /* current entry name */
+	const char *shown;      /* current entry name, escaped for messages */
+	char *shown_own;        /* what shown points to when set by do_entry */
 	uint64_t size;          /* current entry size */
 	struct strset skipped;  /* regular files dropped by the globs */
 	struct held_dir *held;
@@ -156,6 +409,10 @@ static char *with_prefix(const struct imp *im, const char *np)
 
 static int arch_err(struct imp *im, char **err)
 {
+	if (im->src.err && im->shown)
+		return layer_fail(err, "%s: entry \"%s\": %s", im->label, im->shown, im->src.err);
+	if (im->src.err)
+		return layer_fail(err, "%s: %s", im->label, im->src.err);
 	const char *msg = archive_error_string(im->a);
 	if (!msg)
 		msg = "unknown archive error";
@@ -207,7 +464,9 @@ static int open_archive(struct imp *im, const char *path, char **err)
 		return layer_fail(err, "%s: cannot allocate archive reader", im->label);
 	archive_read_support_filter_all(im->a);
 	archive_read_support_format_all(im->a);
-	if (archive_read_open_filename(im->a, path, 1 << 16) != ARCHIVE_OK)
+	if (src_open(&im->src, path, im->label, err) < 0)
+		return -1;
+	if (archive_read_open(im->a, &im->src, NULL, src_cb_read, NULL) != ARCHIVE_OK)
 		return arch_err(im, err);
 	return 0;
 }
@@ -218,6 +477,7 @@ static void close_archive(struct imp *im)
 		archive_read_free(im->a);
 		im->a = NULL;
 	}
+	src_close(&im->src);
 }
 
 /* Normalise an archive name; errors name the entry. */
@@ -227,23 +487,27 @@ static char *norm_name(struct imp *im, const char *shown, const char *name, bool
 	/* what the entries must stay inside: the image root, or the prefix
 	 * (LOCALBASE for packages) when the caller says so */
 	const char *root = im->o && im->o->root_name ? im->o->root_name : "the image root";
+	char *ename = str_escape(name);
+	char *np = NULL;
 	if (name[0] == '/') {
 		if (is_link)
 			layer_fail(err, "%s: entry \"%s\" is a hard link to the absolute path \"%s\"; "
-				   "archive entries must be relative", im->label, shown, name);
+				   "archive entries must be relative", im->label, shown, ename);
 		else
 			layer_fail(err, "%s: entry \"%s\" has an absolute path; archive entries must be "
 				   "relative to %s", im->label, shown, root);
-		return NULL;
+		goto out;
 	}
-	char *np = fstree_normalize(name, NULL);
+	np = fstree_normalize(name, NULL);
 	if (!np) {
 		if (is_link)
 			layer_fail(err, "%s: entry \"%s\" is a hard link to \"%s\", which escapes %s",
-				   im->label, shown, name, root);
+				   im->label, shown, ename, root);
 		else
 			layer_fail(err, "%s: entry \"%s\" escapes %s", im->label, shown, root);
 	}
+out:
+	free(ename);
 	return np;
 }
 
@@ -254,9 +518,12 @@ static int do_entry(struct imp *im, char **err)
 	if (!raw)
 		return layer_fail(err, "%s: an entry has no readable name (after \"%s\")", im->label,
 				  im->shown ? im->shown : "start of archive");
-	im->shown = raw;
+	free(im->shown_own);
+	im->shown_own = str_escape(raw);
+	im->shown = im->shown_own;
+	const char *shown = im->shown;
 	int rc = -1;
-	char *np = norm_name(im, raw, raw, false, err), *dest = NULL, *hnp = NULL, *hdest = NULL;
+	char *np = norm_name(im, shown, raw, false, err), *dest = NULL, *hnp = NULL, *hdest = NULL;
 	if (!np)
 		goto out;
 	if (skip_match(im, np)) {
@@ -268,7 +535,7 @@ static int do_entry(struct imp *im, char **err)
 	const char *hl = archive_entry_hardlink(e);
 	if (hl) {
 		/* tar hard-link entries have file type 0: test the link name first */
-		hnp = norm_name(im, raw, hl, true, err);
+		hnp = norm_name(im, shown, hl, true, err);
 		if (!hnp)
 			goto out;
 		if (!keep) {
@@ -279,14 +546,14 @@ static int do_entry(struct imp *im, char **err)
 		    (archive_format(im->a) & ARCHIVE_FORMAT_BASE_MASK) == ARCHIVE_FORMAT_CPIO) {
 			/* newc cpio: the data of a link set rides on its last name */
 			layer_fail(err, "%s: entry \"%s\": cpio hard links carrying data are not "
-				   "supported; repack the archive as tar", im->label, raw);
+				   "supported; repack the archive as tar", im->label, shown);
 			goto out;
 		}
 		hdest = with_prefix(im, hnp);
 		if (!layer_has_path(im->w, hdest) && strset_has(&im->skipped, hnp)) {
 			VEC_GROW(im->pend, im->npend, im->cappend);
 			struct pending_link *p = &im->pend[im->npend++];
-			p->shown = xstrdup(raw);
+			p->shown = xstrdup(shown);
 			p->dest = dest;
 			dest = NULL;
 			p->target_np = hnp;
@@ -295,7 +562,7 @@ static int do_entry(struct imp *im, char **err)
 			rc = 0;
 			goto out;
 		}
-		rc = layer_add_hardlink_named(im->w, raw, dest, hdest, err);
+		rc = layer_add_hardlink_named(im->w, shown, dest, hdest, err);
 		goto out;
 	}
 	struct fs_meta m;
@@ -306,7 +573,7 @@ static int do_entry(struct imp *im, char **err)
 		if (!keep) {
 			VEC_GROW(im->held, im->nheld, im->capheld);
 			struct held_dir *h = &im->held[im->nheld++];
-			h->shown = xstrdup(raw);
+			h->shown = xstrdup(shown);
 			h->dest = dest;
 			dest = NULL;
 			h->uname = m.uname ? xstrdup(m.uname) : NULL;
@@ -317,7 +584,7 @@ static int do_entry(struct imp *im, char **err)
 			rc = 0;
 			goto out;
 		}
-		rc = layer_add_named(im->w, raw, dest, &m, err);
+		rc = layer_add_named(im->w, shown, dest, &m, err);
 		goto out;
 	case AE_IFREG:
 		if (!keep) {
@@ -327,19 +594,37 @@ static int do_entry(struct imp *im, char **err)
 		}
 		m.type = FS_REG;
 		im->size = archive_entry_size_is_set(e) ? (uint64_t)archive_entry_size(e) : 0;
-		rc = layer_add_file_stream(im->w, raw, dest, &m, im->size, read_entry_data, im, err);
+		if (im->size >= LAYER_MAX_FILE) {
+			/* from the header, before reading any data: a sparse or
+			 * all-zero entry of 20 GiB costs nothing to store */
+			layer_fail(err, "%s: entry \"%s\" is %" PRIu64 " bytes; the image's ext2 "
+				   "(without large_file) holds files below 2 GiB", im->label, shown,
+				   im->size);
+			goto out;
+		}
+		rc = layer_add_file_stream(im->w, shown, dest, &m, im->size, read_entry_data, im, err);
 		goto out;
 	case AE_IFLNK:
 		m.type = FS_LNK;
 		m.target = archive_entry_symlink(e);
 		if (!m.target) {
-			layer_fail(err, "%s: entry \"%s\" is a symlink without a target", im->label, raw);
+			layer_fail(err, "%s: entry \"%s\" is a symlink without a target", im->label, shown);
 			goto out;
 		}
 		break;
 	case AE_IFCHR:
 	case AE_IFBLK:
 		m.type = archive_entry_filetype(e) == AE_IFCHR ? FS_CHR : FS_BLK;
+		if ((uint64_t)archive_entry_rdevmajor(e) > 0xfff ||
+		    (uint64_t)archive_entry_rdevminor(e) > 0xfffff) {
+			/* NetBSD's dev_t (and Linux's): 12-bit major, 20-bit minor;
+			 * truncating would make it another device */
+			layer_fail(err, "%s: entry \"%s\" is device %" PRIu64 ",%" PRIu64 ", which does "
+				   "not fit a dev_t (major at most 4095, minor at most 1048575)",
+				   im->label, shown, (uint64_t)archive_entry_rdevmajor(e),
+				   (uint64_t)archive_entry_rdevminor(e));
+			goto out;
+		}
 		m.rdev_major = (uint32_t)archive_entry_rdevmajor(e);
 		m.rdev_minor = (uint32_t)archive_entry_rdevminor(e);
 		break;
@@ -350,11 +635,11 @@ static int do_entry(struct imp *im, char **err)
 		m.type = FS_SOCK;
 		break;
 	default:
-		layer_fail(err, "%s: entry \"%s\" has an unsupported file type (0%o)", im->label, raw,
+		layer_fail(err, "%s: entry \"%s\" has an unsupported file type (0%o)", im->label, shown,
 			   (unsigned)archive_entry_filetype(e));
 		goto out;
 	}
-	rc = keep ? layer_add_named(im->w, raw, dest, &m, err) : 0;
+	rc = keep ? layer_add_named(im->w, shown, dest, &m, err) : 0;
 out:
 	free(np);
 	free(dest);
@@ -370,9 +655,13 @@ static int pass_entries(struct imp *im, const char *path, bool second, char **er
 	im->shown = NULL;
 	size_t resolved = 0;
 	for (;;) {
+		im->shown = NULL; /* the name is libarchive's, gone with the next header */
 		int r = archive_read_next_header(im->a, &im->e);
-		if (r == ARCHIVE_EOF)
+		if (r == ARCHIVE_EOF) {
+			if (!second && src_finish(&im->src, err) < 0)
+				return -1;
 			break;
+		}
 		if (r < ARCHIVE_WARN)
 			return arch_err(im, err);
 		if (!second) {
@@ -384,7 +673,9 @@ static int pass_entries(struct imp *im, const char *path, bool second, char **er
 		const char *raw = archive_entry_pathname(im->e);
 		if (!raw || archive_entry_hardlink(im->e) || archive_entry_filetype(im->e) != AE_IFREG)
 			continue;
-		im->shown = raw;
+		free(im->shown_own);
+		im->shown_own = str_escape(raw);
+		im->shown = im->shown_own;
 		char *np = fstree_normalize(raw, NULL);
 		if (!np)
 			continue;
@@ -397,6 +688,12 @@ static int pass_entries(struct imp *im, const char *path, bool second, char **er
 			entry_meta(im->e, &m);
 			m.type = FS_REG;
 			im->size = archive_entry_size_is_set(im->e) ? (uint64_t)archive_entry_size(im->e) : 0;
+			if (im->size >= LAYER_MAX_FILE) {
+				free(np);
+				return layer_fail(err, "%s: entry \"%s\" is %" PRIu64 " bytes; the image's "
+						  "ext2 (without large_file) holds files below 2 GiB",
+						  im->label, im->shown, im->size);
+			}
 			if (layer_add_file_stream(im->w, p->shown, p->dest, &m, im->size, read_entry_data,
 						  im, err) < 0) {
 				free(np);
@@ -429,6 +726,7 @@ int layer_import_archive(struct layer_writer *w, const char *path,
 			 const struct layer_import_opts *o, char **err)
 {
 	struct imp im = { 0 };
+	im.src.fd = -1;
 	im.w = w;
 	im.o = o;
 	im.label = (o && o->label) ? o->label : path_basename(path);
@@ -464,6 +762,7 @@ out:
 	layer_writer_set_label(w, saved_label);
 	free(saved_label);
 	free(im.prefix);
+	free(im.shown_own);
 	strset_free(&im.skipped);
 	for (size_t i = 0; i < im.nheld; i++) {
 		free(im.held[i].shown);

@@ -26,6 +26,7 @@
 #include <libfdisk/libfdisk.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <zlib.h>
 
 #include <dlfcn.h>
 #include <stdarg.h>
@@ -46,6 +47,7 @@ static struct lazylib lib_ext2fs = {SONAME_ext2fs, "libext2fs2", NULL};
 static struct lazylib lib_com_err = {SONAME_com_err, "libcom-err2", NULL};
 static struct lazylib lib_fdisk = {SONAME_fdisk, "libfdisk1", NULL};
 static struct lazylib lib_crypto = {SONAME_crypto, "libssl3", NULL};
+static struct lazylib lib_z = {SONAME_z, "zlib1g", NULL};
 
 static _Noreturn void lazy_fail(const struct lazylib *l, const char *what, const char *why)
 {
@@ -165,6 +167,10 @@ SHIM(archive, int, archive_read_support_format_all, (struct archive *a), (a))
 SHIM(archive, int, archive_read_support_format_empty, (struct archive *a), (a))
 SHIM(archive, int, archive_read_support_format_raw, (struct archive *a), (a))
 SHIM(archive, int, archive_read_support_format_tar, (struct archive *a), (a))
+SHIM(archive, int, archive_read_open,
+     (struct archive *a, void *c, archive_open_callback *o, archive_read_callback *r,
+      archive_close_callback *cl), (a, c, o, r, cl))
+SHIM(archive, la_int64_t, archive_filter_bytes, (struct archive *a, int n), (a, n))
 SHIM(archive, int, archive_read_open_filename, (struct archive *a, const char *f, size_t b), (a, f, b))
 SHIM(archive, int, archive_read_next_header, (struct archive *a, struct archive_entry **e), (a, e))
 SHIM(archive, la_ssize_t, archive_read_data, (struct archive *a, void *b, size_t n), (a, b, n))
@@ -187,6 +193,12 @@ SHIM(archive, la_int64_t, archive_entry_size, (struct archive_entry *e), (e))
 SHIM(archive, int, archive_entry_size_is_set, (struct archive_entry *e), (e))
 SHIM(archive, dev_t, archive_entry_rdevmajor, (struct archive_entry *e), (e))
 SHIM(archive, dev_t, archive_entry_rdevminor, (struct archive_entry *e), (e))
+
+/* ---- zlib (gzip sets, read to their end: layer_archive.c) ---- */
+SHIM(z, int, inflateInit2_, (z_streamp s, int w, const char *v, int n), (s, w, v, n))
+SHIM(z, int, inflate, (z_streamp s, int f), (s, f))
+SHIM(z, int, inflateEnd, (z_streamp s), (s))
+SHIM(z, int, inflateReset, (z_streamp s), (s))
 
 /* ---- libext2fs (+ libcom_err) ---- */
 /* unix_io_manager is a variable, not a function: smolc's copy is NULL until

@@ -3,8 +3,9 @@
  * A `struct dewey_it` walks one version string and yields its components
  * one at a time; a letter yields two (0 then its rank), kept in `pending`.
  * "nbN" never yields a component: it only records the revision, which is
- * compared after the component vectors are found equal. Components are
- * long long and saturate instead of overflowing. */
+ * compared after the component vectors are found equal. Numbers are
+ * compared exactly as digit strings (leading zeros dropped, then length,
+ * then digits), so no length of number is misordered. */
 #include "pkg_version.h"
 
 #include <ctype.h>
@@ -31,32 +32,66 @@ static const struct dewey_mod dewey_mods[] = {
 	{ ".", 1, DEWEY_DOT },
 };
 
+/* One component: a number as its digits (d, n: no leading zeros; n == 0
+ * is zero), or a small value (a modifier or a letter's rank) when !d. */
+struct comp {
+	const char *d;
+	size_t n;
+	long long small;
+};
+
 struct dewey_it {
 	const char *p, *end;
-	long long nb;         /* pkgsrc revision (last "nb" wins) */
+	struct comp nb;       /* pkgsrc revision (last "nb" wins) */
 	long long pending;    /* second component of a letter */
 	int has_pending;
 };
 
-static long long read_number(const char **pp, const char *end)
+static struct comp read_number(const char **pp, const char *end)
 {
 	const char *p = *pp;
-	long long n = 0;
-	while (p < end && isdigit((unsigned char)*p)) {
-		if (n <= (LLONG_MAX - 9) / 10)
-			n = n * 10 + (*p - '0');
+	while (p < end && *p == '0')
 		p++;
-	}
+	const char *d = p;
+	while (p < end && isdigit((unsigned char)*p))
+		p++;
 	*pp = p;
-	return n;
+	return (struct comp){d, (size_t)(p - d), 0};
+}
+
+static int comp_cmp(struct comp a, struct comp b)
+{
+	if (a.d && b.d) {
+		if (a.n != b.n)
+			return a.n < b.n ? -1 : 1;
+		int c = memcmp(a.d, b.d, a.n);
+		return c < 0 ? -1 : c > 0;
+	}
+	/* a number against a small value: small values are below 100 */
+	long long va = a.small, vb = b.small;
+	if (a.d) {
+		if (a.n > 2)
+			return 1;
+		va = 0;
+		for (size_t i = 0; i < a.n; i++)
+			va = va * 10 + (a.d[i] - '0');
+	}
+	if (b.d) {
+		if (b.n > 2)
+			return -1;
+		vb = 0;
+		for (size_t i = 0; i < b.n; i++)
+			vb = vb * 10 + (b.d[i] - '0');
+	}
+	return va < vb ? -1 : va > vb;
 }
 
 /* Next component into *v; 0 when the string is exhausted (it->nb final). */
-static int dewey_next(struct dewey_it *it, long long *v)
+static int dewey_next(struct dewey_it *it, struct comp *v)
 {
 	if (it->has_pending) {
 		it->has_pending = 0;
-		*v = it->pending;
+		*v = (struct comp){NULL, 0, it->pending};
 		return 1;
 	}
 	while (it->p < it->end) {
@@ -71,7 +106,7 @@ static int dewey_next(struct dewey_it *it, long long *v)
 			const struct dewey_mod *m = &dewey_mods[i];
 			if (left >= m->len && strncasecmp(p, m->s, m->len) == 0) {
 				it->p += m->len;
-				*v = m->val;
+				*v = (struct comp){NULL, 0, m->val};
 				return 1;
 			}
 		}
@@ -84,7 +119,7 @@ static int dewey_next(struct dewey_it *it, long long *v)
 		if (isalpha(c)) {
 			it->pending = tolower(c) - 'a' + 1;
 			it->has_pending = 1;
-			*v = DEWEY_DOT;
+			*v = (struct comp){NULL, 0, DEWEY_DOT};
 			return 1;
 		}
 		/* any other character is skipped */
@@ -94,20 +129,20 @@ static int dewey_next(struct dewey_it *it, long long *v)
 
 int pkg_version_ncmp(const char *a, size_t alen, const char *b, size_t blen)
 {
-	struct dewey_it ia = { a ? a : "", (a ? a : "") + (a ? alen : 0), 0, 0, 0 };
-	struct dewey_it ib = { b ? b : "", (b ? b : "") + (b ? blen : 0), 0, 0, 0 };
+	const struct comp zero = {NULL, 0, 0};
+	struct dewey_it ia = { a ? a : "", (a ? a : "") + (a ? alen : 0), {"", 0, 0}, 0, 0 };
+	struct dewey_it ib = { b ? b : "", (b ? b : "") + (b ? blen : 0), {"", 0, 0}, 0, 0 };
 	for (;;) {
-		long long va = 0, vb = 0;
+		struct comp va = zero, vb = zero;
 		int ha = dewey_next(&ia, &va);
 		int hb = dewey_next(&ib, &vb);
 		if (!ha && !hb)
 			break;
-		if (va != vb)
-			return va < vb ? -1 : 1;
+		int c = comp_cmp(va, vb);
+		if (c)
+			return c;
 	}
-	if (ia.nb != ib.nb)
-		return ia.nb < ib.nb ? -1 : 1;
-	return 0;
+	return comp_cmp(ia.nb, ib.nb);
 }
 
 int pkg_version_cmp(const char *a, const char *b)

@@ -35,6 +35,16 @@ struct postinst_opts {
 	FILE *log;                   /* the script's output is echoed here (NULL = not) */
 };
 
+/* The sandbox: the script runs as uid/gid POSTINST_SANDBOX_ID in its own
+ * user namespace (when smolc runs as root, also on the host: the staging
+ * root is given to that uid first), sees the host's tools read-only and
+ * only the files of /etc they need, a private /tmp of POSTINST_TMP_BYTES,
+ * and may run at most POSTINST_MAX_PROCS processes. */
+#define POSTINST_SANDBOX_ID 65534
+#define POSTINST_SANDBOX_ID_STR "65534"
+#define POSTINST_TMP_BYTES_STR "268435456" /* 256 MiB */
+#define POSTINST_MAX_PROCS 1024
+
 /* Returns 0, or -1 with *err: the exit status and the tail of the output
  * ("POSTINST failed with exit status 3; last lines: …"). */
 int postinst_run(struct cache *c, struct fstree *tree, struct layer_writer *w, const struct postinst_opts *o,

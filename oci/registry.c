@@ -127,7 +127,7 @@ int reg_ref_parse(const char *s, struct reg_ref *r, char **err)
 	memset(r, 0, sizeof(*r));
 	const char *slash = strchr(s, '/');
 	if (!slash || slash == s) {
-		set_err(err, "'%s': expected REGISTRY/REPOSITORY[:TAG|@sha256:DIGEST] (e.g. ghcr.io/netbsdfr/smolbsd/bsdshell:latest)",
+		set_err(err, "'%s': expected REGISTRY/REPOSITORY[:TAG|@sha256:DIGEST] (e.g. registry.example.org/me/bsdshell:latest)",
 			s);
 		return -1;
 	}

@@ -1,7 +1,7 @@
 /* registry.h — a small OCI distribution client (libcurl; JSON with jansson).
  *
  * What it speaks (OCI distribution spec v1.1, as Docker's "distribution"
- * registry, ghcr.io and the like implement it):
+ * registry and the hosted registries implement it):
  *   GET  /v2/                                   ping (and the auth challenge)
  *   HEAD /v2/<repo>/blobs/<digest>              does the registry have a blob
  *   POST /v2/<repo>/blobs/uploads/[?mount=&from=]  start an upload / mount
@@ -56,7 +56,7 @@
  * (it must contain '.' or ':' or be "localhost"); tag defaults to
  * "latest" when no digest is given. */
 struct reg_ref {
-	char *host;     /* "127.0.0.1:5000", "ghcr.io" */
+	char *host;     /* "127.0.0.1:5000", "registry.example.org" */
 	char *repo;     /* "smol/hello" */
 	char *tag;      /* NULL with a digest */
 	char *digest;   /* "sha256:<hex>" or NULL */

@@ -3,7 +3,7 @@
 # Idempotent; quiet when everything is already present.
 set -e
 PKGS="build-essential pkg-config flex bison clang libclang-rt-14-dev \
-libarchive-dev libcurl4-openssl-dev libext2fs-dev libfdisk-dev libyaml-dev libssl-dev libcmocka-dev \
+libarchive-dev zlib1g-dev libcurl4-openssl-dev libext2fs-dev libfdisk-dev libyaml-dev libssl-dev libcmocka-dev \
 e2fsprogs gdisk libarchive-tools bubblewrap busybox-static python3 xz-utils valgrind \
 qemu-system-x86 qemu-utils libelf-dev curl \
 libjansson-dev docker-registry skopeo apache2-utils openssl"

@@ -23,6 +23,11 @@ static const char *const chains[][8] = {
 	{ "9.9nb100", "10.0", NULL },
 	{ "1.14.3", "1.14.3nb1", "1.14.4", NULL },
 	{ "29.1", "29.1nb3", "30", NULL },
+	/* numbers past any integer type are compared exactly (issue 10) */
+	{ "1.2.3nb999999999999999999", "1.2.3nb9223372036854775807", "1.2.3nb9223372036854775808",
+	  "1.2.3nb99999999999999999999999", NULL },
+	{ "1.99999999999999999999", "1.100000000000000000000", "2", NULL },
+	{ "1.0rc1", "1.0", "1.0.000000000000000000000000001", NULL },
 };
 
 static void test_chains(void **state)
@@ -54,6 +59,8 @@ static void test_equalities(void **state)
 		{ "1.0pre1", "1.0rc1" },     /* pre == rc */
 		{ "1.0+", "1.0" },           /* unknown characters are skipped */
 		{ "", "0" },
+		{ "1.0007", "1.7" },         /* leading zeros */
+		{ "1.2nb00000000000000000000000000000005", "1.2nb5" },
 	};
 	for (size_t i = 0; i < sizeof(eq) / sizeof(eq[0]); i++)
 		if (pkg_version_cmp(eq[i][0], eq[i][1]) != 0)
@@ -70,6 +77,8 @@ static void test_ops(void **state)
 	assert_true(pkg_version_test("2.0", PKG_OP_EQ, "2.0"));
 	assert_true(pkg_version_test("2.0", PKG_OP_NE, "2.0nb1"));
 	assert_false(pkg_version_test("1.0rc1", PKG_OP_GE, "1.0"));
+	/* the issue's case: it saturated into a wrong answer */
+	assert_false(pkg_version_test("1.2.3nb999999999999999999", PKG_OP_GE, "1.2.3nb9223372036854775807"));
 	enum pkg_op op;
 	assert_int_equal(pkg_op_parse(">=1", &op), 2);
 	assert_int_equal(op, PKG_OP_GE);
