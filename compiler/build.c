@@ -650,6 +650,8 @@ static int write_runconf(struct build *b, const char *img, const char *kern, con
 	rcf->memory_mib = (unsigned)rs->mem_mib;
 	rcf->cpus = rs->cpus;
 	rcf->readonly = rs->readonly;
+	if (rs->console) /* LABEL smolbsd.use_pty=y */
+		rcf->console = xstrdup(rs->console);
 	char *cmdline = runconf_default_cmdline(rs->profile, rs->service, rs->readonly);
 	rcf->cmdline = rs->append ? xasprintf("%s %s", cmdline, rs->append) : xstrdup(cmdline);
 	free(cmdline);
@@ -861,6 +863,7 @@ static int build_run(struct build *b, char **yaml_out)
 		return EXIT_FAIL;
 	}
 	b->out_base = b->o->tag ? path_join(b->o->outdir, b->o->tag)
+		    : b->r->set.tag ? path_join(b->o->outdir, b->r->set.tag)
 				: xasprintf("%s/%s-%s", b->o->outdir, rs->service, rs->arch);
 	b->cached = xcalloc(b->p->n + 1, sizeof(bool));
 	b->secs = xcalloc(b->p->n + 1, sizeof(double));
@@ -917,7 +920,7 @@ int build_main(struct build_opts *o, const char *path, char **yaml_out)
 	b.d = &d;
 	b.log = o->quiet || o->json ? NULL : stderr;
 	int rc;
-	b.r = recipe_load(&d, path, &o->build_args);
+	b.r = recipe_load_in(&d, path, o->context, &o->build_args);
 	if (!b.r || d.errors)
 		rc = EXIT_USAGE;
 	else

@@ -15,6 +15,7 @@ struct build_opts {
 	const char *mirror;          /* NULL: the catalog's or $SMOLC_MIRROR */
 	bool offline, no_cache, quiet, json, update_lock;
 	struct strvec build_args;
+	const char *context;         /* build context (-f FILE [DIR]); NULL: the recipe's directory */
 };
 
 /* Build `path`. Prints diagnostics and progress itself. Returns the exit
