@@ -19,5 +19,7 @@ int cmd_ps(int argc, char **argv);
 int cmd_stop(int argc, char **argv);
 int cmd_logs(int argc, char **argv);
 int cmd_wait(int argc, char **argv);
+int cmd_rm(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
 
 #endif

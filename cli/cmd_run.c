@@ -59,7 +59,7 @@ static int publish_cb(const struct opt_cmd *cmd, const char *arg, void *value)
 	struct run_opts *o = value;
 	struct runconf_port p;
 	char *e = NULL;
-	if (runconf_parse_port(arg, &p, &e) < 0) {
+	if (run_parse_publish(arg, &p, &e) < 0) {
 		fprintf(stderr, "smolc: -p: %s\n", e);
 		free(e);
 		return EXIT_USAGE;
@@ -103,12 +103,12 @@ static int share_cb(const struct opt_cmd *cmd, const char *spec, void *value)
 	return 0;
 }
 
-/* The build `smolc run Smolfile` does first: the defaults of `smolc
- * build` plus run's --build-arg. */
-static int build_smolfile(void *ctx, const char *smolfile, char **runconf_path_out)
+/* The build `smolc run Smolfile` may do first: the defaults of `smolc
+ * build`, the build-args the image was built with, run's --build-arg. */
+static int build_smolfile(void *ctx, const char *smolfile, bool dry_run, char **runconf_path_out)
 {
 	struct build_opts *bo = ctx;
-	return build_main(bo, smolfile, runconf_path_out);
+	return build_for_run(bo, smolfile, dry_run, runconf_path_out);
 }
 
 int cmd_run(int argc, char **argv)
@@ -116,8 +116,10 @@ int cmd_run(int argc, char **argv)
 	static const struct opt_cmd cmd = {
 		.name = "run",
 		.synopsis = "[NAME|run.yaml|Smolfile|DIR] [options]",
-		.about = "Boot a micro-VM under QEMU. With a Smolfile (or none given and ./Smolfile\n"
-			 "exists) it is built first; NAME means images/NAME-<arch>.yaml.\n",
+		.about = "Boot a micro-VM under QEMU. NAME means images/NAME-<arch>.yaml. With a\n"
+			 "Smolfile or DIR (or none given and ./Smolfile exists) the image is built\n"
+			 "first only when it is missing or stale, with the build-args it was built\n"
+			 "with (and says so); --dry-run never builds.\n",
 		.footer = "Environment: SMOLC_QEMU (QEMU binary), SMOLC_STATE_DIR (instance state).\n"
 			  "Foreground: Ctrl-C stops the VM; the exit status is QEMU's.\n",
 		.arg_name = "target",
@@ -130,8 +132,12 @@ int cmd_run(int argc, char **argv)
 	bo.outdir = "images";
 	const struct opt opts[] = {
 		OPT_FLAG_("detach", 'd', "run in the background (see smolc ps/logs/stop/wait)", &o.detach),
-		OPT_CALL_("publish", 'p', "[ADDR:]H:G[/udp]", "forward host port H to guest port G (repeatable)", &o,
-			  publish_cb),
+		OPT_CALL_("publish", 'p', "[ADDR:]H:G[/udp]",
+			  "forward host port H to guest port G (repeatable);\n"
+			  "replaces the run config's ports. -p G[/udp]: a free\n"
+			  "host port, printed",
+			  &o, publish_cb),
+		OPT_FLAG_("publish-all", 'P', "publish the run config's ports on free host ports", &o.publish_all),
 		OPT_CALL_("memory", 'm', "MEM", "memory in MiB (512, 512M, 1G)", &o.memory_mib, memory_cb),
 		OPT_CALL_("cpus", 'c', "N", "number of CPUs", &o.cpus, cpus_cb),
 		OPT_STRING_("append", 'a', "ARGS", "extra kernel command-line arguments", &o.append),
@@ -142,6 +148,10 @@ int cmd_run(int argc, char **argv)
 		OPT_STRING_("accel", 0, "A", "auto (default; or $QEMU_ACCEL), kvm, tcg, hvf, nvmm", &o.accel),
 		OPT_STRING_("console", 0, "C", "stdio (default), pty, none, tcp:PORT, file:PATH", &o.console),
 		OPT_STRING_("name", 0, "N", "instance name for -d (default: the service name)", &o.name),
+		OPT_FLAG_("rm", 0,
+			  "remove the instance (-d) when its VM exits; without it\n"
+			  "the instance stays for `smolc ps -a`, logs, inspect, rm",
+			  &o.rm),
 		OPT_FLAG_("dry-run", 0, "print the QEMU command line and exit", &o.dry_run),
 		OPT_FLAG_("time", 0,
 			  "report time to the first console byte and to the\n"
@@ -201,10 +211,22 @@ static int http_cb(const struct opt_cmd *cmd, const char *arg, void *value)
 	return 0;
 }
 
+static int tail_cb(const struct opt_cmd *cmd, const char *arg, void *value)
+{
+	char *end;
+	long v = strtol(arg, &end, 10);
+	if (!*arg || *end || v < 0 || v > 100000000) {
+		fprintf(stderr, "smolc: %s: --tail %s: expected a number of lines\n", cmd->name, arg);
+		return EXIT_USAGE;
+	}
+	*(long *)value = v;
+	return 0;
+}
+
 /* Parse an instance command's argv; NAME is required when cmd->max_args. */
 static int inst_parse(const struct opt_cmd *cmd, const struct opt *opts, int argc, char **argv, struct inst_opts *o)
 {
-	const char *args[1];
+	static const char *args[64];
 	size_t nargs;
 	int rv = opt_parse(cmd, opts, argc, argv, args, &nargs);
 	if (rv >= 0)
@@ -214,6 +236,8 @@ static int inst_parse(const struct opt_cmd *cmd, const struct opt *opts, int arg
 		return EXIT_USAGE;
 	}
 	o->name = nargs ? args[0] : NULL;
+	o->names = args;
+	o->nnames = nargs;
 	return -1;
 }
 
@@ -221,11 +245,17 @@ int cmd_ps(int argc, char **argv)
 {
 	static const struct opt_cmd cmd = {
 		.name = "ps",
-		.synopsis = "[--json]",
-		.about = "List running instances: NAME PID IMAGE PORTS UPTIME ACCEL.\n",
+		.synopsis = "[-a] [--json]",
+		.about = "List running instances: NAME PID IMAGE PORTS UPTIME ACCEL STATUS.\n"
+			 "STATUS says \"rc exited (status N)\" when the console shows that the\n"
+			 "guest's /etc/rc exited.\n",
 	};
 	struct inst_opts o = {0};
 	const struct opt opts[] = {
+		OPT_FLAG_("all", 'a',
+			  "exited instances too, with how they ended (exit status,\n"
+			  "signal, `smolc stop`) and when",
+			  &o.all),
 		OPT_JSON(&o.json, "one JSON array of instances on stdout"),
 		OPT_END_(),
 	};
@@ -242,7 +272,8 @@ int cmd_stop(int argc, char **argv)
 		.synopsis = "NAME [--timeout S]",
 		.about = "Stop an instance: QMP system_powerdown (not on microvm, which has no ACPI\n"
 			 "power button), then SIGTERM, then SIGKILL, waiting up to S seconds\n"
-			 "(default 5) at each step. Says which one ended it; removes its state.\n",
+			 "(default 5) at each step. Says which one ended it. The instance stays\n"
+			 "listed by `smolc ps -a` (logs, inspect) until `smolc rm NAME`.\n",
 		.arg_name = "NAME",
 		.max_args = 1,
 	};
@@ -259,14 +290,15 @@ int cmd_logs(int argc, char **argv)
 {
 	static const struct opt_cmd cmd = {
 		.name = "logs",
-		.synopsis = "[-f] NAME",
-		.about = "Print the serial console of an instance; -f follows until the VM exits.\n",
+		.synopsis = "[-f] [--tail N] NAME",
+		.about = "Print the serial console of an instance, running or exited.\n",
 		.arg_name = "NAME",
 		.max_args = 1,
 	};
-	struct inst_opts o = {0};
+	struct inst_opts o = {.tail = -1};
 	const struct opt opts[] = {
 		OPT_FLAG_("follow", 'f', "follow the console until the VM exits", &o.follow),
+		OPT_CALL_("tail", 'n', "N", "start with the last N lines", &o.tail, tail_cb),
 		OPT_END_(),
 	};
 	int rv = inst_parse(&cmd, opts, argc, argv, &o);
@@ -280,7 +312,8 @@ int cmd_wait(int argc, char **argv)
 		.synopsis = "NAME --port N [--timeout S] [--http PATH]",
 		.about = "Wait until the guest service behind host port N answers (default timeout\n"
 			 "60 s). With --http, wait for an HTTP response to GET PATH. Fails at once,\n"
-			 "with the end of the console log, if the VM exits.\n",
+			 "with the end of the console log, if the VM is not running or exits, or\n"
+			 "its console says the guest's /etc/rc exited.\n",
 		.arg_name = "NAME",
 		.max_args = 1,
 	};
@@ -293,4 +326,41 @@ int cmd_wait(int argc, char **argv)
 	};
 	int rv = inst_parse(&cmd, opts, argc, argv, &o);
 	return rv >= 0 ? rv : run_wait(&o);
+}
+
+int cmd_rm(int argc, char **argv)
+{
+	static const struct opt_cmd cmd = {
+		.name = "rm",
+		.synopsis = "[-f] NAME...",
+		.about = "Remove exited instances: their state, console log and run config.\n",
+		.arg_name = "NAME",
+		.max_args = 64,
+	};
+	struct inst_opts o = {0};
+	const struct opt opts[] = {
+		OPT_FLAG_("force", 'f', "kill a running instance (SIGKILL) and remove it", &o.force),
+		OPT_END_(),
+	};
+	int rv = inst_parse(&cmd, opts, argc, argv, &o);
+	return rv >= 0 ? rv : run_rm(&o);
+}
+
+int cmd_inspect(int argc, char **argv)
+{
+	static const struct opt_cmd cmd = {
+		.name = "inspect",
+		.synopsis = "[--json] NAME",
+		.about = "Show an instance, running or exited: state and how it ended, pid, image,\n"
+			 "ports, times, console log, QEMU's argv and the effective run config.\n",
+		.arg_name = "NAME",
+		.max_args = 1,
+	};
+	struct inst_opts o = {0};
+	const struct opt opts[] = {
+		OPT_JSON(&o.json, "one JSON object on stdout"),
+		OPT_END_(),
+	};
+	int rv = inst_parse(&cmd, opts, argc, argv, &o);
+	return rv >= 0 ? rv : run_inspect(&o);
 }

@@ -60,6 +60,7 @@ void runconf_free(struct runconf *rc)
 	}
 	free(rc->labels);
 	free(rc->build_key);
+	sv_free(&rc->build_args);
 	free(rc->path);
 	free(rc->dir);
 	free(rc);
@@ -454,6 +455,13 @@ int runconf_to_yaml(const struct runconf *rc, char **yaml_out, char **err)
 		emit_kv_str(&em, rc->labels[i].key, rc->labels[i].value, true);
 	emit_map_end(&em);
 	emit_kv_str(&em, "build_key", rc->build_key, true);
+	if (rc->build_args.n) {
+		emit_scalar(&em, "build_args", false);
+		emit_seq_start(&em);
+		for (size_t i = 0; i < rc->build_args.n; i++)
+			emit_scalar(&em, rc->build_args.v[i], true);
+		emit_seq_end(&em);
+	}
 	emit_map_end(&em);
 	emit(&em, &ev, yaml_document_end_event_initialize(&ev, 1));
 	emit(&em, &ev, yaml_stream_end_event_initialize(&ev));
@@ -712,6 +720,18 @@ static int read_root(struct reader *r, struct runconf *rc, yaml_node_t *root)
 			rv = get_bool(r, v, key, &rc->readonly);
 		else if (!strcmp(key, "build_key"))
 			rv = get_str(r, v, key, &rc->build_key);
+		else if (!strcmp(key, "build_args")) {
+			if (v->type == YAML_SCALAR_NODE && !*scalar(v))
+				continue;
+			if (v->type != YAML_SEQUENCE_NODE)
+				return node_err(r, v, "'build_args' must be a list of \"NAME=VALUE\"");
+			for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
+				yaml_node_t *item = yaml_document_get_node(r->doc, *it);
+				if (item->type != YAML_SCALAR_NODE || !strchr(scalar(item), '='))
+					return node_err(r, item, "each of 'build_args' must be \"NAME=VALUE\"");
+				sv_pushdup(&rc->build_args, scalar(item));
+			}
+		}
 		else if (!strcmp(key, "ports") || !strcmp(key, "shares")) {
 			bool ports = key[0] == 'p';
 			if (v->type == YAML_SCALAR_NODE && !*scalar(v))

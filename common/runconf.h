@@ -26,6 +26,8 @@
  *   shares: - {host: "/srv/data", tag: "data", guest: "/data", readonly: false}
  *   labels: {key: "value", ...}
  *   build_key: "<hex>"         optional: the build's cache key
+ *   build_args: ["NAME=VALUE", ...]  the --build-arg of that build
+ *                              (`smolc run Smolfile` rebuilds with them)
  *
  * Unknown keys give a warning; missing required keys and bad values an
  * error "PATH:LINE:COL: message" (1-based).
@@ -89,6 +91,7 @@ struct runconf {
 	struct runconf_label *labels;
 	size_t nlabels, labels_cap;
 	char *build_key;                 /* may be NULL */
+	struct strvec build_args;        /* "NAME=VALUE" */
 
 	/* Set by runconf_read only: the file read and its directory
 	 * (relative kernel/image/share paths resolve against dir). */

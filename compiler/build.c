@@ -695,6 +695,8 @@ static int write_runconf(struct build *b, const char *img, const char *kern, con
 				runconf_set_label(rcf, r->v[i].u.label.key, r->v[i].u.label.value);
 	}
 	rcf->build_key = xstrdup(b->p->image_key);
+	for (size_t i = 0; i < b->o->build_args.n; i++)
+		sv_pushdup(&rcf->build_args, b->o->build_args.v[i]);
 	int rc = 0;
 	if (runconf_write(rcf, yaml, &err) < 0) {
 		diag_error_plain(b->d, "%s", err);
@@ -809,6 +811,57 @@ static void print_summary(struct build *b, bool up_to_date, double total)
 	free(yaml);
 }
 
+/* The build-args string "A=1 B=2" for messages (caller frees). */
+static char *args_text(const struct strvec *args)
+{
+	struct strbuf sb;
+	sb_init(&sb);
+	for (size_t i = 0; i < args->n; i++)
+		sb_printf(&sb, " --build-arg %s", args->v[i]);
+	sb_cstr(&sb);
+	return sb_detach(&sb);
+}
+
+/* `smolc run Smolfile`, after planning: is the image there and built for
+ * this plan's key (stamp)? Returns EXIT_OK with *yaml_out when it is (no
+ * build); -1 to go on building (after saying so); an exit code when
+ * --dry-run finds no image. */
+static int run_check_image(struct build *b, char **yaml_out)
+{
+	const struct recipe_settings *rs = &b->r->set;
+	b->out_base = xasprintf("%s/%s-%s", b->o->outdir, rs->service, rs->arch);
+	char *img = xasprintf("%s.img", b->out_base), *yaml = xasprintf("%s.yaml", b->out_base);
+	bool have = access(img, F_OK) == 0 && access(yaml, F_OK) == 0;
+	bool up = have && b->p->image_key[0] && stamp_matches(b, img);
+	char *args = args_text(&b->o->build_args);
+	int rc = -1;
+	if (up) {
+		debugf("%s is up to date", img);
+		*yaml_out = yaml;
+		yaml = NULL;
+		rc = EXIT_OK;
+	} else if (b->o->for_run_dry && have) {
+		fprintf(stderr, "smolc: warning: %s is stale (%s changed since it was built); `smolc run` "
+				"would rebuild it first\n", img, b->r->path);
+		*yaml_out = yaml;
+		yaml = NULL;
+		rc = EXIT_OK;
+	} else if (b->o->for_run_dry) {
+		fprintf(stderr, "smolc: run --dry-run: %s is not built; build it first: smolc build%s %s\n", img, args,
+			b->r->path);
+		rc = EXIT_FAIL;
+	} else {
+		fprintf(stderr, "smolc: building %s (%s)%s%s\n", b->r->path,
+			have ? "the image is stale" : "no image yet", args[0] ? " with" : "", args);
+	}
+	free(args);
+	free(img);
+	free(yaml);
+	free(b->out_base);
+	b->out_base = NULL;
+	return rc;
+}
+
 static int build_run(struct build *b, char **yaml_out)
 {
 	double t0 = now_monotonic();
@@ -817,7 +870,7 @@ static int build_run(struct build *b, char **yaml_out)
 		return EXIT_FAIL;
 	/* A build needs every input: with --offline the fetcher itself refuses
 	 * the network and says which URL is not in the cache. */
-	b->env.penv.fetch_inputs = true;
+	b->env.penv.fetch_inputs = !b->o->for_run_dry;
 	char *lpath = lockfile_path_for(b->r->path);
 	char *lerr = NULL;
 	if (!b->o->update_lock) {
@@ -854,6 +907,11 @@ static int build_run(struct build *b, char **yaml_out)
 		logf_(b, "wrote %s\n", lpath);
 	}
 	free(lpath);
+	if (b->o->for_run) {
+		int r = run_check_image(b, yaml_out);
+		if (r != -1)
+			return r;
+	}
 	if (!b->p->kernel.path)
 		return fail(b, rs->kernel ? rs->kernel->arg_loc : rs->from->loc, "the kernel could not be fetched"), EXIT_FAIL;
 	if (!b->p->image_key[0])
@@ -926,9 +984,57 @@ int build_main(struct build_opts *o, const char *path, char **yaml_out)
 	else
 		rc = build_run(&b, yaml_out);
 	diag_print(&d, stderr);
-	if (rc != EXIT_OK && !d.errors && !d.n)
+	if (rc != EXIT_OK && !d.errors && !d.n && !o->for_run_dry)
 		fprintf(stderr, "smolc: build failed\n");
 	build_fini(&b);
 	diag_fini(&d);
 	return rc;
+}
+
+/* "NAME" of "NAME=VALUE" equals that of b? */
+static bool same_arg_name(const char *a, const char *b)
+{
+	size_t na = strcspn(a, "="), nb = strcspn(b, "=");
+	return na == nb && !strncmp(a, b, na);
+}
+
+int build_for_run(struct build_opts *o, const char *smolfile, bool dry_run, char **runconf_path_out)
+{
+	o->for_run = true;
+	o->for_run_dry = dry_run;
+	/* The build-args the existing image was built with (its run config),
+	 * so that `smolc run` neither rebuilds it with defaults nor
+	 * overwrites the run config the user built; run's own --build-arg
+	 * win over them. */
+	struct strvec given = {0};
+	for (size_t i = 0; i < o->build_args.n; i++)
+		sv_pushdup(&given, o->build_args.v[i]);
+	struct diag_ctx d;
+	diag_init(&d);
+	struct recipe *r = recipe_load(&d, smolfile, &given);
+	if (r && !d.errors) {
+		char *yaml = xasprintf("%s/%s-%s.yaml", o->outdir, r->set.service, r->set.arch);
+		struct runconf *rc = NULL;
+		char *err = NULL;
+		if (access(yaml, F_OK) == 0 && runconf_read(yaml, &rc, NULL, &err) == 0) {
+			sv_free(&o->build_args);
+			for (size_t i = 0; i < rc->build_args.n; i++) {
+				bool overridden = false;
+				for (size_t j = 0; j < given.n && !overridden; j++)
+					overridden = same_arg_name(rc->build_args.v[i], given.v[j]);
+				if (!overridden)
+					sv_pushdup(&o->build_args, rc->build_args.v[i]);
+			}
+			for (size_t j = 0; j < given.n; j++)
+				sv_pushdup(&o->build_args, given.v[j]);
+		}
+		free(err);
+		runconf_free(rc);
+		free(yaml);
+	}
+	recipe_free(r);
+	diag_print(&d, stderr);
+	diag_fini(&d);
+	sv_free(&given);
+	return build_main(o, smolfile, runconf_path_out);
 }

@@ -16,11 +16,22 @@ struct build_opts {
 	bool offline, no_cache, quiet, json, update_lock;
 	struct strvec build_args;
 	const char *context;         /* build context (-f FILE [DIR]); NULL: the recipe's directory */
+	/* `smolc run Smolfile`: build only when the image is missing or
+	 * stale, saying so; for_run_dry: never build (fail when missing). */
+	bool for_run, for_run_dry;
 };
 
 /* Build `path`. Prints diagnostics and progress itself. Returns the exit
  * code (0 built, 1 failure, 2 bad recipe); on success *yaml_out (if
  * non-NULL) is the run config path (caller frees). */
 int build_main(struct build_opts *o, const char *path, char **yaml_out);
+
+/* `smolc run Smolfile`: find the image, building it (and saying so) only
+ * when it is missing or stale, with the build-args recorded in its run
+ * config (those of o->build_args override them by name; o->build_args
+ * is replaced by the merged list). dry_run: never build — a stale image
+ * gets a warning, a missing one an error (exit 1). Returns like
+ * build_main. */
+int build_for_run(struct build_opts *o, const char *smolfile, bool dry_run, char **runconf_path_out);
 
 #endif

@@ -1,9 +1,12 @@
-/* cli_inst.c — `smolc ps|stop|logs|wait` over instance state (instance.h).
+/* cli_inst.c — `smolc ps|stop|logs|wait|rm|inspect` over instance state
+ * (instance.h).
  *
  * Every command re-verifies liveness through /proc (instance_pid_alive);
  * a pidfile alone is never trusted. `stop` escalates QMP
  * system_powerdown → SIGTERM → SIGKILL and says which one ended the VM;
- * `wait` fails fast with the end of the console log when the VM dies. */
+ * the instance then stays (exited) until `smolc rm`. `wait` fails fast
+ * with the end of the console log when the VM has exited or its console
+ * says the guest's /etc/rc exited. */
 #include "run.h"
 
 #include <errno.h>
@@ -18,13 +21,13 @@
 #include "cli_common.h"
 #include "instance.h"
 #include "portprobe.h"
+#include "qemu.h"
 #include "qmp.h"
 #include "runconf.h"
 #include "util.h"
 
-static char *fmt_uptime(long long started)
+static char *fmt_uptime(long long s)
 {
-	long long s = started ? (long long)time(NULL) - started : 0;
 	if (s < 0)
 		s = 0;
 	if (s < 60)
@@ -51,6 +54,60 @@ static void json_str(const char *s)
 	putchar('"');
 }
 
+static void json_int_or_null(const char *key, long long v, bool have)
+{
+	if (have)
+		printf(",\"%s\":%lld", key, v);
+	else
+		printf(",\"%s\":null", key);
+}
+
+static const char *state_name(enum instance_state s)
+{
+	switch (s) {
+	case INSTANCE_RUNNING: return "running";
+	case INSTANCE_STARTING: return "starting";
+	case INSTANCE_EXITED: return "exited";
+	default: return "absent";
+	}
+}
+
+/* The common fields of ps --json and inspect --json (no braces). */
+static void json_instance_fields(const struct instance *in)
+{
+	char sb[16];
+	char *status = instance_status_text(in);
+	printf("\"name\":");
+	json_str(in->name);
+	printf(",\"state\":\"%s\",\"status\":", state_name(in->state));
+	json_str(status);
+	printf(",\"pid\":%ld", (long)(in->pid ? in->pid : in->last_pid));
+	printf(",\"service\":");
+	json_str(in->service);
+	printf(",\"image\":");
+	json_str(in->image);
+	printf(",\"ports\":");
+	json_str(in->ports);
+	printf(",\"accel\":");
+	json_str(in->accel);
+	printf(",\"started\":%lld,\"uptime_s\":%lld", in->started, instance_uptime(in));
+	bool ex = in->state == INSTANCE_EXITED;
+	json_int_or_null("exited", in->exited, ex && in->exited);
+	json_int_or_null("exit_status", in->exit_status, ex && in->exit_status >= 0 && !in->exit_signal);
+	printf(",\"exit_signal\":");
+	if (ex && in->exit_signal)
+		json_str(instance_signame(in->exit_signal, sb));
+	else
+		printf("null");
+	printf(",\"stopped_by\":");
+	if (ex && in->stopped_by)
+		json_str(in->stopped_by);
+	else
+		printf("null");
+	json_int_or_null("rc_exit_status", in->rc_status, in->rc_status >= 0);
+	free(status);
+}
+
 int run_ps(const struct inst_opts *op)
 {
 	const struct inst_opts o = *op;
@@ -63,35 +120,33 @@ int run_ps(const struct inst_opts *op)
 		free(root);
 		return 1;
 	}
-	if (o.json) {
+	size_t shown = 0;
+	if (!o.json)
+		printf("%-16s %-8s %-24s %-26s %-8s %-5s %s\n", "NAME", "PID", "IMAGE", "PORTS", "UPTIME", "ACCEL",
+		       "STATUS");
+	else
 		putchar('[');
-		for (size_t i = 0; i < n; i++) {
-			struct instance *in = list[i];
-			printf("%s{\"name\":", i ? "," : "");
-			json_str(in->name);
-			printf(",\"pid\":%ld,\"service\":", (long)in->pid);
-			json_str(in->service);
-			printf(",\"image\":");
-			json_str(in->image);
-			printf(",\"ports\":");
-			json_str(in->ports);
-			printf(",\"accel\":");
-			json_str(in->accel);
-			printf(",\"started\":%lld,\"uptime_s\":%lld}", in->started,
-			       in->started ? (long long)time(NULL) - in->started : 0);
-		}
-		printf("]\n");
-	} else {
-		printf("%-16s %-8s %-28s %-28s %-8s %s\n", "NAME", "PID", "IMAGE", "PORTS", "UPTIME", "ACCEL");
-		for (size_t i = 0; i < n; i++) {
-			struct instance *in = list[i];
-			char *up = fmt_uptime(in->started);
-			printf("%-16s %-8ld %-28s %-28s %-8s %s\n", in->name, (long)in->pid,
-			       in->image ? path_basename(in->image) : "-",
-			       in->ports && *in->ports ? in->ports : "-", up, in->accel ? in->accel : "-");
+	for (size_t i = 0; i < n; i++) {
+		struct instance *in = list[i];
+		if (!o.all && in->state == INSTANCE_EXITED)
+			continue;
+		if (o.json) {
+			printf("%s{", shown ? "," : "");
+			json_instance_fields(in);
+			putchar('}');
+		} else {
+			char *up = fmt_uptime(instance_uptime(in));
+			char *st = instance_status_text(in);
+			printf("%-16s %-8ld %-24s %-26s %-8s %-5s %s\n", in->name,
+			       (long)(in->pid ? in->pid : in->last_pid), in->image ? path_basename(in->image) : "-",
+			       in->ports && *in->ports ? in->ports : "-", up, in->accel ? in->accel : "-", st);
+			free(st);
 			free(up);
 		}
+		shown++;
 	}
+	if (o.json)
+		printf("]\n");
 	for (size_t i = 0; i < n; i++)
 		instance_free(list[i]);
 	free(list);
@@ -111,26 +166,24 @@ static bool wait_gone(pid_t pid, const char *dir, double secs)
 	return !instance_pid_alive(pid, dir);
 }
 
-int run_stop(const struct inst_opts *op)
+/* Wait (bounded) for the monitor's exit record, so that what follows
+ * (ps -a, rm) sees how the instance ended. */
+static void wait_exit_record(const char *dir, double secs)
 {
-	const struct inst_opts o = *op;
-	int rv;
-	char *root = instance_state_root(), *err = NULL;
-	struct instance *in = NULL;
-	if (instance_name_ok(o.name, &err) < 0 || instance_load(root, o.name, &in, &err) < 0) {
-		cli_err("stop: %s", err);
-		free(err);
-		free(root);
-		return 1;
-	}
-	if (!in->pid) {
-		fprintf(stderr, "smolc: %s was not running; removed its stale state\n", o.name);
-		instance_remove(root, o.name);
-		instance_free(in);
-		free(root);
-		return 0;
-	}
+	char *p = path_join(dir, INSTANCE_EXIT);
+	double end = now_monotonic() + secs;
+	while (access(p, F_OK) < 0 && now_monotonic() < end)
+		usleep(20000);
+	free(p);
+}
+
+/* Stop a running instance: powerdown (not on microvm) → SIGTERM →
+ * SIGKILL, each given timeout seconds (SIGKILL 5). Returns the signal
+ * name that ended it, or NULL. force: SIGKILL at once. */
+static const char *stop_instance(const struct instance *in, double timeout, bool force)
+{
 	const char *how = NULL;
+	char *err = NULL;
 	char *qmp = path_join(in->dir, INSTANCE_QMP);
 	/* microvm runs with acpi=off: no power button, so system_powerdown
 	 * would only burn the timeout. Go straight to SIGTERM there. */
@@ -143,33 +196,78 @@ int run_stop(const struct inst_opts *op)
 	err = NULL;
 	runconf_free(rc);
 	free(yaml);
-	if (!acpi)
-		debugf("stop %s: microvm has no ACPI power button; skipping system_powerdown", o.name);
-	else if (qmp_execute(qmp, "system_powerdown", 2000, &err) == 0) {
-		if (wait_gone(in->pid, in->dir, o.timeout))
-			how = "system_powerdown";
+	if (force) {
+		/* rm -f: no grace */
+	} else if (!acpi) {
+		debugf("stop %s: microvm has no ACPI power button; skipping system_powerdown", in->name);
 	} else {
-		debugf("stop %s: %s", o.name, err);
-		free(err);
-		err = NULL;
+		instance_record_stop(in->dir, "system_powerdown");
+		if (qmp_execute(qmp, "system_powerdown", 2000, &err) == 0) {
+			if (wait_gone(in->pid, in->dir, timeout))
+				how = "system_powerdown";
+		} else {
+			debugf("stop %s: %s", in->name, err);
+			free(err);
+			err = NULL;
+		}
 	}
 	free(qmp);
-	if (!how) {
+	if (!how && !force) {
+		instance_record_stop(in->dir, "SIGTERM");
 		kill(in->pid, SIGTERM);
-		if (wait_gone(in->pid, in->dir, o.timeout))
+		if (wait_gone(in->pid, in->dir, timeout))
 			how = "SIGTERM";
 	}
 	if (!how) {
+		instance_record_stop(in->dir, "SIGKILL");
 		kill(in->pid, SIGKILL);
 		if (wait_gone(in->pid, in->dir, 5))
 			how = "SIGKILL";
 	}
+	if (how)
+		wait_exit_record(in->dir, 2);
+	return how;
+}
+
+/* Load NAME for a command; prints the error. */
+static struct instance *load_named(const char *cmd, const char *root, const char *name)
+{
+	char *err = NULL;
+	struct instance *in = NULL;
+	if (instance_name_ok(name, &err) < 0 || instance_load(root, name, &in, &err) < 0) {
+		cli_err("%s: %s", cmd, err);
+		free(err);
+		return NULL;
+	}
+	return in;
+}
+
+int run_stop(const struct inst_opts *op)
+{
+	const struct inst_opts o = *op;
+	int rv;
+	char *root = instance_state_root();
+	struct instance *in = load_named("stop", root, o.name);
+	if (!in) {
+		free(root);
+		return 1;
+	}
+	if (!in->pid) {
+		char *st = instance_status_text(in);
+		fprintf(stderr, "smolc: %s is not running (%s)%s\n", o.name, st,
+			in->state == INSTANCE_STARTING ? "; try again once it has started" : "");
+		free(st);
+		rv = in->state == INSTANCE_STARTING ? 1 : 0;
+		instance_free(in);
+		free(root);
+		return rv;
+	}
+	const char *how = stop_instance(in, o.timeout, false);
 	if (!how) {
 		cli_err("stop: %s (pid %ld) did not exit even after SIGKILL", o.name, (long)in->pid);
 		rv = 1;
 	} else {
 		fprintf(stderr, "smolc: stopped %s (pid %ld) with %s\n", o.name, (long)in->pid, how);
-		instance_remove(root, o.name);
 		rv = 0;
 	}
 	instance_free(in);
@@ -177,14 +275,41 @@ int run_stop(const struct inst_opts *op)
 	return rv;
 }
 
-/* Path of the console log (NULL when the console does not go to a file). */
-static char *console_log_path(const struct instance *in)
+int run_rm(const struct inst_opts *op)
 {
-	if (in->console && str_startswith(in->console, "file:"))
-		return path_join(in->dir, in->console + 5);
-	if (in->console)
-		return NULL;
-	return path_join(in->dir, INSTANCE_CONSOLE);
+	const struct inst_opts o = *op;
+	int rv;
+	char *root = instance_state_root();
+	rv = 0;
+	for (size_t i = 0; i < o.nnames; i++) {
+		const char *name = o.names[i];
+		struct instance *in = load_named("rm", root, name);
+		if (!in) {
+			rv = 1;
+			continue;
+		}
+		if (in->state == INSTANCE_STARTING) {
+			cli_err("rm: %s is being started by another smolc; try again once it has started", name);
+			rv = 1;
+		} else if (in->pid && !o.force) {
+			cli_err("rm: %s is running (pid %ld); stop it first (`smolc stop %s`) or use `smolc rm -f %s`",
+				name, (long)in->pid, name, name);
+			rv = 1;
+		} else if (in->pid && !stop_instance(in, 0, true)) {
+			cli_err("rm: %s (pid %ld) did not exit even after SIGKILL", name, (long)in->pid);
+			rv = 1;
+		} else if (instance_remove(root, name) < 0) {
+			cli_err("rm: %s: cannot remove %s: %s", name, in->dir, strerror(errno));
+			rv = 1;
+		} else {
+			if (in->pid)
+				fprintf(stderr, "smolc: killed %s (pid %ld)\n", name, (long)in->pid);
+			printf("%s\n", name);
+		}
+		instance_free(in);
+	}
+	free(root);
+	return rv;
 }
 
 /* Copy from offset to stdout; returns the new offset. */
@@ -206,52 +331,89 @@ static long long copy_from(const char *path, long long off)
 	return off;
 }
 
+/* Offset where the last `lines` lines of path begin (bounded: reads
+ * backwards in blocks, never more than the file). */
+static long long tail_offset(const char *path, long lines)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return 0;
+	long long size = 0, off = 0;
+	if (fseeko(f, 0, SEEK_END) == 0)
+		size = ftello(f);
+	if (size <= 0 || lines == 0) {
+		fclose(f);
+		return size > 0 ? size : 0;
+	}
+	long seen = 0;
+	long long pos = size;
+	char buf[8192];
+	bool first = true;
+	while (pos > 0) {
+		size_t n = pos > (long long)sizeof(buf) ? sizeof(buf) : (size_t)pos;
+		pos -= (long long)n;
+		if (fseeko(f, pos, SEEK_SET) != 0 || fread(buf, 1, n, f) != n)
+			break;
+		for (size_t i = n; i-- > 0;) {
+			if (buf[i] != '\n')
+				continue;
+			if (first && pos + (long long)i == size - 1)
+				continue; /* the final newline ends the last line */
+			if (++seen == lines) {
+				off = pos + (long long)i + 1;
+				fclose(f);
+				return off;
+			}
+		}
+		first = false;
+	}
+	fclose(f);
+	return 0;
+}
+
 /* Print the last `lines` lines of path on stderr, indented. */
 static void print_tail(const char *path, int lines)
 {
+	long long off = path ? tail_offset(path, lines) : 0;
 	char *data = NULL;
 	size_t len = 0;
-	if (!path || read_file(path, 64u << 20, &data, &len) < 0 || !len) {
+	if (!path || read_file(path, 64u << 20, &data, &len) < 0 || !len || (size_t)off >= len) {
 		fprintf(stderr, "  (no console output)\n");
 		free(data);
 		return;
 	}
-	size_t i = len;
-	if (i && data[i - 1] == '\n')
-		i--;
-	int seen = 0;
-	while (i > 0 && seen < lines) {
-		if (data[i - 1] == '\n')
-			seen++;
-		if (seen < lines)
-			i--;
-	}
 	fprintf(stderr, "  last console lines (%s):\n", path);
 	char *save = NULL;
-	for (char *l = strtok_r(data + i, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
-		fprintf(stderr, "  | %s\n", l);
+	for (char *l = strtok_r(data + off, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+		size_t ll = strlen(l);
+		if (ll && l[ll - 1] == '\r')
+			l[--ll] = 0;
+		fputs("  | ", stderr);
+		/* console text is untrusted: no escape sequences to the terminal */
+		for (const char *c = l; *c; c++)
+			fputc(((unsigned char)*c < 0x20 && *c != '\t') || *c == 0x7f ? '?' : *c, stderr);
+		fputc('\n', stderr);
+	}
 	free(data);
 }
 
 int run_logs(const struct inst_opts *op)
 {
 	const struct inst_opts o = *op;
-	char *root = instance_state_root(), *err = NULL;
-	struct instance *in = NULL;
-	if (instance_name_ok(o.name, &err) < 0 || instance_load(root, o.name, &in, &err) < 0) {
-		cli_err("logs: %s", err);
-		free(err);
+	char *root = instance_state_root();
+	struct instance *in = load_named("logs", root, o.name);
+	if (!in) {
 		free(root);
 		return 1;
 	}
-	char *log = console_log_path(in);
+	char *log = instance_console_path(in);
 	if (!log) {
 		cli_err("logs: the console of %s goes to %s, not to a file", o.name, in->console);
 		instance_free(in);
 		free(root);
 		return 1;
 	}
-	long long off = copy_from(log, 0);
+	long long off = copy_from(log, o.tail >= 0 ? tail_offset(log, o.tail) : 0);
 	while (o.follow && in->pid) {
 		bool alive = instance_pid_alive(in->pid, in->dir);
 		off = copy_from(log, off);
@@ -274,14 +436,12 @@ int run_wait(const struct inst_opts *op)
 		return 2;
 	}
 	char *root = instance_state_root(), *err = NULL;
-	struct instance *in = NULL;
-	if (instance_name_ok(o.name, &err) < 0 || instance_load(root, o.name, &in, &err) < 0) {
-		cli_err("wait: %s", err);
-		free(err);
+	struct instance *in = load_named("wait", root, o.name);
+	if (!in) {
 		free(root);
 		return 1;
 	}
-	char *log = console_log_path(in);
+	char *log = instance_console_path(in);
 	char *qmp = path_join(in->dir, INSTANCE_QMP);
 	char *yaml = path_join(in->dir, INSTANCE_RUNCONF);
 	struct runconf *rc = NULL;
@@ -299,7 +459,9 @@ int run_wait(const struct inst_opts *op)
 			addr = rc->ports[i].host_addr;
 		}
 	if (!in->pid) {
-		cli_err("wait: %s is not running (it exited)", o.name);
+		char *st = instance_status_text(in);
+		cli_err("wait: %s is not running: %s", o.name, st);
+		free(st);
 		print_tail(log, 15);
 		goto out;
 	}
@@ -312,6 +474,13 @@ int run_wait(const struct inst_opts *op)
 	for (;;) {
 		if (!instance_pid_alive(in->pid, in->dir)) {
 			cli_err("wait: %s exited before port %u answered", o.name, o.port);
+			print_tail(log, 15);
+			goto out;
+		}
+		int rcs = log ? instance_rc_status(log) : -1;
+		if (rcs >= 0) {
+			cli_err("wait: the guest's /etc/rc exited (status %d) before port %u of %s answered", rcs,
+				o.port, o.name);
 			print_tail(log, 15);
 			goto out;
 		}
@@ -336,4 +505,143 @@ out:
 	instance_free(in);
 	free(root);
 	return rv;
+}
+
+static void fmt_epoch(long long t, char *buf, size_t n)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+	if (!t || !gmtime_r(&tt, &tm) || !strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		snprintf(buf, n, "-");
+}
+
+/* QEMU's argv as recorded at start (NUL-separated file). */
+static void read_argv(const struct instance *in, struct strvec *out)
+{
+	char *p = path_join(in->dir, INSTANCE_ARGV);
+	char *data = NULL;
+	size_t len = 0;
+	if (read_file(p, 1 << 20, &data, &len) == 0)
+		for (size_t off = 0; off < len; off += strlen(data + off) + 1)
+			sv_pushdup(out, data + off);
+	free(data);
+	free(p);
+}
+
+static void json_runconf(const struct runconf *rc)
+{
+	printf("{\"service\":");
+	json_str(rc->service);
+	printf(",\"arch\":");
+	json_str(rc->arch);
+	printf(",\"machine\":");
+	json_str(runconf_machine(rc));
+	printf(",\"profile\":");
+	json_str(runconf_profile(rc));
+	printf(",\"kernel\":");
+	json_str(rc->kernel);
+	printf(",\"image\":");
+	json_str(rc->image);
+	printf(",\"memory\":%u,\"cpus\":%u,\"cmdline\":", runconf_memory(rc), runconf_cpus(rc));
+	char *cmd = runconf_cmdline(rc);
+	json_str(cmd);
+	free(cmd);
+	printf(",\"console\":");
+	json_str(runconf_console(rc));
+	printf(",\"readonly\":%s,\"ports\":[", rc->readonly ? "true" : "false");
+	for (size_t i = 0; i < rc->nports; i++) {
+		printf("%s{\"host_addr\":", i ? "," : "");
+		json_str(rc->ports[i].host_addr);
+		printf(",\"host\":%u,\"guest\":%u,\"proto\":\"%s\"}", rc->ports[i].host_port, rc->ports[i].guest_port,
+		       rc->ports[i].proto == RUNCONF_UDP ? "udp" : "tcp");
+	}
+	printf("],\"shares\":[");
+	for (size_t i = 0; i < rc->nshares; i++) {
+		printf("%s{\"host\":", i ? "," : "");
+		json_str(rc->shares[i].host_path);
+		printf(",\"tag\":");
+		json_str(rc->shares[i].tag);
+		printf(",\"readonly\":%s}", rc->shares[i].readonly ? "true" : "false");
+	}
+	printf("]}");
+}
+
+int run_inspect(const struct inst_opts *op)
+{
+	const struct inst_opts o = *op;
+	char *root = instance_state_root(), *err = NULL;
+	struct instance *in = load_named("inspect", root, o.name);
+	if (!in) {
+		free(root);
+		return 1;
+	}
+	char *yaml = path_join(in->dir, INSTANCE_RUNCONF);
+	char *log = instance_console_path(in);
+	struct runconf *rc = NULL;
+	if (runconf_read(yaml, &rc, NULL, &err) < 0) {
+		debugf("%s", err);
+		free(err);
+	}
+	struct strvec av = {0};
+	read_argv(in, &av);
+	if (o.json) {
+		putchar('{');
+		json_instance_fields(in);
+		printf(",\"dir\":");
+		json_str(in->dir);
+		printf(",\"console_log\":");
+		if (log)
+			json_str(log);
+		else
+			printf("null");
+		printf(",\"argv\":[");
+		for (size_t i = 0; i < av.n; i++) {
+			if (i)
+				putchar(',');
+			json_str(av.v[i]);
+		}
+		printf("],\"run_config\":");
+		if (rc)
+			json_runconf(rc);
+		else
+			printf("null");
+		printf("}\n");
+	} else {
+		char t1[32], t2[32];
+		char *st = instance_status_text(in);
+		char *up = fmt_uptime(instance_uptime(in));
+		fmt_epoch(in->started, t1, sizeof(t1));
+		fmt_epoch(in->state == INSTANCE_EXITED ? in->exited : 0, t2, sizeof(t2));
+		printf("name:        %s\n", in->name);
+		printf("state:       %s\n", st);
+		printf("pid:         %ld\n", (long)(in->pid ? in->pid : in->last_pid));
+		printf("service:     %s\n", in->service ? in->service : "-");
+		printf("image:       %s\n", in->image ? in->image : "-");
+		printf("ports:       %s\n", in->ports && *in->ports ? in->ports : "-");
+		printf("accel:       %s\n", in->accel ? in->accel : "-");
+		printf("started:     %s\n", t1);
+		printf("exited:      %s\n", t2);
+		printf("uptime:      %s\n", up);
+		printf("console:     %s\n", log ? log : in->console ? in->console : "-");
+		printf("state dir:   %s\n", in->dir);
+		char *q = qemu_argv_string(&av);
+		printf("argv:        %s\n", av.n ? q : "-");
+		free(q);
+		printf("run config:  %s\n", yaml);
+		char *text = NULL;
+		size_t len = 0;
+		if (read_file(yaml, 1 << 20, &text, &len) == 0)
+			for (char *save = NULL, *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+				printf("  %s\n", l);
+		free(text);
+		free(st);
+		free(up);
+	}
+	sv_free(&av);
+	runconf_free(rc);
+	free(log);
+	free(yaml);
+	instance_free(in);
+	free(root);
+	return 0;
 }

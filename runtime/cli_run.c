@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
@@ -57,6 +58,33 @@ void run_opts_free(struct run_opts *o)
 	free(o->shares);
 }
 
+/* -p: "[ADDR:]HOST:GUEST[/udp]" (runconf_parse_port), or "GUEST[/udp]" /
+ * "ADDR::GUEST[/udp]": host_port 0, a free one picked later. */
+int run_parse_publish(const char *spec, struct runconf_port *p, char **err)
+{
+	const char *slash = strchr(spec, '/');
+	size_t n = slash ? (size_t)(slash - spec) : strlen(spec);
+	const char *dc = strstr(spec, "::");
+	char *rewritten = NULL;
+	if (n && !memchr(spec, ':', n) && spec[0] != '[')
+		rewritten = xasprintf("1:%s", spec);
+	else if (dc && dc > spec && spec[0] != '[' && (size_t)(dc - spec) < n && !memchr(spec, ':', (size_t)(dc - spec)))
+		rewritten = xasprintf("%.*s:1:%s", (int)(dc - spec), spec, dc + 2);
+	if (!rewritten)
+		return runconf_parse_port(spec, p, err);
+	char *e = NULL;
+	int r = runconf_parse_port(rewritten, p, &e);
+	free(rewritten);
+	if (r < 0) {
+		free(e);
+		*err = xasprintf("port \"%s\": expected [ADDR:]HOST:GUEST[/tcp|/udp], or GUEST[/udp] for a free host port",
+				 spec);
+		return -1;
+	}
+	p->host_port = 0;
+	return 0;
+}
+
 static const char *host_arch(void)
 {
 	struct utsname u;
@@ -70,10 +98,11 @@ static const char *host_arch(void)
 static int find_runconf(const struct run_opts *o, char **path)
 {
 	const char *target = o->target;
+	bool dry_run = o->dry_run;
 	struct stat st;
 	if (!target) {
 		if (stat("Smolfile", &st) == 0)
-			return o->build(o->build_ctx, "Smolfile", path);
+			return o->build(o->build_ctx, "Smolfile", dry_run, path);
 		cli_err("run: no target and no ./Smolfile; give a run config (images/SERVICE-ARCH.yaml), "
 			"a Smolfile or a service name");
 		return 2;
@@ -90,11 +119,11 @@ static int find_runconf(const struct run_opts *o, char **path)
 				free(sf);
 				return 1;
 			}
-			int r = o->build(o->build_ctx, sf, path);
+			int r = o->build(o->build_ctx, sf, dry_run, path);
 			free(sf);
 			return r;
 		}
-		return o->build(o->build_ctx, target, path);
+		return o->build(o->build_ctx, target, dry_run, path);
 	}
 	if (strchr(target, '/')) {
 		cli_err("run: %s: %s", target, strerror(ENOENT));
@@ -135,12 +164,12 @@ static bool file_ok(const char *path, const char *what, const char *conf)
 	return false;
 }
 
-static char *ports_summary(const struct runconf *rc, const struct run_opts *o)
+static char *ports_summary(const struct runconf *rc)
 {
 	struct strbuf sb;
 	sb_init(&sb);
-	for (size_t i = 0; i < rc->nports + o->nports; i++) {
-		const struct runconf_port *p = i < rc->nports ? &rc->ports[i] : &o->ports[i - rc->nports];
+	for (size_t i = 0; i < rc->nports; i++) {
+		const struct runconf_port *p = &rc->ports[i];
 		sb_printf(&sb, "%s%s:%u->%u/%s", sb.len ? "," : "", p->host_addr, p->host_port, p->guest_port,
 			  p->proto == RUNCONF_UDP ? "udp" : "tcp");
 	}
@@ -148,16 +177,100 @@ static char *ports_summary(const struct runconf *rc, const struct run_opts *o)
 	return sb_detach(&sb);
 }
 
-/* First TCP port (run config first, then -p) for --time; NULL if none. */
+/* First TCP port (after -p/-P) for --time; NULL if none. */
 static const struct runconf_port *first_tcp_port(const struct runconf *rc, const struct run_opts *o)
 {
+	(void)o;
 	for (size_t i = 0; i < rc->nports; i++)
 		if (rc->ports[i].proto == RUNCONF_TCP)
 			return &rc->ports[i];
-	for (size_t i = 0; i < o->nports; i++)
-		if (o->ports[i].proto == RUNCONF_TCP)
-			return &o->ports[i];
 	return NULL;
+}
+
+/* The command line over the run config, Docker's way: -p replaces the
+ * recipe's ports (they are defaults); -P publishes the recipe's ports on
+ * free host ports (and -p with it replaces those of the same guest port);
+ * a -p without a host port gets a free one. Picked ports are printed.
+ * -m, -c, --share (replacing a share of the same tag) likewise. Kernel,
+ * image and share paths become absolute. Returns 0, or an exit code. */
+static int apply_overrides(struct runconf *rc, const struct run_opts *o)
+{
+	char *err = NULL;
+	char *k = runconf_resolve(rc, rc->kernel), *im = runconf_resolve(rc, rc->image);
+	free(rc->kernel);
+	free(rc->image);
+	rc->kernel = k;
+	rc->image = im;
+	for (size_t i = 0; i < rc->nshares; i++) {
+		char *h = runconf_resolve(rc, rc->shares[i].host_path);
+		free(rc->shares[i].host_path);
+		rc->shares[i].host_path = h;
+	}
+	if (o->memory_mib)
+		rc->memory_mib = o->memory_mib;
+	if (o->cpus)
+		rc->cpus = o->cpus;
+	/* shares: drop the config's of a tag given again, then append */
+	size_t w = 0;
+	for (size_t i = 0; i < rc->nshares; i++) {
+		bool over = false;
+		for (size_t j = 0; j < o->nshares && !over; j++)
+			over = !strcmp(o->shares[j].tag, rc->shares[i].tag);
+		if (over) {
+			free(rc->shares[i].host_path);
+			free(rc->shares[i].tag);
+			free(rc->shares[i].guest_path);
+		} else {
+			rc->shares[w++] = rc->shares[i];
+		}
+	}
+	rc->nshares = w;
+	for (size_t j = 0; j < o->nshares; j++)
+		runconf_add_share(rc, o->shares[j].host_path, o->shares[j].tag, NULL, o->shares[j].readonly);
+	/* ports */
+	size_t recipe_n = rc->nports;
+	if (o->publish_all) {
+		for (size_t i = 0; i < rc->nports; i++)
+			rc->ports[i].host_port = 0;
+	}
+	w = 0;
+	for (size_t i = 0; i < rc->nports; i++) {
+		bool keep = o->publish_all;
+		for (size_t j = 0; j < o->nports && keep; j++)
+			keep = !(o->ports[j].guest_port == rc->ports[i].guest_port && o->ports[j].proto == rc->ports[i].proto);
+		if (keep || !o->nports)
+			rc->ports[w++] = rc->ports[i];
+		else
+			runconf_port_clear(&rc->ports[i]);
+	}
+	rc->nports = w;
+	if (o->nports)
+		debugf("-p: %zu port(s) of the run config replaced", recipe_n);
+	for (size_t j = 0; j < o->nports; j++)
+		runconf_add_port(rc, o->ports[j].host_addr, o->ports[j].host_port, o->ports[j].guest_port,
+				 o->ports[j].proto);
+	for (size_t i = 0; i < rc->nports; i++) {
+		struct runconf_port *p = &rc->ports[i];
+		if (p->host_port)
+			continue;
+		if (portprobe_pick(p->host_addr, p->proto == RUNCONF_UDP, &p->host_port, &err) < 0) {
+			cli_err("%s", err);
+			free(err);
+			return 1;
+		}
+		fprintf(stderr, "smolc: published %s:%u -> guest port %u/%s\n", p->host_addr, p->host_port,
+			p->guest_port, p->proto == RUNCONF_UDP ? "udp" : "tcp");
+	}
+	for (size_t i = 0; i < rc->nports; i++)
+		for (size_t j = 0; j < i; j++)
+			if (rc->ports[j].host_port == rc->ports[i].host_port && rc->ports[j].proto == rc->ports[i].proto &&
+			    !strcmp(rc->ports[j].host_addr, rc->ports[i].host_addr)) {
+				cli_err("run: host port %u (%s/%s) is published twice (-p replaces the run config's "
+					"ports; give each host port once)", rc->ports[i].host_port, rc->ports[i].host_addr,
+					rc->ports[i].proto == RUNCONF_UDP ? "udp" : "tcp");
+				return 2;
+			}
+	return 0;
 }
 
 /* Timing of a run (--time). Negative = not seen. */
@@ -366,67 +479,181 @@ static void kill_started(const char *dir)
 	}
 }
 
+/* Close every descriptor except 0-2 and those in keep (n of them). */
+static void close_all_but(const int *keep, size_t n)
+{
+	unsigned lo = 3;
+	for (;;) {
+		unsigned next = ~0u;
+		for (size_t i = 0; i < n; i++)
+			if ((unsigned)keep[i] >= lo && (unsigned)keep[i] < next)
+				next = (unsigned)keep[i];
+		if (next > lo)
+			close_range(lo, next == ~0u ? ~0u : next - 1, 0);
+		if (next == ~0u)
+			return;
+		lo = next + 1;
+	}
+}
+
+/* The instance's monitor (a grandchild of smolc, in its own session, a
+ * child subreaper): starts QEMU -daemonize in dir, reports the launcher's
+ * wait status on resfd, then waits for the daemonized QEMU (reparented to
+ * it) and records how it ended (instance_record_exit). With rm, removes
+ * the instance directory instead. Never returns. */
+static _Noreturn void monitor_main(const char *qemu_path, struct strvec *argv, const char *dir, int errfd,
+				   int resfd, bool rm)
+{
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (dfd < 0 || nul < 0 || chdir("/") < 0)
+		_exit(1);
+	dup2(nul, 0);
+	dup2(nul, 1);
+	dup2(nul, 2);
+	int keep[] = {dfd, errfd, resfd, nul};
+	close_all_but(keep, ARRAY_LEN(keep));
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	prctl(PR_SET_NAME, "smolc-monitor");
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addchdir_np(&fa, dir);
+	posix_spawn_file_actions_adddup2(&fa, errfd, 1);
+	posix_spawn_file_actions_adddup2(&fa, errfd, 2);
+	pid_t pid;
+	int status = -1;
+	int se = posix_spawn(&pid, qemu_path, &fa, NULL, argv->v, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(errfd);
+	if (se == 0)
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+	int msg[2] = {se, status};
+	if (write(resfd, msg, sizeof(msg)) != (ssize_t)sizeof(msg))
+		_exit(1);
+	close(resfd);
+	if (se != 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		_exit(1);
+	pid_t qpid = instance_read_pid(dir);
+	int qstatus = -1;
+	/* reap everything reparented to us until our QEMU is done */
+	for (;;) {
+		int st;
+		pid_t w = waitpid(-1, &st, 0);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			break; /* ECHILD: QEMU is not ours (should not happen) */
+		if (w == qpid || !qpid) {
+			qstatus = st;
+			break;
+		}
+	}
+	if (rm) {
+		/* only when the path still names our directory */
+		struct stat a, b;
+		if (fstat(dfd, &a) == 0 && stat(dir, &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev)
+			remove_tree(dir);
+	} else {
+		instance_record_exit(dfd, qstatus);
+	}
+	_exit(0);
+}
+
 /* -d: QEMU daemonizes itself (parent exits once it is set up, so errors
- * such as a bad hostfwd come back as its exit status and stderr). */
+ * such as a bad hostfwd come back as its exit status and stderr); it is
+ * started by the instance's monitor (monitor_main), which outlives smolc
+ * and records how the VM ends. */
 static int run_detached(const char *qemu_path, struct strvec *argv, const char *root, const char *name,
-			int lockfd, const struct runconf *rc, const struct run_opts *o, const char *accel)
+			int lockfd, const struct runconf *rc, const struct run_opts *o, const char *accel,
+			struct instance *in)
 {
 	char *dir = path_join(root, name);
 	int rv = 1;
-	int errp[2] = {-1, -1};
-	if (pipe2(errp, O_CLOEXEC) < 0) {
+	int errp[2] = {-1, -1}, resp[2] = {-1, -1};
+	if (pipe2(errp, O_CLOEXEC) < 0 || pipe2(resp, O_CLOEXEC) < 0) {
 		cli_err("pipe: %s", strerror(errno));
 		goto fail;
 	}
 	sv_push(argv, NULL);
 	argv->n--;
 	double start = now_monotonic();
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t at;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawnattr_init(&at);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID);
-	posix_spawn_file_actions_addchdir_np(&fa, dir);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, errp[1], 1);
-	posix_spawn_file_actions_adddup2(&fa, errp[1], 2);
-	pid_t pid;
-	int se = posix_spawn(&pid, qemu_path, &fa, &at, argv->v, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&at);
-	if (se != 0) {
-		cli_err("cannot run %s: %s", qemu_path, strerror(se));
+	fflush(NULL);
+	pid_t f = fork();
+	if (f < 0) {
+		cli_err("fork: %s", strerror(errno));
 		goto fail;
+	}
+	if (f == 0) {
+		/* intermediate: new session, then the monitor, then exit so
+		 * that the monitor is nobody's child but init's */
+		close(errp[0]);
+		close(resp[0]);
+		if (lockfd >= 0)
+			close(lockfd);
+		setsid();
+		pid_t m = fork();
+		if (m == 0)
+			monitor_main(qemu_path, argv, dir, errp[1], resp[1], o->rm);
+		_exit(m < 0 ? 1 : 0);
 	}
 	close(errp[1]);
 	errp[1] = -1;
-	int status = 0;
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+	close(resp[1]);
+	resp[1] = -1;
+	int fst = 0;
+	while (waitpid(f, &fst, 0) < 0 && errno == EINTR)
 		;
+	int msg[2] = {0, 0};
+	ssize_t got;
+	while ((got = read(resp[0], msg, sizeof(msg))) < 0 && errno == EINTR)
+		;
+	if (got != (ssize_t)sizeof(msg)) {
+		cli_err("the monitor of %s failed before starting QEMU", name);
+		goto fail;
+	}
+	if (msg[0] != 0) {
+		cli_err("cannot run %s: %s", qemu_path, strerror(msg[0]));
+		goto fail;
+	}
+	int status = msg[1];
 	/* QEMU's output before daemonizing (warnings or the error). */
-	struct strbuf msg;
-	sb_init(&msg);
+	struct strbuf qmsg;
+	sb_init(&qmsg);
 	fcntl(errp[0], F_SETFL, O_NONBLOCK);
 	char buf[4096];
 	ssize_t n;
 	while ((n = read(errp[0], buf, sizeof(buf))) > 0)
-		sb_add(&msg, buf, (size_t)n);
+		sb_add(&qmsg, buf, (size_t)n);
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		const char *m = sb_cstr(&msg);
+		const char *m = sb_cstr(&qmsg);
 		size_t ml = strlen(m);
 		while (ml && m[ml - 1] == '\n')
 			ml--;
 		cli_err("QEMU failed to start %s: %.*s", name, (int)ml, ml ? m : "no message");
-		sb_free(&msg);
+		sb_free(&qmsg);
 		goto fail;
 	}
-	if (msg.len)
-		debugf("qemu: %s", sb_cstr(&msg));
-	sb_free(&msg);
+	if (qmsg.len)
+		debugf("qemu: %s", sb_cstr(&qmsg));
+	sb_free(&qmsg);
 	pid_t qpid = instance_read_pid(dir);
 	if (!qpid || !instance_pid_alive(qpid, dir)) {
-		cli_err("QEMU for %s exited right after starting; see %s/%s", name, dir, INSTANCE_CONSOLE);
-		goto fail;
+		cli_err("QEMU for %s exited right after starting; see `smolc logs %s`", name, name);
+		/* it did start: keep the instance (its console, its exit record) */
+		instance_release(lockfd);
+		close(errp[0]);
+		close(resp[0]);
+		free(dir);
+		return 1;
+	}
+	char *err = NULL;
+	in->last_pid = qpid;
+	if (instance_write_summary(in, &err) < 0) {
+		debugf("%s", err);
+		free(err);
 	}
 	instance_release(lockfd);
 	lockfd = -1;
@@ -459,31 +686,103 @@ static int run_detached(const char *qemu_path, struct strvec *argv, const char *
 		free(qmp);
 		print_times(&t, accel, -1, o->json);
 	}
+	close(errp[0]);
+	close(resp[0]);
 	free(dir);
 	return rv;
 fail:
 	kill_started(dir);
 	instance_release(lockfd);
 	remove_tree(dir);
-	if (errp[0] >= 0)
-		close(errp[0]);
-	if (errp[1] >= 0)
-		close(errp[1]);
+	for (int i = 0; i < 2; i++) {
+		if (errp[i] >= 0)
+			close(errp[i]);
+		if (resp[i] >= 0)
+			close(resp[i]);
+	}
 	free(dir);
 	return rv;
 }
 
-/* Every published host port must be free before QEMU starts. */
+/* The running instance that publishes host port (NULL = none). Caller frees. */
+static char *port_owner(unsigned port, const char *addr, bool udp)
+{
+	char *root = instance_state_root(), *err = NULL, *owner = NULL;
+	struct instance **list = NULL;
+	size_t n = 0;
+	if (instance_list(root, &list, &n, &err) < 0)
+		free(err);
+	char *want = xasprintf("%s:%u->", addr, port);
+	for (size_t i = 0; i < n; i++) {
+		const struct instance *in = list[i];
+		if (!owner && in->state == INSTANCE_RUNNING && in->ports) {
+			/* "ADDR:H->G/proto" entries, comma-separated */
+			for (const char *q = strstr(in->ports, want); q && !owner; q = strstr(q + 1, want)) {
+				const char *slash = strchr(q, '/');
+				if ((q == in->ports || q[-1] == ',') && slash && !strncmp(slash + 1, udp ? "udp" : "tcp", 3))
+					owner = xstrdup(in->name);
+			}
+		}
+		instance_free(list[i]);
+	}
+	free(want);
+	free(list);
+	free(root);
+	return owner;
+}
+
+/* A writable image runs once: QEMU would refuse the second with a lock
+ * error; say which instance holds it instead. Returns 0 or -1. */
+static int check_image_free(const struct runconf *rc, const char *image, const char *self)
+{
+	if (rc->readonly)
+		return 0;
+	char *root = instance_state_root(), *err = NULL;
+	struct instance **list = NULL;
+	size_t n = 0;
+	int rv = 0;
+	if (instance_list(root, &list, &n, &err) < 0)
+		free(err);
+	for (size_t i = 0; i < n; i++) {
+		const struct instance *in = list[i];
+		if (!rv && in->state == INSTANCE_RUNNING && in->image && !strcmp(in->image, image) &&
+		    (!self || strcmp(in->name, self))) {
+			cli_err("the image %s is in use by the running instance %s; a writable image runs once: stop "
+				"it (`smolc stop %s`), or make the root read-only (READONLY in the Smolfile) to run "
+				"copies", image, in->name, in->name);
+			rv = -1;
+		}
+		instance_free(list[i]);
+	}
+	free(list);
+	free(root);
+	return rv;
+}
+
+/* Every published host port must be free before QEMU starts; the hint
+ * says what will work (-p replaces the run config's ports). */
 static int check_ports(const struct runconf *rc, const struct run_opts *o)
 {
-	for (size_t i = 0; i < rc->nports + o->nports; i++) {
-		const struct runconf_port *p = i < rc->nports ? &rc->ports[i] : &o->ports[i - rc->nports];
+	(void)o;
+	for (size_t i = 0; i < rc->nports; i++) {
+		const struct runconf_port *p = &rc->ports[i];
 		char *err = NULL;
-		if (portprobe_free(p->host_addr, p->host_port, p->proto == RUNCONF_UDP, &err) < 0) {
+		int r = portprobe_free(p->host_addr, p->host_port, p->proto == RUNCONF_UDP, &err);
+		if (r == -2) {
+			bool udp = p->proto == RUNCONF_UDP;
+			char *owner = port_owner(p->host_port, p->host_addr, udp);
+			char *by = owner ? xasprintf(" by the instance %s (`smolc stop %s`)", owner, owner) : xstrdup("");
+			cli_err("%s%s; publish guest port %u on another host port with -p HOST:%u%s, or on a free "
+				"one with -p %u%s", err, by, p->guest_port, p->guest_port, udp ? "/udp" : "",
+				p->guest_port, udp ? "/udp" : "");
+			free(by);
+			free(owner);
+		} else if (r < 0) {
 			cli_err("%s", err);
-			free(err);
-			return -1;
 		}
+		free(err);
+		if (r < 0)
+			return -1;
 	}
 	return 0;
 }
@@ -514,6 +813,11 @@ int run_main(const struct run_opts *op)
 	if (realpath(rc->dir ? rc->dir : ".", real)) {
 		free(rc->dir);
 		rc->dir = xstrdup(real);
+	}
+	int ar = apply_overrides(rc, &o);
+	if (ar) {
+		rv = ar;
+		goto out;
 	}
 	char *kpath = runconf_resolve(rc, rc->kernel), *ipath = runconf_resolve(rc, rc->image);
 	bool ok = file_ok(kpath, "kernel", conf) && file_ok(ipath, "image", conf);
@@ -552,13 +856,7 @@ int run_main(const struct run_opts *op)
 		.binary = bin_name,
 		.accel = ac.kind,
 		.console = console,
-		.memory_mib = o.memory_mib,
-		.cpus = o.cpus,
 		.extra_append = o.append,
-		.ports = o.ports,
-		.nports = o.nports,
-		.shares = o.shares,
-		.nshares = o.nshares,
 	};
 	if (o.detach) {
 		if (!console || str_startswith(console, "stdio"))
@@ -604,8 +902,9 @@ int run_main(const struct run_opts *op)
 		goto out;
 	}
 	if (!o.detach) {
+		bool busy = check_image_free(rc, ipath, NULL) < 0 || check_ports(rc, &o) < 0;
 		free(ipath);
-		if (check_ports(rc, &o) < 0)
+		if (busy)
 			goto out;
 		if (!o.time) {
 			/* nothing to watch: become QEMU (its terminal, signals
@@ -622,7 +921,10 @@ int run_main(const struct run_opts *op)
 		goto out;
 	}
 	/* detached */
-	lockfd = instance_claim(root, name, &err);
+	bool replaced = false;
+	lockfd = instance_claim(root, name, &replaced, &err);
+	if (replaced)
+		fprintf(stderr, "smolc: replaced the exited instance %s (its logs are gone)\n", name);
 	if (lockfd < 0) {
 		cli_err("%s", err);
 		free(ipath);
@@ -630,44 +932,17 @@ int run_main(const struct run_opts *op)
 		realdir = NULL; /* not ours: keep it */
 		goto out;
 	}
-	if (check_ports(rc, &o) < 0) {
+	if (check_image_free(rc, ipath, name) < 0 || check_ports(rc, &o) < 0) {
 		free(ipath);
 		goto out; /* releases the lock and removes the claimed directory */
 	}
 	/* the effective run config, with absolute paths, for ps/inspection */
 	{
-		struct runconf *copy = NULL;
-		struct strvec w2 = {0};
-		char *e2 = NULL;
-		if (runconf_read(conf, &copy, &w2, &e2) == 0) {
-			char *k = runconf_resolve(rc, copy->kernel);
-			free(copy->kernel);
-			copy->kernel = k;
-			free(copy->image);
-			copy->image = xstrdup(ipath);
-			for (size_t i = 0; i < copy->nshares; i++) {
-				char *h = runconf_resolve(rc, copy->shares[i].host_path);
-				free(copy->shares[i].host_path);
-				copy->shares[i].host_path = h;
-			}
-			for (size_t i = 0; i < o.nports; i++)
-				runconf_add_port(copy, o.ports[i].host_addr, o.ports[i].host_port,
-						 o.ports[i].guest_port, o.ports[i].proto);
-			for (size_t i = 0; i < o.nshares; i++)
-				runconf_add_share(copy, o.shares[i].host_path, o.shares[i].tag, NULL,
-						  o.shares[i].readonly);
-			if (o.memory_mib)
-				copy->memory_mib = o.memory_mib;
-			if (o.cpus)
-				copy->cpus = o.cpus;
-			char *yp = path_join(realdir, INSTANCE_RUNCONF);
-			if (runconf_write(copy, yp, &e2) < 0)
-				debugf("%s", e2);
-			free(yp);
-		}
+		char *yp = path_join(realdir, INSTANCE_RUNCONF), *e2 = NULL;
+		if (runconf_write(rc, yp, &e2) < 0)
+			debugf("%s", e2);
 		free(e2);
-		sv_free(&w2);
-		runconf_free(copy);
+		free(yp);
 	}
 	struct instance in = {
 		.name = (char *)name,
@@ -678,8 +953,21 @@ int run_main(const struct run_opts *op)
 		.console = (char *)qo.console,
 		.qemu = qemu_path,
 		.started = (long long)time(NULL),
+		.rm = o.rm,
 	};
-	in.ports = ports_summary(rc, &o);
+	in.ports = ports_summary(rc);
+	{
+		/* QEMU's argv, NUL-separated, for `smolc inspect` */
+		struct strbuf ab;
+		sb_init(&ab);
+		for (size_t i = 0; i < qargv.n; i++)
+			sb_add(&ab, qargv.v[i], strlen(qargv.v[i]) + 1);
+		char *ap = path_join(realdir, INSTANCE_ARGV);
+		if (write_file_atomic_nosync(ap, ab.len ? ab.buf : "", ab.len, 0600) < 0)
+			debugf("%s: %s", ap, strerror(errno));
+		free(ap);
+		sb_free(&ab);
+	}
 	if (instance_write_summary(&in, &err) < 0) {
 		cli_err("%s", err);
 		free(in.ports);
@@ -689,9 +977,9 @@ int run_main(const struct run_opts *op)
 		remove_tree(realdir);
 		goto out;
 	}
+	rv = run_detached(qemu_path, &qargv, root, name, lockfd, rc, &o, accel_name(ac.kind), &in);
 	free(in.ports);
 	free(ipath);
-	rv = run_detached(qemu_path, &qargv, root, name, lockfd, rc, &o, accel_name(ac.kind));
 	lockfd = -1;
 out:
 	if (lockfd >= 0) {

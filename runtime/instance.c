@@ -19,7 +19,10 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+#include <signal.h>
 
 #include "util.h"
 
@@ -35,6 +38,7 @@ void instance_free(struct instance *in)
 	free(in->accel);
 	free(in->console);
 	free(in->qemu);
+	free(in->stopped_by);
 	free(in);
 }
 
@@ -138,6 +142,14 @@ bool instance_pid_alive(pid_t pid, const char *dir)
 	return qemu && ours;
 }
 
+static bool has_summary(const char *dir)
+{
+	char *p = path_join(dir, INSTANCE_SUMMARY);
+	bool r = access(p, F_OK) == 0;
+	free(p);
+	return r;
+}
+
 /* Is the lock held by someone else (a starting smolc)? */
 static bool lock_busy(const char *dir)
 {
@@ -166,6 +178,8 @@ enum instance_state instance_check(const char *root, const char *name, pid_t *pi
 			s = INSTANCE_RUNNING;
 		} else if (lock_busy(dir)) {
 			s = INSTANCE_STARTING;
+		} else if (has_summary(dir)) {
+			s = INSTANCE_EXITED;
 		} else {
 			s = INSTANCE_STALE;
 		}
@@ -182,8 +196,9 @@ int instance_remove(const char *root, const char *name)
 	return r;
 }
 
-int instance_claim(const char *root, const char *name, char **err)
+int instance_claim(const char *root, const char *name, bool *replaced, char **err)
 {
+	*replaced = false;
 	if (instance_name_ok(name, err) < 0)
 		return -1;
 	if (mkdir_p(root, 0700) < 0) {
@@ -211,7 +226,8 @@ int instance_claim(const char *root, const char *name, char **err)
 			goto out;
 		}
 		pid_t pid;
-		switch (instance_check(root, name, &pid)) {
+		enum instance_state s = instance_check(root, name, &pid);
+		switch (s) {
 		case INSTANCE_RUNNING:
 			*err = xasprintf("an instance named \"%s\" is already running (pid %ld); "
 					 "stop it with `smolc stop %s` or pick another --name",
@@ -220,12 +236,15 @@ int instance_claim(const char *root, const char *name, char **err)
 		case INSTANCE_STARTING:
 			*err = xasprintf("an instance named \"%s\" is being started by another smolc", name);
 			goto out;
+		case INSTANCE_EXITED:
 		case INSTANCE_STALE:
-			debugf("removing stale state %s", dir);
+			debugf("removing the old state %s", dir);
 			if (remove_tree(dir) < 0) {
-				*err = xasprintf("%s: cannot remove stale state: %s", dir, strerror(errno));
+				*err = xasprintf("%s: cannot remove the old state: %s", dir, strerror(errno));
 				goto out;
 			}
+			if (s == INSTANCE_EXITED)
+				*replaced = true;
 			break;
 		case INSTANCE_ABSENT:
 			break;
@@ -257,6 +276,10 @@ int instance_write_summary(const struct instance *in, char **err)
 	KV("qemu", in->qemu);
 #undef KV
 	sb_printf(&sb, "started=%lld\n", in->started);
+	if (in->last_pid)
+		sb_printf(&sb, "pid=%ld\n", (long)in->last_pid);
+	if (in->rm)
+		sb_adds(&sb, "rm=1\n");
 	char *p = path_join(in->dir, INSTANCE_SUMMARY);
 	int r = write_file_atomic(p, sb_cstr(&sb), sb.len, 0600);
 	if (r < 0)
@@ -287,6 +310,8 @@ static void read_summary(struct instance *in)
 			else if (!strcmp(line, "console")) dst = &in->console;
 			else if (!strcmp(line, "qemu")) dst = &in->qemu;
 			else if (!strcmp(line, "started")) in->started = strtoll(v, NULL, 10);
+			else if (!strcmp(line, "pid")) in->last_pid = (pid_t)strtol(v, NULL, 10);
+			else if (!strcmp(line, "rm")) in->rm = !strcmp(v, "1");
 			if (dst) {
 				free(*dst);
 				*dst = xstrdup(v);
@@ -297,22 +322,86 @@ static void read_summary(struct instance *in)
 	free(p);
 }
 
+/* Read "key=value" lines of <dir>/<file> and hand each to fn. */
+static void read_kv(const char *dir, const char *file, void (*fn)(struct instance *, const char *, const char *),
+		    struct instance *in)
+{
+	char *p = path_join(dir, file);
+	char *data = NULL;
+	size_t len = 0;
+	if (read_file(p, 1 << 16, &data, &len) == 0) {
+		char *save = NULL;
+		for (char *line = strtok_r(data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+			char *eq = strchr(line, '=');
+			if (!eq)
+				continue;
+			*eq = 0;
+			fn(in, line, eq + 1);
+		}
+	}
+	free(data);
+	free(p);
+}
+
+static void exit_kv(struct instance *in, const char *k, const char *v)
+{
+	if (!strcmp(k, "status"))
+		in->exit_status = (int)strtol(v, NULL, 10);
+	else if (!strcmp(k, "signal"))
+		in->exit_signal = (int)strtol(v, NULL, 10);
+	else if (!strcmp(k, "exited"))
+		in->exited = strtoll(v, NULL, 10);
+}
+
+static void stop_kv(struct instance *in, const char *k, const char *v)
+{
+	if (!strcmp(k, "how")) {
+		free(in->stopped_by);
+		in->stopped_by = xstrdup(v);
+	}
+}
+
+/* A new struct instance for <root>/<name> in state s (pid when running). */
+static struct instance *load_one(const char *root, const char *name, enum instance_state s, pid_t pid)
+{
+	struct instance *in = xcalloc(1, sizeof(*in));
+	in->name = xstrdup(name);
+	in->dir = path_join(root, name);
+	in->state = s;
+	in->pid = s == INSTANCE_RUNNING ? pid : 0;
+	in->exit_status = -1;
+	in->rc_status = -1;
+	read_summary(in);
+	if (in->pid)
+		in->last_pid = in->pid;
+	if (s == INSTANCE_EXITED) {
+		read_kv(in->dir, INSTANCE_EXIT, exit_kv, in);
+		read_kv(in->dir, INSTANCE_STOPPED, stop_kv, in);
+	}
+	char *log = instance_console_path(in);
+	if (log)
+		in->rc_status = instance_rc_status(log);
+	free(log);
+	return in;
+}
+
 int instance_load(const char *root, const char *name, struct instance **out, char **err)
 {
 	pid_t pid;
 	enum instance_state s = instance_check(root, name, &pid);
-	if (s == INSTANCE_ABSENT) {
+	if (s == INSTANCE_STALE) {
+		char *dir = path_join(root, name);
+		debugf("removing stale state %s", dir);
+		remove_tree(dir);
+		free(dir);
+	}
+	if (s == INSTANCE_ABSENT || s == INSTANCE_STALE) {
 		char *names = instance_names(root);
-		*err = xasprintf("no instance named \"%s\" (running: %s)", name, names);
+		*err = xasprintf("no instance named \"%s\" (instances: %s)", name, names);
 		free(names);
 		return -1;
 	}
-	struct instance *in = xcalloc(1, sizeof(*in));
-	in->name = xstrdup(name);
-	in->dir = path_join(root, name);
-	in->pid = s == INSTANCE_RUNNING ? pid : 0;
-	read_summary(in);
-	*out = in;
+	*out = load_one(root, name, s, pid);
 	return 0;
 }
 
@@ -350,11 +439,7 @@ int instance_list(const char *root, struct instance ***out, size_t *n, char **er
 			instance_remove(root, de->d_name);
 			continue;
 		}
-		struct instance *in = xcalloc(1, sizeof(*in));
-		in->name = xstrdup(de->d_name);
-		in->dir = path_join(root, de->d_name);
-		in->pid = pid;
-		read_summary(in);
+		struct instance *in = load_one(root, de->d_name, s, pid);
 		VEC_GROW(*out, *n, cap);
 		(*out)[(*n)++] = in;
 	}
@@ -383,4 +468,157 @@ char *instance_names(const char *root)
 	if (!n)
 		sb_adds(&sb, "none");
 	return sb_detach(&sb);
+}
+
+char *instance_console_path(const struct instance *in)
+{
+	if (in->console && str_startswith(in->console, "file:"))
+		return path_join(in->dir, in->console + 5);
+	if (in->console)
+		return NULL;
+	return path_join(in->dir, INSTANCE_CONSOLE);
+}
+
+int instance_rc_status(const char *console_log)
+{
+	enum { TAIL = 64 * 1024 };
+	static const char needle[] = "/etc/rc exited with status ";
+	int fd = open(console_log, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	struct stat st;
+	char *buf = NULL;
+	int rv = -1;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size == 0)
+		goto out;
+	off_t off = st.st_size > TAIL ? st.st_size - TAIL : 0;
+	buf = xmalloc(TAIL + 1);
+	ssize_t n = pread(fd, buf, TAIL, off);
+	if (n <= 0)
+		goto out;
+	buf[n] = 0;
+	/* the console may hold NULs: search segment by segment */
+	for (char *p = buf; p < buf + n; p += strlen(p) + 1) {
+		for (char *hit = strstr(p, needle); hit; hit = strstr(hit + 1, needle)) {
+			char *end;
+			long v = strtol(hit + sizeof(needle) - 1, &end, 10);
+			if (end != hit + sizeof(needle) - 1 && v >= 0 && v < 256)
+				rv = (int)v;
+		}
+	}
+out:
+	free(buf);
+	close(fd);
+	return rv;
+}
+
+const char *instance_signame(int sig, char *buf)
+{
+	const char *ab = sigabbrev_np(sig);
+	if (ab)
+		snprintf(buf, 16, "SIG%s", ab);
+	else
+		snprintf(buf, 16, "signal %d", sig);
+	return buf;
+}
+
+static char *fmt_ago(long long secs)
+{
+	if (secs < 0)
+		secs = 0;
+	if (secs < 60)
+		return xasprintf("%llds ago", secs);
+	if (secs < 3600)
+		return xasprintf("%lldm ago", secs / 60);
+	if (secs < 86400)
+		return xasprintf("%lldh ago", secs / 3600);
+	return xasprintf("%lldd ago", secs / 86400);
+}
+
+char *instance_status_text(const struct instance *in)
+{
+	char sb[16];
+	switch (in->state) {
+	case INSTANCE_RUNNING:
+		if (in->rc_status >= 0)
+			return xasprintf("running, rc exited (status %d)", in->rc_status);
+		return xstrdup("running");
+	case INSTANCE_STARTING:
+		return xstrdup("starting");
+	case INSTANCE_EXITED:
+		break;
+	default:
+		return xstrdup("absent");
+	}
+	char *what;
+	if (in->stopped_by)
+		what = xasprintf("stopped (%s)", in->stopped_by);
+	else if (in->exit_signal)
+		what = xasprintf("killed (%s)", instance_signame(in->exit_signal, sb));
+	else if (in->exit_status >= 0 && in->rc_status >= 0)
+		what = xasprintf("exited (status %d; rc exited with status %d)", in->exit_status, in->rc_status);
+	else if (in->exit_status >= 0)
+		what = xasprintf("exited (status %d)", in->exit_status);
+	else
+		what = xstrdup("exited (status unknown)");
+	if (!in->exited)
+		return what;
+	char *ago = fmt_ago((long long)time(NULL) - in->exited);
+	char *r = xasprintf("%s %s", what, ago);
+	free(ago);
+	free(what);
+	return r;
+}
+
+long long instance_uptime(const struct instance *in)
+{
+	if (!in->started)
+		return 0;
+	long long end = in->state == INSTANCE_EXITED ? in->exited : (long long)time(NULL);
+	if (!end)
+		return 0;
+	return end > in->started ? end - in->started : 0;
+}
+
+/* Write name (key=value text) atomically inside dirfd. */
+static int write_at(int dirfd, const char *name, const char *text)
+{
+	char tmp[64];
+	snprintf(tmp, sizeof(tmp), ".%s.tmp", name);
+	int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -1;
+	size_t len = strlen(text);
+	bool ok = write(fd, text, len) == (ssize_t)len;
+	ok = close(fd) == 0 && ok;
+	if (!ok || renameat(dirfd, tmp, dirfd, name) < 0) {
+		unlinkat(dirfd, tmp, 0);
+		return -1;
+	}
+	return 0;
+}
+
+int instance_record_exit(int dirfd, int wstatus)
+{
+	char text[96];
+	long long now = (long long)time(NULL);
+	if (wstatus != -1 && WIFSIGNALED(wstatus))
+		snprintf(text, sizeof(text), "signal=%d\nexited=%lld\n", WTERMSIG(wstatus), now);
+	else if (wstatus != -1 && WIFEXITED(wstatus))
+		snprintf(text, sizeof(text), "status=%d\nexited=%lld\n", WEXITSTATUS(wstatus), now);
+	else
+		snprintf(text, sizeof(text), "exited=%lld\n", now);
+	return write_at(dirfd, INSTANCE_EXIT, text);
+}
+
+int instance_record_stop(const char *dir, const char *how)
+{
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -1;
+	char *text = xasprintf("how=%s\nat=%lld\n", how, (long long)time(NULL));
+	int r = write_at(dfd, INSTANCE_STOPPED, text);
+	free(text);
+	close(dfd);
+	return r;
 }

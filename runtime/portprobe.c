@@ -49,16 +49,44 @@ int portprobe_free(const char *host_addr, unsigned port, bool is_udp, char **err
 	int one = 1;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
-		if (errno == EADDRINUSE)
-			*err = xasprintf("host port %u (%s/%s) is already in use; stop what holds it or publish "
-					 "another port with -p HOST:GUEST", port, host_addr, proto);
-		else
+		if (errno == EADDRINUSE) {
+			*err = xasprintf("host port %u (%s/%s) is already in use", port, host_addr, proto);
+			rv = -2;
+		} else {
 			*err = xasprintf("cannot bind host port %u (%s/%s): %s", port, host_addr, proto,
 					 strerror(errno));
-		rv = -1;
+			rv = -1;
+		}
 	}
 	close(fd);
 out:
+	freeaddrinfo(ai);
+	return rv;
+}
+
+int portprobe_pick(const char *host_addr, bool is_udp, unsigned *port, char **err)
+{
+	struct addrinfo *ai = NULL;
+	const char *proto = is_udp ? "udp" : "tcp";
+	int g = resolve(host_addr, 0, is_udp ? SOCK_DGRAM : SOCK_STREAM, &ai);
+	if (g != 0) {
+		*err = xasprintf("host address \"%s\": %s", host_addr, gai_strerror(g));
+		return -1;
+	}
+	int rv = -1;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&ss, &sl) < 0) {
+		*err = xasprintf("cannot pick a free host port on %s/%s: %s", host_addr, proto, strerror(errno));
+	} else {
+		*port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+						       : ((struct sockaddr_in *)&ss)->sin_port);
+		rv = 0;
+	}
+	if (fd >= 0)
+		close(fd);
 	freeaddrinfo(ai);
 	return rv;
 }

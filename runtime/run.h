@@ -2,10 +2,12 @@
  * it has parsed their options into the structs below.
  *
  *   smolc run [NAME|run.yaml|Smolfile|DIR] [options]   run_main
- *   smolc ps [--json]                                   run_ps
+ *   smolc ps [-a] [--json]                              run_ps
  *   smolc stop NAME [--timeout S]                       run_stop
- *   smolc logs [-f] NAME                                run_logs
+ *   smolc logs [-f] [--tail N] NAME                     run_logs
  *   smolc wait NAME --port N [--timeout S] [--http PATH]  run_wait
+ *   smolc rm [-f] NAME...                               run_rm
+ *   smolc inspect [--json] NAME                         run_inspect
  *
  * Each prints its own messages ("smolc: ..." on stderr, results on
  * stdout) and returns the process exit code: 0 ok, 1 failure, 2 bad
@@ -25,18 +27,22 @@
 
 #include "runconf.h"
 
-/* Build the Smolfile at `smolfile`. On success returns 0 and sets
- * *runconf_path_out to the written run config (caller frees). On failure
- * it has already printed its diagnostics and returns the exit code to use
- * (1 failure, 2 bad recipe). */
-typedef int (*run_build_fn)(void *ctx, const char *smolfile, char **runconf_path_out);
+/* Find the image of the Smolfile at `smolfile`, building it (saying so)
+ * only when it is missing or stale, with the build-args recorded in its
+ * run config; with dry_run never build (a stale image gets a warning, a
+ * missing one an error). On success returns 0 and sets *runconf_path_out
+ * to the run config (caller frees). On failure it has already printed its
+ * diagnostics and returns the exit code to use (1 failure, 2 bad recipe). */
+typedef int (*run_build_fn)(void *ctx, const char *smolfile, bool dry_run, char **runconf_path_out);
 
 /* Options of `smolc run`. Strings borrowed from argv unless noted. */
 struct run_opts {
 	const char *target;
 	bool detach, dry_run, time, json;
+	bool rm;                         /* --rm: remove the instance when it exits */
+	bool publish_all;                /* -P: the config's ports on free host ports */
 	unsigned memory_mib, cpus;
-	struct runconf_port *ports;      /* owned */
+	struct runconf_port *ports;      /* owned; host_port 0 = pick a free one */
 	size_t nports, ports_cap;
 	struct runconf_share *shares;    /* owned */
 	size_t nshares, shares_cap;
@@ -46,13 +52,21 @@ struct run_opts {
 };
 void run_opts_free(struct run_opts *o);
 
-/* Options of ps/stop/logs/wait. */
+/* -p: "[ADDR:]HOST:GUEST[/udp]" (runconf_parse_port), or "GUEST[/udp]" /
+ * "ADDR::GUEST[/udp]" with host_port 0 (a free one picked at run time).
+ * Returns 0, or -1 with *err (caller frees). */
+int run_parse_publish(const char *spec, struct runconf_port *p, char **err);
+
+/* Options of ps/stop/logs/wait/rm/inspect. */
 struct inst_opts {
-	bool json, follow;
+	bool json, follow, all, force;
 	double timeout;
 	unsigned port;
+	long tail;                       /* logs: last N lines; -1 = all */
 	const char *http;
 	const char *name;
+	const char *const *names;        /* rm: every NAME (nnames of them) */
+	size_t nnames;
 };
 
 int run_main(const struct run_opts *o);
@@ -60,5 +74,7 @@ int run_ps(const struct inst_opts *o);
 int run_stop(const struct inst_opts *o);
 int run_logs(const struct inst_opts *o);
 int run_wait(const struct inst_opts *o);
+int run_rm(const struct inst_opts *o);
+int run_inspect(const struct inst_opts *o);
 
 #endif

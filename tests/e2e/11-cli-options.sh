@@ -96,8 +96,13 @@ assert_file images/fromenv-amd64.img
 run env NAME=fromenv "$SMOLC" lock --build-arg NAME
 expect_rc 0 "lock --build-arg NAME"
 run env NAME=envrun "$SMOLC" run --dry-run --accel tcg --build-arg NAME
-expect_rc 0 "run --dry-run --build-arg NAME (builds the Smolfile first)"
+expect_rc 1 "run --dry-run --build-arg NAME (never builds)"
+[ ! -e images/envrun-amd64.img ] || fail "run --dry-run built images/envrun-amd64.img"
+run env NAME=envrun SMOLC_QEMU=/bin/true "$SMOLC" run --accel tcg --build-arg NAME
+expect_rc 0 "run --build-arg NAME (builds the Smolfile first)"
 assert_file images/envrun-amd64.img
+run env NAME=envrun "$SMOLC" run --dry-run --accel tcg --build-arg NAME
+expect_rc 0 "run --dry-run --build-arg NAME once built"
 assert_contains "$OUT" "file=$PWD/images/envrun-amd64.img" "run: built with NAME from the environment"
 
 # a pinned local set whose bytes do not match: exit 1 from plan, build and

@@ -7,9 +7,8 @@
 #    a DIR with none is exit 2 naming it; -f FILE DIR takes DIR as context;
 #  - build and boot (Linux test guest, TCG) a recipe in the smoler style:
 #    LABEL smolbsd.service/publish, EXPOSE, COPY, USER, WORKDIR,
-#    ENTRYPOINT + CMD: the page is served from the WORKDIR through the
-#    published port, and CMD ran through su as the USER (a stand-in su in
-#    the guest, which has none, records the user).
+#    CMD: the page is served from the WORKDIR through the published port,
+#    and CMD ran through su (busybox's) as the USER, in the WORKDIR.
 set -eu
 . "$ROOT/tests/lib/common.sh"
 export SMOLC_CACHE="$TEST_TMP/cache"
@@ -82,34 +81,28 @@ name=smolweb-$$
 t_on_exit "timeout 30 \"$SMOLC\" stop $name --timeout 10 >/dev/null 2>&1"
 mkdir -p web/www
 printf 'smoler page\n' >web/www/index.html
-cat >web/su <<'SH'
-#!/bin/sh
-# stand-in for su (the busybox guest has none): record who, run the command
-echo "$1" >user.txt
-exec /bin/sh -c "$3"
-SH
+ln -s /tmp/who.txt web/www/who.txt    # written at boot by CMD, as the USER
+printf 'root:x:0:0:root:/root:/bin/sh\nwww:x:1000:1000:www:/srv/www:/bin/sh\n' >web/passwd
 cat >web/Dockerfile <<SMOL
 FROM scratch
 LABEL smolbsd.service=smolweb
-LABEL smolbsd.publish="$port:80"
+LABEL smolbsd.publish="$port:8080"
 PROFILE linux
 SETS $TEST_TMP/guest/busybox.tar.xz
 KERNEL $TEST_TMP/guest/vmlinux
-COPY --mode=0755 su /bin/su
-COPY www/index.html /srv/www/index.html
+COPY passwd /etc/passwd
+COPY www /srv/www
 RC <<'EOF'
 #!/bin/sh
 export PATH=/bin:/sbin
-mount -o remount,rw / 2>/dev/null
 ifconfig lo 127.0.0.1 up
 ifconfig eth0 10.0.2.15 netmask 255.255.255.0 up
 route add default gw 10.0.2.2
 EOF
-EXPOSE 80
+EXPOSE 8080
 USER www
 WORKDIR /srv/www
-ENTRYPOINT ["httpd", "-f", "-p", "80"]
-CMD ["-h", "."]
+CMD echo "\$USER in \$(pwd)" >/tmp/who.txt; exec httpd -f -p 8080 -h .
 SMOL
 run "$SMOLC" build -q -o out web
 assert_eq 0 "$RC" "build DIR (its Dockerfile): $OUT"
@@ -120,6 +113,6 @@ run timeout 300 "$SMOLC" wait "$name" --port "$port" --http / --timeout 240
 assert_eq 0 "$RC" "wait for the page: $OUT $("$SMOLC" logs "$name" 2>&1 | tail -n 20)"
 page=$(curl -fsS -m 10 "http://127.0.0.1:$port/")
 assert_eq "smoler page" "$page" "the page, served from the WORKDIR"
-who=$(curl -fsS -m 10 "http://127.0.0.1:$port/user.txt")
-assert_eq "www" "$who" "CMD ran through su as the USER"
+who=$(curl -fsS -m 10 "http://127.0.0.1:$port/who.txt")
+assert_eq "www in /srv/www" "$who" "CMD ran as the USER (su) in the WORKDIR"
 echo ok

@@ -3,7 +3,6 @@
 # anchor flags, Linux profile, options layered on top), target lookup by
 # path and by service name, and the accelerator line on stderr.
 set -euo pipefail
-"$SMOLC" run --help 2>/dev/null | grep -q -- --dry-run || { echo "smolc run is not wired into this binary"; exit 77; }
 export SMOLC_STATE_DIR=$TEST_TMP/state
 unset QEMU_ACCEL SMOLC_QEMU
 fail() { echo "FAIL: $*" >&2; exit 1; }
@@ -61,10 +60,31 @@ out=$("$SMOLC" run --dry-run --accel tcg bozohttpd -p 9090:90/udp -p 0.0.0.0:222
 	--share share:data:ro -a 'debug=1' 2>/dev/null)
 for frag in " -m 1024 -smp 2 " \
 	" -append 'console=com root=NAME=bozohttpdroot -z debug=1' " \
-	"hostfwd=tcp:127.0.0.1:8080-:80,hostfwd=udp:127.0.0.1:9090-:90,hostfwd=tcp:0.0.0.0:2222-:22 " \
+	",ipv6=off,hostfwd=udp:127.0.0.1:9090-:90,hostfwd=tcp:0.0.0.0:2222-:22 " \
 	" -fsdev local,id=fs0,path=$PWD/share,security_model=none,readonly=on -device virtio-9p-device,fsdev=fs0,mount_tag=data "; do
 	case $out in *"$frag"*) ;; *) fail "missing '$frag' in: $out" ;; esac
 done
+
+# 5b. ports, Docker's model: -p replaces the config's PORTS; -p GUEST and
+# -P pick free host ports and say which
+out=$("$SMOLC" run --dry-run --accel tcg bozohttpd -p 18311:80 2>/dev/null)
+case $out in *",ipv6=off,hostfwd=tcp:127.0.0.1:18311-:80 -device"*) ;; *) fail "-p replacing: $out" ;; esac
+out=$("$SMOLC" run --dry-run --accel tcg bozohttpd -p 80 2>err)
+picked=$(sed -n 's|^smolc: published 127.0.0.1:\([0-9]*\) -> guest port 80/tcp$|\1|p' err)
+[ -n "$picked" ] && [ "$picked" != 8080 ] || fail "-p 80: no picked port: $(cat err)"
+case $out in *",ipv6=off,hostfwd=tcp:127.0.0.1:$picked-:80 -device"*) ;; *) fail "-p 80 argv: $out" ;; esac
+out=$("$SMOLC" run --dry-run --accel tcg bozohttpd -p 127.0.0.1::53/udp 2>err)
+picked=$(sed -n 's|^smolc: published 127.0.0.1:\([0-9]*\) -> guest port 53/udp$|\1|p' err)
+case $out in *",ipv6=off,hostfwd=udp:127.0.0.1:$picked-:53 -device"*) ;; *) fail "-p ADDR::53/udp: $(cat err) $out" ;; esac
+out=$("$SMOLC" run --dry-run --accel tcg bozohttpd -P 2>err)
+picked=$(sed -n 's|^smolc: published 127.0.0.1:\([0-9]*\) -> guest port 80/tcp$|\1|p' err)
+[ -n "$picked" ] || fail "-P: $(cat err)"
+case $out in *",ipv6=off,hostfwd=tcp:127.0.0.1:$picked-:80 -device"*) ;; *) fail "-P argv: $out" ;; esac
+out=$("$SMOLC" run --dry-run --accel tcg bozohttpd -P -p 2222:22 2>err)
+case $out in *",hostfwd=tcp:127.0.0.1:2222-:22 -device"*) ;; *) fail "-P -p argv: $out" ;; esac
+rc=0; "$SMOLC" run --dry-run --accel tcg bozohttpd -p 9000:80 -p 9000:81 >out 2>err || rc=$?
+[ $rc -eq 2 ] && grep -qx 'smolc: run: host port 9000 (127.0.0.1/tcp) is published twice (-p replaces the run config'"'"'s ports; give each host port once)' err \
+	|| fail "-p twice: $rc $(cat err)"
 
 # 6. Linux profile, read-only root
 sed -e 's/profile: netbsd/profile: linux/' images/bozohttpd-amd64.yaml > images/ro.yaml

@@ -3,7 +3,6 @@
 # starting QEMU, exits 1, and leaves no state and no QEMU behind — both in
 # the foreground and with -d.
 set -uo pipefail
-"$SMOLC" run --help 2>/dev/null | grep -q -- --dry-run || { echo "smolc run is not wired into this binary"; exit 77; }
 command -v python3 >/dev/null || { echo "python3 not installed"; exit 77; }
 export SMOLC_STATE_DIR=$TEST_TMP/state
 unset QEMU_ACCEL
@@ -43,7 +42,7 @@ ports:
   - {host: $P, guest: 80}
 Y
 
-want="^smolc: host port $P (127.0.0.1/tcp) is already in use; stop what holds it or publish another port with -p HOST:GUEST\$"
+want="^smolc: host port $P (127.0.0.1/tcp) is already in use; publish guest port 80 on another host port with -p HOST:80, or on a free one with -p 80\$"
 "$SMOLC" run --accel tcg svc >out 2>err; rc=$?
 [ $rc -eq 1 ] || fail "foreground: exit $rc: $(cat err)"
 grep -q "$want" err || fail "foreground message: $(cat err)"
@@ -58,4 +57,10 @@ sed -i '/ports:/,$d' images/svc-amd64.yaml
 "$SMOLC" run --accel tcg -p "$P:22" svc >out 2>err; rc=$?
 [ $rc -eq 1 ] && grep -q "host port $P " err || fail "-p taken: exit $rc: $(cat err)"
 [ ! -e qemu-was-started ] || fail "QEMU was started despite the taken port"
+
+# the hint is true: -p replaces the config's taken port, and QEMU starts
+printf 'ports:\n  - {host: %s, guest: 80}\n' "$P" >> images/svc-amd64.yaml
+"$SMOLC" run --accel tcg -p 80 svc >out 2>err || fail "-p 80 with the config's port taken: $(cat err)"
+[ -e qemu-was-started ] || fail "QEMU was not started with -p 80"
+grep -q "^smolc: published 127.0.0.1:[0-9]* -> guest port 80/tcp$" err || fail "-p 80: $(cat err)"
 echo ok

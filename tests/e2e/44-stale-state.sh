@@ -1,9 +1,11 @@
 #!/bin/bash
 # Stale instance state is never trusted: a dead pid, or a pid reused by a
-# process that is not this instance's QEMU, is cleaned up by ps, replaced
-# by run -d, and reported by stop.
+# process that is not this instance's QEMU, in a directory without an
+# instance summary (a start that never finished) is cleaned up by ps,
+# replaced by run -d, and unknown to stop. With a summary it is an exited
+# instance: listed by ps -a (status unknown: no exit record), never
+# signalled.
 set -uo pipefail
-"$SMOLC" run --help 2>/dev/null | grep -q -- --dry-run || { echo "smolc run is not wired into this binary"; exit 77; }
 export SMOLC_STATE_DIR=$TEST_TMP/state
 unset QEMU_ACCEL
 fail() { echo "FAIL: $*" >&2; exit 1; }
@@ -20,14 +22,26 @@ mkdir -p "$S/reused"; echo "$livepid" > "$S/reused/qemu.pid"
 # garbage pidfile
 mkdir -p "$S/garbage"; echo "not a pid" > "$S/garbage/qemu.pid"
 
-"$SMOLC" stop reused >out 2>err || fail "stop on stale: $(cat err)"
-grep -q '^smolc: reused was not running; removed its stale state$' err || fail "stop stale message: $(cat err)"
+"$SMOLC" stop reused >out 2>err; rc=$?
+[ $rc -eq 1 ] && grep -q '^smolc: stop: no instance named "reused" (instances: none)$' err || fail "stop stale message: $rc $(cat err)"
 kill -0 $livepid || fail "stop killed a process that was not its QEMU"
 [ ! -e "$S/reused" ] || fail "stale state kept by stop"
 
 "$SMOLC" ps > ps.out || fail "ps"
 [ "$(wc -l < ps.out)" -eq 1 ] || fail "ps listed stale instances: $(cat ps.out)"
 [ ! -e "$S/dead" ] && [ ! -e "$S/garbage" ] || fail "ps did not clean stale state: $(ls "$S")"
+
+# with a summary: an exited instance whose end nobody recorded
+mkdir -p "$S/old"; echo "$livepid" > "$S/old/qemu.pid"
+printf 'name=old\nimage=/x/old.img\nstarted=1000\npid=%s\n' "$livepid" > "$S/old/instance"
+"$SMOLC" ps > ps.out; [ "$(wc -l < ps.out)" -eq 1 ] || fail "ps listed an exited instance: $(cat ps.out)"
+"$SMOLC" ps -a > ps.out
+grep -q "^old  *$livepid  *old.img  *-  *0s  *-  *exited (status unknown)$" ps.out || fail "ps -a: $(cat ps.out)"
+"$SMOLC" stop old >out 2>err || fail "stop old: $(cat err)"
+grep -q '^smolc: old is not running (exited (status unknown))$' err || fail "stop old: $(cat err)"
+kill -0 $livepid || fail "stop signalled a process that was not its QEMU"
+"$SMOLC" rm old >/dev/null 2>err || fail "rm old: $(cat err)"
+kill -0 $livepid || fail "rm signalled a process that was not its QEMU"
 
 # run -d replaces stale state of the same name (with a fake QEMU that
 # fails, so nothing real starts): the failure path removes the directory.
@@ -47,6 +61,6 @@ kill -0 $livepid || fail "the unrelated process was killed"
 
 # unknown names list the known ones
 "$SMOLC" stop nosuch >out 2>err; rc=$?
-[ $rc -eq 1 ] && grep -q '^smolc: stop: no instance named "nosuch" (running: none)$' err || fail "unknown: $rc $(cat err)"
+[ $rc -eq 1 ] && grep -q '^smolc: stop: no instance named "nosuch" (instances: none)$' err || fail "unknown: $rc $(cat err)"
 "$SMOLC" stop >out 2>err; [ $? -eq 2 ] || fail "stop without a name should be a usage error"
 echo ok

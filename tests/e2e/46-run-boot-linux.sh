@@ -6,9 +6,8 @@
 # makes QEMU exit and smolc returns. Skips when the cached test kernel is
 # not built (tests/guest/build-kernel.sh takes minutes).
 set -uo pipefail
-"$SMOLC" run --help 2>/dev/null | grep -q -- --dry-run || { echo "smolc run is not wired into this binary"; exit 77; }
 G=$ROOT/tests/guest
-[ -x "$G/boot-reference.sh" ] && [ -r "$ROOT/examples/hello/Smolfile" ] || { echo "tests/guest or examples/hello missing"; exit 77; }
+[ -x "$G/boot-reference.sh" ] && [ -r "$ROOT/examples/hello/Smolfile" ] || { echo "FAIL: tests/guest/boot-reference.sh or examples/hello missing"; exit 1; }
 command -v qemu-system-x86_64 >/dev/null || { echo "qemu-system-x86_64 not installed"; exit 77; }
 command -v curl >/dev/null && command -v python3 >/dev/null || { echo "curl/python3 not installed"; exit 77; }
 key=$("$G/build-kernel.sh" --print-key 2>/dev/null) || { echo "cannot compute the test kernel key"; exit 77; }
@@ -55,7 +54,11 @@ grep -qi hello page || fail "page: $(head -c 300 page)"
 "$SMOLC" logs hello | grep -q 'serving' || fail "logs lack the rc's output"
 "$SMOLC" stop hello 2>err || fail "stop: $(cat err)"
 grep -q '^smolc: stopped hello (pid [0-9]*) with SIGTERM$' err || fail "stop: $(cat err)"
-[ ! -e "$SMOLC_STATE_DIR/hello" ] || fail "state left"
+"$SMOLC" ps -a | grep -q '^hello .* stopped (SIGTERM)' || fail "ps -a after stop: $("$SMOLC" ps -a)"
+"$SMOLC" logs --tail 3 hello > tail.out || fail "logs --tail after stop"
+[ "$(wc -l < tail.out)" -eq 3 ] || fail "logs --tail 3 printed $(wc -l < tail.out) lines"
+"$SMOLC" rm hello >/dev/null || fail "rm"
+[ ! -e "$SMOLC_STATE_DIR/hello" ] || fail "state left after rm"
 
 # foreground: a guest that panics ends QEMU (-no-reboot) and smolc with it
 timeout 120 "$SMOLC" run --console file:fg.log -a "init=/nonexistent panic=-1 reboot=t" hello \
