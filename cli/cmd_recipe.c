@@ -14,8 +14,48 @@
 #include "session.h"
 
 #include <errno.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* ---- the recipe argument ---- */
+
+/* The recipe and build context of check, plan and build:
+ *   -f FILE [DIR]  FILE, with DIR (default: the current directory) as the
+ *                  build context, as `docker build -f FILE .`;
+ *   DIR            DIR/Smolfile, else DIR/Dockerfile, else DIR/SMOLerfile;
+ *   FILE           FILE, its directory being the context (default Smolfile).
+ * Sets *path and *context (NULL: the recipe's directory; both owned by
+ * the caller); returns -1 to go on, or an exit code after a message. */
+static int recipe_arg(const struct opt_cmd *cmd, const char *file, const char **args, size_t nargs, char **path,
+		      char **context)
+{
+	struct stat st;
+	*path = *context = NULL;
+	if (file) {
+		const char *ctx = nargs ? args[0] : ".";
+		if (stat(ctx, &st) < 0 || !S_ISDIR(st.st_mode))
+			return opt_error(cmd, "the build context '%s' is not a directory%s", ctx,
+					 stat(ctx, &st) < 0 ? ": it does not exist" : "");
+		*path = xstrdup(file);
+		*context = xstrdup(ctx);
+		return -1;
+	}
+	if (nargs && stat(args[0], &st) == 0 && S_ISDIR(st.st_mode)) {
+		static const char *const names[] = {"Smolfile", "Dockerfile", "SMOLerfile"};
+		for (size_t i = 0; i < ARRAY_LEN(names); i++) {
+			char *p = path_join(args[0], names[i]);
+			if (stat(p, &st) == 0 && S_ISREG(st.st_mode)) {
+				*path = p;
+				return -1;
+			}
+			free(p);
+		}
+		return opt_error(cmd, "no Smolfile, Dockerfile or SMOLerfile in '%s'; name the file with -f FILE", args[0]);
+	}
+	*path = xstrdup(nargs ? args[0] : "Smolfile");
+	return -1;
+}
 
 /* ---- check ---- */
 
@@ -23,7 +63,7 @@ int cmd_check(int argc, char **argv)
 {
 	static const struct opt_cmd cmd = {
 		.name = "check",
-		.synopsis = "[--build-arg NAME[=VALUE]]… [Smolfile]",
+		.synopsis = "[--build-arg NAME[=VALUE]]… [Smolfile | DIR | -f FILE [DIR]]",
 		.about = "Parse and validate a Smolfile (default: ./Smolfile) and every file it\n"
 			 "INCLUDEs or builds FROM, without fetching or building anything.\n"
 			 "Prints every error with file:line:column; exit 0 when valid, 2 when not.\n",
@@ -31,21 +71,25 @@ int cmd_check(int argc, char **argv)
 		.max_args = 1,
 	};
 	struct strvec bargs = {0};
+	const char *file = NULL;
 	const struct opt opts[] = {
+		OPT_RECIPE_FILE(&file),
 		OPT_BUILD_ARG(&bargs),
 		OPT_END_(),
 	};
 	const char *args[1];
 	size_t nargs;
+	char *path = NULL, *context = NULL;
 	int rc = opt_parse(&cmd, opts, argc, argv, args, &nargs);
+	if (rc < 0)
+		rc = recipe_arg(&cmd, file, args, nargs, &path, &context);
 	if (rc >= 0) {
 		sv_free(&bargs);
 		return rc;
 	}
-	const char *path = nargs ? args[0] : "Smolfile";
 	struct diag_ctx d;
 	diag_init(&d);
-	struct recipe *r = recipe_load(&d, path, &bargs);
+	struct recipe *r = recipe_load_in(&d, path, context, &bargs);
 	diag_print(&d, stderr);
 	rc = d.errors ? EXIT_USAGE : EXIT_OK;
 	if (rc == EXIT_OK)
@@ -53,6 +97,8 @@ int cmd_check(int argc, char **argv)
 	recipe_free(r);
 	diag_fini(&d);
 	sv_free(&bargs);
+	free(path);
+	free(context);
 	return rc;
 }
 
@@ -62,7 +108,7 @@ int cmd_plan(int argc, char **argv)
 {
 	static const struct opt_cmd cmd = {
 		.name = "plan",
-		.synopsis = "[--json] [--build-arg NAME[=VALUE]]… [--cache-dir DIR] [--mirror URL] [Smolfile]",
+		.synopsis = "[--json] [--build-arg NAME[=VALUE]]… [--cache-dir DIR] [--mirror URL] [Smolfile | DIR | -f FILE [DIR]]",
 		.about = "Show what 'smolc build' will do, without downloading: the resolved base,\n"
 			 "each step with its inputs (variables expanded) and the cache key of the\n"
 			 "layer it produces. Inputs not fetched yet (and not pinned) show as\n"
@@ -73,7 +119,9 @@ int cmd_plan(int argc, char **argv)
 	struct strvec bargs = {0};
 	const char *cache_dir = NULL, *mirror = NULL;
 	bool json = false;
+	const char *file = NULL;
 	const struct opt opts[] = {
+		OPT_RECIPE_FILE(&file),
 		OPT_JSON(&json, "machine-readable output"),
 		OPT_BUILD_ARG(&bargs),
 		OPT_CACHE_DIR(&cache_dir),
@@ -82,16 +130,18 @@ int cmd_plan(int argc, char **argv)
 	};
 	const char *args[1];
 	size_t nargs;
+	char *path = NULL, *context = NULL;
 	int rc = opt_parse(&cmd, opts, argc, argv, args, &nargs);
+	if (rc < 0)
+		rc = recipe_arg(&cmd, file, args, nargs, &path, &context);
 	if (rc >= 0) {
 		sv_free(&bargs);
 		return rc;
 	}
-	const char *path = nargs ? args[0] : "Smolfile";
 	struct diag_ctx d;
 	diag_init(&d);
 	rc = EXIT_OK;
-	struct recipe *r = recipe_load(&d, path, &bargs);
+	struct recipe *r = recipe_load_in(&d, path, context, &bargs);
 	struct session env;
 	memset(&env, 0, sizeof(env));
 	struct plan *p = NULL;
@@ -114,6 +164,8 @@ int cmd_plan(int argc, char **argv)
 	recipe_free(r);
 	diag_fini(&d);
 	sv_free(&bargs);
+	free(path);
+	free(context);
 	return rc;
 }
 
@@ -123,7 +175,7 @@ int cmd_build(int argc, char **argv)
 {
 	static const struct opt_cmd cmd = {
 		.name = "build",
-		.synopsis = "[options] [Smolfile]",
+		.synopsis = "[options] [Smolfile | DIR | -f FILE [DIR]]",
 		.about = "Build a Smolfile (default: ./Smolfile) into a bootable disk image,\n"
 			 "written with no root, no loop device and no mount:\n"
 			 "  <outdir>/<service>-<arch>.img     raw disk: GPT + one ext2 partition <service>root\n"
@@ -142,7 +194,9 @@ int cmd_build(int argc, char **argv)
 	memset(&o, 0, sizeof(o));
 	o.outdir = "images";
 	o.launcher = &cli_launcher;
+	const char *file = NULL;
 	const struct opt opts[] = {
+		OPT_RECIPE_FILE(&file),
 		OPT_STRING_("output", 'o', "DIR", "output directory (default: images)", &o.outdir),
 		OPT_CALL_("tag", 't', "NAME[:TAG]",
 			  "record the image in the image store under this name\n"
@@ -162,12 +216,19 @@ int cmd_build(int argc, char **argv)
 	};
 	const char *args[1];
 	size_t nargs;
+	char *path = NULL, *context = NULL;
 	int rc = opt_parse(&cmd, opts, argc, argv, args, &nargs);
 	o.record = cli_record_image;
 	o.record_ctx = (void *)o.tag;
 	if (rc < 0)
-		rc = build_main(&o, nargs ? args[0] : "Smolfile", NULL);
+		rc = recipe_arg(&cmd, file, args, nargs, &path, &context);
+	if (rc < 0) {
+		o.context = context;
+		rc = build_main(&o, path, NULL);
+	}
 	sv_free(&o.build_args);
+	free(path);
+	free(context);
 	return rc;
 }
 

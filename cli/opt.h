@@ -80,6 +80,9 @@ int opt_build_arg_cb(const struct opt_cmd *cmd, const char *arg, void *value);
 #define OPT_MIRROR(s) OPT_STRING_("mirror", 0, "URL", "NetBSD mirror (default: the catalog's, or $SMOLC_MIRROR)", (s))
 #define OPT_OFFLINE(b, h) OPT_FLAG_("offline", 0, (h), (b))
 #define OPT_UPDATE_LOCK(b, h) OPT_FLAG_("update-lock", 0, (h), (b))
+#define OPT_RECIPE_FILE(s)                                                                                  \
+	OPT_STRING_("file", 'f', "FILE", "the recipe (a Smolfile, Dockerfile or SMOLerfile); the argument is\n" \
+		    "then the build context (default: the current directory)", (s))
 
 /* Parse argv (argv[0] = the command name) with opts. Positional
  * arguments go to args[0 .. *nargs) (borrowed from argv; args has room for

@@ -364,6 +364,8 @@ static struct runconf *make_runconf(struct build *b, const char *img, const char
 	rcf->memory_mib = (unsigned)rs->mem_mib;
 	rcf->cpus = rs->cpus;
 	rcf->readonly = rs->readonly;
+	if (rs->console) /* LABEL smolbsd.use_pty=y */
+		rcf->console = xstrdup(rs->console);
 	char *cmdline = runconf_default_cmdline(rs->profile, rs->service, rs->readonly);
 	rcf->cmdline = rs->append ? xasprintf("%s %s", cmdline, rs->append) : xstrdup(cmdline);
 	free(cmdline);
@@ -690,7 +692,10 @@ static int build_run(struct build *b, char **yaml_out)
 		diag_error_plain(b->d, "cannot create output directory %s: %s", b->o->outdir, strerror(errno));
 		return EXIT_FAIL;
 	}
-	b->out_base = xasprintf("%s/%s-%s", b->o->outdir, rs->service, rs->arch);
+	/* the output files: <service>-<arch>, or the smoler dialect's
+	 * LABEL smolbsd.imgtag (-t names the image in the store) */
+	b->out_base = b->r->set.tag ? path_join(b->o->outdir, b->r->set.tag)
+				    : xasprintf("%s/%s-%s", b->o->outdir, rs->service, rs->arch);
 	b->cached = xcalloc(b->p->n + 1, sizeof(bool));
 	b->secs = xcalloc(b->p->n + 1, sizeof(double));
 	sweep_stale_outputs(b->out_base);
@@ -747,7 +752,7 @@ int build_main(struct build_opts *o, const char *path, char **yaml_out)
 	b.d = &d;
 	b.log = o->quiet || o->json ? NULL : stderr;
 	int rc;
-	b.r = recipe_load(&d, path, &o->build_args);
+	b.r = recipe_load_in(&d, path, o->context, &o->build_args);
 	if (!b.r || d.errors)
 		rc = EXIT_USAGE;
 	else

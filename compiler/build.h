@@ -35,6 +35,7 @@ struct build_opts {
 	struct strvec build_args;
 	build_record_fn record;      /* NULL: the image is not recorded */
 	void *record_ctx;
+	const char *context;         /* build context (-f FILE [DIR]); NULL: the recipe's directory */
 	/* `smolc run Smolfile`: build only when the image is missing or
 	 * stale, saying so; for_run_dry: never build (fail when missing). */
 	bool for_run, for_run_dry;

@@ -197,6 +197,70 @@ static bool has_instructions(const struct recipe *r, uint32_t file)
 	return false;
 }
 
+static bool is_yes(const char *v)
+{
+	return !strcmp(v, "y") || !strcmp(v, "yes") || !strcmp(v, "1") || !strcmp(v, "true");
+}
+
+static void sh_quote(struct strbuf *sb, const char *s)
+{
+	sb_addc(sb, '\'');
+	for (; *s; s++) {
+		if (*s == '\'')
+			sb_adds(sb, "'\\''");
+		else
+			sb_addc(sb, *s);
+	}
+	sb_addc(sb, '\'');
+}
+
+/* The command /etc/rc runs last, as Docker composes it: ENTRYPOINT in the
+ * exec form gets CMD's words (a shell-form CMD as /bin/sh -c '…'); a
+ * shell-form ENTRYPOINT ignores CMD. Then WORKDIR (cd) and USER (su).
+ * NULL when there is nothing to compose (the CMD text is used as is). */
+static char *boot_command(const struct ir_node *ep, const struct ir_node *cmd, const char *user, const char *workdir)
+{
+	const char *cmdt = cmd ? cmd->u.cmd.text : NULL;
+	const char *ept = ep ? ep->u.cmd.text : NULL;
+	if (!cmdt && !ept)
+		return NULL;
+	if (!ept && !user && !workdir)
+		return NULL;
+	struct strbuf run;
+	sb_init(&run);
+	if (ept && ep->u.cmd.exec) {
+		sb_adds(&run, ept);
+		if (cmdt && cmd->u.cmd.exec) {
+			sb_printf(&run, " %s", cmdt);
+		} else if (cmdt) {
+			sb_adds(&run, " /bin/sh -c ");
+			sh_quote(&run, cmdt);
+		}
+	} else {
+		sb_adds(&run, ept ? ept : cmdt);
+	}
+	struct strbuf sb;
+	sb_init(&sb);
+	if (workdir) {
+		sb_adds(&sb, "cd ");
+		sh_quote(&sb, workdir);
+		sb_adds(&sb, " && ");
+	}
+	if (user && strcmp(user, "root") && strcmp(user, "0") && strncmp(user, "root:", 5) && strncmp(user, "0:", 2)) {
+		size_t ul = strcspn(user, ":");
+		char *u = xstrndup(user, ul);
+		sb_adds(&sb, "su ");
+		sh_quote(&sb, u);
+		sb_adds(&sb, " -c ");
+		sh_quote(&sb, sb_cstr(&run));
+		free(u);
+	} else {
+		sb_adds(&sb, sb_cstr(&run));
+	}
+	sb_free(&run);
+	return sb_detach(&sb);
+}
+
 int check_recipe(struct diag_ctx *d, struct recipe *r)
 {
 	size_t before = d->errors;
@@ -210,6 +274,12 @@ int check_recipe(struct diag_ctx *d, struct recipe *r)
 	sb_init(&cc.okdir);
 	const struct ir_port **ports_v = NULL;
 	size_t ports_n = 0, ports_cap = 0;
+	const struct ir_node *last_user_wd[2] = {0}; /* WORKDIR, USER */
+	const struct ir_node **volumes = NULL;
+	size_t nvolumes = 0, capvolumes = 0;
+	const char *tag = NULL, *console = NULL;
+	s->tag = NULL; /* the loop records the labels' values here … */
+	s->console = NULL;
 
 	for (size_t i = 0; i < r->n; i++) {
 		struct ir_node *n = &r->v[i];
@@ -330,11 +400,28 @@ int check_recipe(struct diag_ctx *d, struct recipe *r)
 		case IR_CPUS:
 		case IR_READONLY:
 		case IR_INCLUDE:
-		case IR_LABEL:
 		case IR_CMD:
 		case IR_PROFILE:
 		case IR_APPEND:
 		case IR_PKGSITE:
+		case IR_EXPOSE:
+		case IR_ENTRYPOINT:
+			break;
+		case IR_USER:
+		case IR_WORKDIR:
+			last_user_wd[n->kind == IR_USER] = n;
+			break;
+		case IR_VOLUME:
+			if (n->u.str) {
+				VEC_GROW(volumes, nvolumes, capvolumes);
+				volumes[nvolumes++] = n;
+			}
+			break;
+		case IR_LABEL:
+			if (n->u.label.key && !strcmp(n->u.label.key, "smolbsd.imgtag") && n->u.label.value)
+				s->tag = n->u.label.value;
+			if (n->u.label.key && !strcmp(n->u.label.key, "smolbsd.use_pty") && n->u.label.value)
+				s->console = is_yes(n->u.label.value) ? "pty" : NULL;
 			break;
 		case IR__COUNT:
 		default:
@@ -369,7 +456,13 @@ int check_recipe(struct diag_ctx *d, struct recipe *r)
 
 	/* settings, with the parent's as defaults */
 	const struct recipe_settings *ps = r->parent ? &r->parent->set : NULL;
+	tag = s->tag; /* … and they are kept across the reset */
+	console = s->console;
 	memset(s, 0, sizeof(*s));
+	s->tag = tag;
+	s->console = console ? console : ps ? ps->console : NULL;
+	s->user = last_user_wd[1] ? last_user_wd[1]->u.str : ps ? ps->user : NULL;
+	s->workdir = last_user_wd[0] ? last_user_wd[0]->u.str : ps ? ps->workdir : NULL;
 	s->from = from;
 	s->arch = first[IR_ARCH] && first[IR_ARCH]->u.str ? first[IR_ARCH]->u.str : ps ? ps->arch : "amd64";
 	s->profile = first[IR_PROFILE] && first[IR_PROFILE]->u.str ? first[IR_PROFILE]->u.str : ps ? ps->profile : "netbsd";
@@ -380,6 +473,10 @@ int check_recipe(struct diag_ctx *d, struct recipe *r)
 	s->initrd = first[IR_INITRD] ? first[IR_INITRD] : ps ? ps->initrd : NULL;
 	s->rc = first[IR_RC];
 	s->cmd = first[IR_CMD] ? first[IR_CMD]->u.cmd.text : NULL;
+	free(r->boot_cmd);
+	r->boot_cmd = boot_command(first[IR_ENTRYPOINT], first[IR_CMD], s->user, s->workdir);
+	if (r->boot_cmd)
+		s->cmd = r->boot_cmd;
 	s->append = first[IR_APPEND] ? first[IR_APPEND]->u.str : ps ? ps->append : NULL;
 	s->pkgsite = first[IR_PKGSITE] ? first[IR_PKGSITE]->u.str : ps ? ps->pkgsite : NULL;
 	if (first[IR_SIZE]) {
@@ -430,6 +527,7 @@ int check_recipe(struct diag_ctx *d, struct recipe *r)
 				   : diag_error_plain(d, "%s: PROFILE linux needs a KERNEL", r->path);
 		diag_hint(g, "there is no default Linux kernel; add KERNEL <path|URL>");
 	}
+	free(volumes);
 	free(cc.real);
 	sb_free(&cc.okdir);
 	free(ports_v);
@@ -507,12 +605,12 @@ static char *find_base_recipe(const struct recipe *r, const char *name)
 /* Load `path` (or, when data is not NULL, the in-memory recipe named path),
  * its base recipes, and check it. `chain` holds the realpaths of the
  * recipes being loaded (FROM cycle detection). */
-static struct recipe *load_rec(struct diag_ctx *d, const char *path, const char *data, size_t len,
+static struct recipe *load_rec(struct diag_ctx *d, const char *path, const char *context, const char *data, size_t len,
 			       const struct strvec *build_args, struct loc from_loc, struct strvec *chain)
 {
 	struct recipe *r = xcalloc(1, sizeof(*r));
 	r->path = xstrdup(path);
-	r->dir = path_dirname(path);
+	r->dir = context ? xstrdup(context) : path_dirname(path);
 	if (build_args)
 		for (size_t i = 0; i < build_args->n; i++)
 			sv_pushdup(&r->build_args, build_args->v[i]);
@@ -534,9 +632,19 @@ static struct recipe *load_rec(struct diag_ctx *d, const char *path, const char 
 	for (size_t i = 0; i < r->n; i++)
 		has_service = has_service || r->v[i].kind == IR_SERVICE;
 	if (!has_service) {
-		/* default: the recipe directory's name, as a synthetic SERVICE */
-		char *rd = realpath(r->dir, NULL);
-		const char *b = path_basename(rd ? rd : r->dir);
+		/* default: the name of a <name>.smol file (smoler's way), else
+		 * the recipe directory's name, as a synthetic SERVICE */
+		char *rd = NULL;
+		const char *b = path_basename(path);
+		char stem[64] = "";
+		if (str_endswith(b, ".smol") && strlen(b) - 5 < sizeof(stem)) {
+			memcpy(stem, b, strlen(b) - 5);
+			stem[strlen(b) - 5] = 0;
+			b = stem;
+		} else {
+			rd = realpath(r->dir, NULL);
+			b = path_basename(rd ? rd : r->dir);
+		}
 		bool ok = *b && strlen(b) <= 32;
 		for (const char *c = b; ok && *c; c++)
 			ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '-' ||
@@ -568,7 +676,7 @@ static struct recipe *load_rec(struct diag_ctx *d, const char *path, const char 
 			} else if (chain->n >= 16) {
 				diag_error(d, from->arg_loc, "FROM chain deeper than 16 recipes");
 			} else {
-				r->parent = load_rec(d, bp, NULL, 0, NULL, from->loc, chain);
+				r->parent = load_rec(d, bp, NULL, NULL, 0, NULL, from->loc, chain);
 			}
 			free(brp);
 			free(bp);
@@ -582,8 +690,13 @@ static struct recipe *load_rec(struct diag_ctx *d, const char *path, const char 
 
 struct recipe *recipe_load(struct diag_ctx *d, const char *path, const struct strvec *build_args)
 {
+	return recipe_load_in(d, path, NULL, build_args);
+}
+
+struct recipe *recipe_load_in(struct diag_ctx *d, const char *path, const char *context, const struct strvec *build_args)
+{
 	struct strvec chain = {0};
-	struct recipe *r = load_rec(d, path, NULL, 0, build_args, (struct loc){0, 0, 0}, &chain);
+	struct recipe *r = load_rec(d, path, context, NULL, 0, build_args, (struct loc){0, 0, 0}, &chain);
 	sv_free(&chain);
 	return r;
 }
@@ -592,7 +705,7 @@ struct recipe *recipe_load_buffer(struct diag_ctx *d, const char *name, const ch
 				  const struct strvec *build_args)
 {
 	struct strvec chain = {0};
-	struct recipe *r = load_rec(d, name, data, len, build_args, (struct loc){0, 0, 0}, &chain);
+	struct recipe *r = load_rec(d, name, NULL, data, len, build_args, (struct loc){0, 0, 0}, &chain);
 	sv_free(&chain);
 	return r;
 }

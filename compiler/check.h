@@ -13,6 +13,9 @@
  * were raised, so callers can still inspect it — or NULL when the file
  * could not be read at all. Check d->errors. */
 struct recipe *recipe_load(struct diag_ctx *d, const char *path, const struct strvec *build_args);
+/* The same with the build context `context` (NULL: the recipe's
+ * directory), as `smolc build -f FILE [DIR]`. */
+struct recipe *recipe_load_in(struct diag_ctx *d, const char *path, const char *context, const struct strvec *build_args);
 
 /* The same for an in-memory recipe (tests, fuzzing): `name` stands for its
  * path (its directory is the build context). Never returns NULL. */

@@ -46,6 +46,12 @@ enum ir_kind {
 	IR_PKGSITE,
 	IR_RUN,
 	IR_INITRD,
+	/* the Dockerfile instructions of the smoler dialect (SPEC.md §9) */
+	IR_EXPOSE,
+	IR_USER,
+	IR_WORKDIR,
+	IR_VOLUME,
+	IR_ENTRYPOINT,
 	IR__COUNT
 };
 
@@ -141,11 +147,12 @@ struct ir_node {
 			char *value;        /* NULL for "ARG NAME" without default */
 		} var;                      /* ARG, ENV */
 		struct ir_copy *copy;           /* COPY */
-		char *str;                  /* SERVICE ARCH PROFILE APPEND PKGSITE INCLUDE */
+		char *str;                  /* SERVICE ARCH PROFILE APPEND PKGSITE INCLUDE USER WORKDIR VOLUME */
 		struct {
 			char *text;         /* shell text for the guest's /bin/sh */
 			bool exec;          /* written in the exec form ["prog", "arg"] (text: the words quoted) */
-		} cmd;                      /* CMD */
+		} cmd;                      /* CMD ENTRYPOINT */
+		struct ir_port *expose;     /* EXPOSE (host 0: documentation only) */
 		struct {
 			bool is_auto;
 			uint64_t bytes;     /* explicit size, or auto's extra headroom */
@@ -181,6 +188,10 @@ struct recipe_settings {
 	const char *append;
 	const char *pkgsite;
 	const struct ir_node *from;
+	const char *tag;         /* LABEL smolbsd.imgtag: the output name when -t is not given */
+	const char *console;     /* LABEL smolbsd.use_pty=y: "pty"; NULL = the default */
+	const char *user;        /* USER: CMD runs as this user … */
+	const char *workdir;     /* … in this directory (WORKDIR) */
 };
 
 struct recipe {
@@ -191,6 +202,7 @@ struct recipe {
 	struct recipe *parent;   /* FROM <recipe>, or NULL */
 	struct recipe_settings set;
 	struct strvec build_args;/* --build-arg NAME=VALUE, as given */
+	char *boot_cmd;          /* set.cmd when composed (ENTRYPOINT, USER, WORKDIR) */
 };
 
 struct ir_node *recipe_push(struct recipe *r, enum ir_kind k, struct loc loc);

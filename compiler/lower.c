@@ -39,6 +39,11 @@ static const struct ir_info infos[IR__COUNT] = {
 	[IR_PKGSITE] = {"PKGSITE", IR_PKGSITE, true, "PKGSITE <url>"},
 	[IR_RUN] = {"RUN", IR_RUN, false, "RUN [--network] [--timeout=<seconds>] [--mem=<size>] <<EOF … EOF | RUN <command line>"},
 	[IR_INITRD] = {"INITRD", IR_INITRD, true, "INITRD <URL|path> [sha256:<hex>]"},
+	[IR_EXPOSE] = {"EXPOSE", IR_EXPOSE, false, "EXPOSE <port>[/tcp|/udp] …"},
+	[IR_USER] = {"USER", IR_USER, false, "USER <user>[:<group>]"},
+	[IR_WORKDIR] = {"WORKDIR", IR_WORKDIR, false, "WORKDIR <dir>"},
+	[IR_VOLUME] = {"VOLUME", IR_VOLUME, false, "VOLUME <guest-dir> … | VOLUME [\"<guest-dir>\", …]"},
+	[IR_ENTRYPOINT] = {"ENTRYPOINT", IR_ENTRYPOINT, true, "ENTRYPOINT <command> | ENTRYPOINT [\"prog\", \"arg\"]"},
 };
 
 const struct ir_info *ir_info(enum ir_kind k)
@@ -61,12 +66,6 @@ const struct ir_info *ir_lookup(const char *kw)
 static const struct {
 	const char *word, *instead;
 } aliases[] = {
-	{"ADD", "COPY (local files only: no URLs, no archive extraction)"},
-	{"EXPOSE", "PORTS with host:guest mappings (e.g. PORTS 8080:80)"},
-	{"ENTRYPOINT", "CMD (the command /etc/rc runs last)"},
-	{"WORKDIR", "COPY to an absolute <dst>"},
-	{"USER", "COPY --chown, or su in RC"},
-	{"VOLUME", "SHARE <host-dir>:<guest-dir>"},
 	{"PORT", "PORTS"},
 	{"SET", "SETS"},
 	{"PKG", "PKGS"},
@@ -166,7 +165,16 @@ static void node_free(struct ir_node *n)
 	case IR_ARCH:
 	case IR_PROFILE:
 	case IR_CMD:
+	case IR_ENTRYPOINT:
 		free(n->u.cmd.text);
+		break;
+	case IR_EXPOSE:
+		free(n->u.expose);
+		break;
+	case IR_USER:
+	case IR_WORKDIR:
+	case IR_VOLUME:
+		free(n->u.str);
 		break;
 	case IR_APPEND:
 	case IR_PKGSITE:
@@ -201,6 +209,7 @@ void recipe_free(struct recipe *r)
 	free(r->v);
 	free(r->path);
 	free(r->dir);
+	free(r->boot_cmd);
 	sv_free(&r->build_args);
 	recipe_free(r->parent);
 	free(r);
@@ -564,6 +573,32 @@ static void lower_from(struct lw *w, struct ir_node *n)
 			struct diag *g = diag_error(w->lc->diag, n->arg_loc, "bad NetBSD release '%s'", s);
 			diag_hint(g, "write it as netbsd-<version>, e.g. netbsd-10.1, or netbsd-daily");
 		}
+	} else if (strchr(s, ',')) {
+		/* smoler: FROM base,etc[,comp…] — sets of the default release */
+		n->u.from.kind = BASE_NETBSD;
+		size_t idx = (size_t)(n - w->lc->recipe->v);
+		struct ir_node *sn = recipe_push(w->lc->recipe, IR_SETS, n->loc);
+		sn->arg_loc = w->in->args[0].loc;
+		n = &w->lc->recipe->v[idx];
+		char *list = xstrdup(s);
+		char *save = NULL;
+		for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+			sn->u.sets.v = xrealloc(sn->u.sets.v, (sn->u.sets.n + 1) * sizeof(*sn->u.sets.v));
+			struct ir_set *set = &sn->u.sets.v[sn->u.sets.n++];
+			memset(set, 0, sizeof(*set));
+			set->loc = w->in->args[0].loc;
+			set->ref = xstrdup(tok);
+			set->src = SRC_NAME;
+		}
+		free(list);
+		if (s[0] == ',' || s[strlen(s) - 1] == ',' || strstr(s, ",,")) {
+			struct diag *g = diag_error(w->lc->diag, n->arg_loc, "empty set name in the list '%s'", s);
+			diag_hint(g, "write the NetBSD sets separated by commas, e.g. FROM base,etc,comp");
+		}
+	} else if (str_endswith(s, ".img")) {
+		struct diag *g = diag_error(w->lc->diag, n->arg_loc, "FROM an image ('%s') is not supported yet", s);
+		diag_hint(g, "smolc builds from recipes and sets: name the image's recipe (FROM <recipe>) or its sets "
+			     "(FROM base,etc); there is no image store yet to look '%s' up in", s);
 	} else {
 		n->u.from.kind = BASE_RECIPE;
 	}
@@ -946,9 +981,74 @@ static bool host_addr_valid(const char *a)
 	return inet_pton(AF_INET, a, buf) == 1;
 }
 
+static const char port_hint[] = "write [<host-addr>:]<host-port>:<guest-port>[/tcp|/udp] with ports from 1 to 65535, e.g. 8080:80";
+
+/* One port mapping (PORTS, LABEL smolbsd.publish): false after a
+ * diagnostic at `at`. */
+static bool parse_port_word(struct lower_ctx *lc, struct loc at, const char *word, struct ir_port *out)
+{
+	char *s = xstrdup(word);
+	const char *orig = word;
+	struct ir_port p = {at, NULL, 0, 0, false};
+	bool bad = true;
+	struct diag *g;
+	char *proto = strrchr(s, '/');
+	char *last = strrchr(s, ':');
+	if (proto && last && proto < last)
+		proto = NULL; /* a '/' inside the address part */
+	if (proto)
+		*proto++ = 0;
+	if (proto && strcmp(proto, "udp") && strcmp(proto, "tcp")) {
+		g = diag_error(lc->diag, at, "bad protocol '%s' in port mapping '%s': expected tcp or udp", proto, orig);
+		diag_hint(g, "%s", port_hint);
+	} else if (!last) {
+		g = diag_error(lc->diag, at, "bad port mapping '%s': expected <host-port>:<guest-port>", orig);
+		diag_hint(g, "%s", port_hint);
+	} else {
+		p.udp = proto && !strcmp(proto, "udp");
+		/* [addr:]host:guest — addr is dotted IPv4 or [IPv6] */
+		*last = 0;
+		char *guest = last + 1;
+		char *mid = strrchr(s, ':');
+		char *host = s;
+		if (mid) {
+			*mid = 0;
+			host = mid + 1;
+			p.host_addr = xstrdup(s);
+		}
+		int hr = parse_port_num(host, &p.host), gr = parse_port_num(guest, &p.guest);
+		if (p.host_addr && !host_addr_valid(p.host_addr)) {
+			g = diag_error(lc->diag, at, "bad host address '%s' in port mapping '%s'", p.host_addr, orig);
+			diag_hint(g, "write a dotted IPv4 address or an IPv6 address in brackets, e.g. 0.0.0.0:8080:80 or [::1]:8080:80");
+		} else if (!hr || !gr) {
+			g = diag_error(lc->diag, at, "bad port mapping '%s'", orig);
+			diag_hint(g, "%s", port_hint);
+		} else if (hr < 0 || gr < 0) {
+			g = diag_error(lc->diag, at, "port %s is out of range in '%s'", hr < 0 ? host : guest, orig);
+			diag_hint(g, "ports go from 1 to 65535");
+		} else {
+			bad = false;
+		}
+	}
+	free(s);
+	if (bad) {
+		free(p.host_addr);
+		return false;
+	}
+	if (!p.host_addr)
+		p.host_addr = xstrdup("127.0.0.1");
+	*out = p;
+	return true;
+}
+
+static void ports_push(struct ir_node *n, const struct ir_port *p)
+{
+	n->u.ports.v = xrealloc(n->u.ports.v, (n->u.ports.n + 1) * sizeof(*n->u.ports.v));
+	n->u.ports.v[n->u.ports.n++] = *p;
+}
+
 static void lower_ports(struct lw *w, struct ir_node *n)
 {
-	static const char hint[] = "write [<host-addr>:]<host-port>:<guest-port>[/tcp|/udp] with ports from 1 to 65535, e.g. 8080:80";
 	if (!want_args(w, 1, SIZE_MAX))
 		return;
 	for (size_t i = 0; i < w->in->nargs; i++) {
@@ -956,58 +1056,10 @@ static void lower_ports(struct lw *w, struct ir_node *n)
 		char *s = arg_word(w, i);
 		if (!s)
 			continue;
-		char *orig = xstrdup(s);
-		struct ir_port p = {at, NULL, 0, 0, false};
-		bool bad = true;
-		struct diag *g;
-		char *proto = strrchr(s, '/');
-		char *last = strrchr(s, ':');
-		if (proto && last && proto < last)
-			proto = NULL; /* a '/' inside the address part */
-		if (proto)
-			*proto++ = 0;
-		if (proto && strcmp(proto, "udp") && strcmp(proto, "tcp")) {
-			g = diag_error(w->lc->diag, at, "bad protocol '%s' in port mapping '%s': expected tcp or udp", proto, orig);
-			diag_hint(g, "%s", hint);
-		} else if (!last) {
-			g = diag_error(w->lc->diag, at, "bad port mapping '%s': expected <host-port>:<guest-port>", orig);
-			diag_hint(g, "%s", hint);
-		} else {
-			p.udp = proto && !strcmp(proto, "udp");
-			/* [addr:]host:guest — addr is dotted IPv4 or [IPv6] */
-			*last = 0;
-			char *guest = last + 1;
-			char *mid = strrchr(s, ':');
-			char *host = s;
-			if (mid) {
-				*mid = 0;
-				host = mid + 1;
-				p.host_addr = xstrdup(s);
-			}
-			int hr = parse_port_num(host, &p.host), gr = parse_port_num(guest, &p.guest);
-			if (p.host_addr && !host_addr_valid(p.host_addr)) {
-				g = diag_error(w->lc->diag, at, "bad host address '%s' in port mapping '%s'", p.host_addr, orig);
-				diag_hint(g, "write a dotted IPv4 address or an IPv6 address in brackets, e.g. 0.0.0.0:8080:80 or [::1]:8080:80");
-			} else if (!hr || !gr) {
-				g = diag_error(w->lc->diag, at, "bad port mapping '%s'", orig);
-				diag_hint(g, "%s", hint);
-			} else if (hr < 0 || gr < 0) {
-				g = diag_error(w->lc->diag, at, "port %s is out of range in '%s'", hr < 0 ? host : guest, orig);
-				diag_hint(g, "ports go from 1 to 65535");
-			} else {
-				bad = false;
-			}
-		}
-		free(orig);
+		struct ir_port p;
+		if (parse_port_word(w->lc, at, s, &p))
+			ports_push(n, &p);
 		free(s);
-		if (bad) {
-			free(p.host_addr);
-			continue;
-		}
-		if (!p.host_addr)
-			p.host_addr = xstrdup("127.0.0.1");
-		n->u.ports.v = xrealloc(n->u.ports.v, (n->u.ports.n + 1) * sizeof(*n->u.ports.v));
-		n->u.ports.v[n->u.ports.n++] = p;
 	}
 }
 
@@ -1153,6 +1205,21 @@ static void lower_copy(struct lw *w, struct ir_node *n)
 		char *s = arg_nonempty(w, k);
 		if (!s)
 			continue;
+		bool is_add = w->info->name[0] == 'A';
+		if (is_add && looks_like_url(s)) {
+			struct diag *g = diag_error(w->lc->diag, w->in->args[k].loc, "ADD from a URL is not supported yet: '%s'", s);
+			diag_hint(g, "download it in a POSTINST --network script, or give an archive as a set (SETS <url> sha256:<hex>)");
+			free(s);
+			continue;
+		}
+		if (is_add && (str_endswith(s, ".tgz") || str_endswith(s, ".tar.gz") || str_endswith(s, ".tar.xz") ||
+						str_endswith(s, ".tar") || str_endswith(s, ".tar.bz2") || str_endswith(s, ".tar.zst"))) {
+			struct diag *g = diag_error(w->lc->diag, w->in->args[k].loc,
+						    "ADD of a local archive ('%s'): a Dockerfile would unpack it, smolc does not", s);
+			diag_hint(g, "unpack it at / with SETS %s, or copy the file as it is with COPY", s);
+			free(s);
+			continue;
+		}
 		n->u.copy->src_locs[n->u.copy->srcs.n] = w->in->args[k].loc;
 		sv_push(&n->u.copy->srcs, s);
 	}
@@ -1195,6 +1262,14 @@ static void lower_choice(struct lw *w, struct ir_node *n, const char *const *cho
 	free(s);
 }
 
+static bool service_name_ok(const char *s)
+{
+	bool ok = *s && strlen(s) <= 32 && isalnum((unsigned char)s[0]);
+	for (const char *c = s; ok && *c; c++)
+		ok = isalnum((unsigned char)*c) || *c == '-' || *c == '_' || *c == '.';
+	return ok;
+}
+
 static void lower_service(struct lw *w, struct ir_node *n)
 {
 	if (!want_args(w, 1, 1))
@@ -1202,10 +1277,7 @@ static void lower_service(struct lw *w, struct ir_node *n)
 	char *s = arg_word(w, 0);
 	if (!s)
 		return;
-	bool ok = *s && strlen(s) <= 32 && isalnum((unsigned char)s[0]);
-	for (const char *c = s; ok && *c; c++)
-		ok = isalnum((unsigned char)*c) || *c == '-' || *c == '_' || *c == '.';
-	if (!ok) {
+	if (!service_name_ok(s)) {
 		struct diag *g = diag_error(w->lc->diag, n->arg_loc, "bad service name '%s'", s);
 		diag_hint(g, "use up to 32 letters, digits, '-', '_' or '.', starting with a letter or digit "
 			     "(the partition is named <service>root)");
@@ -1300,10 +1372,92 @@ static void lower_share(struct lw *w, struct ir_node *n)
 	free(s);
 }
 
+static bool is_yes(const char *v)
+{
+	return !strcmp(v, "y") || !strcmp(v, "yes") || !strcmp(v, "1") || !strcmp(v, "true");
+}
+
+/* smoler's LABEL smolbsd.<key>=<value>: the anchor's build variables,
+ * as the instructions that do the same here (SPEC.md §9). `n` is the
+ * LABEL node being lowered; returns it (pushing nodes may move it). */
+static struct ir_node *smolbsd_label(struct lw *w, struct ir_node *n, struct loc at, const char *key, const char *val)
+{
+	struct lower_ctx *lc = w->lc;
+	size_t idx = (size_t)(n - lc->recipe->v);
+	struct diag *g;
+	if (!strcmp(key, "service")) {
+		if (!service_name_ok(val)) {
+			g = diag_error(lc->diag, at, "bad service name '%s'", val);
+			diag_hint(g, "use up to 32 letters, digits, '-', '_' or '.', starting with a letter or digit");
+		} else {
+			struct ir_node *t = recipe_push(lc->recipe, IR_SERVICE, at);
+			t->u.str = xstrdup(val);
+		}
+	} else if (!strcmp(key, "publish")) {
+		/* "H:G", several separated by blanks or commas */
+		char *list = xstrdup(val), *save = NULL;
+		struct ir_node *t = recipe_push(lc->recipe, IR_PORTS, at);
+		for (char *tok = strtok_r(list, " \t,", &save); tok; tok = strtok_r(NULL, " \t,", &save)) {
+			struct ir_port p;
+			if (parse_port_word(lc, at, tok, &p))
+				ports_push(t, &p);
+		}
+		free(list);
+	} else if (!strcmp(key, "imgsize")) {
+		uint64_t b;
+		if (!parse_size(val, 1ull << 20, &b) || b < (2ull << 20) || b > (2ull << 40)) {
+			g = diag_error(lc->diag, at, "bad image size '%s' in smolbsd.imgsize", val);
+			diag_hint(g, "give megabytes, e.g. smolbsd.imgsize=512 (from 2 to 2097152)");
+		} else {
+			struct ir_node *t = recipe_push(lc->recipe, IR_SIZE, at);
+			t->u.size.bytes = b;
+		}
+	} else if (!strcmp(key, "addpkgs")) {
+		char *list = xstrdup(val), *save = NULL;
+		struct ir_node *t = recipe_push(lc->recipe, IR_PKGS, at);
+		size_t cap = 0;
+		for (char *tok = strtok_r(list, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
+			if (strchr(tok, '/')) {
+				g = diag_error(lc->diag, at, "bad package name or pattern '%s' in smolbsd.addpkgs", tok);
+				diag_hint(g, "write pkgsrc names separated by blanks, e.g. smolbsd.addpkgs=\"nginx curl\"");
+				continue;
+			}
+			if (t->u.pkgs.pats.n + 1 > cap) {
+				cap = cap ? 2 * cap : 8;
+				t->u.pkgs.locs = xrealloc(t->u.pkgs.locs, cap * sizeof(*t->u.pkgs.locs));
+			}
+			t->u.pkgs.locs[t->u.pkgs.pats.n] = at;
+			sv_pushdup(&t->u.pkgs.pats, tok);
+		}
+		free(list);
+		if (!t->u.pkgs.pats.n) {
+			g = diag_error(lc->diag, at, "smolbsd.addpkgs names no package");
+			diag_hint(g, "write pkgsrc names separated by blanks, or remove the label");
+		}
+	} else if (!strcmp(key, "imgtag")) {
+		if (!*val || strchr(val, '/') || !strcmp(val, ".") || !strcmp(val, "..")) {
+			g = diag_error(lc->diag, at, "bad image tag '%s' in smolbsd.imgtag", val);
+			diag_hint(g, "the tag names the output files <tag>.img, <tag>.yaml: no '/'");
+		}
+	} else if (!strcmp(key, "minimize")) {
+		if (is_yes(val)) {
+			g = diag_warning(lc->diag, at, "smolbsd.minimize: smolc does not minimise images yet; the image is built as it is");
+			diag_hint(g, "SIZE auto (the default) already sizes the image to its content plus 10 %% and a headroom");
+		}
+	} else if (!strcmp(key, "use_pty")) {
+		/* read by check.c: the run config's console */
+	} else {
+		g = diag_warning(lc->diag, at, "unknown smolbsd label 'smolbsd.%s': kept as a label, it changes nothing", key);
+		diag_hint(g, "smolc maps smolbsd.service, publish, imgsize, addpkgs, imgtag, minimize and use_pty");
+	}
+	return &lc->recipe->v[idx];
+}
+
 static void lower_label(struct lw *w, struct ir_node *n)
 {
 	if (!want_args(w, 1, SIZE_MAX))
 		return;
+	size_t idx = (size_t)(n - w->lc->recipe->v);
 	for (size_t i = 0; i < w->in->nargs; i++) {
 		char *s = arg_word(w, i);
 		if (!s)
@@ -1319,11 +1473,13 @@ static void lower_label(struct lw *w, struct ir_node *n)
 		struct ir_node *t = n;
 		if (i > 0) {
 			t = recipe_push(w->lc->recipe, IR_LABEL, n->loc);
-			n = &w->lc->recipe->v[w->lc->recipe->n - 2];
+			n = &w->lc->recipe->v[idx]; /* realloc may move n */
 		}
 		t->arg_loc = w->in->args[i].loc;
 		t->u.label.key = xstrdup(s);
 		t->u.label.value = xstrdup(eq + 1);
+		if (str_startswith(s, "smolbsd."))
+			n = smolbsd_label(w, n, w->in->args[i].loc, s + 8, eq + 1);
 		free(s);
 	}
 }
@@ -1377,6 +1533,114 @@ static void lower_text(struct lw *w, struct ir_node *n)
 	sb_free(&sb);
 }
 
+/* EXPOSE <port>[/tcp|/udp] …: documentation, as in Docker (a port is
+ * published by PORTS or LABEL smolbsd.publish). Checked, then kept. */
+static void lower_expose(struct lw *w, struct ir_node *n)
+{
+	if (!want_args(w, 1, SIZE_MAX))
+		return;
+	for (size_t i = 0; i < w->in->nargs; i++) {
+		char *s = arg_word(w, i);
+		if (!s)
+			continue;
+		char *slash = strchr(s, '/');
+		if (slash)
+			*slash = 0;
+		unsigned port = 0;
+		bool ok = parse_port_num(s, &port) == 1 && (!slash || !strcmp(slash + 1, "tcp") || !strcmp(slash + 1, "udp"));
+		if (!ok) {
+			if (slash)
+				*slash = '/';
+			struct diag *g = diag_error(w->lc->diag, w->in->args[i].loc, "bad port '%s' in EXPOSE", s);
+			diag_hint(g, "write <port>[/tcp|/udp] with a port from 1 to 65535, e.g. EXPOSE 80");
+		} else if (!n->u.expose) {
+			n->u.expose = xcalloc(1, sizeof(*n->u.expose));
+			n->u.expose->guest = port;
+			n->u.expose->udp = slash && !strcmp(slash + 1, "udp");
+			n->u.expose->loc = w->in->args[i].loc;
+		}
+		free(s);
+	}
+}
+
+/* USER <user>[:<group>]: who CMD runs as (and later RUN). */
+static void lower_user(struct lw *w, struct ir_node *n)
+{
+	if (!want_args(w, 1, 1))
+		return;
+	char *s = arg_nonempty(w, 0);
+	if (!s)
+		return;
+	const char *colon = strchr(s, ':');
+	size_t ul = colon ? (size_t)(colon - s) : strlen(s);
+	if (!owner_part_ok(s, ul) || (colon && !owner_part_ok(colon + 1, strlen(colon + 1))) ||
+	    strchr(s, '\'') || strchr(s, '/')) {
+		usage_error(w, n->arg_loc, "%s: bad user '%s': expected <user>[:<group>] (names or numbers)", s);
+		free(s);
+		return;
+	}
+	n->u.str = s;
+}
+
+/* WORKDIR <dir>: absolute, or relative to the WORKDIR before it. */
+static void lower_workdir(struct lw *w, struct ir_node *n)
+{
+	if (!want_args(w, 1, 1))
+		return;
+	char *s = arg_nonempty(w, 0);
+	if (!s)
+		return;
+	if (s[0] != '/') {
+		const char *prev = "/";
+		for (size_t i = 0; i + 1 < w->lc->recipe->n; i++)
+			if (w->lc->recipe->v[i].kind == IR_WORKDIR && w->lc->recipe->v[i].u.str)
+				prev = w->lc->recipe->v[i].u.str;
+		char *abs = path_join(prev, s);
+		free(s);
+		s = abs;
+	}
+	n->u.str = s;
+}
+
+/* VOLUME <dir> … or VOLUME ["<dir>", …]: guest mount points for SHAREs. */
+static void lower_volume(struct lw *w, struct ir_node *n)
+{
+	if (!want_args(w, 1, SIZE_MAX))
+		return;
+	struct strvec v = {0};
+	struct strbuf sb;
+	sb_init(&sb);
+	joined_args(w, 0, &sb);
+	if (exec_form_wanted(sb_cstr(&sb))) {
+		if (!exec_form(w, 0, sb_cstr(&sb), &v)) {
+			sb_free(&sb);
+			return;
+		}
+	} else {
+		for (size_t i = 0; i < w->in->nargs; i++) {
+			char *s = arg_nonempty(w, i);
+			if (s)
+				sv_push(&v, s);
+		}
+	}
+	sb_free(&sb);
+	size_t idx = (size_t)(n - w->lc->recipe->v);
+	for (size_t i = 0; i < v.n; i++) {
+		if (v.v[i][0] != '/') {
+			struct diag *g = diag_error(w->lc->diag, n->arg_loc, "VOLUME '%s' must be an absolute path in the image", v.v[i]);
+			diag_hint(g, "e.g. VOLUME /data");
+			continue;
+		}
+		struct ir_node *t = &w->lc->recipe->v[idx];
+		if (t->u.str) {
+			t = recipe_push(w->lc->recipe, IR_VOLUME, t->loc);
+			t->arg_loc = w->lc->recipe->v[idx].arg_loc;
+		}
+		t->u.str = xstrdup(v.v[i]);
+	}
+	sv_free(&v);
+}
+
 static int lower_file(struct lower_ctx *lc, const char *path, struct loc included_from);
 
 static void lower_include(struct lw *w, struct ir_node *n)
@@ -1392,9 +1656,22 @@ static void lower_include(struct lw *w, struct ir_node *n)
 	char *full = strcmp(dir, ".") ? path_join(dir, rel) : xstrdup(rel);
 	free(dir);
 	char *rp = realpath(full, NULL);
+	if (!rp && errno == ENOENT && rel[0] != '/') {
+		/* smoler's files INCLUDE relative to the build context
+		 * (INCLUDE smolerfiles/x.inc, built with -f from the root) */
+		char *alt = path_join(w->lc->recipe->dir, rel);
+		rp = realpath(alt, NULL);
+		if (rp) {
+			free(full);
+			full = alt;
+		} else {
+			free(alt);
+			errno = ENOENT;
+		}
+	}
 	if (!rp) {
 		struct diag *g = diag_error(w->lc->diag, n->arg_loc, "cannot INCLUDE '%s': %s", rel, strerror(errno));
-		diag_hint(g, "paths are relative to the including file's directory");
+		diag_hint(g, "paths are relative to the including file's directory, then to the build context");
 		free(full);
 		return;
 	}
@@ -1430,6 +1707,10 @@ static void lower_instr(struct lower_ctx *lc, const struct ast *ast, const struc
 	const struct srcfile *f = diag_file(lc->diag, ast->file);
 	char *kw = xstrndup(f->data + in->kw.off, in->kw.len);
 	const struct ir_info *info = ir_lookup(kw);
+	/* ADD: COPY of local files, as a Dockerfile's ADD does with them */
+	static const struct ir_info add_info = {"ADD", IR_COPY, false, "ADD [--chown=<user>[:<group>]] [--mode=<octal>] <src>… <dst>"};
+	if (!info && str_ieq(kw, "ADD"))
+		info = &add_info;
 	if (!info) {
 		const char *sug = ir_suggest(kw);
 		/* quote at most 64 bytes, cut at a character boundary */
@@ -1523,6 +1804,21 @@ static void lower_instr(struct lower_ctx *lc, const struct ast *ast, const struc
 		break;
 	case IR_PKGSITE:
 		lower_str(&w, n);
+		break;
+	case IR_EXPOSE:
+		lower_expose(&w, n);
+		break;
+	case IR_USER:
+		lower_user(&w, n);
+		break;
+	case IR_WORKDIR:
+		lower_workdir(&w, n);
+		break;
+	case IR_VOLUME:
+		lower_volume(&w, n);
+		break;
+	case IR_ENTRYPOINT:
+		lower_text(&w, n);
 		break;
 	case IR__COUNT:
 	default:

@@ -343,6 +343,10 @@ void plan_print_text(const struct plan *p, const struct diag_ctx *d, FILE *out)
 		if (n->kind == IR_SHARE)
 			fprintf(out, "  share    %s -> %s\n", n->u.share.host, n->u.share.guest);
 	}
+	if (st->console)
+		fprintf(out, "  console  %s\n", st->console);
+	if (r->boot_cmd) /* composed from ENTRYPOINT, CMD, USER, WORKDIR */
+		fprintf(out, "  boot     %s\n", r->boot_cmd);
 	fprintf(out, "steps\n");
 	for (size_t i = 0; i < p->n; i++) {
 		const struct plan_step *s = &p->v[i];
@@ -354,7 +358,10 @@ void plan_print_text(const struct plan *p, const struct diag_ctx *d, FILE *out)
 				s->in[k].digest ? s->in[k].digest : "pending");
 		fprintf(out, "        layer  %s\n", s->key[0] ? s->key : "pending");
 	}
-	fprintf(out, "image  images/%s-%s.img  %s\n", st->service, st->arch, p->image_key[0] ? p->image_key : "pending");
+	if (st->tag)
+		fprintf(out, "image  images/%s.img  %s\n", st->tag, p->image_key[0] ? p->image_key : "pending");
+	else
+		fprintf(out, "image  images/%s-%s.img  %s\n", st->service, st->arch, p->image_key[0] ? p->image_key : "pending");
 }
 
 void json_str(FILE *out, const char *s)

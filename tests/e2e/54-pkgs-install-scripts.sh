@@ -19,7 +19,6 @@ set -eu
 for t in qemu-system-x86_64 debugfs e2fsck python3; do
 	command -v "$t" >/dev/null || skip "$t not installed (tests/deps.sh)"
 done
-[ -r /usr/src/linux-source-6.1.tar.xz ] || skip "linux-source-6.1 not installed (tests/deps.sh)"
 
 G=$TEST_TMP/guest
 guest_prepare "$G" || fail "could not prepare the test guest"
@@ -51,6 +50,7 @@ SERVICE $1
 PROFILE linux
 SETS $G/busybox.tar.xz
 KERNEL $G/vmlinux
+INITRD $G/initrd
 PKGSITE $HTTP_URL/All/
 PKGS $2
 EOF

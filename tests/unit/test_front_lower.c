@@ -254,6 +254,38 @@ static void test_scalars(void **state)
 	assert_string_equal(x->r->set.pkgsite, "https://pkgs.invalid/All");
 }
 
+/* ENTRYPOINT and CMD as Docker composes them; USER and WORKDIR around */
+static void test_boot_command(void **state)
+{
+	struct fx *x = *state;
+	assert_int_equal(load(x, "FROM scratch\nENTRYPOINT [\"/bin/echo\", \"a\"]\nCMD echo $HOME\n", NULL), 0);
+	assert_string_equal(x->r->set.cmd, "'/bin/echo' 'a' /bin/sh -c 'echo $HOME'");
+	assert_int_equal(load(x, "FROM scratch\nENTRYPOINT exec /bin/app\nCMD [\"ignored\"]\n", NULL), 0);
+	assert_string_equal(x->r->set.cmd, "exec /bin/app");
+	assert_int_equal(load(x, "FROM scratch\nUSER root\nWORKDIR /srv\nWORKDIR www\nCMD [\"ls\"]\n", NULL), 0);
+	assert_string_equal(x->r->set.cmd, "cd '/srv/www' && 'ls'");
+	assert_string_equal(x->r->set.workdir, "/srv/www");
+	assert_int_equal(load(x, "FROM scratch\nUSER www:www\nCMD echo 'hi'\n", NULL), 0);
+	assert_string_equal(x->r->set.cmd, "su 'www' -c 'echo '\\''hi'\\'''");
+	assert_int_equal(load(x, "FROM scratch\nCMD echo plain\n", NULL), 0);
+	assert_string_equal(x->r->set.cmd, "echo plain");
+	assert_null(x->r->boot_cmd);
+	/* the smolbsd labels: nodes of the instructions that do the same */
+	assert_int_equal(load(x, "FROM base,etc\nLABEL smolbsd.service=svc smolbsd.imgsize=64 smolbsd.publish=\"1:2 3:4\"\n"
+				 "LABEL smolbsd.addpkgs=\"a b\" smolbsd.imgtag=t smolbsd.use_pty=y\n",
+			     NULL),
+			0);
+	assert_string_equal(x->r->set.service, "svc");
+	assert_int_equal(x->r->set.size_bytes, 64ull << 20);
+	assert_false(x->r->set.size_auto);
+	assert_string_equal(x->r->set.tag, "t");
+	assert_string_equal(x->r->set.console, "pty");
+	assert_int_equal(node(x, IR_PORTS, 0)->u.ports.n, 2);
+	assert_int_equal(node(x, IR_PKGS, 0)->u.pkgs.pats.n, 2);
+	assert_int_equal(node(x, IR_SETS, 0)->u.sets.n, 2);
+	assert_int_equal(node(x, IR_FROM, 0)->u.from.kind, BASE_NETBSD);
+}
+
 static void test_defaults(void **state)
 {
 	struct fx *x = *state;
@@ -331,6 +363,7 @@ int main(void)
 		cmocka_unit_test(test_vars_and_build_args),
 		cmocka_unit_test(test_copy),
 		cmocka_unit_test(test_scalars),
+		cmocka_unit_test(test_boot_command),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_include),
 		cmocka_unit_test(test_include_limits),

@@ -1,5 +1,5 @@
 #!/bin/bash
-# 53-initramfs — tests/guest/mkinitramfs.py, the initramfs generator of the
+# 55-initramfs — tests/guest/mkinitramfs.py, the initramfs generator of the
 # stock-kernel guest, on synthetic modules (ELF objects with a .modinfo
 # section, made by the C compiler): the load order follows each module's
 # depends= field (dependencies first, '-' and '_' alike, .ko.xz read too),

@@ -1,5 +1,5 @@
 #!/bin/bash
-# 38-hostile-sets: hostile or damaged archives never give an image with
+# 71-hostile-sets: hostile or damaged archives never give an image with
 # exit 0, and never cost more than their headers say:
 #  - a compressed set is read to its end: a gzip member whose CRC does not
 #    match, bytes after the gzip/xz/zstd/bzip2 data, a bzip2 stream whose

@@ -1,5 +1,5 @@
 #!/bin/bash
-# 38-copy-special: what a COPY step's key is made of, for context entries
+# 73-copy-special: what a COPY step's key is made of, for context entries
 # that are not plain readable files.
 #  - a FIFO and an empty directory of the same mode have different keys:
 #    replacing one with the other rebuilds the COPY step (it was CACHED,

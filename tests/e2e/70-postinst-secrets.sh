@@ -1,5 +1,5 @@
 #!/bin/bash
-# 34-postinst-secrets: POSTINST cannot read the host's secrets, and its
+# 70-postinst-secrets: POSTINST cannot read the host's secrets, and its
 # resources are bounded.
 #  - as root: /etc/shadow, a 0600 file under /root, /home, the SSH agent
 #    socket named by $SSH_AUTH_SOCK and the host's environment are out of

@@ -1,5 +1,5 @@
 #!/bin/bash
-# 39-cache-verify: a damaged cache entry is never data.
+# 72-cache-verify: a damaged cache entry is never data.
 #  - a byte flipped in a cached layer's data file (mtime kept, so only the
 #    digest can tell), or a mode changed in its entry list (0555 -> 4777,
 #    same size, mtime kept), or a data file touched: the next build that
