@@ -21,5 +21,6 @@ int cmd_logs(int argc, char **argv);
 int cmd_wait(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
+int cmd_attach(int argc, char **argv);
 
 #endif

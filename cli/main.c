@@ -28,6 +28,7 @@ static const struct {
 	{"wait", cmd_wait, "wait until a micro VM's forwarded port accepts connections"},
 	{"inspect", cmd_inspect, "show an instance: state, exit status, ports, argv, run config"},
 	{"rm", cmd_rm, "remove an exited instance and its logs"},
+	{"attach", cmd_attach, "connect the terminal to an instance's pty console"},
 	{"lock", cmd_lock, "pin every remote input (sets, packages, kernel) in Smolfile.lock"},
 	{"cache", cmd_cache, "inspect and prune the build cache (ls, du, prune)"},
 };
