@@ -946,7 +946,16 @@ int run_main(const struct run_opts *op)
 		}
 		free(k);
 	}
-	if (qemu_path && !strcmp(runconf_machine(rc), "microvm") && qemu_needs_bios_workaround(qemu_path)) {
+	char *vcache = NULL;
+	{
+		char *sr = instance_state_root();
+		if (mkdir_p(sr, 0700) == 0)
+			vcache = path_join(sr, ".qemu-version");
+		free(sr);
+	}
+	bool bios = qemu_path && !strcmp(runconf_machine(rc), "microvm") && qemu_needs_bios_workaround(qemu_path, vcache);
+	free(vcache);
+	if (bios) {
 		fprintf(stderr, "smolc: QEMU 9.0/9.1: adding -bios bios-microvm.bin (its microvm default BIOS crashes)\n");
 		qo.bios_workaround = true;
 	}

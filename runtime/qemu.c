@@ -8,19 +8,14 @@
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <time.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "util.h"
-
-extern char **environ;
 
 const char *qemu_binary_name(const char *arch)
 {
@@ -411,47 +406,66 @@ out:
 	return found;
 }
 
-bool qemu_needs_bios_workaround(const char *qemu_path)
+/* Scan the binary for its "QEMU emulator version X.Y" string (what
+ * --version prints is a literal in the executable): no need to run it. */
+static int scan_version(const char *path, const struct stat *st, int *major, int *minor)
 {
-	int p[2];
-	if (pipe2(p, O_CLOEXEC) < 0)
+	static const char needle[] = "QEMU emulator version ";
+	if (st->st_size <= 0 || st->st_size > (off_t)512 << 20)
+		return -1;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	void *m = mmap(NULL, (size_t)st->st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (m == MAP_FAILED)
+		return -1;
+	int rv = -1;
+	const char *hit = memmem(m, (size_t)st->st_size, needle, sizeof(needle) - 1);
+	if (hit) {
+		const char *v = hit + sizeof(needle) - 1;
+		size_t left = (size_t)((const char *)m + st->st_size - v);
+		char buf[16];
+		size_t n = left < sizeof(buf) - 1 ? left : sizeof(buf) - 1;
+		memcpy(buf, v, n);
+		buf[n] = 0;
+		if (sscanf(buf, "%d.%d", major, minor) == 2)
+			rv = 0;
+	}
+	munmap(m, (size_t)st->st_size);
+	return rv;
+}
+
+bool qemu_needs_bios_workaround(const char *qemu_path, const char *cache_file)
+{
+	struct stat st;
+	if (stat(qemu_path, &st) < 0)
 		return false;
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, p[1], 1);
-	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	char *av[] = {(char *)qemu_path, (char *)"--version", NULL};
-	pid_t pid;
-	int se = posix_spawn(&pid, qemu_path, &fa, NULL, av, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	close(p[1]);
-	char buf[512];
+	char key[128];
+	snprintf(key, sizeof(key), "%llu %llu %lld %lld", (unsigned long long)st.st_dev, (unsigned long long)st.st_ino,
+		 (long long)st.st_size, (long long)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec);
+	char *text = NULL;
 	size_t len = 0;
-	if (se == 0) {
-		double end = now_monotonic() + 2;
-		for (;;) {
-			struct pollfd pf = {.fd = p[0], .events = POLLIN};
-			int ms = (int)((end - now_monotonic()) * 1000);
-			if (ms <= 0 || poll(&pf, 1, ms) <= 0)
-				break;
-			ssize_t n = read(p[0], buf + len, sizeof(buf) - 1 - len);
-			if (n <= 0)
-				break;
-			len += (size_t)n;
-			if (len >= sizeof(buf) - 1)
-				break;
-		}
-		if (waitpid(pid, NULL, WNOHANG) == 0) {
-			kill(pid, SIGKILL);
-			waitpid(pid, NULL, 0);
+	bool known = false, bios = false;
+	if (cache_file && read_file(cache_file, 4096, &text, &len) == 0) {
+		size_t kl = strlen(key);
+		if (len > kl + 2 && !strncmp(text, key, kl) && text[kl] == ' ') {
+			known = true;
+			bios = text[kl + 1] == '1';
 		}
 	}
-	close(p[0]);
-	buf[len] = 0;
-	const char *v = strstr(buf, "version ");
-	return v && (str_startswith(v + 8, "9.0.") || str_startswith(v + 8, "9.1.") || !strncmp(v + 8, "9.0\n", 4) ||
-		     !strncmp(v + 8, "9.1\n", 4));
+	free(text);
+	if (known)
+		return bios;
+	int major = 0, minor = 0;
+	if (scan_version(qemu_path, &st, &major, &minor) == 0)
+		bios = major == 9 && (minor == 0 || minor == 1);
+	if (cache_file) {
+		char *line = xasprintf("%s %d\n", key, bios ? 1 : 0);
+		write_file_atomic_nosync(cache_file, line, strlen(line), 0644);
+		free(line);
+	}
+	return bios;
 }
 
 char *qemu_shell_quote(const char *s)

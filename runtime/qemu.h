@@ -86,10 +86,12 @@ int qemu_build_argv(const struct runconf *rc, const struct qemu_opts *o,
  * 16 MiB of it); false for anything that is not an ELF file. */
 bool qemu_kernel_has_viocon(const char *path);
 
-/* Does `<qemu> --version` say 9.0.x or 9.1.x (whose microvm needs
- * -bios bios-microvm.bin, as the anchor does)? Runs it (2 s at most);
- * false when it cannot be run. */
-bool qemu_needs_bios_workaround(const char *qemu_path);
+/* Is the QEMU at qemu_path version 9.0.x or 9.1.x (whose microvm needs
+ * -bios bios-microvm.bin, as the anchor does)? Read from the "QEMU
+ * emulator version X.Y" literal in the executable (it is not run), and
+ * remembered in cache_file (may be NULL) under the binary's device,
+ * inode, size and mtime. False when unknown. */
+bool qemu_needs_bios_workaround(const char *qemu_path, const char *cache_file);
 
 /* Quote one word for a POSIX shell (only when needed). Caller frees. */
 char *qemu_shell_quote(const char *s);
