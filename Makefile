@@ -1,6 +1,6 @@
 # smolc — plain Makefile, pkg-config for every library.
 #   make            build ./smolc
-#   make check      build and run every test (tests/run.sh)
+#   make check      build and run every test (tests/run.sh; JOBS=N at a time, default nproc)
 #   make asan       build ./smolc-asan (ASan+UBSan); make check SAN=1 runs the tests with it
 #   make test       everything CI runs (installs deps, tests normal + ASan, fuzz)
 #   make deps       install the Debian packages the build and tests need
@@ -117,10 +117,10 @@ unit: $(UNIT_BINS)
 
 ifdef SAN
 check: smolc smolc-asan $(UNIT_BINS) $(UNIT_SAN)
-	SMOLC=$(CURDIR)/smolc-asan UNIT_DIR=build/tests-san tests/run.sh
+	SMOLC=$(CURDIR)/smolc-asan UNIT_DIR=build/tests-san SMOLC_SAN=1 $(if $(JOBS),JOBS=$(JOBS)) tests/run.sh
 else
 check: smolc $(UNIT_BINS)
-	SMOLC=$(CURDIR)/smolc UNIT_DIR=build/tests tests/run.sh
+	SMOLC=$(CURDIR)/smolc UNIT_DIR=build/tests $(if $(JOBS),JOBS=$(JOBS)) tests/run.sh
 endif
 
 # libFuzzer harness for the front end (clang).

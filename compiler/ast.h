@@ -49,6 +49,7 @@ struct ast {
 	size_t nargs, capargs;
 	struct heredoc *heredocs;
 	size_t nheredocs, caphd;
+	char esc;             /* the escape character: '\\', or '`' ("# escape=`") */
 };
 
 void ast_free(struct ast *a);  /* frees contents, not a itself */
@@ -70,6 +71,8 @@ struct parse_state {
 	uint32_t body_start;
 	bool has_bad;             /* a token with a lexical error was seen … */
 	uint32_t bad_off;         /* … the last one starts here */
+	char esc;                 /* the escape character ('\\' or '`') */
+	bool started;             /* the scanner has run once (start condition set) */
 };
 
 void ps_begin_instr(struct parse_state *ps, struct loc kw);

@@ -678,9 +678,19 @@ static int write_runconf(struct build *b, const char *img, const char *kern, con
 				runconf_add_share(rcf, host ? host : n->u.share.host, tag, n->u.share.guest, false);
 				free(host);
 			}
-			if (n->kind == IR_LABEL && n->u.label.key)
-				runconf_set_label(rcf, n->u.label.key, n->u.label.value);
 		}
+	}
+	/* labels: the bases' first, so that a recipe's own LABEL wins */
+	size_t depth = 0;
+	for (const struct recipe *r = b->r; r; r = r->parent)
+		depth++;
+	while (depth--) {
+		const struct recipe *r = b->r;
+		for (size_t k = 0; k < depth; k++)
+			r = r->parent;
+		for (size_t i = 0; i < r->n; i++)
+			if (r->v[i].kind == IR_LABEL && r->v[i].u.label.key)
+				runconf_set_label(rcf, r->v[i].u.label.key, r->v[i].u.label.value);
 	}
 	rcf->build_key = xstrdup(b->p->image_key);
 	for (size_t i = 0; i < b->o->build_args.n; i++)

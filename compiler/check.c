@@ -360,7 +360,7 @@ int check_recipe(struct diag_ctx *d, struct recipe *r)
 	s->readonly = first[IR_READONLY] ? true : ps ? ps->readonly : false;
 	s->kernel = first[IR_KERNEL] ? first[IR_KERNEL] : ps ? ps->kernel : NULL;
 	s->rc = first[IR_RC];
-	s->cmd = first[IR_CMD] ? first[IR_CMD]->u.str : NULL;
+	s->cmd = first[IR_CMD] ? first[IR_CMD]->u.cmd.text : NULL;
 	s->append = first[IR_APPEND] ? first[IR_APPEND]->u.str : ps ? ps->append : NULL;
 	s->pkgsite = first[IR_PKGSITE] ? first[IR_PKGSITE]->u.str : ps ? ps->pkgsite : NULL;
 	if (first[IR_SIZE]) {

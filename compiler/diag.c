@@ -60,7 +60,9 @@ uint32_t diag_add_file(struct diag_ctx *d, const char *path, const char *realpat
 	f->included_from = included_from;
 	size_t cap = 64;
 	f->lines = xmalloc(cap * sizeof(*f->lines));
-	f->lines[f->nlines++] = 0;
+	/* a UTF-8 byte-order mark is not part of the first line (nor of its
+	 * columns or excerpt) */
+	f->lines[f->nlines++] = len >= 3 && !memcmp(data, "\xef\xbb\xbf", 3) ? 3 : 0;
 	for (size_t i = 0; i < len; i++) {
 		if (data[i] == '\n' && i + 1 <= len) {
 			if (f->nlines == cap) {
@@ -143,7 +145,7 @@ void diag_linecol(const struct diag_ctx *d, struct loc l, size_t *line, size_t *
 			hi = mid;
 	}
 	*line = lo + 1;
-	*col = count_chars(f->data, f->len, f->lines[lo], l.off) + 1;
+	*col = l.off < f->lines[lo] ? 1 : count_chars(f->data, f->len, f->lines[lo], l.off) + 1;
 }
 
 static struct diag *diag_push(struct diag_ctx *d, enum diag_level lvl, struct loc l,

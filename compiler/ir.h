@@ -133,7 +133,11 @@ struct ir_node {
 			char *value;        /* NULL for "ARG NAME" without default */
 		} var;                      /* ARG, ENV */
 		struct ir_copy *copy;           /* COPY */
-		char *str;                  /* SERVICE ARCH PROFILE APPEND CMD PKGSITE INCLUDE */
+		char *str;                  /* SERVICE ARCH PROFILE APPEND PKGSITE INCLUDE */
+		struct {
+			char *text;         /* shell text for the guest's /bin/sh */
+			bool exec;          /* written in the exec form ["prog", "arg"] (text: the words quoted) */
+		} cmd;                      /* CMD */
 		struct {
 			bool is_auto;
 			uint64_t bytes;     /* explicit size, or auto's extra headroom */

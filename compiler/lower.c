@@ -162,8 +162,10 @@ static void node_free(struct ir_node *n)
 	case IR_SERVICE:
 	case IR_ARCH:
 	case IR_PROFILE:
-	case IR_APPEND:
 	case IR_CMD:
+		free(n->u.cmd.text);
+		break;
+	case IR_APPEND:
 	case IR_PKGSITE:
 	case IR_INCLUDE:
 		free(n->u.str);
@@ -225,7 +227,8 @@ static char *arg_word(const struct lw *w, size_t i)
 		diag_hint(g, "usage: %s", w->info->usage);
 		return NULL;
 	}
-	return expand_word(w->lc->diag, a->loc, raw_at(w, a->loc), a->loc.len, &w->lc->env);
+	struct expand_opts o = {w->ast->esc, false};
+	return expand_word_ex(w->lc->diag, a->loc, raw_at(w, a->loc), a->loc.len, &w->lc->env, &o);
 }
 
 static void usage_error(const struct lw *w, struct loc at, const char *fmt, const char *what)
@@ -343,52 +346,188 @@ static char *parse_pin(const struct lw *w, struct loc at, const char *s)
 	return p;
 }
 
+/* Text of the arguments from args[from] on, as written, with the
+ * continuations removed and the lines joined as they are, as in a
+ * Dockerfile ("echo light\" + "ning" is "echo lightning"). */
+static void joined_args(const struct lw *w, size_t from, struct strbuf *sb)
+{
+	const struct ainstr *in = w->in;
+	struct loc first = in->args[from].loc, last = in->args[in->nargs - 1].loc;
+	const char *s = raw_at(w, first);
+	size_t len = last.off + last.len - first.off;
+	char esc = w->ast->esc ? w->ast->esc : '\\';
+	for (size_t i = 0; i < len;) {
+		size_t c = expand_continuation(s, len, i, esc);
+		if (c) {
+			i += c;
+		} else if (s[i] == esc && i + 1 < len) { /* an escaped character: keep both */
+			sb_add(sb, s + i, 2);
+			i += 2;
+		} else {
+			sb_addc(sb, s[i++]);
+		}
+	}
+}
+
 /* Text of the whole argument list as written (for CMD and APPEND). */
 static char *rest_of_line(const struct lw *w)
 {
-	const struct ainstr *in = w->in;
-	struct loc first = in->args[0].loc, last = in->args[in->nargs - 1].loc;
-	const char *s = raw_at(w, first);
-	size_t len = last.off + last.len - first.off;
-	/* fold each continuation (backslash, newline, the comment lines the
-	 * scanner skipped after it, the next line's indentation) into one
-	 * space */
 	struct strbuf sb;
 	sb_init(&sb);
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] == '\\') {
-			size_t j = i + 1;
-			while (j < len && (s[j] == ' ' || s[j] == '\t'))
-				j++;
-			if (j < len && s[j] == '\n') {
-				j++;
-				for (;;) { /* comment lines inside the continuation */
-					size_t k = j;
-					while (k < len && (s[k] == ' ' || s[k] == '\t'))
-						k++;
-					if (k >= len || s[k] != '#')
-						break;
-					while (k < len && s[k] != '\n')
-						k++;
-					j = k + 1;
-				}
-				while (j < len && (s[j] == ' ' || s[j] == '\t'))
-					j++; /* the next line's indentation */
-				sb_addc(&sb, ' ');
-				i = j - 1;
-				continue;
-			}
-			if (i + 1 < len) { /* an escaped character: keep both */
-				sb_add(&sb, s + i, 2);
-				i++;
-				continue;
-			}
-		}
-		sb_addc(&sb, s[i]);
-	}
+	joined_args(w, 0, &sb);
 	char *out = expand_shell_text(sb.buf, sb.len, &w->lc->env);
 	sb_free(&sb);
 	return out;
+}
+
+/* ---- the JSON (exec) form: ["prog", "arg"] ---- */
+
+/* Does the text ask for the exec form? '[' then '"' or ']' (blanks
+ * between): `[ -f x ] && y` stays shell text, as in a Dockerfile. */
+static bool exec_form_wanted(const char *s)
+{
+	if (*s != '[')
+		return false;
+	s++;
+	while (*s == ' ' || *s == '\t')
+		s++;
+	return *s == '"' || *s == ']';
+}
+
+static void utf8_put(struct strbuf *sb, uint32_t cp)
+{
+	if (cp < 0x80) {
+		sb_addc(sb, (char)cp);
+	} else if (cp < 0x800) {
+		sb_addc(sb, (char)(0xc0 | (cp >> 6)));
+		sb_addc(sb, (char)(0x80 | (cp & 0x3f)));
+	} else if (cp < 0x10000) {
+		sb_addc(sb, (char)(0xe0 | (cp >> 12)));
+		sb_addc(sb, (char)(0x80 | ((cp >> 6) & 0x3f)));
+		sb_addc(sb, (char)(0x80 | (cp & 0x3f)));
+	} else {
+		sb_addc(sb, (char)(0xf0 | (cp >> 18)));
+		sb_addc(sb, (char)(0x80 | ((cp >> 12) & 0x3f)));
+		sb_addc(sb, (char)(0x80 | ((cp >> 6) & 0x3f)));
+		sb_addc(sb, (char)(0x80 | (cp & 0x3f)));
+	}
+}
+
+static bool hex4(const char *s, uint32_t *out)
+{
+	uint32_t v = 0;
+	for (int i = 0; i < 4; i++) {
+		char c = s[i];
+		if (!isxdigit((unsigned char)c))
+			return false;
+		v = v * 16 + (uint32_t)(isdigit((unsigned char)c) ? c - '0' : (tolower((unsigned char)c) - 'a' + 10));
+	}
+	*out = v;
+	return true;
+}
+
+/* Parse a JSON array of strings. Returns NULL, or a message saying what
+ * is wrong (and *at, the offset where). */
+static const char *parse_json_strings(const char *s, struct strvec *out, size_t *at)
+{
+	size_t i = 0;
+#define WS() while (s[i] == ' ' || s[i] == '\t' || s[i] == '\n') i++
+	WS();
+	if (s[i] != '[')
+		return *at = i, "expected '['";
+	i++;
+	WS();
+	if (s[i] == ']') {
+		i++;
+		goto end;
+	}
+	for (;;) {
+		if (s[i] != '"')
+			return *at = i, "expected a string in double quotes";
+		i++;
+		struct strbuf e;
+		sb_init(&e);
+		while (s[i] != '"') {
+			unsigned char c = (unsigned char)s[i];
+			if (!c || c < 0x20) {
+				sb_free(&e);
+				return *at = i, c ? "a control character in a string (write it as \\n, \\t …)" : "unterminated string";
+			}
+			if (c != '\\') {
+				sb_addc(&e, (char)c);
+				i++;
+				continue;
+			}
+			char x = s[i + 1];
+			const char *map = strchr("\"\\/bfnrt", x ? x : '?');
+			if (map && x) {
+				static const char to[] = "\"\\/\b\f\n\r\t";
+				sb_addc(&e, to[map - "\"\\/bfnrt"]);
+				i += 2;
+				continue;
+			}
+			uint32_t cp, lo;
+			if (x != 'u' || !hex4(s + i + 2, &cp)) {
+				sb_free(&e);
+				return *at = i, "bad escape in a string (JSON has \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX)";
+			}
+			i += 6;
+			if (cp >= 0xd800 && cp < 0xdc00 && s[i] == '\\' && s[i + 1] == 'u' && hex4(s + i + 2, &lo) && lo >= 0xdc00 &&
+			    lo < 0xe000) {
+				cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+				i += 6;
+			}
+			if (!cp || (cp >= 0xd800 && cp < 0xe000)) {
+				sb_free(&e);
+				return *at = i - 6, "\\u0000 or a lone surrogate in a string";
+			}
+			utf8_put(&e, cp);
+		}
+		i++;
+		sv_push(out, sb_detach(&e));
+		WS();
+		if (s[i] == ']') {
+			i++;
+			break;
+		}
+		if (s[i] != ',')
+			return *at = i, "expected ',' or ']' after a string";
+		i++;
+		WS();
+	}
+end:
+	WS();
+	if (s[i])
+		return *at = i, "text after the closing ']'";
+#undef WS
+	return NULL;
+}
+
+/* The exec form of args[from…] as a list, or false (diagnosed). */
+static bool exec_form(const struct lw *w, size_t from, const char *text, struct strvec *out)
+{
+	size_t at = 0;
+	const char *why = parse_json_strings(text, out, &at);
+	if (!why)
+		return true;
+	struct loc l = loc_span(w->in->args[from].loc, w->in->args[w->in->nargs - 1].loc);
+	struct diag *g = diag_error(w->lc->diag, l, "%s: bad exec form (a JSON array of strings): %s", w->info->name, why);
+	diag_hint(g, "write it as [\"prog\", \"arg\"] with double quotes and commas, or as shell text without the brackets");
+	sv_free(out);
+	return false;
+}
+
+/* A word quoted for /bin/sh: '…', with ' as '\''. */
+static void sh_quote(struct strbuf *sb, const char *s)
+{
+	sb_addc(sb, '\'');
+	for (; *s; s++) {
+		if (*s == '\'')
+			sb_adds(sb, "'\\''");
+		else
+			sb_addc(sb, *s);
+	}
+	sb_addc(sb, '\'');
 }
 
 /* ---- one function per instruction ---- */
@@ -562,8 +701,23 @@ static size_t lower_options(const struct lw *w, struct ir_node *n, opt_fn one)
 		char *opt = arg_word(w, i);
 		if (!opt)
 			continue;
-		if (!one || !one(w, n, a->loc, opt))
+		/* a flag given twice is an error, as Dockerfile's "duplicate flag" */
+		size_t nl = strcspn(opt, "=");
+		bool dup = false;
+		for (size_t k = 0; k < i && !dup; k++) {
+			const struct loc pl = w->in->args[k].loc;
+			const char *p = raw_at(w, pl);
+			size_t pn = 0;
+			while (pn < pl.len && p[pn] != '=')
+				pn++;
+			dup = pn == nl && !memcmp(p, opt, nl);
+		}
+		if (dup) {
+			struct diag *g = diag_error(w->lc->diag, a->loc, "%s: duplicate flag %.*s", w->info->name, (int)nl, opt);
+			diag_hint(g, "give %.*s once", (int)nl, opt);
+		} else if (!one || !one(w, n, a->loc, opt)) {
 			usage_error(w, a->loc, "%s: unknown option '%s'", opt);
+		}
 		free(opt);
 	}
 	return i;
@@ -619,8 +773,22 @@ static void lower_script(struct lw *w, struct ir_node *n)
 		return;
 	}
 	if (i + 1 < w->in->nargs) {
-		usage_error(w, loc_span(w->in->args[i + 1].loc, w->in->args[w->in->nargs - 1].loc), "%s takes %s",
-			    "one heredoc or one file");
+		const struct aword *x = &w->in->args[i + 1];
+		struct loc rest = loc_span(x->loc, w->in->args[w->in->nargs - 1].loc);
+		if (w->in->args[i].kind == AW_HEREDOC && x->kind == AW_HEREDOC) {
+			struct diag *g = diag_error(w->lc->diag, x->loc, "%s takes one heredoc; this is a second one", w->info->name);
+			diag_hint(g, n->kind == IR_RC ? "put the whole script in one heredoc"
+						      : "put the scripts in one heredoc, or write one POSTINST per script");
+		} else if (w->in->args[i].kind == AW_HEREDOC) {
+			/* Dockerfile's RUN <<EOF python3: a command that reads the heredoc */
+			struct diag *g = diag_error(w->lc->diag, rest, "%s: a command after the heredoc is not supported", w->info->name);
+			diag_hint(g, n->kind == IR_RC ? "RC runs the script with the interpreter of its #! line: start the body with "
+							"e.g. #!/usr/pkg/bin/python3"
+						      : "POSTINST runs the script with /bin/sh -e; call the interpreter inside it, "
+							"e.g. python3 <<'PY' … PY");
+		} else {
+			usage_error(w, rest, "%s takes %s", "one heredoc or one file");
+		}
 		return;
 	}
 	a = &w->in->args[i];
@@ -793,6 +961,10 @@ static void lower_var(struct lw *w, struct ir_node *n)
 	bool env = n->kind == IR_ENV;
 	if (!want_args(w, 1, env ? SIZE_MAX : 1))
 		return;
+	/* ENV a=1 b=$a: every value is expanded with the variables as they
+	 * were before the instruction (as Dockerfile does); they are set
+	 * after the whole instruction is read */
+	size_t first = (size_t)(n - w->lc->recipe->v);
 	for (size_t i = 0; i < w->in->nargs; i++) {
 		const struct aword *a = &w->in->args[i];
 		if (a->kind != AW_WORD) {
@@ -813,7 +985,8 @@ static void lower_var(struct lw *w, struct ir_node *n)
 		char *value = NULL;
 		if (nl < a->loc.len) {
 			struct loc vloc = {a->loc.file, a->loc.off + (uint32_t)nl + 1, a->loc.len - (uint32_t)nl - 1};
-			value = expand_word(w->lc->diag, vloc, raw + nl + 1, vloc.len, &w->lc->env);
+			struct expand_opts o = {w->ast->esc, false};
+			value = expand_word_ex(w->lc->diag, vloc, raw + nl + 1, vloc.len, &w->lc->env, &o);
 			if (!value) {
 				free(name);
 				continue;
@@ -836,7 +1009,6 @@ static void lower_var(struct lw *w, struct ir_node *n)
 				}
 			}
 		}
-		var_set(&w->lc->env, name, value, env, a->loc);
 		struct ir_node *target = n;
 		if (i > 0) { /* ENV A=1 B=2: one node per pair */
 			target = recipe_push(w->lc->recipe, n->kind, n->loc);
@@ -845,6 +1017,11 @@ static void lower_var(struct lw *w, struct ir_node *n)
 		target->arg_loc = a->loc;
 		target->u.var.name = name;
 		target->u.var.value = value;
+	}
+	for (size_t k = first; k < w->lc->recipe->n; k++) {
+		const struct ir_node *t = &w->lc->recipe->v[k];
+		if (t->u.var.name)
+			var_set(&w->lc->env, t->u.var.name, t->u.var.value, env, t->arg_loc);
 	}
 }
 
@@ -860,6 +1037,41 @@ static void lower_copy(struct lw *w, struct ir_node *n)
 		return;
 	}
 	n->u.copy->src_locs = xcalloc(w->in->nargs, sizeof(struct loc));
+	const struct aword *a0 = &w->in->args[i];
+	if (a0->kind == AW_WORD && raw_at(w, a0->loc)[0] == '[') {
+		/* COPY ["a b", "/dst"]: sources with blanks; variables are
+		 * expanded in each string, quotes are ordinary characters */
+		struct strbuf sb;
+		sb_init(&sb);
+		joined_args(w, i, &sb);
+		struct strvec v = {0};
+		struct loc l = loc_span(a0->loc, w->in->args[w->in->nargs - 1].loc);
+		bool ok = exec_form(w, i, sb_cstr(&sb), &v);
+		sb_free(&sb);
+		if (ok && v.n < 2) {
+			usage_error(w, l, "%s needs %s", "at least one source and a destination");
+			ok = false;
+		}
+		struct expand_opts o = {w->ast->esc, true};
+		for (size_t k = 0; ok && k < v.n; k++) {
+			char *e = expand_word_ex(w->lc->diag, l, v.v[k], strlen(v.v[k]), &w->lc->env, &o);
+			if (!e)
+				continue;
+			if (k + 1 < v.n) {
+				n->u.copy->src_locs[n->u.copy->srcs.n] = l;
+				sv_push(&n->u.copy->srcs, e);
+			} else {
+				n->u.copy->dst = e;
+			}
+		}
+		sv_free(&v);
+		if (n->u.copy->dst && n->u.copy->dst[0] != '/') {
+			struct diag *g = diag_error(w->lc->diag, l, "COPY destination '%s' must be an absolute path in the image",
+						    n->u.copy->dst);
+			diag_hint(g, "e.g. COPY [\"my file.html\", \"/var/www/\"]");
+		}
+		return;
+	}
 	for (size_t k = i; k + 1 < w->in->nargs; k++) {
 		char *s = arg_nonempty(w, k);
 		if (!s)
@@ -1055,7 +1267,37 @@ static void lower_text(struct lw *w, struct ir_node *n)
 			usage_error(w, w->in->args[i].loc, "%s does not take %s", "a heredoc");
 			return;
 		}
-	n->u.str = rest_of_line(w);
+	if (n->kind == IR_APPEND) {
+		n->u.str = rest_of_line(w);
+		return;
+	}
+	/* CMD: shell text, or the exec form ["prog", "arg"] whose words are
+	 * taken as they are (no variables), quoted for the guest's shell */
+	struct strbuf sb;
+	sb_init(&sb);
+	joined_args(w, 0, &sb);
+	if (exec_form_wanted(sb_cstr(&sb))) {
+		struct strvec v = {0};
+		if (exec_form(w, 0, sb_cstr(&sb), &v)) {
+			struct strbuf q;
+			sb_init(&q);
+			for (size_t i = 0; i < v.n; i++) {
+				if (i)
+					sb_addc(&q, ' ');
+				sh_quote(&q, v.v[i]);
+			}
+			n->u.cmd.text = sb_detach(&q);
+			n->u.cmd.exec = true;
+			if (!v.n) {
+				struct diag *g = diag_error(w->lc->diag, n->arg_loc, "%s [] runs nothing", w->info->name);
+				diag_hint(g, "name the program: %s [\"prog\", \"arg\"]", w->info->name);
+			}
+		}
+		sv_free(&v);
+	} else {
+		n->u.cmd.text = expand_shell_text(sb.buf, sb.len, &w->lc->env);
+	}
+	sb_free(&sb);
 }
 
 static int lower_file(struct lower_ctx *lc, const char *path, struct loc included_from);

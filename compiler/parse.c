@@ -4,6 +4,7 @@
 #include "parser.h"
 #include "lexer.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -91,11 +92,21 @@ uint32_t ps_new_heredoc(struct parse_state *ps, struct loc op, const char *text,
 		h->strip_tabs = true;
 		i++;
 	}
-	if (i < len && (text[i] == '\'' || text[i] == '"')) {
-		h->quoted = true;
-		h->delim = xstrndup(text + i + 1, len - i - 2);
-	} else {
-		h->delim = xstrndup(text + i, len - i);
+	while (i < len && (text[i] == ' ' || text[i] == '\t'))
+		i++; /* "<< EOF" */
+	/* the delimiter without its quotes: <<'EOF', <<"EOF", <<E"OF" */
+	struct strbuf d;
+	sb_init(&d);
+	for (; i < len; i++) {
+		if (text[i] == '\'' || text[i] == '"')
+			h->quoted = true;
+		else
+			sb_addc(&d, text[i]);
+	}
+	h->delim = sb_detach(&d);
+	if (!*h->delim || isdigit((unsigned char)h->delim[0])) {
+		struct diag *g = diag_error(ps->diag, op, "bad heredoc delimiter '%.*s'", (int)len, text);
+		diag_hint(g, "the delimiter is a name (letters, digits, '_', not starting with a digit), e.g. <<EOF or <<'EOF'");
 	}
 	return (uint32_t)a->nheredocs++;
 }
@@ -157,6 +168,68 @@ static int validate_text(struct diag_ctx *d, uint32_t file, const char *data, si
 	return 0;
 }
 
+/* Parser directives: "# name=value" lines at the very top of the file
+ * (after an optional byte-order mark), before any other line, as in a
+ * Dockerfile. `escape` sets the escape character; `syntax` (a BuildKit
+ * frontend) is accepted and ignored with a warning; the first line that
+ * is not a known directive ends them. Returns -1 after an error (the
+ * escape character is then left as it was). */
+static int parse_directives(struct diag_ctx *d, uint32_t file, const char *src, size_t len, size_t start, char *esc)
+{
+	bool seen_escape = false, seen_syntax = false;
+	size_t i = start;
+	while (i < len) {
+		size_t eol = i;
+		while (eol < len && src[eol] != '\n')
+			eol++;
+		size_t k = i;
+		if (src[k] != '#')
+			break;
+		k++;
+		while (k < eol && (src[k] == ' ' || src[k] == '\t'))
+			k++;
+		size_t ns = k;
+		while (k < eol && isalpha((unsigned char)src[k]))
+			k++;
+		size_t nl = k - ns;
+		while (k < eol && (src[k] == ' ' || src[k] == '\t'))
+			k++;
+		if (!nl || k >= eol || src[k] != '=')
+			break;
+		k++;
+		while (k < eol && (src[k] == ' ' || src[k] == '\t'))
+			k++;
+		size_t vs = k, ve = eol;
+		while (ve > vs && (src[ve - 1] == ' ' || src[ve - 1] == '\t'))
+			ve--;
+		struct loc at = {file, (uint32_t)i, (uint32_t)(eol - i)};
+		if (nl == 6 && !strncasecmp(src + ns, "escape", 6)) {
+			if (seen_escape) {
+				struct diag *g = diag_error(d, at, "the escape directive is given twice");
+				diag_hint(g, "keep one '# escape=' line");
+				return -1;
+			}
+			seen_escape = true;
+			if (ve - vs != 1 || (src[vs] != '\\' && src[vs] != '`')) {
+				struct diag *g = diag_error(d, at, "invalid escape character '%.*s'", (int)(ve - vs), src + vs);
+				diag_hint(g, "the escape directive takes \\ (the default) or ` (a backtick)");
+				return -1;
+			}
+			*esc = src[vs];
+		} else if (nl == 6 && !strncasecmp(src + ns, "syntax", 6)) {
+			if (!seen_syntax) {
+				struct diag *g = diag_warning(d, at, "the syntax directive is ignored: smolc reads the file with its own parser");
+				diag_hint(g, "remove the line, or keep it for docker build; it changes nothing here");
+			}
+			seen_syntax = true;
+		} else {
+			break; /* an ordinary comment */
+		}
+		i = eol + 1;
+	}
+	return 0;
+}
+
 static int parse_registered(struct diag_ctx *d, uint32_t file, struct ast *out)
 {
 	const struct srcfile *f = diag_file(d, file);
@@ -180,6 +253,12 @@ static int parse_registered(struct diag_ctx *d, uint32_t file, struct ast *out)
 	ps.src = f->data;
 	ps.len = f->len;
 	ps.ast = out;
+	ps.esc = '\\';
+	/* a UTF-8 byte-order mark before the first line is not part of it */
+	if (f->len >= 3 && !memcmp(f->data, "\xef\xbb\xbf", 3))
+		ps.off = 3, ps.in_off = 3;
+	parse_directives(d, file, f->data, f->len, ps.off, &ps.esc); /* on an error, the default stays */
+	out->esc = ps.esc;
 	sb_init(&ps.body);
 
 	yyscan_t scanner;

@@ -71,6 +71,28 @@ void plan_free(struct plan *p)
 	free(p);
 }
 
+/* The rescue set: by name, or a URL or path whose file is rescue.<ext>
+ * (…/amd64/binary/sets/rescue.tar.xz), as the anchor links by the set. */
+static bool set_is_rescue(const struct ir_set *set)
+{
+	if (set->src == SRC_NAME)
+		return !strcmp(set->ref, "rescue");
+	const char *end = set->ref + strcspn(set->ref, "?#");
+	if (set->src != SRC_URL)
+		end = set->ref + strlen(set->ref);
+	const char *base = end;
+	while (base > set->ref && base[-1] != '/')
+		base--;
+	static const char *const exts[] = {".tgz", ".tar.xz", ".tar", ".tar.gz", ".tar.zst", ".tar.bz2", ".txz"};
+	size_t n = (size_t)(end - base);
+	if (n < 7 || memcmp(base, "rescue.", 7))
+		return false;
+	for (size_t i = 0; i < ARRAY_LEN(exts); i++)
+		if (n == 6 + strlen(exts[i]) && !memcmp(base + 6, exts[i], strlen(exts[i])))
+			return true;
+	return false;
+}
+
 static struct plan_step *add_step(struct plan *p, enum step_kind k, const struct recipe *r, const struct ir_node *n,
 				  struct loc loc, char *title)
 {
@@ -586,14 +608,16 @@ static int plan_recipe(struct diag_ctx *d, struct plan *p, const struct recipe *
 		for (size_t i = 0; i < p->n; i++) {
 			if (p->v[i].kind != STEP_SET)
 				continue;
-			if (p->v[i].set->src == SRC_NAME && !strcmp(p->v[i].set->ref, "rescue"))
+			if (set_is_rescue(p->v[i].set))
 				rescue_only = true, n_named++;
 			else
 				n_other++;
 		}
 		rescue_only = rescue_only && n_other == 0 && !strcmp(r->set.profile, "netbsd");
 		p->rescue_only = rescue_only;
-		struct plan_step *s = add_step(p, STEP_GEN, r, NULL, from->loc, xstrdup("gen /etc/fstab /etc/include"));
+		struct plan_step *s = add_step(p, STEP_GEN, r, NULL, from->loc,
+					       xstrdup(rescue_only ? "gen /etc/fstab /etc/include (rescue)"
+								   : "gen /etc/fstab /etc/include"));
 		s->text = make_fstab(r);
 		s->canon = xasprintf("gen service=%s profile=%s readonly=%d rescue=%d\nfstab=%s", r->set.service, r->set.profile,
 				     r->set.readonly, rescue_only, s->text);

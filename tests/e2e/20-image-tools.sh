@@ -8,13 +8,19 @@ cd "${TEST_TMP:?}"
 for t in cc pkg-config python3 sgdisk e2fsck debugfs; do
 	command -v "$t" >/dev/null || { echo "needs $t"; exit 77; }
 done
-[ -f "$ROOT/build/libsmolc.a" ] || { echo "build/libsmolc.a not built (run make)"; exit 77; }
 fail() { echo "FAIL: $*"; exit 1; }
+# the library of the build under test (the sanitizer pass: ASan+UBSan's)
+lib=$ROOT/build/libsmolc.a san=()
+if [ -n "${SMOLC_SAN:-}" ]; then
+	lib=$ROOT/build/libsmolc-san.a
+	san=(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+fi
+[ -f "$lib" ] || fail "$lib not built (run make)"
 
-cc -std=c11 -D_GNU_SOURCE -O2 -I"$ROOT/compiler" -o imgbench "$ROOT/bench/imgbench.c" \
-	"$ROOT/build/libsmolc.a" $(pkg-config --libs ext2fs fdisk libarchive libcrypto) -lcom_err \
+cc -std=c11 -D_GNU_SOURCE -O2 "${san[@]+"${san[@]}"}" -I"$ROOT/common" -I"$ROOT/compiler" -o imgbench "$ROOT/bench/imgbench.c" \
+	"$lib" $(pkg-config --libs ext2fs fdisk libarchive libcrypto) -lcom_err \
 	|| fail "cannot build imgbench"
-MKSET="python3 $ROOT/tests/lib/mkset.py"
+MKSET="$ROOT/tests/lib/fixture mkset"
 $MKSET --kind base --files 3000 --bytes 20000000 base.tar.xz --sha512 SHA512 || fail mkset
 $MKSET --kind rescue --bytes 2000000 rescue.tgz --sha512 SHA512 || fail mkset
 $MKSET --kind etc etc.tar.xz --sha512 SHA512 || fail mkset

@@ -15,7 +15,7 @@ mkdir -p "$S" "$M/kernels"
 # gives its name), a small etc
 $MKSET --kind base --files 4000 --bytes 60000000 --sha512 "$S/SHA512" "$S/base.tgz"
 $MKSET --kind etc --files 40 --sha512 "$S/SHA512" "$S/etc.tar.xz"
-python3 -c 'import sys; sys.stdout.buffer.write(b"\x7fELF" + bytes(range(256))*1000)' >"$M/kernels/k"
+fake_kernel "$M/kernels/k"
 ks=$(sha256sum "$M/kernels/k" | cut -d' ' -f1)
 http_start "$M"
 export SMOLC_MIRROR="$HTTP_URL"

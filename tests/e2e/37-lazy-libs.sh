@@ -22,7 +22,7 @@ bwrap --dev-bind / / "${all[@]}" true 2>/dev/null || skip "bwrap cannot bind ove
 
 export SMOLC_CACHE="$TEST_TMP/cache"
 $MKSET --kind tiny set.tar
-python3 -c 'import sys; sys.stdout.buffer.write(b"\x7fELF" + bytes(range(256))*16)' >kern
+fake_kernel kern 16
 cat >Smolfile <<'EOF'
 FROM scratch
 SERVICE lazy

@@ -6,9 +6,8 @@
 # makes QEMU exit and smolc returns. Skips when the cached test kernel is
 # not built (tests/guest/build-kernel.sh takes minutes).
 set -uo pipefail
-"$SMOLC" run --help 2>/dev/null | grep -q -- --dry-run || { echo "smolc run is not wired into this binary"; exit 77; }
 G=$ROOT/tests/guest
-[ -x "$G/boot-reference.sh" ] && [ -r "$ROOT/examples/hello/Smolfile" ] || { echo "tests/guest or examples/hello missing"; exit 77; }
+[ -x "$G/boot-reference.sh" ] && [ -r "$ROOT/examples/hello/Smolfile" ] || { echo "FAIL: tests/guest/boot-reference.sh or examples/hello missing"; exit 1; }
 command -v qemu-system-x86_64 >/dev/null || { echo "qemu-system-x86_64 not installed"; exit 77; }
 command -v curl >/dev/null && command -v python3 >/dev/null || { echo "curl/python3 not installed"; exit 77; }
 key=$("$G/build-kernel.sh" --print-key 2>/dev/null) || { echo "cannot compute the test kernel key"; exit 77; }

@@ -8,6 +8,7 @@
 #     in the guest, `poweroff` ends QEMU by itself.
 # No qemu process of this test may be left behind.
 # Env: ROOT (repo), TEST_TMP (scratch). Exit 0 pass, 77 skip, 1 fail.
+# sanitizer pass: not run (no smolc code here; tests/run.sh)
 set -u
 ROOT=${ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 TEST_TMP=${TEST_TMP:-$(mktemp -d)}

@@ -16,12 +16,12 @@ set -eu
 
 export SMOLC_CACHE="$TEST_TMP/cache"
 REPO="$TEST_TMP/repo"
-python3 "$ROOT/tests/lib/mkpkgrepo.py" --all --escape-abs --sneaky "$REPO" >/dev/null
+"$FIXTURE" pkgrepo "$REPO" --all --escape-abs --sneaky
 http_start "$REPO"
 SITE="$HTTP_URL/All/"
 
 mkdir -p svc && cd svc
-python3 -c 'import sys; sys.stdout.buffer.write(b"\x7fELF" + bytes(range(256))*16)' >kern
+fake_kernel kern 16
 recipe() { # PKGS words
 	cat >Smolfile <<EOF
 FROM scratch

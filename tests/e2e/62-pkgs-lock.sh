@@ -18,7 +18,7 @@ set -eu
 export SMOLC_CACHE="$TEST_TMP/cache"
 M="$TEST_TMP/mirror"
 make_mirror "$M" >/dev/null
-mkrepo() { python3 "$ROOT/tests/lib/mkpkgrepo.py" "$M/pkg" "$@" >/dev/null; }
+mkrepo() { "$FIXTURE" pkgrepo "$M/pkg" "$@"; }
 mkrepo
 http_start "$M"
 export SMOLC_MIRROR="$HTTP_URL"

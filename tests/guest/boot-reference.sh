@@ -104,7 +104,7 @@ trap 'exit 130' INT TERM
 set_tar=$guest/busybox.tar.xz
 if [ ! -r "$set_tar" ]; then
 	log "making $set_tar"
-	python3 "$HERE/mkset.py" "$guest" >/dev/null
+	"$HERE/../lib/fixture" guest "$guest"
 fi
 
 # the RC heredoc of the example, verbatim

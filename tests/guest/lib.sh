@@ -4,11 +4,9 @@
 # GUEST_LIB_DIR), no side effects.
 #
 #   guest_prepare DIR     kernel (cached build) + busybox set into DIR:
-#                         DIR/vmlinux, DIR/busybox.tar.xz, DIR/SHA512
+#                         DIR/vmlinux, DIR/busybox.tar.xz, DIR/SHA512 (the
+#                         set made once by tests/lib/fixture, then cached)
 #   free_port             print a free TCP port on 127.0.0.1
-#   smolc_implements CMD  true when `$SMOLC help CMD` documents CMD (the
-#                         skeleton's placeholder prints only "smolc")
-#   not_implemented_msg F true when file F holds a "not implemented" answer
 #   http_get PORT [PATH]  curl the page (10 s max), body on stdout
 #   wait_http PORT SECS   poll until an HTTP answer comes; prints elapsed ms
 #   qemu_pids_matching S  pids of running qemu-system-* whose argv holds S
@@ -21,23 +19,12 @@ guest_prepare() { # dir
 	if ! cmp -s "$k" "$dir/vmlinux"; then
 		cp "$k" "$dir/vmlinux.tmp" && mv "$dir/vmlinux.tmp" "$dir/vmlinux" || return 1
 	fi
-	python3 "$GUEST_LIB_DIR/mkset.py" "$dir" >/dev/null
+	"$GUEST_LIB_DIR/../lib/fixture" guest "$dir"
 }
 
 free_port() {
 	python3 -c 'import socket
 s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
-
-smolc_implements() { # cmd
-	local out
-	out=$("${SMOLC:?}" help "$1" 2>&1) || return 1
-	printf '%s\n' "$out" | grep -qiE 'not (yet )?implemented|unknown command' && return 1
-	printf '%s\n' "$out" | grep -qE "(^|[^[:alnum:]])$1([^[:alnum:]]|$)"
-}
-
-not_implemented_msg() { # file
-	grep -qiE 'not (yet )?implemented|unknown command' "$1" 2>/dev/null
 }
 
 http_get() { # port [path]

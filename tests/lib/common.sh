@@ -4,7 +4,8 @@
 # and TEST_TMP (scratch dir) set by tests/run.sh. These helpers:
 #   - start/stop tests/lib/httpd.py on 127.0.0.1 (ephemeral port) and read
 #     its request log;
-#   - make synthetic NetBSD mirrors with tests/lib/mkset.py;
+#   - make synthetic NetBSD mirrors with tests/lib/mkset.py, through
+#     tests/lib/fixture (made once, cached under build/fixtures);
 #   - inspect images with debugfs / e2fsck / sgdisk (partition at 1 MiB);
 #   - assert with messages that say what was expected and what was seen.
 # Cleanup: `t_cleanup` runs on EXIT (trap set here): it stops the servers
@@ -15,7 +16,8 @@ set -u
 : "${ROOT:?ROOT must be set (tests/run.sh sets it)}"
 : "${TEST_TMP:=$(mktemp -d)}"
 SMOLC=${SMOLC:-$ROOT/smolc}
-MKSET="python3 $ROOT/tests/lib/mkset.py"
+FIXTURE=$ROOT/tests/lib/fixture
+MKSET="$FIXTURE mkset"
 PART_OFFSET=1048576
 export SMOLC_COLOR=never
 
@@ -99,12 +101,12 @@ http_start() {
 	HTTP_PID=$!
 	t_track_pid "$HTTP_PID"
 	local i
-	for i in $(seq 1 100); do
+	for i in $(seq 1 1200); do
 		[ -s "$pf" ] && break
 		kill -0 "$HTTP_PID" 2>/dev/null || fail "test HTTP server died: $(cat "$TEST_TMP/$name.err")"
 		sleep 0.05
 	done
-	[ -s "$pf" ] || fail "test HTTP server did not start within 5 s"
+	[ -s "$pf" ] || fail "test HTTP server did not start within 60 s"
 	HTTP_PORT=$(cat "$pf")
 	HTTP_URL="http://127.0.0.1:$HTTP_PORT"
 }
@@ -136,7 +138,7 @@ make_mirror() {
 		--sha512 "$s/SHA512" "$s/base.tar.xz"
 	$MKSET --kind etc --files 40 --sha512 "$s/SHA512" "$s/etc.tar.xz"
 	$MKSET --kind rescue --bytes 200000 --sha512 "$s/SHA512" "$s/rescue.tgz"
-	python3 -c 'import sys; sys.stdout.buffer.write(b"\x7fELF" + bytes(range(256))*1000)' >"$dir/$KERNEL_REL"
+	fake_kernel "$dir/$KERNEL_REL"
 	KERNEL_SHA256=$(sha256sum "$dir/$KERNEL_REL" | cut -d' ' -f1)
 }
 
@@ -154,28 +156,12 @@ postinst_setup() {
 # misc_set DIR: write DIR/misc.tar.xz from a Python list E (on stdin) of
 # ti(name, type, mode, uid=0, gid=0, data=None, link=None) entries (names
 # "user" for non-zero ids, else root/wheel; one fixed mtime) and add its
-# line to DIR/SHA512. `tarfile` is in scope for the entry types.
-misc_set() {
-	local py
-	py=$(cat <<'PY'
-import io, lzma, sys, tarfile
-def ti(name, typ, mode, uid=0, gid=0, data=None, link=None):
-    t = tarfile.TarInfo(name); t.type = typ; t.mode = mode; t.uid = uid; t.gid = gid
-    t.uname = "user" if uid else "root"; t.gname = "user" if gid else "wheel"; t.mtime = 1700000000
-    if link: t.linkname = link
-    if data is not None: t.size = len(data)
-    return t, data
-ns = {"ti": ti, "tarfile": tarfile}
-exec(sys.stdin.read(), ns)
-with lzma.open(sys.argv[1], "wb", format=lzma.FORMAT_XZ) as z:
-    with tarfile.open(fileobj=z, mode="w", format=tarfile.USTAR_FORMAT) as tf:
-        for t, d in ns["E"]:
-            tf.addfile(t, io.BytesIO(d) if d is not None else None)
-PY
-)
-	python3 -c "$py" "$1/misc.tar.xz"
-	(cd "$1" && sha512sum --tag misc.tar.xz >>SHA512)
-}
+# line to DIR/SHA512. `tarfile` is in scope for the entry types
+# (tests/lib/mkmisc.py).
+misc_set() { "$FIXTURE" misc "$1"; }
+
+# fake_kernel FILE [REPEAT]: "\x7fELF" then bytes 0..255 REPEAT times (1000)
+fake_kernel() { "$FIXTURE" kernel "$@"; }
 
 # ---- images ----
 # dbg IMG CMD: debugfs -R CMD on the ext2 partition; stdout only

@@ -92,7 +92,7 @@ static int setup_server(void **state)
 		       "--log", E.log, (char *)NULL);
 		_exit(127);
 	}
-	for (int i = 0; i < 200 && !path_exists(portfile); i++)
+	for (int i = 0; i < 1200 && !path_exists(portfile); i++)
 		usleep(50000);
 	char *data;
 	size_t len;

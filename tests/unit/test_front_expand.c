@@ -154,6 +154,152 @@ static void test_deep_defaults(void **state)
 	assert_non_null(strstr(out, "nested too deeply"));
 	free(out);
 	sb_free(&sb);
+
+	/* the limit is EXPAND_MAX_NEST (8) references, as SPEC.md says */
+	for (int n = EXPAND_MAX_NEST; n <= EXPAND_MAX_NEST + 1; n++) {
+		sb_init(&sb);
+		for (int i = 0; i < n; i++)
+			sb_printf(&sb, "${U%d:-", i);
+		sb_addc(&sb, 'x');
+		for (int i = 0; i < n; i++)
+			sb_addc(&sb, '}');
+		char *got = word(x, sb_cstr(&sb));
+		if (n == EXPAND_MAX_NEST) {
+			assert_non_null(got);
+			assert_string_equal(got, "x");
+		} else {
+			assert_null(got);
+		}
+		free(got);
+		sb_free(&sb);
+	}
+}
+
+static void test_escape_in_default(void **state)
+{
+	struct fx *x = *state;
+	expect(x, "${UNSET:-\\$PWD}", "$PWD");        /* \$ stays a literal $ */
+	expect(x, "${UNSET:-a\\}b}", "a}b");
+	expect(x, "\"${UNSET:-\\$NAME}\"", "$NAME");
+	expect(x, "${UNSET:-\\${NAME}}", "${NAME}");
+}
+
+/* The Dockerfile (BuildKit) parameter forms, with their meaning there. */
+static void test_operators(void **state)
+{
+	struct fx *x = *state;
+	var_set(&x->env, "P", "/usr/local/bin/tool.tar.gz", false, (struct loc){0, 0, 0});
+	var_set(&x->env, "U", "ünï/cödé", false, (struct loc){0, 0, 0});
+	expect(x, "${NAME:+set}", "set");
+	expect(x, "${EMPTY:+set}", "");
+	expect(x, "${UNSET:+set}", "");
+	expect(x, "${NOVAL:+set}", "");
+	expect(x, "${EMPTY+set}", "set");           /* set, even empty */
+	expect(x, "${UNSET+set}", "");
+	expect(x, "${EMPTY-dflt}", "");             /* only unset takes the default */
+	expect(x, "${UNSET-dflt}", "dflt");
+	expect(x, "${NOVAL-dflt}", "dflt");
+	expect(x, "${NAME-dflt}", "world");
+	expect(x, "${NAME:?must be set}", "world");
+	expect(x, "${EMPTY?must be set}", "");
+	expect(x, "${P#*/}", "usr/local/bin/tool.tar.gz");
+	expect(x, "${P##*/}", "tool.tar.gz");
+	expect(x, "${P%.*}", "/usr/local/bin/tool.tar");
+	expect(x, "${P%%.*}", "/usr/local/bin/tool");
+	expect(x, "${P#nomatch}", "/usr/local/bin/tool.tar.gz");
+	expect(x, "${P%/usr*}", "");
+	expect(x, "${P/o/0}", "/usr/l0cal/bin/tool.tar.gz");
+	expect(x, "${P//o/0}", "/usr/l0cal/bin/t00l.tar.gz");
+	expect(x, "${P//[a-c]/X}", "/usr/loXXl/Xin/tool.tXr.gz");
+	expect(x, "${P//[!a-z]/}", "usrlocalbintooltargz");
+	expect(x, "${P/l*l/L}", "/usr/L.tar.gz");    /* leftmost, longest */
+	expect(x, "${P/?/}", "usr/local/bin/tool.tar.gz");
+	expect(x, "${P//o}", "/usr/lcal/bin/tl.tar.gz"); /* no replacement: removed */
+	expect(x, "${P#\\/usr}", "/local/bin/tool.tar.gz");
+	expect(x, "${NAME/\\*/x}", "world");
+	expect(x, "${NAME#'w'*}", "orld");
+	expect(x, "${NAME##'w'*}", "");
+	expect(x, "${NAME#\"w*\"}", "world");       /* quoted: a literal '*' */
+	expect(x, "${NAME/o/${VERSION}}", "w10.1rld");
+	expect(x, "${NAME/${NAME}/all}", "all");
+	expect(x, "${U#?}", "nï/cödé");             /* ? is one character, not a byte */
+	expect(x, "${U%%/*}", "ünï");
+	expect(x, "${U//[ï-ö]/_}", "ün_/c_dé");
+	expect(x, "${UNSET:-a}${NAME:+b}${EMPTY-c}", "ab");
+	expect(x, "${NAME/[/x}", "world");          /* an unclosed '[' is literal */
+
+	assert_null(word(x, "${EMPTY:?give EMPTY a value}"));
+	assert_null(word(x, "${UNSET?}"));
+	assert_null(word(x, "${UNSET#x}"));
+	assert_null(word(x, "${NAME^^}"));
+	char *out = first_message(x);
+	assert_non_null(strstr(out, "error: EMPTY: give EMPTY a value\n"));
+	assert_non_null(strstr(out, "error: variable 'UNSET' is not set\n"));
+	assert_non_null(strstr(out, "error: undefined variable 'UNSET'\n"));
+	assert_non_null(strstr(out, "error: unsupported variable operator '^' in '${NAME…}'\n"));
+	free(out);
+}
+
+/* Patterns cannot cost exponential time: an NFA, a bounded budget. */
+static void test_pattern_cost(void **state)
+{
+	struct fx *x = *state;
+	struct strbuf sb;
+	sb_init(&sb);
+	for (int i = 0; i < 60000; i++)
+		sb_addc(&sb, 'a');
+	var_set(&x->env, "LONG", sb_cstr(&sb), false, (struct loc){0, 0, 0});
+	sb_free(&sb);
+	/* the classic backtracking killer: a*a*a*…b against aaaa… */
+	sb_init(&sb);
+	sb_adds(&sb, "${LONG//");
+	for (int i = 0; i < 30; i++)
+		sb_adds(&sb, "a*");
+	sb_adds(&sb, "b/x}");
+	double t0 = now_monotonic();
+	char *got = word(x, sb_cstr(&sb));
+	sb_free(&sb);
+	if (got) {
+		assert_int_equal(strlen(got), 60000);
+		free(got);
+	} else {
+		char *out = first_message(x);
+		assert_non_null(strstr(out, "needs too much work"));
+		free(out);
+	}
+	assert_true(now_monotonic() - t0 < 20.0); /* a sanity bound, not a speed target */
+	expect(x, "${LONG##*a}", "");
+	/* a pattern over the token cap is an error, not a slow match */
+	sb_init(&sb);
+	sb_adds(&sb, "${NAME#");
+	for (int i = 0; i < EXPAND_MAX_PATTERN + 1; i++)
+		sb_adds(&sb, "?");
+	sb_adds(&sb, "}");
+	assert_null(word(x, sb_cstr(&sb)));
+	sb_free(&sb);
+	char *out = first_message(x);
+	assert_non_null(strstr(out, "is too long"));
+	free(out);
+}
+
+static void test_continuations(void **state)
+{
+	struct fx *x = *state;
+	expect(x, "X=goodbye\\\nfrog", "X=goodbyefrog");
+	expect(x, "light\\  \n  # a comment\n\n\tning", "light\tning");
+	expect(x, "\"a \\\nb\"", "a b");
+	expect(x, "a\\\\\nb", "a\\\nb");  /* an escaped escape is no continuation */
+	struct expand_opts bt = {'`', false};
+	const char *raw = "C:\\dir\\sub `$NAME ${NAME}";
+	x->file = diag_add_file(&x->d, "Smolfile", NULL, xstrdup(raw), strlen(raw), (struct loc){0, 0, 0});
+	char *got = expand_word_ex(&x->d, (struct loc){x->file, 0, (uint32_t)strlen(raw)}, raw, strlen(raw), &x->env, &bt);
+	assert_string_equal(got, "C:\\dir\\sub $NAME world");
+	free(got);
+	struct expand_opts nq = {0, true};
+	raw = "it's \"$NAME\"";
+	got = expand_word_ex(&x->d, (struct loc){x->file, 0, (uint32_t)strlen(raw)}, raw, strlen(raw), &x->env, &nq);
+	assert_string_equal(got, "it's \"world\"");
+	free(got);
 }
 
 static void shell(struct fx *x, const char *in, const char *want)
@@ -204,6 +350,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_quotes_and_escapes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_undefined, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deep_defaults, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_escape_in_default, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_operators, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pattern_cost, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_continuations, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shell_text, setup, teardown),
 		cmocka_unit_test(test_var_env),
 	};

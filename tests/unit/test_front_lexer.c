@@ -120,6 +120,80 @@ static void test_continuations(void **state)
 	done(&x);
 }
 
+/* As in a Dockerfile: a continuation joins the lines as they are (a word
+ * goes on across it), and blank lines inside one are skipped. */
+static void test_continuations_dockerfile(void **state)
+{
+	(void)state;
+	struct fx x;
+	parse(&x, "ENV X=goodbye\\\nfrog\nCMD echo light\\\n\n   \n# c\nning\nFROM scratch\n");
+	assert_int_equal(x.rc, 0);
+	assert_int_equal(x.a.n, 3);
+	assert_int_equal(x.a.v[0].nargs, 1);
+	assert_loc_text(&x, x.a.v[0].args[0].loc, "X=goodbye\\\nfrog");
+	assert_int_equal(x.a.v[1].nargs, 2);
+	size_t line, col;
+	diag_linecol(&x.d, x.a.v[2].kw, &line, &col);
+	assert_int_equal(line, 8);
+	done(&x);
+}
+
+/* "# escape=`" makes '`' the escape character; '\\' is then ordinary. */
+static void test_escape_directive(void **state)
+{
+	(void)state;
+	struct fx x;
+	parse(&x, "# escape=`\nCOPY C:\\dir\\sub `\n  /x\nLABEL a=`\"b\n");
+	assert_int_equal(x.rc, 0);
+	assert_int_equal(x.a.esc, '`');
+	assert_int_equal(x.a.n, 2);
+	assert_int_equal(x.a.v[0].nargs, 2);
+	assert_loc_text(&x, x.a.v[0].args[0].loc, "C:\\dir\\sub");
+	assert_loc_text(&x, x.a.v[1].args[0].loc, "a=`\"b");
+	done(&x);
+	/* after the first other line, it is a comment */
+	parse(&x, "FROM scratch\n# escape=`\nLABEL a=\\\n  b\n");
+	assert_int_equal(x.rc, 0);
+	assert_int_equal(x.a.esc, '\\');
+	assert_int_equal(x.a.n, 2);
+	done(&x);
+}
+
+/* A byte-order mark is not part of the first instruction. */
+static void test_bom(void **state)
+{
+	(void)state;
+	struct fx x;
+	parse(&x, "\xef\xbb\xbf" "FROM scratch\n");
+	assert_int_equal(x.rc, 0);
+	assert_int_equal(x.a.n, 1);
+	assert_loc_text(&x, x.a.v[0].kw, "FROM");
+	size_t line, col;
+	diag_linecol(&x.d, x.a.v[0].kw, &line, &col);
+	assert_int_equal(col, 1);
+	done(&x);
+}
+
+static void test_heredoc_dockerfile_forms(void **state)
+{
+	(void)state;
+	struct fx x;
+	parse(&x, "RC << EOF\na\nEOF\nPOSTINST <<-\tE\"N\"D\nb\nEND\nCMD x << EOF;\n");
+	assert_int_equal(x.rc, 0);
+	assert_int_equal(x.a.nheredocs, 2);
+	assert_string_equal(x.a.heredocs[0].delim, "EOF");
+	assert_false(x.a.heredocs[0].quoted);
+	assert_string_equal(x.a.heredocs[0].body, "a\n");
+	assert_string_equal(x.a.heredocs[1].delim, "END");
+	assert_true(x.a.heredocs[1].quoted);
+	assert_true(x.a.heredocs[1].strip_tabs);
+	/* "<< EOF;" is two words, not a heredoc */
+	assert_int_equal(x.a.v[2].nargs, 3);
+	assert_loc_text(&x, x.a.v[2].args[1].loc, "<<");
+	assert_loc_text(&x, x.a.v[2].args[2].loc, "EOF;");
+	done(&x);
+}
+
 static void test_heredoc_variants(void **state)
 {
 	(void)state;
@@ -341,6 +415,10 @@ int main(void)
 		cmocka_unit_test(test_no_final_newline),
 		cmocka_unit_test(test_comments),
 		cmocka_unit_test(test_continuations),
+		cmocka_unit_test(test_continuations_dockerfile),
+		cmocka_unit_test(test_escape_directive),
+		cmocka_unit_test(test_bom),
+		cmocka_unit_test(test_heredoc_dockerfile_forms),
 		cmocka_unit_test(test_heredoc_variants),
 		cmocka_unit_test(test_two_heredocs_one_line),
 		cmocka_unit_test(test_heredoc_at_eof_without_newline),

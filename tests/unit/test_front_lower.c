@@ -175,11 +175,14 @@ static void test_scripts(void **state)
 	p = node(x, IR_POSTINST, 1);
 	assert_string_equal(p->u.script->path, "rc.sh");
 	assert_string_equal(p->u.script->text, "#!/bin/sh\necho from a file\n");
-	/* --chown: COPY's syntax, the last one wins, its place is kept */
-	assert_int_equal(load(x, "ARG U=www\nFROM scratch\nPOSTINST --chown=1:2 --chown=${U}:81 rc.sh\n", NULL), 0);
+	/* --chown: COPY's syntax, its place is kept; given twice, it is a
+	 * duplicate flag (as in a Dockerfile) */
+	assert_int_equal(load(x, "ARG U=www\nFROM scratch\nPOSTINST --network --chown=${U}:81 rc.sh\n", NULL), 0);
 	p = node(x, IR_POSTINST, 0);
 	assert_string_equal(p->u.script->chown.spec, "www:81");
-	assert_int_equal(p->u.script->chown.loc.off, strlen("ARG U=www\nFROM scratch\nPOSTINST --chown=1:2 "));
+	assert_int_equal(p->u.script->chown.loc.off, strlen("ARG U=www\nFROM scratch\nPOSTINST --network "));
+	assert_int_equal(load(x, "FROM scratch\nPOSTINST --chown=1:2 --chown=3 rc.sh\n", NULL), 1);
+	assert_non_null(strstr(x->diags, "error: POSTINST: duplicate flag --chown"));
 	assert_int_equal(load(x, "FROM scratch\nPOSTINST --chown=a:b:c rc.sh\nPOSTINST --chown=4294967295 rc.sh\n"
 				 "POSTINST --chown=-1 rc.sh\nPOSTINST --chown=u: rc.sh\nRC --chown=0 rc.sh\n",
 			     NULL),
@@ -244,8 +247,9 @@ static void test_scalars(void **state)
 	assert_string_equal(node(x, IR_SHARE, 0)->u.share.host, "./data");
 	assert_string_equal(node(x, IR_SHARE, 0)->u.share.guest, "/mnt/data");
 	assert_int_equal(node(x, IR_KERNEL, 0)->u.kernel.src, SRC_NAME);
-	/* CMD and APPEND keep the text as written, continuations folded */
-	assert_string_equal(x->r->set.append, "-v  -s");
+	/* CMD and APPEND keep the text as written; a continuation is removed
+	 * and the lines joined as they are (Dockerfile) */
+	assert_string_equal(x->r->set.append, "-v   -s");
 	assert_string_equal(x->r->set.cmd, "/bin/echo   'a  b' $HOME");
 	assert_string_equal(x->r->set.pkgsite, "https://pkgs.invalid/All");
 }

@@ -3,7 +3,8 @@
  * glob filters (incl. a hard link whose target was filtered out), prefix
  * and skip lists, digest stability, apply with whiteouts, host import,
  * export + diff (POSTINST).
- * Archives come from tests/lib/mkset.py (run from the repo root). */
+ * Archives come from tests/lib/mkset.py through tests/lib/fixture (run
+ * from the repo root). */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -38,11 +39,12 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* Make an archive with mkset.py; returns its path (caller frees). */
+/* Make an archive with mkset.py (made once, cached by tests/lib/fixture);
+ * returns its path (caller frees). */
 static char *mkset(const char *name, const char *args)
 {
 	char *out = xasprintf("%s/%s", tmp, name);
-	char *cmd = xasprintf("python3 tests/lib/mkset.py %s '%s'", args, out);
+	char *cmd = xasprintf("tests/lib/fixture mkset %s '%s'", args, out);
 	int rc = system(cmd);
 	free(cmd);
 	assert_int_equal(rc, 0);

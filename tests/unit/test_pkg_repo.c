@@ -31,11 +31,11 @@ static int setup(void **state)
 	r->dir = xstrdup("/tmp/test_pkg_repo.XXXXXX");
 	if (!mkdtemp(r->dir))
 		return -1;
-	char *cmd = xasprintf("python3 %s/tests/lib/mkpkgrepo.py --all %s >/dev/null", root, r->dir);
+	char *cmd = xasprintf("%s/tests/lib/fixture pkgrepo %s --all", root, r->dir);
 	int rc = system(cmd);
 	free(cmd);
 	if (rc != 0) {
-		fprintf(stderr, "mkpkgrepo.py failed (python3 missing?)\n");
+		fprintf(stderr, "tests/lib/fixture pkgrepo failed (python3 missing?)\n");
 		return -1;
 	}
 	r->all = path_join(r->dir, "All");
