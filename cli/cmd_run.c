@@ -307,6 +307,8 @@ int cmd_run(int argc, char **argv)
 	const char *args[1];
 	size_t nargs;
 	int rv = opt_parse(&cmd, opts, argc, argv, args, &nargs);
+	if (rv < 0 && o.json && !o.time)
+		rv = opt_error(&cmd, "--json goes with --time (it prints the times as JSON)");
 	if (rv < 0) {
 		o.target = nargs ? args[0] : NULL;
 		o.build = build_smolfile;

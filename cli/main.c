@@ -116,11 +116,14 @@ int main(int argc, char **argv)
 		if (!strcmp(cmd, commands[k].name))
 			return commands[k].fn(argc - i, argv + i);
 	fprintf(stderr, "smolc: unknown command '%s'\n", cmd);
+	/* only a close, real command: at most two edits, and fewer than the
+	 * shorter name has letters ("push" is not "ps", "rm" not "run") */
 	const char *best = NULL;
 	size_t bd = 3;
 	for (size_t k = 0; k < ARRAY_LEN(commands); k++) {
 		size_t d = levenshtein(cmd, commands[k].name);
-		if (d < bd) {
+		size_t shorter = strlen(cmd) < strlen(commands[k].name) ? strlen(cmd) : strlen(commands[k].name);
+		if (d < bd && d < shorter) {
 			bd = d;
 			best = commands[k].name;
 		}
