@@ -21,6 +21,7 @@ int cmd_logs(int argc, char **argv);
 int cmd_wait(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
+int cmd_attach(int argc, char **argv);
 
 /* cmd_image.c: the local image store (oci/store.h) */
 int cmd_images(int argc, char **argv);

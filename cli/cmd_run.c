@@ -124,6 +124,126 @@ static int initrd_cb(const struct opt_cmd *cmd, const char *arg, void *value)
 	return 0;
 }
 
+/* -e NAME=VALUE / -E NAME=FILE → fw_cfg entries */
+static int fwcfg_add(const char *arg, bool is_file, struct run_opts *o)
+{
+	const char *eq = strchr(arg, '=');
+	char *name = eq ? xstrndup(arg, (size_t)(eq - arg)) : NULL;
+	if (!name || !runconf_fwcfg_name_ok(name) || (is_file && !eq[1])) {
+		fprintf(stderr, "smolc: %s %s: expected %s with NAME of 1-40 letters, digits or '_'\n", is_file ? "-E" : "-e",
+			arg, is_file ? "NAME=FILE" : "NAME=VALUE");
+		free(name);
+		return EXIT_USAGE;
+	}
+	const char *val = eq + 1;
+	char real[PATH_MAX];
+	if (is_file) {
+		if (!realpath(val, real)) {
+			fprintf(stderr, "smolc: -E %s: %s: %s\n", arg, val, strerror(errno));
+			free(name);
+			return EXIT_FAIL;
+		}
+		val = real;
+	}
+	for (size_t i = 0; i < o->nfwcfg; i++)
+		if (!strcmp(o->fwcfg[i].name, name) && o->fwcfg[i].is_file == is_file) {
+			free(o->fwcfg[i].value);
+			o->fwcfg[i].value = xstrdup(val);
+			free(name);
+			return 0;
+		}
+	VEC_GROW(o->fwcfg, o->nfwcfg, o->fwcfg_cap);
+	o->fwcfg[o->nfwcfg].name = name;
+	o->fwcfg[o->nfwcfg].value = xstrdup(val);
+	o->fwcfg[o->nfwcfg].is_file = is_file;
+	o->nfwcfg++;
+	return 0;
+}
+
+static int fwvar_cb(const struct opt_cmd *cmd, const char *arg, void *value)
+{
+	return fwcfg_add(arg, false, value);
+}
+
+static int fwfile_cb(const struct opt_cmd *cmd, const char *arg, void *value)
+{
+	return fwcfg_add(arg, true, value);
+}
+
+/* --drive FILE[,ro] */
+static int drive_cb(const struct opt_cmd *cmd, const char *arg, void *value)
+{
+	struct run_opts *o = value;
+	char *path = xstrdup(arg);
+	bool ro = false;
+	size_t n = strlen(path);
+	if (n > 3 && !strcmp(path + n - 3, ",ro")) {
+		ro = true;
+		path[n - 3] = 0;
+	} else if (n > 3 && !strcmp(path + n - 3, ",rw")) {
+		path[n - 3] = 0;
+	}
+	char real[PATH_MAX];
+	if (!*path || !realpath(path, real)) {
+		int rc = *path ? EXIT_FAIL : EXIT_USAGE;
+		fprintf(stderr, "smolc: --drive %s: %s\n", arg, *path ? strerror(errno) : "expected FILE[,ro]");
+		free(path);
+		return rc;
+	}
+	VEC_GROW(o->drives, o->ndrives, o->drives_cap);
+	o->drives[o->ndrives].path = xstrdup(real);
+	o->drives[o->ndrives].readonly = ro;
+	o->ndrives++;
+	free(path);
+	return 0;
+}
+
+/* --net user | none | bridge=BR */
+static int net_cb(const struct opt_cmd *cmd, const char *arg, void *value)
+{
+	struct run_opts *o = value;
+	if (!strcmp(arg, "user")) {
+		o->no_network = false;
+	} else if (!strcmp(arg, "none")) {
+		o->no_network = true;
+	} else if (str_startswith(arg, "bridge=") && arg[7] && strlen(arg + 7) < 16 &&
+		   strspn(arg + 7, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") == strlen(arg + 7)) {
+		o->bridge = arg + 7;
+	} else {
+		fprintf(stderr, "smolc: --net %s: expected user, none or bridge=BRIDGE (an interface name)\n", arg);
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+static int console_device_cb(const struct opt_cmd *cmd, const char *arg, void *value)
+{
+	if (strcmp(arg, "com") && strcmp(arg, "viocon")) {
+		fprintf(stderr, "smolc: --console-device %s: expected com (serial) or viocon (virtio console)\n", arg);
+		return EXIT_USAGE;
+	}
+	*(const char **)value = arg;
+	return 0;
+}
+
+static int console_ports_cb(const struct opt_cmd *cmd, const char *arg, void *value)
+{
+	char *end;
+	long v = strtol(arg, &end, 10);
+	if (!*arg || *end || v < 0 || v > 30) {
+		fprintf(stderr, "smolc: --console-ports %s: expected a number from 0 to 30\n", arg);
+		return EXIT_USAGE;
+	}
+	*(int *)value = (int)v;
+	return 0;
+}
+
+static int qemu_arg_cb(const struct opt_cmd *cmd, const char *arg, void *value)
+{
+	sv_pushdup(value, arg);
+	return 0;
+}
+
 /* The build `smolc run Smolfile` may do first: the defaults of `smolc
  * build`, the build-args the image was built with, run's --build-arg. */
 static int build_smolfile(void *ctx, const char *smolfile, bool dry_run, char **runconf_path_out)
@@ -150,6 +270,7 @@ int cmd_run(int argc, char **argv)
 	};
 	struct run_opts o;
 	memset(&o, 0, sizeof(o));
+	o.console_ports = -1;
 	struct build_opts bo;
 	memset(&bo, 0, sizeof(bo));
 	bo.outdir = "images";
@@ -175,6 +296,28 @@ int cmd_run(int argc, char **argv)
 			  &o, share_cb),
 		OPT_STRING_("accel", 0, "A", "auto (default; or $QEMU_ACCEL), kvm, tcg, hvf, nvmm", &o.accel),
 		OPT_STRING_("console", 0, "C", "stdio (default), pty, none, tcp:PORT, file:PATH", &o.console),
+		OPT_FLAG_("pty", 0, "the console on a pty (full-screen programs): its path\n"
+				    "is printed; with -d, `smolc attach NAME` connects to it", &o.pty),
+		OPT_CALL_("console-device", 0, "com|viocon",
+			  "the guest's console device: com (serial) or viocon\n"
+			  "(virtio; default when the NetBSD kernel has it)",
+			  &o.console_device, console_device_cb),
+		OPT_CALL_("console-ports", 0, "N", "extra virtio console ports, host sockets consK.sock", &o.console_ports,
+			  console_ports_cb),
+		OPT_CALL_("fw-var", 'e', "NAME=VALUE",
+			  "fw_cfg opt/org.smolbsd.var.NAME (repeatable; the\n"
+			  "anchor's guest scripts read it)",
+			  &o, fwvar_cb),
+		OPT_CALL_("fw-file", 'E', "NAME=FILE", "fw_cfg opt/org.smolbsd.file.NAME: a host file", &o, fwfile_cb),
+		OPT_CALL_("drive", 0, "FILE[,ro]", "a second disk (repeatable; raw)", &o, drive_cb),
+		OPT_FLAG_("share-rw", 0, "share-rw=on on the root disk (no image lock)", &o.share_rw),
+		OPT_FLAG_("no-network", 0, "no network device", &o.no_network),
+		OPT_CALL_("net", 0, "user|none|bridge=BR",
+			  "user networking (default), none, or a second NIC on\n"
+			  "bridge BR (qemu-bridge-helper)",
+			  &o, net_cb),
+		OPT_CALL_("qemu-arg", 0, "ARG", "an extra QEMU argument, appended (repeatable)", &o.qemu_args,
+			  qemu_arg_cb),
 		OPT_STRING_("name", 0, "N", "instance name for -d (default: the service name)", &o.name),
 		OPT_FLAG_("rm", 0,
 			  "remove the instance (-d) when its VM exits; without it\n"
@@ -192,6 +335,8 @@ int cmd_run(int argc, char **argv)
 	const char *args[1];
 	size_t nargs;
 	int rv = opt_parse(&cmd, opts, argc, argv, args, &nargs);
+	if (rv < 0 && o.json && !o.time)
+		rv = opt_error(&cmd, "--json goes with --time (it prints the times as JSON)");
 	if (rv < 0) {
 		o.target = nargs ? args[0] : NULL;
 		o.build = build_smolfile;
@@ -393,4 +538,22 @@ int cmd_inspect(int argc, char **argv)
 	};
 	int rv = inst_parse(&cmd, opts, argc, argv, &o);
 	return rv >= 0 ? rv : run_inspect(&o);
+}
+
+int cmd_attach(int argc, char **argv)
+{
+	static const struct opt_cmd cmd = {
+		.name = "attach",
+		.synopsis = "NAME",
+		.about = "Connect the terminal to the pty console of an instance started with\n"
+			 "`smolc run -d --pty` (or CONSOLE pty). Ctrl-] detaches; the VM runs on.\n",
+		.arg_name = "NAME",
+		.max_args = 1,
+	};
+	struct inst_opts o = {0};
+	const struct opt opts[] = {
+		OPT_END_(),
+	};
+	int rv = inst_parse(&cmd, opts, argc, argv, &o);
+	return rv >= 0 ? rv : run_attach(&o);
 }

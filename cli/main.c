@@ -28,6 +28,7 @@ static const struct {
 	{"wait", cmd_wait, "wait until a micro VM's forwarded port accepts connections"},
 	{"inspect", cmd_inspect, "show an instance: state, exit status, ports, argv, run config"},
 	{"rm", cmd_rm, "remove an exited instance and its logs"},
+	{"attach", cmd_attach, "connect the terminal to an instance's pty console"},
 	{"lock", cmd_lock, "pin every remote input (sets, packages, kernel) in Smolfile.lock"},
 	{"cache", cmd_cache, "inspect, verify and prune the build cache (ls, du, prune, verify)"},
 	{"images", cmd_images, "list the images in the local image store"},
@@ -121,11 +122,14 @@ int main(int argc, char **argv)
 		if (!strcmp(cmd, commands[k].name))
 			return commands[k].fn(argc - i, argv + i);
 	fprintf(stderr, "smolc: unknown command '%s'\n", cmd);
+	/* only a close, real command: at most two edits, and fewer than the
+	 * shorter name has letters ("push" is not "ps", "rm" not "run") */
 	const char *best = NULL;
 	size_t bd = 3;
 	for (size_t k = 0; k < ARRAY_LEN(commands); k++) {
 		size_t d = levenshtein(cmd, commands[k].name);
-		if (d < bd) {
+		size_t shorter = strlen(cmd) < strlen(commands[k].name) ? strlen(cmd) : strlen(commands[k].name);
+		if (d < bd && d < shorter) {
 			bd = d;
 			best = commands[k].name;
 		}

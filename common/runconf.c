@@ -61,6 +61,17 @@ void runconf_free(struct runconf *rc)
 		free(rc->labels[i].value);
 	}
 	free(rc->labels);
+	free(rc->console_device);
+	free(rc->bridge);
+	for (size_t i = 0; i < rc->ndrives; i++)
+		free(rc->drives[i].path);
+	free(rc->drives);
+	for (size_t i = 0; i < rc->nfwcfg; i++) {
+		free(rc->fwcfg[i].name);
+		free(rc->fwcfg[i].value);
+	}
+	free(rc->fwcfg);
+	sv_free(&rc->qemu_args);
 	free(rc->build_key);
 	sv_free(&rc->build_args);
 	free(rc->path);
@@ -89,6 +100,42 @@ void runconf_add_share(struct runconf *rc, const char *host_path,
 	s->tag = xstrdup(tag);
 	s->guest_path = guest_path ? xstrdup(guest_path) : NULL;
 	s->readonly = readonly;
+}
+
+void runconf_add_drive(struct runconf *rc, const char *path, bool readonly)
+{
+	VEC_GROW(rc->drives, rc->ndrives, rc->drives_cap);
+	rc->drives[rc->ndrives].path = xstrdup(path);
+	rc->drives[rc->ndrives].readonly = readonly;
+	rc->ndrives++;
+}
+
+void runconf_set_fwcfg(struct runconf *rc, const char *name, const char *value, bool is_file)
+{
+	for (size_t i = 0; i < rc->nfwcfg; i++) {
+		if (!strcmp(rc->fwcfg[i].name, name) && rc->fwcfg[i].is_file == is_file) {
+			free(rc->fwcfg[i].value);
+			rc->fwcfg[i].value = xstrdup(value);
+			return;
+		}
+	}
+	VEC_GROW(rc->fwcfg, rc->nfwcfg, rc->fwcfg_cap);
+	rc->fwcfg[rc->nfwcfg].name = xstrdup(name);
+	rc->fwcfg[rc->nfwcfg].value = xstrdup(value);
+	rc->fwcfg[rc->nfwcfg].is_file = is_file;
+	rc->nfwcfg++;
+}
+
+bool runconf_fwcfg_name_ok(const char *name)
+{
+	size_t n = strlen(name);
+	if (n < 1 || n > 40)
+		return false;
+	for (; *name; name++)
+		if (!((*name >= 'a' && *name <= 'z') || (*name >= 'A' && *name <= 'Z') ||
+		      (*name >= '0' && *name <= '9') || *name == '_'))
+			return false;
+	return true;
 }
 
 void runconf_set_label(struct runconf *rc, const char *key, const char *value)
@@ -318,6 +365,18 @@ int runconf_validate(const struct runconf *rc, char **err)
 			    !strcmp(rc->ports[j].host_addr, p->host_addr))
 				return *err = xasprintf("ports: host port %u is published twice", p->host_port), -1;
 	}
+	if (rc->console_device && strcmp(rc->console_device, "com") && strcmp(rc->console_device, "viocon"))
+		return *err = xasprintf("console_device \"%s\": expected com or viocon", rc->console_device), -1;
+	if (rc->console_ports > 30)
+		return *err = xstrdup("console_ports: at most 30"), -1;
+	for (size_t i = 0; i < rc->nfwcfg; i++)
+		if (!runconf_fwcfg_name_ok(rc->fwcfg[i].name))
+			return *err = xasprintf("fw_cfg: name \"%s\" must be 1-40 letters, digits or '_'", rc->fwcfg[i].name), -1;
+	for (size_t i = 0; i < rc->ndrives; i++)
+		if (!rc->drives[i].path || !*rc->drives[i].path)
+			return *err = xstrdup("drives: missing path"), -1;
+	if (rc->bridge && !tag_ok(rc->bridge))
+		return *err = xasprintf("bridge \"%s\": expected an interface name (letters, digits, '_', '-', '.')", rc->bridge), -1;
 	for (size_t i = 0; i < rc->nshares; i++) {
 		if (!rc->shares[i].host_path || !*rc->shares[i].host_path)
 			return *err = xstrdup("shares: missing host path"), -1;
@@ -462,6 +521,43 @@ int runconf_to_yaml(const struct runconf *rc, char **yaml_out, char **err)
 	for (size_t i = 0; i < rc->nlabels; i++)
 		emit_kv_str(&em, rc->labels[i].key, rc->labels[i].value, true);
 	emit_map_end(&em);
+	emit_kv_str(&em, "console_device", rc->console_device, false);
+	if (rc->console_ports)
+		emit_kv_uint(&em, "console_ports", rc->console_ports);
+	if (rc->no_network)
+		emit_kv_str(&em, "network", "none", false);
+	emit_kv_str(&em, "bridge", rc->bridge, true);
+	if (rc->share_rw)
+		emit_kv_str(&em, "share_rw", "true", false);
+	if (rc->ndrives) {
+		emit_scalar(&em, "drives", false);
+		emit_seq_start(&em);
+		for (size_t i = 0; i < rc->ndrives; i++) {
+			emit_map_start(&em, true);
+			emit_kv_str(&em, "path", rc->drives[i].path, true);
+			emit_kv_str(&em, "readonly", rc->drives[i].readonly ? "true" : "false", false);
+			emit_map_end(&em);
+		}
+		emit_seq_end(&em);
+	}
+	if (rc->nfwcfg) {
+		emit_scalar(&em, "fw_cfg", false);
+		emit_seq_start(&em);
+		for (size_t i = 0; i < rc->nfwcfg; i++) {
+			emit_map_start(&em, true);
+			emit_kv_str(&em, rc->fwcfg[i].is_file ? "file" : "var", rc->fwcfg[i].name, false);
+			emit_kv_str(&em, rc->fwcfg[i].is_file ? "path" : "value", rc->fwcfg[i].value, true);
+			emit_map_end(&em);
+		}
+		emit_seq_end(&em);
+	}
+	if (rc->qemu_args.n) {
+		emit_scalar(&em, "qemu_args", false);
+		emit_seq_start(&em);
+		for (size_t i = 0; i < rc->qemu_args.n; i++)
+			emit_scalar(&em, rc->qemu_args.v[i], true);
+		emit_seq_end(&em);
+	}
 	emit_kv_str(&em, "build_key", rc->build_key, true);
 	if (rc->build_args.n) {
 		emit_scalar(&em, "build_args", false);
@@ -680,6 +776,67 @@ out:
 	return rv;
 }
 
+static int read_drive(struct reader *r, struct runconf *rc, yaml_node_t *n)
+{
+	if (n->type != YAML_MAPPING_NODE)
+		return node_err(r, n, "each drive must be a mapping {path, readonly}");
+	char *path = NULL;
+	bool ro = false;
+	int rv = 0;
+	for (yaml_node_pair_t *pr = n->data.mapping.pairs.start; pr < n->data.mapping.pairs.top && !rv; pr++) {
+		yaml_node_t *k = yaml_document_get_node(r->doc, pr->key);
+		yaml_node_t *v = yaml_document_get_node(r->doc, pr->value);
+		const char *key = k->type == YAML_SCALAR_NODE ? scalar(k) : "";
+		if (!strcmp(key, "path"))
+			rv = get_str(r, v, key, &path);
+		else if (!strcmp(key, "readonly"))
+			rv = get_bool(r, v, key, &ro);
+		else
+			warn_unknown(r, k, "a drive");
+	}
+	if (!rv && (!path || !*path))
+		rv = node_err(r, n, "a drive needs a 'path'");
+	if (!rv)
+		runconf_add_drive(rc, path, ro);
+	free(path);
+	return rv;
+}
+
+static int read_fwcfg(struct reader *r, struct runconf *rc, yaml_node_t *n)
+{
+	if (n->type != YAML_MAPPING_NODE)
+		return node_err(r, n, "each fw_cfg entry must be {var: NAME, value: V} or {file: NAME, path: P}");
+	char *var = NULL, *file = NULL, *value = NULL, *path = NULL;
+	int rv = 0;
+	for (yaml_node_pair_t *pr = n->data.mapping.pairs.start; pr < n->data.mapping.pairs.top && !rv; pr++) {
+		yaml_node_t *k = yaml_document_get_node(r->doc, pr->key);
+		yaml_node_t *v = yaml_document_get_node(r->doc, pr->value);
+		const char *key = k->type == YAML_SCALAR_NODE ? scalar(k) : "";
+		if (!strcmp(key, "var"))
+			rv = get_str(r, v, key, &var);
+		else if (!strcmp(key, "file"))
+			rv = get_str(r, v, key, &file);
+		else if (!strcmp(key, "value"))
+			rv = get_str(r, v, key, &value);
+		else if (!strcmp(key, "path"))
+			rv = get_str(r, v, key, &path);
+		else
+			warn_unknown(r, k, "a fw_cfg entry");
+	}
+	const char *name = var ? var : file;
+	if (!rv && (!name || (var && file) || (var && !value) || (file && !path)))
+		rv = node_err(r, n, "a fw_cfg entry is {var: NAME, value: V} or {file: NAME, path: P}");
+	else if (!rv && !runconf_fwcfg_name_ok(name))
+		rv = node_err(r, n, "fw_cfg name \"%s\" must be 1-40 letters, digits or '_'", name);
+	if (!rv)
+		runconf_set_fwcfg(rc, name, var ? value : path, !var);
+	free(var);
+	free(file);
+	free(value);
+	free(path);
+	return rv;
+}
+
 static int read_root(struct reader *r, struct runconf *rc, yaml_node_t *root)
 {
 	if (root->type != YAML_MAPPING_NODE)
@@ -734,7 +891,47 @@ static int read_root(struct reader *r, struct runconf *rc, yaml_node_t *root)
 			rv = get_bool(r, v, key, &rc->readonly);
 		else if (!strcmp(key, "build_key"))
 			rv = get_str(r, v, key, &rc->build_key);
-		else if (!strcmp(key, "build_args")) {
+		else if (!strcmp(key, "console_device")) {
+			static const char *const devs[] = {"com", "viocon", NULL};
+			rv = get_enum(r, v, key, devs, &rc->console_device);
+		} else if (!strcmp(key, "console_ports"))
+			rv = get_uint(r, v, key, 0, 30, &rc->console_ports);
+		else if (!strcmp(key, "network")) {
+			static const char *const nets[] = {"user", "none", NULL};
+			char *net = NULL;
+			rv = get_enum(r, v, key, nets, &net);
+			rc->no_network = net && !strcmp(net, "none");
+			free(net);
+		} else if (!strcmp(key, "bridge")) {
+			rv = get_str(r, v, key, &rc->bridge);
+			if (!rv && !tag_ok(rc->bridge))
+				rv = node_err(r, v, "'bridge' must be an interface name, not \"%s\"", rc->bridge);
+		} else if (!strcmp(key, "share_rw"))
+			rv = get_bool(r, v, key, &rc->share_rw);
+		else if (!strcmp(key, "drives") || !strcmp(key, "fw_cfg")) {
+			bool drives = key[0] == 'd';
+			if (v->type == YAML_SCALAR_NODE && !*scalar(v))
+				continue;
+			if (v->type != YAML_SEQUENCE_NODE)
+				return node_err(r, v, "'%s' must be a list", key);
+			for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
+				yaml_node_t *item = yaml_document_get_node(r->doc, *it);
+				rv = drives ? read_drive(r, rc, item) : read_fwcfg(r, rc, item);
+				if (rv < 0)
+					return -1;
+			}
+		} else if (!strcmp(key, "qemu_args")) {
+			if (v->type == YAML_SCALAR_NODE && !*scalar(v))
+				continue;
+			if (v->type != YAML_SEQUENCE_NODE)
+				return node_err(r, v, "'qemu_args' must be a list of strings");
+			for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
+				yaml_node_t *item = yaml_document_get_node(r->doc, *it);
+				if (item->type != YAML_SCALAR_NODE)
+					return node_err(r, item, "each of 'qemu_args' must be a string");
+				sv_pushdup(&rc->qemu_args, scalar(item));
+			}
+		} else if (!strcmp(key, "build_args")) {
 			if (v->type == YAML_SCALAR_NODE && !*scalar(v))
 				continue;
 			if (v->type != YAML_SEQUENCE_NODE)

@@ -28,6 +28,17 @@
  *   shares: - {host: "/srv/data", tag: "data", guest: "/data", readonly: false}
  *   labels: {key: "value", ...}
  *   build_key: "<hex>"         optional: the build's cache key
+ *   console_device: com | viocon  optional; default: viocon when the
+ *                              kernel has viocon_earlyinit (netbsd profile,
+ *                              foreground), else com
+ *   console_ports: 0           extra virtio console ports (host sockets)
+ *   network: user | none       optional; default user
+ *   bridge: "br0"              optional: a second NIC on this bridge
+ *   share_rw: false            share-rw=on on the root drive (no lock)
+ *   drives: - {path: "/x.img", readonly: true}   extra virtio disks
+ *   fw_cfg: - {var: NAME, value: "V"} | {file: NAME, path: "/p"}
+ *                              opt/org.smolbsd.var.NAME / .file.NAME
+ *   qemu_args: ["-arg", ...]   appended to QEMU's argv
  *   build_args: ["NAME=VALUE", ...]  the --build-arg of that build
  *                              (`smolc run Smolfile` rebuilds with them)
  *
@@ -67,6 +78,20 @@ struct runconf_share {
 	bool readonly;
 };
 
+/* An extra disk (--drive FILE[,ro]). */
+struct runconf_drive {
+	char *path;                      /* owned; relative = to the yaml's dir */
+	bool readonly;
+};
+
+/* A fw_cfg entry: a string (-e NAME=VALUE) or a host file (-E NAME=FILE),
+ * under the anchor's names opt/org.smolbsd.var.NAME / .file.NAME. */
+struct runconf_fwcfg {
+	char *name;                      /* owned; [A-Za-z0-9_]{1,40} */
+	char *value;                     /* owned; the string or the file path */
+	bool is_file;
+};
+
 struct runconf_label {
 	char *key;                       /* owned */
 	char *value;                     /* owned */
@@ -94,6 +119,16 @@ struct runconf {
 	size_t nshares, shares_cap;
 	struct runconf_label *labels;
 	size_t nlabels, labels_cap;
+	char *console_device;            /* "com" | "viocon"; NULL = auto */
+	unsigned console_ports;          /* extra virtio console ports */
+	bool no_network;                 /* network: none */
+	char *bridge;                    /* second NIC on this bridge; may be NULL */
+	bool share_rw;                   /* share-rw=on on the root drive */
+	struct runconf_drive *drives;
+	size_t ndrives, drives_cap;
+	struct runconf_fwcfg *fwcfg;
+	size_t nfwcfg, fwcfg_cap;
+	struct strvec qemu_args;         /* extra QEMU arguments */
 	char *build_key;                 /* may be NULL */
 	struct strvec build_args;        /* "NAME=VALUE" */
 
@@ -113,6 +148,13 @@ void runconf_add_port(struct runconf *rc, const char *host_addr,
 /* Append a share (guest_path may be NULL). Strings are copied. */
 void runconf_add_share(struct runconf *rc, const char *host_path,
 		       const char *tag, const char *guest_path, bool readonly);
+/* Append a drive / a fw_cfg entry (replaces one of the same name and
+ * kind). Strings are copied. */
+void runconf_add_drive(struct runconf *rc, const char *path, bool readonly);
+void runconf_set_fwcfg(struct runconf *rc, const char *name, const char *value, bool is_file);
+/* Is name a valid fw_cfg NAME ([A-Za-z0-9_], 1-40 characters)? */
+bool runconf_fwcfg_name_ok(const char *name);
+
 /* Set a label (replaces an existing key). Strings are copied. */
 void runconf_set_label(struct runconf *rc, const char *key, const char *value);
 

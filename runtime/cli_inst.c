@@ -10,6 +10,9 @@
 #include "run.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <termios.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -644,4 +647,94 @@ int run_inspect(const struct inst_opts *op)
 	instance_free(in);
 	free(root);
 	return 0;
+}
+
+/* Copy what is readable on from to to; false on EOF or error. */
+static bool relay(int from, int to, bool *detach)
+{
+	char buf[4096];
+	ssize_t n = read(from, buf, sizeof(buf));
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return true;
+	if (n <= 0)
+		return false;
+	if (detach) {
+		/* Ctrl-] (0x1d) detaches, as telnet does */
+		char *d = memchr(buf, 0x1d, (size_t)n);
+		if (d) {
+			n = d - buf;
+			*detach = true;
+		}
+	}
+	for (ssize_t off = 0; off < n;) {
+		ssize_t w = write(to, buf + off, (size_t)(n - off));
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return false;
+		off += w;
+	}
+	return !(detach && *detach);
+}
+
+int run_attach(const struct inst_opts *op)
+{
+	const struct inst_opts o = *op;
+	char *root = instance_state_root();
+	struct instance *in = load_named("attach", root, o.name);
+	int rv = 1, fd = -1;
+	bool raw = false;
+	struct termios saved;
+	if (!in)
+		goto out;
+	if (!in->pid) {
+		char *st = instance_status_text(in);
+		cli_err("attach: %s is not running (%s)", o.name, st);
+		free(st);
+		goto out;
+	}
+	if (!in->pty) {
+		cli_err("attach: %s has no pty console (its console: %s); start it with `smolc run -d --pty`",
+			o.name, in->console ? in->console : "file:" INSTANCE_CONSOLE);
+		goto out;
+	}
+	fd = open(in->pty, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0) {
+		cli_err("attach: %s: %s", in->pty, strerror(errno));
+		goto out;
+	}
+	if (isatty(0) && tcgetattr(0, &saved) == 0) {
+		struct termios t = saved;
+		cfmakeraw(&t);
+		raw = tcsetattr(0, TCSANOW, &t) == 0;
+	}
+	fprintf(stderr, "smolc: attached to %s (%s); Ctrl-] detaches\r\n", o.name, in->pty);
+	bool detach = false, stdin_open = true;
+	for (;;) {
+		struct pollfd pf[2] = {{.fd = fd, .events = POLLIN}, {.fd = 0, .events = POLLIN}};
+		int r = poll(pf, stdin_open ? 2 : 1, 500);
+		if (r < 0 && errno != EINTR)
+			break;
+		if (r > 0 && (pf[0].revents & (POLLIN | POLLHUP | POLLERR)) && !relay(fd, 1, NULL))
+			break; /* the VM closed its console */
+		if (stdin_open && r > 0 && (pf[1].revents & (POLLIN | POLLHUP | POLLERR)) && !relay(0, fd, &detach)) {
+			if (detach)
+				break;
+			stdin_open = false; /* EOF on stdin: detach */
+			break;
+		}
+		if (!instance_pid_alive(in->pid, in->dir))
+			break;
+	}
+	rv = 0;
+out:
+	if (raw)
+		tcsetattr(0, TCSANOW, &saved);
+	if (fd >= 0) {
+		close(fd);
+		fprintf(stderr, "smolc: detached from %s\n", o.name);
+	}
+	instance_free(in);
+	free(root);
+	return rv;
 }

@@ -57,6 +57,15 @@ void run_opts_free(struct run_opts *o)
 	}
 	free(o->shares);
 	free(o->initrd);
+	for (size_t i = 0; i < o->nfwcfg; i++) {
+		free(o->fwcfg[i].name);
+		free(o->fwcfg[i].value);
+	}
+	free(o->fwcfg);
+	for (size_t i = 0; i < o->ndrives; i++)
+		free(o->drives[i].path);
+	free(o->drives);
+	sv_free(&o->qemu_args);
 }
 
 /* -p: "[ADDR:]HOST:GUEST[/udp]" (runconf_parse_port), or "GUEST[/udp]" /
@@ -250,6 +259,58 @@ static int apply_overrides(struct runconf *rc, const struct run_opts *o)
 	rc->nshares = w;
 	for (size_t j = 0; j < o->nshares; j++)
 		runconf_add_share(rc, o->shares[j].host_path, o->shares[j].tag, NULL, o->shares[j].readonly);
+	/* the anchor's launcher options */
+	if (o->console_device) {
+		free(rc->console_device);
+		rc->console_device = xstrdup(o->console_device);
+	}
+	if (o->console_ports >= 0)
+		rc->console_ports = (unsigned)o->console_ports;
+	for (size_t i = 0; i < o->nfwcfg; i++)
+		runconf_set_fwcfg(rc, o->fwcfg[i].name, o->fwcfg[i].value, o->fwcfg[i].is_file);
+	for (size_t i = 0; i < rc->nfwcfg; i++) {
+		if (!rc->fwcfg[i].is_file)
+			continue;
+		char *f = runconf_resolve(rc, rc->fwcfg[i].value);
+		free(rc->fwcfg[i].value);
+		rc->fwcfg[i].value = f;
+		if (access(f, R_OK) < 0) {
+			cli_err("run: fw_cfg file %s (-E %s=...): %s", f, rc->fwcfg[i].name, strerror(errno));
+			return 1;
+		}
+	}
+	for (size_t i = 0; i < o->ndrives; i++)
+		runconf_add_drive(rc, o->drives[i].path, o->drives[i].readonly);
+	for (size_t i = 0; i < rc->ndrives; i++) {
+		char *d = runconf_resolve(rc, rc->drives[i].path);
+		free(rc->drives[i].path);
+		rc->drives[i].path = d;
+		struct stat st;
+		if (stat(d, &st) < 0 || !S_ISREG(st.st_mode)) {
+			cli_err("run: drive %s: %s", d, errno && stat(d, &st) < 0 ? strerror(errno) : "not a regular file");
+			return 1;
+		}
+	}
+	if (o->share_rw)
+		rc->share_rw = true;
+	if (o->no_network)
+		rc->no_network = true;
+	if (o->bridge) {
+		free(rc->bridge);
+		rc->bridge = xstrdup(o->bridge);
+	}
+	for (size_t i = 0; i < o->qemu_args.n; i++)
+		sv_pushdup(&rc->qemu_args, o->qemu_args.v[i]);
+	if (rc->no_network && (rc->nports || o->nports || o->publish_all)) {
+		if (o->nports || o->publish_all) {
+			cli_err("run: -p/-P publish ports, but there is no network (--no-network or network: none)");
+			return 2;
+		}
+		fprintf(stderr, "smolc: warning: no network: the run config's ports are not published\n");
+		for (size_t i = 0; i < rc->nports; i++)
+			runconf_port_clear(&rc->ports[i]);
+		rc->nports = 0;
+	}
 	/* ports */
 	size_t recipe_n = rc->nports;
 	if (o->publish_all) {
@@ -661,6 +722,12 @@ static int run_detached(const char *qemu_path, struct strvec *argv, const char *
 	}
 	if (qmsg.len)
 		debugf("qemu: %s", sb_cstr(&qmsg));
+	/* -serial/-chardev pty: "char device redirected to /dev/pts/N (label ...)" */
+	const char *pts = strstr(sb_cstr(&qmsg), "redirected to /dev/pts/");
+	if (pts) {
+		pts += strlen("redirected to ");
+		in->pty = xstrndup(pts, strcspn(pts, " \n"));
+	}
 	sb_free(&qmsg);
 	pid_t qpid = instance_read_pid(dir);
 	if (!qpid || !instance_pid_alive(qpid, dir)) {
@@ -680,8 +747,12 @@ static int run_detached(const char *qemu_path, struct strvec *argv, const char *
 	}
 	instance_release(lockfd);
 	lockfd = -1;
-	fprintf(stderr, "smolc: started %s (pid %ld, %s); `smolc logs %s`, `smolc stop %s`\n", name,
-		(long)qpid, accel, name, name);
+	if (in->pty)
+		fprintf(stderr, "smolc: started %s (pid %ld, %s), console on %s; `smolc attach %s`, `smolc stop %s`\n",
+			name, (long)qpid, accel, in->pty, name, name);
+	else
+		fprintf(stderr, "smolc: started %s (pid %ld, %s); `smolc logs %s`, `smolc stop %s`\n", name,
+			(long)qpid, accel, name, name);
 	if (!o->time)
 		printf("%s\n", name);
 	fflush(stdout);
@@ -855,7 +926,13 @@ int run_main(const struct run_opts *op)
 		free(ipath);
 		goto out;
 	}
-	const char *console = o.console;
+	const char *console = o.pty ? "pty" : o.console;
+	if (o.pty && o.console && strcmp(o.console, "pty")) {
+		cli_err("run: --pty and --console %s: give one console", o.console);
+		free(ipath);
+		rv = 2;
+		goto out;
+	}
 	if (o.detach && console && !strcmp(console, "stdio")) {
 		cli_err("run: --console stdio cannot be used with -d (the console goes to `smolc logs`)");
 		free(ipath);
@@ -888,8 +965,33 @@ int run_main(const struct run_opts *op)
 		.extra_append = o.append,
 		.snapshot = stored && !rc->readonly,
 	};
+	qemu_path = qemu_find_binary(bin_name);
+	/* viocon when the NetBSD kernel has it (as startnb does), but not
+	 * detached: the anchor found viocon crashing under -daemonize */
+	if (!rc->console_device && !strcmp(runconf_profile(rc), "netbsd") && !o.detach) {
+		char *k = runconf_resolve(rc, rc->kernel);
+		if (qemu_kernel_has_viocon(k)) {
+			qo.console_device = "viocon";
+			debugf("console: viocon (the kernel has viocon_earlyinit)");
+		}
+		free(k);
+	}
+	char *vcache = NULL;
+	{
+		char *sr = instance_state_root();
+		if (mkdir_p(sr, 0700) == 0)
+			vcache = path_join(sr, ".qemu-version");
+		free(sr);
+	}
+	bool bios = qemu_path && !strcmp(runconf_machine(rc), "microvm") && qemu_needs_bios_workaround(qemu_path, vcache);
+	free(vcache);
+	if (bios) {
+		fprintf(stderr, "smolc: QEMU 9.0/9.1: adding -bios bios-microvm.bin (its microvm default BIOS crashes)\n");
+		qo.bios_workaround = true;
+	}
 	if (o.detach) {
-		if (!console || str_startswith(console, "stdio"))
+		const char *eff = console ? console : runconf_console(rc);
+		if (str_startswith(eff, "stdio"))
 			qo.console = "file:" INSTANCE_CONSOLE;
 		root = instance_state_root();
 		realdir = path_join(root, name);
@@ -921,7 +1023,6 @@ int run_main(const struct run_opts *op)
 		rv = 0;
 		goto out;
 	}
-	qemu_path = qemu_find_binary(bin_name);
 	if (!qemu_path) {
 		if (bin_env && *bin_env)
 			cli_err("%s not found (from SMOLC_QEMU)", bin_name);
@@ -1009,6 +1110,7 @@ int run_main(const struct run_opts *op)
 	}
 	rv = run_detached(qemu_path, &qargv, root, name, lockfd, rc, &o, accel_name(ac.kind), &in);
 	free(in.ports);
+	free(in.pty);
 	free(ipath);
 	lockfd = -1;
 out:

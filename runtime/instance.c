@@ -39,6 +39,7 @@ void instance_free(struct instance *in)
 	free(in->console);
 	free(in->qemu);
 	free(in->stopped_by);
+	free(in->pty);
 	free(in);
 }
 
@@ -274,6 +275,7 @@ int instance_write_summary(const struct instance *in, char **err)
 	KV("accel", in->accel);
 	KV("console", in->console);
 	KV("qemu", in->qemu);
+	KV("pty", in->pty);
 #undef KV
 	sb_printf(&sb, "started=%lld\n", in->started);
 	if (in->last_pid)
@@ -309,6 +311,7 @@ static void read_summary(struct instance *in)
 			else if (!strcmp(line, "accel")) dst = &in->accel;
 			else if (!strcmp(line, "console")) dst = &in->console;
 			else if (!strcmp(line, "qemu")) dst = &in->qemu;
+			else if (!strcmp(line, "pty")) dst = &in->pty;
 			else if (!strcmp(line, "started")) in->started = strtoll(v, NULL, 10);
 			else if (!strcmp(line, "pid")) in->last_pid = (pid_t)strtol(v, NULL, 10);
 			else if (!strcmp(line, "rm")) in->rm = !strcmp(v, "1");

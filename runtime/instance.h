@@ -10,7 +10,8 @@
  *   <root>/<name>/instance      summary, "key=value" lines: name, service,
  *                               image, ports, accel, console, started
  *                               (epoch seconds), qemu (binary), pid (the
- *                               QEMU once started), rm (1: remove on exit)
+ *                               QEMU once started), rm (1: remove on exit),
+ *                               pty (the console's /dev/pts/N with --pty)
  *   <root>/<name>/qemu.argv     QEMU's argv, NUL-separated (inspect)
  *   <root>/<name>/exit          written by the instance's monitor when QEMU
  *                               ends: "status=N" or "signal=N", "exited=EPOCH"
@@ -65,6 +66,7 @@ struct instance {
 	pid_t pid;                       /* verified live QEMU; 0 = not running */
 	pid_t last_pid;                  /* the QEMU it ran (summary), 0 unknown */
 	char *service, *image, *ports, *accel, *console, *qemu;
+	char *pty;                       /* the console's pty (/dev/pts/N), or NULL */
 	long long started;               /* epoch seconds, 0 unknown */
 	bool rm;                         /* removed by its monitor on exit */
 	/* EXITED: from the exit record (-1 / 0 when unknown) */

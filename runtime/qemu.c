@@ -5,10 +5,14 @@
  * (`-device virtio-*-device`) on microvm, virtio-pci on virt. */
 #include "qemu.h"
 
+#include <elf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -152,6 +156,37 @@ static void add_share(struct strvec *v, const struct runconf *rc, const struct r
 	free(host);
 }
 
+/* The chardev backend of a console spec for viocon ("stdio" → "stdio,
+ * id=con0,..."); NULL for "none". -1 with *err on a bad spec. */
+static int viocon_chardev(const char *console, char **out, char **err)
+{
+	*out = NULL;
+	if (!strcmp(console, "stdio")) {
+		*out = xstrdup("stdio,id=con0,mux=on,signal=on");
+	} else if (!strcmp(console, "pty")) {
+		*out = xstrdup("pty,id=con0");
+	} else if (!strcmp(console, "none")) {
+		return 0;
+	} else if (str_startswith(console, "tcp:")) {
+		char *end;
+		errno = 0;
+		unsigned long port = strtoul(console + 4, &end, 10);
+		if (!console[4] || *end || errno || port == 0 || port > 65535) {
+			*err = xasprintf("--console %s: expected tcp:PORT with PORT from 1 to 65535", console);
+			return -1;
+		}
+		*out = xasprintf("socket,id=con0,host=127.0.0.1,port=%lu,server=on,wait=off", port);
+	} else if (str_startswith(console, "file:") && console[5]) {
+		char *esc = opt_escape(console + 5);
+		*out = xasprintf("file,id=con0,path=%s", esc);
+		free(esc);
+	} else {
+		*err = xasprintf("--console %s: expected stdio, pty, none, tcp:PORT or file:PATH", console);
+		return -1;
+	}
+	return 0;
+}
+
 static int add_console(struct strvec *v, const char *console, char **err)
 {
 	if (!strcmp(console, "stdio")) {
@@ -200,6 +235,8 @@ int qemu_build_argv(const struct runconf *rc, const struct qemu_opts *o,
 	else
 		add(argv, arm ? (kvm ? "virt,highmem=off,gic-version=host" : "virt,highmem=off,gic-version=3")
 			      : "virt");
+	if (o->bios_workaround && !pci)
+		add2(argv, "-bios", "bios-microvm.bin");
 	add2(argv, "-accel", accel_name(o->accel));
 	add(argv, "-cpu");
 	if (arm)
@@ -221,9 +258,20 @@ int qemu_build_argv(const struct runconf *rc, const struct qemu_opts *o,
 		add(argv, "-initrd");
 		sv_push(argv, runconf_resolve(rc, rc->initrd));
 	}
+	const char *condev = o->console_device ? o->console_device : rc->console_device ? rc->console_device : "com";
+	bool viocon = !strcmp(condev, "viocon");
+	char *cmdline = runconf_cmdline(rc);
+	if (viocon) {
+		/* the NetBSD kernel's console: console=com → console=viocon */
+		char *c = strstr(cmdline, "console=com");
+		if (c && (c == cmdline || c[-1] == ' ') && (c[11] == ' ' || !c[11])) {
+			char *n = xasprintf("%.*sconsole=viocon%s", (int)(c - cmdline), cmdline, c + 11);
+			free(cmdline);
+			cmdline = n;
+		}
+	}
 	struct strbuf cl;
 	sb_init(&cl);
-	char *cmdline = runconf_cmdline(rc);
 	sb_adds(&cl, cmdline);
 	free(cmdline);
 	if (o->extra_append && *o->extra_append)
@@ -245,11 +293,27 @@ int qemu_build_argv(const struct runconf *rc, const struct qemu_opts *o,
 				rc->readonly ? ",readonly=on" : o->snapshot ? ",snapshot=on" : ""));
 	free(img_esc);
 	free(img);
-	add2(argv, "-device", pci ? "virtio-blk-pci,drive=hd0" : "virtio-blk-device,drive=hd0");
+	const char *blk = pci ? "virtio-blk-pci" : "virtio-blk-device";
+	add(argv, "-device");
+	sv_push(argv, xasprintf("%s,drive=hd0%s", blk, rc->share_rw ? ",share-rw=on" : ""));
+	for (size_t i = 0; i < rc->ndrives; i++) {
+		char *dp = runconf_resolve(rc, rc->drives[i].path);
+		char *de = opt_escape(dp);
+		add(argv, "-drive");
+		sv_push(argv, xasprintf("if=none,file=%s,format=raw,id=hd%zu%s", de, i + 1,
+					rc->drives[i].readonly ? ",readonly=on" : ""));
+		add(argv, "-device");
+		sv_push(argv, xasprintf("%s,drive=hd%zu", blk, i + 1));
+		free(de);
+		free(dp);
+	}
 
+	const char *nic = pci ? "virtio-net-pci" : "virtio-net-device";
+	/* a builder VM without --network: -nic none; --no-network: no device
+	 * at all (-nodefaults gives none) */
 	if (o->no_network) {
 		add2(argv, "-nic", "none");
-	} else {
+	} else if (!rc->no_network) {
 		struct strbuf net;
 		sb_init(&net);
 		sb_adds(&net, "user,id=net0,ipv6=off");
@@ -259,7 +323,16 @@ int qemu_build_argv(const struct runconf *rc, const struct qemu_opts *o,
 			add_port(&net, &o->ports[i]);
 		add(argv, "-netdev");
 		sv_push(argv, sb_detach(&net));
-		add2(argv, "-device", pci ? "virtio-net-pci,netdev=net0" : "virtio-net-device,netdev=net0");
+		add(argv, "-device");
+		sv_push(argv, xasprintf("%s,netdev=net0", nic));
+	}
+	if (rc->bridge && !o->no_network) {
+		char *br = opt_escape(rc->bridge);
+		add(argv, "-netdev");
+		sv_push(argv, xasprintf("bridge,id=net1,br=%s", br));
+		add(argv, "-device");
+		sv_push(argv, xasprintf("%s,netdev=net1", nic));
+		free(br);
 	}
 
 	size_t fs = 0;
@@ -282,8 +355,41 @@ int qemu_build_argv(const struct runconf *rc, const struct qemu_opts *o,
 	 * which -no-reboot turns into a QEMU exit. */
 	add(argv, "-no-reboot");
 	add2(argv, "-rtc", "base=utc,clock=host,driftfix=slew");
-	if (add_console(argv, o->console ? o->console : runconf_console(rc), err) < 0)
+	const char *console = o->console ? o->console : runconf_console(rc);
+	if (viocon || rc->console_ports) {
+		const char *serial = pci ? "virtio-serial-pci" : "virtio-serial-device";
+		add(argv, "-device");
+		sv_push(argv, xasprintf("%s,max_ports=%u", serial, rc->console_ports + (viocon ? 1 : 0)));
+	}
+	if (viocon) {
+		char *cd = NULL;
+		if (viocon_chardev(console, &cd, err) < 0)
+			goto fail;
+		if (cd) {
+			add(argv, "-chardev");
+			sv_push(argv, cd);
+			add2(argv, "-device", "virtconsole,chardev=con0,name=con0");
+		}
+		add2(argv, "-serial", "none");
+	} else if (add_console(argv, console, err) < 0) {
 		goto fail;
+	}
+	for (unsigned k = 1; k <= rc->console_ports; k++) {
+		add(argv, "-chardev");
+		sv_push(argv, xasprintf("socket,path=cons%u.sock,server=on,wait=off,id=cons%u", k, k));
+		add(argv, "-device");
+		sv_push(argv, xasprintf("virtconsole,chardev=cons%u,name=cons%u", k, k));
+	}
+	for (size_t i = 0; i < rc->nfwcfg; i++) {
+		const struct runconf_fwcfg *f = &rc->fwcfg[i];
+		char *val = f->is_file ? runconf_resolve(rc, f->value) : xstrdup(f->value);
+		char *esc = opt_escape(val);
+		add(argv, "-fw_cfg");
+		sv_push(argv, xasprintf("opt/org.smolbsd.%s.%s,%s=%s", f->is_file ? "file" : "var", f->name,
+					f->is_file ? "file" : "string", esc));
+		free(esc);
+		free(val);
+	}
 	if (o->pidfile)
 		add2(argv, "-pidfile", o->pidfile);
 	if (o->qmp_socket) {
@@ -294,10 +400,139 @@ int qemu_build_argv(const struct runconf *rc, const struct qemu_opts *o,
 	}
 	if (o->daemonize)
 		add(argv, "-daemonize");
+	for (size_t i = 0; i < rc->qemu_args.n; i++)
+		add(argv, rc->qemu_args.v[i]);
 	return 0;
 fail:
 	sv_free(argv);
 	return -1;
+}
+
+/* Find the section named `want` via the section-header string table. */
+#define ELF_LIMIT (16u << 20)
+
+static bool read_at(int fd, void *buf, size_t n, off_t off)
+{
+	return pread(fd, buf, n, off) == (ssize_t)n;
+}
+
+/* Scan [off, off+size) of fd for the NUL-terminated name. */
+static bool strtab_has(int fd, uint64_t off, uint64_t size, const char *name)
+{
+	if (size == 0 || size > ELF_LIMIT)
+		return false;
+	char *buf = xmalloc((size_t)size + 1);
+	bool found = false;
+	if (read_at(fd, buf, (size_t)size, (off_t)off)) {
+		buf[size] = 0;
+		size_t nl = strlen(name);
+		for (size_t i = 0; i + nl < size + 1 && !found; i += strlen(buf + i) + 1)
+			found = !strcmp(buf + i, name);
+	}
+	free(buf);
+	return found;
+}
+
+bool qemu_kernel_has_viocon(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	bool found = false;
+	unsigned char id[EI_NIDENT];
+	if (!read_at(fd, id, sizeof(id), 0) || memcmp(id, ELFMAG, SELFMAG) || id[EI_DATA] != ELFDATA2LSB)
+		goto out;
+	/* the string tables linked from SHT_SYMTAB / SHT_DYNSYM sections */
+	if (id[EI_CLASS] == ELFCLASS64) {
+		Elf64_Ehdr eh;
+		if (!read_at(fd, &eh, sizeof(eh), 0) || eh.e_shentsize != sizeof(Elf64_Shdr) || eh.e_shnum > 4096)
+			goto out;
+		for (unsigned i = 0; i < eh.e_shnum && !found; i++) {
+			Elf64_Shdr sh, st;
+			if (!read_at(fd, &sh, sizeof(sh), (off_t)(eh.e_shoff + (uint64_t)i * sizeof(sh))))
+				break;
+			if ((sh.sh_type == SHT_SYMTAB || sh.sh_type == SHT_DYNSYM) && sh.sh_link < eh.e_shnum &&
+			    read_at(fd, &st, sizeof(st), (off_t)(eh.e_shoff + (uint64_t)sh.sh_link * sizeof(st))))
+				found = strtab_has(fd, st.sh_offset, st.sh_size, "viocon_earlyinit");
+		}
+	} else if (id[EI_CLASS] == ELFCLASS32) {
+		Elf32_Ehdr eh;
+		if (!read_at(fd, &eh, sizeof(eh), 0) || eh.e_shentsize != sizeof(Elf32_Shdr) || eh.e_shnum > 4096)
+			goto out;
+		for (unsigned i = 0; i < eh.e_shnum && !found; i++) {
+			Elf32_Shdr sh, st;
+			if (!read_at(fd, &sh, sizeof(sh), (off_t)(eh.e_shoff + (uint64_t)i * sizeof(sh))))
+				break;
+			if ((sh.sh_type == SHT_SYMTAB || sh.sh_type == SHT_DYNSYM) && sh.sh_link < eh.e_shnum &&
+			    read_at(fd, &st, sizeof(st), (off_t)(eh.e_shoff + (uint64_t)sh.sh_link * sizeof(st))))
+				found = strtab_has(fd, st.sh_offset, st.sh_size, "viocon_earlyinit");
+		}
+	}
+out:
+	close(fd);
+	return found;
+}
+
+/* Scan the binary for its "QEMU emulator version X.Y" string (what
+ * --version prints is a literal in the executable): no need to run it. */
+static int scan_version(const char *path, const struct stat *st, int *major, int *minor)
+{
+	static const char needle[] = "QEMU emulator version ";
+	if (st->st_size <= 0 || st->st_size > (off_t)512 << 20)
+		return -1;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	void *m = mmap(NULL, (size_t)st->st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (m == MAP_FAILED)
+		return -1;
+	int rv = -1;
+	const char *hit = memmem(m, (size_t)st->st_size, needle, sizeof(needle) - 1);
+	if (hit) {
+		const char *v = hit + sizeof(needle) - 1;
+		size_t left = (size_t)((const char *)m + st->st_size - v);
+		char buf[16];
+		size_t n = left < sizeof(buf) - 1 ? left : sizeof(buf) - 1;
+		memcpy(buf, v, n);
+		buf[n] = 0;
+		if (sscanf(buf, "%d.%d", major, minor) == 2)
+			rv = 0;
+	}
+	munmap(m, (size_t)st->st_size);
+	return rv;
+}
+
+bool qemu_needs_bios_workaround(const char *qemu_path, const char *cache_file)
+{
+	struct stat st;
+	if (stat(qemu_path, &st) < 0)
+		return false;
+	char key[128];
+	snprintf(key, sizeof(key), "%llu %llu %lld %lld", (unsigned long long)st.st_dev, (unsigned long long)st.st_ino,
+		 (long long)st.st_size, (long long)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec);
+	char *text = NULL;
+	size_t len = 0;
+	bool known = false, bios = false;
+	if (cache_file && read_file(cache_file, 4096, &text, &len) == 0) {
+		size_t kl = strlen(key);
+		if (len > kl + 2 && !strncmp(text, key, kl) && text[kl] == ' ') {
+			known = true;
+			bios = text[kl + 1] == '1';
+		}
+	}
+	free(text);
+	if (known)
+		return bios;
+	int major = 0, minor = 0;
+	if (scan_version(qemu_path, &st, &major, &minor) == 0)
+		bios = major == 9 && (minor == 0 || minor == 1);
+	if (cache_file) {
+		char *line = xasprintf("%s %d\n", key, bios ? 1 : 0);
+		write_file_atomic_nosync(cache_file, line, strlen(line), 0644);
+		free(line);
+	}
+	return bios;
 }
 
 char *qemu_shell_quote(const char *s)

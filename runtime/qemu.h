@@ -22,7 +22,20 @@
  * and for evbarm-aarch64: qemu-system-aarch64 -M virt,highmem=off,
  * gic-version=host|3 -cpu host|max, virtio-*-pci devices,
  * -device virtio-rng-pci. Option values that QEMU splits on ',' have
- * their commas doubled. */
+ * their commas doubled.
+ *
+ * The anchor's launcher options, from the run config (runconf.h):
+ *   console_device viocon: -chardev <backend>,id=con0 -device
+ *     virtio-serial-device,max_ports=1+N -device virtconsole,chardev=con0,
+ *     name=con0 and console=viocon on a netbsd command line;
+ *   console_ports N: -chardev socket,path=consK.sock,server=on,wait=off,
+ *     id=consK -device virtconsole,chardev=consK,name=consK (K = 1..N);
+ *   drives: -drive if=none,file=P,format=raw,id=hdK[,readonly=on]
+ *     -device virtio-blk-device,drive=hdK; share_rw: share-rw=on on hd0;
+ *   network none: no NIC; bridge BR: -netdev bridge,id=net1,br=BR
+ *     -device virtio-net-device,netdev=net1;
+ *   fw_cfg: -fw_cfg opt/org.smolbsd.var.NAME,string=V |
+ *     opt/org.smolbsd.file.NAME,file=P; qemu_args last. */
 #ifndef SMOLC_QEMU_H
 #define SMOLC_QEMU_H
 
@@ -47,6 +60,10 @@ struct qemu_opts {
 	size_t nports;
 	const struct runconf_share *shares;      /* extra --share */
 	size_t nshares;
+	const char *console_device;      /* "com" | "viocon"; NULL = the run
+					  * config's, else com (the caller
+					  * resolves "auto": qemu_kernel_has_viocon) */
+	bool bios_workaround;            /* -bios bios-microvm.bin (QEMU 9.0/9.1 microvm) */
 	const char *pidfile;             /* -pidfile when set */
 	const char *qmp_socket;          /* -qmp unix:...,server=on,wait=off when set */
 	bool daemonize;                  /* -daemonize */
@@ -85,6 +102,19 @@ char *qemu_find_binary(const char *name);
  * spec). argv must be empty on entry; on failure it is left empty. */
 int qemu_build_argv(const struct runconf *rc, const struct qemu_opts *o,
 		    struct strvec *argv, char **err);
+
+/* Does the kernel at path define the symbol viocon_earlyinit (NetBSD's
+ * virtio console early init, as startnb.sh checks with nm)? Reads the
+ * ELF section headers and the symbol string table only (bounded: at most
+ * 16 MiB of it); false for anything that is not an ELF file. */
+bool qemu_kernel_has_viocon(const char *path);
+
+/* Is the QEMU at qemu_path version 9.0.x or 9.1.x (whose microvm needs
+ * -bios bios-microvm.bin, as the anchor does)? Read from the "QEMU
+ * emulator version X.Y" literal in the executable (it is not run), and
+ * remembered in cache_file (may be NULL) under the binary's device,
+ * inode, size and mtime. False when unknown. */
+bool qemu_needs_bios_workaround(const char *qemu_path, const char *cache_file);
 
 /* Quote one word for a POSIX shell (only when needed). Caller frees. */
 char *qemu_shell_quote(const char *s);

@@ -8,6 +8,7 @@
  *   smolc wait NAME --port N [--timeout S] [--http PATH]  run_wait
  *   smolc rm [-f] NAME...                               run_rm
  *   smolc inspect [--json] NAME                         run_inspect
+ *   smolc attach NAME                                   run_attach
  *
  * Each prints its own messages ("smolc: ..." on stderr, results on
  * stdout) and returns the process exit code: 0 ok, 1 failure, 2 bad
@@ -55,6 +56,17 @@ struct run_opts {
 	size_t nshares, shares_cap;
 	const char *append, *accel, *console, *name;
 	char *initrd;                    /* owned: --initrd, made absolute */
+	/* the anchor's launcher options (startnb.sh), over the run config */
+	const char *console_device;      /* --console-device com|viocon */
+	bool pty;                        /* --pty: --console pty */
+	int console_ports;               /* --console-ports N; -1 = the config's */
+	struct runconf_fwcfg *fwcfg;     /* owned: -e NAME=VALUE, -E NAME=FILE */
+	size_t nfwcfg, fwcfg_cap;
+	struct runconf_drive *drives;    /* owned: --drive FILE[,ro] */
+	size_t ndrives, drives_cap;
+	bool share_rw, no_network;       /* --share-rw, --no-network / --net none */
+	const char *bridge;              /* --net bridge=BR */
+	struct strvec qemu_args;         /* owned: --qemu-arg ARG */
 	run_build_fn build;              /* builds a Smolfile target */
 	void *build_ctx;
 	run_image_fn image;              /* NULL: no image store */
@@ -86,5 +98,6 @@ int run_logs(const struct inst_opts *o);
 int run_wait(const struct inst_opts *o);
 int run_rm(const struct inst_opts *o);
 int run_inspect(const struct inst_opts *o);
+int run_attach(const struct inst_opts *o);
 
 #endif

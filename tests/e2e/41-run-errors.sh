@@ -53,6 +53,11 @@ mkdir empty; (cd empty && expect 2 "no target and no ./Smolfile" "$SMOLC" run) |
 expect 2 '^smolc: -p: port "80:": ports must be numbers' "$SMOLC" run --dry-run svc -p 80:
 expect 2 '^smolc: -p: port "8o": expected \[ADDR:\]HOST:GUEST\[/tcp|/udp\], or GUEST\[/udp\] for a free host port$' "$SMOLC" run --dry-run svc -p 8o
 expect 2 'unknown accelerator "warp"' "$SMOLC" run --dry-run svc --accel warp
+expect 2 '^smolc: run: --json goes with --time (it prints the times as JSON)$' "$SMOLC" run --dry-run --json svc
+# did-you-mean: only close, real commands
+expect 2 "^Did you mean 'smolc stop'?$" "$SMOLC" stpo
+"$SMOLC" push >out 2>err; [ $? -eq 2 ] && ! grep -q 'Did you mean' err || { echo "FAIL: push suggested: $(cat err)"; exit 1; }
+"$SMOLC" rn >out 2>err; grep -qx "Did you mean 'smolc rm'?" err || grep -qx "Did you mean 'smolc run'?" err || { echo "FAIL: rn: $(cat err)"; exit 1; }
 expect 2 '^smolc: -m 1T' "$SMOLC" run --dry-run svc -m 1T
 expect 2 "^smolc: run: unknown option '--bogus'$" "$SMOLC" run --bogus svc
 expect 2 'cannot be used with -d' "$SMOLC" run -d --console stdio svc

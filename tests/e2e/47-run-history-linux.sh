@@ -80,7 +80,7 @@ for _ in $(seq 100); do [ -e "$SMOLC_STATE_DIR/a/exit" ] && break; sleep 0.1; do
 
 # a guest whose rc exits 3
 P4=$(freeport)
-"$SMOLC" run -d --accel tcg -p "$P4:80" images/bad.yaml >/dev/null 2>err || fail "run bad: $(cat err)"
+"$SMOLC" run -d --accel tcg --name bad -p "$P4:80" images/bad.yaml >/dev/null 2>err || fail "run bad: $(cat err)"
 "$SMOLC" wait bad --port "$P4" --timeout 600 >out 2>err; rc=$?
 [ $rc -eq 1 ] || fail "wait on a dead rc: exit $rc: $(cat err)"
 grep -q "^smolc: wait: the guest's /etc/rc exited (status 3) before port $P4 of bad answered$" err \
