@@ -155,7 +155,7 @@ mkdir -p fail && cd fail
 before=$(layers); n=$(starts)
 run "$SMOLC" build
 expect_rc 1 "a RUN that exits 3"
-assert_contains "$OUT" "Smolfile:6:1: error: RUN failed with exit status 3; last lines of its output:" "status"
+assert_contains "$OUT" "Smolfile:7:1: error: RUN failed with exit status 3; last lines of its output:" "status"
 assert_contains "$OUT" "| about to fail" "output tail"
 assert_eq $((n + 1)) "$(starts)" "one boot"
 assert_eq "$before" "$(layers)" "layers after a failed RUN (only the cached set)"
