@@ -77,11 +77,28 @@ char *builder_rc(const struct builder_opts *o, const char *nonce, bool had_rc, b
 			     "\techo 'nameserver 10.0.2.3' >/etc/resolv.conf && ours=1\n"
 			     "fi\n");
 	}
+	bool as_user = o->user && *o->user && strcmp(o->user, "root") && strcmp(o->user, "0");
+	if (as_user) /* the runner's directory: the user reads the script through it */
+		sb_adds(&sb, "chmod 0711 $R\n");
 	sb_printf(&sb, "echo 'smolc-run: begin %s'\n", nonce);
-	sb_adds(&sb, "(cd ");
+	sb_addc(&sb, '(');
+	if (o->workdir && *o->workdir) { /* WORKDIR: made when missing, as Docker does */
+		sb_adds(&sb, "mkdir -p ");
+		sh_quote(&sb, o->workdir);
+		sb_adds(&sb, " && ");
+	}
+	sb_adds(&sb, "cd ");
 	sh_quote(&sb, o->workdir && *o->workdir ? o->workdir : "/");
-	sb_adds(&sb, " && . $R/env && exec /bin/sh -e $R/script) </dev/null\n"
-		     "st=$?\n");
+	if (as_user) {
+		/* USER: as CMD at boot, through su (the group is not used) */
+		sb_adds(&sb, " && . $R/env && exec su ");
+		sh_quote(&sb, o->user);
+		sb_adds(&sb, " -c \"exec /bin/sh -e $R/script\") </dev/null\n"
+			     "st=$?\n");
+	} else {
+		sb_adds(&sb, " && . $R/env && exec /bin/sh -e $R/script) </dev/null\n"
+			     "st=$?\n");
+	}
 	if (o->network)
 		sb_adds(&sb, "[ -n \"$ours\" ] && [ \"$(cat /etc/resolv.conf 2>/dev/null)\" = 'nameserver 10.0.2.3' ] &&"
 			     " rm -f /etc/resolv.conf\n");
