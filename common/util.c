@@ -508,6 +508,18 @@ static size_t utf8_seq(const unsigned char *s)
 	return n;
 }
 
+void sb_add_shquoted(struct strbuf *sb, const char *s)
+{
+	sb_addc(sb, '\'');
+	for (; *s; s++) {
+		if (*s == '\'')
+			sb_adds(sb, "'\\''");
+		else
+			sb_addc(sb, *s);
+	}
+	sb_addc(sb, '\'');
+}
+
 void sb_add_escaped(struct strbuf *sb, const char *str, bool keep_nl)
 {
 	const unsigned char *s = (const unsigned char *)(str ? str : "");

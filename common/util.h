@@ -103,6 +103,9 @@ bool str_ieq(const char *a, const char *b);
 char *str_escape(const char *s);
 void sb_add_escaped(struct strbuf *sb, const char *s, bool keep_nl);
 
+/* Append s as one /bin/sh word: '…', with each ' as '\''. */
+void sb_add_shquoted(struct strbuf *sb, const char *s);
+
 /* Edit distance (for "did you mean"). */
 size_t levenshtein(const char *a, const char *b);
 

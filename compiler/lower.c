@@ -529,19 +529,6 @@ static bool exec_form(const struct lw *w, size_t from, const char *text, struct 
 	return false;
 }
 
-/* A word quoted for /bin/sh: '…', with ' as '\''. */
-static void sh_quote(struct strbuf *sb, const char *s)
-{
-	sb_addc(sb, '\'');
-	for (; *s; s++) {
-		if (*s == '\'')
-			sb_adds(sb, "'\\''");
-		else
-			sb_addc(sb, *s);
-	}
-	sb_addc(sb, '\'');
-}
-
 /* ---- one function per instruction ---- */
 
 static bool is_netbsd_version(const char *v)
@@ -1517,7 +1504,7 @@ static void lower_text(struct lw *w, struct ir_node *n)
 			for (size_t i = 0; i < v.n; i++) {
 				if (i)
 					sb_addc(&q, ' ');
-				sh_quote(&q, v.v[i]);
+				sb_add_shquoted(&q, v.v[i]);
 			}
 			n->u.cmd.text = sb_detach(&q);
 			n->u.cmd.exec = true;

@@ -538,13 +538,8 @@ static char *install_script(const struct strvec *scripts)
 			f[k] = strtok_r(k ? NULL : copy, " ", &save);
 		sb_adds(&sb, "inst");
 		for (int k = 0; k < 3; k++) {
-			sb_adds(&sb, " '");
-			for (const char *c = f[k] ? f[k] : ""; *c; c++)
-				if (*c == '\'')
-					sb_adds(&sb, "'\\''");
-				else
-					sb_addc(&sb, *c);
-			sb_addc(&sb, '\'');
+			sb_addc(&sb, ' ');
+			sb_add_shquoted(&sb, f[k] ? f[k] : "");
 		}
 		sb_printf(&sb, " || exit %zu\n", i + 1 < 250 ? i + 1 : 250);
 		free(copy);

@@ -132,6 +132,18 @@ void step_walk_context(const char *root, const char *rel, const struct stat *kno
 	sv_free(&names);
 }
 
+int step_script_input(struct step_plan_ctx *c, struct plan_step *s)
+{
+	(void)c;
+	const struct ir_script *sc = s->node->u.script;
+	struct plan_input *in = plan_add_input(s, "script", sc->path ? sc->path : "(inline)");
+	char hex[65];
+	const char *t = sc->text ? sc->text : "";
+	sha256_hex(t, strlen(t), hex);
+	in->digest = xasprintf("sha256:%s", hex);
+	return 0;
+}
+
 const char *step_envs_digest(struct step_plan_ctx *c)
 {
 	if (!c->envs[0]) {

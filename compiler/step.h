@@ -157,6 +157,9 @@ bool step_key_epoch(const struct plan *p, const struct plan_step *s, struct dige
 int step_owner(struct step_build_ctx *b, const char *what, const struct ir_chown *c, int64_t *uid, int64_t *gid,
 	       char **err);
 
+/* inputs(): the script of a POSTINST or RUN node (its text's sha256). */
+int step_script_input(struct step_plan_ctx *c, struct plan_step *s);
+
 /* The sha256 (hex) of every ENV and ARG of c->r, made once per recipe:
  * the environment of POSTINST and RUN scripts, part of their keys. */
 const char *step_envs_digest(struct step_plan_ctx *c);
