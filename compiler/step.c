@@ -194,7 +194,7 @@ struct fs_meta step_file_meta(unsigned perm, int64_t mtime)
 
 /* ---- /etc/passwd and /etc/group lookups in the tree (COPY --chown) ---- */
 
-static char *tree_read_small(struct fstree *t, const char *path)
+char *step_tree_read_small(struct fstree *t, const char *path)
 {
 	struct fs_node *n = fstree_lookup(t, path);
 	if (!n || n->inode->type != FS_REG || n->inode->size > (1u << 20))
@@ -235,7 +235,7 @@ static int resolve_id(struct fstree *t, const char *file, const char *name, uint
 		*id = 0;
 		return 0;
 	}
-	char *text = tree_read_small(t, file);
+	char *text = step_tree_read_small(t, file);
 	if (!text)
 		return -1;
 	int rc = -2;

@@ -174,6 +174,10 @@ int step_builder_can_boot(struct step_build_ctx *b, const char *what, const char
 void step_builder_defaults(struct step_build_ctx *b, const struct plan_step *s, struct builder_opts *bo,
 			   struct strvec *env);
 
+/* The content of a regular file of tree t of at most 1 MiB (malloc'd, NUL
+ * terminated), or NULL (no such file, too big, unreadable). */
+char *step_tree_read_small(struct fstree *t, const char *path);
+
 /* root:wheel metadata stamped with mtime: a 0755 directory, a file of perm. */
 struct fs_meta step_dir_meta(int64_t mtime);
 struct fs_meta step_file_meta(unsigned perm, int64_t mtime);

@@ -156,5 +156,16 @@ run "$SMOLC" build
 expect_rc 1 "ADD with a wrong checksum"
 assert_match "$OUT" "^Smolfile:5:[0-9]+: error: .*(mismatch|expected).*" "the mismatch, at the URL"
 assert_not_in_image "$img" /opt/x
+
+# a recipe's own /etc/fstab is kept (with a warning when its root line is
+# not the one smolc would write); so is its own /etc/include/ file
+printf '# mine\nNAME=cproot / ext2fs ro 1 1\n' >fstab
+printf 'echo mine\n' >basicrc
+{ head_recipe; printf 'COPY fstab /etc/fstab\nCOPY basicrc /etc/include/basicrc\n'; } >Smolfile
+run "$SMOLC" build
+expect_rc 0 "build with the recipe's own fstab"
+assert_contains "$OUT" "warning: keeping the image's own /etc/fstab, whose root line is NAME=cproot / ext2fs ro 1 1; smolc would write NAME=cproot / ext2fs rw 1 1" "the warning"
+assert_eq "$(cat fstab)" "$(dbg_cat "$img" /etc/fstab)" "the recipe's fstab"
+assert_eq "echo mine" "$(dbg_cat "$img" /etc/include/basicrc)" "the recipe's basicrc"
 assert_cache_sane "$SMOLC_CACHE"
 echo ok
