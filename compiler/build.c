@@ -185,6 +185,26 @@ static int run_step(struct build *b, size_t i)
 		return -1;
 	}
 	sv_push(&b->layer_dirs, final);
+	/* a fixed SIZE the files alone already exceed: say so now, not after
+	 * every later step (the image writer checks the exact need) */
+	const struct recipe_settings *rs = &b->r->set;
+	if (!rs->size_auto && rs->size_bytes) {
+		struct fstree_stats st;
+		fstree_get_stats(b->tree, &st);
+		if (st.bytes > rs->size_bytes) {
+			struct loc at = s->loc;
+			for (size_t k = 0; k < b->r->n; k++)
+				if (b->r->v[k].kind == IR_SIZE)
+					at = b->r->v[k].loc;
+			char *m = xasprintf("the image needs at least %" PRIu64 " MiB: after %s its files alone take %" PRIu64
+					    " MiB, more than SIZE %" PRIu64 " MiB\ngive SIZE more, or SIZE auto",
+					    (st.bytes + (1u << 20) - 1) >> 20, s->title, (st.bytes + (1u << 20) - 1) >> 20,
+					    rs->size_bytes >> 20);
+			fail(b, at, m);
+			free(m);
+			return -1;
+		}
+	}
 	b->secs[i] = now_monotonic() - t0;
 	if (b->cached[i])
 		logf_(b, "[%zu/%zu] %-50s CACHED\n", i + 1, b->p->n, s->title);

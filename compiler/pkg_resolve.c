@@ -108,7 +108,7 @@ static size_t candidates(struct ctx *c, const char *pattern, const size_t **out)
 		size_t k = ((uintptr_t)pattern >> 3) * 2654435761u & (c->cache_cap - 1);
 		while (c->cache[k].pattern) {
 			if (c->cache[k].pattern == pattern) {
-				*out = c->pool + c->cache[k].off;
+				*out = c->pool ? c->pool + c->cache[k].off : NULL; /* none yet: NULL, n 0 */
 				return c->cache[k].n;
 			}
 			k = (k + 1) & (c->cache_cap - 1);
@@ -135,7 +135,7 @@ static size_t candidates(struct ctx *c, const char *pattern, const size_t **out)
 	free(v);
 	cache_insert(c->cache, c->cache_cap, (struct cand_slot){ pattern, c->pool_n, n });
 	c->cache_n++;
-	*out = c->pool + c->pool_n;
+	*out = c->pool ? c->pool + c->pool_n : NULL;
 	c->pool_n += n;
 	return n;
 }

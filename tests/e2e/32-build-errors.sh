@@ -109,6 +109,13 @@ SMOLC_MIRROR="http://127.0.0.1:$dead" check_fail refused 1 \
 # SIZE too small: says how much is needed
 recipe "base etc" "$KLINE" "SIZE 3M"
 check_fail size 1 "Smolfile:5:1: error: out-size/web-amd64\.img: image size 3 MiB is too small: the tree needs at least [0-9]+ MiB$"
+# … and when the files alone exceed it, the build stops at the step that
+# makes them too many, before writing anything
+head -c 3000000 /dev/zero >big.bin
+recipe "base etc" "$KLINE" "SIZE 2M
+COPY big.bin /big.bin"
+check_fail size-early 1 "Smolfile:5:1: error: the image needs at least [0-9]+ MiB: after COPY big\.bin /big\.bin its files alone take [0-9]+ MiB, more than SIZE 2 MiB$"
+rm -f big.bin
 
 # kernel: a URL that is not there, a path that is not there (recipe error)
 recipe "base etc" "KERNEL $HTTP_URL/kernels/nope" ""

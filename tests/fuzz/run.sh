@@ -54,6 +54,7 @@ for opt in --all --diamond --install-scripts; do
 	cp "$PSEEDS/repo/All/pkg_summary" "$PSEEDS/summary${opt}"
 	rm -rf "$PSEEDS/repo"
 done
+cp tests/fuzz/regress/pkgsummary-* "$PSEEDS/" 2>/dev/null || true
 echo "fuzz_pkgsummary: $(ls "$PSEEDS" | wc -l) seeds, ${T}s"
 build/fuzz/fuzz_pkgsummary -max_total_time="$T" -max_len=16384 -timeout=5 -rss_limit_mb=2048 \
 	-artifact_prefix=build/fuzz/ -print_final_stats=1 build/fuzz/corpus-pkgsummary "$PSEEDS"
