@@ -465,8 +465,10 @@ int layer_blob_finish(struct layer_blob_reader *r, const char *want_digest, stru
 			r_fail(r, err, ZSTD_getErrorName(zr));
 			goto out;
 		}
+		if (!out.pos)
+			break; /* nothing pending (a call after a frame's end would start the next) */
 		r->zlast = zr;
-		if (out.pos && consume(r, r->obuf, out.pos, err) < 0)
+		if (consume(r, r->obuf, out.pos, err) < 0)
 			goto out;
 		if (out.pos < out.size)
 			break;
