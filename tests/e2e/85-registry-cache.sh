@@ -68,7 +68,7 @@ cmp -s <(tail -c "+$(($(grep -abn '^$' rc.layer | head -1 | cut -d: -f2) + 2))" 
 run env SMOLC_CACHE="$TEST_TMP/c1" "$SMOLC" build -o out1 --cache-to "$C"
 expect_rc 0 "second --cache-to"
 assert_contains "$OUT" "(0 uploaded, 4 in all)" "nothing uploaded again"
-if printf '%s\n' "$OUT" | grep -qE '… uploaded$'; then fail "a blob was uploaded again: $OUT"; fi
+if grep -qE '… uploaded$' <<<"$OUT"; then fail "a blob was uploaded again: $OUT"; fi
 
 # ---- a fresh machine: every step from the remote cache ----
 run env SMOLC_CACHE="$TEST_TMP/c2" "$SMOLC" build -o out2 --cache-from "$C"
