@@ -82,18 +82,6 @@ static int run_canon(struct step_plan_ctx *c, const struct ir_node *n)
 	return 0;
 }
 
-static int run_inputs(struct step_plan_ctx *c, struct plan_step *s)
-{
-	(void)c;
-	const struct ir_script *sc = s->node->u.script;
-	struct plan_input *in = plan_add_input(s, "script", sc->path ? sc->path : "(inline)");
-	char hex[65];
-	const char *t = sc->text ? sc->text : "";
-	sha256_hex(t, strlen(t), hex);
-	in->digest = xasprintf("sha256:%s", hex);
-	return 0;
-}
-
 /* the builder VM boots the recipe's kernel (and initrd): their digests,
  * then the epoch */
 static bool run_key(const struct plan *p, const struct plan_step *s, struct digest *dg)
@@ -192,7 +180,7 @@ const struct step_ops step_run_ops = {
 	.when = STEP_ON_INSTR,
 	.instr = IR_RUN,
 	.canon = run_canon,
-	.inputs = run_inputs,
+	.inputs = step_script_input,
 	.key = run_key,
 	.build = run_build,
 };
