@@ -208,6 +208,7 @@ struct layer_blob_reader {
 	unsigned char *dbuf;         /* data bytes pending at dbuf_off */
 	size_t dlen;
 	uint64_t dbuf_off;
+	uint64_t wb_off;             /* data before this is queued for writeback */
 };
 
 static int r_fail(struct layer_blob_reader *r, char **err, const char *what)
@@ -256,6 +257,12 @@ static int data_flush(struct layer_blob_reader *r, char **err)
 		goto fail;
 	r->dbuf_off += r->dlen;
 	r->dlen = 0;
+	/* start the writeback as the data arrives (as the image writer does):
+	 * the fsync in _finish then has little left to wait for */
+	if (r->dbuf_off - r->wb_off >= 8 * IOBUF) {
+		sync_file_range(r->dfd, (off_t)r->wb_off, (off_t)(r->dbuf_off - r->wb_off), SYNC_FILE_RANGE_WRITE);
+		r->wb_off = r->dbuf_off;
+	}
 	return 0;
 fail:
 	return layer_fail(err, "%s/data: write: %s", r->dir, strerror(errno));
@@ -355,7 +362,7 @@ static void r_clear_state(struct layer_blob_reader *r)
 	memset(&r->info, 0, sizeof(r->info));
 	r->esize = r->dsize = r->epos = r->dpos = r->lines = 0;
 	r->dlen = 0;
-	r->dbuf_off = 0;
+	r->dbuf_off = r->wb_off = 0;
 	r->zlast = 1;
 	digest_free(r->eh);
 	digest_free(r->dh);
