@@ -354,10 +354,16 @@ static size_t on_header(char *b, size_t sz, size_t n, void *ud)
 			*slot = xstrdup(v);
 		}
 	} else if (str_startswith(line, "HTTP/")) {
-		/* a new response (after a redirect or 100): forget the old headers */
+		/* a new response (after a redirect or 100): forget the old headers;
+		 * its status decides where the body goes (on_body: an error body
+		 * is a message, never blob bytes) */
 		free(s->location);
 		free(s->www_auth);
 		s->location = s->www_auth = NULL;
+		const char *sp = strchr(line, ' ');
+		long code = sp ? strtol(sp + 1, NULL, 10) : 0;
+		if (code >= 100 && code <= 599)
+			s->status = code;
 	}
 	free(line);
 	return len;

@@ -11,6 +11,8 @@
 #   - registry down: one warning, a normal build (exit 0);
 #   - a tampered blob, or an index naming another layer's blob: the layer
 #     is refused (warning), the step builds, nothing is left in the cache;
+#   - through tests/lib/regproxy.py: a 500 is retried; the bearer-token
+#     flow (a warning without credentials, fetch and export with them);
 #   - --cache-to to a registry that is down: exit 1 after the image is
 #     written, naming the registry and what to do; a bad reference: exit 2.
 set -euo pipefail
@@ -157,6 +159,24 @@ assert_same_file out1/demo-amd64.img out7/demo-amd64.img "same image"
 run env SMOLC_CACHE="$TEST_TMP/c8" "$SMOLC" build -o out8 --cache-from "$REG/ci/cache:nope" --cache-from "$C"
 expect_rc 0 "two --cache-from"
 assert_contains "$OUT" "4 cached (4 from the remote cache)" "the second cache serves"
+
+# ---- through a proxy: a 500 is retried; the bearer-token flow ----
+proxy_start flaky --fail-blob-gets 1
+run env SMOLC_CACHE="$TEST_TMP/c10" "$SMOLC" build -o out10 --cache-from "$PROXY/ci/cache:main"
+expect_rc 0 "a 500 on a layer"
+assert_contains "$OUT" "HTTP 500 (UNKNOWN: injected failure); retrying (2/3)" "retried"
+assert_contains "$OUT" "4 cached (4 from the remote cache)" "then fetched"
+proxy_start bearer --bearer ci:t0ken-pw
+run env SMOLC_CACHE="$TEST_TMP/c11" "$SMOLC" build -o out11 --cache-from "$PROXY/ci/cache:main"
+expect_rc 0 "bearer without credentials"
+assert_contains "$OUT" "the token server refused an anonymous request (HTTP 401); log in with smolc login; building it" "a warning"
+assert_contains "$OUT" "4 steps, 0 cached" "built"
+printf 't0ken-pw\n' | "$SMOLC" login -u ci --password-stdin "$PROXY" >/dev/null 2>&1 || fail "login"
+run env SMOLC_CACHE="$TEST_TMP/c12" "$SMOLC" build -o out12 --cache-from "$PROXY/ci/cache:main" --cache-to "$PROXY/ci/cache:other"
+expect_rc 0 "bearer with credentials"
+assert_contains "$OUT" "4 cached (4 from the remote cache)" "fetched with a token"
+assert_contains "$OUT" "(0 uploaded, 4 in all)" "exported with a token"
+grep -qF "PUT /v2/ci/cache/manifests/other 201" "$PROXY_LOG" || fail "no manifest pushed: $(cat "$PROXY_LOG")"
 
 # ---- --cache-to failures ----
 run env SMOLC_CACHE="$TEST_TMP/c1" "$SMOLC" build -o out9 --cache-to "$down/ci/cache:main"
