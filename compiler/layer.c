@@ -864,6 +864,9 @@ int layer_apply(const char *dir, struct fstree *t, char **err)
 {
 	char *ep = path_join(dir, "entries"), *dp = path_join(dir, "data");
 	const char *data = fstree_intern(t, dp);
+	/* every file's data must lie inside the data file */
+	struct stat dst;
+	uint64_t dsize = stat(dp, &dst) == 0 ? (uint64_t)dst.st_size : 0;
 	free(dp);
 	FILE *f = fopen(ep, "re");
 	char *line = NULL;
@@ -934,6 +937,10 @@ int layer_apply(const char *dir, struct fstree *t, char **err)
 		if (k == 'F') {
 			if (parse_u64(fld[8], 10, &m.size) < 0 || parse_u64(fld[9], 10, &m.data_off) < 0)
 				goto bad;
+			if (m.size && (m.data_off > dsize || m.size > dsize - m.data_off)) {
+				layer_fail(err, "%s:%lu: the file's data lies beyond the end of the data file", ep, lineno);
+				goto out;
+			}
 			m.data_path = data;
 		} else if (k == 'L') {
 			char *tg;

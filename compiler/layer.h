@@ -163,8 +163,8 @@ int layer_import_path(struct layer_writer *w, const char *host_path,
 
 /* Apply the layer stored in `dir` onto t, in record order: later records
  * and later layers override earlier ones; whiteouts remove. Data ranges
- * refer to "<dir>/data" (interned in t). Returns 0 or -1 + *err
- * (`<dir>/entries:<line>: <reason>`). */
+ * refer to "<dir>/data" (interned in t) and must lie inside it. Returns
+ * 0 or -1 + *err (`<dir>/entries:<line>: <reason>`). */
 int layer_apply(const char *dir, struct fstree *t, char **err);
 
 /* Read <dir>/info. Returns 0, or -1 + *err if missing or malformed. */

@@ -651,6 +651,29 @@ static void test_blob_roundtrip(void **state)
 	free(src);
 }
 
+/* An entry list whose file data lies beyond the data file (a hostile or
+ * damaged layer) is refused by apply. */
+static void test_apply_data_range(void **state)
+{
+	char *d = new_dir(), *err = NULL;
+	assert_int_equal(mkdir_p(d, 0755), 0);
+	char *ep = path_join(d, "entries"), *dp = path_join(d, "data");
+	const char *ents = "smolc-layer 1\nF /ok 0644 0 0 - - 0 10 0\nF /empty 0644 0 0 - - 0 0 99\n"
+			   "F /x 0644 0 0 - - 0 100 0\n";
+	assert_int_equal(write_file_atomic(ep, ents, strlen(ents), 0644), 0);
+	assert_int_equal(write_file_atomic(dp, "0123456789", 10, 0644), 0);
+	struct fstree *t = fstree_new();
+	assert_int_equal(layer_apply(d, t, &err), -1);
+	char *want = xasprintf("%s:4: the file's data lies beyond the end of the data file", ep);
+	assert_string_equal(err, want);
+	free(want);
+	free(err);
+	fstree_free(t);
+	free(ep);
+	free(dp);
+	free(d);
+}
+
 /* A download retried half-way: the reader starts over. */
 static void test_blob_reset(void **state)
 {
@@ -693,6 +716,7 @@ int main(void)
 		cmocka_unit_test(test_export_and_diff),
 		cmocka_unit_test(test_blob_roundtrip),
 		cmocka_unit_test(test_blob_reset),
+		cmocka_unit_test(test_apply_data_range),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
