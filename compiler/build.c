@@ -753,6 +753,10 @@ static int build_run(struct build *b, char **yaml_out)
 	sweep_stale_outputs(b->out_base);
 	char *img = xasprintf("%s.img", b->out_base);
 	bool up = !b->o->no_cache && stamp_matches(b, img);
+	/* --cache-to exports the layers: an up-to-date image whose layers
+	 * were pruned since is built the normal way (they come back) */
+	for (size_t i = 0; up && b->o->remote && b->o->remote->export && i < b->p->n; i++)
+		up = cache_layer_exists(b->env.cache, b->p->v[i].key);
 	int rc = EXIT_OK;
 	if (up) {
 		/* every layer is in the cache and the image is the one for this key */

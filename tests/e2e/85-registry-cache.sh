@@ -72,6 +72,13 @@ expect_rc 0 "second --cache-to"
 assert_contains "$OUT" "(0 uploaded, 4 in all)" "nothing uploaded again"
 if grep -qE '… uploaded$' <<<"$OUT"; then fail "a blob was uploaded again: $OUT"; fi
 
+# an up-to-date image whose layers were pruned: they are made again and exported
+SMOLC_CACHE=$TEST_TMP/c1 "$SMOLC" cache prune --all >/dev/null || fail "prune"
+run env SMOLC_CACHE="$TEST_TMP/c1" "$SMOLC" build -o out1 --cache-to "$C"
+expect_rc 0 "--cache-to after a prune"
+assert_contains "$OUT" "(0 uploaded, 4 in all)" "exported again"
+assert_not_contains "$OUT" "image up to date" "not taken as up to date"
+
 # ---- a fresh machine: every step from the remote cache ----
 run env SMOLC_CACHE="$TEST_TMP/c2" "$SMOLC" build -o out2 --cache-from "$C"
 expect_rc 0 "fresh cache --cache-from"
