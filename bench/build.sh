@@ -26,20 +26,7 @@ set -eu
 
 FILES=${BENCH_FILES:-20000}
 BYTES=${BENCH_BYTES:-250000000}
-MKSET="python3 $BENCH_ROOT/tests/lib/mkset.py"
-
-# make_set FILES BYTES → prints the path of the cached set
-make_set() {
-	local f="$BENCH_DATA/base-$1-$2.tar.xz"
-	if [ ! -s "$f" ]; then
-		note "generating $f (once; reused by later runs)"
-		$MKSET --kind base --files "$1" --bytes "$2" --compress none "$f.tar.tmp"
-		xz -3 -T2 -c "$f.tar.tmp" >"$f.tmp"
-		rm -f "$f.tar.tmp"
-		mv "$f.tmp" "$f"
-	fi
-	printf '%s\n' "$f"
-}
+# make_set: bench/lib.sh
 
 SET=$(make_set "$FILES" "$BYTES")
 W="$BENCH_DATA/work-build"

@@ -55,3 +55,19 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "-"; else print
 verdict() { awk "BEGIN { exit !($1) }" && echo PASS || echo FAIL; }
 fmt_ms() { awk -v m="$1" 'BEGIN { if (m >= 1000) printf "%.2f s", m / 1000; else printf "%d ms", m }'; }
 fmt_kb() { awk -v k="$1" 'BEGIN { printf "%.1f MiB", k / 1024 }'; }
+
+# make_set FILES BYTES → prints the path of a generated base-like set
+# (tests/lib/mkset.py --kind base, tar.xz), made once and kept in
+# $BENCH_DATA between runs. The tar is written by mkset.py and compressed
+# with `xz -3 -T2` (faster to make than mkset's own xz; the same format).
+make_set() {
+	local f="$BENCH_DATA/base-$1-$2.tar.xz"
+	if [ ! -s "$f" ]; then
+		note "generating $f (once; reused by later runs)"
+		python3 "$BENCH_ROOT/tests/lib/mkset.py" --kind base --files "$1" --bytes "$2" --compress none "$f.tar.tmp"
+		xz -3 -T2 -c "$f.tar.tmp" >"$f.tmp"
+		rm -f "$f.tar.tmp"
+		mv "$f.tmp" "$f"
+	fi
+	printf '%s\n' "$f"
+}

@@ -9,6 +9,9 @@
 #                             RC-only rebuild, peak RSS
 #   pkgs    bench/pkgs.sh     the pkg resolver on a 20k-package pkg_summary
 #                             (when the script exists)
+#   regcache bench/regcache.sh a cold build with --cache-from a warm
+#                             registry cache (docker-registry on 127.0.0.1)
+#                             and an empty local cache vs the cold build
 #   run     bench/runbench.sh smolc run overhead over the direct QEMU argv
 #   boot    bench/boot.sh     first HTTP answer of examples/hello (the test
 #                             guest: Debian's kernel, fetched once, ~15-40 s,
@@ -130,6 +133,7 @@ if [ -x bench/pkgs.sh ] || [ -f bench/pkgs.sh ]; then
 else
 	step "pkgs: bench/pkgs.sh not present, skipped"
 fi
+part regcache bench/regcache.sh
 part run env BENCH_NO_HYPERFINE=1 bench/runbench.sh "$SMOLC" "$RUN_N"
 part boot bench/boot.sh
 part runstep bench/runstep.sh

@@ -6,6 +6,8 @@
 #ifndef SMOLC_CLI_H
 #define SMOLC_CLI_H
 
+#include <stdbool.h>
+
 /* cmd_recipe.c: the commands that read a Smolfile, and the cache */
 int cmd_check(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
@@ -41,5 +43,17 @@ struct build_result;
 int cli_check_image_name(const struct opt_cmd *cmd, const char *arg, void *value);
 int cli_record_image(void *ctx, const struct build_result *r, char **stored_as, char **err);
 int cli_stored_runconf(void *ctx, const char *target, char **path);
+
+/* The remote layer cache of build (regcache.c): --cache-from/--cache-to's
+ * check (an opt_cb: REGISTRY/REPO[:TAG|@DIGEST] into a struct strvec;
+ * cli_cache_to_cb: a tag, into a const char *), and the build_remote
+ * (build.h) for them: NULL when neither is given; regcache_free frees it. */
+struct strvec;
+struct build_remote;
+int cli_cache_ref_cb(const struct opt_cmd *cmd, const char *arg, void *value);
+int cli_cache_to_cb(const struct opt_cmd *cmd, const char *arg, void *value);
+struct build_remote *regcache_new(const struct strvec *from, const char *to, const char *ca_cert, bool insecure,
+				  bool quiet);
+void regcache_free(struct build_remote *api);
 
 #endif

@@ -186,6 +186,12 @@ int cmd_build(int argc, char **argv)
 		.footer = "When Smolfile.lock exists (see 'smolc lock') the build installs exactly\n"
 			  "the sets, packages and kernel it pins.\n"
 			  "\n"
+			  "A remote build cache is an OCI registry repository (SPEC.md §8.5): a CI job\n"
+			  "builds with --cache-from R --cache-to R, and a fresh runner downloads the\n"
+			  "unchanged layers (CACHED (remote)). A cache that cannot be read is a\n"
+			  "warning; a failed --cache-to is an error (exit 1) after the image is written.\n"
+			  "Credentials: ~/.docker/config.json (see smolc login).\n"
+			  "\n"
 			  "exit: 0 built, 1 failed (download, I/O, archive, script), 2 bad usage or bad recipe\n",
 		.arg_name = "Smolfile",
 		.max_args = 1,
@@ -194,7 +200,9 @@ int cmd_build(int argc, char **argv)
 	memset(&o, 0, sizeof(o));
 	o.outdir = "images";
 	o.launcher = &cli_launcher;
-	const char *file = NULL;
+	const char *file = NULL, *cache_to = NULL, *ca_cert = NULL;
+	struct strvec cache_from = {0};
+	bool insecure = false;
 	const struct opt opts[] = {
 		OPT_RECIPE_FILE(&file),
 		OPT_STRING_("output", 'o', "DIR", "output directory (default: images)", &o.outdir),
@@ -207,6 +215,14 @@ int cmd_build(int argc, char **argv)
 		OPT_MIRROR(&o.mirror),
 		OPT_OFFLINE(&o.offline, "use only the cache; say what is missing"),
 		OPT_FLAG_("no-cache", 0, "rebuild every layer (downloads stay cached)", &o.no_cache),
+		OPT_CALL_("cache-from", 0, "REGISTRY/REPO[:TAG]",
+			  "use the layers of this remote build cache (repeatable): a step\n"
+			  "the local cache lacks is downloaded from it instead of built",
+			  &cache_from, cli_cache_ref_cb),
+		OPT_CALL_("cache-to", 0, "REGISTRY/REPO[:TAG]",
+			  "export the build's layers to this remote build cache", &cache_to, cli_cache_to_cb),
+		OPT_STRING_("ca-cert", 0, "FILE", "trust this CA (PEM) for the cache registries' TLS", &ca_cert),
+		OPT_FLAG_("insecure", 0, "allow plain http to a cache registry that is not local", &insecure),
 		OPT_UPDATE_LOCK(&o.update_lock, "ignore Smolfile.lock, resolve again and rewrite it"),
 		OPT_QUIET(&o.quiet),
 		OPT_FLAG_("verbose", 'v', "also print each builder VM's QEMU command line and console (RUN, +INSTALL)",
@@ -224,8 +240,11 @@ int cmd_build(int argc, char **argv)
 		rc = recipe_arg(&cmd, file, args, nargs, &path, &context);
 	if (rc < 0) {
 		o.context = context;
+		o.remote = regcache_new(&cache_from, cache_to, ca_cert, insecure, o.quiet || o.json);
 		rc = build_main(&o, path, NULL);
+		regcache_free((struct build_remote *)o.remote);
 	}
+	sv_free(&cache_from);
 	sv_free(&o.build_args);
 	free(path);
 	free(context);

@@ -47,6 +47,7 @@ struct build {
 	struct fstree *tree;
 	struct strvec layer_dirs;   /* applied layers, in order */
 	bool *cached;               /* per step */
+	bool *remote;               /* per step: fetched from the remote cache */
 	double *secs;               /* per step */
 	char *out_base;             /* <outdir>/<service>-<arch> */
 	char *stored_as;            /* NAME:TAG in the image store, once recorded */
@@ -142,6 +143,17 @@ static int run_step(struct build *b, size_t i)
 		free(old);
 		exists = false;
 	}
+	if (!exists && !b->o->no_cache && b->o->remote && b->o->remote->fetch) {
+		/* --cache-from: the remote cache's layer (verified on the way)
+		 * instead of running the step; any trouble is a warning */
+		char *werr = NULL;
+		int fr = b->o->remote->fetch(b->o->remote->ctx, b->env.cache, s->key, s->title, &werr);
+		if (werr)
+			diag_warning(b->d, s->loc, "%s: %s; building it", s->title, werr);
+		free(werr);
+		if (fr == 1 && cache_layer_exists(b->env.cache, s->key))
+			exists = b->remote[i] = true;
+	}
 	if (exists) {
 		b->cached[i] = true;
 		final = cache_layer_path(b->env.cache, s->key, &err);
@@ -206,7 +218,9 @@ static int run_step(struct build *b, size_t i)
 		}
 	}
 	b->secs[i] = now_monotonic() - t0;
-	if (b->cached[i])
+	if (b->remote[i])
+		logf_(b, "[%zu/%zu] %-50s CACHED (remote)\n", i + 1, b->p->n, s->title);
+	else if (b->cached[i])
 		logf_(b, "[%zu/%zu] %-50s CACHED\n", i + 1, b->p->n, s->title);
 	else
 		logf_(b, "[%zu/%zu] %-50s built in %.2fs\n", i + 1, b->p->n, s->title, b->secs[i]);
@@ -577,9 +591,11 @@ static void print_summary(struct build *b, bool up_to_date, double total)
 	struct stat s;
 	uint64_t size = stat(img, &s) == 0 ? (uint64_t)s.st_size : 0;
 	uint64_t used = stat(img, &s) == 0 ? (uint64_t)s.st_blocks * 512 : 0;
-	size_t ncached = 0;
-	for (size_t i = 0; i < b->p->n; i++)
+	size_t ncached = 0, nremote = 0;
+	for (size_t i = 0; i < b->p->n; i++) {
 		ncached += b->cached[i];
+		nremote += b->remote[i];
+	}
 	if (b->o->json) {
 		printf("{\"image\":");
 		json_str(stdout, img);
@@ -593,13 +609,16 @@ static void print_summary(struct build *b, bool up_to_date, double total)
 		for (size_t i = 0; i < b->p->n; i++) {
 			printf("%s{\"title\":", i ? "," : "");
 			json_str(stdout, b->p->v[i].title);
-			printf(",\"layer\":\"%s\",\"cached\":%s,\"seconds\":%.3f}", b->p->v[i].key, b->cached[i] ? "true" : "false",
-			       b->secs[i]);
+			printf(",\"layer\":\"%s\",\"cached\":%s,\"remote\":%s,\"seconds\":%.3f}", b->p->v[i].key,
+			       b->cached[i] ? "true" : "false", b->remote[i] ? "true" : "false", b->secs[i]);
 		}
 		printf("]}\n");
 	} else if (!b->o->quiet) {
 		char h1[32], h2[32];
-		fprintf(stderr, "%s: %zu steps, %zu cached%s, %.2fs\n", b->r->path, b->p->n, ncached,
+		char rem[64] = "";
+		if (nremote)
+			snprintf(rem, sizeof(rem), " (%zu from the remote cache)", nremote);
+		fprintf(stderr, "%s: %zu steps, %zu cached%s%s, %.2fs\n", b->r->path, b->p->n, ncached, rem,
 			up_to_date ? ", image up to date" : "", total);
 		fprintf(stderr, "  image   %s (%s, %s allocated)\n  key     %s\n  config  %s\n", img,
 			human_bytes(size, h1, sizeof(h1)), human_bytes(used, h2, sizeof(h2)), b->p->image_key, yaml);
@@ -659,6 +678,29 @@ static int run_check_image(struct build *b, char **yaml_out)
 	free(b->out_base);
 	b->out_base = NULL;
 	return rc;
+}
+
+/* --cache-to: hand every layer of the plan to the remote cache, once the
+ * image is written (a failure is an error, the image stays). */
+static int export_layers(struct build *b)
+{
+	struct build_layer *v = xcalloc(b->p->n + 1, sizeof(*v));
+	for (size_t i = 0; i < b->p->n; i++)
+		v[i] = (struct build_layer){b->p->v[i].key, b->p->v[i].title};
+	char *err = NULL;
+	int rc = b->o->remote->export(b->o->remote->ctx, b->env.cache, v, b->p->n, &err);
+	if (rc < 0) {
+		char *img = xasprintf("%s.img", b->out_base);
+		char *msg = xasprintf("%s\nthe image was written (%s); %s", err ? err : "exporting the build cache failed",
+				      img, "check that the registry is up and that you may push there "
+					   "(smolc login REGISTRY), or build without --cache-to");
+		fail(b, (struct loc){0, 0, 0}, msg);
+		free(msg);
+		free(img);
+	}
+	free(err);
+	free(v);
+	return rc < 0 ? -1 : 0;
 }
 
 static int build_run(struct build *b, char **yaml_out)
@@ -727,9 +769,14 @@ static int build_run(struct build *b, char **yaml_out)
 				    : xasprintf("%s/%s-%s", b->o->outdir, rs->service, rs->arch);
 	b->cached = xcalloc(b->p->n + 1, sizeof(bool));
 	b->secs = xcalloc(b->p->n + 1, sizeof(double));
+	b->remote = xcalloc(b->p->n + 1, sizeof(bool));
 	sweep_stale_outputs(b->out_base);
 	char *img = xasprintf("%s.img", b->out_base);
 	bool up = !b->o->no_cache && stamp_matches(b, img);
+	/* --cache-to exports the layers: an up-to-date image whose layers
+	 * were pruned since is built the normal way (they come back) */
+	for (size_t i = 0; up && b->o->remote && b->o->remote->export && i < b->p->n; i++)
+		up = cache_layer_exists(b->env.cache, b->p->v[i].key);
 	int rc = EXIT_OK;
 	if (up) {
 		/* every layer is in the cache and the image is the one for this key */
@@ -747,6 +794,8 @@ static int build_run(struct build *b, char **yaml_out)
 		if (rc == EXIT_OK && write_outputs(b, false) < 0)
 			rc = EXIT_FAIL;
 	}
+	if (rc == EXIT_OK && b->o->remote && b->o->remote->export && export_layers(b) < 0)
+		rc = EXIT_FAIL;
 	if (rc == EXIT_OK) {
 		print_summary(b, up, now_monotonic() - t0);
 		if (yaml_out)
@@ -765,6 +814,7 @@ static void build_fini(struct build *b)
 	session_close(&b->env);
 	recipe_free(b->r);
 	free(b->cached);
+	free(b->remote);
 	free(b->secs);
 	free(b->out_base);
 	free(b->stored_as);

@@ -21,6 +21,30 @@ struct build_result {
  * *err (the build then fails). */
 typedef int (*build_record_fn)(void *ctx, const struct build_result *r, char **stored_as, char **err);
 
+/* A remote layer cache (--cache-from, --cache-to): the CLI's, on top of
+ * the registry client (cli/regcache.c); the compiler knows nothing of
+ * registries. Strings are borrowed for the call. */
+struct cache;
+struct build_layer {
+	const char *key;             /* the step's layer key (cache.h) */
+	const char *title;           /* the step, for messages */
+};
+struct build_remote {
+	/* Fetch layer `key` into the cache c: a temp dir of the cache,
+	 * verified, then cache_commit_layer. Called with the exclusive lock
+	 * on the key held, only when the local cache lacks it. Returns 1
+	 * when the layer is now in the cache, 0 when the remote cache has
+	 * no such layer or cannot be used, -1 when a layer was found but
+	 * refused (damaged, unreadable). *err, when set (also with 0), is a
+	 * warning the build prints; the step is then built. */
+	int (*fetch)(void *ctx, struct cache *c, const char *key, const char *title, char **err);
+	/* Export the build's layers (v, in plan order; all in c) once the
+	 * image is written. -1 with *err fails the build (exit 1). NULL: no
+	 * --cache-to. */
+	int (*export)(void *ctx, struct cache *c, const struct build_layer *v, size_t n, char **err);
+	void *ctx;
+};
+
 /* What `smolc build` was asked (filled by the CLI's option table). Strings
  * are borrowed; build_args ("NAME=VALUE", already taken from the
  * environment for a bare NAME) is owned by the caller. */
@@ -35,6 +59,7 @@ struct build_opts {
 	struct strvec build_args;
 	build_record_fn record;      /* NULL: the image is not recorded */
 	void *record_ctx;
+	const struct build_remote *remote; /* NULL: no remote layer cache */
 	const char *context;         /* build context (-f FILE [DIR]); NULL: the recipe's directory */
 	/* `smolc run Smolfile`: build only when the image is missing or
 	 * stale, saying so; for_run_dry: never build (fail when missing). */

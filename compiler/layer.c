@@ -689,7 +689,6 @@ void layer_writer_abort(struct layer_writer *w)
 int layer_writer_finish(struct layer_writer *w, struct layer_info *info, char **err)
 {
 	int rc = -1;
-	char *ip = NULL;
 	if (w->broken) {
 		layer_fail(err, "%s: layer writer failed earlier", w->label);
 		goto out;
@@ -707,32 +706,35 @@ int layer_writer_finish(struct layer_writer *w, struct layer_info *info, char **
 	char *top = xasprintf("smolc-layer 1\n%s\n%s\n", eh, dh);
 	sha256_hex(top, strlen(top), w->info.digest);
 	free(top);
-	/* size and mtime of both files: layer_verify's cheap first check */
-	struct stat est, dst;
-	if (fstat(w->efd, &est) < 0 || fstat(w->dfd, &dst) < 0) {
-		layer_fail(err, "%s: cannot stat layer files: %s", w->dir, strerror(errno));
+	if (layer_write_info(w->dir, w->efd, w->dfd, &w->info, err) < 0)
 		goto out;
-	}
-	char *txt = xasprintf("digest %s\nentries %" PRIu64 "\nbytes %" PRIu64 "\n"
-			      "files %lld %lld %lld %lld\n", w->info.digest,
-			      w->info.entries, w->info.bytes, (long long)est.st_size,
-			      (long long)est.st_mtim.tv_sec * 1000000000 + est.st_mtim.tv_nsec,
-			      (long long)dst.st_size,
-			      (long long)dst.st_mtim.tv_sec * 1000000000 + dst.st_mtim.tv_nsec);
-	ip = path_join(w->dir, "info");
-	int r = write_file_atomic(ip, txt, strlen(txt), 0644);
-	free(txt);
-	if (r < 0) {
-		layer_fail(err, "%s: cannot write: %s", ip, strerror(errno));
-		goto out;
-	}
 	if (info)
 		*info = w->info;
 	rc = 0;
 out:
-	free(ip);
 	layer_writer_abort(w);
 	return rc;
+}
+
+int layer_write_info(const char *dir, int efd, int dfd, const struct layer_info *info, char **err)
+{
+	/* size and mtime of both files: layer_verify's cheap first check */
+	struct stat est, dst;
+	if (fstat(efd, &est) < 0 || fstat(dfd, &dst) < 0)
+		return layer_fail(err, "%s: cannot stat layer files: %s", dir, strerror(errno));
+	char *txt = xasprintf("digest %s\nentries %" PRIu64 "\nbytes %" PRIu64 "\n"
+			      "files %lld %lld %lld %lld\n", info->digest,
+			      info->entries, info->bytes, (long long)est.st_size,
+			      (long long)est.st_mtim.tv_sec * 1000000000 + est.st_mtim.tv_nsec,
+			      (long long)dst.st_size,
+			      (long long)dst.st_mtim.tv_sec * 1000000000 + dst.st_mtim.tv_nsec);
+	char *ip = path_join(dir, "info");
+	int r = write_file_atomic(ip, txt, strlen(txt), 0644);
+	free(txt);
+	if (r < 0)
+		layer_fail(err, "%s: cannot write: %s", ip, strerror(errno));
+	free(ip);
+	return r < 0 ? -1 : 0;
 }
 
 int layer_read_info(const char *dir, struct layer_info *info, char **err)
@@ -862,6 +864,9 @@ int layer_apply(const char *dir, struct fstree *t, char **err)
 {
 	char *ep = path_join(dir, "entries"), *dp = path_join(dir, "data");
 	const char *data = fstree_intern(t, dp);
+	/* every file's data must lie inside the data file */
+	struct stat dst;
+	uint64_t dsize = stat(dp, &dst) == 0 ? (uint64_t)dst.st_size : 0;
 	free(dp);
 	FILE *f = fopen(ep, "re");
 	char *line = NULL;
@@ -932,6 +937,10 @@ int layer_apply(const char *dir, struct fstree *t, char **err)
 		if (k == 'F') {
 			if (parse_u64(fld[8], 10, &m.size) < 0 || parse_u64(fld[9], 10, &m.data_off) < 0)
 				goto bad;
+			if (m.size && (m.data_off > dsize || m.size > dsize - m.data_off)) {
+				layer_fail(err, "%s:%lu: the file's data lies beyond the end of the data file", ep, lineno);
+				goto out;
+			}
 			m.data_path = data;
 		} else if (k == 'L') {
 			char *tg;

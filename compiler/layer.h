@@ -163,8 +163,8 @@ int layer_import_path(struct layer_writer *w, const char *host_path,
 
 /* Apply the layer stored in `dir` onto t, in record order: later records
  * and later layers override earlier ones; whiteouts remove. Data ranges
- * refer to "<dir>/data" (interned in t). Returns 0 or -1 + *err
- * (`<dir>/entries:<line>: <reason>`). */
+ * refer to "<dir>/data" (interned in t) and must lie inside it. Returns
+ * 0 or -1 + *err (`<dir>/entries:<line>: <reason>`). */
 int layer_apply(const char *dir, struct fstree *t, char **err);
 
 /* Read <dir>/info. Returns 0, or -1 + *err if missing or malformed. */
@@ -178,6 +178,52 @@ int layer_read_info(const char *dir, struct layer_info *info, char **err);
  * does not (*why says what differs, e.g. "its data file was modified"),
  * -1 when it cannot be read (*why set). */
 int layer_verify(const char *dir, bool deep, char **why);
+
+/* ---- transport: a layer as one compressed stream (layer_blob.c) ----
+ *
+ * The remote layer cache (SPEC §8.5) moves a layer as one blob: a zstd
+ * stream (one frame) of
+ *     smolc-layer-blob 1\n
+ *     digest <layer digest, sha256 hex>\n
+ *     entries <records>\n
+ *     bytes <sum of regular file sizes>\n
+ *     entries-size <bytes of `entries`>\n
+ *     data-size <bytes of `data`>\n
+ *     \n
+ * then the bytes of `entries`, then those of `data` (holes as zeros).
+ * The header is at most 1 KiB. Same layer, same zstd version and level:
+ * same bytes. */
+#define LAYER_BLOB_MEDIA_TYPE "application/vnd.smolc.layer.v1+zstd"
+
+struct layer_blob_info {
+	char sha256[65];         /* of the compressed blob */
+	uint64_t size;           /* compressed bytes */
+	struct layer_info layer; /* the layer's own info */
+};
+
+/* Write the committed layer in `dir` as a blob into fd (from its current
+ * position; the caller made it, e.g. cache_mktemp_file). The layer's
+ * digest is recomputed from its files on the way: a layer that does not
+ * match its info is refused (-1, *err says so) and nothing valid is left
+ * in fd. level: zstd level (0 = the default, 3). */
+int layer_blob_write(const char *dir, int fd, int level, struct layer_blob_info *bi, char **err);
+
+/* Read a blob back into a new layer directory, streamed: _new creates
+ * `dir` (which must not exist or be empty) and its files; _feed takes the
+ * compressed bytes as they arrive (any split); _reset starts over (a
+ * retried download); _finish checks that the stream was whole (one zstd
+ * frame, the sizes of the header), recomputes the layer digest and
+ * compares it with the header's and with want_digest (hex; NULL: not
+ * checked), checks the entry list parses (layer_apply on a scratch tree),
+ * syncs the files and writes `info` last. On any error the caller
+ * removes `dir` (remove_tree); _finish and _abort free r. Sizes are
+ * bounded by the header (entries-size <= 1 GiB; data-size <= 1 TiB). */
+struct layer_blob_reader;
+struct layer_blob_reader *layer_blob_reader_new(const char *dir, const char *label, char **err);
+int layer_blob_feed(struct layer_blob_reader *r, const void *buf, size_t n, char **err);
+int layer_blob_reset(struct layer_blob_reader *r, char **err);
+int layer_blob_finish(struct layer_blob_reader *r, const char *want_digest, struct layer_info *info, char **err);
+void layer_blob_abort(struct layer_blob_reader *r);
 
 /* ---- POSTINST support: export a tree, diff a host dir against it ---- */
 

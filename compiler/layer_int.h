@@ -36,4 +36,9 @@ uint64_t layer_fed(const struct layer_writer *w);  /* bytes fed to the current f
 /* Whether the layer so far holds path (incl. implicit parent dirs). */
 bool layer_has_path(const struct layer_writer *w, const char *path);
 
+/* Write <dir>/info (temp + rename) for a layer whose entry list and data
+ * file are open as efd and dfd (complete and synced): info's digest,
+ * entries and bytes, and both files' size and mtime (layer_verify). */
+int layer_write_info(const char *dir, int efd, int dfd, const struct layer_info *info, char **err);
+
 #endif

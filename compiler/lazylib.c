@@ -2,7 +2,7 @@
  *
  * Linked into the smolc binary only (not libsmolc.a: the unit tests and the
  * fuzzer link the real libraries). Every function smolc calls in libcurl,
- * libarchive, libext2fs, libcom_err, libfdisk and libcrypto is defined here
+ * libarchive, libext2fs, libcom_err, libfdisk, libcrypto, zlib and libzstd is defined here
  * with the prototype from the library's own header (so the compiler checks
  * each one); the first call dlopen()s the library by its soname and
  * forwards. Why: those libraries and their dependencies are ~45 shared
@@ -27,6 +27,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <zlib.h>
+#include <zstd.h>
 
 #include <dlfcn.h>
 #include <stdarg.h>
@@ -48,6 +49,7 @@ static struct lazylib lib_com_err = {SONAME_com_err, "libcom-err2", NULL};
 static struct lazylib lib_fdisk = {SONAME_fdisk, "libfdisk1", NULL};
 static struct lazylib lib_crypto = {SONAME_crypto, "libssl3", NULL};
 static struct lazylib lib_z = {SONAME_z, "zlib1g", NULL};
+static struct lazylib lib_zstd = {SONAME_zstd, "libzstd1", NULL};
 
 static _Noreturn void lazy_fail(const struct lazylib *l, const char *what, const char *why)
 {
@@ -199,6 +201,20 @@ SHIM(z, int, inflateInit2_, (z_streamp s, int w, const char *v, int n), (s, w, v
 SHIM(z, int, inflate, (z_streamp s, int f), (s, f))
 SHIM(z, int, inflateEnd, (z_streamp s), (s))
 SHIM(z, int, inflateReset, (z_streamp s), (s))
+SHIM(zstd, ZSTD_CCtx *, ZSTD_createCCtx, (void), ())
+SHIM(zstd, size_t, ZSTD_freeCCtx, (ZSTD_CCtx *c), (c))
+SHIM(zstd, size_t, ZSTD_CCtx_setParameter, (ZSTD_CCtx *c, ZSTD_cParameter p, int v), (c, p, v))
+SHIM(zstd, size_t, ZSTD_compressStream2, (ZSTD_CCtx *c, ZSTD_outBuffer *o, ZSTD_inBuffer *i, ZSTD_EndDirective e),
+     (c, o, i, e))
+SHIM(zstd, size_t, ZSTD_CStreamOutSize, (void), ())
+SHIM(zstd, ZSTD_DCtx *, ZSTD_createDCtx, (void), ())
+SHIM(zstd, size_t, ZSTD_freeDCtx, (ZSTD_DCtx *d), (d))
+SHIM(zstd, size_t, ZSTD_DCtx_setParameter, (ZSTD_DCtx *d, ZSTD_dParameter p, int v), (d, p, v))
+SHIM(zstd, size_t, ZSTD_DCtx_reset, (ZSTD_DCtx *d, ZSTD_ResetDirective r), (d, r))
+SHIM(zstd, size_t, ZSTD_decompressStream, (ZSTD_DCtx *d, ZSTD_outBuffer *o, ZSTD_inBuffer *i), (d, o, i))
+SHIM(zstd, size_t, ZSTD_DStreamOutSize, (void), ())
+SHIM(zstd, unsigned, ZSTD_isError, (size_t code), (code))
+SHIM(zstd, const char *, ZSTD_getErrorName, (size_t code), (code))
 
 /* ---- libext2fs (+ libcom_err) ---- */
 /* unix_io_manager is a variable, not a function: smolc's copy is NULL until

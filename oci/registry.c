@@ -280,6 +280,10 @@ struct sink {              /* where a response body goes */
 	char *buf;             /* sparse writer's buffer */
 	size_t blen;
 	int werr;              /* errno of a failed write */
+	reg_stream_fn sw;      /* or: a stream reader gets the bytes */
+	reg_reset_fn sr;
+	void *sctx;
+	char *serr;            /* its error */
 };
 
 struct resp {
@@ -297,6 +301,7 @@ static void resp_clear(struct resp *s)
 	free(s->range);
 	sb_free(&s->sink.mem);
 	free(s->sink.buf);
+	free(s->sink.serr);
 	if (s->sink.dg)
 		digest_free(s->sink.dg);
 	memset(s, 0, sizeof(*s));
@@ -349,10 +354,16 @@ static size_t on_header(char *b, size_t sz, size_t n, void *ud)
 			*slot = xstrdup(v);
 		}
 	} else if (str_startswith(line, "HTTP/")) {
-		/* a new response (after a redirect or 100): forget the old headers */
+		/* a new response (after a redirect or 100): forget the old headers;
+		 * its status decides where the body goes (on_body: an error body
+		 * is a message, never blob bytes) */
 		free(s->location);
 		free(s->www_auth);
 		s->location = s->www_auth = NULL;
+		const char *sp = strchr(line, ' ');
+		long code = sp ? strtol(sp + 1, NULL, 10) : 0;
+		if (code >= 100 && code <= 599)
+			s->status = code;
 	}
 	free(line);
 	return len;
@@ -409,13 +420,18 @@ static size_t on_body(char *b, size_t sz, size_t n, void *ud)
 	struct resp *s = ud;
 	struct sink *k = &s->sink;
 	size_t len = sz * n;
-	if (k->fd < 0 || s->status >= 300) {
+	if ((k->fd < 0 && !k->sw) || s->status >= 300) {
 		if (k->mem.len + len > k->max) {
 			k->too_big = true;
 			return 0;
 		}
 		sb_add(&k->mem, b, len);
 		return len;
+	}
+	if (k->sw) {
+		digest_update(k->dg, b, len);
+		k->written += len;
+		return k->sw(k->sctx, b, len, &k->serr) < 0 ? 0 : len;
 	}
 	if (!k->buf)
 		k->buf = xmalloc(SINK_BUF);
@@ -583,6 +599,8 @@ static int perform(struct reg *r, struct exch *x, struct resp *s, bool *transien
 			x->method, x->url, hostonly, curl_easy_strerror(rc));
 	else if (rc == CURLE_WRITE_ERROR && s->sink.too_big)
 		set_err(err, "%s %s: the answer is larger than %zu bytes", x->method, x->url, s->sink.max);
+	else if (rc == CURLE_WRITE_ERROR && s->sink.serr)
+		set_err(err, "%s %s: %s", x->method, x->url, s->sink.serr);
 	else if (rc == CURLE_WRITE_ERROR && s->sink.werr)
 		set_err(err, "%s %s: writing the download: %s", x->method, x->url, strerror(s->sink.werr));
 	else
@@ -788,8 +806,12 @@ static int request(struct reg *r, struct exch *x, struct resp *s, bool push, cha
 		s->sink.written = s->sink.blen = 0;
 		s->sink.werr = 0;
 		s->status = 0;
-		if (s->sink.fd >= 0) {
-			if (ftruncate(s->sink.fd, 0) < 0) {
+		if (s->sink.sw && attempt > 1 && s->sink.sr(s->sink.sctx, err) < 0)
+			return -1;
+		free(s->sink.serr);
+		s->sink.serr = NULL;
+		if (s->sink.fd >= 0 || s->sink.sw) {
+			if (s->sink.fd >= 0 && ftruncate(s->sink.fd, 0) < 0) {
 				set_err(err, "truncating the download file: %s", strerror(errno));
 				return -1;
 			}
@@ -1057,8 +1079,9 @@ static int get_blob(struct reg *r, const char *digest, uint64_t size, struct res
 		rc = fail_status("GET", &x, s, s->status == 404 ? "the registry has no such blob" : NULL, err);
 	if (rc == 0) {
 		char hex[129];
-		uint64_t got = s->sink.fd >= 0 ? s->sink.written : s->sink.mem.len;
-		if (s->sink.fd >= 0) {
+		bool streamed = s->sink.fd >= 0 || s->sink.sw;
+		uint64_t got = streamed ? s->sink.written : s->sink.mem.len;
+		if (streamed) {
 			digest_final_hex(s->sink.dg, hex);
 			s->sink.dg = NULL;
 		} else {
@@ -1097,6 +1120,25 @@ int reg_blob_get_fd(struct reg *r, const char *digest, uint64_t size, int fd, bo
 	}
 	if (rc < 0 && ftruncate(fd, 0) < 0)
 		debugf("ftruncate: %s", strerror(errno));
+	resp_clear(&s);
+	return rc;
+}
+
+int reg_blob_get_stream(struct reg *r, const char *digest, uint64_t size, reg_stream_fn write, reg_reset_fn reset,
+			void *ctx, const char *label, char **err)
+{
+	if (!reg_digest_valid(digest)) {
+		set_err(err, "bad blob digest '%s'", digest);
+		return -1;
+	}
+	struct resp s;
+	memset(&s, 0, sizeof(s));
+	s.sink.fd = -1;
+	s.sink.sw = write;
+	s.sink.sr = reset;
+	s.sink.sctx = ctx;
+	s.sink.max = 1 << 16; /* error bodies */
+	int rc = get_blob(r, digest, size, &s, label, err);
 	resp_clear(&s);
 	return rc;
 }

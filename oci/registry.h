@@ -107,6 +107,15 @@ int reg_blob_put_mem(struct reg *r, const void *data, size_t len, const char *di
  * On failure fd is truncated to 0. */
 int reg_blob_get_fd(struct reg *r, const char *digest, uint64_t size, int fd, bool sparse, const char *label,
 		    char **err);
+/* Download the blob into a stream reader: write() gets the bytes as they
+ * arrive (any split; -1 with *err stops the download and is the error);
+ * before a retried attempt reset() is called (start over). Size and
+ * digest are checked at the end: only a 0 return means the bytes the
+ * reader got are the blob. */
+typedef int (*reg_stream_fn)(void *ctx, const void *buf, size_t n, char **err);
+typedef int (*reg_reset_fn)(void *ctx, char **err);
+int reg_blob_get_stream(struct reg *r, const char *digest, uint64_t size, reg_stream_fn write, reg_reset_fn reset,
+			void *ctx, const char *label, char **err);
 /* Download a small blob (at most max bytes) into memory, checked. */
 int reg_blob_get_mem(struct reg *r, const char *digest, size_t max, char **data, size_t *len, char **err);
 

@@ -49,16 +49,16 @@ assert_eq() {
 }
 # assert_contains HAYSTACK NEEDLE WHAT (fixed string)
 assert_contains() {
-	printf '%s' "$1" | grep -qF -- "$2" || fail "$3: expected to find [$2] in:
+	grep -qF -- "$2" <<<"$1" || fail "$3: expected to find [$2] in:
 $1"
 }
 assert_not_contains() {
-	if printf '%s' "$1" | grep -qF -- "$2"; then fail "$3: did not expect [$2] in:
+	if grep -qF -- "$2" <<<"$1"; then fail "$3: did not expect [$2] in:
 $1"; fi
 }
 # assert_match TEXT ERE WHAT
 assert_match() {
-	printf '%s' "$1" | grep -qE -- "$2" || fail "$3: expected a match for /$2/ in:
+	grep -qE -- "$2" <<<"$1" || fail "$3: expected a match for /$2/ in:
 $1"
 }
 assert_file() { [ -e "$1" ] || fail "expected file $1 to exist"; }

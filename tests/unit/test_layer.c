@@ -2,7 +2,8 @@
  * file type, rescue hard links), each evil archive with its exact error,
  * glob filters (incl. a hard link whose target was filtered out), prefix
  * and skip lists, digest stability, apply with whiteouts, host import,
- * export + diff (POSTINST).
+ * export + diff (POSTINST), layer blobs (write, read back in any split,
+ * retried, truncated, not zstd, another layer, a damaged layer refused).
  * Archives come from tests/lib/mkset.py through tests/lib/fixture (run
  * from the repo root). */
 #include <errno.h>
@@ -18,6 +19,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "digest.h"
 #include "fstree.h"
 #include "layer.h"
 #include "util.h"
@@ -502,6 +504,204 @@ static void test_export_and_diff(void **state)
 	free(d2);
 }
 
+/* ---- transport: layer blobs (the remote cache) ---- */
+
+/* A layer with a big sparse file, written with the writer. */
+static char *blob_src_layer(struct layer_info *li)
+{
+	char *err = NULL, *d = new_dir();
+	struct layer_writer *w = layer_writer_new(d, "src", &err);
+	struct fs_meta m = { .type = FS_REG, .perm = 0644, .mtime = 7 };
+	assert_int_equal(layer_add_file_buf(w, "/etc/rc", &m, "#!/bin/sh\n", 10, &err), 0);
+	size_t big = 1 << 20;
+	char *buf = xcalloc(1, big);
+	memset(buf, 'a', 4096);
+	memset(buf + big - 4096, 'z', 4096);
+	assert_int_equal(layer_add_file_buf(w, "/var/big", &m, buf, big, &err), 0);
+	free(buf);
+	assert_int_equal(layer_writer_finish(w, li, &err), 0);
+	return d;
+}
+
+/* Read the blob in fd back into a new layer, fed in chunks of `chunk`. */
+static int blob_read_back(int fd, const char *dir, size_t chunk, const char *want, struct layer_info *li, char **err)
+{
+	struct layer_blob_reader *r = layer_blob_reader_new(dir, "blob", err);
+	assert_non_null(r);
+	char *buf = xmalloc(chunk);
+	ssize_t n;
+	off_t off = 0;
+	int rc = 0;
+	while ((n = pread(fd, buf, chunk, off)) > 0) {
+		off += n;
+		if (layer_blob_feed(r, buf, (size_t)n, err) < 0) {
+			rc = -1;
+			break;
+		}
+	}
+	free(buf);
+	if (rc < 0) {
+		layer_blob_abort(r);
+		return -1;
+	}
+	return layer_blob_finish(r, want, li, err);
+}
+
+static bool same_file(const char *a, const char *b)
+{
+	char *ta = NULL, *tb = NULL;
+	size_t la = 0, lb = 0;
+	bool same = read_file(a, 1 << 24, &ta, &la) == 0 && read_file(b, 1 << 24, &tb, &lb) == 0 && la == lb &&
+		    !memcmp(ta, tb, la);
+	free(ta);
+	free(tb);
+	return same;
+}
+
+static void test_blob_roundtrip(void **state)
+{
+	char *err = NULL;
+	struct layer_info li, back;
+	char *src = blob_src_layer(&li);
+	char *bp = xasprintf("%s/blob", tmp);
+	int fd = open(bp, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	assert_true(fd >= 0);
+	struct layer_blob_info bi;
+	assert_int_equal(layer_blob_write(src, fd, 0, &bi, &err), 0);
+	assert_string_equal(bi.layer.digest, li.digest);
+	struct stat st;
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_int_equal((uint64_t)st.st_size, bi.size);
+	assert_true(bi.size < 64 * 1024); /* zeros compress */
+	char hex[65];
+	assert_int_equal(digest_file_hex(DIGEST_SHA256, bp, hex), 0);
+	assert_string_equal(hex, bi.sha256);
+	/* odd chunk sizes: the header, the entries and the data split anywhere */
+	static const size_t chunks[] = {1, 7, 4096, 1 << 20};
+	for (size_t i = 0; i < sizeof(chunks) / sizeof(chunks[0]); i++) {
+		char *dst = new_dir();
+		assert_int_equal(blob_read_back(fd, dst, chunks[i], li.digest, &back, &err), 0);
+		assert_string_equal(back.digest, li.digest);
+		assert_int_equal(back.entries, li.entries);
+		char *why = NULL;
+		assert_int_equal(layer_verify(dst, true, &why), 0);
+		char *a = path_join(src, "entries"), *b = path_join(dst, "entries");
+		assert_true(same_file(a, b));
+		free(a);
+		free(b);
+		a = path_join(src, "data");
+		b = path_join(dst, "data");
+		assert_true(same_file(a, b));
+		assert_int_equal(stat(b, &st), 0);
+		assert_true((uint64_t)st.st_blocks * 512 < (1 << 20) / 2); /* holes kept */
+		free(a);
+		free(b);
+		free(dst);
+	}
+	/* the same layer gives the same blob */
+	char *bp2 = xasprintf("%s/blob2", tmp);
+	int fd2 = open(bp2, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	struct layer_blob_info bi2;
+	assert_int_equal(layer_blob_write(src, fd2, 0, &bi2, &err), 0);
+	assert_string_equal(bi.sha256, bi2.sha256);
+	close(fd2);
+	/* another digest expected (the index names another layer) */
+	char *dst = new_dir();
+	assert_int_equal(blob_read_back(fd, dst, 65536, "0000000000000000000000000000000000000000000000000000000000000000",
+					&back, &err), -1);
+	assert_non_null(strstr(err, "the cache index says sha256:000000000000…"));
+	free(err);
+	err = NULL;
+	free(dst);
+	/* truncated */
+	assert_int_equal(ftruncate(fd, st.st_size > 0 ? (off_t)bi.size - 10 : 0), 0);
+	dst = new_dir();
+	assert_int_equal(blob_read_back(fd, dst, 65536, NULL, &back, &err), -1);
+	assert_non_null(strstr(err, "not a valid smolc layer blob"));
+	free(err);
+	err = NULL;
+	free(dst);
+	/* not zstd at all */
+	assert_int_equal(pwrite(fd, "hello, world", 12, 0), 12);
+	assert_int_equal(ftruncate(fd, 12), 0);
+	dst = new_dir();
+	assert_int_equal(blob_read_back(fd, dst, 65536, NULL, &back, &err), -1);
+	assert_non_null(strstr(err, "blob: not a valid smolc layer blob: "));
+	free(err);
+	err = NULL;
+	free(dst);
+	close(fd);
+	/* a damaged layer is never exported */
+	char *data = path_join(src, "data");
+	int dfd = open(data, O_WRONLY);
+	struct stat ds;
+	assert_int_equal(fstat(dfd, &ds), 0);
+	assert_int_equal(pwrite(dfd, "b", 1, 0), 1);
+	struct timespec ts[2] = {ds.st_atim, ds.st_mtim};
+	assert_int_equal(futimens(dfd, ts), 0); /* the cheap check passes: only the digest can tell */
+	close(dfd);
+	fd = open(bp, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	assert_int_equal(layer_blob_write(src, fd, 0, &bi, &err), -1);
+	assert_non_null(strstr(err, "the cached layer is damaged (its content does not match its recorded digest)"));
+	free(err);
+	close(fd);
+	free(data);
+	free(bp);
+	free(bp2);
+	free(src);
+}
+
+/* An entry list whose file data lies beyond the data file (a hostile or
+ * damaged layer) is refused by apply. */
+static void test_apply_data_range(void **state)
+{
+	char *d = new_dir(), *err = NULL;
+	assert_int_equal(mkdir_p(d, 0755), 0);
+	char *ep = path_join(d, "entries"), *dp = path_join(d, "data");
+	const char *ents = "smolc-layer 1\nF /ok 0644 0 0 - - 0 10 0\nF /empty 0644 0 0 - - 0 0 99\n"
+			   "F /x 0644 0 0 - - 0 100 0\n";
+	assert_int_equal(write_file_atomic(ep, ents, strlen(ents), 0644), 0);
+	assert_int_equal(write_file_atomic(dp, "0123456789", 10, 0644), 0);
+	struct fstree *t = fstree_new();
+	assert_int_equal(layer_apply(d, t, &err), -1);
+	char *want = xasprintf("%s:4: the file's data lies beyond the end of the data file", ep);
+	assert_string_equal(err, want);
+	free(want);
+	free(err);
+	fstree_free(t);
+	free(ep);
+	free(dp);
+	free(d);
+}
+
+/* A download retried half-way: the reader starts over. */
+static void test_blob_reset(void **state)
+{
+	char *err = NULL;
+	struct layer_info li, back;
+	char *src = blob_src_layer(&li);
+	char *bp = xasprintf("%s/blob3", tmp);
+	int fd = open(bp, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	struct layer_blob_info bi;
+	assert_int_equal(layer_blob_write(src, fd, 0, &bi, &err), 0);
+	/* a download retried half-way: reset, then the whole stream again */
+	char *dst = new_dir();
+	struct layer_blob_reader *r = layer_blob_reader_new(dst, "blob", &err);
+	char *buf = xmalloc(bi.size);
+	assert_int_equal(pread(fd, buf, bi.size, 0), (ssize_t)bi.size);
+	assert_int_equal(layer_blob_feed(r, buf, bi.size / 2, &err), 0);
+	assert_int_equal(layer_blob_reset(r, &err), 0);
+	assert_int_equal(layer_blob_feed(r, buf, bi.size, &err), 0);
+	assert_int_equal(layer_blob_finish(r, li.digest, &back, &err), 0);
+	char *why = NULL;
+	assert_int_equal(layer_verify(dst, true, &why), 0);
+	free(buf);
+	free(dst);
+	close(fd);
+	free(bp);
+	free(src);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -514,6 +714,9 @@ int main(void)
 		cmocka_unit_test(test_writer_whiteouts_and_sparse),
 		cmocka_unit_test(test_import_path),
 		cmocka_unit_test(test_export_and_diff),
+		cmocka_unit_test(test_blob_roundtrip),
+		cmocka_unit_test(test_blob_reset),
+		cmocka_unit_test(test_apply_data_range),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
