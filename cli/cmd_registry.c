@@ -48,6 +48,7 @@ struct reg_cli {
 	bool json;
 	const char *user;
 	bool password_stdin;
+	bool container;
 };
 
 static int parse_size(const char *s, uint64_t *out)
@@ -243,6 +244,8 @@ int cmd_push(int argc, char **argv)
 		OPT_INSECURE(&o),
 		OPT_CALL_("chunk-size", 0, "SIZE", "upload blobs larger than SIZE in chunks (e.g. 64M)", &o.ro.chunk_size,
 			  chunk_cb),
+		OPT_FLAG_("container", 0, "push the OCI container image that runs the VM (smolc export)\n"
+			  "instead of the smolBSD disk artifact", &o.container),
 		OPT_JSON(&o.json, "print the result as JSON on stdout"),
 		OPT_FLAG_("quiet", 'q', "no progress", &o.ro.quiet),
 		OPT_END_(),
@@ -255,6 +258,22 @@ int cmd_push(int argc, char **argv)
 	if (nargs < 1)
 		return opt_error(&cmd, "needs NAME[:TAG] and optionally REGISTRY/REPOSITORY[:TAG]");
 	const char *src = args[0], *dst = nargs == 2 ? args[1] : NULL;
+	if (o.container) {
+		char *n0 = NULL, *t0 = NULL, *e0 = NULL;
+		if (store_parse_ref(src, &n0, &t0, &e0) < 0) {
+			fprintf(stderr, "smolc: push: %s\n", e0);
+			free(e0);
+			return EXIT_USAGE;
+		}
+		bool noreg = !dst && !strchr(n0, '/');
+		free(n0);
+		free(t0);
+		if (noreg) {
+			fprintf(stderr, "smolc: push: %s names no registry; give a target REGISTRY/REPOSITORY[:TAG]\n", src);
+			return EXIT_USAGE;
+		}
+		return container_push(src, dst, &o.ro, o.json);
+	}
 	char *name = NULL, *tag = NULL, *err = NULL, *yaml = NULL, *mdig = NULL, *refstr = NULL, *from = NULL;
 	char *disk = NULL, *kern = NULL, *ypath = NULL, *img_title = NULL, *kern_title = NULL, *yaml_title = NULL;
 	char *manifest = NULL, *initrd = NULL, *initrd_title = NULL;
