@@ -16,8 +16,10 @@
  *      (the container's interface) and the console on stdout.
  * Both are reproducible (oci/container.h): the same image and QEMU give
  * byte-identical exports. */
+#include "cache.h"
 #include "cli.h"
 #include "container.h"
+#include "digest.h"
 #include "elfdeps.h"
 #include "exitcode.h"
 #include "opt.h"
@@ -403,6 +405,138 @@ static char *config_json(const struct cimage *c)
 	return t;
 }
 
+/* The runtime layer is remembered in <cache>/containers/<key>.{tar,tar.gz,json}:
+ * key = SHA-256 of smolc's version, the mtime, and every entry (name,
+ * kind, mode, and the host file's device, inode, size and mtime in ns, or
+ * the bytes of an in-memory file). A changed QEMU, library or busybox
+ * gives another key. What is reused is checked against its recorded
+ * digests first (a damaged file is made again, never shipped). */
+static char *runtime_key(const struct container_tree *t, int64_t mtime)
+{
+	struct digest *dg = digest_new(DIGEST_SHA256);
+	char buf[256];
+	digest_update_str(dg, "smolc-runtime-layer-v1");
+	digest_update_str(dg, SMOLC_VERSION);
+	snprintf(buf, sizeof(buf), "%lld", (long long)mtime);
+	digest_update_str(dg, buf);
+	for (size_t i = 0; i < t->n; i++) {
+		const struct container_entry *e = &t->v[i];
+		snprintf(buf, sizeof(buf), "%d %o", (int)e->kind, e->mode);
+		digest_update_str(dg, e->name);
+		digest_update_str(dg, buf);
+		struct stat st;
+		if (e->src && stat(e->src, &st) == 0) {
+			snprintf(buf, sizeof(buf), "%llu %llu %lld %lld.%09ld", (unsigned long long)st.st_dev,
+				 (unsigned long long)st.st_ino, (long long)st.st_size, (long long)st.st_mtim.tv_sec,
+				 st.st_mtim.tv_nsec);
+			digest_update_str(dg, e->src);
+			digest_update_str(dg, buf);
+		} else if (e->src) {
+			digest_update_str(dg, "missing");
+		} else if (e->data) {
+			digest_update(dg, e->data, e->len);
+		}
+		if (e->target)
+			digest_update_str(dg, e->target);
+	}
+	char hex[129];
+	digest_final_hex(dg, hex);
+	hex[64] = 0;
+	return xstrdup(hex);
+}
+
+static char *runtime_cache_dir(void)
+{
+	char *e = NULL;
+	char *root = cache_default_dir(NULL, &e);
+	free(e);
+	if (!root)
+		return NULL;
+	char *d = path_join(root, "containers");
+	free(root);
+	if (mkdir_p(d, 0755) < 0) {
+		free(d);
+		return NULL;
+	}
+	return d;
+}
+
+static bool file_digest_is(const char *path, const char *digest)
+{
+	char hex[129];
+	return digest_file_hex(DIGEST_SHA256, path, hex) == 0 && !strcmp(hex, digest + 7);
+}
+
+/* Link (or copy) a cached file into the work directory. */
+static int link_in(const char *src, const char *dst)
+{
+	if (link(src, dst) == 0)
+		return 0;
+	char *err = NULL;
+	int rc = store_clone_file(src, dst, false, &err);
+	free(err);
+	return rc;
+}
+
+static bool runtime_from_cache(const char *cdir, const char *key, const char *workdir, struct container_layer *l)
+{
+	char *jp = xasprintf("%s/%s.json", cdir, key), *tp = xasprintf("%s/%s.tar", cdir, key),
+	     *gp = xasprintf("%s/%s.tar.gz", cdir, key);
+	json_t *j = json_load_file(jp, 0, NULL);
+	const char *dg = json_string_value(json_object_get(j, "digest"));
+	const char *di = json_string_value(json_object_get(j, "diff_id"));
+	json_t *sz = json_object_get(j, "size"), *tsz = json_object_get(j, "tar_size");
+	bool ok = false;
+	memset(l, 0, sizeof(*l));
+	if (dg && di && json_is_integer(sz) && json_is_integer(tsz) && strlen(dg) == 71 && strlen(di) == 71 &&
+	    file_digest_is(gp, dg) && file_digest_is(tp, di)) {
+		l->tar_path = xasprintf("%s/runtime.tar", workdir);
+		l->gz_path = xasprintf("%s/runtime.tar.gz", workdir);
+		if (link_in(tp, l->tar_path) == 0 && link_in(gp, l->gz_path) == 0) {
+			snprintf(l->digest, sizeof(l->digest), "%s", dg);
+			snprintf(l->diff_id, sizeof(l->diff_id), "%s", di);
+			l->size = (uint64_t)json_integer_value(sz);
+			l->tar_size = (uint64_t)json_integer_value(tsz);
+			ok = true;
+		} else {
+			container_layer_clear(l);
+		}
+	} else if (j) {
+		debugf("export: the cached runtime layer %.12s is damaged: made again", key);
+	}
+	json_decref(j);
+	free(jp);
+	free(tp);
+	free(gp);
+	return ok;
+}
+
+static void runtime_to_cache(const char *cdir, const char *key, const struct container_layer *l)
+{
+	char *jp = xasprintf("%s/%s.json", cdir, key), *tp = xasprintf("%s/%s.tar", cdir, key),
+	     *gp = xasprintf("%s/%s.tar.gz", cdir, key);
+	char *tt = xasprintf("%s.tmp.%ld", tp, (long)getpid()), *gt = xasprintf("%s.tmp.%ld", gp, (long)getpid());
+	json_t *j = json_object();
+	json_object_set_new(j, "digest", json_string(l->digest));
+	json_object_set_new(j, "diff_id", json_string(l->diff_id));
+	json_object_set_new(j, "size", json_integer((json_int_t)l->size));
+	json_object_set_new(j, "tar_size", json_integer((json_int_t)l->tar_size));
+	char *text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(j);
+	/* the files first, the record last: a record names complete files */
+	if (text && link_in(l->tar_path, tt) == 0 && rename(tt, tp) == 0 && link_in(l->gz_path, gt) == 0 &&
+	    rename(gt, gp) == 0)
+		write_file_atomic_nosync(jp, text, strlen(text), 0644);
+	unlink(tt);
+	unlink(gt);
+	free(text);
+	free(jp);
+	free(tp);
+	free(gp);
+	free(tt);
+	free(gt);
+}
+
 /* Look up NAME[:TAG], check it, write both layers and make the image.
  * Returns an exit code; prints its errors. */
 static int cimage_make(const char *cmdname, const char *ref, bool quiet, struct cimage *c)
@@ -446,13 +580,26 @@ static int cimage_make(const char *cmdname, const char *ref, bool quiet, struct 
 	}
 	double t0 = now_monotonic();
 	int64_t mt = layer_mtime();
-	if (runtime_tree(c->rc->arch, &rt, &c->runtime_files, &err) < 0 ||
-	    container_layer_write(&rt, c->workdir, "runtime", mt, &c->layers[0], &err) < 0)
+	if (runtime_tree(c->rc->arch, &rt, &c->runtime_files, &err) < 0)
 		goto fail;
+	char *rkey = runtime_key(&rt, mt), *cdir = runtime_cache_dir();
+	bool cached = cdir && runtime_from_cache(cdir, rkey, c->workdir, &c->layers[0]);
+	if (!cached) {
+		if (container_layer_write(&rt, c->workdir, "runtime", mt, &c->layers[0], &err) < 0) {
+			free(rkey);
+			free(cdir);
+			goto fail;
+		}
+		if (cdir)
+			runtime_to_cache(cdir, rkey, &c->layers[0]);
+	}
+	free(rkey);
+	free(cdir);
 	if (!quiet) {
 		char h[32];
-		fprintf(stderr, "smolc: %s: runtime layer %.19s… %s (%zu files: QEMU, its libraries, firmware, busybox)\n",
-			cmdname, c->layers[0].digest, human_bytes(c->layers[0].size, h, sizeof(h)), c->runtime_files);
+		fprintf(stderr, "smolc: %s: runtime layer %.19s… %s (%zu files: QEMU, its libraries, firmware, busybox)%s\n",
+			cmdname, c->layers[0].digest, human_bytes(c->layers[0].size, h, sizeof(h)), c->runtime_files,
+			cached ? " CACHED" : "");
 	}
 	if (guest_tree(c, s, &gt, &err) < 0 || container_layer_write(&gt, c->workdir, "guest", mt, &c->layers[1], &err) < 0)
 		goto fail;

@@ -89,6 +89,16 @@ sleep 1
 run "$SMOLC" export -q one:1 --format oci-archive one-b.tar
 expect_rc 0 "export oci-archive again"
 cmp one-a.tar one-b.tar || fail "two exports of one image differ"
+# the runtime layer was remembered in the cache; a damaged copy is made again
+ls "$SMOLC_CACHE"/containers/*.tar.gz >/dev/null 2>&1 || fail "no cached runtime layer"
+run "$SMOLC" export one:1 --format oci-archive one-d.tar
+expect_rc 0 "export with the cached runtime layer"
+assert_match "$OUT" "runtime layer sha256:[0-9a-f]{12}… .* busybox\) CACHED" "the runtime layer is reused"
+for f in "$SMOLC_CACHE"/containers/*.tar.gz; do printf 'X' | dd of="$f" bs=1 seek=100 conv=notrunc 2>/dev/null; done
+run "$SMOLC" export one:1 --format oci-archive one-e.tar
+expect_rc 0 "export with a damaged cached runtime layer"
+assert_not_contains "$OUT" "CACHED" "a damaged cached layer is not used"
+cmp one-a.tar one-d.tar && cmp one-a.tar one-e.tar || fail "exports with and without the cache differ"
 run skopeo inspect oci-archive:one-a.tar
 expect_rc 0 "skopeo inspect oci-archive"
 # another image: the same runtime layer, another guest layer
