@@ -55,11 +55,16 @@ for i in $(seq "$RUNS"); do
 	measure sh -c "tar --sort=name -C '$W/tree/rt' -czf '$W/rt.tgz' . && tar --sort=name -C '$W/tree/guest' -czf '$W/g.tgz' ."
 	t_runs+=("$MS")
 done
-e=$(median "${e_runs[@]}") t=$(median "${t_runs[@]}")
-note "container: export ${e_runs[*]} ms; tar+gzip ${t_runs[*]} ms"
-r=$(ratio "$e" "$t")
-result "smolc export (oci-archive) of examples/hello, median of $RUNS" "$(fmt_ms "$e")" \
+# the first export makes the runtime layer (the cache is new), the others reuse it
+cold=${e_runs[0]} e=$(median "${e_runs[@]:1}") t=$(median "${t_runs[@]}")
+[ "$RUNS" -gt 1 ] || e=$cold
+note "container: export ${e_runs[*]} ms (the first one cold); tar+gzip ${t_runs[*]} ms"
+r=$(ratio "$cold" "$t")
+result "smolc export (oci-archive) of examples/hello, cold (runtime layer made)" "$(fmt_ms "$cold")" \
 	"$(fmt_ms "$t") (tar --sort=name -czf of the same files)" "$r" "ratio <= 1.2" "$(verdict "$r <= 1.2")"
+r=$(ratio "$e" "$t")
+result "smolc export, runtime layer CACHED (median of the others)" "$(fmt_ms "$e")" \
+	"$(fmt_ms "$t")" "$r" "ratio <= 1.2" "$(verdict "$r <= 1.2")"
 rs=$(stat -c %s "$W/od/blobs/sha256/$rt") gs=$(stat -c %s "$W/od/blobs/sha256/$gl")
 ru=$(du -sk --apparent-size "$W/tree/rt" | cut -f1)
 result "runtime layer size (QEMU, libraries, firmware, busybox)" "$(fmt_kb $((rs / 1024))) gzip, $(fmt_kb "$ru") unpacked" \
