@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -498,6 +499,10 @@ static bool runtime_from_cache(const char *cdir, const char *key, const char *wo
 			l->size = (uint64_t)json_integer_value(sz);
 			l->tar_size = (uint64_t)json_integer_value(tsz);
 			ok = true;
+			/* used now: `smolc cache prune --older-than` keeps it */
+			utimes(jp, NULL);
+			utimes(tp, NULL);
+			utimes(gp, NULL);
 		} else {
 			container_layer_clear(l);
 		}

@@ -91,6 +91,8 @@ expect_rc 0 "export oci-archive again"
 cmp one-a.tar one-b.tar || fail "two exports of one image differ"
 # the runtime layer was remembered in the cache; a damaged copy is made again
 ls "$SMOLC_CACHE"/containers/*.tar.gz >/dev/null 2>&1 || fail "no cached runtime layer"
+run "$SMOLC" cache ls
+assert_match "$OUT" "^memo +[0-9a-f]{16} +[0-9.]+ MiB .* container runtime layer \(smolc export\)" "cache ls lists it"
 run "$SMOLC" export one:1 --format oci-archive one-d.tar
 expect_rc 0 "export with the cached runtime layer"
 assert_match "$OUT" "runtime layer sha256:[0-9a-f]{12}… .* busybox\) CACHED" "the runtime layer is reused"
