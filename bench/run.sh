@@ -20,6 +20,9 @@
 #                             capture after touching one file of the 20k-file
 #                             image, a no-op rebuild with a CACHED RUN (test
 #                             kernel too)
+#   container bench/container.sh  smolc export vs tar+gzip of the same
+#                             files, the runtime layer's size, podman run
+#                             vs smolc run to the first HTTP answer
 #   guest   bench/guest.sh    what each test guest kernel costs: the stock
 #                             kernel prepared from nothing, and the first
 #                             HTTP answer with it and with the tiny kernel
@@ -137,6 +140,7 @@ part regcache bench/regcache.sh
 part run env BENCH_NO_HYPERFINE=1 bench/runbench.sh "$SMOLC" "$RUN_N"
 part boot bench/boot.sh
 part runstep bench/runstep.sh
+part container env BENCH_CONTAINER_RUNS="$([ "$QUICK" = 1 ] && echo 1 || echo 3)" bench/container.sh
 part guest env BENCH_GUEST_RUNS="$([ "$QUICK" = 1 ] && echo 1 || echo 3)" bench/guest.sh
 
 # ---- the table ----

@@ -34,6 +34,12 @@ int cmd_rmi(int argc, char **argv);
 int cmd_push(int argc, char **argv);
 int cmd_pull(int argc, char **argv);
 int cmd_login(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+int cmd_k8s(int argc, char **argv);
+/* `smolc push --container` (cmd_container.c): the container image of
+ * src uploaded to dst (NULL: src names the registry). An exit code. */
+struct reg_opts;
+int container_push(const char *src, const char *dst, const struct reg_opts *ro, bool json);
 
 /* The image store for build and run (cmd_image.c): -t's check (an opt_cb),
  * the build's record function (build_record_fn, ctx = the -t value or

@@ -251,6 +251,8 @@ int cli_record_image(void *ctx, const struct build_result *r, char **stored_as, 
 	sp.disk_may_link = r->readonly; /* no VM writes a read-only root */
 	sp.kernel_path = r->kernel;
 	sp.kernel_sha256 = r->kernel_sha256;
+	sp.initrd_path = r->initrd;
+	sp.initrd_sha256 = r->initrd_sha256;
 	sp.run_config = r->store_run_config;
 	if (store_put(st, &sp, err) < 0 || store_tag(st, name, tag, r->key, err) < 0)
 		goto out;

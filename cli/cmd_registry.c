@@ -8,8 +8,10 @@
  *   the empty config (application/vnd.oci.empty.v1+json, "{}"), and layers
  *     application/x-raw-disk-image             <service>-<arch>.img   the disk
  *     application/vnd.smolc.kernel             <service>-<arch>.kernel
- *     application/vnd.smolc.runconfig.v1+yaml  <service>-<arch>.yaml  (image:
- *                                              and kernel: name the two files)
+ *     application/vnd.smolc.initrd             <service>-<arch>.initrd (when the
+ *                                              image has an INITRD)
+ *     application/vnd.smolc.runconfig.v1+yaml  <service>-<arch>.yaml  (image:,
+ *                                              kernel: and initrd: name the files)
  *   each titled (org.opencontainers.image.title) so that `oras pull` writes
  *   the images/ layout. An image without smolc's layers (the anchor's) is
  *   pulled with the catalog's kernel and a default run config. */
@@ -38,6 +40,7 @@
 #define DISK_TYPE "application/x-raw-disk-image"
 #define KERNEL_TYPE "application/vnd.smolc.kernel"
 #define RUNCONF_TYPE "application/vnd.smolc.runconfig.v1+yaml"
+#define INITRD_TYPE "application/vnd.smolc.initrd"
 #define TITLE "org.opencontainers.image.title"
 
 struct reg_cli {
@@ -45,6 +48,7 @@ struct reg_cli {
 	bool json;
 	const char *user;
 	bool password_stdin;
+	bool container;
 };
 
 static int parse_size(const char *s, uint64_t *out)
@@ -199,7 +203,8 @@ static int send_blob(struct reg *r, struct blob *b, const char *mount_from, bool
 }
 
 /* The run config as pushed: image/kernel name the titled files. */
-static char *pushed_runconf(const char *yaml_path, const char *img, const char *kern, char **err)
+static char *pushed_runconf(const char *yaml_path, const char *img, const char *kern, const char *initrd,
+			    char **err)
 {
 	struct runconf *rc = NULL;
 	if (runconf_read(yaml_path, &rc, NULL, err) < 0)
@@ -208,6 +213,8 @@ static char *pushed_runconf(const char *yaml_path, const char *img, const char *
 	free(rc->kernel);
 	rc->image = xstrdup(img);
 	rc->kernel = xstrdup(kern);
+	free(rc->initrd);
+	rc->initrd = initrd ? xstrdup(initrd) : NULL;
 	char *y = NULL;
 	if (runconf_to_yaml(rc, &y, err) < 0)
 		y = NULL;
@@ -237,6 +244,8 @@ int cmd_push(int argc, char **argv)
 		OPT_INSECURE(&o),
 		OPT_CALL_("chunk-size", 0, "SIZE", "upload blobs larger than SIZE in chunks (e.g. 64M)", &o.ro.chunk_size,
 			  chunk_cb),
+		OPT_FLAG_("container", 0, "push the OCI container image that runs the VM (smolc export)\n"
+			  "instead of the smolBSD disk artifact", &o.container),
 		OPT_JSON(&o.json, "print the result as JSON on stdout"),
 		OPT_FLAG_("quiet", 'q', "no progress", &o.ro.quiet),
 		OPT_END_(),
@@ -249,9 +258,25 @@ int cmd_push(int argc, char **argv)
 	if (nargs < 1)
 		return opt_error(&cmd, "needs NAME[:TAG] and optionally REGISTRY/REPOSITORY[:TAG]");
 	const char *src = args[0], *dst = nargs == 2 ? args[1] : NULL;
+	if (o.container) {
+		char *n0 = NULL, *t0 = NULL, *e0 = NULL;
+		if (store_parse_ref(src, &n0, &t0, &e0) < 0) {
+			fprintf(stderr, "smolc: push: %s\n", e0);
+			free(e0);
+			return EXIT_USAGE;
+		}
+		bool noreg = !dst && !strchr(n0, '/');
+		free(n0);
+		free(t0);
+		if (noreg) {
+			fprintf(stderr, "smolc: push: %s names no registry; give a target REGISTRY/REPOSITORY[:TAG]\n", src);
+			return EXIT_USAGE;
+		}
+		return container_push(src, dst, &o.ro, o.json);
+	}
 	char *name = NULL, *tag = NULL, *err = NULL, *yaml = NULL, *mdig = NULL, *refstr = NULL, *from = NULL;
 	char *disk = NULL, *kern = NULL, *ypath = NULL, *img_title = NULL, *kern_title = NULL, *yaml_title = NULL;
-	char *manifest = NULL;
+	char *manifest = NULL, *initrd = NULL, *initrd_title = NULL;
 	struct reg_ref ref;
 	memset(&ref, 0, sizeof(ref));
 	struct store *s = NULL;
@@ -302,6 +327,8 @@ int cmd_push(int argc, char **argv)
 	disk = store_path(s, id, "disk.img");
 	kern = store_path(s, id, "kernel");
 	ypath = store_path(s, id, "run.yaml");
+	if (m.has_initrd)
+		initrd = store_path(s, id, "initrd");
 	/* digests: computed once, then remembered in the store */
 	if (!m.disk.sha256[0]) {
 		if (store_file_sha256(disk, m.disk.sha256, &err) < 0 || store_set_sha256(s, id, "disk", m.disk.sha256, &err) < 0) {
@@ -316,6 +343,13 @@ int cmd_push(int argc, char **argv)
 			goto out;
 		}
 	}
+	if (m.has_initrd && !m.initrd.sha256[0]) {
+		if (store_file_sha256(initrd, m.initrd.sha256, &err) < 0 ||
+		    store_set_sha256(s, id, "initrd", m.initrd.sha256, &err) < 0) {
+			fprintf(stderr, "smolc: push: %s\n", err);
+			goto out;
+		}
+	}
 	/* the files must still be what was digested */
 	struct store_meta m2;
 	if (store_verify(s, id, &m2, &err) < 0) {
@@ -326,11 +360,14 @@ int cmd_push(int argc, char **argv)
 	img_title = xasprintf("%s-%s.img", m.service, m.arch);
 	kern_title = xasprintf("%s-%s.kernel", m.service, m.arch);
 	yaml_title = xasprintf("%s-%s.yaml", m.service, m.arch);
-	if (!(yaml = pushed_runconf(ypath, img_title, kern_title, &err))) {
+	if (m.has_initrd)
+		initrd_title = xasprintf("%s-%s.initrd", m.service, m.arch);
+	if (!(yaml = pushed_runconf(ypath, img_title, kern_title, initrd_title, &err))) {
 		fprintf(stderr, "smolc: push: %s\n", err);
 		goto out;
 	}
-	struct blob blobs[4];
+	struct blob blobs[5];
+	size_t nblobs = 4;
 	memset(blobs, 0, sizeof(blobs));
 	blobs[0] = (struct blob){NULL, OCI_EMPTY_TYPE, OCI_EMPTY_DIGEST, 2, NULL, "{}", NULL};
 	blobs[1] = (struct blob){img_title, DISK_TYPE, "", m.disk.size, disk, NULL, NULL};
@@ -341,6 +378,13 @@ int cmd_push(int argc, char **argv)
 	blobs[3] = (struct blob){yaml_title, RUNCONF_TYPE, "", strlen(yaml), NULL, yaml, NULL};
 	snprintf(blobs[3].digest, sizeof(blobs[3].digest), "%s", yd);
 	free(yd);
+	if (m.has_initrd) {
+		/* before the run config, which names it */
+		blobs[4] = blobs[3];
+		blobs[3] = (struct blob){initrd_title, INITRD_TYPE, "", m.initrd.size, initrd, NULL, NULL};
+		snprintf(blobs[3].digest, sizeof(blobs[3].digest), "sha256:%s", m.initrd.sha256);
+		nblobs = 5;
+	}
 	if (!(r = reg_new(ref.host, ref.repo, &o.ro, &err))) {
 		fprintf(stderr, "smolc: push: %s\n", err);
 		goto out;
@@ -349,7 +393,7 @@ int cmd_push(int argc, char **argv)
 	if (!o.ro.quiet)
 		fprintf(stderr, "smolc: pushing %s:%s (%.12s) to %s\n", name, tag, id, refstr);
 	from = mount_source(s, id, ref.host, ref.repo);
-	for (size_t i = 0; i < 4; i++)
+	for (size_t i = 0; i < nblobs; i++)
 		if (send_blob(r, &blobs[i], from, o.ro.quiet, &err) < 0) {
 			fprintf(stderr, "smolc: push: %s\n", err);
 			goto out;
@@ -362,7 +406,7 @@ int cmd_push(int argc, char **argv)
 	json_object_set_new(cfg, "data", json_string("e30="));
 	json_object_set_new(mj, "config", cfg);
 	json_t *layers = json_array();
-	for (size_t i = 1; i < 4; i++)
+	for (size_t i = 1; i < nblobs; i++)
 		json_array_append_new(layers, descriptor(&blobs[i]));
 	json_object_set_new(mj, "layers", layers);
 	json_t *ann = json_object();
@@ -385,7 +429,7 @@ int cmd_push(int argc, char **argv)
 		json_object_set_new(res, "digest", json_string(mdig));
 		json_object_set_new(res, "key", m.key[0] ? json_string(m.key) : json_null());
 		json_t *a = json_array();
-		for (size_t i = 0; i < 4; i++) {
+		for (size_t i = 0; i < nblobs; i++) {
 			json_t *d = descriptor(&blobs[i]);
 			json_object_set_new(d, "action", json_string(blobs[i].action));
 			json_array_append_new(a, d);
@@ -415,6 +459,8 @@ out:
 	free(img_title);
 	free(kern_title);
 	free(yaml_title);
+	free(initrd);
+	free(initrd_title);
 	free(manifest);
 	return rc;
 }
@@ -578,8 +624,8 @@ int cmd_pull(int argc, char **argv)
 	struct store *s = NULL;
 	char *mdata = NULL, *mtype = NULL, *mdig = NULL, *refstr = reg_ref_str(&ref), *yaml = NULL, *store_yaml = NULL;
 	char *disk_tmp = NULL, *kern_tmp = NULL, *service = NULL, *arch = NULL, *key = NULL, *kpath = NULL, *ksha = NULL;
-	char *kurl = NULL, *local_name = NULL, *local_tag = NULL;
-	int dfd = -1, kfd = -1;
+	char *kurl = NULL, *local_name = NULL, *local_tag = NULL, *initrd_tmp = NULL;
+	int dfd = -1, kfd = -1, ifd = -1;
 	size_t mlen = 0;
 	json_t *mj = NULL;
 	struct runconf *rcf = NULL;
@@ -600,7 +646,7 @@ int cmd_pull(int argc, char **argv)
 				mtype ? mtype : "unknown");
 		goto fail;
 	}
-	struct layer_ref disk = {0}, kernel = {0}, runc = {0};
+	struct layer_ref disk = {0}, kernel = {0}, runc = {0}, initrd = {0};
 	for (size_t i = 0; i < json_array_size(layers); i++) {
 		struct layer_ref l;
 		if (layer_from_json(json_array_get(layers, i), &l) < 0) {
@@ -613,6 +659,8 @@ int cmd_pull(int argc, char **argv)
 			kernel = l;
 		else if (!strcmp(l.media_type, RUNCONF_TYPE) && !runc.digest)
 			runc = l;
+		else if (!strcmp(l.media_type, INITRD_TYPE) && !initrd.digest)
+			initrd = l;
 	}
 	if (!disk.digest) {
 		err = xasprintf("%s: no layer of media type " DISK_TYPE " (not a smolBSD image)", refstr);
@@ -651,6 +699,16 @@ int cmd_pull(int argc, char **argv)
 			goto fail;
 		ksha = xstrdup(kernel.digest + 7);
 	}
+	if (rcf && rcf->initrd && !initrd.digest) {
+		err = xasprintf("%s: the run config names an initrd but there is no initrd layer", refstr);
+		goto fail;
+	}
+	if (rcf && initrd.digest) {
+		if (store_mktemp(s, "pull-initrd", &initrd_tmp, &ifd, &err) < 0 ||
+		    reg_blob_get_fd(r, initrd.digest, initrd.size, ifd, false, initrd.title ? initrd.title : "initrd",
+				    &err) < 0)
+			goto fail;
+	}
 	if (rcf) {
 		service = xstrdup(rcf->service);
 		arch = xstrdup(rcf->arch);
@@ -682,6 +740,10 @@ int cmd_pull(int argc, char **argv)
 	rcf->kernel = xstrdup("kernel");
 	rcf->kernel_sha256 = xstrdup(ksha);
 	rcf->image_sha256 = NULL;
+	free(rcf->initrd);
+	free(rcf->initrd_sha256);
+	rcf->initrd = initrd_tmp ? xstrdup("initrd") : NULL;
+	rcf->initrd_sha256 = initrd_tmp ? xstrdup(initrd.digest + 7) : NULL;
 	if (runconf_to_yaml(rcf, &store_yaml, &err) < 0)
 		goto fail;
 	struct store_put sp;
@@ -699,6 +761,9 @@ int cmd_pull(int argc, char **argv)
 	sp.kernel_path = kern_tmp ? kern_tmp : kpath;
 	sp.kernel_owned = kern_tmp != NULL;
 	sp.kernel_sha256 = ksha;
+	sp.initrd_path = initrd_tmp;
+	sp.initrd_owned = true;
+	sp.initrd_sha256 = initrd_tmp ? initrd.digest + 7 : NULL;
 	sp.run_config = store_yaml;
 	json_t *created = json_object_get(json_object_get(mj, "annotations"), "org.opencontainers.image.created");
 	sp.created = json_string_value(created);
@@ -733,6 +798,10 @@ out:
 		close(dfd);
 	if (kfd >= 0)
 		close(kfd);
+	if (ifd >= 0)
+		close(ifd);
+	if (initrd_tmp)
+		unlink(initrd_tmp);
 	if (disk_tmp)
 		unlink(disk_tmp); /* stored by rename, or not at all */
 	if (kern_tmp)
@@ -751,6 +820,7 @@ out:
 	free(store_yaml);
 	free(disk_tmp);
 	free(kern_tmp);
+	free(initrd_tmp);
 	free(service);
 	free(arch);
 	free(key);

@@ -37,6 +37,8 @@ static const struct {
 	{"push", cmd_push, "upload a stored image to an OCI registry"},
 	{"pull", cmd_pull, "download an image from an OCI registry into the store"},
 	{"login", cmd_login, "store credentials for an OCI registry"},
+	{"export", cmd_export, "write a stored image as an OCI container image (podman, docker)"},
+	{"k8s", cmd_k8s, "print a Kubernetes Deployment and Service for a stored image"},
 };
 
 static void usage(FILE *f)

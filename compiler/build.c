@@ -473,10 +473,8 @@ static int record_image(struct build *b)
 	const struct recipe_settings *rs = &b->r->set;
 	char *err = NULL, *yaml = NULL;
 	char *img = xasprintf("%s.img", b->out_base), *kern = xasprintf("%s.kernel", b->out_base);
-	if (b->p->initrd.what)
-		logf_(b, "warning: the image store does not keep the INITRD yet: `smolc run %s` boots without it; "
-			 "run the build's run config instead\n", rs->service);
-	struct runconf *rcf = make_runconf(b, "disk.img", "kernel", NULL);
+	char *initrd = b->p->initrd.what ? xasprintf("%s.initrd", b->out_base) : NULL;
+	struct runconf *rcf = make_runconf(b, "disk.img", "kernel", initrd ? "initrd" : NULL);
 	int rc = runconf_to_yaml(rcf, &yaml, &err);
 	runconf_free(rcf);
 	if (rc == 0) {
@@ -489,6 +487,9 @@ static int record_image(struct build *b)
 			.kernel = kern,
 			.kernel_sha256 = b->p->kernel.digest && str_startswith(b->p->kernel.digest, "sha256:")
 						 ? b->p->kernel.digest + 7 : NULL,
+			.initrd = initrd,
+			.initrd_sha256 = initrd && b->p->initrd.digest && str_startswith(b->p->initrd.digest, "sha256:")
+						 ? b->p->initrd.digest + 7 : NULL,
 			.store_run_config = yaml,
 		};
 		rc = b->o->record(b->o->record_ctx, &r, &b->stored_as, &err);
@@ -508,6 +509,7 @@ static int record_image(struct build *b)
 	free(yaml);
 	free(img);
 	free(kern);
+	free(initrd);
 	return rc;
 }
 

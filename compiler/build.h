@@ -15,7 +15,9 @@ struct build_result {
 	bool readonly;
 	const char *image, *kernel;  /* the output files */
 	const char *kernel_sha256;   /* NULL when not known */
-	const char *store_run_config;/* the run config naming "disk.img" and "kernel" */
+	const char *initrd;          /* the output initrd, NULL when the recipe has none */
+	const char *initrd_sha256;   /* NULL when not known */
+	const char *store_run_config;/* the run config naming "disk.img", "kernel" (and "initrd") */
 };
 /* Record the image; *stored_as = "NAME:TAG" (caller frees). 0, or -1 with
  * *err (the build then fails). */

@@ -522,7 +522,9 @@ static int list_dir(const char *dir, enum cache_kind kind, struct cache_entry **
 			e->desc = first_line(m, NULL);
 			free(m);
 		} else if (kind == CACHE_KIND_MEMO) {
-			e->desc = xstrdup(strstr(dir, "/resolved") ? "PKGS resolution" : "file digests");
+			e->desc = xstrdup(strstr(dir, "/resolved")     ? "PKGS resolution"
+					  : strstr(dir, "/containers") ? "container runtime layer (smolc export)"
+								       : "file digests");
 		}
 	}
 	closedir(d);
@@ -536,13 +538,16 @@ int cache_list(const struct cache *c, struct cache_list *out, char **err)
 	out->v = NULL;
 	out->n = 0;
 	char *digests = path_join(c->root, "digests"), *resolved = path_join(c->root, "resolved");
+	char *containers = path_join(c->root, "containers");
 	int lr = list_dir(c->downloads, CACHE_KIND_DOWNLOAD, &v, &n, &cap, err) < 0 ||
 		 list_dir(c->layers, CACHE_KIND_LAYER, &v, &n, &cap, err) < 0 ||
 		 list_dir(digests, CACHE_KIND_MEMO, &v, &n, &cap, err) < 0 ||
 		 list_dir(resolved, CACHE_KIND_MEMO, &v, &n, &cap, err) < 0 ||
+		 list_dir(containers, CACHE_KIND_MEMO, &v, &n, &cap, err) < 0 ||
 		 list_dir(c->tmp, CACHE_KIND_TMP, &v, &n, &cap, err) < 0 ? -1 : 0;
 	free(digests);
 	free(resolved);
+	free(containers);
 	if (lr < 0) {
 		struct cache_list tmp = {v, n};
 		cache_list_free(&tmp);

@@ -130,8 +130,9 @@ int cache_lock_downgrade(struct cache_lock *l);
 /* Set <entry_dir>/last-used's mtime to now (creating it). 0 or -1. */
 int cache_touch(const char *entry_dir);
 
-/* CACHE_KIND_MEMO: the digest memos (digests/) and PKGS resolutions
- * (resolved/): small files, rebuilt when missing, never locked. */
+/* CACHE_KIND_MEMO: the digest memos (digests/), PKGS resolutions
+ * (resolved/) and `smolc export`'s runtime layers (containers/): files
+ * rebuilt when missing (checked before use), never locked. */
 enum cache_kind { CACHE_KIND_DOWNLOAD, CACHE_KIND_LAYER, CACHE_KIND_MEMO, CACHE_KIND_TMP, CACHE_KIND__COUNT };
 const char *cache_kind_name(enum cache_kind k);  /* "download" "layer" "memo" "tmp" */
 

@@ -26,6 +26,8 @@
 #include <libfdisk/libfdisk.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <gelf.h>
+#include <libelf.h>
 #include <zlib.h>
 #include <zstd.h>
 
@@ -50,6 +52,7 @@ static struct lazylib lib_fdisk = {SONAME_fdisk, "libfdisk1", NULL};
 static struct lazylib lib_crypto = {SONAME_crypto, "libssl3", NULL};
 static struct lazylib lib_z = {SONAME_z, "zlib1g", NULL};
 static struct lazylib lib_zstd = {SONAME_zstd, "libzstd1", NULL};
+static struct lazylib lib_elf = {SONAME_elf, "libelf1", NULL};
 
 static _Noreturn void lazy_fail(const struct lazylib *l, const char *what, const char *why)
 {
@@ -196,7 +199,32 @@ SHIM(archive, int, archive_entry_size_is_set, (struct archive_entry *e), (e))
 SHIM(archive, dev_t, archive_entry_rdevmajor, (struct archive_entry *e), (e))
 SHIM(archive, dev_t, archive_entry_rdevminor, (struct archive_entry *e), (e))
 
+/* writing (OCI container layers: oci/container.c) */
+SHIM(archive, struct archive *, archive_write_new, (void), ())
+SHIM(archive, int, archive_write_free, (struct archive *a), (a))
+SHIM(archive, int, archive_write_set_format_pax_restricted, (struct archive *a), (a))
+SHIM(archive, int, archive_write_open,
+     (struct archive *a, void *c, archive_open_callback *o, archive_write_callback *w, archive_close_callback *cl),
+     (a, c, o, w, cl))
+SHIM(archive, int, archive_write_header, (struct archive *a, struct archive_entry *e), (a, e))
+SHIM(archive, la_ssize_t, archive_write_data, (struct archive *a, const void *b, size_t n), (a, b, n))
+SHIM(archive, int, archive_write_close, (struct archive *a), (a))
+SHIM(archive, struct archive_entry *, archive_entry_new, (void), ())
+SHIM_VOID(archive, archive_entry_free, (struct archive_entry *e), (e))
+SHIM_VOID(archive, archive_entry_set_pathname, (struct archive_entry *e, const char *p), (e, p))
+SHIM_VOID(archive, archive_entry_set_filetype, (struct archive_entry *e, unsigned int t), (e, t))
+SHIM_VOID(archive, archive_entry_set_perm, (struct archive_entry *e, __LA_MODE_T p), (e, p))
+SHIM_VOID(archive, archive_entry_set_uid, (struct archive_entry *e, la_int64_t u), (e, u))
+SHIM_VOID(archive, archive_entry_set_gid, (struct archive_entry *e, la_int64_t g), (e, g))
+SHIM_VOID(archive, archive_entry_set_mtime, (struct archive_entry *e, time_t t, long ns), (e, t, ns))
+SHIM_VOID(archive, archive_entry_set_size, (struct archive_entry *e, la_int64_t s), (e, s))
+SHIM_VOID(archive, archive_entry_set_symlink, (struct archive_entry *e, const char *t), (e, t))
+
 /* ---- zlib (gzip sets, read to their end: layer_archive.c) ---- */
+SHIM(z, int, deflateInit2_, (z_streamp s, int l, int m, int w, int ml, int st, const char *v, int n),
+     (s, l, m, w, ml, st, v, n))
+SHIM(z, int, deflate, (z_streamp s, int f), (s, f))
+SHIM(z, int, deflateEnd, (z_streamp s), (s))
 SHIM(z, int, inflateInit2_, (z_streamp s, int w, const char *v, int n), (s, w, v, n))
 SHIM(z, int, inflate, (z_streamp s, int f), (s, f))
 SHIM(z, int, inflateEnd, (z_streamp s), (s))
@@ -326,3 +354,17 @@ SHIM(crypto, EVP_MD *, EVP_MD_fetch, (OSSL_LIB_CTX *c, const char *a, const char
 SHIM(crypto, int, EVP_EncodeBlock, (unsigned char *t, const unsigned char *f, int n), (t, f, n))
 SHIM(crypto, int, EVP_DecodeBlock, (unsigned char *t, const unsigned char *f, int n), (t, f, n))
 SHIM(crypto, int, OPENSSL_init_crypto, (uint64_t o, const OPENSSL_INIT_SETTINGS *s), (o, s))
+
+/* ---- libelf (the runtime layer's DT_NEEDED closure: oci/elfdeps.c) ---- */
+SHIM(elf, unsigned int, elf_version, (unsigned int v), (v))
+SHIM(elf, Elf *, elf_begin, (int fd, Elf_Cmd c, Elf *ref), (fd, c, ref))
+SHIM(elf, int, elf_end, (Elf *e), (e))
+SHIM(elf, Elf_Kind, elf_kind, (Elf *e), (e))
+SHIM(elf, const char *, elf_errmsg, (int n), (n))
+SHIM(elf, int, elf_getphdrnum, (Elf *e, size_t *n), (e, n))
+SHIM(elf, GElf_Phdr *, gelf_getphdr, (Elf *e, int n, GElf_Phdr *p), (e, n, p))
+SHIM(elf, Elf_Scn *, elf_nextscn, (Elf *e, Elf_Scn *s), (e, s))
+SHIM(elf, GElf_Shdr *, gelf_getshdr, (Elf_Scn *s, GElf_Shdr *d), (s, d))
+SHIM(elf, Elf_Data *, elf_getdata, (Elf_Scn *s, Elf_Data *d), (s, d))
+SHIM(elf, GElf_Dyn *, gelf_getdyn, (Elf_Data *d, int n, GElf_Dyn *r), (d, n, r))
+SHIM(elf, char *, elf_strptr, (Elf *e, size_t s, size_t o), (e, s, o))

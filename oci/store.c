@@ -307,6 +307,8 @@ static int meta_write(const struct store *s, const char *dir, const struct store
 	json_object_set_new(o, "readonly", json_boolean(m->readonly));
 	json_object_set_new(o, "disk", file_json(&m->disk));
 	json_object_set_new(o, "kernel", file_json(&m->kernel));
+	if (m->has_initrd)
+		json_object_set_new(o, "initrd", file_json(&m->initrd));
 	json_t *rc = json_object();
 	json_object_set_new(rc, "sha256", json_string(m->run_config_sha256));
 	json_object_set_new(o, "run_config", rc);
@@ -395,6 +397,12 @@ static int meta_read(const char *path, const char *id, struct store_meta *m, cha
 		set_err(err, "%s: missing or bad fields", path);
 		goto out;
 	}
+	json_t *ij = json_object_get(o, "initrd");
+	if (ij && file_from_json(ij, &m->initrd) < 0) {
+		set_err(err, "%s: a bad initrd field", path);
+		goto out;
+	}
+	m->has_initrd = ij != NULL;
 	memcpy(m->id, id, 65);
 	if (key)
 		memcpy(m->key, key, 65);
@@ -450,6 +458,13 @@ int store_verify(struct store *s, const char *id, struct store_meta *m, char **e
 		goto out;
 	if (check_identity(dp, &m->disk, "disk image", &e) < 0 || check_identity(kp, &m->kernel, "kernel", &e) < 0)
 		goto out;
+	if (m->has_initrd) {
+		char *ip = store_path(s, id, "initrd");
+		int ir = check_identity(ip, &m->initrd, "initrd", &e);
+		free(ip);
+		if (ir < 0)
+			goto out;
+	}
 	char *yaml = NULL;
 	size_t ylen;
 	if (read_file(yp, 1 << 20, &yaml, &ylen) < 0) {
@@ -647,15 +662,25 @@ int store_put(struct store *s, const struct store_put *p, char **err)
 		return -1;
 	}
 	struct store_meta old;
+	char want_rc[65];
+	sha256_hex(p->run_config, strlen(p->run_config), want_rc);
+	bool same = false;
 	if (store_verify(s, p->id, &old, NULL) == 0) {
-		/* already stored and intact: keep it (record a digest we learnt) */
+		/* the same disk with another run config (PORTS, MEM, an INITRD
+		 * added…) is stored anew: the run config is not in the id */
+		same = !strcmp(old.run_config_sha256, want_rc) && old.has_initrd == (p->initrd_path != NULL);
 		store_meta_clear(&old);
+	}
+	if (same) {
+		/* already stored and intact: keep it (record a digest we learnt) */
 		if (p->disk_sha256)
 			store_set_sha256(s, p->id, "disk", p->disk_sha256, NULL);
 		if (p->disk_owned)
 			unlink(p->disk_path);
 		if (p->kernel_owned)
 			unlink(p->kernel_path);
+		if (p->initrd_path && p->initrd_owned)
+			unlink(p->initrd_path);
 		return 0;
 	}
 	char *dir = mktemp_dir(s, "image", err);
@@ -663,11 +688,13 @@ int store_put(struct store *s, const struct store_put *p, char **err)
 		return -1;
 	int rc = -1;
 	char *dp = path_join(dir, "disk.img"), *kp = path_join(dir, "kernel"), *yp = path_join(dir, "run.yaml");
+	char *ip = path_join(dir, "initrd");
 	char *final = store_path(s, p->id, NULL);
 	struct store_meta m;
 	memset(&m, 0, sizeof(m));
 	if (place_file(p->disk_path, p->disk_owned, p->disk_may_link, dp, err) < 0 ||
-	    place_file(p->kernel_path, p->kernel_owned, true, kp, err) < 0)
+	    place_file(p->kernel_path, p->kernel_owned, true, kp, err) < 0 ||
+	    (p->initrd_path && place_file(p->initrd_path, p->initrd_owned, true, ip, err) < 0))
 		goto out;
 	if (write_file_atomic(yp, p->run_config, strlen(p->run_config), 0644) < 0) {
 		set_err(err, "writing %s: %s", yp, strerror(errno));
@@ -684,6 +711,16 @@ int store_put(struct store *s, const struct store_put *p, char **err)
 		goto out;
 	}
 	file_identity(&st, &m.kernel);
+	if (p->initrd_path) {
+		if (stat(ip, &st) < 0) {
+			set_err(err, "%s: %s", ip, strerror(errno));
+			goto out;
+		}
+		file_identity(&st, &m.initrd);
+		m.has_initrd = true;
+		if (p->initrd_sha256)
+			snprintf(m.initrd.sha256, sizeof(m.initrd.sha256), "%s", p->initrd_sha256);
+	}
 	memcpy(m.id, p->id, 65);
 	if (p->key && *p->key)
 		snprintf(m.key, sizeof(m.key), "%s", p->key);
@@ -702,7 +739,7 @@ int store_put(struct store *s, const struct store_put *p, char **err)
 	store_lock(s);
 	if (rename(dir, final) < 0) {
 		if (errno == ENOTEMPTY || errno == EEXIST) {
-			/* a damaged entry (the intact case returned above): replace it */
+			/* a damaged entry, or one with another run config: replace it */
 			char *trash = mktemp_dir(s, "trash", err);
 			if (trash) {
 				rmdir(trash);
@@ -729,6 +766,7 @@ out:
 	free(dir);
 	free(dp);
 	free(kp);
+	free(ip);
 	free(yp);
 	free(final);
 	return rc;
@@ -739,7 +777,12 @@ int store_set_sha256(struct store *s, const char *id, const char *which, const c
 	struct store_meta m;
 	if (store_verify(s, id, &m, err) < 0)
 		return -1;
-	struct store_file *f = !strcmp(which, "disk") ? &m.disk : &m.kernel;
+	struct store_file *f = !strcmp(which, "disk") ? &m.disk : !strcmp(which, "initrd") ? &m.initrd : &m.kernel;
+	if (f == &m.initrd && !m.has_initrd) {
+		store_meta_clear(&m);
+		set_err(err, "image %.12s in the store has no initrd", id);
+		return -1;
+	}
 	int rc = 0;
 	if (strcmp(f->sha256, hex)) {
 		snprintf(f->sha256, sizeof(f->sha256), "%s", hex);

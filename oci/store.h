@@ -7,11 +7,15 @@
  * Layout (under the root):
  *   images/<id>/disk.img     the raw disk (GPT + ext2)
  *   images/<id>/kernel       the kernel to boot
- *   images/<id>/run.yaml     the run config (image: disk.img, kernel: kernel)
+ *   images/<id>/initrd       the initrd (initramfs), only for an image whose
+ *                            recipe has INITRD
+ *   images/<id>/run.yaml     the run config (image: disk.img, kernel: kernel
+ *                            [, initrd: initrd])
  *   images/<id>/meta         JSON object + a last line "sum <sha256 of the JSON>":
  *                            key, service, arch, created, source, readonly,
  *                            disk {size, sha256?, ino, mtime_ns},
  *                            kernel {size, sha256?, ino, mtime_ns},
+ *                            initrd? {size, sha256?, ino, mtime_ns},
  *                            run_config {sha256}
  *   refs/<escaped name>/<tag> one line: the image id
  *   tmp/                     entries being made (renamed into images/)
@@ -32,7 +36,7 @@
  *
  * Trust: nothing read back is used unchecked. meta must match its sum
  * line; run.yaml must match the digest in meta; the disk and the kernel
- * must have the identity (inode, size, mtime in ns) recorded when they
+ * (and the initrd, when there is one) must have the identity (inode, size, mtime in ns) recorded when they
  * were stored (a file changed since — for instance through a hard link —
  * is reported, never run or pushed). A file's SHA-256 is computed once
  * (push, pull) and recorded in meta under that identity.
@@ -89,6 +93,8 @@ struct store_meta {
 	char *source;             /* "build", or "pull <reference>" */
 	bool readonly;
 	struct store_file disk, kernel;
+	bool has_initrd;
+	struct store_file initrd; /* when has_initrd */
 	char run_config_sha256[65];
 };
 void store_meta_clear(struct store_meta *m);
@@ -106,7 +112,10 @@ struct store_put {
 	const char *kernel_path;
 	bool kernel_owned;
 	const char *kernel_sha256;
-	const char *run_config;   /* YAML text naming disk.img and kernel */
+	const char *initrd_path;  /* NULL: no initrd */
+	bool initrd_owned;
+	const char *initrd_sha256;
+	const char *run_config;   /* YAML text naming disk.img and kernel (and initrd) */
 	const char *created;      /* NULL = now */
 };
 
@@ -131,7 +140,7 @@ int store_untag(struct store *s, const char *name, const char *tag, bool *remove
 int store_verify(struct store *s, const char *id, struct store_meta *m, char **err);
 
 /* Record a digest computed later (after checking the file's identity
- * still is the recorded one). which: "disk" or "kernel". */
+ * still is the recorded one). which: "disk", "kernel" or "initrd". */
 int store_set_sha256(struct store *s, const char *id, const char *which, const char *hex, char **err);
 
 /* Paths inside images/<id>/ (not checked; caller frees). */
