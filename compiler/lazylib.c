@@ -2,7 +2,7 @@
  *
  * Linked into the smolc binary only (not libsmolc.a: the unit tests and the
  * fuzzer link the real libraries). Every function smolc calls in libcurl,
- * libarchive, libext2fs, libcom_err, libfdisk and libcrypto is defined here
+ * libarchive, libext2fs, libcom_err, libfdisk, libcrypto and libelf is defined here
  * with the prototype from the library's own header (so the compiler checks
  * each one); the first call dlopen()s the library by its soname and
  * forwards. Why: those libraries and their dependencies are ~45 shared
@@ -23,6 +23,8 @@
 #include <curl/curl.h>
 #include <et/com_err.h>
 #include <ext2fs/ext2fs.h>
+#include <gelf.h>
+#include <libelf.h>
 #include <libfdisk/libfdisk.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -48,6 +50,7 @@ static struct lazylib lib_com_err = {SONAME_com_err, "libcom-err2", NULL};
 static struct lazylib lib_fdisk = {SONAME_fdisk, "libfdisk1", NULL};
 static struct lazylib lib_crypto = {SONAME_crypto, "libssl3", NULL};
 static struct lazylib lib_z = {SONAME_z, "zlib1g", NULL};
+static struct lazylib lib_elf = {SONAME_elf, "libelf1", NULL};
 
 static _Noreturn void lazy_fail(const struct lazylib *l, const char *what, const char *why)
 {
@@ -310,3 +313,16 @@ SHIM(crypto, EVP_MD *, EVP_MD_fetch, (OSSL_LIB_CTX *c, const char *a, const char
 SHIM(crypto, int, EVP_EncodeBlock, (unsigned char *t, const unsigned char *f, int n), (t, f, n))
 SHIM(crypto, int, EVP_DecodeBlock, (unsigned char *t, const unsigned char *f, int n), (t, f, n))
 SHIM(crypto, int, OPENSSL_init_crypto, (uint64_t o, const OPENSSL_INIT_SETTINGS *s), (o, s))
+
+/* ---- libelf (MINIMIZE: elfdeps.c) ---- */
+SHIM(elf, unsigned int, elf_version, (unsigned int v), (v))
+SHIM(elf, Elf *, elf_memory, (char *image, size_t size), (image, size))
+SHIM(elf, int, elf_end, (Elf *e), (e))
+SHIM(elf, Elf_Kind, elf_kind, (Elf *e), (e))
+SHIM(elf, int, elf_getphdrnum, (Elf *e, size_t *n), (e, n))
+SHIM(elf, Elf_Data *, elf_getdata_rawchunk, (Elf *e, int64_t off, size_t size, Elf_Type t), (e, off, size, t))
+SHIM(elf, const char *, elf_errmsg, (int err), (err))
+SHIM(elf, size_t, gelf_fsize, (Elf *e, Elf_Type t, size_t n, unsigned int v), (e, t, n, v))
+SHIM(elf, GElf_Ehdr *, gelf_getehdr, (Elf *e, GElf_Ehdr *d), (e, d))
+SHIM(elf, GElf_Phdr *, gelf_getphdr, (Elf *e, int i, GElf_Phdr *d), (e, i, d))
+SHIM(elf, GElf_Dyn *, gelf_getdyn, (Elf_Data *data, int i, GElf_Dyn *d), (data, i, d))
