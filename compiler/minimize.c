@@ -43,6 +43,7 @@ struct minimize {
 	struct work *q;              /* files to analyse */
 	size_t qn, qcap, qhead;
 	struct strvec scripts;       /* scripts already scanned */
+	struct strvec missing;       /* programs already reported missing */
 	struct strvec defdirs;       /* the profile's library directories (linux: set from the first ELF) */
 	bool defdirs_set;
 	char *fd_path;               /* one open data file, reused */
@@ -410,6 +411,7 @@ static void analyse_elf(struct minimize *m, struct work *wk, const struct elf_fa
 /* ---- programs and scripts ---- */
 
 static void scan_script(struct minimize *m, const char *path, const char *why);
+static const char *path_of(const struct minimize *m);
 
 /* A program a script runs: absolute, or the first match on PATH. */
 static bool keep_program(struct minimize *m, const char *word, const char *why)
@@ -418,11 +420,7 @@ static bool keep_program(struct minimize *m, const char *word, const char *why)
 		return keep_path(m, word, why, false) != NULL;
 	if (strchr(word, '/'))
 		return false; /* relative to a directory only known at run time */
-	const char *pathv = m->o->path;
-	if (!pathv)
-		pathv = !strcmp(m->o->profile, "linux") ? "/bin:/sbin:/usr/bin:/usr/sbin"
-							: "/bin:/sbin:/usr/bin:/usr/sbin:/usr/pkg/bin:/usr/pkg/sbin";
-	char *copy = xstrdup(pathv), *save = NULL;
+	char *copy = xstrdup(path_of(m)), *save = NULL;
 	bool ok = false;
 	for (char *d = strtok_r(copy, ":", &save); d && !ok; d = strtok_r(NULL, ":", &save)) {
 		if (d[0] != '/')
@@ -437,6 +435,22 @@ static bool keep_program(struct minimize *m, const char *word, const char *why)
 	}
 	free(copy);
 	return ok;
+}
+
+static bool was_missing(const struct minimize *m, const char *word)
+{
+	for (size_t i = 0; i < m->missing.n; i++)
+		if (!strcmp(m->missing.v[i], word))
+			return true;
+	return false;
+}
+
+static const char *path_of(const struct minimize *m)
+{
+	if (m->o->path)
+		return m->o->path;
+	return !strcmp(m->o->profile, "linux") ? "/bin:/sbin:/usr/bin:/usr/sbin"
+					       : "/bin:/sbin:/usr/bin:/usr/sbin:/usr/pkg/bin:/usr/pkg/sbin";
 }
 
 static void scan_script(struct minimize *m, const char *path, const char *why)
@@ -462,7 +476,8 @@ static void scan_script(struct minimize *m, const char *path, const char *why)
 			if (sc.v[i].sourced) {
 				if (sc.v[i].word[0] == '/')
 					scan_script(m, sc.v[i].word, w);
-			} else if (!keep_program(m, sc.v[i].word, w)) {
+			} else if (!keep_program(m, sc.v[i].word, w) && !was_missing(m, sc.v[i].word)) {
+				sv_pushdup(&m->missing, sc.v[i].word);
 				char *e = str_escape(sc.v[i].word);
 				msg(m, false, NULL, "%s line %u runs %s, which is not in the image", path, sc.v[i].line, e);
 				free(e);
@@ -638,10 +653,14 @@ struct minimize *minimize_run(struct fstree *t, const struct minimize_opts *o)
 			keep_pkg(m, r);
 			break;
 		case MROOT_PROG:
-			if (!keep_program(m, r->arg, r->why)) {
+			if (!keep_program(m, r->arg, r->why) && !was_missing(m, r->arg)) {
+				sv_pushdup(&m->missing, r->arg);
 				char *e = str_escape(r->arg);
-				msg(m, r->required, r, r->arg[0] == '/' ? "%s is not in the image"
-									 : "%s is not in the image (not found on PATH)", e);
+				if (r->arg[0] == '/')
+					msg(m, r->required, r, "%s, which is not in the image", e);
+				else
+					msg(m, r->required, r, "%s, which is not in the image (not found on PATH %s)", e,
+					    path_of(m));
 				free(e);
 			}
 			break;
@@ -798,6 +817,7 @@ void minimize_free(struct minimize *m)
 		free(m->q[i].path);
 	free(m->q);
 	sv_free(&m->scripts);
+	sv_free(&m->missing);
 	sv_free(&m->defdirs);
 	if (m->fd_path)
 		close(m->fd);
