@@ -164,6 +164,12 @@ int elfdeps_read_mem(const void *buf, size_t len, struct elf_facts *f, char **er
 	if (len < 4 || memcmp(buf, ELFMAG, SELFMAG))
 		return 0;
 	f->is_elf = true;
+	size_t ehsz = len > EI_CLASS && buf && ((const unsigned char *)buf)[EI_CLASS] == ELFCLASS64 ? sizeof(Elf64_Ehdr)
+												     : sizeof(Elf32_Ehdr);
+	if (len < ehsz) {
+		*err = xasprintf("truncated: %zu bytes, shorter than an ELF header", len);
+		return -1;
+	}
 	if (elf_version(EV_CURRENT) == EV_NONE) {
 		*err = xasprintf("libelf: %s", elf_errmsg(-1));
 		return -1;
