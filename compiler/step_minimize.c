@@ -63,18 +63,20 @@ static int minimize_canon(struct step_plan_ctx *c, const struct ir_node *n)
 	sb_adds(&title, "MINIMIZE");
 	const char *path = recipe_path(r);
 	sb_printf(&canon, "minimize rules=%d profile=%s path=%s", MINIMIZE_RULES, r->set.profile, path ? path : "-");
-	size_t shown = 0;
+	bool cut = false;
 	for (size_t i = 0; i < kn; i++) {
 		for (size_t k = 0; k < kv[i]->u.pkgs.pats.n; k++) {
 			const char *w = kv[i]->u.pkgs.pats.v[k];
 			sb_printf(&canon, "\nkeep %s", w);
-			if (shown == 0)
+			if (i == 0 && k == 0)
 				sb_adds(&title, " KEEP");
-			if (shown < 3 || title.len + strlen(w) < 60)
+			/* the title fits the plan's column (44): the rest is "…" */
+			if (!cut && title.len + 1 + strlen(w) <= 42)
 				sb_printf(&title, " %s", w);
-			else if (shown == 3 || title.len + strlen(w) >= 60)
-				sb_adds(&title, shown == 3 ? " …" : "");
-			shown++;
+			else if (!cut) {
+				sb_adds(&title, " …");
+				cut = true;
+			}
 		}
 	}
 	free(kv);

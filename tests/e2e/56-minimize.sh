@@ -14,7 +14,8 @@
 #  - programs RC names that the image lacks: an error at the RC line;
 #  - a KEEP path that is not in the image: an error at the word;
 #  - LABEL smolbsd.minimize=y plans the MINIMIZE step;
-#  - a synthetic NetBSD-layout set (/libexec/ld.elf_so, /usr/lib/libc.so.12).
+#  - a synthetic NetBSD-layout set (/libexec/ld.elf_so, /usr/lib/libc.so.12)
+#    with a package kept by KEEP pkg:nginx.
 set -eu
 . "$ROOT/tests/lib/common.sh"
 for t in cc ldd debugfs e2fsck python3; do
@@ -76,7 +77,7 @@ t_log "MINIMIZE + KEEP /usr/bin/curl"
 recipe "MINIMIZE" "curl --version"
 run "$SMOLC" plan
 expect_rc 0 "plan"
-assert_match "$OUT" "MINIMIZE KEEP /usr/bin/curl /opt/app/bin/app /opt/data/\*.conf .* Smolfile:6" "plan shows the step"
+assert_match "$OUT" "MINIMIZE KEEP /usr/bin/curl … +Smolfile:6" "plan shows the step"
 run "$SMOLC" build
 expect_rc 0 "build with MINIMIZE"
 assert_contains "$OUT" "Smolfile:6:1: warning: MINIMIZE: /usr/bin/broken: malformed ELF file (truncated:" \
@@ -131,7 +132,7 @@ recipe "MINIMIZE" "curl --version >/dev/null"
 run "$SMOLC" build
 expect_rc 0 "RC change"
 assert_eq "RC /etc/rc
-MINIMIZE KEEP /usr/bin/curl /opt/app/bin/app /opt/data/*.conf …" "$(built_steps "$OUT")" "steps rebuilt after an RC change"
+MINIMIZE KEEP /usr/bin/curl …" "$(built_steps "$OUT")" "steps rebuilt after an RC change"
 
 t_log "programs RC names that the image lacks: errors at their lines"
 recipe "MINIMIZE" 'curl --version
@@ -172,6 +173,13 @@ cp "$N/usr/pkg/lib/libpcre.so.1" nbsrc/libpcre.so
 for p in usr/pkg/bin/tool bin/sh bin/ls sbin/init; do
 	cc -nostdlib -Wl,-e,main -Wl,--dynamic-linker=/libexec/ld.elf_so -o "$N/$p" nbsrc/m.c -Lnbsrc -lc12 -lpcre
 done
+# a package: its pkgdb entry and the files its +CONTENTS names
+mkdir -p "$N/usr/pkg/pkgdb/nginx-1.25.3" "$N/usr/pkg/sbin" "$N/usr/pkg/share/nginx" "$N/usr/pkg/share/other"
+printf '@name nginx-1.25.3\n@cwd /usr/pkg\nsbin/nginx\nshare/nginx/index.html\n' >"$N/usr/pkg/pkgdb/nginx-1.25.3/+CONTENTS"
+echo nginx >"$N/usr/pkg/pkgdb/nginx-1.25.3/+COMMENT"
+cp "$N/usr/pkg/bin/tool" "$N/usr/pkg/sbin/nginx"
+echo hi >"$N/usr/pkg/share/nginx/index.html"
+echo no >"$N/usr/pkg/share/other/x"
 readelf -l "$N/bin/ls" | grep -q '/libexec/ld.elf_so' || fail "the NetBSD-like program has another interpreter"
 mkdir nbsvc && cd nbsvc
 python3 "$ROOT/tests/lib/mkelfset.py" set.tar --tree "$N"
@@ -181,6 +189,7 @@ SERVICE nb
 SETS ./set.tar
 KERNEL ./set.tar
 MINIMIZE
+KEEP pkg:nginx
 RC <<'E'
 #!/bin/sh
 tool
@@ -191,8 +200,10 @@ expect_rc 0 "NetBSD-layout build"
 IMG=images/nb-amd64.img
 assert_fsck_clean "$IMG"
 for f in /usr/pkg/bin/tool /bin/sh /sbin/init /libexec/ld.elf_so /usr/lib/libc.so.12 /usr/lib/libc.so.12.215 \
-	/usr/pkg/lib/libpcre.so.1; do
+	/usr/pkg/lib/libpcre.so.1 /usr/pkg/pkgdb/nginx-1.25.3/+CONTENTS /usr/pkg/pkgdb/nginx-1.25.3/+COMMENT \
+	/usr/pkg/sbin/nginx /usr/pkg/share/nginx/index.html; do
 	assert_in_image "$IMG" "$f"
 done
 assert_not_in_image "$IMG" /bin/ls
+assert_not_in_image "$IMG" /usr/pkg/share/other
 echo ok
