@@ -413,11 +413,43 @@ static void analyse_elf(struct minimize *m, struct work *wk, const struct elf_fa
 static void scan_script(struct minimize *m, const char *path, const char *why);
 static const char *path_of(const struct minimize *m);
 
+static ssize_t read_head(struct minimize *m, const struct fs_inode *in, char *buf, size_t cap);
+
+/* A program that is a shell script: the programs it runs are kept too
+ * (/sbin/init of a busybox image runs mount, grep, sleep …). */
+static void scan_if_shell(struct minimize *m, const char *path, const char *why)
+{
+	struct fs_node *n = resolve(m, path, NULL, NULL);
+	char head[128];
+	if (!n || n->inode->type != FS_REG)
+		return;
+	ssize_t got = read_head(m, n->inode, head, sizeof(head) - 1);
+	if (got < 3 || head[0] != '#' || head[1] != '!')
+		return;
+	head[got] = 0;
+	char *p = head + 2;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	size_t l = strcspn(p, " \t\r\n");
+	p[l] = 0;
+	static const char *const shells[] = {"sh", "ash", "dash", "bash", "ksh", "mksh", "zsh"};
+	const char *b = strrchr(p, '/') ? strrchr(p, '/') + 1 : p;
+	for (size_t i = 0; i < ARRAY_LEN(shells); i++)
+		if (!strcmp(b, shells[i])) {
+			scan_script(m, path, why);
+			return;
+		}
+}
+
 /* A program a script runs: absolute, or the first match on PATH. */
 static bool keep_program(struct minimize *m, const char *word, const char *why)
 {
-	if (word[0] == '/')
-		return keep_path(m, word, why, false) != NULL;
+	if (word[0] == '/') {
+		if (!keep_path(m, word, why, false))
+			return false;
+		scan_if_shell(m, word, why);
+		return true;
+	}
 	if (strchr(word, '/'))
 		return false; /* relative to a directory only known at run time */
 	char *copy = xstrdup(path_of(m)), *save = NULL;
@@ -429,6 +461,7 @@ static bool keep_program(struct minimize *m, const char *word, const char *why)
 		struct fs_node *n = resolve(m, cand, NULL, NULL);
 		if (n && n->inode->type == FS_REG && (n->inode->perm & 0111)) {
 			keep_path(m, cand, why, false);
+			scan_if_shell(m, cand, why);
 			ok = true;
 		}
 		free(cand);
