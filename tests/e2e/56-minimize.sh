@@ -11,7 +11,8 @@
 #  - a KEEP glob; a truncated ELF file (warning naming it, build goes on);
 #  - --explain-minimize says why; e2fsck -fn; the image is smaller;
 #  - a rebuild is a no-op; an RC-only change rebuilds RC and MINIMIZE only;
-#  - programs RC names that the image lacks: an error at the RC line;
+#  - programs RC (or CMD) names that the image lacks: an error at the RC line
+#    (at CMD);
 #  - a KEEP path that is not in the image: an error at the word;
 #  - LABEL smolbsd.minimize=y plans the MINIMIZE step;
 #  - a synthetic NetBSD-layout set (/libexec/ld.elf_so, /usr/lib/libc.so.12)
@@ -144,6 +145,13 @@ assert_contains "$OUT" "Smolfile:12:1: error: RC line 3 runs /usr/bin/nope, whic
 assert_contains "$OUT" "Smolfile:13:1: error: RC line 4 runs wget, which is not in the image (not found on PATH /bin:/sbin:/usr/bin:/usr/sbin)" "bare name"
 assert_not_contains "$OUT" "warning: MINIMIZE: /etc/rc line" "said once, at the RC line"
 assert_contains "$OUT" "hint: add the set or package that provides it" "hint"
+
+t_log "a program CMD names that the image lacks: an error at CMD"
+recipe "MINIMIZE" "curl --version"
+echo 'CMD ["/usr/sbin/gone", "-d"]' >>Smolfile
+run "$SMOLC" build
+expect_rc 1 "CMD names a missing program"
+assert_contains "$OUT" "Smolfile:13:5: error: CMD runs /usr/sbin/gone, which is not in the image" "CMD"
 
 t_log "a KEEP path the image lacks: an error at the word"
 recipe "MINIMIZE" "curl --version"
