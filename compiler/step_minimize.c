@@ -139,6 +139,16 @@ static struct loc body_line_loc(struct diag_ctx *d, struct loc body, unsigned li
 	return (struct loc){body.file, (uint32_t)off, (uint32_t)(le - off)};
 }
 
+/* The programs of a CMD or ENTRYPOINT text, each an error at the node. */
+static void scan_cmd(struct roots *R, const char *text, const struct ir_node *n)
+{
+	size_t from = R->cmd.n;
+	rcscan_text(text, strlen(text), &R->cmd);
+	for (size_t i = from; i < R->cmd.n; i++)
+		if (!R->cmd.v[i].sourced)
+			root_add(R, MROOT_PROG, R->cmd.v[i].word, xstrdup(ir_info(n->kind)->name), true, n->arg_loc);
+}
+
 static void make_roots(struct step_build_ctx *b, struct plan_step *s, struct roots *R)
 {
 	const struct recipe *r = s->recipe;
@@ -173,19 +183,21 @@ static void make_roots(struct step_build_ctx *b, struct plan_step *s, struct roo
 			}
 		}
 	}
-	/* CMD or ENTRYPOINT (with USER/WORKDIR: the composed command) */
-	const struct ir_node *cmdn = NULL;
-	for (const struct recipe *x = r; x && !cmdn; x = x->parent)
-		for (size_t i = 0; i < x->n && !cmdn; i++)
-			if (x->v[i].kind == IR_ENTRYPOINT || x->v[i].kind == IR_CMD)
-				cmdn = &x->v[i];
-	if (r->set.cmd && cmdn) {
-		rcscan_text(r->set.cmd, strlen(r->set.cmd), &R->cmd);
-		for (size_t i = 0; i < R->cmd.n; i++) {
-			const struct rcscan_cmd *c = &R->cmd.v[i];
-			if (!c->sourced)
-				root_add(R, MROOT_PROG, c->word, xasprintf("%s", ir_info(cmdn->kind)->name), true, cmdn->arg_loc);
-		}
+	/* ENTRYPOINT, else CMD (CMD is then ENTRYPOINT's arguments), and
+	 * the command composed with USER/WORKDIR (su, cd): of this recipe
+	 * only, as its /etc/rc runs them */
+	const struct ir_node *ep = NULL, *cmd = NULL;
+	for (size_t i = 0; i < r->n; i++) {
+		if (r->v[i].kind == IR_ENTRYPOINT && !ep && r->v[i].u.cmd.text)
+			ep = &r->v[i];
+		if (r->v[i].kind == IR_CMD && !cmd && r->v[i].u.cmd.text)
+			cmd = &r->v[i];
+	}
+	const struct ir_node *main = ep ? ep : cmd;
+	if (main) {
+		scan_cmd(R, main->u.cmd.text, main);
+		if (r->boot_cmd && (r->set.user || r->set.workdir))
+			scan_cmd(R, r->boot_cmd, main);
 	}
 }
 

@@ -153,6 +153,16 @@ run "$SMOLC" build
 expect_rc 1 "CMD names a missing program"
 assert_contains "$OUT" "Smolfile:13:5: error: CMD runs /usr/sbin/gone, which is not in the image" "CMD"
 
+t_log "ENTRYPOINT is the program, CMD its arguments; USER runs it through su"
+recipe "MINIMIZE" "curl --version"
+printf 'ENTRYPOINT ["/usr/bin/curl"]\nCMD ["--version"]\n' >>Smolfile
+run "$SMOLC" build
+expect_rc 0 "ENTRYPOINT + CMD arguments"
+echo 'USER www' >>Smolfile
+run "$SMOLC" build
+expect_rc 1 "USER without su"
+assert_contains "$OUT" "Smolfile:13:12: error: ENTRYPOINT runs su, which is not in the image (not found on PATH" "su"
+
 t_log "a KEEP path the image lacks: an error at the word"
 recipe "MINIMIZE" "curl --version"
 sed -i 's|KEEP /opt/data/\*.conf /usr/bin/broken|KEEP /opt/data/*.conf /usr/bin/broken /usr/bin/curll|' Smolfile
