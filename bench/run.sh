@@ -7,6 +7,9 @@
 #   plan    bench/plan.sh     smolc plan/check of a 10k-instruction recipe
 #   build   bench/build.sh    cold build vs bsdtar+mke2fs+sgdisk, no-op,
 #                             RC-only rebuild, peak RSS
+#   minimize bench/minimize.sh MINIMIZE + KEEP curl on the bench set plus
+#                             this machine's curl and its libraries: image
+#                             size ratio, the step's share of the cold build
 #   pkgs    bench/pkgs.sh     the pkg resolver on a 20k-package pkg_summary
 #                             (when the script exists)
 #   regcache bench/regcache.sh a cold build with --cache-from a warm
@@ -131,6 +134,7 @@ part() {
 
 part plan bench/plan.sh
 part build bench/build.sh
+part minimize bench/minimize.sh
 if [ -x bench/pkgs.sh ] || [ -f bench/pkgs.sh ]; then
 	part pkgs bash bench/pkgs.sh
 else

@@ -20,7 +20,7 @@
 #include "cli.h"
 #include "container.h"
 #include "digest.h"
-#include "elfdeps.h"
+#include "elfneeds.h"
 #include "exitcode.h"
 #include "opt.h"
 #include "qemu.h"

@@ -228,6 +228,10 @@ int cmd_build(int argc, char **argv)
 		OPT_FLAG_("verbose", 'v', "also print each builder VM's QEMU command line and console (RUN, +INSTALL)",
 			  &o.verbose),
 		OPT_JSON(&o.json, "print a JSON summary on stdout (for CI)"),
+		OPT_FLAG_("explain-minimize", 0,
+			  "with MINIMIZE: list on stdout every file kept (with its size and\n"
+			  "why: KEEP, RC line, needed by …) and every file dropped",
+			  &o.explain),
 		OPT_END_(),
 	};
 	const char *args[1];

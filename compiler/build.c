@@ -79,20 +79,26 @@ static int fail(struct build *b, struct loc at, const char *msg)
 	return -1;
 }
 
+static void build_ctx(struct build *b, struct step_build_ctx *bc)
+{
+	memset(bc, 0, sizeof(*bc));
+	bc->p = b->p;
+	bc->env = &b->env.penv;
+	bc->cache = b->env.cache;
+	bc->tree = b->tree;
+	bc->log = b->log;
+	bc->verbose = b->o->verbose;
+	bc->launcher = b->o->launcher;
+	bc->d = b->d;
+}
+
 static int build_layer(struct build *b, struct plan_step *s, const char *tmpdir, char **err)
 {
 	struct layer_writer *w = layer_writer_new(tmpdir, s->title, err);
 	if (!w)
 		return -1;
 	struct step_build_ctx bc;
-	memset(&bc, 0, sizeof(bc));
-	bc.p = b->p;
-	bc.env = &b->env.penv;
-	bc.cache = b->env.cache;
-	bc.tree = b->tree;
-	bc.log = b->log;
-	bc.verbose = b->o->verbose;
-	bc.launcher = b->o->launcher;
+	build_ctx(b, &bc);
 	int rc = step_ops_of(s->kind)->build(&bc, s, w, err);
 	b->err_at = bc.err_at;
 	if (rc < 0) {
@@ -187,6 +193,12 @@ static int run_step(struct build *b, size_t i)
 	if (!final) {
 		cache_unlock(lk);
 		return fail(b, s->loc, err ? err : "layer path unavailable"), free(err), -1;
+	}
+	if (b->o->explain && step_ops_of(s->kind)->explain) {
+		struct step_build_ctx bc;
+		build_ctx(b, &bc);
+		step_ops_of(s->kind)->explain(&bc, s, stdout);
+		fflush(stdout);
 	}
 	int rc = layer_apply(final, b->tree, &err);
 	cache_unlock(lk);
@@ -774,7 +786,7 @@ static int build_run(struct build *b, char **yaml_out)
 	b->remote = xcalloc(b->p->n + 1, sizeof(bool));
 	sweep_stale_outputs(b->out_base);
 	char *img = xasprintf("%s.img", b->out_base);
-	bool up = !b->o->no_cache && stamp_matches(b, img);
+	bool up = !b->o->no_cache && !b->o->explain && stamp_matches(b, img);
 	/* --cache-to exports the layers: an up-to-date image whose layers
 	 * were pruned since is built the normal way (they come back) */
 	for (size_t i = 0; up && b->o->remote && b->o->remote->export && i < b->p->n; i++)

@@ -57,6 +57,7 @@ struct build_opts {
 	const char *mirror;          /* NULL: the catalog's or $SMOLC_MIRROR */
 	bool offline, no_cache, quiet, json, update_lock;
 	bool verbose;                /* print each builder VM's QEMU argv and console (RUN, +INSTALL) */
+	bool explain;                /* --explain-minimize: list what MINIMIZE keeps and drops on stdout */
 	const struct builder_launcher *launcher; /* how to boot the builder VM (builder.h); NULL: RUN fails */
 	struct strvec build_args;
 	build_record_fn record;      /* NULL: the image is not recorded */

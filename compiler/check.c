@@ -394,6 +394,8 @@ int check_recipe(struct diag_ctx *d, struct recipe *r)
 		case IR_PKGSITE:
 		case IR_EXPOSE:
 		case IR_ENTRYPOINT:
+		case IR_KEEP:
+		case IR_MINIMIZE:
 			break;
 		case IR_USER:
 		case IR_WORKDIR:
@@ -457,6 +459,13 @@ int check_recipe(struct diag_ctx *d, struct recipe *r)
 	s->mem_mib = first[IR_MEM] && first[IR_MEM]->u.mem_mib ? first[IR_MEM]->u.mem_mib : ps ? ps->mem_mib : 256;
 	s->cpus = first[IR_CPUS] && first[IR_CPUS]->u.cpus ? first[IR_CPUS]->u.cpus : ps ? ps->cpus : 1;
 	s->readonly = first[IR_READONLY] ? true : ps ? ps->readonly : false;
+	if (first[IR_MINIMIZE]) {
+		s->minimize = first[IR_MINIMIZE]->u.minimize;
+		s->minimize_at = s->minimize ? first[IR_MINIMIZE] : NULL;
+	} else if (ps) {
+		s->minimize = ps->minimize;
+		s->minimize_at = ps->minimize_at;
+	}
 	s->kernel = first[IR_KERNEL] ? first[IR_KERNEL] : ps ? ps->kernel : NULL;
 	s->initrd = first[IR_INITRD] ? first[IR_INITRD] : ps ? ps->initrd : NULL;
 	s->rc = first[IR_RC];

@@ -52,6 +52,9 @@ enum ir_kind {
 	IR_WORKDIR,
 	IR_VOLUME,
 	IR_ENTRYPOINT,
+	/* minimised images (SPEC.md, KEEP and MINIMIZE) */
+	IR_KEEP,
+	IR_MINIMIZE,
 	IR__COUNT
 };
 
@@ -95,6 +98,7 @@ struct ir_chown {
 struct ir_script {
 	char *text;         /* the script (heredoc body or file contents) */
 	char *path;         /* file it came from (relative to the recipe dir) or NULL */
+	struct loc body_loc;/* a heredoc's body lines (file 0 for a file) */
 	bool network;       /* POSTINST/RUN --network */
 	unsigned timeout;   /* POSTINST/RUN --timeout seconds; 0 = default */
 	uint64_t mem_mib;   /* RUN --mem: the builder VM's memory; 0 = the recipe's MEM */
@@ -132,7 +136,7 @@ struct ir_node {
 			struct strvec pats;
 			struct loc *locs;
 			bool no_scripts;    /* PKGS --no-scripts: never run +INSTALL */
-		} pkgs;
+		} pkgs;                     /* PKGS; KEEP (pats: paths, globs, "pkg:<name>") */
 		/* RC and POSTINST, COPY: out of line (allocated by
 		 * recipe_push) so that a node stays at 64 bytes */
 		struct ir_script *script;       /* RC, POSTINST, RUN */
@@ -162,6 +166,7 @@ struct ir_node {
 		} size;
 		uint64_t mem_mib;
 		unsigned cpus;
+		bool minimize;              /* MINIMIZE: auto (true) or off */
 		struct {
 			char *host;
 			char *guest;
@@ -195,6 +200,8 @@ struct recipe_settings {
 	const char *console;     /* LABEL smolbsd.use_pty=y: "pty"; NULL = the default */
 	const char *user;        /* USER: CMD runs as this user … */
 	const char *workdir;     /* … in this directory (WORKDIR) */
+	bool minimize;           /* MINIMIZE (or LABEL smolbsd.minimize=y), the parent's by default */
+	const struct ir_node *minimize_at; /* the node that turned it on, NULL when off */
 };
 
 struct recipe {

@@ -2,7 +2,7 @@
  *
  * Linked into the smolc binary only (not libsmolc.a: the unit tests and the
  * fuzzer link the real libraries). Every function smolc calls in libcurl,
- * libarchive, libext2fs, libcom_err, libfdisk, libcrypto, zlib and libzstd is defined here
+ * libarchive, libext2fs, libcom_err, libfdisk, libcrypto, zlib, libzstd and libelf is defined here
  * with the prototype from the library's own header (so the compiler checks
  * each one); the first call dlopen()s the library by its soname and
  * forwards. Why: those libraries and their dependencies are ~45 shared
@@ -23,6 +23,8 @@
 #include <curl/curl.h>
 #include <et/com_err.h>
 #include <ext2fs/ext2fs.h>
+#include <gelf.h>
+#include <libelf.h>
 #include <libfdisk/libfdisk.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -355,16 +357,20 @@ SHIM(crypto, int, EVP_EncodeBlock, (unsigned char *t, const unsigned char *f, in
 SHIM(crypto, int, EVP_DecodeBlock, (unsigned char *t, const unsigned char *f, int n), (t, f, n))
 SHIM(crypto, int, OPENSSL_init_crypto, (uint64_t o, const OPENSSL_INIT_SETTINGS *s), (o, s))
 
-/* ---- libelf (the runtime layer's DT_NEEDED closure: oci/elfdeps.c) ---- */
+/* ---- libelf (MINIMIZE: compiler/elfdeps.c; the container runtime layer: oci/elfneeds.c) ---- */
 SHIM(elf, unsigned int, elf_version, (unsigned int v), (v))
-SHIM(elf, Elf *, elf_begin, (int fd, Elf_Cmd c, Elf *ref), (fd, c, ref))
+SHIM(elf, Elf *, elf_memory, (char *image, size_t size), (image, size))
 SHIM(elf, int, elf_end, (Elf *e), (e))
 SHIM(elf, Elf_Kind, elf_kind, (Elf *e), (e))
-SHIM(elf, const char *, elf_errmsg, (int n), (n))
 SHIM(elf, int, elf_getphdrnum, (Elf *e, size_t *n), (e, n))
-SHIM(elf, GElf_Phdr *, gelf_getphdr, (Elf *e, int n, GElf_Phdr *p), (e, n, p))
+SHIM(elf, Elf_Data *, elf_getdata_rawchunk, (Elf *e, int64_t off, size_t size, Elf_Type t), (e, off, size, t))
+SHIM(elf, const char *, elf_errmsg, (int err), (err))
+SHIM(elf, size_t, gelf_fsize, (Elf *e, Elf_Type t, size_t n, unsigned int v), (e, t, n, v))
+SHIM(elf, GElf_Ehdr *, gelf_getehdr, (Elf *e, GElf_Ehdr *d), (e, d))
+SHIM(elf, GElf_Phdr *, gelf_getphdr, (Elf *e, int i, GElf_Phdr *d), (e, i, d))
+SHIM(elf, GElf_Dyn *, gelf_getdyn, (Elf_Data *data, int i, GElf_Dyn *d), (data, i, d))
+SHIM(elf, Elf *, elf_begin, (int fd, Elf_Cmd c, Elf *ref), (fd, c, ref))
 SHIM(elf, Elf_Scn *, elf_nextscn, (Elf *e, Elf_Scn *s), (e, s))
 SHIM(elf, GElf_Shdr *, gelf_getshdr, (Elf_Scn *s, GElf_Shdr *d), (s, d))
 SHIM(elf, Elf_Data *, elf_getdata, (Elf_Scn *s, Elf_Data *d), (s, d))
-SHIM(elf, GElf_Dyn *, gelf_getdyn, (Elf_Data *d, int n, GElf_Dyn *r), (d, n, r))
 SHIM(elf, char *, elf_strptr, (Elf *e, size_t s, size_t o), (e, s, o))

@@ -44,6 +44,8 @@ static const struct ir_info infos[IR__COUNT] = {
 	[IR_WORKDIR] = {"WORKDIR", IR_WORKDIR, false, "WORKDIR <dir>"},
 	[IR_VOLUME] = {"VOLUME", IR_VOLUME, false, "VOLUME <guest-dir> … | VOLUME [\"<guest-dir>\", …]"},
 	[IR_ENTRYPOINT] = {"ENTRYPOINT", IR_ENTRYPOINT, true, "ENTRYPOINT <command> | ENTRYPOINT [\"prog\", \"arg\"]"},
+	[IR_KEEP] = {"KEEP", IR_KEEP, false, "KEEP <path|glob|pkg:name> …"},
+	[IR_MINIMIZE] = {"MINIMIZE", IR_MINIMIZE, true, "MINIMIZE [auto|off]"},
 };
 
 const struct ir_info *ir_info(enum ir_kind k)
@@ -127,6 +129,7 @@ static void node_free(struct ir_node *n)
 		free(n->u.sets.v);
 		break;
 	case IR_PKGS:
+	case IR_KEEP:
 		sv_free(&n->u.pkgs.pats);
 		free(n->u.pkgs.locs);
 		break;
@@ -195,6 +198,7 @@ static void node_free(struct ir_node *n)
 	case IR_MEM:
 	case IR_CPUS:
 	case IR_READONLY:
+	case IR_MINIMIZE:
 		break;
 	case IR__COUNT:
 	default:
@@ -859,6 +863,7 @@ static void lower_script_at(struct lw *w, struct ir_node *n, size_t i)
 			return;
 		}
 		n->u.script->text = h->quoted ? xstrdup(h->body) : expand_shell_text(h->body, h->body_len, &w->lc->env);
+		n->u.script->body_loc = h->body_loc;
 		return;
 	}
 	char *rel = arg_word(w, i);
@@ -1475,10 +1480,9 @@ static struct ir_node *smolbsd_label(struct lw *w, struct ir_node *n, struct loc
 			diag_hint(g, "the tag names the output files <tag>.img, <tag>.yaml: no '/'");
 		}
 	} else if (!strcmp(key, "minimize")) {
-		if (is_yes(val)) {
-			g = diag_warning(lc->diag, at, "smolbsd.minimize: smolc does not minimise images yet; the image is built as it is");
-			diag_hint(g, "SIZE auto (the default) already sizes the image to its content plus 10 %% and a headroom");
-		}
+		/* MINIMIZE auto or off; a second MINIMIZE is check.c's error */
+		struct ir_node *t = recipe_push(lc->recipe, IR_MINIMIZE, at);
+		t->u.minimize = is_yes(val);
 	} else if (!strcmp(key, "use_pty")) {
 		/* read by check.c: the run config's console */
 	} else {
@@ -1676,6 +1680,51 @@ static void lower_volume(struct lw *w, struct ir_node *n)
 	sv_free(&v);
 }
 
+/* KEEP <path|glob|pkg:name> …: absolute paths or fnmatch globs in the
+ * image, or a package by name. */
+static void lower_keep(struct lw *w, struct ir_node *n)
+{
+	if (!want_args(w, 1, SIZE_MAX))
+		return;
+	n->u.pkgs.locs = xcalloc(w->in->nargs, sizeof(struct loc));
+	for (size_t i = 0; i < w->in->nargs; i++) {
+		char *s = arg_nonempty(w, i);
+		if (!s)
+			continue;
+		bool ok;
+		if (str_startswith(s, "pkg:"))
+			ok = s[4] && !strchr(s + 4, '/') && !strchr(s + 4, ' ');
+		else
+			ok = s[0] == '/' && !strstr(s, "/../") && !str_endswith(s, "/..");
+		if (!ok) {
+			struct diag *g = diag_error(w->lc->diag, w->in->args[i].loc, "bad KEEP '%s'", s);
+			diag_hint(g, "name an absolute path or glob in the image (KEEP /usr/bin/curl /etc/ssl/*) or a package "
+				     "(KEEP pkg:curl)");
+			free(s);
+			continue;
+		}
+		n->u.pkgs.locs[n->u.pkgs.pats.n] = w->in->args[i].loc;
+		sv_push(&n->u.pkgs.pats, s);
+	}
+}
+
+static void lower_minimize(struct lw *w, struct ir_node *n)
+{
+	n->u.minimize = true;
+	if (!want_args(w, 0, 1) || !w->in->nargs)
+		return;
+	char *s = arg_word(w, 0);
+	if (!s)
+		return;
+	if (!strcmp(s, "off"))
+		n->u.minimize = false;
+	else if (strcmp(s, "auto")) {
+		struct diag *g = diag_error(w->lc->diag, n->arg_loc, "unknown MINIMIZE mode '%s'", s);
+		diag_hint(g, "write MINIMIZE, MINIMIZE auto or MINIMIZE off");
+	}
+	free(s);
+}
+
 static int lower_file(struct lower_ctx *lc, const char *path, struct loc included_from);
 
 static void lower_include(struct lw *w, struct ir_node *n)
@@ -1856,6 +1905,12 @@ static void lower_instr(struct lower_ctx *lc, const struct ast *ast, const struc
 		break;
 	case IR_ENTRYPOINT:
 		lower_text(&w, n);
+		break;
+	case IR_KEEP:
+		lower_keep(&w, n);
+		break;
+	case IR_MINIMIZE:
+		lower_minimize(&w, n);
 		break;
 	case IR__COUNT:
 	default:

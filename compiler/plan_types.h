@@ -17,7 +17,7 @@ struct lockfile;
 
 /* The kinds of step; each is one module registered in step_kinds[]
  * (step.h). STEP_NKINDS counts them. */
-enum step_kind { STEP_BASE, STEP_SET, STEP_PKGS, STEP_COPY, STEP_POSTINST, STEP_GEN, STEP_RC, STEP_RUN, STEP_NKINDS };
+enum step_kind { STEP_BASE, STEP_SET, STEP_PKGS, STEP_COPY, STEP_POSTINST, STEP_GEN, STEP_RC, STEP_RUN, STEP_MINIMIZE, STEP_NKINDS };
 
 struct plan_input {
 	char *what;        /* "set base", "file www/index.html", "script" */

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 /* In plan order: the BEFORE and AFTER passes walk the table in this
- * order (base, then a release's default sets; gen, then rc). */
+ * order (base, then a release's default sets; gen, then rc, then minimize). */
 const struct step_ops *const step_kinds[STEP_NKINDS] = {
 	[STEP_BASE] = &step_base_ops,
 	[STEP_SET] = &step_set_ops,
@@ -22,6 +22,7 @@ const struct step_ops *const step_kinds[STEP_NKINDS] = {
 	[STEP_GEN] = &step_gen_ops,
 	[STEP_RC] = &step_rc_ops,
 	[STEP_RUN] = &step_run_ops,
+	[STEP_MINIMIZE] = &step_minimize_ops,
 };
 
 const struct step_ops *step_ops_of(enum step_kind k)

@@ -63,6 +63,7 @@ struct step_build_ctx {
 	                                    instruction, sets this (e.g. --chown=…) */
 	bool verbose;                    /* builder VMs print their QEMU argv and whole console */
 	const struct builder_launcher *launcher; /* how to boot a builder VM (builder.h); NULL: RUN fails */
+	struct diag_ctx *d;              /* for warnings (and errors after the one returned) */
 };
 
 enum step_when {
@@ -98,6 +99,10 @@ struct step_ops {
 	 * Returns 0, or -1 with *err (malloc'd; caller frees; "message\nhint"
 	 * puts a hint on the second line) and maybe b->err_at set. */
 	int (*build)(struct step_build_ctx *b, struct plan_step *s, struct layer_writer *w, char **err);
+	/* `smolc build --explain-minimize`: say on out what step s keeps and
+	 * drops and why, from b->tree as it is before s's layer (called
+	 * whether the layer was cached or not). NULL: nothing to explain. */
+	void (*explain)(struct step_build_ctx *b, struct plan_step *s, FILE *out);
 };
 
 /* The table (step.c), indexed by enum step_kind. */
@@ -112,6 +117,7 @@ extern const struct step_ops step_postinst_ops; /* step_postinst.c: POSTINST */
 extern const struct step_ops step_gen_ops;      /* step_gen.c: skeleton dirs, /etc/fstab, /etc/include */
 extern const struct step_ops step_rc_ops;       /* step_rc.c: /etc/rc */
 extern const struct step_ops step_run_ops;      /* step_run.c: RUN, in a builder VM */
+extern const struct step_ops step_minimize_ops; /* step_minimize.c: MINIMIZE, KEEP */
 
 /* ---- helpers for the kinds (step.c) ---- */
 

@@ -7,13 +7,18 @@
  * names (RC <file>, COPY, INCLUDE, FROM <recipe>) fail fast; absolute
  * ones may be looked up, and the front end only reads regular files, so
  * nothing can block. A --build-arg is passed so that path is exercised.
+ * The same bytes also go through rcscan (MINIMIZE's scan of shell text)
+ * and elfdeps (its ELF reader), which read untrusted scripts and files.
  * Build: make build/fuzz/fuzz_parse; run: tests/fuzz/run.sh [SECONDS]. */
 #include "check.h"
 #include "diag.h"
+#include "elfdeps.h"
+#include "rcscan.h"
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -45,5 +50,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	recipe_free(r);
 	sv_free(&ba);
 	diag_fini(&d);
+	struct rcscan sc = {0};
+	rcscan_text((const char *)data, size, &sc);
+	rcscan_free(&sc);
+	struct elf_facts f;
+	char *err = NULL;
+	if (size > 4 && data[0] == 0x7f) { /* as ELF: "\177ELF" + the rest */
+		uint8_t *buf = malloc(size);
+		if (!buf)
+			abort();
+		memcpy(buf, "\177ELF", 4);
+		memcpy(buf + 4, data + 4, size - 4);
+		if (elfdeps_read_mem(buf, size, &f, &err) == 0)
+			elf_facts_free(&f);
+		free(err);
+		free(buf);
+	}
 	return 0;
 }

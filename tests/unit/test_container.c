@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include "container.h"
-#include "elfdeps.h"
+#include "elfneeds.h"
 #include "util.h"
 
 static char *tmpdir_new(void)

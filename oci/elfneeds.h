@@ -1,4 +1,4 @@
-/* elfdeps.h — what a dynamically linked ELF program needs to start: its
+/* elfneeds.h — what a dynamically linked ELF program needs to start: its
  * interpreter (PT_INTERP) and the transitive closure of its DT_NEEDED
  * libraries, read with libelf (the program is never run; no ldd).
  *
@@ -13,8 +13,8 @@
  * Errors: 0 or -1 with *err (one line naming the file and what is
  * missing; caller frees). Ownership: the result's strings are the
  * caller's (elfdeps_free). */
-#ifndef SMOLC_ELFDEPS_H
-#define SMOLC_ELFDEPS_H
+#ifndef SMOLC_ELFNEEDS_H
+#define SMOLC_ELFNEEDS_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,6 +1,6 @@
-/* elfdeps.c — an ELF program's interpreter and DT_NEEDED closure (see
- * elfdeps.h). */
-#include "elfdeps.h"
+/* elfneeds.c — an ELF program's interpreter and DT_NEEDED closure (see
+ * elfneeds.h). */
+#include "elfneeds.h"
 
 #include "util.h"
 
