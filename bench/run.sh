@@ -7,6 +7,9 @@
 #   plan    bench/plan.sh     smolc plan/check of a 10k-instruction recipe
 #   build   bench/build.sh    cold build vs bsdtar+mke2fs+sgdisk, no-op,
 #                             RC-only rebuild, peak RSS
+#   xz      bench/xz.sh       cold builds of a multi-block and a single-block
+#                             xz set vs xz -dc (-T0) and xz | tar, and the
+#                             single-threaded path
 #   pkgs    bench/pkgs.sh     the pkg resolver on a 20k-package pkg_summary
 #                             (when the script exists)
 #   run     bench/runbench.sh smolc run overhead over the direct QEMU argv
@@ -125,6 +128,7 @@ part() {
 
 part plan bench/plan.sh
 part build bench/build.sh
+part xz bench/xz.sh
 if [ -x bench/pkgs.sh ] || [ -f bench/pkgs.sh ]; then
 	part pkgs bash bench/pkgs.sh
 else

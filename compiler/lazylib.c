@@ -2,7 +2,7 @@
  *
  * Linked into the smolc binary only (not libsmolc.a: the unit tests and the
  * fuzzer link the real libraries). Every function smolc calls in libcurl,
- * libarchive, libext2fs, libcom_err, libfdisk and libcrypto is defined here
+ * libarchive, libext2fs, libcom_err, libfdisk, libcrypto, zlib and liblzma is defined here
  * with the prototype from the library's own header (so the compiler checks
  * each one); the first call dlopen()s the library by its soname and
  * forwards. Why: those libraries and their dependencies are ~45 shared
@@ -24,6 +24,7 @@
 #include <et/com_err.h>
 #include <ext2fs/ext2fs.h>
 #include <libfdisk/libfdisk.h>
+#include <lzma.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <zlib.h>
@@ -48,6 +49,7 @@ static struct lazylib lib_com_err = {SONAME_com_err, "libcom-err2", NULL};
 static struct lazylib lib_fdisk = {SONAME_fdisk, "libfdisk1", NULL};
 static struct lazylib lib_crypto = {SONAME_crypto, "libssl3", NULL};
 static struct lazylib lib_z = {SONAME_z, "zlib1g", NULL};
+static struct lazylib lib_lzma = {SONAME_lzma, "liblzma5", NULL};
 
 static _Noreturn void lazy_fail(const struct lazylib *l, const char *what, const char *why)
 {
@@ -193,6 +195,16 @@ SHIM(archive, la_int64_t, archive_entry_size, (struct archive_entry *e), (e))
 SHIM(archive, int, archive_entry_size_is_set, (struct archive_entry *e), (e))
 SHIM(archive, dev_t, archive_entry_rdevmajor, (struct archive_entry *e), (e))
 SHIM(archive, dev_t, archive_entry_rdevminor, (struct archive_entry *e), (e))
+
+/* ---- liblzma (xz sets of several blocks: layer_archive.c) ---- */
+SHIM(lzma, lzma_ret, lzma_code, (lzma_stream *s, lzma_action a), (s, a))
+SHIM_VOID(lzma, lzma_end, (lzma_stream *s), (s))
+SHIM(lzma, uint32_t, lzma_cputhreads, (void), ())
+SHIM(lzma, lzma_ret, lzma_stream_decoder_mt, (lzma_stream *s, const lzma_mt *o), (s, o))
+SHIM(lzma, lzma_ret, lzma_file_info_decoder,
+     (lzma_stream *s, lzma_index **i, uint64_t m, uint64_t f), (s, i, m, f))
+SHIM(lzma, lzma_vli, lzma_index_block_count, (const lzma_index *i), (i))
+SHIM_VOID(lzma, lzma_index_end, (lzma_index *i, const lzma_allocator *a), (i, a))
 
 /* ---- zlib (gzip sets, read to their end: layer_archive.c) ---- */
 SHIM(z, int, inflateInit2_, (z_streamp s, int w, const char *v, int n), (s, w, v, n))
