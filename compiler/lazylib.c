@@ -268,6 +268,11 @@ SHIM(ext2fs, int, ext2fs_test_generic_bmap, (ext2fs_generic_bitmap b, blk64_t n)
 SHIM(ext2fs, errcode_t, ext2fs_update_bb_inode, (ext2_filsys fs, ext2_badblocks_list l), (fs, l))
 SHIM(ext2fs, errcode_t, ext2fs_write_inode, (ext2_filsys fs, ext2_ino_t n, struct ext2_inode *i),
      (fs, n, i))
+SHIM(ext2fs, blk64_t, ext2fs_blocks_count, (struct ext2_super_block *s), (s))
+SHIM(ext2fs, errcode_t, ext2fs_read_bitmaps, (ext2_filsys fs), (fs))
+SHIM(ext2fs, errcode_t, ext2fs_copy_bitmap, (ext2fs_generic_bitmap s, ext2fs_generic_bitmap *d), (s, d))
+SHIM_VOID(ext2fs, ext2fs_free_block_bitmap, (ext2fs_block_bitmap b), (b))
+SHIM_VOID(ext2fs, ext2fs_free_inode_bitmap, (ext2fs_inode_bitmap b), (b))
 SHIM(ext2fs, errcode_t, io_channel_set_options, (io_channel c, const char *o), (c, o))
 /* ext2fs.h's inline helpers: inlined at -O1 and above, but an -O0 build of
  * smolc calls the library's out-of-line copies. */
@@ -275,6 +280,7 @@ SHIM_VOID(ext2fs, ext2fs_mark_super_dirty, (ext2_filsys fs), (fs))
 SHIM_VOID(ext2fs, ext2fs_mark_ib_dirty, (ext2_filsys fs), (fs))
 SHIM_VOID(ext2fs, ext2fs_mark_bb_dirty, (ext2_filsys fs), (fs))
 SHIM(ext2fs, int, ext2fs_test_inode_bitmap2, (ext2fs_inode_bitmap b, ext2_ino_t i), (b, i))
+SHIM(ext2fs, int, ext2fs_test_block_bitmap2, (ext2fs_block_bitmap b, blk64_t n), (b, n))
 SHIM(com_err, char const *, error_message, (long code), (code))
 
 /* ---- libfdisk ---- */
