@@ -531,6 +531,8 @@ static int write_outputs(struct build *b, bool image_up_to_date)
 		in_place = false;
 		debugf("%s: cannot mark it as changing: writing it anew", img);
 	}
+	if (in_place)
+		fault_point("update-start");
 	const char *target = in_place ? img : tmp;
 	int wr = in_place ? image_update(img, b->tree, &io, prev, &lay, &err)
 			  : image_write_layout(tmp, b->tree, &io, &lay, &err);
@@ -566,6 +568,7 @@ static int write_outputs(struct build *b, bool image_up_to_date)
 		unlink(tmp);
 		goto out;
 	}
+	fault_point("image-written");
 	if (lay && image_layout_save(lay, lay_path, img, &err) < 0) {
 		/* only the next small change is slower */
 		debugf("cannot save the image layout: %s", err);
@@ -580,8 +583,10 @@ config:
 	if (write_kernel(b, &b->p->kernel, kern) < 0 || (initrd && write_kernel(b, &b->p->initrd, initrd) < 0) ||
 	    write_runconf(b, img, kern, initrd, yaml) < 0)
 		goto out;
-	if (!image_up_to_date)
+	if (!image_up_to_date) {
+		fault_point("before-stamp");
 		stamp_write(b, img);
+	}
 	if (record_image(b) < 0)
 		goto out;
 	rc = 0;

@@ -679,6 +679,8 @@ static int batch_flush(struct imgw *w)
 	 * writeback as we go (every 8 MiB, asynchronously), so that the disk
 	 * works while the rest is built and the final fsync has less to wait
 	 * for */
+	if (w->prev)
+		fault_point("update-write");
 	w->unsynced += w->wlen;
 	if (w->unsynced >= (8u << 20)) {
 		sync_file_range(w->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
@@ -1407,6 +1409,8 @@ static int write_fs(struct imgw *w, const uint64_t geom[4])
 		return -1;
 	if (w->prev && zero_stale(w) < 0)
 		return -1;
+	if (w->prev)
+		fault_point("update-metadata");
 	ext2fs_mark_bb_dirty(w->fs);
 	ext2fs_mark_ib_dirty(w->fs);
 	e = ext2fs_close_free(&w->fs);
