@@ -107,17 +107,20 @@ static void strset_free(struct strset *ss)
  * stream padding are decoded, anything else is an error; every block's
  * check and the index are verified). Its memory is bounded: each thread
  * holds one block in and out plus the dictionary, and liblzma uses fewer
- * threads (down to one) when XZ_MT_MEMLIMIT would be exceeded. A file of
+ * threads (down to one) when threads x XZ_MT_MEMLIMIT_PER_THREAD would be
+ * exceeded. A file of
  * one block, or one whose index cannot be read (damaged: the ordinary path
  * reports it), keeps the ordinary path. */
 
 enum src_kind { SRC_PLAIN, SRC_GZIP, SRC_FILTER, SRC_XZMT };
 
-/* the multi-threaded xz decoder's memory: the threads it may use together
- * (liblzma lowers the thread count to stay below it), and the hard stop for
- * a single thread (libarchive's own limit for xz, so both paths accept the
- * same files) */
-#define XZ_MT_MEMLIMIT (48ull << 20)
+/* the multi-threaded xz decoder's memory: per thread it may start (liblzma
+ * starts fewer threads, down to one, to stay below threads x this; a thread
+ * holds one block decoded and compressed plus the dictionary: ~19 MiB for
+ * `xz -3 -T`, ~38 MiB for `xz -6 -T`), and the hard stop for a single
+ * thread (libarchive's own limit for xz, so both paths accept the same
+ * files) */
+#define XZ_MT_MEMLIMIT_PER_THREAD (48ull << 20)
 #define XZ_MEMLIMIT_STOP (1ull << 30)
 #define XZ_MT_MAX_THREADS 8u
 
@@ -448,7 +451,7 @@ static int src_open(struct src *s, const char *path, const char *label, char **e
 			.flags = LZMA_CONCATENATED | LZMA_FAIL_FAST,
 			.threads = threads,
 			.timeout = 0,
-			.memlimit_threading = XZ_MT_MEMLIMIT,
+			.memlimit_threading = threads * XZ_MT_MEMLIMIT_PER_THREAD,
 			.memlimit_stop = XZ_MEMLIMIT_STOP,
 		};
 		lzma_ret r = lzma_stream_decoder_mt(&s->xz, &mt);
