@@ -312,13 +312,19 @@ int cmd_lock(int argc, char **argv)
 			diag_error_plain(&d, "%zu input%s could not be resolved%s; nothing written", pending, pending > 1 ? "s" : "",
 					 offline ? " offline (run without --offline)" : "");
 			rc = EXIT_FAIL;
+		} else if (!pinned) {
+			/* every input is a file of the build context: its content is
+			 * already part of the key, there is nothing to pin */
 		} else if (lockfile_write(lpath, p, &err) < 0) {
 			diag_error_plain(&d, "%s", err);
 			rc = EXIT_FAIL;
 		}
 	}
 	diag_print(&d, stderr);
-	if (rc == EXIT_OK)
+	if (rc == EXIT_OK && !pinned)
+		fprintf(stderr, "smolc: the recipe has no remote inputs (every input is a file of the build context, "
+				"already part of the cache keys): nothing to pin, %s not written\n", lpath);
+	else if (rc == EXIT_OK)
 		fprintf(stderr, "smolc: wrote %s: %zu remote input%s pinned\n", lpath, pinned, pinned == 1 ? "" : "s");
 	free(err);
 	free(lpath);
@@ -348,10 +354,11 @@ int cmd_cache(int argc, char **argv)
 {
 	static const struct opt_cmd cmd = {
 		.name = "cache",
-		.synopsis = "ls | du | prune [--all] [--older-than DAYS] [--dry-run] | verify [--remove] [--cache-dir DIR]",
+		.synopsis = "ls [--json] | du | prune [--all] [--older-than DAYS] [--dry-run] | verify [--remove] [--cache-dir DIR]",
 		.about = "  ls      list cached downloads, layers and memos with size and last use\n"
 			 "  du      total size per kind\n"
-			 "  prune   remove entries unused for 30 days (--older-than N), or everything (--all);\n"
+			 "  prune   remove entries unused for 30 days (--older-than N; 0: every entry not in\n"
+			 "          use), or everything (--all);\n"
 			 "          entries in use by a running build are skipped\n"
 			 "  verify  recompute the digest of every layer and download and list the damaged\n"
 			 "          ones (exit 1 if any); --remove deletes them (builds rebuild damaged layers)\n"
@@ -360,13 +367,14 @@ int cmd_cache(int argc, char **argv)
 		.max_args = 1,
 	};
 	const char *cache_dir = NULL;
-	bool all = false, dry = false, remove = false;
+	bool all = false, dry = false, remove = false, json = false;
 	long days = 30;
 	const struct opt opts[] = {
 		OPT_FLAG_("all", 0, "prune: remove every entry", &all),
 		OPT_CALL_("older-than", 0, "DAYS", "prune: entries unused for DAYS days (default 30)", &days, days_cb),
 		OPT_FLAG_("dry-run", 0, "prune: say what would be removed, remove nothing", &dry),
 		OPT_FLAG_("remove", 0, "verify: delete the damaged entries", &remove),
+		OPT_FLAG_("json", 0, "ls: a JSON array (kind, key, size, last_used, description)", &json),
 		OPT_CACHE_DIR(&cache_dir),
 		OPT_END_(),
 	};
@@ -389,7 +397,7 @@ int cmd_cache(int argc, char **argv)
 	}
 	rc = EXIT_OK;
 	if (!strcmp(sub, "ls")) {
-		if (cache_print_ls(cache, stdout, &err) < 0)
+		if ((json ? cache_print_ls_json(cache, stdout, &err) : cache_print_ls(cache, stdout, &err)) < 0)
 			rc = EXIT_FAIL;
 	} else if (!strcmp(sub, "du")) {
 		if (cache_print_du(cache, stdout, &err) < 0)
@@ -403,6 +411,7 @@ int cmd_cache(int argc, char **argv)
 		memset(&po, 0, sizeof(po));
 		po.all = all;
 		po.older_than_days = all ? -1 : (int)days;
+		po.by_age = !all;
 		po.dry_run = dry;
 		struct cache_prune_result res;
 		memset(&res, 0, sizeof(res));

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
+#include <stdio.h>
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -103,6 +104,9 @@ bool str_ieq(const char *a, const char *b);
 char *str_escape(const char *s);
 void sb_add_escaped(struct strbuf *sb, const char *s, bool keep_nl);
 
+/* Append s as one /bin/sh word: '…', with each ' as '\''. */
+void sb_add_shquoted(struct strbuf *sb, const char *s);
+
 /* Edit distance (for "did you mean"). */
 size_t levenshtein(const char *a, const char *b);
 
@@ -120,5 +124,9 @@ void debugf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * "NAME@N", the process kills itself with SIGKILL at the first (the Nth)
  * call of fault_point(NAME). Costs one getenv per call otherwise. */
 void fault_point(const char *name);
+
+/* s as a JSON string (NULL: null); control characters, C1 controls and
+ * bytes that are not UTF-8 escaped. */
+void json_str(FILE *out, const char *s);
 
 #endif

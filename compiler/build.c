@@ -469,8 +469,17 @@ static int record_image(struct build *b)
 		};
 		rc = b->o->record(b->o->record_ctx, &r, &b->stored_as, &err);
 	}
-	if (rc < 0)
+	if (rc < 0 && b->o->tag) {
 		diag_error_plain(b->d, "recording the image in the image store: %s", err);
+	} else if (rc < 0) {
+		/* no -t: the image files are what was asked for; the store is a
+		 * convenience (SPEC §8.3) */
+		char *e = str_escape(err ? err : "");
+		fprintf(stderr, "warning: the image was not recorded in the image store: %s\n"
+				"  hint: set SMOLC_DATA to a writable directory to record it\n", e);
+		free(e);
+		rc = 0;
+	}
 	free(err);
 	free(yaml);
 	free(img);

@@ -25,18 +25,6 @@
 #define TAIL_LINES 12
 #define LINE_MAX_SHOWN 400
 
-static void sh_quote(struct strbuf *sb, const char *s)
-{
-	sb_addc(sb, '\'');
-	for (; *s; s++) {
-		if (*s == '\'')
-			sb_adds(sb, "'\\''");
-		else
-			sb_addc(sb, *s);
-	}
-	sb_addc(sb, '\'');
-}
-
 static bool is_netbsd(const struct builder_opts *o)
 {
 	return !o->profile || strcmp(o->profile, "linux") != 0;
@@ -77,11 +65,28 @@ char *builder_rc(const struct builder_opts *o, const char *nonce, bool had_rc, b
 			     "\techo 'nameserver 10.0.2.3' >/etc/resolv.conf && ours=1\n"
 			     "fi\n");
 	}
+	bool as_user = o->user && *o->user && strcmp(o->user, "root") && strcmp(o->user, "0");
+	if (as_user) /* the runner's directory: the user reads the script through it */
+		sb_adds(&sb, "chmod 0711 $R\n");
 	sb_printf(&sb, "echo 'smolc-run: begin %s'\n", nonce);
-	sb_adds(&sb, "(cd ");
-	sh_quote(&sb, o->workdir && *o->workdir ? o->workdir : "/");
-	sb_adds(&sb, " && . $R/env && exec /bin/sh -e $R/script) </dev/null\n"
-		     "st=$?\n");
+	sb_addc(&sb, '(');
+	if (o->workdir && *o->workdir) { /* WORKDIR: made when missing, as Docker does */
+		sb_adds(&sb, "mkdir -p ");
+		sb_add_shquoted(&sb, o->workdir);
+		sb_adds(&sb, " && ");
+	}
+	sb_adds(&sb, "cd ");
+	sb_add_shquoted(&sb, o->workdir && *o->workdir ? o->workdir : "/");
+	if (as_user) {
+		/* USER: as CMD at boot, through su (the group is not used) */
+		sb_adds(&sb, " && . $R/env && exec su ");
+		sb_add_shquoted(&sb, o->user);
+		sb_adds(&sb, " -c \"exec /bin/sh -e $R/script\") </dev/null\n"
+			     "st=$?\n");
+	} else {
+		sb_adds(&sb, " && . $R/env && exec /bin/sh -e $R/script) </dev/null\n"
+			     "st=$?\n");
+	}
 	if (o->network)
 		sb_adds(&sb, "[ -n \"$ours\" ] && [ \"$(cat /etc/resolv.conf 2>/dev/null)\" = 'nameserver 10.0.2.3' ] &&"
 			     " rm -f /etc/resolv.conf\n");
@@ -99,7 +104,7 @@ static char *env_file(const struct builder_opts *o)
 	const char *fixed[][2] = {{"SERVICE", o->service}, {"ARCH", o->arch}};
 	for (size_t i = 0; i < ARRAY_LEN(fixed); i++) {
 		sb_printf(&sb, "export %s=", fixed[i][0]);
-		sh_quote(&sb, fixed[i][1] ? fixed[i][1] : "");
+		sb_add_shquoted(&sb, fixed[i][1] ? fixed[i][1] : "");
 		sb_addc(&sb, '\n');
 	}
 	for (size_t i = 0; o->env && i < o->env->n; i++) {
@@ -107,7 +112,7 @@ static char *env_file(const struct builder_opts *o)
 		if (!eq)
 			continue;
 		sb_printf(&sb, "export %.*s=", (int)(eq - o->env->v[i]), o->env->v[i]);
-		sh_quote(&sb, eq + 1);
+		sb_add_shquoted(&sb, eq + 1);
 		sb_addc(&sb, '\n');
 	}
 	sb_cstr(&sb);
@@ -154,7 +159,7 @@ static char *argv_text(const struct strvec *v)
 		if (*a && strspn(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-+=./:,@%") == strlen(a))
 			sb_adds(&sb, a);
 		else
-			sh_quote(&sb, a);
+			sb_add_shquoted(&sb, a);
 	}
 	sb_cstr(&sb);
 	return sb_detach(&sb);

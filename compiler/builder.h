@@ -85,7 +85,9 @@ struct builder_opts {
 	const char *initrd;          /* path of the initrd (INITRD) or NULL */
 	const char *append;          /* extra kernel arguments (APPEND) or NULL */
 	const char *script;          /* shell text, run with /bin/sh -e */
-	const char *workdir;         /* NULL = "/" */
+	const char *workdir;         /* NULL = "/" (WORKDIR) */
+	const char *user;            /* run the script as this user through su (USER; the
+	                                part before ':'); NULL, "root" or "0": as root */
 	const struct strvec *env;    /* "NAME=value" exported to the script (after SERVICE, ARCH) */
 	bool network;
 	unsigned timeout;            /* seconds; 0 = BUILDER_DEFAULT_TIMEOUT */

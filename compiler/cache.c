@@ -18,6 +18,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <inttypes.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -661,8 +662,8 @@ int cache_prune(const struct cache *c, const struct cache_prune_opts *o,
 			want = true; /* stale temporaries always go */
 		else if (o->all)
 			want = true;
-		else if (o->older_than_days > 0 && !o->max_bytes)
-			want = e->last_used < now - (time_t)o->older_than_days * 86400;
+		else if ((o->older_than_days > 0 || o->by_age) && !o->max_bytes)
+			want = o->older_than_days <= 0 || e->last_used < now - (time_t)o->older_than_days * 86400;
 		else if (o->max_bytes)
 			want = total > o->max_bytes;
 		else
@@ -712,6 +713,31 @@ int cache_print_ls(const struct cache *c, FILE *out, char **err)
 		fprintf(out, "%-9s %-16.16s %10s  %-16s  %s\n", cache_kind_name(e->kind), e->key,
 			human_bytes(e->size, hb, sizeof(hb)), tb, e->desc ? e->desc : "");
 	}
+	cache_list_free(&l);
+	return 0;
+}
+
+int cache_print_ls_json(const struct cache *c, FILE *out, char **err)
+{
+	struct cache_list l;
+	if (cache_list(c, &l, err) < 0)
+		return -1;
+	fputc('[', out);
+	for (size_t i = 0; i < l.n; i++) {
+		const struct cache_entry *e = &l.v[i];
+		char tb[32];
+		struct tm tm;
+		gmtime_r(&e->last_used, &tm);
+		strftime(tb, sizeof(tb), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		fputs(i ? ",\n {\"kind\":" : "\n {\"kind\":", out);
+		json_str(out, cache_kind_name(e->kind));
+		fputs(",\"key\":", out);
+		json_str(out, e->key);
+		fprintf(out, ",\"size\":%" PRIu64 ",\"last_used\":\"%s\",\"description\":", e->size, tb);
+		json_str(out, e->desc ? e->desc : "");
+		fputc('}', out);
+	}
+	fputs(l.n ? "\n]\n" : "]\n", out);
 	cache_list_free(&l);
 	return 0;
 }

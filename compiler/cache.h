@@ -154,14 +154,16 @@ void cache_list_free(struct cache_list *l);    /* NULL-safe; frees contents */
 
 /* What to prune. Exactly one policy:
  *   all            everything (unlocked)
- *   older_than_days > 0: entries unused for more than that many days
+ *   older_than_days > 0, or by_age: entries unused for more than that many
+ *                  days (by_age with 0 days: every entry not in use now)
  *   max_bytes > 0  least recently used first until total <= max_bytes
  * A zeroed struct removes nothing but stale tmp entries.
  * Locked entries (someone holds their lock) are never removed. tmp entries
  * are only removed when stale (see cache_clean_tmp). */
 struct cache_prune_opts {
 	bool all;
-	int older_than_days;   /* <= 0 = not used */
+	int older_than_days;   /* <= 0 = not used, unless by_age */
+	bool by_age;           /* older_than_days is the policy, also when 0 */
 	uint64_t max_bytes;    /* 0 = not used */
 	bool dry_run;
 };
@@ -176,6 +178,9 @@ int cache_prune(const struct cache *c, const struct cache_prune_opts *o,
 
 /* `smolc cache ls`: table KIND KEY SIZE LAST-USED DESCRIPTION. */
 int cache_print_ls(const struct cache *c, FILE *out, char **err);
+/* The same as a JSON array of {kind, key (full), size (bytes), last_used
+ * (UTC, ISO 8601), description}. */
+int cache_print_ls_json(const struct cache *c, FILE *out, char **err);
 /* `smolc cache du`: one line per kind and a total. */
 int cache_print_du(const struct cache *c, FILE *out, char **err);
 /* `smolc cache verify`: recompute the digest of every layer (layer_verify)

@@ -519,7 +519,8 @@ static int walk_dir(struct cap *cx, const char *path, struct fs_node *tn, ext2_i
 		dlist_free(&l);
 		return e2fail(cx->err, cx->img->disk, e, "reading the directory", path);
 	}
-	qsort(l.v, l.n, sizeof(*l.v), dent_cmp);
+	if (l.n > 1) /* an empty directory has no list at all */
+		qsort(l.v, l.n, sizeof(*l.v), dent_cmp);
 	/* the same names as the tree's? */
 	size_t nk = 0;
 	struct fs_node *const *kids = old ? fstree_children(old, &nk) : NULL;

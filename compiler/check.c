@@ -202,18 +202,6 @@ static bool is_yes(const char *v)
 	return !strcmp(v, "y") || !strcmp(v, "yes") || !strcmp(v, "1") || !strcmp(v, "true");
 }
 
-static void sh_quote(struct strbuf *sb, const char *s)
-{
-	sb_addc(sb, '\'');
-	for (; *s; s++) {
-		if (*s == '\'')
-			sb_adds(sb, "'\\''");
-		else
-			sb_addc(sb, *s);
-	}
-	sb_addc(sb, '\'');
-}
-
 /* The command /etc/rc runs last, as Docker composes it: ENTRYPOINT in the
  * exec form gets CMD's words (a shell-form CMD as /bin/sh -c '…'); a
  * shell-form ENTRYPOINT ignores CMD. Then WORKDIR (cd) and USER (su).
@@ -234,7 +222,7 @@ static char *boot_command(const struct ir_node *ep, const struct ir_node *cmd, c
 			sb_printf(&run, " %s", cmdt);
 		} else if (cmdt) {
 			sb_adds(&run, " /bin/sh -c ");
-			sh_quote(&run, cmdt);
+			sb_add_shquoted(&run, cmdt);
 		}
 	} else {
 		sb_adds(&run, ept ? ept : cmdt);
@@ -243,16 +231,16 @@ static char *boot_command(const struct ir_node *ep, const struct ir_node *cmd, c
 	sb_init(&sb);
 	if (workdir) {
 		sb_adds(&sb, "cd ");
-		sh_quote(&sb, workdir);
+		sb_add_shquoted(&sb, workdir);
 		sb_adds(&sb, " && ");
 	}
 	if (user && strcmp(user, "root") && strcmp(user, "0") && strncmp(user, "root:", 5) && strncmp(user, "0:", 2)) {
 		size_t ul = strcspn(user, ":");
 		char *u = xstrndup(user, ul);
 		sb_adds(&sb, "su ");
-		sh_quote(&sb, u);
+		sb_add_shquoted(&sb, u);
 		sb_adds(&sb, " -c ");
-		sh_quote(&sb, sb_cstr(&run));
+		sb_add_shquoted(&sb, sb_cstr(&run));
 		free(u);
 	} else {
 		sb_adds(&sb, sb_cstr(&run));

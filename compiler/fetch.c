@@ -69,8 +69,23 @@ struct fetch_ctx *fetch_new(struct cache *cache, const struct fetch_opts *opts)
 		f->o.backoff_ms = 500;
 	if (!f->o.connect_timeout_s)
 		f->o.connect_timeout_s = 30;
-	if (!f->o.stall_timeout_s)
-		f->o.stall_timeout_s = 60;
+	/* bounded waits: a server that trickles (under 1 KiB/s for 30 s) or a
+	 * download that takes more than an hour is stopped; the environment
+	 * may change both (a slow link, a huge set) */
+	static const struct {
+		const char *env;
+		long def, max;
+	} lim[] = {{"SMOLC_DOWNLOAD_SLOW_TIME", 30, 86400}, {"SMOLC_DOWNLOAD_MIN_SPEED", 1024, 1L << 30},
+		   {"SMOLC_DOWNLOAD_DEADLINE", 3600, 7 * 86400}};
+	long *dst[] = {&f->o.stall_timeout_s, &f->o.min_speed_bps, &f->o.deadline_s};
+	for (size_t i = 0; i < ARRAY_LEN(lim); i++) {
+		if (*dst[i])
+			continue;
+		const char *v = getenv(lim[i].env);
+		char *end = NULL;
+		long n = v && *v ? strtol(v, &end, 10) : 0;
+		*dst[i] = v && *v && !*end && n > 0 && n <= lim[i].max ? n : lim[i].def;
+	}
 	if (f->o.quiet)
 		f->o.progress = FETCH_PROGRESS_NONE;
 	f->log = f->o.log ? f->o.log : stderr;
@@ -559,8 +574,9 @@ static enum attempt attempt_get(struct fetch_ctx *f, struct xfer *x, const struc
 		curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https") == CURLE_OK &&
 		curl_easy_setopt(c, CURLOPT_USERAGENT, ua) == CURLE_OK &&
 		curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, f->o.connect_timeout_s) == CURLE_OK &&
-		curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L) == CURLE_OK &&
+		curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, f->o.min_speed_bps) == CURLE_OK &&
 		curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, f->o.stall_timeout_s) == CURLE_OK &&
+		curl_easy_setopt(c, CURLOPT_TIMEOUT, f->o.deadline_s) == CURLE_OK &&
 		curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
 		curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header) == CURLE_OK &&
 		curl_easy_setopt(c, CURLOPT_HEADERDATA, x) == CURLE_OK &&
@@ -576,7 +592,9 @@ static enum attempt attempt_get(struct fetch_ctx *f, struct xfer *x, const struc
 		*msg = xstrdup("libcurl rejected an option (libcurl too old?)");
 		return ATT_FAIL;
 	}
+	double t_start = now_monotonic();
 	CURLcode rc = curl_easy_perform(c);
+	double t_spent = now_monotonic() - t_start;
 	long os_errno = 0;
 	curl_easy_getinfo(c, CURLINFO_OS_ERRNO, &os_errno);
 	curl_off_t clen = -1;
@@ -626,10 +644,26 @@ static enum attempt attempt_get(struct fetch_ctx *f, struct xfer *x, const struc
 			*msg = xasprintf("cannot connect to %s port %ld: %s", host ? host : "?", port,
 					 os_errno ? strerror((int)os_errno) : eb);
 		break;
-	case CURLE_OPERATION_TIMEDOUT:
-		*msg = xasprintf("timed out (%s) — check your network or try another mirror", eb);
+	case CURLE_OPERATION_TIMEDOUT: {
+		/* which limit tripped: the connection, the whole download's
+		 * deadline, or the low-speed limit */
+		double ct = 0;
+		curl_easy_getinfo(c, CURLINFO_CONNECT_TIME, &ct);
+		if (ct <= 0 && t_spent < (double)f->o.deadline_s - 0.5)
+			*msg = xasprintf("timed out connecting after %ld s (%s) — check your network or try another mirror",
+					 f->o.connect_timeout_s, eb);
+		else if (t_spent >= (double)f->o.deadline_s - 0.5)
+			*msg = xasprintf("took longer than the %ld s a download may take (got %llu bytes) — set "
+					 "SMOLC_DOWNLOAD_DEADLINE=<seconds> for a longer one, or try another mirror",
+					 f->o.deadline_s, (unsigned long long)x->bytes);
+		else
+			*msg = xasprintf("slower than %ld bytes/s for %ld s (got %llu bytes) — the server stalls; try "
+					 "another mirror, or set SMOLC_DOWNLOAD_MIN_SPEED=<bytes/s> and "
+					 "SMOLC_DOWNLOAD_SLOW_TIME=<seconds> for a slow link",
+					 f->o.min_speed_bps, f->o.stall_timeout_s, (unsigned long long)x->bytes);
 		out = ATT_RETRY;
 		break;
+	}
 	case CURLE_PARTIAL_FILE:
 		if (clen > 0)
 			*msg = xasprintf("transfer truncated: got %llu of %lld bytes",

@@ -72,7 +72,10 @@ struct fetch_opts {
 	unsigned tries;            /* total attempts for transient errors; 0 = 3 */
 	unsigned backoff_ms;       /* first retry delay; 0 = 500 (then 1 s, 2 s) */
 	long connect_timeout_s;    /* 0 = 30 */
-	long stall_timeout_s;      /* abort when < 1 byte/s for this long; 0 = 60 */
+	long stall_timeout_s;      /* abort when slower than min_speed for this long; 0 = 30
+	                              ($SMOLC_DOWNLOAD_SLOW_TIME) */
+	long min_speed_bps;        /* bytes/s; 0 = 1024 ($SMOLC_DOWNLOAD_MIN_SPEED) */
+	long deadline_s;           /* a whole download's limit; 0 = 3600 ($SMOLC_DOWNLOAD_DEADLINE) */
 	const char *user_agent;    /* NULL = "smolc/<version>" */
 };
 

@@ -109,6 +109,9 @@ struct ir_copy {
 	char *dst;
 	struct ir_chown chown;
 	int mode;           /* -1 = keep */
+	char *url;          /* ADD <url> <dst>: the one (remote) source; srcs is then empty */
+	struct loc url_loc;
+	char *checksum;     /* ADD --checksum=sha256:<hex>, or NULL */
 };
 
 struct ir_node {

@@ -159,6 +159,8 @@ static void node_free(struct ir_node *n)
 		free(n->u.copy->src_st);
 		free(n->u.copy->dst);
 		free(n->u.copy->chown.spec);
+		free(n->u.copy->url);
+		free(n->u.copy->checksum);
 		free(n->u.copy);
 		break;
 	case IR_SERVICE:
@@ -529,19 +531,6 @@ static bool exec_form(const struct lw *w, size_t from, const char *text, struct 
 	return false;
 }
 
-/* A word quoted for /bin/sh: '…', with ' as '\''. */
-static void sh_quote(struct strbuf *sb, const char *s)
-{
-	sb_addc(sb, '\'');
-	for (; *s; s++) {
-		if (*s == '\'')
-			sb_adds(sb, "'\\''");
-		else
-			sb_addc(sb, *s);
-	}
-	sb_addc(sb, '\'');
-}
-
 /* ---- one function per instruction ---- */
 
 static bool is_netbsd_version(const char *v)
@@ -804,6 +793,15 @@ static bool copy_option(const struct lw *w, struct ir_node *n, struct loc at, co
 {
 	if (str_startswith(opt, "--chown=")) {
 		opt_chown(w, at, opt, &n->u.copy->chown);
+	} else if (str_startswith(opt, "--checksum=") && w->info->name[0] == 'A') {
+		/* ADD --checksum=sha256:<hex>: the URL's content is pinned */
+		const char *v = opt + 11;
+		if (!str_startswith(v, "sha256:") || strlen(v + 7) != 64 || strspn(v + 7, "0123456789abcdef") != 64)
+			usage_error(w, at, "%s: expected --checksum=sha256:<64 lowercase hex digits>", opt);
+		else {
+			free(n->u.copy->checksum);
+			n->u.copy->checksum = xstrdup(v);
+		}
 	} else if (str_startswith(opt, "--mode=")) {
 		char *end;
 		errno = 0;
@@ -1207,9 +1205,22 @@ static void lower_copy(struct lw *w, struct ir_node *n)
 			continue;
 		bool is_add = w->info->name[0] == 'A';
 		if (is_add && looks_like_url(s)) {
-			struct diag *g = diag_error(w->lc->diag, w->in->args[k].loc, "ADD from a URL is not supported yet: '%s'", s);
-			diag_hint(g, "download it in a POSTINST --network script, or give an archive as a set (SETS <url> sha256:<hex>)");
-			free(s);
+			/* ADD <url> <dst>: one download, as Docker does; one URL per ADD */
+			if (w->in->nargs - i != 2) {
+				struct diag *g = diag_error(w->lc->diag, w->in->args[k].loc,
+							    "ADD of a URL takes one source and a destination");
+				diag_hint(g, "write one ADD per URL");
+				free(s);
+				continue;
+			}
+			if (!str_startswith(s, "http://") && !str_startswith(s, "https://")) {
+				struct diag *g = diag_error(w->lc->diag, w->in->args[k].loc, "ADD: '%s' is not an http(s) URL", s);
+				diag_hint(g, "ADD downloads over http:// or https://");
+				free(s);
+				continue;
+			}
+			n->u.copy->url = s;
+			n->u.copy->url_loc = w->in->args[k].loc;
 			continue;
 		}
 		if (is_add && (str_endswith(s, ".tgz") || str_endswith(s, ".tar.gz") || str_endswith(s, ".tar.xz") ||
@@ -1228,6 +1239,30 @@ static void lower_copy(struct lw *w, struct ir_node *n)
 		struct diag *g = diag_error(w->lc->diag, w->in->args[w->in->nargs - 1].loc,
 					    "COPY destination '%s' must be an absolute path in the image", n->u.copy->dst);
 		diag_hint(g, "e.g. COPY index.html /var/www/");
+	}
+	if (n->u.copy->checksum && !n->u.copy->url) {
+		struct diag *g = diag_error(w->lc->diag, w->in->line, "ADD --checksum is only for a URL source");
+		diag_hint(g, "a file of the build context needs no checksum: its content is part of the key");
+	}
+	if (n->u.copy->url && n->u.copy->dst && str_endswith(n->u.copy->dst, "/")) {
+		/* ADD <url> <dir>/: the file is named after the URL's last path
+		 * component, as Docker does */
+		const char *p = strstr(n->u.copy->url, "://") + 3;
+		p += strcspn(p, "/");
+		size_t pl = strcspn(p, "?#");
+		const char *b = p + pl;
+		while (b > p && b[-1] != '/')
+			b--;
+		size_t bl = (size_t)(p + pl - b);
+		if (!bl || (bl == 1 && *b == '.') || (bl == 2 && !memcmp(b, "..", 2))) {
+			struct diag *g = diag_error(w->lc->diag, n->u.copy->url_loc,
+						    "ADD: cannot name the file after '%s' (no file name in its path)", n->u.copy->url);
+			diag_hint(g, "give the destination as a file path, e.g. ADD <url> /opt/file");
+		} else {
+			char *d = xasprintf("%s%.*s", n->u.copy->dst, (int)bl, b);
+			free(n->u.copy->dst);
+			n->u.copy->dst = d;
+		}
 	}
 }
 
@@ -1517,7 +1552,7 @@ static void lower_text(struct lw *w, struct ir_node *n)
 			for (size_t i = 0; i < v.n; i++) {
 				if (i)
 					sb_addc(&q, ' ');
-				sh_quote(&q, v.v[i]);
+				sb_add_shquoted(&q, v.v[i]);
 			}
 			n->u.cmd.text = sb_detach(&q);
 			n->u.cmd.exec = true;
@@ -1708,7 +1743,9 @@ static void lower_instr(struct lower_ctx *lc, const struct ast *ast, const struc
 	char *kw = xstrndup(f->data + in->kw.off, in->kw.len);
 	const struct ir_info *info = ir_lookup(kw);
 	/* ADD: COPY of local files, as a Dockerfile's ADD does with them */
-	static const struct ir_info add_info = {"ADD", IR_COPY, false, "ADD [--chown=<user>[:<group>]] [--mode=<octal>] <src>… <dst>"};
+	static const struct ir_info add_info = {"ADD", IR_COPY, false,
+						"ADD [--chown=<user>[:<group>]] [--mode=<octal>] <src>… <dst> | "
+						"ADD [--checksum=sha256:<hex>] [--chown=…] [--mode=…] <url> <dst>"};
 	if (!info && str_ieq(kw, "ADD"))
 		info = &add_info;
 	if (!info) {

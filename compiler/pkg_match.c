@@ -79,6 +79,57 @@ static bool dewey_match(const char *pattern, const char *pkg)
 
 static bool alternate_match(const char *pattern, const char *pkg);
 
+/* How many patterns the {…} groups of [p, end) expand to, saturated at
+ * cap + 1 (so that 40 groups of two cost nothing to count). */
+static size_t count_expansions(const char *p, const char *end, size_t cap)
+{
+	size_t total = 1;
+	while (p < end) {
+		if (*p != '{') {
+			p++;
+			continue;
+		}
+		const char *close = NULL;
+		int depth = 0;
+		for (const char *q = p; q < end; q++) {
+			if (*q == '{')
+				depth++;
+			else if (*q == '}' && --depth == 0) {
+				close = q;
+				break;
+			}
+		}
+		if (!close)
+			return total; /* unbalanced: pkg_pattern_check says so */
+		size_t sum = 0;
+		const char *alt = p + 1;
+		for (;;) {
+			const char *ae = alt;
+			depth = 0;
+			while (ae < close && (depth > 0 || *ae != ',')) {
+				if (*ae == '{')
+					depth++;
+				else if (*ae == '}')
+					depth--;
+				ae++;
+			}
+			sum += count_expansions(alt, ae, cap);
+			if (sum > cap)
+				return cap + 1;
+			if (ae >= close)
+				break;
+			alt = ae + 1;
+		}
+		if (sum && total > (cap + 1) / sum + 1)
+			return cap + 1;
+		total *= sum ? sum : 1;
+		if (total > cap)
+			return cap + 1;
+		p = close + 1;
+	}
+	return total;
+}
+
 static bool match_rec(const char *pattern, const char *pkg)
 {
 	/* quick reject on literal leading bytes */
@@ -154,6 +205,11 @@ bool pkg_match(const char *pattern, const char *pkgname)
 {
 	if (!pattern || !pkgname || !*pattern || strlen(pattern) >= PKG_PATTERN_MAX)
 		return false;
+	/* bounded work: a pattern of too many alternatives matches nothing
+	 * (pkg_pattern_check rejects it with a message) */
+	if (strchr(pattern, '{') && count_expansions(pattern, pattern + strlen(pattern), PKG_ALTERNATIVES_MAX) >
+					    PKG_ALTERNATIVES_MAX)
+		return false;
 	return match_rec(pattern, pkgname);
 }
 
@@ -190,6 +246,11 @@ int pkg_pattern_check(const char *pattern, char **err)
 	}
 	if (depth != 0) {
 		*err = xasprintf("pattern \"%s\": unbalanced '{'", pattern);
+		return -1;
+	}
+	if (strchr(pattern, '{') && count_expansions(pattern, pattern + len, PKG_ALTERNATIVES_MAX) > PKG_ALTERNATIVES_MAX) {
+		*err = xasprintf("pattern \"%s\": its {…} groups expand to more than %d alternatives; "
+				 "use fewer groups, or a glob such as [0-9]*", pattern, PKG_ALTERNATIVES_MAX);
 		return -1;
 	}
 	const char *rel = strpbrk(pattern, "<>");

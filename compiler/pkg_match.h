@@ -20,13 +20,18 @@
 #include <stddef.h>
 
 #define PKG_PATTERN_MAX 1024
+/* At most this many patterns from the {…} groups of one pattern (pkgsrc's
+ * own use a handful): a pattern beyond it matches nothing and
+ * pkg_pattern_check rejects it. Bounds the work of hostile patterns. */
+#define PKG_ALTERNATIVES_MAX 256
 
 /* True when `pkgname` (e.g. "pcre2-10.42nb1") matches `pattern`.
  * A malformed pattern (see pkg_pattern_check) matches nothing. */
 bool pkg_match(const char *pattern, const char *pkgname);
 
 /* Validate a pattern: non-empty, shorter than PKG_PATTERN_MAX, balanced
- * braces, no whitespace/control characters, no '/'. Returns 0, or -1 with
+ * braces expanding to at most PKG_ALTERNATIVES_MAX patterns, no
+ * whitespace/control characters, no '/'. Returns 0, or -1 with
  * *err set (caller frees), e.g. `pattern "foo{a,b": unbalanced '{'`. */
 int pkg_pattern_check(const char *pattern, char **err);
 

@@ -27,7 +27,8 @@ struct constraint {
 
 struct slot {
 	size_t idx;             /* index into summary->pkgs */
-	char *chain;
+	long parent;            /* the slot whose DEPENDS brought it, -1: requested */
+	const char *pattern;    /* the pattern it was chosen for (borrowed) */
 	bool requested;
 	size_t *deps;           /* slot numbers */
 	size_t n_deps, cap_deps;
@@ -67,10 +68,8 @@ struct ctx {
 
 static void pass_reset(struct ctx *c)
 {
-	for (size_t i = 0; i < c->n_slots; i++) {
-		free(c->slots[i].chain);
+	for (size_t i = 0; i < c->n_slots; i++)
 		free(c->slots[i].deps);
-	}
 	c->n_slots = 0;
 	for (size_t i = 0; i < c->s->n; i++)
 		c->slot_of[i] = -1;
@@ -141,11 +140,45 @@ static size_t candidates(struct ctx *c, const char *pattern, const size_t **out)
 	return n;
 }
 
+/* "nginx → pcre2>=10": the patterns from the user's request down to
+ * `pattern` (reached from slot `parent`, -1: the request itself). A deep
+ * chain shows its first two and last four links around "…", so that every
+ * chain is short and memory stays linear in the depth. */
+#define CHAIN_HEAD 2
+#define CHAIN_TAIL 4
+static char *chain_of(const struct ctx *c, long parent, const char *pattern)
+{
+	size_t depth = 1;
+	for (long p = parent; p >= 0; p = c->slots[p].parent)
+		depth++;
+	const char **v = xmalloc(depth * sizeof(*v));
+	size_t i = depth;
+	v[--i] = pattern;
+	for (long p = parent; p >= 0; p = c->slots[p].parent)
+		v[--i] = c->slots[p].pattern;
+	struct strbuf sb;
+	sb_init(&sb);
+	for (i = 0; i < depth; i++) {
+		if (depth > CHAIN_HEAD + CHAIN_TAIL + 1 && i == CHAIN_HEAD) {
+			sb_printf(&sb, " \u2192 \u2026 (%zu more)", depth - CHAIN_HEAD - CHAIN_TAIL);
+			i = depth - CHAIN_TAIL - 1;
+			continue;
+		}
+		sb_printf(&sb, "%s%s", i ? " \u2192 " : "", v[i]);
+	}
+	free(v);
+	sb_cstr(&sb);
+	return sb_detach(&sb);
+}
+
 static char *item_chain(const struct ctx *c, const struct qitem *it)
 {
-	if (it->parent < 0)
-		return xstrdup(it->pattern);
-	return xasprintf("%s \u2192 %s", c->slots[it->parent].chain, it->pattern);
+	return chain_of(c, it->parent, it->pattern);
+}
+
+static char *slot_chain(const struct ctx *c, size_t slot)
+{
+	return chain_of(c, c->slots[slot].parent, c->slots[slot].pattern);
 }
 
 static size_t run_first(const struct ctx *c, size_t idx)
@@ -245,7 +278,18 @@ static void backtrack(struct ctx *c, long parent, char *msg, bool *restart)
 		c->first_err = msg;
 	else
 		free(msg);
-	c->excluded[c->slots[parent].idx] = true;
+	/* and the packages above it that are left with no candidate at all:
+	 * a chain of dead ends is ruled out in one pass, not one per restart */
+	for (long p = parent; p >= 0; p = c->slots[p].parent) {
+		c->excluded[c->slots[p].idx] = true;
+		const size_t *cands = NULL;
+		size_t nc = candidates(c, c->slots[p].pattern, &cands);
+		bool left = false;
+		for (size_t k = 0; k < nc && !left; k++)
+			left = !c->excluded[cands[k]];
+		if (left)
+			break;
+	}
 	*restart = true;
 }
 
@@ -296,8 +340,9 @@ static int resolve_pass(struct ctx *c, const char *const *patterns, size_t n, ch
 				continue;
 			}
 			if (known >= 0) {         /* cannot happen: choices honour constraints */
-				msg = xasprintf("%s: %s was chosen for %s but does not satisfy it",
-						chain, have->pkgname, c->slots[clash].chain);
+				char *cc = slot_chain(c, (size_t)clash);
+				msg = xasprintf("%s: %s was chosen for %s but does not satisfy it", chain, have->pkgname, cc);
+				free(cc);
 				free(chain);
 				goto failed;
 			}
@@ -343,7 +388,8 @@ static int resolve_pass(struct ctx *c, const char *const *patterns, size_t n, ch
 		struct slot *sl = &c->slots[c->n_slots];
 		memset(sl, 0, sizeof(*sl));
 		sl->idx = (size_t)best;
-		sl->chain = item_chain(c, &it);
+		sl->parent = it.parent;
+		sl->pattern = it.pattern;
 		sl->requested = it.parent < 0;
 		long me = (long)c->n_slots++;
 		c->slot_of[run_first(c, (size_t)best)] = me;
@@ -381,9 +427,11 @@ static int check_conflicts(const struct ctx *c, char **err)
 					continue;
 				const struct pkg_entry *b = &c->s->pkgs[c->slots[j].idx];
 				if (pkg_match(a->conflicts[k], b->pkgname)) {
-					*err = xasprintf("%s (%s) conflicts with %s (%s): CONFLICTS %s",
-							 a->pkgname, c->slots[i].chain, b->pkgname,
-							 c->slots[j].chain, a->conflicts[k]);
+					char *ca = slot_chain(c, i), *cb = slot_chain(c, j);
+					*err = xasprintf("%s (%s) conflicts with %s (%s): CONFLICTS %s", a->pkgname, ca,
+							 b->pkgname, cb, a->conflicts[k]);
+					free(ca);
+					free(cb);
 					return -1;
 				}
 			}
@@ -488,7 +536,7 @@ static struct pkg_resolution *install_order(const struct ctx *c)
 		pos[pick] = k;
 		r->v[k].pkg = &c->s->pkgs[c->slots[pick].idx];
 		r->v[k].requested = c->slots[pick].requested;
-		r->v[k].chain = xstrdup(c->slots[pick].chain);
+		r->v[k].chain = slot_chain(c, pick);
 		for (size_t e = rcount[pick]; e < rcount[pick + 1]; e++) {
 			size_t up = rlist[e];
 			if (!placed[up] && missing[up] > 0 && --missing[up] == 0)

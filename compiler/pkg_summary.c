@@ -163,9 +163,12 @@ struct pkg_summary_parser {
 	size_t n_cfls, cap_cfls;
 	struct strbuf desc;
 	bool has_desc;
+	char *bad;                  /* why the current record is malformed, or NULL */
 	/* results */
 	struct pkg_entry *pkgs;
 	size_t n, cap;
+	struct pkg_skipped *skipped;
+	size_t n_skipped, cap_skipped;
 	struct pkg_summary_priv *priv;
 };
 
@@ -198,6 +201,12 @@ void pkg_summary_parser_free(struct pkg_summary_parser *p)
 	free(p->deps);
 	free(p->cfls);
 	free(p->pkgs);
+	free(p->bad);
+	for (size_t i = 0; i < p->n_skipped; i++) {
+		free(p->skipped[i].pkgname);
+		free(p->skipped[i].reason);
+	}
+	free(p->skipped);
 	priv_free(p->priv);
 	free(p);
 }
@@ -215,17 +224,28 @@ static int end_record(struct pkg_summary_parser *p, char **err)
 {
 	if (!p->in_record)
 		return 0;
+	(void)err;
 	struct pkg_entry *e = &p->cur;
 	struct arena *a = &p->priv->arena;
-	if (!e->pkgname) {
-		*err = xasprintf("%s: record at line %zu has no PKGNAME", p->label, p->record_start);
-		return -1;
-	}
-	const char *dash = strrchr(e->pkgname, '-');
-	if (!dash || dash == e->pkgname || dash[1] == '\0') {
-		*err = xasprintf("%s: line %zu: PKGNAME \"%s\" is not <name>-<version>",
-				 p->label, p->record_start, e->pkgname);
-		return -1;
+	const char *dash = e->pkgname ? strrchr(e->pkgname, '-') : NULL;
+	if (!p->bad && !e->pkgname)
+		p->bad = xasprintf("the record at line %zu has no PKGNAME", p->record_start);
+	else if (!p->bad && (!dash || dash == e->pkgname || dash[1] == '\0'))
+		p->bad = xasprintf("line %zu: PKGNAME \"%s\" is not <name>-<version>", p->record_start, e->pkgname);
+	if (p->bad) {
+		/* a malformed record is left out, and said */
+		VEC_GROW(p->skipped, p->n_skipped, p->cap_skipped);
+		struct pkg_skipped *k = &p->skipped[p->n_skipped++];
+		k->line = p->record_start;
+		k->pkgname = e->pkgname ? xstrdup(e->pkgname) : NULL;
+		k->reason = p->bad;
+		p->bad = NULL;
+		memset(e, 0, sizeof(*e));
+		p->n_deps = p->n_cfls = 0;
+		sb_reset(&p->desc);
+		p->has_desc = false;
+		p->in_record = false;
+		return 0;
 	}
 	e->name = intern_str(&p->priv->intern, a, e->pkgname, (size_t)(dash - e->pkgname));
 	e->version = dash + 1;
@@ -265,8 +285,10 @@ static int parse_u64(struct pkg_summary_parser *p, const char *var, const char *
 	*out = x;
 	return 0;
 bad:
-	*err = xasprintf("%s: line %zu: %s=\"%.*s\" is not a number", p->label, p->line, var, (int)n, v);
-	return -1;
+	(void)err;
+	if (!p->bad)
+		p->bad = xasprintf("line %zu: %s=\"%.*s\" is not a number", p->line, var, (int)(n > 40 ? 40 : n), v);
+	return 0;
 }
 
 #define VAR_IS(lit) (klen == sizeof(lit) - 1 && memcmp(k, lit, sizeof(lit) - 1) == 0)
@@ -278,18 +300,22 @@ static int parse_line(struct pkg_summary_parser *p, const char *s, size_t n, cha
 	if (n == 0)
 		return end_record(p, err);
 	const char *eq = memchr(s, '=', n);
-	if (!eq || eq == s) {
-		*err = xasprintf("%s: line %zu: expected VARIABLE=VALUE, got \"%.*s\"",
-				 p->label, p->line, (int)(n > 60 ? 60 : n), s);
-		return -1;
-	}
-	if (memchr(s, '\0', n)) {
-		*err = xasprintf("%s: line %zu: NUL byte in the catalogue", p->label, p->line);
-		return -1;
-	}
 	if (!p->in_record) {
 		p->in_record = true;
 		p->record_start = p->line;
+	}
+	if (p->bad)
+		return 0; /* the rest of a malformed record */
+	if (!eq || eq == s) {
+		char *raw = xstrndup(s, n > 60 ? 60 : n), *e = str_escape(raw);
+		p->bad = xasprintf("line %zu: expected VARIABLE=VALUE, got \"%s\"", p->line, e);
+		free(e);
+		free(raw);
+		return 0;
+	}
+	if (memchr(s, '\0', n)) {
+		p->bad = xasprintf("line %zu: NUL byte", p->line);
+		return 0;
 	}
 	const char *k = s;
 	size_t klen = (size_t)(eq - s);
@@ -437,6 +463,11 @@ struct pkg_summary *pkg_summary_parser_finish(struct pkg_summary_parser *p, char
 	}
 	if (end_record(p, err) < 0)
 		goto out;
+	if (!p->n && p->n_skipped) {
+		*err = xasprintf("%s: %s%s", p->label, p->skipped[0].reason,
+				 p->n_skipped > 1 ? " (and no record is well-formed: is this a pkg_summary?)" : "");
+		goto out;
+	}
 
 	/* sort, dropping duplicate PKGNAMEs (the first record wins) */
 	struct sort_item *items = xmalloc((p->n ? p->n : 1) * sizeof(*items));
@@ -453,6 +484,10 @@ struct pkg_summary *pkg_summary_parser_finish(struct pkg_summary_parser *p, char
 	free(items);
 	s->label = p->label;
 	p->label = NULL;
+	s->skipped = p->skipped;
+	s->n_skipped = p->n_skipped;
+	p->skipped = NULL;
+	p->n_skipped = 0;
 	s->priv = p->priv;
 	p->priv = NULL;
 	build_indexes(s);
@@ -468,6 +503,11 @@ void pkg_summary_free(struct pkg_summary *s)
 	priv_free(s->priv);
 	free(s->pkgs);
 	free(s->label);
+	for (size_t i = 0; i < s->n_skipped; i++) {
+		free(s->skipped[i].pkgname);
+		free(s->skipped[i].reason);
+	}
+	free(s->skipped);
 	free(s);
 }
 

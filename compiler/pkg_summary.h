@@ -50,9 +50,17 @@ struct pkg_entry {
 
 /* A parsed catalogue. `pkgs` is sorted by (name, version newest first,
  * pkgname); `label` names the source in messages (path or URL). */
+struct pkg_skipped {
+	size_t line;              /* where the record starts */
+	char *pkgname;            /* its PKGNAME when it had one, else NULL */
+	char *reason;             /* "line 12: FILE_SIZE=\"x\" is not a number" */
+};
+
 struct pkg_summary {
 	struct pkg_entry *pkgs;
 	size_t n;
+	struct pkg_skipped *skipped; /* malformed records, left out (in order) */
+	size_t n_skipped;
 	char *label;
 	struct pkg_summary_priv *priv;   /* arena, intern table, indexes */
 };
@@ -65,8 +73,11 @@ struct pkg_summary_parser *pkg_summary_parser_new(const char *label);
  * frees), e.g. `pkg_summary.xz: line 12: expected VARIABLE=VALUE, got "x"`. */
 int pkg_summary_parser_feed(struct pkg_summary_parser *p, const char *buf, size_t len, char **err);
 /* Finish: returns the catalogue (caller frees with pkg_summary_free) or
- * NULL with *err set (record without PKGNAME, bad number, ...). The
- * parser is freed in both cases. */
+ * NULL with *err set. A malformed record (no PKGNAME, a bad number, a
+ * line that is not VARIABLE=VALUE, a NUL byte) is left out and listed in
+ * `skipped`; a text with malformed records and no good one is an error
+ * (the first record's reason): it is not a catalogue. The parser is freed
+ * in both cases. */
 struct pkg_summary *pkg_summary_parser_finish(struct pkg_summary_parser *p, char **err);
 void pkg_summary_parser_free(struct pkg_summary_parser *p);
 

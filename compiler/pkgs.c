@@ -10,6 +10,7 @@
 #include "digestmemo.h"
 #include "layer.h"
 #include "lockfile.h"
+#include "pkg_match.h"
 #include "pkg_resolve.h"
 #include "pkg_summary.h"
 #include "pkgdb.h"
@@ -138,6 +139,16 @@ static int repo_parse(struct diag_ctx *d, struct pkgs_repo *r, struct loc at)
 	}
 	free(r->summary->label);
 	r->summary->label = xstrdup(r->url);
+	/* malformed records are left out: say which (a few) */
+	const struct pkg_summary *ps = r->summary;
+	for (size_t i = 0; i < ps->n_skipped && i < 3; i++) {
+		char *pn = ps->skipped[i].pkgname ? str_escape(ps->skipped[i].pkgname) : NULL;
+		struct diag *g = diag_warning(d, at, "%spkg_summary: skipped a malformed record%s%s%s: %s", r->url,
+					      pn ? " (" : "", pn ? pn : "", pn ? ")" : "", ps->skipped[i].reason);
+		if (i == 2 && ps->n_skipped > 3)
+			diag_hint(g, "and %zu more malformed records", ps->n_skipped - 3);
+		free(pn);
+	}
 	if (r->sums_path && pkg_digests_parse_file(r->sums_path, &r->digests, &err) == 0)
 		r->have_digests = true;
 	free(err);
@@ -369,7 +380,25 @@ static int pkgs_plan(struct diag_ctx *d, struct plan *p, struct plan_step *s, co
 			}
 		}
 		struct diag *g = diag_error(d, at, "%s", err);
-		diag_hint(g, "check the names and versions in the repository %s", repo);
+		/* a package the recipe asks for whose record was left out */
+		const struct pkg_skipped *sk = NULL;
+		for (size_t i = 0; i < n->u.pkgs.pats.n && !sk; i++) {
+			char *name = pkg_pattern_name(n->u.pkgs.pats.v[i]);
+			for (size_t k = 0; name && k < r->summary->n_skipped && !sk; k++) {
+				const char *pn = r->summary->skipped[k].pkgname;
+				if (pn && pkg_name_len(pn) == strlen(name) && !strncmp(pn, name, strlen(name)))
+					sk = &r->summary->skipped[k];
+			}
+			free(name);
+		}
+		if (sk) {
+			char *pn = str_escape(sk->pkgname);
+			diag_hint(g, "the repository's record of %s is malformed (%s), so it was left out; the repository "
+				     "must fix it", pn, sk->reason);
+			free(pn);
+		} else {
+			diag_hint(g, "check the names and versions in the repository %s", repo);
+		}
 		p->recipe_errors++;   /* the recipe asks for what cannot be: exit 2 */
 		free(err);
 		free(memo);
@@ -391,7 +420,10 @@ static int pkgs_plan(struct diag_ctx *d, struct plan *p, struct plan_step *s, co
 		free(url);
 	}
 	pkg_resolution_free(res);
-	memo_write(memo, s);
+	/* no memo for a summary with malformed records: every plan parses it
+	 * again, so that its warnings are said every time */
+	if (!r->summary->n_skipped)
+		memo_write(memo, s);
 	free(memo);
 	return rc;
 }
@@ -538,13 +570,8 @@ static char *install_script(const struct strvec *scripts)
 			f[k] = strtok_r(k ? NULL : copy, " ", &save);
 		sb_adds(&sb, "inst");
 		for (int k = 0; k < 3; k++) {
-			sb_adds(&sb, " '");
-			for (const char *c = f[k] ? f[k] : ""; *c; c++)
-				if (*c == '\'')
-					sb_adds(&sb, "'\\''");
-				else
-					sb_addc(&sb, *c);
-			sb_addc(&sb, '\'');
+			sb_addc(&sb, ' ');
+			sb_add_shquoted(&sb, f[k] ? f[k] : "");
 		}
 		sb_printf(&sb, " || exit %zu\n", i + 1 < 250 ? i + 1 : 250);
 		free(copy);

@@ -36,7 +36,5 @@ void plan_rekey(struct plan *p);
 void plan_print_text(const struct plan *p, const struct diag_ctx *d, FILE *out);
 void plan_print_json(const struct plan *p, const struct diag_ctx *d, FILE *out);
 
-/* JSON string escaping helper (shared with build --json). */
-void json_str(FILE *out, const char *s);
 
 #endif

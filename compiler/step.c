@@ -132,6 +132,18 @@ void step_walk_context(const char *root, const char *rel, const struct stat *kno
 	sv_free(&names);
 }
 
+int step_script_input(struct step_plan_ctx *c, struct plan_step *s)
+{
+	(void)c;
+	const struct ir_script *sc = s->node->u.script;
+	struct plan_input *in = plan_add_input(s, "script", sc->path ? sc->path : "(inline)");
+	char hex[65];
+	const char *t = sc->text ? sc->text : "";
+	sha256_hex(t, strlen(t), hex);
+	in->digest = xasprintf("sha256:%s", hex);
+	return 0;
+}
+
 const char *step_envs_digest(struct step_plan_ctx *c)
 {
 	if (!c->envs[0]) {
@@ -182,7 +194,7 @@ struct fs_meta step_file_meta(unsigned perm, int64_t mtime)
 
 /* ---- /etc/passwd and /etc/group lookups in the tree (COPY --chown) ---- */
 
-static char *tree_read_small(struct fstree *t, const char *path)
+char *step_tree_read_small(struct fstree *t, const char *path)
 {
 	struct fs_node *n = fstree_lookup(t, path);
 	if (!n || n->inode->type != FS_REG || n->inode->size > (1u << 20))
@@ -223,7 +235,7 @@ static int resolve_id(struct fstree *t, const char *file, const char *name, uint
 		*id = 0;
 		return 0;
 	}
-	char *text = tree_read_small(t, file);
+	char *text = step_tree_read_small(t, file);
 	if (!text)
 		return -1;
 	int rc = -2;

@@ -157,6 +157,9 @@ bool step_key_epoch(const struct plan *p, const struct plan_step *s, struct dige
 int step_owner(struct step_build_ctx *b, const char *what, const struct ir_chown *c, int64_t *uid, int64_t *gid,
 	       char **err);
 
+/* inputs(): the script of a POSTINST or RUN node (its text's sha256). */
+int step_script_input(struct step_plan_ctx *c, struct plan_step *s);
+
 /* The sha256 (hex) of every ENV and ARG of c->r, made once per recipe:
  * the environment of POSTINST and RUN scripts, part of their keys. */
 const char *step_envs_digest(struct step_plan_ctx *c);
@@ -170,6 +173,10 @@ const char *step_envs_digest(struct step_plan_ctx *c);
 int step_builder_can_boot(struct step_build_ctx *b, const char *what, const char *where, char **err);
 void step_builder_defaults(struct step_build_ctx *b, const struct plan_step *s, struct builder_opts *bo,
 			   struct strvec *env);
+
+/* The content of a regular file of tree t of at most 1 MiB (malloc'd, NUL
+ * terminated), or NULL (no such file, too big, unreadable). */
+char *step_tree_read_small(struct fstree *t, const char *path);
 
 /* root:wheel metadata stamped with mtime: a 0755 directory, a file of perm. */
 struct fs_meta step_dir_meta(int64_t mtime);

@@ -23,9 +23,13 @@ static int copy_canon(struct step_plan_ctx *ctx, const struct ir_node *n)
 	struct strbuf title, canon;
 	sb_init(&title);
 	sb_init(&canon);
-	sb_adds(&title, "COPY");
+	sb_adds(&title, c->url ? "ADD" : "COPY");
 	sb_printf(&canon, "copy dst=%s chown=%s mode=%o", c->dst ? c->dst : "", c->chown.spec ? c->chown.spec : "-",
 		  c->mode < 0 ? 0u : (unsigned)c->mode);
+	if (c->url) {
+		sb_printf(&title, " %s", c->url);
+		sb_printf(&canon, " url=%s", c->url);
+	}
 	for (size_t i = 0; i < c->srcs.n; i++) {
 		sb_printf(&title, " %s", c->srcs.v[i]);
 		sb_printf(&canon, " src=%s", c->srcs.v[i]);
@@ -62,6 +66,12 @@ static int copy_inputs(struct step_plan_ctx *ctx, struct plan_step *s)
 	const struct plan_env *env = ctx->env;
 	const struct ir_node *n = s->node;
 	const struct ir_copy *c = n->u.copy;
+	if (c->url) {
+		/* ADD <url>: a remote input, pinned by --checksum when given (else
+		 * by the download's sha256, like SETS <url>) */
+		struct plan_input *in = plan_add_input(s, "url", c->url);
+		return step_input_fetch(env, in, c->checksum, "check the ADD URL", r->dir, ctx->d, c->url_loc);
+	}
 	for (size_t i = 0; i < c->srcs.n; i++) {
 		struct step_ctxents ents = {0};
 		if (!strpbrk(c->srcs.v[i], "*?[")) {
@@ -140,6 +150,23 @@ static int copy_build(struct step_build_ctx *b, struct plan_step *s, struct laye
 	if (step_owner(b, "COPY", &c->chown, &uid, &gid, err) < 0)
 		return -1;
 	const struct recipe *r = s->recipe;
+	if (c->url) {
+		/* the downloaded file, 0600 unless --mode (Docker's ADD <url>) */
+		const struct plan_input *in = s->nin ? &s->in[0] : NULL;
+		if (!in || !in->path) {
+			*err = xasprintf("ADD %s: the file was not downloaded", c->url);
+			return -1;
+		}
+		struct layer_path_opts po;
+		memset(&po, 0, sizeof(po));
+		po.label = c->url;
+		po.dest = c->dst;
+		po.uid = uid;
+		po.gid = gid;
+		po.perm = c->mode < 0 ? 0600 : c->mode;
+		po.mtime = (int64_t)b->p->epoch;
+		return layer_import_path(w, in->path, &po, err);
+	}
 	bool to_dir = str_endswith(c->dst, "/") || c->srcs.n > 1;
 	for (size_t i = 0; i < c->srcs.n; i++) {
 		/* each glob match; plan_copy has walked them — re-glob here */

@@ -97,6 +97,27 @@ static int gen_inputs(struct step_plan_ctx *c, struct plan_step *s)
 	return 0;
 }
 
+/* The line of an fstab that mounts / (blanks squeezed), malloc'd; "(none)". */
+static char *root_line(const char *fstab)
+{
+	for (const char *l = fstab; *l;) {
+		size_t n = strcspn(l, "\n");
+		char *line = xstrndup(l, n);
+		char f0[256], f1[256];
+		if (line[0] != '#' && sscanf(line, "%255s %255s", f0, f1) == 2 && !strcmp(f1, "/")) {
+			struct strbuf sb;
+			sb_init(&sb);
+			for (char *tok = strtok(line, " \t"); tok; tok = strtok(NULL, " \t"))
+				sb_printf(&sb, "%s%s", sb.len ? " " : "", tok);
+			free(line);
+			return sb_detach(&sb);
+		}
+		free(line);
+		l += n + (l[n] == '\n');
+	}
+	return xstrdup("(none)");
+}
+
 static int gen_build(struct step_build_ctx *b, struct plan_step *s, struct layer_writer *w, char **err)
 {
 	int64_t t = (int64_t)b->p->epoch;
@@ -108,9 +129,44 @@ static int gen_build(struct step_build_ctx *b, struct plan_step *s, struct layer
 		if (layer_add(w, dirs[i], &m, err) < 0)
 			return -1;
 	}
-	struct fs_meta fm = step_file_meta(0644, t);
-	if (layer_add_file_buf(w, "/etc/fstab", &fm, s->text, strlen(s->text), err) < 0)
-		return -1;
+	/* a recipe's own /etc/fstab (COPY, POSTINST, RUN, a set) is kept … */
+	struct fs_node *have = fstree_lookup(b->tree, "/etc/fstab");
+	char *text = have && have->inode->type == FS_REG ? step_tree_read_small(b->tree, "/etc/fstab") : NULL;
+	/* … unless it mounts nothing on / (an empty one, as a release's etc
+	 * set may have) or a base recipe's gen step wrote it (FROM <recipe>) */
+	if (text) {
+		char *rl = root_line(text);
+		if (!strcmp(rl, "(none)")) {
+			free(text);
+			text = NULL;
+		}
+		free(rl);
+	}
+	for (size_t i = 0; text && i < b->p->n && &b->p->v[i] != s; i++)
+		if (b->p->v[i].kind == STEP_GEN && b->p->v[i].text && !strcmp(b->p->v[i].text, text)) {
+			free(text);
+			text = NULL;
+		}
+	if (text) {
+		char *want = root_line(s->text), *got = root_line(text);
+		if (strcmp(got, want)) {
+			char *e = str_escape(got);
+			fprintf(stderr, "warning: keeping the image's own /etc/fstab, whose root line is %s; smolc would "
+					"write %s\n", e, want);
+			free(e);
+		} else if (b->log) {
+			fprintf(b->log, "      keeping the image's own /etc/fstab\n");
+		}
+		free(want);
+		free(got);
+	} else {
+		struct fs_meta fm = step_file_meta(0644, t);
+		if (layer_add_file_buf(w, "/etc/fstab", &fm, s->text, strlen(s->text), err) < 0) {
+			free(text);
+			return -1;
+		}
+	}
+	free(text);
 	for (size_t i = 0; i < s->nin; i++) {
 		const struct plan_input *in = &s->in[i];
 		if (!str_startswith(in->what, "include ") || !in->path)
@@ -121,6 +177,11 @@ static int gen_build(struct step_build_ctx *b, struct plan_step *s, struct layer
 			return -1;
 		}
 		char *dst = xasprintf("/etc/include/%s", in->what + 8);
+		if (fstree_lookup(b->tree, dst)) { /* the recipe's own is kept */
+			free(dst);
+			close(fd);
+			continue;
+		}
 		struct fs_meta im = step_file_meta(0644, t);
 		int rc = layer_add_file_fd(w, dst, &im, fd, err);
 		free(dst);

@@ -28,17 +28,6 @@ static int postinst_canon(struct step_plan_ctx *c, const struct ir_node *n)
 	return 0;
 }
 
-static int postinst_inputs(struct step_plan_ctx *c, struct plan_step *s)
-{
-	const struct ir_script *sc = s->node->u.script;
-	struct plan_input *in = plan_add_input(s, "script", sc->path ? sc->path : "(inline)");
-	char hex[65];
-	const char *t = sc->text ? sc->text : "";
-	sha256_hex(t, strlen(t), hex);
-	in->digest = xasprintf("sha256:%s", hex);
-	return 0;
-}
-
 static int postinst_build(struct step_build_ctx *b, struct plan_step *s, struct layer_writer *w, char **err)
 {
 	struct postinst_opts po;
@@ -67,7 +56,7 @@ const struct step_ops step_postinst_ops = {
 	.when = STEP_ON_INSTR,
 	.instr = IR_POSTINST,
 	.canon = postinst_canon,
-	.inputs = postinst_inputs,
+	.inputs = step_script_input,
 	.key = step_key_epoch,
 	.build = postinst_build,
 };

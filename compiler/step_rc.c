@@ -8,18 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void sh_quote(struct strbuf *sb, const char *s)
-{
-	sb_addc(sb, '\'');
-	for (; *s; s++) {
-		if (*s == '\'')
-			sb_adds(sb, "'\\''");
-		else
-			sb_addc(sb, *s);
-	}
-	sb_addc(sb, '\'');
-}
-
 /* The /etc/rc smolc writes: RC text with ENV exports after its #! line,
  * then CMD. NULL when the recipe says nothing about rc. */
 static char *make_rc(const struct recipe *r)
@@ -47,7 +35,7 @@ static char *make_rc(const struct recipe *r)
 		if (n->kind != IR_ENV || !n->u.var.name)
 			continue;
 		sb_printf(&sb, "export %s=", n->u.var.name);
-		sh_quote(&sb, n->u.var.value ? n->u.var.value : "");
+		sb_add_shquoted(&sb, n->u.var.value ? n->u.var.value : "");
 		sb_addc(&sb, '\n');
 	}
 	if (!st->rc && !strcmp(st->profile, "netbsd"))

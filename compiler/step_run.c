@@ -38,6 +38,24 @@ static char *run_title(const char *text)
 	return sb_detach(&sb);
 }
 
+/* The WORKDIR and USER in effect at RUN node n of recipe r (the last ones
+ * before it; Dockerfile's rule), or NULL. *user is the part before ':'
+ * (malloc'd). */
+static const char *run_workdir(const struct recipe *r, const struct ir_node *n, char **user)
+{
+	const char *wd = NULL;
+	*user = NULL;
+	for (const struct ir_node *v = r->v; v < n && v < r->v + r->n; v++) {
+		if (v->kind == IR_WORKDIR && v->u.str)
+			wd = v->u.str;
+		if (v->kind == IR_USER && v->u.str) {
+			free(*user);
+			*user = xstrndup(v->u.str, strcspn(v->u.str, ":"));
+		}
+	}
+	return wd;
+}
+
 static int run_canon(struct step_plan_ctx *c, const struct ir_node *n)
 {
 	const struct recipe *r = c->r;
@@ -52,20 +70,15 @@ static int run_canon(struct step_plan_ctx *c, const struct ir_node *n)
 		  r->set.append ? r->set.append : "");
 	if (sc->chown.spec)
 		sb_printf(&canon, " chown=%s", sc->chown.spec);
+	char *user;
+	const char *wd = run_workdir(r, n, &user);
+	if (wd)
+		sb_printf(&canon, " workdir=%s", wd);
+	if (user)
+		sb_printf(&canon, " user=%s", user);
+	free(user);
 	sb_printf(&canon, " env=sha256:%s", step_envs_digest(c));
 	s->canon = sb_detach(&canon);
-	return 0;
-}
-
-static int run_inputs(struct step_plan_ctx *c, struct plan_step *s)
-{
-	(void)c;
-	const struct ir_script *sc = s->node->u.script;
-	struct plan_input *in = plan_add_input(s, "script", sc->path ? sc->path : "(inline)");
-	char hex[65];
-	const char *t = sc->text ? sc->text : "";
-	sha256_hex(t, strlen(t), hex);
-	in->digest = xasprintf("sha256:%s", hex);
 	return 0;
 }
 
@@ -147,6 +160,9 @@ static int run_build(struct step_build_ctx *b, struct plan_step *s, struct layer
 	step_builder_defaults(b, s, &bo, &env);
 	bo.what = "RUN";
 	bo.script = sc->text;
+	char *user;
+	bo.workdir = run_workdir(s->recipe, s->node, &user);
+	bo.user = user;
 	bo.network = sc->network;
 	bo.timeout = sc->timeout;
 	if (sc->mem_mib)
@@ -154,6 +170,7 @@ static int run_build(struct step_build_ctx *b, struct plan_step *s, struct layer
 	bo.hint_timeout = "raise it with RUN --timeout=<seconds>";
 	int rc = builder_run(b->cache, b->tree, w, &bo, err);
 	sv_free(&env);
+	free(user);
 	return rc;
 }
 
@@ -163,7 +180,7 @@ const struct step_ops step_run_ops = {
 	.when = STEP_ON_INSTR,
 	.instr = IR_RUN,
 	.canon = run_canon,
-	.inputs = run_inputs,
+	.inputs = step_script_input,
 	.key = run_key,
 	.build = run_build,
 };

@@ -42,21 +42,6 @@ static char *fmt_uptime(long long s)
 	return xasprintf("%lldd%02lldh", s / 86400, (s % 86400) / 3600);
 }
 
-static void json_str(const char *s)
-{
-	putchar('"');
-	for (; s && *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			printf("\\%c", c);
-		else if (c < 0x20)
-			printf("\\u%04x", c);
-		else
-			putchar(c);
-	}
-	putchar('"');
-}
-
 static void json_int_or_null(const char *key, long long v, bool have)
 {
 	if (have)
@@ -81,30 +66,30 @@ static void json_instance_fields(const struct instance *in)
 	char sb[16];
 	char *status = instance_status_text(in);
 	printf("\"name\":");
-	json_str(in->name);
+	json_str(stdout, in->name);
 	printf(",\"state\":\"%s\",\"status\":", state_name(in->state));
-	json_str(status);
+	json_str(stdout, status);
 	printf(",\"pid\":%ld", (long)(in->pid ? in->pid : in->last_pid));
 	printf(",\"service\":");
-	json_str(in->service);
+	json_str(stdout, in->service);
 	printf(",\"image\":");
-	json_str(in->image);
+	json_str(stdout, in->image);
 	printf(",\"ports\":");
-	json_str(in->ports);
+	json_str(stdout, in->ports);
 	printf(",\"accel\":");
-	json_str(in->accel);
+	json_str(stdout, in->accel);
 	printf(",\"started\":%lld,\"uptime_s\":%lld", in->started, instance_uptime(in));
 	bool ex = in->state == INSTANCE_EXITED;
 	json_int_or_null("exited", in->exited, ex && in->exited);
 	json_int_or_null("exit_status", in->exit_status, ex && in->exit_status >= 0 && !in->exit_signal);
 	printf(",\"exit_signal\":");
 	if (ex && in->exit_signal)
-		json_str(instance_signame(in->exit_signal, sb));
+		json_str(stdout, instance_signame(in->exit_signal, sb));
 	else
 		printf("null");
 	printf(",\"stopped_by\":");
 	if (ex && in->stopped_by)
-		json_str(in->stopped_by);
+		json_str(stdout, in->stopped_by);
 	else
 		printf("null");
 	json_int_or_null("rc_exit_status", in->rc_status, in->rc_status >= 0);
@@ -534,36 +519,36 @@ static void read_argv(const struct instance *in, struct strvec *out)
 static void json_runconf(const struct runconf *rc)
 {
 	printf("{\"service\":");
-	json_str(rc->service);
+	json_str(stdout, rc->service);
 	printf(",\"arch\":");
-	json_str(rc->arch);
+	json_str(stdout, rc->arch);
 	printf(",\"machine\":");
-	json_str(runconf_machine(rc));
+	json_str(stdout, runconf_machine(rc));
 	printf(",\"profile\":");
-	json_str(runconf_profile(rc));
+	json_str(stdout, runconf_profile(rc));
 	printf(",\"kernel\":");
-	json_str(rc->kernel);
+	json_str(stdout, rc->kernel);
 	printf(",\"image\":");
-	json_str(rc->image);
+	json_str(stdout, rc->image);
 	printf(",\"memory\":%u,\"cpus\":%u,\"cmdline\":", runconf_memory(rc), runconf_cpus(rc));
 	char *cmd = runconf_cmdline(rc);
-	json_str(cmd);
+	json_str(stdout, cmd);
 	free(cmd);
 	printf(",\"console\":");
-	json_str(runconf_console(rc));
+	json_str(stdout, runconf_console(rc));
 	printf(",\"readonly\":%s,\"ports\":[", rc->readonly ? "true" : "false");
 	for (size_t i = 0; i < rc->nports; i++) {
 		printf("%s{\"host_addr\":", i ? "," : "");
-		json_str(rc->ports[i].host_addr);
+		json_str(stdout, rc->ports[i].host_addr);
 		printf(",\"host\":%u,\"guest\":%u,\"proto\":\"%s\"}", rc->ports[i].host_port, rc->ports[i].guest_port,
 		       rc->ports[i].proto == RUNCONF_UDP ? "udp" : "tcp");
 	}
 	printf("],\"shares\":[");
 	for (size_t i = 0; i < rc->nshares; i++) {
 		printf("%s{\"host\":", i ? "," : "");
-		json_str(rc->shares[i].host_path);
+		json_str(stdout, rc->shares[i].host_path);
 		printf(",\"tag\":");
-		json_str(rc->shares[i].tag);
+		json_str(stdout, rc->shares[i].tag);
 		printf(",\"readonly\":%s}", rc->shares[i].readonly ? "true" : "false");
 	}
 	printf("]}");
@@ -591,17 +576,17 @@ int run_inspect(const struct inst_opts *op)
 		putchar('{');
 		json_instance_fields(in);
 		printf(",\"dir\":");
-		json_str(in->dir);
+		json_str(stdout, in->dir);
 		printf(",\"console_log\":");
 		if (log)
-			json_str(log);
+			json_str(stdout, log);
 		else
 			printf("null");
 		printf(",\"argv\":[");
 		for (size_t i = 0; i < av.n; i++) {
 			if (i)
 				putchar(',');
-			json_str(av.v[i]);
+			json_str(stdout, av.v[i]);
 		}
 		printf("],\"run_config\":");
 		if (rc)

@@ -122,4 +122,12 @@ for cmd in plan build lock; do
 	expect_rc 1 "$cmd with a pinned set that does not match"
 	assert_contains "$OUT" "error: set file './local.tar.xz' does not match its pinned digest" "$cmd: digest message"
 done
+# smolc lock on a recipe with no remote inputs: says so, writes nothing
+mkdir -p "$TEST_TMP/nolock" && cd "$TEST_TMP/nolock"
+head -c 1000 /dev/urandom >kern
+printf 'FROM scratch\nKERNEL ./kern\nSERVICE nolock\n' >Smolfile
+run "$SMOLC" lock
+expect_rc 0 "lock with no remote inputs"
+assert_contains "$OUT" "smolc: the recipe has no remote inputs (every input is a file of the build context, already part of the cache keys): nothing to pin, Smolfile.lock not written" "message"
+assert_no_file Smolfile.lock
 echo ok

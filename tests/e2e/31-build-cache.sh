@@ -10,7 +10,7 @@
 #  - a COPY source touched (mtime only) stays CACHED, an edit rebuilds it;
 #  - --offline with an empty cache names the missing URL, exit 1;
 #  - SOURCE_DATE_EPOCH changes the image (and is itself reproducible);
-#  - smolc cache ls / du / prune --all.
+#  - smolc cache ls [--json] / du / prune --all / prune --older-than 0.
 set -eu
 . "$ROOT/tests/lib/common.sh"
 
@@ -146,6 +146,21 @@ assert_match "$OUT" "^layers +[0-9]+ entries" "cache du layers"
 assert_match "$OUT" "^memos +[1-9][0-9]* entr" "cache du memos (file digests)"
 run "$SMOLC" cache ls
 assert_match "$OUT" "^memo +[0-9a-f]{16} .* file digests$" "cache ls lists the digest memo"
+run "$SMOLC" cache ls --json
+expect_rc 0 "cache ls --json"
+python3 - "$OUT" <<'PY' || fail "cache ls --json: $OUT"
+import json, sys
+a = json.loads(sys.argv[1])
+kinds = {e["kind"] for e in a}
+assert {"download", "layer", "memo"} <= kinds, kinds
+for e in a:
+    assert len(e["key"]) >= 16 and e["size"] >= 0 and e["last_used"].endswith("Z"), e
+assert any(e["description"] == "RC /etc/rc (web)" for e in a), a
+PY
+# --older-than 0: every entry not in use (here: all of them)
+run "$SMOLC" cache prune --older-than 0 --dry-run
+expect_rc 0 "cache prune --older-than 0 --dry-run"
+assert_match "$OUT" "^would prune [1-9][0-9]* entries, would free .*, 0 B left$" "--older-than 0 prunes everything unused"
 run "$SMOLC" cache prune --all
 expect_rc 0 "cache prune --all"
 run "$SMOLC" cache du

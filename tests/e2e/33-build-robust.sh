@@ -123,7 +123,7 @@ if [ "$(id -u)" -eq 0 ]; then
 	cp -R "$ROOT/sets" "$ROOT/services" "$nr/"
 	NRSMOLC="$nr/bin/$(basename "$SMOLC")"
 	chown -R "$user" "$nr"
-	as_user() { runuser -u "$user" -- env HOME="$nr" SMOLC_CACHE="$nr/cache" SMOLC_MIRROR="$SMOLC_MIRROR" \
+	as_user() { runuser -u "$user" -- env HOME="$nr" SMOLC_CACHE="$nr/cache" SMOLC_DATA="$nr/data" SMOLC_MIRROR="$SMOLC_MIRROR" \
 		SMOLC_DATADIR="$nr" SMOLC_COLOR=never ASAN_OPTIONS="${ASAN_OPTIONS:-}" "$@"; }
 	runuser -u "$user" -- test -x "$NRSMOLC" || skip "$NRSMOLC is not executable by $user"
 	run as_user sh -c "cd '$nr' && id -u && '$NRSMOLC' build"

@@ -128,5 +128,44 @@ cp_err user "COPY --mode=0644 --chown=nobody-here www/a.html /x" \
 	"^Smolfile:5:18: error: COPY --chown=nobody-here: no user 'nobody-here' in the image's /etc/passwd$" 1
 cp_err group "COPY --chown=www:nogroup www/a.html /x" \
 	"^Smolfile:5:6: error: COPY --chown=www:nogroup: no group 'nogroup' in the image's /etc/group$" 1
+
+# ADD <url>: a download (through the cache), 0600 unless --mode, named
+# after the URL under a <dir>/ destination; pinned by --checksum
+mkdir -p "$M/dl"
+printf 'remote payload\n' >"$M/dl/payload.txt"
+sum=$(sha256sum "$M/dl/payload.txt" | cut -d' ' -f1)
+{ head_recipe; cat <<EOF
+ADD $HTTP_URL/dl/payload.txt /opt/dl/
+ADD --checksum=sha256:$sum --chown=www --mode=0644 $HTTP_URL/dl/payload.txt?v=1 /opt/pinned.txt
+EOF
+} >Smolfile
+run "$SMOLC" build
+expect_rc 0 "build with ADD <url>"
+assert_contains "$OUT" "ADD $HTTP_URL/dl/payload.txt" "the step's title"
+assert_eq "remote payload" "$(dbg_cat "$img" /opt/dl/payload.txt)" "ADD <url> <dir>/"
+assert_meta "$img" /opt/dl/payload.txt regular 0600 0 0
+assert_meta "$img" /opt/pinned.txt regular 0644 80 0
+n=$(http_count)
+run "$SMOLC" build
+expect_rc 0 "rebuild"
+assert_eq 0 "$(built_count "$OUT")" "an unchanged ADD <url> is cached"
+# a wrong checksum: the download is refused (exit 1), at the URL
+bad=0000000000000000000000000000000000000000000000000000000000000000
+{ head_recipe; printf 'ADD --checksum=sha256:%s %s/dl/payload.txt?v=2 /opt/x\n' "$bad" "$HTTP_URL"; } >Smolfile
+run "$SMOLC" build
+expect_rc 1 "ADD with a wrong checksum"
+assert_match "$OUT" "^Smolfile:5:[0-9]+: error: .*(mismatch|expected).*" "the mismatch, at the URL"
+assert_not_in_image "$img" /opt/x
+
+# a recipe's own /etc/fstab is kept (with a warning when its root line is
+# not the one smolc would write); so is its own /etc/include/ file
+printf '# mine\nNAME=cproot / ext2fs ro 1 1\n' >fstab
+printf 'echo mine\n' >basicrc
+{ head_recipe; printf 'COPY fstab /etc/fstab\nCOPY basicrc /etc/include/basicrc\n'; } >Smolfile
+run "$SMOLC" build
+expect_rc 0 "build with the recipe's own fstab"
+assert_contains "$OUT" "warning: keeping the image's own /etc/fstab, whose root line is NAME=cproot / ext2fs ro 1 1; smolc would write NAME=cproot / ext2fs rw 1 1" "the warning"
+assert_eq "$(cat fstab)" "$(dbg_cat "$img" /etc/fstab)" "the recipe's fstab"
+assert_eq "echo mine" "$(dbg_cat "$img" /etc/include/basicrc)" "the recipe's basicrc"
 assert_cache_sane "$SMOLC_CACHE"
 echo ok

@@ -55,7 +55,7 @@ echo "boot ($(sed -n 's/.*"accel":"\([a-z]*\)".*/\1/p' time.json)): $(cat time.j
 "$SMOLC" wait hello --port "$P" --http / --timeout 60 2>err || fail "wait: $(cat err)"
 curl -fsS -m 10 "http://127.0.0.1:$P/" >page || fail "curl"
 grep -qi hello page || fail "page: $(head -c 300 page)"
-"$SMOLC" logs hello | grep -q 'serving' || fail "logs lack the rc's output"
+"$SMOLC" logs hello >logs.out 2>&1; grep -q 'serving' logs.out || fail "logs lack the rc's output"
 "$SMOLC" stop hello 2>err || fail "stop: $(cat err)"
 grep -q '^smolc: stopped hello (pid [0-9]*) with SIGTERM$' err || fail "stop: $(cat err)"
 "$SMOLC" ps -a | grep -q '^hello .* stopped (SIGTERM)' || fail "ps -a after stop: $("$SMOLC" ps -a)"

@@ -155,7 +155,7 @@ mkdir -p fail && cd fail
 before=$(layers); n=$(starts)
 run "$SMOLC" build
 expect_rc 1 "a RUN that exits 3"
-assert_contains "$OUT" "Smolfile:6:1: error: RUN failed with exit status 3; last lines of its output:" "status"
+assert_contains "$OUT" "Smolfile:7:1: error: RUN failed with exit status 3; last lines of its output:" "status"
 assert_contains "$OUT" "| about to fail" "output tail"
 assert_eq $((n + 1)) "$(starts)" "one boot"
 assert_eq "$before" "$(layers)" "layers after a failed RUN (only the cached set)"
@@ -238,6 +238,22 @@ cd ../main
 run "$SMOLC" build
 expect_rc 0 "a build after the killed one (sweeps what it left in the cache)"
 assert_eq "$n" "$(starts)" "nothing booted"
+cd ..
+
+# ---------------------------------------------------------------- USER and WORKDIR
+# a later RUN runs as the USER (through su), in the WORKDIR (made if missing)
+mkdir -p userwd && cd userwd
+{ head_of userwd; cat <<'EOF'
+RUN useradd -u 1234 web
+WORKDIR /srv/w
+USER web
+RUN echo "uid=$(id -u) cwd=$(pwd)"
+EOF
+} >Smolfile
+run "$SMOLC" build
+expect_rc 0 "RUN after USER and WORKDIR"
+assert_contains "$OUT" "      | uid=1234 cwd=/srv/w" "the script ran as the USER in the WORKDIR"
+assert_eq "directory" "$(dbg_field images/userwd-amd64.img /srv/w type)" "the WORKDIR is in the image"
 cd ..
 assert_cache_sane "$SMOLC_CACHE"
 echo ok

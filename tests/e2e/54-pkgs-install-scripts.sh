@@ -105,7 +105,7 @@ recipe bad badinst >Smolfile
 before=$(layers)
 run "$SMOLC" build
 expect_rc 1 "a failing +INSTALL"
-assert_contains "$OUT" "Smolfile:7:1: error: PKGS badinst: the +INSTALL script of badinst-1.0 failed; last lines of its output:" "message"
+assert_contains "$OUT" "Smolfile:8:1: error: PKGS badinst: the +INSTALL script of badinst-1.0 failed; last lines of its output:" "message"
 assert_contains "$OUT" "| badinst: PRE-INSTALL cannot go on" "the script's output"
 assert_contains "$OUT" "| badinst-1.0: +INSTALL PRE-INSTALL failed with exit status 3" "the runner's line"
 assert_eq 2 "$(starts)" "QEMU starts after the failing script"

@@ -117,4 +117,17 @@ check_ok() {
 	assert_not_in_image "$img" /etc/shadow
 }
 check_ok
+
+# a malformed record in pkg_summary: left out with a warning; asking for
+# that package is a recipe error that says why
+REPO2="$TEST_TMP/repo2"
+"$FIXTURE" pkgrepo "$REPO2" --malformed
+http_start "$REPO2" httpd2
+SITE="$HTTP_URL/All/"
+recipe "zlib"
+run "$SMOLC" build
+expect_rc 0 "PKGS zlib from a repository with a malformed record"
+assert_contains "$OUT" "warning: ${SITE}pkg_summary: skipped a malformed record (broken-1.0): line" "the warning"
+assert_contains "$OUT" "FILE_SIZE=\"12x\" is not a number" "the reason"
+check_recipe_error "broken" "the repository's record of broken-1.0 is malformed (line"
 echo ok

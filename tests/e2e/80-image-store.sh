@@ -126,4 +126,15 @@ assert_contains "$OUT" "untagged demo:latest; image deleted" "readonly image del
 assert_contains "$OUT" "untagged reg.example:5000/team/demo:v1; image deleted" "image deleted"
 [ ! -e "$d" ] || fail "image left after its last tag went"
 assert_eq "" "$(ls "$SMOLC_DATA/tmp")" "store tmp/"
+
+# a store that cannot be written: a warning without -t (the files were
+# asked for and are there), an error with -t (the name was asked for)
+: >"$TEST_TMP/not-a-dir"
+run env SMOLC_DATA="$TEST_TMP/not-a-dir/data" "$SMOLC" build -o out2
+expect_rc 0 "build with an unwritable store, no -t"
+assert_contains "$OUT" "warning: the image was not recorded in the image store:" "warning"
+assert_file out2/demo-amd64.img
+run env SMOLC_DATA="$TEST_TMP/not-a-dir/data" "$SMOLC" build -o out2 -t demo:x
+expect_rc 1 "build with an unwritable store and -t"
+assert_contains "$OUT" "error: recording the image in the image store:" "error"
 echo ok

@@ -165,6 +165,44 @@ fake_kernel() { "$FIXTURE" kernel "$@"; }
 
 # ---- images ----
 # dbg IMG CMD: debugfs -R CMD on the ext2 partition; stdout only
+# ---- NetBSD's own ext2fs driver as the judge (../shared/tools/netbsd-ext2fs) ----
+# NBFS_DIR: the tool's directory (default: beside the project, as the brief
+# says). nbfs_have: 0 when it is there; nbfs IMG CMD ARGS…: fsu_CMD on
+# partition 1 (NetBSD's ls, cat, stat… of the guest's view); nbfsck IMG:
+# NetBSD's fsck_ext2fs -f (exit 0 = nothing to fix).
+nbfs_have() {
+	local d
+	for d in "${NBFS_DIR:-}" "$ROOT/../shared/tools/netbsd-ext2fs" /work/shared/tools/netbsd-ext2fs; do
+		[ -n "$d" ] && [ -x "$d/bin/fsu_ls" ] && [ -x "$d/nbfsck" ] && { NBFS_DIR=$d; break; }
+	done
+	[ -n "${NBFS_DIR:-}" ] && [ -x "$NBFS_DIR/bin/fsu_ls" ] || return 1
+	# its lib/ may hold its symlinks as small files naming their target
+	# (a copy that lost them): make a library directory that works
+	NBFS_LIB=$TEST_TMP/nbfs-lib
+	mkdir -p "$NBFS_LIB"
+	local f b
+	for f in "$NBFS_DIR"/lib/*; do
+		b=${f##*/}
+		if [ ! -L "$f" ] && [ "$(stat -c %s "$f")" -lt 256 ] && ! head -c 4 "$f" | grep -q ELF; then
+			ln -sf "$NBFS_DIR/lib/$(cat "$f")" "$NBFS_LIB/$b"
+		else
+			ln -sf "$f" "$NBFS_LIB/$b"
+		fi
+	done
+}
+nbfs() {
+	local img=$1 cmd=$2; shift 2
+	local fs="$TEST_TMP/nbfs-part.$$" first last
+	first=$(sgdisk -i 1 "$img" | awk '/First sector/ {print $3}')
+	last=$(sgdisk -i 1 "$img" | awk '/Last sector/ {print $3}')
+	dd if="$img" of="$fs" bs=512 skip="$first" count=$((last - first + 1)) conv=sparse status=none
+	LD_LIBRARY_PATH="$NBFS_LIB" "$NBFS_DIR/bin/fsu_$cmd" -t ext2fs "$fs" "$@" 2> >(grep -v "module 'nsmb'" >&2)
+	local rc=$?
+	rm -f "$fs"
+	return $rc
+}
+nbfsck() { "$NBFS_DIR/nbfsck" "$1"; }
+
 dbg() { debugfs -R "$2" "$1?offset=$PART_OFFSET" 2>/dev/null; }
 # dbg_cat IMG PATH
 dbg_cat() { dbg "$1" "cat $2"; }

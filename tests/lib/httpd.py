@@ -10,13 +10,14 @@ Usage: httpd.py --root DIR [--port-file F] [--log F] [--control F] [--port N]
                   (tests count lines to assert that no request was made).
   --control F     optional file read on every request; lines
                   "<path-prefix> <fault>" with fault one of
-                  404 | 500 | truncate | slow | reset | hang | flaky:N.
+                  404 | 500 | truncate | slow | trickle | reset | hang | flaky:N.
 
 Faults by path prefix (the prefix is stripped before serving the file):
   /404/...         always 404
   /flaky/N/...     500 for the first N requests of that exact path, then OK
   /truncate/...    Content-Length larger than the body, then close
   /slow/...        body sent in 1 KiB pieces with 50 ms pauses
+  /trickle/...     body sent at 2 bytes per second
   /reset/...       connection closed without a response
   /hang/...        headers, then 30 s of silence
 Every file gets an ETag and Last-Modified; If-None-Match/If-Modified-Since
@@ -70,7 +71,7 @@ class Handler(BaseHTTPRequestHandler):
         if c:
             return c, path
         segs = path.split("/")
-        if len(segs) > 2 and segs[1] in ("404", "truncate", "slow", "reset", "hang"):
+        if len(segs) > 2 and segs[1] in ("404", "truncate", "slow", "trickle", "reset", "hang"):
             return segs[1], "/" + "/".join(segs[2:])
         if len(segs) > 3 and segs[1] == "flaky":
             return "flaky:" + segs[2], "/" + "/".join(segs[3:])
@@ -179,6 +180,11 @@ class Handler(BaseHTTPRequestHandler):
             elif fault == "hang":
                 self.wfile.flush()
                 time.sleep(30)
+            elif fault == "trickle":
+                for i in range(0, len(body), 2):
+                    self.wfile.write(body[i:i + 2])
+                    self.wfile.flush()
+                    time.sleep(1)
             elif fault == "slow":
                 for i in range(0, len(body), 1024):
                     self.wfile.write(body[i:i + 1024])

@@ -4,7 +4,8 @@
   mkmisc.py OUTPUT < entries.py
 
 stdin is Python code that sets E, a list of
-ti(name, type, mode, uid=0, gid=0, data=None, link=None) entries; `tarfile`
+ti(name, type, mode, uid=0, gid=0, data=None, link=None, dev=None) entries
+(dev: (major, minor) of a device node); `tarfile`
 is in scope for the entry types. Owners are "user" for non-zero ids, else
 root/wheel; every entry has one fixed mtime, so the output is deterministic.
 Used through tests/lib/fixture (misc_set in tests/lib/common.sh). Stdlib only.
@@ -15,7 +16,7 @@ import sys
 import tarfile
 
 
-def ti(name, typ, mode, uid=0, gid=0, data=None, link=None):
+def ti(name, typ, mode, uid=0, gid=0, data=None, link=None, dev=None):
     t = tarfile.TarInfo(name)
     t.type = typ
     t.mode = mode
@@ -26,6 +27,8 @@ def ti(name, typ, mode, uid=0, gid=0, data=None, link=None):
     t.mtime = 1700000000
     if link:
         t.linkname = link
+    if dev:
+        t.devmajor, t.devminor = dev
     if data is not None:
         t.size = len(data)
     return t, data

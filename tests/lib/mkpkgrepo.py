@@ -211,7 +211,7 @@ def main():
     ap.add_argument("out", help="repository directory to create")
     for f in ("diamond", "forced-older", "conflict", "missing",
               "digest-mismatch", "escape", "all", "escape-abs", "sneaky",
-              "newer", "rebuilt", "install-scripts"):
+              "newer", "rebuilt", "install-scripts", "malformed"):
         ap.add_argument("--" + f, action="store_true")
     opts = ap.parse_args()
     if opts.all:
@@ -234,6 +234,11 @@ def main():
             f.write(data)
         summary.append(p.summary(len(data)))
         sha.append("SHA512 (%s) = %s\n" % (fname, digest))
+    if opts.malformed:
+        # a record pkg_summary(5) readers must not accept: FILE_SIZE is not
+        # a number (the others stay usable)
+        summary.append("PKGNAME=broken-1.0\nCOMMENT=Malformed record\nFILE_SIZE=12x\n"
+                       "PKGPATH=misc/broken\n")
     text = "\n".join(summary).encode()
     with open(os.path.join(alldir, "pkg_summary"), "wb") as f:
         f.write(text)

@@ -89,8 +89,20 @@ static void test_rc_netbsd(void **state)
 	assert_contains(rc, "\nrm -f /etc/rc; rmdir /etc\n");
 	assert_contains(rc, "\nifconfig vioif0 10.0.2.15/24 && route -q add default 10.0.2.2\n");
 	assert_contains(rc, "echo 'nameserver 10.0.2.3' >/etc/resolv.conf && ours=1");
-	assert_contains(rc, "(cd '/usr/src/it'\\''s' && ");
+	assert_contains(rc, "(mkdir -p '/usr/src/it'\\''s' && cd '/usr/src/it'\\''s' && ");
 	assert_contains(rc, "rm -f /etc/resolv.conf\n");
+	assert_lacks(rc, "su ");
+	free(rc);
+	/* USER: the script runs through su, and can read it */
+	o.user = "www";
+	rc = builder_rc(&o, "N", false, false);
+	assert_contains(rc, "\nchmod 0711 $R\n");
+	assert_contains(rc, " && . $R/env && exec su 'www' -c \"exec /bin/sh -e $R/script\") </dev/null\nst=$?\n");
+	free(rc);
+	o.user = "root";
+	rc = builder_rc(&o, "N", false, false);
+	assert_lacks(rc, "su ");
+	assert_lacks(rc, "chmod 0711");
 	free(rc);
 }
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "pkg_match.h"
+#include <stdio.h>
 
 struct mcase {
 	const char *pattern, *pkg;
@@ -139,12 +140,46 @@ static void test_check(void **state)
 	free(err);
 }
 
+/* 40 groups of two: 2^40 expansions. Rejected, and matched as nothing,
+ * without expanding them (this test would never end otherwise). */
+static void test_many_groups(void **state)
+{
+	(void)state;
+	char pat[PKG_PATTERN_MAX];
+	size_t n = 0;
+	n += (size_t)snprintf(pat + n, sizeof(pat) - n, "foo");
+	for (int i = 0; i < 40; i++)
+		n += (size_t)snprintf(pat + n, sizeof(pat) - n, "{a,b}");
+	char *err = NULL;
+	assert_int_equal(pkg_pattern_check(pat, &err), -1);
+	assert_non_null(strstr(err, "groups expand to more than 256 alternatives; use fewer groups"));
+	free(err);
+	assert_false(pkg_match(pat, "fooaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-1"));
+	/* nested: {a0,{a1,{…,z}}} 100 deep is 101 alternatives: fine */
+	n = 0;
+	for (int i = 0; i < 100; i++)
+		n += (size_t)snprintf(pat + n, sizeof(pat) - n, "{a%d,", i);
+	n += (size_t)snprintf(pat + n, sizeof(pat) - n, "z");
+	for (int i = 0; i < 100; i++)
+		pat[n++] = '}';
+	memcpy(pat + n, "-[0-9]*", 8);
+	assert_int_equal(pkg_pattern_check(pat, &err), 0);
+	assert_true(pkg_match(pat, "z-1.0"));
+	assert_true(pkg_match(pat, "a7-2"));
+	/* 16 x 16 = 256: the limit itself is allowed */
+	assert_int_equal(pkg_pattern_check("x{0,1,2,3,4,5,6,7,8,9,a,b,c,d,e,f}{0,1,2,3,4,5,6,7,8,9,a,b,c,d,e,f}", &err), 0);
+	assert_int_equal(pkg_pattern_check("x{0,1,2,3,4,5,6,7,8,9,a,b,c,d,e,f}{0,1,2,3,4,5,6,7,8,9,a,b,c,d,e,f}{y,z}", &err),
+			 -1);
+	free(err);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_match_table),
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_check),
+		cmocka_unit_test(test_many_groups),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

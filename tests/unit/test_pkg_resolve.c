@@ -9,6 +9,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "pkg_resolve.h"
 #include "util.h"
@@ -223,6 +224,63 @@ static void test_globs_and_alternates(void **state)
 	pkg_resolution_free(r);
 }
 
+/* A 10,000-deep chain: p0 -> p1 -> ... -> p9999. Memory linear in the
+ * depth (each package's chain is short: "p0 → p1 → … (n more) → …"), and
+ * a dead end at the bottom is explained with the same short chain. */
+static void test_deep_chain(void **state)
+{
+	(void)state;
+	enum { N = 10000 };
+	struct strbuf sb;
+	sb_init(&sb);
+	for (int i = 0; i < N; i++) {
+		sb_printf(&sb, "PKGNAME=p%d-1.0\n", i);
+		if (i + 1 < N)
+			sb_printf(&sb, "DEPENDS=p%d>=1\n", i + 1);
+		sb_adds(&sb, "\n");
+	}
+	char *err = NULL;
+	struct pkg_summary *ds = pkg_summary_parse_buffer("deep", sb.buf, sb.len, &err);
+	assert_non_null(ds);
+	struct rusage ru0, ru1;
+	getrusage(RUSAGE_SELF, &ru0);
+	const char *p[] = { "p0" };
+	struct pkg_resolution *r = NULL;
+	assert_int_equal(pkg_resolve(ds, p, 1, "deep", &r, &err), 0);
+	getrusage(RUSAGE_SELF, &ru1);
+	assert_int_equal(r->n, N);
+	assert_string_equal(r->v[0].pkg->pkgname, "p9999-1.0"); /* dependencies first */
+	assert_string_equal(r->v[0].chain, "p0 \u2192 p1>=1 \u2192 \u2026 (9994 more) \u2192 p9996>=1 \u2192 "
+					   "p9997>=1 \u2192 p9998>=1 \u2192 p9999>=1");
+	assert_string_equal(r->v[N - 1].chain, "p0");
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__has_feature)
+	/* the quadratic chains took 1.27 GB here; linear is a few MB */
+	assert_true(ru1.ru_maxrss - ru0.ru_maxrss < 64 * 1024);
+#endif
+	pkg_resolution_free(r);
+	pkg_summary_free(ds);
+	/* the bottom's dependency is missing: the message names a short chain */
+	sb_adds(&sb, "PKGNAME=top-1.0\nDEPENDS=p0>=1\n\n");
+	char *t = xstrdup(sb.buf);
+	char *at = strstr(t, "PKGNAME=p9999-1.0\n");
+	assert_non_null(at);
+	sb_free(&sb);
+	sb_init(&sb);
+	sb_add(&sb, t, (size_t)(at - t));
+	sb_adds(&sb, "PKGNAME=p9999-1.0\nDEPENDS=gone>=1\n\n");
+	sb_adds(&sb, strstr(at, "PKGNAME=top-1.0"));
+	free(t);
+	ds = pkg_summary_parse_buffer("deep", sb.buf, sb.len, &err);
+	assert_non_null(ds);
+	const char *p2[] = { "top" };
+	char *got = run(ds, p2, 1, NULL);
+	assert_string_equal(got, "ERR: top \u2192 p0>=1 \u2192 \u2026 (9996 more) \u2192 p9997>=1 \u2192 p9998>=1 \u2192 p9999>=1 "
+				 "\u2192 gone>=1: no package in test-repo satisfies it; there is no package named gone");
+	free(got);
+	pkg_summary_free(ds);
+	sb_free(&sb);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -233,6 +291,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_missing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backtrack, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_globs_and_alternates, setup, teardown),
+		cmocka_unit_test(test_deep_chain),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -150,9 +150,30 @@ static void test_parse_errors(void **state)
 	assert_null(pkg_summary_parse_buffer("repo/pkg_summary.gz", bad1, strlen(bad1), &err));
 	assert_string_equal(err, "repo/pkg_summary.gz: line 2: expected VARIABLE=VALUE, got \"this is not a variable\"");
 	free(err);
-	const char *bad2 = "PKGNAME=foo-1.0\n\nCOMMENT=orphan\n";
-	assert_null(pkg_summary_parse_buffer("s", bad2, strlen(bad2), &err));
-	assert_string_equal(err, "s: record at line 3 has no PKGNAME");
+	err = NULL;
+	/* one malformed record among good ones: left out, and listed */
+	const char *bad2 = "PKGNAME=foo-1.0\n\nCOMMENT=orphan\n\nPKGNAME=bar-2\nFILE_SIZE=x\nCOMMENT=c\n\n"
+			   "PKGNAME=baz-3\n\x1b[31m\nDEPENDS=foo>=1\n\nPKGNAME=qux-4\n";
+	struct pkg_summary *ks = pkg_summary_parse_buffer("s", bad2, strlen(bad2), &err);
+	assert_non_null(ks);
+	assert_null(err);
+	assert_int_equal(ks->n, 2);
+	assert_string_equal(ks->pkgs[0].pkgname, "foo-1.0");
+	assert_string_equal(ks->pkgs[1].pkgname, "qux-4");
+	assert_int_equal(ks->n_skipped, 3);
+	assert_int_equal(ks->skipped[0].line, 3);
+	assert_null(ks->skipped[0].pkgname);
+	assert_string_equal(ks->skipped[0].reason, "the record at line 3 has no PKGNAME");
+	assert_string_equal(ks->skipped[1].pkgname, "bar-2");
+	assert_string_equal(ks->skipped[1].reason, "line 6: FILE_SIZE=\"x\" is not a number");
+	assert_string_equal(ks->skipped[2].pkgname, "baz-3");
+	/* untrusted text is escaped */
+	assert_string_equal(ks->skipped[2].reason, "line 10: expected VARIABLE=VALUE, got \"\\x1b[31m\"");
+	pkg_summary_free(ks);
+	/* only malformed records: not a catalogue */
+	const char *bad2b = "COMMENT=orphan\n";
+	assert_null(pkg_summary_parse_buffer("s", bad2b, strlen(bad2b), &err));
+	assert_string_equal(err, "s: the record at line 1 has no PKGNAME");
 	free(err);
 	const char *bad3 = "PKGNAME=foo-1.0\nFILE_SIZE=12x\n";
 	assert_null(pkg_summary_parse_buffer("s", bad3, strlen(bad3), &err));

@@ -1,5 +1,5 @@
 #!/bin/bash
-# 74-xz-multiblock: an xz set of several blocks (what `xz -T` writes) is
+# 76-xz-multiblock: an xz set of several blocks (what `xz -T` writes) is
 # decoded by liblzma's multi-threaded decoder, and is still read to its end:
 #  - the image is byte-identical to the one the single-threaded path
 #    (SMOLC_XZ_THREADS=1) writes from the same file; two threads are used;

@@ -1,5 +1,5 @@
 #!/bin/bash
-# 75-image-update: a rebuild after a small change updates images/<name>.img
+# 77-image-update: a rebuild after a small change updates images/<name>.img
 # in place (images/<name>.layout), and the result is byte-identical to a
 # fresh build of the same recipe:
 #  - over a sequence of random small edits (seeded; the seed is logged):
