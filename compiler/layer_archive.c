@@ -107,20 +107,21 @@ static void strset_free(struct strset *ss)
  * stream padding are decoded, anything else is an error; every block's
  * check and the index are verified). Its memory is bounded: each thread
  * holds one block in and out plus the dictionary, and liblzma uses fewer
- * threads (down to one) when threads x XZ_MT_MEMLIMIT_PER_THREAD would be
- * exceeded. A file of
+ * threads (down to one) when XZ_MT_MEMLIMIT would be exceeded. A file of
  * one block, or one whose index cannot be read (damaged: the ordinary path
  * reports it), keeps the ordinary path. */
 
 enum src_kind { SRC_PLAIN, SRC_GZIP, SRC_FILTER, SRC_XZMT };
 
-/* the multi-threaded xz decoder's memory: per thread it may start (liblzma
- * starts fewer threads, down to one, to stay below threads x this; a thread
+/* the multi-threaded xz decoder's memory, all threads together: liblzma
+ * starts fewer threads (down to one worker, else decodes in this thread)
+ * to stay below it, and uses what is left to read blocks ahead. A thread
  * holds one block decoded and compressed plus the dictionary: ~19 MiB for
- * `xz -3 -T`, ~38 MiB for `xz -6 -T`), and the hard stop for a single
- * thread (libarchive's own limit for xz, so both paths accept the same
- * files) */
-#define XZ_MT_MEMLIMIT_PER_THREAD (48ull << 20)
+ * `xz -3 -T` (two threads fit), ~38 MiB for `xz -6 -T` (one worker, which
+ * still decodes while this thread writes the layer). 40 MiB keeps a
+ * build's peak under 64 MiB. The hard stop is for a single thread
+ * (libarchive's own limit for xz, so both paths accept the same files). */
+#define XZ_MT_MEMLIMIT (40ull << 20)
 #define XZ_MEMLIMIT_STOP (1ull << 30)
 #define XZ_MT_MAX_THREADS 8u
 
@@ -451,7 +452,7 @@ static int src_open(struct src *s, const char *path, const char *label, char **e
 			.flags = LZMA_CONCATENATED | LZMA_FAIL_FAST,
 			.threads = threads,
 			.timeout = 0,
-			.memlimit_threading = threads * XZ_MT_MEMLIMIT_PER_THREAD,
+			.memlimit_threading = XZ_MT_MEMLIMIT,
 			.memlimit_stop = XZ_MEMLIMIT_STOP,
 		};
 		lzma_ret r = lzma_stream_decoder_mt(&s->xz, &mt);

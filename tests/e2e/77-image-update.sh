@@ -12,7 +12,8 @@
 #    the update is not resumed from a half-written image (the next build
 #    writes it anew), and the next build's image equals a fresh one;
 #  - an image changed behind smolc's back (a VM, dd) or hard-linked
-#    elsewhere is never updated in place: the other link keeps its bytes.
+#    elsewhere is never updated in place: the other link keeps its bytes;
+#  - build --no-store records nothing in the image store (not with -t).
 # FROM scratch with a local kernel and a generated set: no network.
 set -eu
 . "$ROOT/tests/lib/common.sh"
@@ -131,3 +132,17 @@ build_inc "hard-linked image"
 assert_eq anew "$HOW" "an image with another hard link"
 assert_same_file "$T/other.copy" "$T/other.img" "the other link"
 check_fresh "hard-linked image"
+
+# ---- --no-store: the edit loop without the image store's copy ----
+rc_text "echo no store"
+run "$SMOLC" build --no-store --json
+expect_rc 0 "build --no-store"
+key=$(printf '%s\n' "$OUT" | sed -n 's/.*"key":"\([0-9a-f]\{64\}\)".*/\1/p')
+[ -n "$key" ] || fail "build --no-store --json: no key in $OUT"
+run "$SMOLC" images --json
+expect_rc 0 "images"
+assert_not_contains "$OUT" "$key" "the store after build --no-store"
+check_fresh "build --no-store"
+run "$SMOLC" build --no-store -t x:y
+expect_rc 2 "--no-store with -t"
+assert_contains "$OUT" "smolc: build: -t names the image in the image store; it cannot go with --no-store" "--no-store with -t"
