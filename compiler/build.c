@@ -135,7 +135,7 @@ static int run_step(struct build *b, size_t i)
 		 * against its recorded digest (size and mtime first, then the
 		 * digest of both files); a damaged one is a cache miss */
 		char *lp = cache_layer_path(b->env.cache, s->key, NULL), *why = NULL;
-		if (lp && layer_verify(lp, true, &why) != 0) {
+		if (lp && layer_verify(lp, true, true, &why) != 0) {
 			diag_warning(b->d, s->loc, "%s: the cached layer %.12s is damaged (%s); building it again",
 				     s->title, s->key, why ? why : "unreadable");
 			remove_tree(lp);
