@@ -59,7 +59,7 @@ UNIT_SRCS = $(wildcard tests/unit/test_*.c)
 UNIT_BINS = $(patsubst tests/unit/%.c,build/tests/%,$(UNIT_SRCS))
 UNIT_SAN  = $(patsubst tests/unit/%.c,build/tests-san/%,$(UNIT_SRCS))
 
-.PHONY: all check asan deps install clean demo fuzz unit bench test
+.PHONY: all check asan deps install clean demo fuzz fuzzers unit bench test
 .SECONDARY:
 .DELETE_ON_ERROR:
 
@@ -128,12 +128,19 @@ check: smolc $(UNIT_BINS)
 	SMOLC=$(CURDIR)/smolc UNIT_DIR=build/tests $(if $(JOBS),JOBS=$(JOBS)) tests/run.sh
 endif
 
-# libFuzzer harness for the front end (clang).
-build/fuzz/fuzz_parse: tests/fuzz/fuzz_parse.c $(LIBSRCS) $(GEN_C) $(HDRS) VERSION
-	@mkdir -p build/fuzz
-	clang -std=c11 -D_GNU_SOURCE -DSMOLC_VERSION='"$(VERSION)"' -g -O1 -fsanitize=fuzzer,address,undefined $(INC_ALL) $(PKG_CFLAGS) \
-	  -Wno-unused-function -o $@ $(filter %.c,$^) $(PKG_LIBS)
-fuzz: build/fuzz/fuzz_parse
+# libFuzzer harnesses (clang): the library is compiled once with the
+# fuzzer's instrumentation, each harness is linked against it.
+FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -DSMOLC_VERSION='"$(VERSION)"' -g -O1 -fsanitize=fuzzer-no-link,address,undefined \
+	      $(INC_ALL) $(PKG_CFLAGS) -Wno-unused-function
+FUZZ_OBJS = $(patsubst %.c,build/fuzz/obj/%.o,$(LIBSRCS) $(GEN_C))
+FUZZERS = build/fuzz/fuzz_parse build/fuzz/fuzz_archive build/fuzz/fuzz_pkgsummary
+build/fuzz/obj/%.o: %.c $(GEN_H) $(HDRS) VERSION
+	@mkdir -p $(dir $@)
+	@echo '  CC/fuzz $<'; clang $(FUZZ_CFLAGS) -c -o $@ $<
+$(FUZZERS): build/fuzz/%: tests/fuzz/%.c $(FUZZ_OBJS)
+	@echo '  LD/fuzz $@'; clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) $(PKG_LIBS)
+fuzzers: $(FUZZERS)
+fuzz: $(FUZZERS)
 	tests/fuzz/run.sh $(FUZZ_SECONDS)
 
 # Benchmark drivers (bench/*.c), linked against the library.

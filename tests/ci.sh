@@ -10,7 +10,9 @@
 #      JOBS at a time (tests/run.sh), while the ASan+UBSan build and the
 #      fuzzer are compiled beside them
 #   4. run them again with the ASan+UBSan build (leaks are errors), while
-#   5. the front end is fuzzed for a bounded time (FUZZ_SECONDS, default 60)
+#   5. the front end, archive reading and pkg_summary are fuzzed for a
+#      bounded time (FUZZ_SECONDS, default 60, for the front end; a third
+#      of it for each of the others)
 # Ends with the wall time of each stage and one line:
 # "total: N passed, N failed, N skipped".
 set -u
@@ -52,7 +54,7 @@ sanlog=$(mktemp) log=$(mktemp) fuzzlog=$(mktemp)
 SAN_UNITS=$(ls tests/unit/test_*.c 2>/dev/null | sed 's#tests/unit/\(.*\)\.c#build/tests-san/\1#')
 {
 	make -s -j"$JOBS" WERROR=1 smolc-asan $SAN_UNITS >"$sanlog" 2>&1 || exit 1
-	if command -v clang >/dev/null; then make -s build/fuzz/fuzz_parse >>"$sanlog" 2>&1 || exit 2; fi
+	if command -v clang >/dev/null; then make -s fuzzers >>"$sanlog" 2>&1 || exit 2; fi
 } &
 san_pid=$!
 bg_pids+=("$san_pid")
@@ -91,9 +93,9 @@ if [ "$san_rc" -eq 2 ]; then
 	cat "$sanlog"; tf=$((tf + 1)); echo "FAIL fuzz/front-end (the fuzzer does not build)"
 elif [ -n "$fuzz_pid" ]; then
 	if wait "$fuzz_pid"; then
-		tp=$((tp + 1)); echo "PASS fuzz/front-end"
+		tp=$((tp + 1)); echo "PASS fuzz/front-end,archive,pkg_summary"
 	else
-		tf=$((tf + 1)); echo "FAIL fuzz/front-end"; tail -n 40 "$fuzzlog"
+		tf=$((tf + 1)); echo "FAIL fuzz/front-end,archive,pkg_summary"; tail -n 40 "$fuzzlog"
 	fi
 fi
 stage_end fuzz

@@ -241,8 +241,9 @@ static void test_big_directory(void **state)
 	for (size_t i = 1; i < n; i++)
 		assert_true(strcmp(kids[i - 1]->name, kids[i]->name) < 0);
 	assert_string_equal(kids[0]->name, "f000002");
-	double dt = now_monotonic() - t0;
-	assert_true(dt < 2.0);
+	/* a sanity bound against quadratic work (minutes), not a speed
+	 * target: those are in bench/ */
+	assert_true(now_monotonic() - t0 < 120.0);
 	fstree_free(t);
 }
 

@@ -308,7 +308,7 @@ static void test_big_directory(void **state)
 	assert_int_equal(image_write(img, t, &o, &err), 0);
 	double dt = now_monotonic() - t0;
 	print_message("40,000-entry directory: image written in %.2f s\n", dt);
-	assert_true(dt < 5.0);
+	assert_true(dt < 120.0); /* a sanity bound against quadratic work, not a speed target (bench/) */
 	fsck_clean(img);
 	char *out = debugfs(img, "cat /usr/share/big/entry-039999");
 	assert_string_equal(out, "/usr/share/big/entry-039999");
