@@ -9,13 +9,13 @@
 
 PREFIX  ?= /usr/local
 CC      ?= cc
-PKGS     = ext2fs fdisk libarchive libcurl yaml-0.1 libcrypto jansson zlib libzstd libelf
+PKGS     = ext2fs fdisk libarchive libcurl yaml-0.1 libcrypto jansson zlib libzstd libelf liblzma
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcom_err
 # ./smolc links only libc, libyaml and jansson (the static archives when the
 # -dev packages ship them: no shared object to load); the rest are loaded on first
 # use (compiler/lazylib.c) so that run/ps/check/plan start in a few ms.
-LAZY_LIBS  = curl archive ext2fs com_err fdisk crypto z zstd elf
+LAZY_LIBS  = curl archive ext2fs com_err fdisk crypto z zstd elf lzma
 YAML_A    := $(shell $(CC) -print-file-name=libyaml.a 2>/dev/null)
 JANSSON_A := $(shell $(CC) -print-file-name=libjansson.a 2>/dev/null)
 BIN_LIBS  := $(if $(filter /%,$(YAML_A)),$(YAML_A),$(shell pkg-config --libs yaml-0.1 2>/dev/null)) \

@@ -10,6 +10,9 @@
 #   minimize bench/minimize.sh MINIMIZE + KEEP curl on the bench set plus
 #                             this machine's curl and its libraries: image
 #                             size ratio, the step's share of the cold build
+#   xz      bench/xz.sh       cold builds of a multi-block and a single-block
+#                             xz set vs xz -dc (-T0) and xz | tar, and the
+#                             single-threaded path
 #   pkgs    bench/pkgs.sh     the pkg resolver on a 20k-package pkg_summary
 #                             (when the script exists)
 #   regcache bench/regcache.sh a cold build with --cache-from a warm
@@ -135,6 +138,7 @@ part() {
 part plan bench/plan.sh
 part build bench/build.sh
 part minimize bench/minimize.sh
+part xz bench/xz.sh
 if [ -x bench/pkgs.sh ] || [ -f bench/pkgs.sh ]; then
 	part pkgs bash bench/pkgs.sh
 else

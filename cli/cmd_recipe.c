@@ -202,7 +202,7 @@ int cmd_build(int argc, char **argv)
 	o.launcher = &cli_launcher;
 	const char *file = NULL, *cache_to = NULL, *ca_cert = NULL;
 	struct strvec cache_from = {0};
-	bool insecure = false;
+	bool insecure = false, no_store = false;
 	const struct opt opts[] = {
 		OPT_RECIPE_FILE(&file),
 		OPT_STRING_("output", 'o', "DIR", "output directory (default: images)", &o.outdir),
@@ -210,6 +210,9 @@ int cmd_build(int argc, char **argv)
 			  "record the image in the image store under this name\n"
 			  "(default <service>:latest; see smolc images)",
 			  &o.tag, cli_check_image_name),
+		OPT_FLAG_("no-store", 0, "do not record the image in the image store (the edit-build-run\n"
+			  "loop: where the file system has no reflinks, recording copies the whole image)",
+			  &no_store),
 		OPT_BUILD_ARG(&o.build_args),
 		OPT_CACHE_DIR(&o.cache_dir),
 		OPT_MIRROR(&o.mirror),
@@ -238,8 +241,12 @@ int cmd_build(int argc, char **argv)
 	size_t nargs;
 	char *path = NULL, *context = NULL;
 	int rc = opt_parse(&cmd, opts, argc, argv, args, &nargs);
-	o.record = cli_record_image;
+	o.record = no_store ? NULL : cli_record_image;
 	o.record_ctx = (void *)o.tag;
+	if (rc < 0 && no_store && o.tag) {
+		fprintf(stderr, "smolc: build: -t names the image in the image store; it cannot go with --no-store\n");
+		rc = EXIT_USAGE;
+	}
 	if (rc < 0)
 		rc = recipe_arg(&cmd, file, args, nargs, &path, &context);
 	if (rc < 0) {

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -475,6 +476,20 @@ void debugf(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);
 	va_end(ap);
+}
+
+void fault_point(const char *name)
+{
+	static unsigned hits;
+	const char *f = getenv("SMOLC_FAULT");
+	if (!f || !*f)
+		return;
+	size_t n = strlen(name);
+	if (strncmp(f, name, n) || (f[n] && f[n] != '@'))
+		return;
+	unsigned long want = f[n] == '@' ? strtoul(f + n + 1, NULL, 10) : 1;
+	if (++hits >= want)
+		kill(getpid(), SIGKILL);
 }
 
 /* length of the valid UTF-8 sequence at s (1..4), 0 if invalid */

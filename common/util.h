@@ -120,6 +120,11 @@ const char *human_bytes(uint64_t n, char *buf, size_t bufsz);
 extern int smol_debug_enabled;
 void debugf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Fault injection for the crash tests: when $SMOLC_FAULT is "NAME" or
+ * "NAME@N", the process kills itself with SIGKILL at the first (the Nth)
+ * call of fault_point(NAME). Costs one getenv per call otherwise. */
+void fault_point(const char *name);
+
 /* s as a JSON string (NULL: null); control characters, C1 controls and
  * bytes that are not UTF-8 escaped. */
 void json_str(FILE *out, const char *s);

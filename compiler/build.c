@@ -11,7 +11,17 @@
  *
  * No-op rebuilds: images/<service>-<arch>.stamp records the image key and
  * the identity (size, mtime, inode) of the image written for it; when both
- * still match, nothing is applied or written. */
+ * still match, nothing is applied or written.
+ *
+ * Small changes: images/<service>-<arch>.layout records where the image
+ * holds each file's blocks (image.h); when it still describes the image
+ * (same identity, no other hard link) and the new tree has the same
+ * geometry, the image is updated in place: files whose content and place
+ * did not change are not written again. While it changes, nothing trusts
+ * it: the stamp and the layout are removed first (and that is synced), so
+ * an update that is interrupted leaves an image no later build or run
+ * takes as up to date or updates in place (the next build writes it anew,
+ * to a temp file renamed over it). */
 #include "build.h"
 #include "cache.h"
 #include "catalog.h"
@@ -132,7 +142,7 @@ static int run_step(struct build *b, size_t i)
 		 * against its recorded digest (size and mtime first, then the
 		 * digest of both files); a damaged one is a cache miss */
 		char *lp = cache_layer_path(b->env.cache, s->key, NULL), *why = NULL;
-		if (lp && layer_verify(lp, true, &why) != 0) {
+		if (lp && layer_verify(lp, true, true, &why) != 0) {
 			diag_warning(b->d, s->loc, "%s: the cached layer %.12s is damaged (%s); building it again",
 				     s->title, s->key, why ? why : "unreadable");
 			remove_tree(lp);
@@ -247,7 +257,7 @@ static int run_step(struct build *b, size_t i)
  * left alone. */
 static void sweep_stale_outputs(const char *out_base)
 {
-	static const char *const exts[] = {"img", "kernel", "initrd", "yaml", "stamp"};
+	static const char *const exts[] = {"img", "kernel", "initrd", "yaml", "stamp", "layout"};
 	char *pattern = xasprintf("%s.*.tmp.*", out_base);
 	glob_t gl;
 	memset(&gl, 0, sizeof(gl));
@@ -525,6 +535,27 @@ static int record_image(struct build *b)
 	return rc;
 }
 
+/* Before the image is changed in place: remove what makes a later build
+ * trust it (the stamp: up to date; the layout: fit to update), and sync
+ * the directory, so that an update interrupted at any point (kill -9,
+ * power loss) leaves an image nothing trusts. */
+static int invalidate_image(struct build *b, const char *img, const char *lay_path)
+{
+	char *sp = stamp_path(b);
+	int rc = 0;
+	if ((unlink(sp) < 0 && errno != ENOENT) || (unlink(lay_path) < 0 && errno != ENOENT))
+		rc = -1;
+	free(sp);
+	char *dir = path_dirname(img);
+	int dfd = rc == 0 ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+	if (dfd < 0 || fsync(dfd) < 0)
+		rc = -1;
+	if (dfd >= 0)
+		close(dfd);
+	free(dir);
+	return rc;
+}
+
 static int write_outputs(struct build *b, bool image_up_to_date)
 {
 	const struct recipe_settings *rs = &b->r->set;
@@ -535,6 +566,8 @@ static int write_outputs(struct build *b, bool image_up_to_date)
 	char *yaml = xasprintf("%s.yaml", b->out_base);
 	int rc = -1;
 	char *tmp = xasprintf("%s.tmp.%ld", img, (long)getpid());
+	char *lay_path = xasprintf("%s.layout", b->out_base);
+	struct image_layout *lay = NULL;
 	if (image_up_to_date)
 		goto config;
 	struct image_opts io;
@@ -548,24 +581,38 @@ static int write_outputs(struct build *b, bool image_up_to_date)
 	io.progress = image_progress;
 	io.progress_ctx = b;
 	double t0 = now_monotonic();
-	if (image_write(tmp, b->tree, &io, &err) < 0) {
+	/* an earlier build's image, updated in place when it fits */
+	struct image_layout *prev = b->o->no_cache ? NULL : image_layout_load(lay_path, img);
+	bool in_place = prev && image_layout_fits(prev, b->tree, &io);
+	if (in_place && invalidate_image(b, img, lay_path) < 0) {
+		in_place = false;
+		debugf("%s: cannot mark it as changing: writing it anew", img);
+	}
+	if (in_place)
+		fault_point("update-start");
+	const char *target = in_place ? img : tmp;
+	int wr = in_place ? image_update(img, b->tree, &io, prev, &lay, &err)
+			  : image_write_layout(tmp, b->tree, &io, &lay, &err);
+	image_layout_free(prev);
+	if (wr < 0) {
 		const struct ir_node *sz = NULL;
 		for (size_t i = 0; i < b->r->n; i++)
 			if (b->r->v[i].kind == IR_SIZE)
 				sz = &b->r->v[i];
 		/* name the image, not its temp file */
 		const char *msg = err;
-		size_t tl = strlen(tmp);
-		if (!strncmp(msg, tmp, tl) && msg[tl] == ':')
+		size_t tl = strlen(target);
+		if (!strncmp(msg, target, tl) && msg[tl] == ':')
 			msg += tl + 1 + (msg[tl + 1] == ' ');
 		if (sz)
 			diag_error(b->d, sz->loc, "%s: %s", img, msg);
 		else
 			diag_error_plain(b->d, "writing %s: %s", img, msg);
-		unlink(tmp);
+		/* a half-updated image is neither the old one nor the new one */
+		unlink(target);
 		goto out;
 	}
-	int ifd = open(tmp, O_RDONLY | O_CLOEXEC);
+	int ifd = open(target, O_RDONLY | O_CLOEXEC);
 	if (ifd >= 0) {
 		fsync(ifd); /* the image is complete on disk before it gets its final name */
 		close(ifd);
@@ -573,22 +620,36 @@ static int write_outputs(struct build *b, bool image_up_to_date)
 	/* no SHA-256 of the whole image: builds are reproducible, so the
 	 * image key names its bytes (hashing 300 MB would double the cost of
 	 * a small change); `sha256sum` gives the file's digest when wanted */
-	if (rename(tmp, img) < 0) {
+	if (!in_place && rename(tmp, img) < 0) {
 		diag_error_plain(b->d, "writing %s: %s", img, strerror(errno));
 		unlink(tmp);
 		goto out;
 	}
+	fault_point("image-written");
+	if (lay && image_layout_save(lay, lay_path, img, &err) < 0) {
+		/* only the next small change is slower */
+		debugf("cannot save the image layout: %s", err);
+		free(err);
+		err = NULL;
+	}
+	if (in_place)
+		logf_(b, "      image updated in place in %.2fs\n", now_monotonic() - t0);
+	else
 	logf_(b, "      image written in %.2fs\n", now_monotonic() - t0);
 config:
 	if (write_kernel(b, &b->p->kernel, kern) < 0 || (initrd && write_kernel(b, &b->p->initrd, initrd) < 0) ||
 	    write_runconf(b, img, kern, initrd, yaml) < 0)
 		goto out;
-	if (!image_up_to_date)
+	if (!image_up_to_date) {
+		fault_point("before-stamp");
 		stamp_write(b, img);
+	}
 	if (record_image(b) < 0)
 		goto out;
 	rc = 0;
 out:
+	image_layout_free(lay);
+	free(lay_path);
 	free(err);
 	free(tmp);
 	free(img);

@@ -782,7 +782,7 @@ int cache_verify(const struct cache *c, bool remove, FILE *out, size_t *bad, cha
 		char *why = NULL;
 		int r = 0;
 		if (e->kind == CACHE_KIND_LAYER) {
-			r = layer_verify(e->path, true, &why);
+			r = layer_verify(e->path, true, false, &why);
 		} else if (e->kind == CACHE_KIND_DOWNLOAD) {
 			/* the file's sha256 against the one meta recorded */
 			char *mp = path_join(e->path, "meta"), *fp = path_join(e->path, "file"), *txt = NULL;

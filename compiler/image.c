@@ -354,6 +354,247 @@ out:
 	return rc;
 }
 
+/* ---- layout records (in-place updates) ----
+ *
+ * Blocks are allocated in one increasing sweep (alloc_block: the first
+ * free block from a moving goal), so the blocks of a regular file are
+ * exactly the free blocks of [goal_before, goal_after) at the time it is
+ * written: data and indirect blocks, in order. When a later build of the
+ * same geometry reaches the same goal with the same content (the same
+ * byte range of the same layer data file: layers are content-addressed),
+ * it would write the same blocks: image_update marks them used and takes
+ * the block map from the record instead of writing them. */
+
+struct lay_rec {
+	uint32_t path;          /* index in paths */
+	uint32_t i_block[EXT2_N_BLOCKS];
+	uint64_t data_off, size;
+	uint64_t goal_before, goal_after, nalloc;
+};
+
+struct image_layout {
+	uint64_t geom[4];       /* disk bytes, block size, blocks, inodes */
+	char **paths;           /* layer data files */
+	uint32_t npaths, cappaths;
+	struct lay_rec *rec;    /* in increasing goal_before */
+	uint64_t nrec, caprec;
+	const char *last_key;   /* lookup cache: paths[last_idx] is the tree's last_key */
+	uint32_t last_idx;
+};
+
+#define LAYOUT_MAGIC "SMOLCLY1"
+#define LAYOUT_MAX_BYTES (256u << 20)
+
+void image_layout_free(struct image_layout *l)
+{
+	if (!l)
+		return;
+	for (uint32_t i = 0; i < l->npaths; i++)
+		free(l->paths[i]);
+	free(l->paths);
+	free(l->rec);
+	free(l);
+}
+
+static uint32_t lay_path_idx(struct image_layout *l, const char *p)
+{
+	if (l->last_key == p)
+		return l->last_idx;
+	uint32_t i = 0;
+	for (; i < l->npaths; i++)
+		if (!strcmp(l->paths[i], p))
+			break;
+	if (i == l->npaths) {
+		VEC_GROW(l->paths, l->npaths, l->cappaths);
+		l->paths[l->npaths++] = xstrdup(p);
+	}
+	l->last_key = p;
+	l->last_idx = i;
+	return i;
+}
+
+/* the previous record for a file starting at goal with this content */
+static const struct lay_rec *lay_find(const struct image_layout *l, uint64_t goal, const char *path,
+				      uint64_t off, uint64_t size)
+{
+	uint64_t lo = 0, hi = l->nrec;
+	while (lo < hi) {
+		uint64_t mid = lo + (hi - lo) / 2;
+		if (l->rec[mid].goal_before < goal)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < l->nrec && l->rec[lo].goal_before == goal; lo++) {
+		const struct lay_rec *r = &l->rec[lo];
+		if (r->data_off == off && r->size == size && !strcmp(l->paths[r->path], path))
+			return r;
+	}
+	return NULL;
+}
+
+struct ident {
+	uint64_t v[5];          /* dev, inode, size, mtime ns, ctime ns */
+};
+
+static int img_ident(const char *img, struct ident *id)
+{
+	struct stat s;
+	if (stat(img, &s) < 0 || s.st_nlink != 1)
+		return -1;
+	id->v[0] = (uint64_t)s.st_dev;
+	id->v[1] = (uint64_t)s.st_ino;
+	id->v[2] = (uint64_t)s.st_size;
+	id->v[3] = (uint64_t)s.st_mtim.tv_sec * 1000000000u + (uint64_t)s.st_mtim.tv_nsec;
+	id->v[4] = (uint64_t)s.st_ctim.tv_sec * 1000000000u + (uint64_t)s.st_ctim.tv_nsec;
+	return 0;
+}
+
+static uint64_t fnv64(const unsigned char *p, size_t n)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 1099511628211ull;
+	return h;
+}
+
+static void sb_u32(struct strbuf *sb, uint32_t v)
+{
+	sb_add(sb, (const char *)&v, sizeof(v));
+}
+
+static void sb_u64(struct strbuf *sb, uint64_t v)
+{
+	sb_add(sb, (const char *)&v, sizeof(v));
+}
+
+int image_layout_save(const struct image_layout *l, const char *layout_path, const char *img_path,
+		      char **err)
+{
+	struct ident id;
+	if (img_ident(img_path, &id) < 0)
+		return img_fail(err, "%s: %s", img_path, errno ? strerror(errno) : "has other hard links");
+	struct strbuf sb;
+	sb_init(&sb);
+	sb_add(&sb, LAYOUT_MAGIC, 8);
+	for (int i = 0; i < 5; i++)
+		sb_u64(&sb, id.v[i]);
+	for (int i = 0; i < 4; i++)
+		sb_u64(&sb, l->geom[i]);
+	sb_u32(&sb, l->npaths);
+	for (uint32_t i = 0; i < l->npaths; i++) {
+		uint32_t n = (uint32_t)strlen(l->paths[i]);
+		sb_u32(&sb, n);
+		sb_add(&sb, l->paths[i], n);
+	}
+	sb_u64(&sb, l->nrec);
+	for (uint64_t i = 0; i < l->nrec; i++) {
+		const struct lay_rec *r = &l->rec[i];
+		sb_u32(&sb, r->path);
+		for (int k = 0; k < EXT2_N_BLOCKS; k++)
+			sb_u32(&sb, r->i_block[k]);
+		sb_u64(&sb, r->data_off);
+		sb_u64(&sb, r->size);
+		sb_u64(&sb, r->goal_before);
+		sb_u64(&sb, r->goal_after);
+		sb_u64(&sb, r->nalloc);
+	}
+	sb_u64(&sb, fnv64((const unsigned char *)sb.buf, sb.len));
+	int rc = write_file_atomic(layout_path, sb.buf, sb.len, 0644);
+	if (rc < 0)
+		img_fail(err, "%s: %s", layout_path, strerror(errno));
+	sb_free(&sb);
+	return rc;
+}
+
+struct rd {
+	const unsigned char *p;
+	size_t left;
+	bool bad;
+};
+
+static uint64_t rd_u(struct rd *r, size_t n)
+{
+	uint64_t v = 0;
+	if (r->left < n) {
+		r->bad = true;
+		return 0;
+	}
+	if (n == 4) {
+		uint32_t x;
+		memcpy(&x, r->p, 4);
+		v = x;
+	} else {
+		memcpy(&v, r->p, 8);
+	}
+	r->p += n;
+	r->left -= n;
+	return v;
+}
+
+struct image_layout *image_layout_load(const char *layout_path, const char *img_path)
+{
+	struct ident id;
+	char *data = NULL;
+	size_t len = 0;
+	struct image_layout *l = NULL;
+	if (img_ident(img_path, &id) < 0 || read_file(layout_path, LAYOUT_MAX_BYTES, &data, &len) < 0)
+		goto bad;
+	if (len < 8 + 8 || memcmp(data, LAYOUT_MAGIC, 8))
+		goto bad;
+	uint64_t sum;
+	memcpy(&sum, data + len - 8, 8);
+	if (sum != fnv64((const unsigned char *)data, len - 8))
+		goto bad;
+	struct rd r = { (const unsigned char *)data + 8, len - 16, false };
+	for (int i = 0; i < 5; i++)
+		if (rd_u(&r, 8) != id.v[i])
+			goto bad;
+	l = xcalloc(1, sizeof(*l));
+	for (int i = 0; i < 4; i++)
+		l->geom[i] = rd_u(&r, 8);
+	uint32_t np = (uint32_t)rd_u(&r, 4);
+	for (uint32_t i = 0; i < np && !r.bad; i++) {
+		uint32_t n = (uint32_t)rd_u(&r, 4);
+		if (r.bad || n > r.left)
+			goto bad;
+		VEC_GROW(l->paths, l->npaths, l->cappaths);
+		l->paths[l->npaths++] = xstrndup((const char *)r.p, n);
+		r.p += n;
+		r.left -= n;
+	}
+	uint64_t nr = rd_u(&r, 8);
+	size_t recsz = 4 + 4 * EXT2_N_BLOCKS + 5 * 8;
+	if (r.bad || nr > r.left / recsz || nr * recsz != r.left)
+		goto bad;
+	l->rec = xcalloc(nr ? nr : 1, sizeof(*l->rec));
+	l->nrec = l->caprec = nr;
+	uint64_t prev = 0;
+	for (uint64_t i = 0; i < nr; i++) {
+		struct lay_rec *e = &l->rec[i];
+		e->path = (uint32_t)rd_u(&r, 4);
+		for (int k = 0; k < EXT2_N_BLOCKS; k++)
+			e->i_block[k] = (uint32_t)rd_u(&r, 4);
+		e->data_off = rd_u(&r, 8);
+		e->size = rd_u(&r, 8);
+		e->goal_before = rd_u(&r, 8);
+		e->goal_after = rd_u(&r, 8);
+		e->nalloc = rd_u(&r, 8);
+		if (e->path >= l->npaths || e->goal_before < prev || e->goal_after < e->goal_before ||
+		    e->nalloc > e->goal_after - e->goal_before)
+			goto bad;
+		prev = e->goal_before;
+	}
+	if (r.bad)
+		goto bad;
+	free(data);
+	return l;
+bad:
+	free(data);
+	image_layout_free(l);
+	return NULL;
+}
+
 /* ---- ext2 writer ---- */
 
 struct src_fd {
@@ -390,6 +631,15 @@ struct imgw {
 	ext2_ino_t next_ino;
 	bool add_lpf;
 	char **err;
+	/* in-place update (image_update): the previous image's layout, and
+	 * its block and inode bitmaps (what may need zeroing) */
+	const struct image_layout *prev;
+	ext2fs_block_bitmap old_bmap;
+	ext2fs_inode_bitmap old_imap;
+	uint64_t reused, reused_bytes;  /* files (and their bytes) kept in place */
+	/* the layout being written (NULL once the allocation wrapped around) */
+	struct image_layout *lay;
+	bool wrapped;
 };
 
 static int e2err(struct imgw *w, errcode_t e, const char *what, const struct fs_node *n)
@@ -429,6 +679,8 @@ static int batch_flush(struct imgw *w)
 	 * writeback as we go (every 8 MiB, asynchronously), so that the disk
 	 * works while the rest is built and the final fsync has less to wait
 	 * for */
+	if (w->prev)
+		fault_point("update-write");
 	w->unsynced += w->wlen;
 	if (w->unsynced >= (8u << 20)) {
 		sync_file_range(w->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
@@ -456,6 +708,13 @@ static int alloc_block(struct imgw *w, blk64_t *blk, const struct fs_node *n)
 	if (e)
 		return e2err(w, e, "allocating a block for", n);
 	ext2fs_block_alloc_stats2(w->fs, *blk, +1);
+	if (*blk < w->goal) {
+		/* wrapped around: blocks are no longer in one sweep, so
+		 * the layout cannot describe this image */
+		w->wrapped = true;
+		image_layout_free(w->lay);
+		w->lay = NULL;
+	}
 	w->goal = *blk + 1;
 	w->nalloc++;
 	return 0;
@@ -664,6 +923,56 @@ static int write_inode(struct imgw *w, ext2_ino_t ino, struct ext2_inode *in,
 	return 0;
 }
 
+static void lay_record(struct imgw *w, const struct fs_inode *fi, uint64_t goal_before,
+		       const struct ext2_inode *in)
+{
+	if (!w->lay)
+		return;
+	struct image_layout *l = w->lay;
+	VEC_GROW(l->rec, l->nrec, l->caprec);
+	struct lay_rec *r = &l->rec[l->nrec++];
+	r->path = lay_path_idx(l, fi->data_path);
+	memcpy(r->i_block, in->i_block, sizeof(r->i_block));
+	r->data_off = fi->data_off;
+	r->size = fi->size;
+	r->goal_before = goal_before;
+	r->goal_after = w->goal;
+	r->nalloc = w->nalloc;
+}
+
+/* In-place update: when the previous image holds this file's content at
+ * the blocks it would get now (same goal, same content), mark those blocks
+ * used and take its block map. 1 when reused, 0 when it must be written,
+ * -1 on error. */
+static int reuse_blocks(struct imgw *w, const struct fs_inode *fi, struct ext2_inode *in,
+			const struct fs_node *n)
+{
+	const struct lay_rec *r = lay_find(w->prev, w->goal, fi->data_path, fi->data_off, fi->size);
+	if (!r)
+		return 0;
+	blk64_t end = ext2fs_blocks_count(w->fs->super);
+	if (r->goal_after > end)
+		return 0;
+	uint64_t nfree = 0;
+	for (blk64_t b = r->goal_before; b < r->goal_after; b++)
+		nfree += !ext2fs_test_block_bitmap2(w->fs->block_map, b);
+	if (nfree != r->nalloc)
+		return 0;
+	for (blk64_t b = r->goal_before; b < r->goal_after; b++)
+		if (!ext2fs_test_block_bitmap2(w->fs->block_map, b))
+			ext2fs_block_alloc_stats2(w->fs, b, +1);
+	w->goal = r->goal_after;
+	w->nalloc = r->nalloc;
+	memcpy(in->i_block, r->i_block, sizeof(in->i_block));
+	errcode_t e = ext2fs_iblk_set(w->fs, in, r->nalloc);
+	if (e)
+		return e2err(w, e, "counting blocks of", n);
+	w->done += fi->size;
+	w->reused++;
+	w->reused_bytes += fi->size;
+	return 1;
+}
+
 static int write_reg(struct imgw *w, struct fs_node *n, ext2_ino_t ino)
 {
 	struct fs_inode *fi = n->inode;
@@ -678,6 +987,16 @@ static int write_reg(struct imgw *w, struct fs_node *n, ext2_ino_t ino)
 	fill_inode(w, &in, fi, LINUX_S_IFREG, (uint16_t)fi->nlink);
 	in.i_size = (uint32_t)fi->size;
 	map_reset(w);
+	uint64_t goal_before = w->goal;
+	if (fi->size && w->prev) {
+		int r = reuse_blocks(w, fi, &in, n);
+		if (r < 0)
+			return -1;
+		if (r > 0) {
+			lay_record(w, fi, goal_before, &in);
+			return write_inode(w, ino, &in, n);
+		}
+	}
 	if (fi->size) {
 		struct src_fd *src = get_src(w, fi->data_path);
 		if (!src) {
@@ -713,7 +1032,11 @@ static int write_reg(struct imgw *w, struct fs_node *n, ext2_ino_t ino)
 			w->done += want;
 		}
 	}
-	if (finish_map(w, &in, n) < 0 || write_inode(w, ino, &in, n) < 0)
+	if (finish_map(w, &in, n) < 0)
+		return -1;
+	if (fi->size)
+		lay_record(w, fi, goal_before, &in);
+	if (write_inode(w, ino, &in, n) < 0)
 		return -1;
 	if (w->o->progress)
 		w->o->progress(w->o->progress_ctx, w->done, w->total);
@@ -913,30 +1236,128 @@ static int write_visit(void *ctx, const char *path, struct fs_node *n)
 	}
 }
 
-static int write_fs(struct imgw *w, uint64_t part_len)
+/* The geometry the tree and options give: disk bytes, block size, blocks,
+ * inodes (what ext2fs_initialize is asked for); the partition's length. */
+static int compute_geom(struct fstree *t, const struct image_opts *o, const char *path,
+			uint64_t geom[4], uint64_t *part_len, char **err)
+{
+	uint64_t min = 0, autosz = 0, disk;
+	image_size_needed(t, o, &min, &autosz);
+	disk = o->size_bytes ? o->size_bytes / 512 * 512 : autosz;
+	if (disk < min)
+		return img_fail(err, "%s: image size %" PRIu64 " MiB is too small: the tree needs at "
+				"least %" PRIu64 " MiB", path, disk / MiB, (min + MiB - 1) / MiB);
+	uint64_t pl = (disk / 512 - PART_START_SECTOR - GPT_TAIL_SECTORS) * 512;
+	struct geom g = geom_for(pl);
+	struct need nd = tree_need(t, g.bs);
+	uint64_t inodes = inodes_for(pl, g, nd.inodes);
+	if (inodes > UINT32_MAX / 2)
+		inodes = UINT32_MAX / 2;
+	geom[0] = disk;
+	geom[1] = g.bs;
+	geom[2] = pl / g.bs;
+	geom[3] = inodes;
+	*part_len = pl;
+	return 0;
+}
+
+/* Make [off, off + len) of fd zeros: a hole when the file system punches
+ * them, else written zeros. 0 or -1 with errno. */
+static int zero_range(int fd, uint64_t off, uint64_t len)
+{
+	if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) == 0)
+		return 0;
+	static const unsigned char zeros[65536];
+	while (len) {
+		size_t k = len < sizeof(zeros) ? (size_t)len : sizeof(zeros);
+		ssize_t r = pwrite(fd, zeros, k, (off_t)off);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			if (r == 0)
+				errno = EIO;
+			return -1;
+		}
+		off += (uint64_t)r;
+		len -= (uint64_t)r;
+	}
+	return 0;
+}
+
+/* Zero what the previous image used and this one does not: data blocks
+ * (punched back into holes, as a fresh image has them) and inodes. */
+static int zero_stale(struct imgw *w)
+{
+	blk64_t first = w->fs->super->s_first_data_block, end = ext2fs_blocks_count(w->fs->super);
+	blk64_t run = 0, runlen = 0;
+	for (blk64_t b = first; b <= end; b++) {
+		bool stale = b < end && ext2fs_test_block_bitmap2(w->old_bmap, b) &&
+			     !ext2fs_test_block_bitmap2(w->fs->block_map, b);
+		if (stale) {
+			if (!runlen)
+				run = b;
+			runlen++;
+			continue;
+		}
+		if (!runlen)
+			continue;
+		if (zero_range(w->fd, w->part_off + (uint64_t)run * w->bs, (uint64_t)runlen * w->bs) < 0)
+			return img_fail(w->err, "%s: write: %s", w->path, strerror(errno));
+		runlen = 0;
+	}
+	struct ext2_inode zero;
+	memset(&zero, 0, sizeof(zero));
+	for (ext2_ino_t i = 1; i <= w->fs->super->s_inodes_count; i++) {
+		if (!ext2fs_test_inode_bitmap2(w->old_imap, i) || ext2fs_test_inode_bitmap2(w->fs->inode_map, i))
+			continue;
+		errcode_t e = ext2fs_write_inode(w->fs, i, &zero);
+		if (e)
+			return e2err(w, e, "clearing a stale inode", NULL);
+	}
+	return 0;
+}
+
+/* Read the previous image's bitmaps (what it used) before anything is
+ * written over them. */
+static int read_old_bitmaps(struct imgw *w)
+{
+	char opt[64];
+	snprintf(opt, sizeof(opt), "offset=%" PRIu64, w->part_off);
+	ext2_filsys old = NULL;
+	errcode_t e = ext2fs_open2(w->path, opt, EXT2_FLAG_64BITS, 0, 0, unix_io_manager, &old);
+	if (!e)
+		e = ext2fs_read_bitmaps(old);
+	if (!e)
+		e = ext2fs_copy_bitmap(old->block_map, &w->old_bmap);
+	if (!e)
+		e = ext2fs_copy_bitmap(old->inode_map, &w->old_imap);
+	if (old)
+		ext2fs_close_free(&old);
+	if (e)
+		return e2err(w, e, "reading the previous image", NULL);
+	return 0;
+}
+
+static int write_fs(struct imgw *w, const uint64_t geom[4])
 {
 	errcode_t e;
-	struct geom g = geom_for(part_len);
 	struct ext2_super_block param;
 	struct fstree_stats st;
 	fstree_get_stats(w->t, &st);
-	w->bs = g.bs;
+	w->bs = (unsigned)geom[1];
 	w->total = st.bytes;
 	w->add_lpf = !tree_has_lpf(w->t);
-	struct need nd = tree_need(w->t, g.bs);
-	uint64_t blocks = part_len / g.bs;
 	memset(&param, 0, sizeof(param));
 	param.s_rev_level = EXT2_DYNAMIC_REV;
-	param.s_log_block_size = g.bs == 1024 ? 0 : 2;
+	param.s_log_block_size = w->bs == 1024 ? 0 : 2;
 	param.s_log_cluster_size = param.s_log_block_size;
-	ext2fs_blocks_count_set(&param, blocks);
-	uint64_t inodes = inodes_for(part_len, g, nd.inodes);
-	if (inodes > UINT32_MAX / 2)
-		inodes = UINT32_MAX / 2;
-	param.s_inodes_count = (uint32_t)inodes;
+	ext2fs_blocks_count_set(&param, geom[2]);
+	param.s_inodes_count = (uint32_t)geom[3];
 	param.s_inode_size = EXT2_GOOD_OLD_INODE_SIZE;
 	param.s_first_ino = EXT2_GOOD_OLD_FIRST_INO;
 	param.s_max_mnt_count = (uint16_t)-1;
+	if (w->prev && read_old_bitmaps(w) < 0)
+		return -1;
 	e = ext2fs_initialize(w->path, EXT2_FLAG_64BITS, &param, unix_io_manager, &w->fs);
 	if (e)
 		return e == EXT2_ET_TOO_MANY_INODES || e == EXT2_ET_TOOSMALL
@@ -966,7 +1387,8 @@ static int write_fs(struct imgw *w, uint64_t part_len)
 	ext2fs_mark_super_dirty(w->fs);
 	if ((e = ext2fs_allocate_tables(w->fs)))
 		return e2err(w, e, "allocating group tables", NULL);
-	/* the file is fresh (all holes): the inode tables are already zero */
+	/* a fresh file is all holes: the inode tables are already zero; an
+	 * updated one gets its stale inodes zeroed at the end (zero_stale) */
 	ext2fs_inode_alloc_stats2(w->fs, EXT2_BAD_INO, +1, 0);
 	if ((e = ext2fs_update_bb_inode(w->fs, NULL)))
 		return e2err(w, e, "writing the bad blocks inode", NULL);
@@ -985,6 +1407,10 @@ static int write_fs(struct imgw *w, uint64_t part_len)
 		return -1;
 	if (batch_flush(w) < 0)
 		return -1;
+	if (w->prev && zero_stale(w) < 0)
+		return -1;
+	if (w->prev)
+		fault_point("update-metadata");
 	ext2fs_mark_bb_dirty(w->fs);
 	ext2fs_mark_ib_dirty(w->fs);
 	e = ext2fs_close_free(&w->fs);
@@ -993,7 +1419,8 @@ static int write_fs(struct imgw *w, uint64_t part_len)
 	return 0;
 }
 
-int image_write(const char *path, struct fstree *t, const struct image_opts *o, char **err)
+static int write_image(const char *path, struct fstree *t, const struct image_opts *o,
+		       const struct image_layout *prev, struct image_layout **out, char **err)
 {
 	struct imgw w = { 0 };
 	int rc = -1;
@@ -1002,34 +1429,69 @@ int image_write(const char *path, struct fstree *t, const struct image_opts *o, 
 	w.path = path;
 	w.err = err;
 	w.fd = -1;
+	w.prev = prev;
 	w.epoch = o->epoch < 0 ? 0 : o->epoch;
+	if (out)
+		*out = NULL;
 	if (!o->service || !*o->service || !o->seed)
 		return img_fail(err, "%s: image options need a service name and a seed", path);
-	uint64_t min = 0, autosz = 0, disk;
-	image_size_needed(t, o, &min, &autosz);
-	disk = o->size_bytes ? o->size_bytes / 512 * 512 : autosz;
-	if (disk < min)
-		return img_fail(err, "%s: image size %" PRIu64 " MiB is too small: the tree needs at "
-				"least %" PRIu64 " MiB", path, disk / MiB, (min + MiB - 1) / MiB);
-	w.fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (w.fd < 0)
-		return img_fail(err, "%s: cannot create: %s", path, strerror(errno));
-	if (ftruncate(w.fd, (off_t)disk) < 0) {
-		img_fail(err, "%s: cannot size the image to %" PRIu64 " bytes: %s", path, disk,
+	uint64_t geom[4], part_len = 0;
+	if (compute_geom(t, o, path, geom, &part_len, err) < 0)
+		return -1;
+	if (prev && memcmp(geom, prev->geom, sizeof(geom)))
+		return img_fail(err, "%s: the previous image has another geometry", path);
+	if (out) {
+		w.lay = xcalloc(1, sizeof(*w.lay));
+		memcpy(w.lay->geom, geom, sizeof(geom));
+	}
+	w.fd = open(path, prev ? O_RDWR | O_CLOEXEC : O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (w.fd < 0) {
+		img_fail(err, "%s: cannot %s: %s", path, prev ? "open" : "create", strerror(errno));
+		goto out;
+	}
+	struct stat st;
+	if (prev && (fstat(w.fd, &st) < 0 || (uint64_t)st.st_size != geom[0])) {
+		img_fail(err, "%s: the previous image is not %" PRIu64 " bytes", path, geom[0]);
+		goto out;
+	}
+	if (!prev && ftruncate(w.fd, (off_t)geom[0]) < 0) {
+		img_fail(err, "%s: cannot size the image to %" PRIu64 " bytes: %s", path, geom[0],
 			 strerror(errno));
 		goto out;
 	}
-	uint64_t part_len = 0;
-	if (write_gpt(path, disk, o, &w.part_off, &part_len, err) < 0)
+	if (prev) {
+		/* libfdisk must find a blank disk, as in a fresh file (an
+		 * existing GPT changes what it writes): clear the first MiB
+		 * (all zero but the GPT) and the backup GPT at the end */
+		if (zero_range(w.fd, 0, IMAGE_PART_OFFSET) < 0 ||
+		    zero_range(w.fd, geom[0] - GPT_TAIL_SECTORS * 512, GPT_TAIL_SECTORS * 512) < 0) {
+			img_fail(err, "%s: write: %s", path, strerror(errno));
+			goto out;
+		}
+	}
+	uint64_t pl = 0;
+	if (write_gpt(path, geom[0], o, &w.part_off, &pl, err) < 0)
 		goto out;
+	if (pl != part_len) {
+		img_fail(err, "%s: libfdisk made a partition of %" PRIu64 " bytes, not %" PRIu64, path,
+			 pl, part_len);
+		goto out;
+	}
 	w.wbuf = xmalloc(CHUNK);
 	w.blk = xmalloc(4096);
-	if (write_fs(&w, part_len) < 0)
+	if (write_fs(&w, geom) < 0)
 		goto out;
+	if (prev)
+		debugf("image: %s updated in place: %" PRIu64 " files (%" PRIu64 " bytes) kept", path,
+		       w.reused, w.reused_bytes);
 	rc = 0;
 out:
 	if (w.fs)
 		ext2fs_free(w.fs);
+	if (w.old_bmap)
+		ext2fs_free_block_bitmap(w.old_bmap);
+	if (w.old_imap)
+		ext2fs_free_inode_bitmap(w.old_imap);
 	for (unsigned i = 0; i < w.nsrc; i++)
 		src_close(&w.src[i]);
 	if (w.fd >= 0 && close(w.fd) < 0 && rc == 0)
@@ -1037,5 +1499,37 @@ out:
 	free(w.wbuf);
 	free(w.blk);
 	free(w.map);
+	if (rc == 0 && out)
+		*out = w.lay;
+	else
+		image_layout_free(w.lay);
 	return rc;
+}
+
+int image_write(const char *path, struct fstree *t, const struct image_opts *o, char **err)
+{
+	return write_image(path, t, o, NULL, NULL, err);
+}
+
+int image_write_layout(const char *path, struct fstree *t, const struct image_opts *o,
+		       struct image_layout **out, char **err)
+{
+	return write_image(path, t, o, NULL, out, err);
+}
+
+bool image_layout_fits(const struct image_layout *prev, struct fstree *t, const struct image_opts *o)
+{
+	uint64_t geom[4], pl;
+	char *err = NULL;
+	if (!prev || !o->service || !*o->service || !o->seed || compute_geom(t, o, "", geom, &pl, &err) < 0) {
+		free(err);
+		return false;
+	}
+	return memcmp(geom, prev->geom, sizeof(geom)) == 0;
+}
+
+int image_update(const char *path, struct fstree *t, const struct image_opts *o,
+		 const struct image_layout *prev, struct image_layout **out, char **err)
+{
+	return write_image(path, t, o, prev, out, err);
 }

@@ -36,6 +36,7 @@
 #ifndef SMOLC_IMAGE_H
 #define SMOLC_IMAGE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "fstree.h"
@@ -80,5 +81,53 @@ int image_size_needed(struct fstree *t, const struct image_opts *o,
  * Returns 0 or -1 + *err (one line, naming the tree path on inode errors). */
 int image_write(const char *path, struct fstree *t, const struct image_opts *o,
 		char **err);
+
+/* ---- in-place updates ----
+ *
+ * A layout is what image_write_layout laid out: the geometry, and for each
+ * regular file the layer data range it came from and the blocks it got.
+ * Blocks are allocated in one increasing sweep, so a later build of the
+ * same geometry that reaches the same point with the same content would
+ * write the same blocks: image_update keeps those where they are and
+ * rewrites the rest (inodes, directories, bitmaps, group descriptors,
+ * superblocks, GPT, changed files' blocks), then zeroes what the previous
+ * image used and this one does not (blocks punched back into holes, inode
+ * slots cleared). The result is byte-identical to image_write's.
+ *
+ * The layout names the image by identity (device, inode, size, mtime and
+ * ctime in ns): image_layout_load returns NULL when the image is not the
+ * file the layout was saved for (written since: by a VM, an interrupted
+ * update, anything) or has other hard links (the image store may share
+ * it). Layer data files are content-addressed: the same path and range is
+ * the same content. */
+struct image_layout;
+
+/* image_write that also returns the layout (*out, caller frees; NULL
+ * when the allocation wrapped around the filesystem: no update later). */
+int image_write_layout(const char *path, struct fstree *t, const struct image_opts *o,
+		       struct image_layout **out, char **err);
+
+/* The layout saved for the image at img_path, or NULL (none, damaged, or
+ * the image is no longer the file it was saved for). */
+struct image_layout *image_layout_load(const char *layout_path, const char *img_path);
+
+/* Save l for the image at img_path (its current identity), atomically.
+ * Call once the image has its final name and is synced. 0 or -1 + *err. */
+int image_layout_save(const struct image_layout *l, const char *layout_path, const char *img_path,
+		      char **err);
+
+void image_layout_free(struct image_layout *l);
+
+/* Whether the tree and options give the geometry prev describes (disk
+ * size, block size, block and inode counts): image_update needs it. */
+bool image_layout_fits(const struct image_layout *prev, struct fstree *t, const struct image_opts *o);
+
+/* Rewrite the image at path, described by prev, in place for this tree.
+ * The caller first makes sure nothing trusts the image while it is being
+ * changed (it fails half-way: the file is then neither the old image nor
+ * the new one) and syncs it afterwards. *out as image_write_layout's.
+ * Returns 0 or -1 + *err. */
+int image_update(const char *path, struct fstree *t, const struct image_opts *o,
+		 const struct image_layout *prev, struct image_layout **out, char **err);
 
 #endif

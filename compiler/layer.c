@@ -766,10 +766,20 @@ static long long mtime_ns(const struct stat *st)
 	return (long long)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
 }
 
-int layer_verify(const char *dir, bool deep, char **why)
+/* "<identity of entries> <identity of data>": what <dir>/verified holds */
+static char *verified_text(const struct stat *e, const struct stat *d)
+{
+	return xasprintf("%llu %llu %lld %lld %lld  %llu %llu %lld %lld %lld\n",
+			 (unsigned long long)e->st_dev, (unsigned long long)e->st_ino, (long long)e->st_size,
+			 mtime_ns(e), (long long)e->st_ctim.tv_sec * 1000000000 + e->st_ctim.tv_nsec,
+			 (unsigned long long)d->st_dev, (unsigned long long)d->st_ino, (long long)d->st_size,
+			 mtime_ns(d), (long long)d->st_ctim.tv_sec * 1000000000 + d->st_ctim.tv_nsec);
+}
+
+int layer_verify(const char *dir, bool deep, bool remember, char **why)
 {
 	char *ip = path_join(dir, "info"), *ep = path_join(dir, "entries"),
-	     *dp = path_join(dir, "data"), *txt = NULL;
+	     *dp = path_join(dir, "data"), *txt = NULL, *vp = NULL, *vt = NULL;
 	size_t len;
 	int rc = -1;
 	struct layer_info info;
@@ -805,6 +815,20 @@ int layer_verify(const char *dir, bool deep, char **why)
 			goto out;
 		}
 	}
+	if (deep && remember) {
+		/* checked before, and neither file changed since (any write
+		 * changes the ctime): not read again */
+		vp = path_join(dir, "verified");
+		vt = verified_text(&est, &dst);
+		char *have = NULL;
+		size_t hl;
+		bool same = read_file(vp, 4096, &have, &hl) == 0 && !strcmp(have, vt);
+		free(have);
+		if (same)
+			deep = false;
+		else
+			unlink(vp);
+	}
 	if (deep) {
 		/* the layer's digest covers both files: recompute it */
 		char eh[129], dh[129];
@@ -822,9 +846,14 @@ int layer_verify(const char *dir, bool deep, char **why)
 			rc = 1;
 			goto out;
 		}
+		/* only a memo: a torn one does not match and is rewritten */
+		if (vp && write_file_atomic_nosync(vp, vt, strlen(vt), 0644) < 0)
+			debugf("%s: cannot write: %s", vp, strerror(errno));
 	}
 	rc = 0;
 out:
+	free(vp);
+	free(vt);
 	free(txt);
 	free(ip);
 	free(ep);

@@ -174,10 +174,15 @@ int layer_read_info(const char *dir, struct layer_info *info, char **err);
  * info is readable and the entry list and data file have the size and
  * mtime recorded when the layer was written (layers written before that
  * was recorded skip it). deep: also recompute the layer's digest from
- * both files (reads all the data). Returns 0 when it matches, 1 when it
- * does not (*why says what differs, e.g. "its data file was modified"),
- * -1 when it cannot be read (*why set). */
-int layer_verify(const char *dir, bool deep, char **why);
+ * both files (reads all the data). remember (with deep): a digest that
+ * matched is remembered in <dir>/verified under both files' identity
+ * (device, inode, size, mtime and ctime in ns), and a later check of files
+ * with that identity does not read them again (a build that writes an
+ * image after a small change must not cost the size of every set; `smolc
+ * cache verify` passes false and always reads). Returns 0 when it
+ * matches, 1 when it does not (*why says what differs, e.g. "its data
+ * file was modified"), -1 when it cannot be read (*why set). */
+int layer_verify(const char *dir, bool deep, bool remember, char **why);
 
 /* ---- transport: a layer as one compressed stream (layer_blob.c) ----
  *

@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <inttypes.h>
+#include <lzma.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -96,9 +97,33 @@ static void strset_free(struct strset *ss)
  * other compression (xz, zstd, bzip2, ...) through a second libarchive
  * reader in raw mode (liblzma, libzstd and libbz2 check their own
  * checksums when they reach the end), then the compressed bytes consumed
- * must be the whole file: anything after the data is an error. */
+ * must be the whole file: anything after the data is an error.
+ *
+ * An xz file of several blocks (what `xz -T` writes) is decoded by
+ * liblzma's multi-threaded decoder instead (SRC_XZMT): worker threads
+ * decode blocks ahead while this thread parses the tar and writes the
+ * layer, so a cold build runs at the pace of `xz -dc -T0`. The decoder
+ * reads the file to its end itself (LZMA_CONCATENATED: further streams and
+ * stream padding are decoded, anything else is an error; every block's
+ * check and the index are verified). Its memory is bounded: each thread
+ * holds one block in and out plus the dictionary, and liblzma uses fewer
+ * threads (down to one) when XZ_MT_MEMLIMIT would be exceeded. A file of
+ * one block, or one whose index cannot be read (damaged: the ordinary path
+ * reports it), keeps the ordinary path. */
 
-enum src_kind { SRC_PLAIN, SRC_GZIP, SRC_FILTER };
+enum src_kind { SRC_PLAIN, SRC_GZIP, SRC_FILTER, SRC_XZMT };
+
+/* the multi-threaded xz decoder's memory, all threads together: liblzma
+ * starts fewer threads (down to one worker, else decodes in this thread)
+ * to stay below it, and uses what is left to read blocks ahead. A thread
+ * holds one block decoded and compressed plus the dictionary: ~19 MiB for
+ * `xz -3 -T` (two threads fit), ~38 MiB for `xz -6 -T` (one worker, which
+ * still decodes while this thread writes the layer). 40 MiB keeps a
+ * build's peak under 64 MiB. The hard stop is for a single thread
+ * (libarchive's own limit for xz, so both paths accept the same files). */
+#define XZ_MT_MEMLIMIT (40ull << 20)
+#define XZ_MEMLIMIT_STOP (1ull << 30)
+#define XZ_MT_MAX_THREADS 8u
 
 struct src {
 	enum src_kind kind;
@@ -108,6 +133,8 @@ struct src {
 	uint64_t consumed;          /* compressed bytes read (gzip) */
 	struct archive *outer;      /* SRC_FILTER: filter_all + format_raw */
 	z_stream z;                 /* SRC_GZIP */
+	lzma_stream xz;             /* SRC_XZMT */
+	bool xzinit, xzend;
 	bool zinit, zend;           /* zend: the last member ended */
 	unsigned char *in, *out;
 	size_t inlen;
@@ -209,10 +236,132 @@ static ssize_t gz_read(struct src *s)
 	return (ssize_t)(SRC_BUF - s->z.avail_out);
 }
 
+static const char *xz_strerror(lzma_ret r)
+{
+	switch (r) {
+	case LZMA_MEM_ERROR: return "out of memory";
+	case LZMA_MEMLIMIT_ERROR: return "the decoder needs more than 1 GiB of memory";
+	case LZMA_FORMAT_ERROR: return "not xz data";
+	case LZMA_OPTIONS_ERROR: return "unsupported xz options";
+	case LZMA_DATA_ERROR: return "xz data is corrupt";
+	case LZMA_BUF_ERROR: return "xz data ends early";
+	case LZMA_PROG_ERROR: return "xz decoder internal error";
+	default: return "xz decoding error";
+	}
+}
+
+/* xz (several blocks): up to SRC_BUF decoded bytes into s->out; 0 after
+ * the end of the file's last stream, -1 on error (message in s->err) */
+static ssize_t xz_read(struct src *s)
+{
+	if (s->xzend)
+		return 0;
+	s->xz.next_out = s->out;
+	s->xz.avail_out = SRC_BUF;
+	while (s->xz.avail_out == SRC_BUF) {
+		lzma_action act = LZMA_RUN;
+		if (!s->xz.avail_in) {
+			ssize_t r;
+			do
+				r = read(s->fd, s->in, SRC_BUF);
+			while (r < 0 && errno == EINTR);
+			if (r < 0) {
+				src_seterr(s, xasprintf("cannot read: %s", strerror(errno)));
+				return -1;
+			}
+			s->xz.next_in = s->in;
+			s->xz.avail_in = (size_t)r;
+			if (r == 0)
+				act = LZMA_FINISH;
+		}
+		lzma_ret r = lzma_code(&s->xz, act);
+		if (r == LZMA_STREAM_END) {
+			s->xzend = true;
+			break;
+		}
+		if (r != LZMA_OK) {
+			src_seterr(s, xasprintf("the compressed data is damaged (%s): the file is "
+						"corrupt or truncated; get an intact copy",
+						xz_strerror(r)));
+			return -1;
+		}
+	}
+	return (ssize_t)(SRC_BUF - s->xz.avail_out);
+}
+
+/* The number of blocks of the xz file on fd (all its streams), read from
+ * the indexes at its end; -1 when they cannot be read. */
+static int64_t xz_block_count(int fd, uint64_t fsize)
+{
+	lzma_stream st = LZMA_STREAM_INIT;
+	lzma_index *idx = NULL;
+	int64_t n = -1;
+	unsigned char *buf = xmalloc(SRC_BUF);
+	if (lzma_file_info_decoder(&st, &idx, 16u << 20, fsize) != LZMA_OK)
+		goto out;
+	/* bounded: liblzma asks for the footer, the index and the header of
+	 * each stream, each read once */
+	for (;;) {
+		if (!st.avail_in) {
+			ssize_t r;
+			do
+				r = read(fd, buf, SRC_BUF);
+			while (r < 0 && errno == EINTR);
+			if (r < 0)
+				goto out;
+			st.next_in = buf;
+			st.avail_in = (size_t)r;
+		}
+		lzma_ret r = lzma_code(&st, st.avail_in ? LZMA_RUN : LZMA_FINISH);
+		if (r == LZMA_STREAM_END)
+			break;
+		if (r == LZMA_SEEK_NEEDED) {
+			if (st.seek_pos > fsize || lseek(fd, (off_t)st.seek_pos, SEEK_SET) < 0)
+				goto out;
+			st.avail_in = 0;
+			continue;
+		}
+		if (r != LZMA_OK)
+			goto out;
+	}
+	n = (int64_t)lzma_index_block_count(idx);
+out:
+	if (idx)
+		lzma_index_end(idx, NULL);
+	lzma_end(&st);
+	free(buf);
+	if (lseek(fd, 0, SEEK_SET) < 0)
+		n = -1;
+	return n;
+}
+
+/* Threads for xz files of several blocks: SMOLC_XZ_THREADS when set (1:
+ * always the single-threaded path), else the CPUs, at most
+ * XZ_MT_MAX_THREADS. */
+static uint32_t xz_threads(void)
+{
+	const char *e = getenv("SMOLC_XZ_THREADS");
+	if (e && *e) {
+		char *end;
+		unsigned long v = strtoul(e, &end, 10);
+		if (!*end && v >= 1 && v <= 64)
+			return (uint32_t)v;
+	}
+	uint32_t n = lzma_cputhreads();
+	if (n == 0)
+		n = 1;
+	return n > XZ_MT_MAX_THREADS ? XZ_MT_MAX_THREADS : n;
+}
+
 static la_ssize_t src_cb_read(struct archive *a, void *ctx, const void **buf)
 {
 	(void)a;
 	struct src *s = ctx;
+	if (s->kind == SRC_XZMT) {
+		ssize_t n = xz_read(s);
+		*buf = s->out;
+		return n;
+	}
 	if (s->kind == SRC_GZIP) {
 		ssize_t n = gz_read(s);
 		*buf = s->out;
@@ -247,6 +396,9 @@ static void src_close(struct src *s)
 	if (s->zinit)
 		inflateEnd(&s->z);
 	s->zinit = false;
+	if (s->xzinit)
+		lzma_end(&s->xz);
+	s->xzinit = false;
 	if (s->outer)
 		archive_read_free(s->outer);
 	s->outer = NULL;
@@ -288,6 +440,26 @@ static int src_open(struct src *s, const char *path, const char *label, char **e
 	bool bz2 = n >= 3 && memcmp(mg, "BZh", 3) == 0;
 	if (!xz && !zst && !bz2) {
 		s->kind = SRC_PLAIN; /* tar/cpio as is, or a format libarchive decodes itself */
+		return 0;
+	}
+	uint32_t threads = xz ? xz_threads() : 1;
+	if (xz && threads > 1 && xz_block_count(s->fd, s->fsize) > 1) {
+		s->kind = SRC_XZMT;
+		s->in = xmalloc(SRC_BUF);
+		lzma_stream init = LZMA_STREAM_INIT;
+		s->xz = init;
+		lzma_mt mt = {
+			.flags = LZMA_CONCATENATED | LZMA_FAIL_FAST,
+			.threads = threads,
+			.timeout = 0,
+			.memlimit_threading = XZ_MT_MEMLIMIT,
+			.memlimit_stop = XZ_MEMLIMIT_STOP,
+		};
+		lzma_ret r = lzma_stream_decoder_mt(&s->xz, &mt);
+		if (r != LZMA_OK)
+			return layer_fail(err, "%s: cannot start the xz decoder: %s", label,
+					  xz_strerror(r));
+		s->xzinit = true;
 		return 0;
 	}
 	s->kind = SRC_FILTER;

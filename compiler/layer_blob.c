@@ -113,7 +113,7 @@ int layer_blob_write(const char *dir, int fd, int level, struct layer_blob_info 
 	memset(bi, 0, sizeof(*bi));
 	char *why = NULL;
 	/* the cheap check first (size, mtime): the files are read once, below */
-	int v = layer_verify(dir, false, &why);
+	int v = layer_verify(dir, false, false, &why);
 	if (v != 0) {
 		layer_fail(err, "%s: the cached layer is damaged (%s)", dir, why ? why : "unreadable");
 		free(why);

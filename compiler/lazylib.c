@@ -2,7 +2,7 @@
  *
  * Linked into the smolc binary only (not libsmolc.a: the unit tests and the
  * fuzzer link the real libraries). Every function smolc calls in libcurl,
- * libarchive, libext2fs, libcom_err, libfdisk, libcrypto, zlib, libzstd and libelf is defined here
+ * libarchive, libext2fs, libcom_err, libfdisk, libcrypto, zlib, libzstd, libelf and liblzma is defined here
  * with the prototype from the library's own header (so the compiler checks
  * each one); the first call dlopen()s the library by its soname and
  * forwards. Why: those libraries and their dependencies are ~45 shared
@@ -26,6 +26,7 @@
 #include <gelf.h>
 #include <libelf.h>
 #include <libfdisk/libfdisk.h>
+#include <lzma.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <gelf.h>
@@ -55,6 +56,7 @@ static struct lazylib lib_crypto = {SONAME_crypto, "libssl3", NULL};
 static struct lazylib lib_z = {SONAME_z, "zlib1g", NULL};
 static struct lazylib lib_zstd = {SONAME_zstd, "libzstd1", NULL};
 static struct lazylib lib_elf = {SONAME_elf, "libelf1", NULL};
+static struct lazylib lib_lzma = {SONAME_lzma, "liblzma5", NULL};
 
 static _Noreturn void lazy_fail(const struct lazylib *l, const char *what, const char *why)
 {
@@ -221,6 +223,15 @@ SHIM_VOID(archive, archive_entry_set_gid, (struct archive_entry *e, la_int64_t g
 SHIM_VOID(archive, archive_entry_set_mtime, (struct archive_entry *e, time_t t, long ns), (e, t, ns))
 SHIM_VOID(archive, archive_entry_set_size, (struct archive_entry *e, la_int64_t s), (e, s))
 SHIM_VOID(archive, archive_entry_set_symlink, (struct archive_entry *e, const char *t), (e, t))
+/* ---- liblzma (xz sets of several blocks: layer_archive.c) ---- */
+SHIM(lzma, lzma_ret, lzma_code, (lzma_stream *s, lzma_action a), (s, a))
+SHIM_VOID(lzma, lzma_end, (lzma_stream *s), (s))
+SHIM(lzma, uint32_t, lzma_cputhreads, (void), ())
+SHIM(lzma, lzma_ret, lzma_stream_decoder_mt, (lzma_stream *s, const lzma_mt *o), (s, o))
+SHIM(lzma, lzma_ret, lzma_file_info_decoder,
+     (lzma_stream *s, lzma_index **i, uint64_t m, uint64_t f), (s, i, m, f))
+SHIM(lzma, lzma_vli, lzma_index_block_count, (const lzma_index *i), (i))
+SHIM_VOID(lzma, lzma_index_end, (lzma_index *i, const lzma_allocator *a), (i, a))
 
 /* ---- zlib (gzip sets, read to their end: layer_archive.c) ---- */
 SHIM(z, int, deflateInit2_, (z_streamp s, int l, int m, int w, int ml, int st, const char *v, int n),
@@ -302,6 +313,11 @@ SHIM(ext2fs, int, ext2fs_test_generic_bmap, (ext2fs_generic_bitmap b, blk64_t n)
 SHIM(ext2fs, errcode_t, ext2fs_update_bb_inode, (ext2_filsys fs, ext2_badblocks_list l), (fs, l))
 SHIM(ext2fs, errcode_t, ext2fs_write_inode, (ext2_filsys fs, ext2_ino_t n, struct ext2_inode *i),
      (fs, n, i))
+SHIM(ext2fs, blk64_t, ext2fs_blocks_count, (struct ext2_super_block *s), (s))
+SHIM(ext2fs, errcode_t, ext2fs_read_bitmaps, (ext2_filsys fs), (fs))
+SHIM(ext2fs, errcode_t, ext2fs_copy_bitmap, (ext2fs_generic_bitmap s, ext2fs_generic_bitmap *d), (s, d))
+SHIM_VOID(ext2fs, ext2fs_free_block_bitmap, (ext2fs_block_bitmap b), (b))
+SHIM_VOID(ext2fs, ext2fs_free_inode_bitmap, (ext2fs_inode_bitmap b), (b))
 SHIM(ext2fs, errcode_t, io_channel_set_options, (io_channel c, const char *o), (c, o))
 /* ext2fs.h's inline helpers: inlined at -O1 and above, but an -O0 build of
  * smolc calls the library's out-of-line copies. */
@@ -309,6 +325,7 @@ SHIM_VOID(ext2fs, ext2fs_mark_super_dirty, (ext2_filsys fs), (fs))
 SHIM_VOID(ext2fs, ext2fs_mark_ib_dirty, (ext2_filsys fs), (fs))
 SHIM_VOID(ext2fs, ext2fs_mark_bb_dirty, (ext2_filsys fs), (fs))
 SHIM(ext2fs, int, ext2fs_test_inode_bitmap2, (ext2fs_inode_bitmap b, ext2_ino_t i), (b, i))
+SHIM(ext2fs, int, ext2fs_test_block_bitmap2, (ext2fs_block_bitmap b, blk64_t n), (b, n))
 SHIM(com_err, char const *, error_message, (long code), (code))
 
 /* ---- libfdisk ---- */

@@ -5,6 +5,9 @@
 #    same size, mtime kept), or a data file touched: the next build that
 #    writes an image warns, rebuilds that layer and gives the same image
 #    as the clean build;
+#    the digest a build checked is remembered under the files' identity
+#    (layers/<key>/verified), and a changed file (its ctime moves even
+#    when its mtime is put back) is read and checked again;
 #  - `smolc cache verify` lists damaged layers and downloads (exit 1),
 #    --remove deletes them, then it reports none (exit 0).
 set -eu
@@ -34,6 +37,11 @@ layer_of() { grep -l "^SETS $1 " "$SMOLC_CACHE"/layers/*/desc | head -1 | xargs 
 L=$(layer_of rescue)
 [ -d "$L" ] || fail "no cached layer for SETS rescue"
 key=$(basename "$L")
+# a build from the cache checks the layers it uses, and remembers it
+run "$SMOLC" build -o ref2
+expect_rc 0 "a build from the cache"
+assert_same_file "$ref" ref2/t-amd64.img "the image from the cache"
+assert_file "$L/verified"
 
 # flip_byte FILE OFFSET: xor one byte, keep size and mtime
 flip_byte() {

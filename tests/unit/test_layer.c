@@ -584,7 +584,7 @@ static void test_blob_roundtrip(void **state)
 		assert_string_equal(back.digest, li.digest);
 		assert_int_equal(back.entries, li.entries);
 		char *why = NULL;
-		assert_int_equal(layer_verify(dst, true, &why), 0);
+		assert_int_equal(layer_verify(dst, true, false, &why), 0);
 		char *a = path_join(src, "entries"), *b = path_join(dst, "entries");
 		assert_true(same_file(a, b));
 		free(a);
@@ -694,7 +694,7 @@ static void test_blob_reset(void **state)
 	assert_int_equal(layer_blob_feed(r, buf, bi.size, &err), 0);
 	assert_int_equal(layer_blob_finish(r, li.digest, &back, &err), 0);
 	char *why = NULL;
-	assert_int_equal(layer_verify(dst, true, &why), 0);
+	assert_int_equal(layer_verify(dst, true, false, &why), 0);
 	free(buf);
 	free(dst);
 	close(fd);
