@@ -18,7 +18,7 @@ fi
 [ -f "$lib" ] || fail "$lib not built (run make)"
 
 cc -std=c11 -D_GNU_SOURCE -O2 "${san[@]+"${san[@]}"}" -I"$ROOT/common" -I"$ROOT/compiler" -o imgbench "$ROOT/bench/imgbench.c" \
-	"$lib" $(pkg-config --libs ext2fs fdisk libarchive libcrypto zlib) -lcom_err \
+	"$lib" $(pkg-config --libs ext2fs fdisk libarchive libcrypto zlib liblzma) -lcom_err \
 	|| fail "cannot build imgbench"
 MKSET="$ROOT/tests/lib/fixture mkset"
 $MKSET --kind base --files 3000 --bytes 20000000 base.tar.xz --sha512 SHA512 || fail mkset

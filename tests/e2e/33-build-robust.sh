@@ -69,7 +69,7 @@ done
 # killed builds were swept by the rebuilds
 for f in out/*; do
 	case $f in
-	out/big-amd64.img | out/big-amd64.kernel | out/big-amd64.yaml | out/big-amd64.stamp) ;;
+	out/big-amd64.img | out/big-amd64.kernel | out/big-amd64.yaml | out/big-amd64.stamp | out/big-amd64.layout) ;;  # .layout: the incremental update's record
 	*) fail "left by a killed build: $f" ;;
 	esac
 done
