@@ -993,7 +993,8 @@ static int put_body(struct reg *r, struct body_src *src, const char *digest, con
 	struct progress pg = {.r = r, .label = label, .upload = true};
 	int rc = 0;
 	uint64_t total = src->len;
-	if (r->o.chunk_size && total > r->o.chunk_size) {
+	bool chunked = r->o.chunk_size && total > r->o.chunk_size;
+	if (chunked) {
 		/* chunked: PATCH each piece, then PUT ?digest= with no body */
 		for (uint64_t off = 0; off < total && rc == 0;) {
 			uint64_t n = total - off < r->o.chunk_size ? total - off : r->o.chunk_size;
@@ -1020,22 +1021,15 @@ static int put_body(struct reg *r, struct body_src *src, const char *digest, con
 			resp_clear(&s);
 			exch_free(&x);
 		}
-		if (rc == 0) {
-			struct body_src none = {.fd = -1};
-			struct exch x = {.method = "PUT", .url = with_digest(loc, digest), .body = &none};
-			struct resp s;
-			memset(&s, 0, sizeof(s));
-			s.sink.fd = -1;
-			s.sink.max = 1 << 16;
-			rc = request(r, &x, &s, true, err);
-			if (rc == 0 && s.status != 201)
-				rc = fail_status("PUT", &x, &s, NULL, err);
-			resp_clear(&s);
-			exch_free(&x);
-		}
-	} else {
-		struct exch x = {.method = "PUT", .url = with_digest(loc, digest), .body = src, .prog = label ? &pg : NULL};
-		x.hdrs = curl_slist_append(x.hdrs, "Content-Type: application/octet-stream");
+	}
+	/* the closing PUT ?digest=: the whole body (monolithic), or none after
+	 * the chunks */
+	struct body_src none = {.fd = -1};
+	if (rc == 0) {
+		struct exch x = {.method = "PUT", .url = with_digest(loc, digest), .body = chunked ? &none : src,
+				 .prog = !chunked && label ? &pg : NULL};
+		if (!chunked)
+			x.hdrs = curl_slist_append(x.hdrs, "Content-Type: application/octet-stream");
 		struct resp s;
 		memset(&s, 0, sizeof(s));
 		s.sink.fd = -1;
