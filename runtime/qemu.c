@@ -433,6 +433,25 @@ static bool strtab_has(int fd, uint64_t off, uint64_t size, const char *name)
 	return found;
 }
 
+/* Section header i of a little-endian ELF file of either class: its type,
+ * link, offset and size. false when it cannot be read. */
+static bool shdr_at(int fd, bool is64, uint64_t shoff, unsigned i, uint32_t *type, uint32_t *link, uint64_t *off,
+		    uint64_t *size)
+{
+	if (is64) {
+		Elf64_Shdr sh;
+		if (!read_at(fd, &sh, sizeof(sh), (off_t)(shoff + (uint64_t)i * sizeof(sh))))
+			return false;
+		*type = sh.sh_type, *link = sh.sh_link, *off = sh.sh_offset, *size = sh.sh_size;
+	} else {
+		Elf32_Shdr sh;
+		if (!read_at(fd, &sh, sizeof(sh), (off_t)(shoff + (uint64_t)i * sizeof(sh))))
+			return false;
+		*type = sh.sh_type, *link = sh.sh_link, *off = sh.sh_offset, *size = sh.sh_size;
+	}
+	return true;
+}
+
 bool qemu_kernel_has_viocon(const char *path)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -440,33 +459,34 @@ bool qemu_kernel_has_viocon(const char *path)
 		return false;
 	bool found = false;
 	unsigned char id[EI_NIDENT];
-	if (!read_at(fd, id, sizeof(id), 0) || memcmp(id, ELFMAG, SELFMAG) || id[EI_DATA] != ELFDATA2LSB)
+	if (!read_at(fd, id, sizeof(id), 0) || memcmp(id, ELFMAG, SELFMAG) || id[EI_DATA] != ELFDATA2LSB ||
+	    (id[EI_CLASS] != ELFCLASS64 && id[EI_CLASS] != ELFCLASS32))
+		goto out;
+	bool is64 = id[EI_CLASS] == ELFCLASS64;
+	uint64_t shoff;
+	unsigned shnum;
+	if (is64) {
+		Elf64_Ehdr eh;
+		if (!read_at(fd, &eh, sizeof(eh), 0) || eh.e_shentsize != sizeof(Elf64_Shdr))
+			goto out;
+		shoff = eh.e_shoff, shnum = eh.e_shnum;
+	} else {
+		Elf32_Ehdr eh;
+		if (!read_at(fd, &eh, sizeof(eh), 0) || eh.e_shentsize != sizeof(Elf32_Shdr))
+			goto out;
+		shoff = eh.e_shoff, shnum = eh.e_shnum;
+	}
+	if (shnum > 4096)
 		goto out;
 	/* the string tables linked from SHT_SYMTAB / SHT_DYNSYM sections */
-	if (id[EI_CLASS] == ELFCLASS64) {
-		Elf64_Ehdr eh;
-		if (!read_at(fd, &eh, sizeof(eh), 0) || eh.e_shentsize != sizeof(Elf64_Shdr) || eh.e_shnum > 4096)
-			goto out;
-		for (unsigned i = 0; i < eh.e_shnum && !found; i++) {
-			Elf64_Shdr sh, st;
-			if (!read_at(fd, &sh, sizeof(sh), (off_t)(eh.e_shoff + (uint64_t)i * sizeof(sh))))
-				break;
-			if ((sh.sh_type == SHT_SYMTAB || sh.sh_type == SHT_DYNSYM) && sh.sh_link < eh.e_shnum &&
-			    read_at(fd, &st, sizeof(st), (off_t)(eh.e_shoff + (uint64_t)sh.sh_link * sizeof(st))))
-				found = strtab_has(fd, st.sh_offset, st.sh_size, "viocon_earlyinit");
-		}
-	} else if (id[EI_CLASS] == ELFCLASS32) {
-		Elf32_Ehdr eh;
-		if (!read_at(fd, &eh, sizeof(eh), 0) || eh.e_shentsize != sizeof(Elf32_Shdr) || eh.e_shnum > 4096)
-			goto out;
-		for (unsigned i = 0; i < eh.e_shnum && !found; i++) {
-			Elf32_Shdr sh, st;
-			if (!read_at(fd, &sh, sizeof(sh), (off_t)(eh.e_shoff + (uint64_t)i * sizeof(sh))))
-				break;
-			if ((sh.sh_type == SHT_SYMTAB || sh.sh_type == SHT_DYNSYM) && sh.sh_link < eh.e_shnum &&
-			    read_at(fd, &st, sizeof(st), (off_t)(eh.e_shoff + (uint64_t)sh.sh_link * sizeof(st))))
-				found = strtab_has(fd, st.sh_offset, st.sh_size, "viocon_earlyinit");
-		}
+	for (unsigned i = 0; i < shnum && !found; i++) {
+		uint32_t type, link, st_type, st_link;
+		uint64_t off, size, st_off, st_size;
+		if (!shdr_at(fd, is64, shoff, i, &type, &link, &off, &size))
+			break;
+		if ((type == SHT_SYMTAB || type == SHT_DYNSYM) && link < shnum &&
+		    shdr_at(fd, is64, shoff, link, &st_type, &st_link, &st_off, &st_size))
+			found = strtab_has(fd, st_off, st_size, "viocon_earlyinit");
 	}
 out:
 	close(fd);
