@@ -342,6 +342,12 @@ void plan_print_text(const struct plan *p, const struct diag_ctx *d, FILE *out)
 					n->u.ports.v[k].guest, n->u.ports.v[k].udp ? "udp" : "tcp");
 		if (n->kind == IR_SHARE)
 			fprintf(out, "  share    %s -> %s\n", n->u.share.host, n->u.share.guest);
+		if (n->kind == IR_FWCFG && n->u.fwcfg.name) {
+			char *v = str_escape(n->u.fwcfg.value); /* the recipe's text, for a terminal */
+			fprintf(out, "  fw_cfg   opt/org.smolbsd.%s.%s %s %s\n", n->u.fwcfg.is_file ? "file" : "var",
+				n->u.fwcfg.name, n->u.fwcfg.is_file ? "<" : "=", v);
+			free(v);
+		}
 	}
 	if (st->console)
 		fprintf(out, "  console  %s\n", st->console);
@@ -406,6 +412,19 @@ void plan_print_json(const struct plan *p, const struct diag_ctx *d, FILE *out)
 				n->u.ports.v[k].udp ? "udp" : "tcp");
 			first = false;
 		}
+	}
+	fputs("],\"fw_cfg\":[", out);
+	first = true;
+	for (size_t i = 0; i < r->n; i++) {
+		const struct ir_node *n = &r->v[i];
+		if (n->kind != IR_FWCFG || !n->u.fwcfg.name)
+			continue;
+		fprintf(out, "%s{\"%s\":", first ? "" : ",", n->u.fwcfg.is_file ? "file" : "var");
+		json_str(out, n->u.fwcfg.name);
+		fprintf(out, ",\"%s\":", n->u.fwcfg.is_file ? "path" : "value");
+		json_str(out, n->u.fwcfg.value);
+		fputc('}', out);
+		first = false;
 	}
 	fputs("],\"steps\":[", out);
 	for (size_t i = 0; i < p->n; i++) {

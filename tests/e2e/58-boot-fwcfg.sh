@@ -4,6 +4,8 @@
 # Debian's CONFIG_FW_CFG_SYSFS=m) reads them from
 # /sys/firmware/qemu_fw_cfg/by_name/opt/org.smolbsd.{var,file}.NAME/raw, the
 # anchor's names, prints them on its console and serves them over HTTP.
+# The recipe's FWCFG entries are the defaults (in the run config, relative
+# --file paths made absolute); -e/-E on the command line replace them.
 set -u
 ROOT=${ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 SMOLC=${SMOLC:-$ROOT/smolc}
@@ -44,7 +46,7 @@ ifconfig lo 127.0.0.1 up
 ifconfig eth0 10.0.2.15 netmask 255.255.255.0 up
 mount -t tmpfs tmpfs /var/www
 fw=/sys/firmware/qemu_fw_cfg/by_name/opt
-for n in var.GREETING file.CONF var.MODE; do
+for n in var.GREETING file.CONF var.MODE file.NOTES var.NOPE; do
 	if [ -r \$fw/org.smolbsd.\$n/raw ]; then
 		cp \$fw/org.smolbsd.\$n/raw /var/www/\$n
 		echo "fwcfg \$n=\$(cat /var/www/\$n)"
@@ -55,11 +57,24 @@ done
 exec httpd -f -p 80 -h /var/www
 RCEOF
 PORTS $port:80
+ARG MODE=prod
+FWCFG GREETING=from-recipe MODE=\$MODE
+FWCFG --file NOTES=notes.txt CONF=notes.txt
 SMOLFILE
 printf 'line one\nline two\n' >conf.txt
+echo "recipe notes" >notes.txt
 
+echo "== plan --json lists the recipe's fw_cfg"
+got=$("$SMOLC" plan --json | python3 -c 'import json, sys; print(json.load(sys.stdin)["fw_cfg"])') || fail "plan --json"
+[ "$got" = "[{'var': 'GREETING', 'value': 'from-recipe'}, {'var': 'MODE', 'value': 'prod'}, {'file': 'NOTES', 'path': 'notes.txt'}, {'file': 'CONF', 'path': 'notes.txt'}]" ] ||
+	fail "plan --json fw_cfg: $got"
 echo "== build"
-timeout 300 "$SMOLC" build -q || fail "build failed"
+timeout 300 "$SMOLC" build -q --build-arg MODE=staging || fail "build failed"
+"$SMOLC" run --dry-run images/fwcfgtest-amd64.yaml >argv.txt 2>&1 || fail "run --dry-run: $(cat argv.txt)"
+for a in "opt/org.smolbsd.var.GREETING,string=from-recipe" "opt/org.smolbsd.var.MODE,string=staging" \
+	"opt/org.smolbsd.file.NOTES,file=$PWD/notes.txt" "opt/org.smolbsd.file.CONF,file=$PWD/notes.txt"; do
+	grep -q -- "-fw_cfg $a\( \|\$\)" argv.txt || fail "the recipe's FWCFG is not in the argv ($a): $(cat argv.txt)"
+done
 
 echo "== smolc run -d -e GREETING=... -E CONF=conf.txt"
 started=1
@@ -73,7 +88,9 @@ cmp -s conf.txt "$TEST_TMP/conf.got" || fail "the guest reads opt/org.smolbsd.fi
 "$SMOLC" logs "$name" >"$TEST_TMP/console" || fail "smolc logs failed"
 grep -q "^fwcfg var.GREETING=hello, fw_cfg $$" "$TEST_TMP/console" ||
 	fail "the console does not show the value: $(grep fwcfg "$TEST_TMP/console")"
-grep -q "^fwcfg var.MODE missing" "$TEST_TMP/console" || fail "a name nobody set is there in the guest: $(grep fwcfg "$TEST_TMP/console")"
+grep -q "^fwcfg var.MODE=staging" "$TEST_TMP/console" || fail "the recipe's FWCFG MODE: $(grep fwcfg "$TEST_TMP/console")"
+grep -q "^fwcfg file.NOTES=recipe notes" "$TEST_TMP/console" || fail "the recipe's FWCFG --file NOTES: $(grep fwcfg "$TEST_TMP/console")"
+grep -q "^fwcfg var.NOPE missing" "$TEST_TMP/console" || fail "a name nobody set is there in the guest: $(grep fwcfg "$TEST_TMP/console")"
 echo "== stop"
 "$SMOLC" stop "$name" >/dev/null || fail "stop failed"
 started=0
