@@ -244,7 +244,7 @@ void plan_rekey(struct plan *p)
 			continue;
 		}
 		for (size_t k = 0; k < s->nin; k++) {
-			digest_update_str(dg, s->in[k].what);
+			digest_update_str(dg, s->in[k].key_name ? s->in[k].key_name : s->in[k].what);
 			digest_update_str(dg, s->in[k].digest ? s->in[k].digest : "");
 		}
 		digest_final_hex(dg, s->key);

@@ -21,6 +21,8 @@ enum step_kind { STEP_BASE, STEP_SET, STEP_PKGS, STEP_COPY, STEP_POSTINST, STEP_
 
 struct plan_input {
 	char *what;        /* "set base", "file www/index.html", "script" */
+	const char *key_name; /* static; what the key hashes instead of `what` (NULL: `what`):
+			       * a set is content-addressed, its name or path is not in the key */
 	char *source;      /* URL or path as resolved (for display and for the build) */
 	char *path;        /* local file with the content, when known (cache or disk) */
 	char *digest;      /* "sha512:<hex>" / "sha256:<hex>", or NULL = pending */

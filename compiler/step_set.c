@@ -55,7 +55,9 @@ static void add_set(struct step_plan_ctx *c, const struct ir_set *set, const str
 	sb_printf(&title, "SETS %s", set->ref);
 	for (size_t g = 0; g < set->globs.n; g++)
 		sb_printf(&title, "%s%s", g ? "," : ":", set->globs.v[g]);
-	sb_printf(&canon, "set %s", set->ref);
+	/* content-addressed: the set's name, path or URL is not in the key,
+	 * its digest (the input's) is — the same bytes elsewhere are CACHED */
+	sb_adds(&canon, "set");
 	for (size_t g = 0; g < set->globs.n; g++)
 		sb_printf(&canon, " filter=%s", set->globs.v[g]);
 	struct plan_step *s = step_add(c, STEP_SET, n, set->loc, sb_detach(&title));
@@ -182,6 +184,8 @@ static int set_inputs(struct step_plan_ctx *c, struct plan_step *s)
 		break;
 	}
 	}
+	for (size_t k = 0; k < s->nin; k++)
+		s->in[k].key_name = "set";
 	free(what);
 	free(pin);
 	return rc;

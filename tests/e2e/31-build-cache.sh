@@ -10,7 +10,9 @@
 #  - a COPY source touched (mtime only) stays CACHED, an edit rebuilds it;
 #  - --offline with an empty cache names the missing URL, exit 1;
 #  - SOURCE_DATE_EPOCH changes the image (and is itself reproducible);
-#  - smolc cache ls [--json] / du / prune --all / prune --older-than 0.
+#  - smolc cache ls [--json] / du / prune --all / prune --older-than 0;
+#  - sets are content-addressed: the same bytes at another path or under
+#    another URL are CACHED.
 set -eu
 . "$ROOT/tests/lib/common.sh"
 
@@ -175,4 +177,34 @@ expect_rc 0 "build after prune"
 assert_same_file "$TEST_TMP/first.img" "$img" "image after prune and rebuild"
 assert_eq 1 "$(grep -c "^GET /$SETS_REL/base.tar.xz 200\$" <(tail -n 5 "$HTTP_LOG"))" "base.tar.xz downloaded again after prune"
 assert_cache_sane "$SMOLC_CACHE"
+
+# --- the same set at another path, URL or name: CACHED (content-addressed) ---
+mkdir -p "$TEST_TMP/moved/a" "$TEST_TMP/moved/b" && cd "$TEST_TMP/moved"
+cp "$TEST_TMP/mirror/$SETS_REL/etc.tar.xz" a/etc.tar.xz
+moved_recipe() { # set word
+	cat >Smolfile <<EOF
+FROM netbsd-10.1
+SERVICE moved
+SETS $1
+KERNEL $HTTP_URL/$KERNEL_REL sha256:$KERNEL_SHA256
+EOF
+}
+moved_recipe a/etc.tar.xz
+run "$SMOLC" build
+expect_rc 0 "build with a local set"
+assert_match "$OUT" "SETS a/etc.tar.xz +built in" "the local set's first build"
+cp images/moved-amd64.img "$TEST_TMP/moved.img"
+mv a/etc.tar.xz b/other-name.tar.xz
+moved_recipe b/other-name.tar.xz
+run "$SMOLC" build
+expect_rc 0 "build with the set moved"
+assert_match "$OUT" "SETS b/other-name.tar.xz +CACHED" "the same set at another path"
+assert_contains "$OUT" "image up to date" "the moved set's image"
+mkdir -p "$TEST_TMP/mirror/elsewhere"
+cp b/other-name.tar.xz "$TEST_TMP/mirror/elsewhere/copy.tar.xz"
+moved_recipe "$HTTP_URL/elsewhere/copy.tar.xz"
+run "$SMOLC" build
+expect_rc 0 "build with the set at a URL"
+assert_match "$OUT" "SETS $HTTP_URL/elsewhere/copy.tar.xz +CACHED" "the same set under a URL"
+assert_same_file "$TEST_TMP/moved.img" images/moved-amd64.img "the image of the same set under two paths and a URL"
 echo ok
