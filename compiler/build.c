@@ -451,6 +451,20 @@ static struct runconf *make_runconf(struct build *b, const char *img, const char
 				runconf_add_share(rcf, host ? host : n->u.share.host, tag, n->u.share.guest, false);
 				free(host);
 			}
+			if (n->kind == IR_FWCFG && r == b->r && n->u.fwcfg.name) {
+				/* a file: its absolute path (check.c saw it exists) */
+				char *v = NULL;
+				if (n->u.fwcfg.is_file) {
+					char *j = path_join(r->dir, n->u.fwcfg.value);
+					v = realpath(j, NULL);
+					if (!v)
+						v = j;
+					else
+						free(j);
+				}
+				runconf_set_fwcfg(rcf, n->u.fwcfg.name, v ? v : n->u.fwcfg.value, n->u.fwcfg.is_file);
+				free(v);
+			}
 		}
 	}
 	/* labels: the bases' first, so that a recipe's own LABEL wins */

@@ -377,6 +377,10 @@ int check_recipe(struct diag_ctx *d, struct recipe *r)
 				ports_v[ports_n++] = p;
 			}
 			break;
+		case IR_FWCFG:
+			if (n->u.fwcfg.is_file && n->u.fwcfg.value)
+				check_path_exists(d, r, "FWCFG --file", n->u.fwcfg.value, n->arg_loc);
+			break;
 		case IR_SHARE:
 		case IR_RC:
 		case IR_ARG:

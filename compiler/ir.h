@@ -55,6 +55,8 @@ enum ir_kind {
 	/* minimised images (SPEC.md, KEEP and MINIMIZE) */
 	IR_KEEP,
 	IR_MINIMIZE,
+	/* run-time settings in the run config (SPEC.md §2 FWCFG) */
+	IR_FWCFG,
 	IR__COUNT
 };
 
@@ -175,6 +177,11 @@ struct ir_node {
 			char *key;
 			char *value;
 		} label;
+		struct {
+			char *name;         /* [A-Za-z0-9_]{1,40} */
+			char *value;        /* the string, or (is_file) the host path as written */
+			bool is_file;
+		} fwcfg;                    /* FWCFG: one node per NAME=VALUE */
 	} u;
 };
 

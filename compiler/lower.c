@@ -3,6 +3,7 @@
  * instructions. */
 #include "lower.h"
 #include "parse.h"
+#include "runconf.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -46,6 +47,7 @@ static const struct ir_info infos[IR__COUNT] = {
 	[IR_ENTRYPOINT] = {"ENTRYPOINT", IR_ENTRYPOINT, true, "ENTRYPOINT <command> | ENTRYPOINT [\"prog\", \"arg\"]"},
 	[IR_KEEP] = {"KEEP", IR_KEEP, false, "KEEP <path|glob|pkg:name> …"},
 	[IR_MINIMIZE] = {"MINIMIZE", IR_MINIMIZE, true, "MINIMIZE [auto|off]"},
+	[IR_FWCFG] = {"FWCFG", IR_FWCFG, false, "FWCFG [--file] <NAME>=<value> …"},
 };
 
 const struct ir_info *ir_info(enum ir_kind k)
@@ -73,6 +75,7 @@ static const struct {
 	{"PKG", "PKGS"},
 	{"PACKAGES", "PKGS"},
 	{"IMGSIZE", "SIZE"},
+	{"FW_CFG", "FWCFG"},
 };
 
 const char *ir_suggest(const char *kw)
@@ -193,6 +196,10 @@ static void node_free(struct ir_node *n)
 	case IR_LABEL:
 		free(n->u.label.key);
 		free(n->u.label.value);
+		break;
+	case IR_FWCFG:
+		free(n->u.fwcfg.name);
+		free(n->u.fwcfg.value);
 		break;
 	case IR_SIZE:
 	case IR_MEM:
@@ -1523,6 +1530,60 @@ static void lower_label(struct lw *w, struct ir_node *n)
 	}
 }
 
+static bool fwcfg_option(const struct lw *w, struct ir_node *n, struct loc at, const char *opt)
+{
+	(void)w;
+	(void)at;
+	if (strcmp(opt, "--file"))
+		return false;
+	n->u.fwcfg.is_file = true;
+	return true;
+}
+
+/* FWCFG [--file] NAME=VALUE …: one node per entry, as LABEL. */
+static void lower_fwcfg(struct lw *w, struct ir_node *n)
+{
+	size_t first = lower_options(w, n, fwcfg_option);
+	if (first == w->in->nargs) {
+		struct loc at = w->in->line;
+		at.off += at.len;
+		at.len = 0;
+		usage_error(w, at, "%s needs %s", "at least one NAME=VALUE");
+		return;
+	}
+	bool is_file = n->u.fwcfg.is_file;
+	size_t idx = (size_t)(n - w->lc->recipe->v);
+	bool used = false;
+	for (size_t i = first; i < w->in->nargs; i++) {
+		char *s = arg_word(w, i);
+		if (!s)
+			continue;
+		char *eq = strchr(s, '=');
+		if (eq)
+			*eq = 0;
+		if (!eq || !runconf_fwcfg_name_ok(s) || (is_file && !eq[1])) {
+			if (eq)
+				*eq = '=';
+			struct diag *g = diag_error(w->lc->diag, w->in->args[i].loc, "bad fw_cfg entry '%s'", s);
+			diag_hint(g, is_file ? "write FWCFG --file NAME=<path>, NAME of 1-40 letters, digits or '_'"
+					     : "write FWCFG NAME=VALUE, NAME of 1-40 letters, digits or '_'");
+			free(s);
+			continue;
+		}
+		struct ir_node *t = n;
+		if (used) {
+			t = recipe_push(w->lc->recipe, IR_FWCFG, n->loc);
+			n = &w->lc->recipe->v[idx]; /* realloc may move n */
+		}
+		used = true;
+		t->arg_loc = w->in->args[i].loc;
+		t->u.fwcfg.name = xstrdup(s);
+		t->u.fwcfg.value = xstrdup(eq + 1);
+		t->u.fwcfg.is_file = is_file;
+		free(s);
+	}
+}
+
 static void lower_str(struct lw *w, struct ir_node *n)
 {
 	if (!want_args(w, 1, 1))
@@ -1874,6 +1935,9 @@ static void lower_instr(struct lower_ctx *lc, const struct ast *ast, const struc
 		break;
 	case IR_SHARE:
 		lower_share(&w, n);
+		break;
+	case IR_FWCFG:
+		lower_fwcfg(&w, n);
 		break;
 	case IR_READONLY:
 		want_args(&w, 0, 0);

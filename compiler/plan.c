@@ -343,6 +343,12 @@ void plan_print_text(const struct plan *p, const struct diag_ctx *d, FILE *out)
 					n->u.ports.v[k].guest, n->u.ports.v[k].udp ? "udp" : "tcp");
 		if (n->kind == IR_SHARE)
 			fprintf(out, "  share    %s -> %s\n", n->u.share.host, n->u.share.guest);
+		if (n->kind == IR_FWCFG && n->u.fwcfg.name) {
+			char *v = str_escape(n->u.fwcfg.value); /* the recipe's text, for a terminal */
+			fprintf(out, "  fw_cfg   opt/org.smolbsd.%s.%s %s %s\n", n->u.fwcfg.is_file ? "file" : "var",
+				n->u.fwcfg.name, n->u.fwcfg.is_file ? "<" : "=", v);
+			free(v);
+		}
 	}
 	if (st->console)
 		fprintf(out, "  console  %s\n", st->console);
@@ -398,6 +404,16 @@ void plan_print_json(const struct plan *p, const struct diag_ctx *d, FILE *out)
 							       "proto", n->u.ports.v[k].udp ? "udp" : "tcp"));
 	}
 	json_object_set_new(o, "ports", ports);
+	json_t *fw = json_array();
+	for (size_t i = 0; i < r->n; i++) {
+		const struct ir_node *n = &r->v[i];
+		if (n->kind != IR_FWCFG || !n->u.fwcfg.name)
+			continue;
+		json_array_append_new(fw, json_pack("{s:o,s:o}", n->u.fwcfg.is_file ? "file" : "var",
+						    jout_str(n->u.fwcfg.name), n->u.fwcfg.is_file ? "path" : "value",
+						    jout_str(n->u.fwcfg.value)));
+	}
+	json_object_set_new(o, "fw_cfg", fw);
 	json_t *steps = json_array();
 	for (size_t i = 0; i < p->n; i++) {
 		const struct plan_step *s = &p->v[i];
