@@ -492,8 +492,7 @@ void fault_point(const char *name)
 		kill(getpid(), SIGKILL);
 }
 
-/* length of the valid UTF-8 sequence at s (1..4), 0 if invalid */
-static size_t utf8_seq(const unsigned char *s)
+size_t utf8_seq(const unsigned char *s)
 {
 	unsigned char c = s[0];
 	size_t n;
@@ -588,54 +587,3 @@ char *str_escape(const char *s)
 	return sb_detach(&sb);
 }
 
-void json_str(FILE *out, const char *s)
-{
-	if (!s) {
-		fputs("null", out);
-		return;
-	}
-	fputc('"', out);
-	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-		switch (*c) {
-		case '"':
-			fputs("\\\"", out);
-			break;
-		case '\\':
-			fputs("\\\\", out);
-			break;
-		case '\n':
-			fputs("\\n", out);
-			break;
-		case '\t':
-			fputs("\\t", out);
-			break;
-		default:
-			if (*c < 0x20 || *c == 0x7f) {
-				fprintf(out, "\\u%04x", *c);
-			} else if (*c >= 0x80) {
-				/* C1 controls and bytes that are not UTF-8: escaped as
-				 * str_escape() does, so the output stays valid JSON */
-				struct strbuf sb;
-				sb_init(&sb);
-				char one[5] = {0};
-				size_t n = 1;
-				while (n < 4 && (c[n] & 0xc0) == 0x80)
-					n++;
-				memcpy(one, c, n);
-				sb_add_escaped(&sb, one, false);
-				const char *e = sb_cstr(&sb);
-				if (e[0] == '\\') { /* escaped: only the first byte was bad */
-					fprintf(out, "\\\\x%02x", *c);
-					n = 1;
-				} else {
-					fputs(e, out);
-				}
-				sb_free(&sb);
-				c += n - 1;
-			} else {
-				fputc(*c, out);
-			}
-		}
-	}
-	fputc('"', out);
-}

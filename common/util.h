@@ -125,8 +125,7 @@ void debugf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * call of fault_point(NAME). Costs one getenv per call otherwise. */
 void fault_point(const char *name);
 
-/* s as a JSON string (NULL: null); control characters, C1 controls and
- * bytes that are not UTF-8 escaped. */
-void json_str(FILE *out, const char *s);
+/* Length of the valid UTF-8 sequence at s (1..4), 0 if it is not one. */
+size_t utf8_seq(const unsigned char *s);
 
 #endif

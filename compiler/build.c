@@ -31,6 +31,7 @@
 #include "exitcode.h"
 #include "fstree.h"
 #include "image.h"
+#include "jout.h"
 #include "layer.h"
 #include "lockfile.h"
 #include "session.h"
@@ -686,22 +687,16 @@ static void print_summary(struct build *b, bool up_to_date, double total)
 		nremote += b->remote[i];
 	}
 	if (b->o->json) {
-		printf("{\"image\":");
-		json_str(stdout, img);
-		printf(",\"run_config\":");
-		json_str(stdout, yaml);
-		printf(",\"tag\":");
-		json_str(stdout, b->stored_as);
-		printf(",\"size\":%" PRIu64 ",\"allocated\":%" PRIu64 ",\"key\":\"%s\",\"up_to_date\":%s,"
-		       "\"seconds\":%.3f,\"steps\":[",
-		       size, used, b->p->image_key, up_to_date ? "true" : "false", total);
-		for (size_t i = 0; i < b->p->n; i++) {
-			printf("%s{\"title\":", i ? "," : "");
-			json_str(stdout, b->p->v[i].title);
-			printf(",\"layer\":\"%s\",\"cached\":%s,\"remote\":%s,\"seconds\":%.3f}", b->p->v[i].key,
-			       b->cached[i] ? "true" : "false", b->remote[i] ? "true" : "false", b->secs[i]);
-		}
-		printf("]}\n");
+		json_t *steps = json_array();
+		for (size_t i = 0; i < b->p->n; i++)
+			json_array_append_new(steps, json_pack("{s:o,s:s,s:b,s:b,s:o}", "title", jout_str(b->p->v[i].title),
+							       "layer", b->p->v[i].key, "cached", b->cached[i], "remote",
+							       b->remote[i], "seconds", jout_secs(b->secs[i])));
+		json_t *o = json_pack("{s:o,s:o,s:o,s:I,s:I,s:s,s:b,s:o,s:o}", "image", jout_str(img), "run_config",
+				      jout_str(yaml), "tag", jout_str(b->stored_as), "size", (json_int_t)size, "allocated",
+				      (json_int_t)used, "key", b->p->image_key, "up_to_date", up_to_date, "seconds",
+				      jout_secs(total), "steps", steps);
+		jout_print(stdout, o, "\n");
 	} else if (!b->o->quiet) {
 		char h1[32], h2[32];
 		char rem[64] = "";

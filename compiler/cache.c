@@ -9,6 +9,7 @@
  * usage (st_blocks), like du(1). */
 #include "cache.h"
 #include "digest.h"
+#include "jout.h"
 #include "layer.h"
 #include "util.h"
 
@@ -727,6 +728,7 @@ int cache_print_ls_json(const struct cache *c, FILE *out, char **err)
 	struct cache_list l;
 	if (cache_list(c, &l, err) < 0)
 		return -1;
+	/* one entry a line, each written by jansson */
 	fputc('[', out);
 	for (size_t i = 0; i < l.n; i++) {
 		const struct cache_entry *e = &l.v[i];
@@ -734,13 +736,11 @@ int cache_print_ls_json(const struct cache *c, FILE *out, char **err)
 		struct tm tm;
 		gmtime_r(&e->last_used, &tm);
 		strftime(tb, sizeof(tb), "%Y-%m-%dT%H:%M:%SZ", &tm);
-		fputs(i ? ",\n {\"kind\":" : "\n {\"kind\":", out);
-		json_str(out, cache_kind_name(e->kind));
-		fputs(",\"key\":", out);
-		json_str(out, e->key);
-		fprintf(out, ",\"size\":%" PRIu64 ",\"last_used\":\"%s\",\"description\":", e->size, tb);
-		json_str(out, e->desc ? e->desc : "");
-		fputc('}', out);
+		fputs(i ? ",\n " : "\n ", out);
+		jout_print(out, json_pack("{s:s,s:o,s:I,s:s,s:o}", "kind", cache_kind_name(e->kind), "key", jout_str(e->key),
+					  "size", (json_int_t)e->size, "last_used", tb, "description",
+					  jout_str(e->desc ? e->desc : "")),
+			   NULL);
 	}
 	fputs(l.n ? "\n]\n" : "]\n", out);
 	cache_list_free(&l);

@@ -5,6 +5,7 @@
 #include "digest.h"
 #include "digestmemo.h"
 #include "inputs.h"
+#include "jout.h"
 #include "lockfile.h"
 #include "pkgs.h"
 #include "step.h"
@@ -375,81 +376,59 @@ void plan_print_json(const struct plan *p, const struct diag_ctx *d, FILE *out)
 {
 	const struct recipe *r = p->recipe;
 	const struct recipe_settings *st = &r->set;
-	fputs("{\"recipe\":", out);
-	json_str(out, r->path);
-	fputs(",\"service\":", out);
-	json_str(out, st->service);
-	fputs(",\"arch\":", out);
-	json_str(out, st->arch);
-	fputs(",\"profile\":", out);
-	json_str(out, st->profile);
-	fputs(",\"base\":", out);
-	json_str(out, st->from->u.from.name);
-	fputs(",\"release\":", out);
-	json_str(out, p->target ? p->target->release : NULL);
-	fputs(",\"kernel\":{\"source\":", out);
-	json_str(out, p->kernel.source);
-	fputs(",\"digest\":", out);
-	json_str(out, p->kernel.digest);
-	if (p->initrd.what) {
-		fputs("},\"initrd\":{\"source\":", out);
-		json_str(out, p->initrd.source);
-		fputs(",\"digest\":", out);
-		json_str(out, p->initrd.digest);
-	}
-	fprintf(out, "},\"size\":{\"auto\":%s,\"bytes\":%" PRIu64 "},\"memory_mib\":%" PRIu64 ",\"cpus\":%u,\"readonly\":%s",
-		st->size_auto ? "true" : "false", st->size_bytes, st->mem_mib, st->cpus, st->readonly ? "true" : "false");
-	fputs(",\"ports\":[", out);
-	bool first = true;
+	json_t *o = json_object();
+	json_object_set_new(o, "recipe", jout_str(r->path));
+	json_object_set_new(o, "service", jout_str(st->service));
+	json_object_set_new(o, "arch", jout_str(st->arch));
+	json_object_set_new(o, "profile", jout_str(st->profile));
+	json_object_set_new(o, "base", jout_str(st->from->u.from.name));
+	json_object_set_new(o, "release", jout_str(p->target ? p->target->release : NULL));
+	json_object_set_new(o, "kernel", json_pack("{s:o,s:o}", "source", jout_str(p->kernel.source), "digest",
+						  jout_str(p->kernel.digest)));
+	if (p->initrd.what)
+		json_object_set_new(o, "initrd", json_pack("{s:o,s:o}", "source", jout_str(p->initrd.source), "digest",
+							  jout_str(p->initrd.digest)));
+	json_object_set_new(o, "size", json_pack("{s:b,s:I}", "auto", st->size_auto, "bytes", (json_int_t)st->size_bytes));
+	json_object_set_new(o, "memory_mib", json_integer((json_int_t)st->mem_mib));
+	json_object_set_new(o, "cpus", json_integer(st->cpus));
+	json_object_set_new(o, "readonly", json_boolean(st->readonly));
+	json_t *ports = json_array();
 	for (size_t i = 0; i < r->n; i++) {
 		const struct ir_node *n = &r->v[i];
 		if (n->kind != IR_PORTS)
 			continue;
-		for (size_t k = 0; k < n->u.ports.n; k++) {
-			fprintf(out, "%s{\"host_addr\":", first ? "" : ",");
-			json_str(out, n->u.ports.v[k].host_addr);
-			fprintf(out, ",\"host\":%u,\"guest\":%u,\"proto\":\"%s\"}", n->u.ports.v[k].host, n->u.ports.v[k].guest,
-				n->u.ports.v[k].udp ? "udp" : "tcp");
-			first = false;
-		}
+		for (size_t k = 0; k < n->u.ports.n; k++)
+			json_array_append_new(ports, json_pack("{s:o,s:i,s:i,s:s}", "host_addr",
+							       jout_str(n->u.ports.v[k].host_addr), "host",
+							       (int)n->u.ports.v[k].host, "guest", (int)n->u.ports.v[k].guest,
+							       "proto", n->u.ports.v[k].udp ? "udp" : "tcp"));
 	}
-	fputs("],\"fw_cfg\":[", out);
-	first = true;
+	json_object_set_new(o, "ports", ports);
+	json_t *fw = json_array();
 	for (size_t i = 0; i < r->n; i++) {
 		const struct ir_node *n = &r->v[i];
 		if (n->kind != IR_FWCFG || !n->u.fwcfg.name)
 			continue;
-		fprintf(out, "%s{\"%s\":", first ? "" : ",", n->u.fwcfg.is_file ? "file" : "var");
-		json_str(out, n->u.fwcfg.name);
-		fprintf(out, ",\"%s\":", n->u.fwcfg.is_file ? "path" : "value");
-		json_str(out, n->u.fwcfg.value);
-		fputc('}', out);
-		first = false;
+		json_array_append_new(fw, json_pack("{s:o,s:o}", n->u.fwcfg.is_file ? "file" : "var",
+						    jout_str(n->u.fwcfg.name), n->u.fwcfg.is_file ? "path" : "value",
+						    jout_str(n->u.fwcfg.value)));
 	}
-	fputs("],\"steps\":[", out);
+	json_object_set_new(o, "fw_cfg", fw);
+	json_t *steps = json_array();
 	for (size_t i = 0; i < p->n; i++) {
 		const struct plan_step *s = &p->v[i];
 		char w[256];
 		where(d, s->loc, w, sizeof(w));
-		fprintf(out, "%s{\"n\":%zu,\"kind\":\"%s\",\"title\":", i ? "," : "", i + 1, step_kind_name(s->kind));
-		json_str(out, s->title);
-		fputs(",\"at\":", out);
-		json_str(out, w);
-		fputs(",\"inputs\":[", out);
-		for (size_t k = 0; k < s->nin; k++) {
-			fputs(k ? ",{\"what\":" : "{\"what\":", out);
-			json_str(out, s->in[k].what);
-			fputs(",\"source\":", out);
-			json_str(out, s->in[k].source);
-			fputs(",\"digest\":", out);
-			json_str(out, s->in[k].digest);
-			fputc('}', out);
-		}
-		fputs("],\"layer\":", out);
-		json_str(out, s->key[0] ? s->key : NULL);
-		fputc('}', out);
+		json_t *in = json_array();
+		for (size_t k = 0; k < s->nin; k++)
+			json_array_append_new(in, json_pack("{s:o,s:o,s:o}", "what", jout_str(s->in[k].what), "source",
+							    jout_str(s->in[k].source), "digest", jout_str(s->in[k].digest)));
+		json_array_append_new(steps, json_pack("{s:I,s:s,s:o,s:o,s:o,s:o}", "n", (json_int_t)(i + 1), "kind",
+						       step_kind_name(s->kind), "title", jout_str(s->title), "at",
+						       jout_str(w), "inputs", in, "layer",
+						       jout_str(s->key[0] ? s->key : NULL)));
 	}
-	fputs("],\"image\":", out);
-	json_str(out, p->image_key[0] ? p->image_key : NULL);
-	fputs("}\n", out);
+	json_object_set_new(o, "steps", steps);
+	json_object_set_new(o, "image", jout_str(p->image_key[0] ? p->image_key : NULL));
+	jout_print(out, o, "\n");
 }

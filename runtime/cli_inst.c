@@ -23,6 +23,7 @@
 
 #include "cli_common.h"
 #include "instance.h"
+#include "jout.h"
 #include "portprobe.h"
 #include "qemu.h"
 #include "qmp.h"
@@ -42,12 +43,9 @@ static char *fmt_uptime(long long s)
 	return xasprintf("%lldd%02lldh", s / 86400, (s % 86400) / 3600);
 }
 
-static void json_int_or_null(const char *key, long long v, bool have)
+static json_t *int_or_null(long long v, bool have)
 {
-	if (have)
-		printf(",\"%s\":%lld", key, v);
-	else
-		printf(",\"%s\":null", key);
+	return have ? json_integer(v) : json_null();
 }
 
 static const char *state_name(enum instance_state s)
@@ -60,40 +58,24 @@ static const char *state_name(enum instance_state s)
 	}
 }
 
-/* The common fields of ps --json and inspect --json (no braces). */
-static void json_instance_fields(const struct instance *in)
+/* The common fields of ps --json and inspect --json. */
+static json_t *json_instance(const struct instance *in)
 {
 	char sb[16];
 	char *status = instance_status_text(in);
-	printf("\"name\":");
-	json_str(stdout, in->name);
-	printf(",\"state\":\"%s\",\"status\":", state_name(in->state));
-	json_str(stdout, status);
-	printf(",\"pid\":%ld", (long)(in->pid ? in->pid : in->last_pid));
-	printf(",\"service\":");
-	json_str(stdout, in->service);
-	printf(",\"image\":");
-	json_str(stdout, in->image);
-	printf(",\"ports\":");
-	json_str(stdout, in->ports);
-	printf(",\"accel\":");
-	json_str(stdout, in->accel);
-	printf(",\"started\":%lld,\"uptime_s\":%lld", in->started, instance_uptime(in));
 	bool ex = in->state == INSTANCE_EXITED;
-	json_int_or_null("exited", in->exited, ex && in->exited);
-	json_int_or_null("exit_status", in->exit_status, ex && in->exit_status >= 0 && !in->exit_signal);
-	printf(",\"exit_signal\":");
-	if (ex && in->exit_signal)
-		json_str(stdout, instance_signame(in->exit_signal, sb));
-	else
-		printf("null");
-	printf(",\"stopped_by\":");
-	if (ex && in->stopped_by)
-		json_str(stdout, in->stopped_by);
-	else
-		printf("null");
-	json_int_or_null("rc_exit_status", in->rc_status, in->rc_status >= 0);
+	json_t *o = json_pack("{s:o,s:s,s:o,s:I,s:o,s:o,s:o,s:o,s:I,s:I,s:o,s:o,s:o,s:o,s:o}", "name", jout_str(in->name),
+			      "state", state_name(in->state), "status", jout_str(status), "pid",
+			      (json_int_t)(in->pid ? in->pid : in->last_pid), "service", jout_str(in->service), "image",
+			      jout_str(in->image), "ports", jout_str(in->ports), "accel", jout_str(in->accel), "started",
+			      (json_int_t)in->started, "uptime_s", (json_int_t)instance_uptime(in), "exited",
+			      int_or_null(in->exited, ex && in->exited), "exit_status",
+			      int_or_null(in->exit_status, ex && in->exit_status >= 0 && !in->exit_signal), "exit_signal",
+			      ex && in->exit_signal ? jout_str(instance_signame(in->exit_signal, sb)) : json_null(),
+			      "stopped_by", ex && in->stopped_by ? jout_str(in->stopped_by) : json_null(), "rc_exit_status",
+			      int_or_null(in->rc_status, in->rc_status >= 0));
 	free(status);
+	return o;
 }
 
 int run_ps(const struct inst_opts *op)
@@ -112,16 +94,13 @@ int run_ps(const struct inst_opts *op)
 	if (!o.json)
 		printf("%-16s %-8s %-24s %-26s %-8s %-5s %s\n", "NAME", "PID", "IMAGE", "PORTS", "UPTIME", "ACCEL",
 		       "STATUS");
-	else
-		putchar('[');
+	json_t *arr = o.json ? json_array() : NULL;
 	for (size_t i = 0; i < n; i++) {
 		struct instance *in = list[i];
 		if (!o.all && in->state == INSTANCE_EXITED)
 			continue;
 		if (o.json) {
-			printf("%s{", shown ? "," : "");
-			json_instance_fields(in);
-			putchar('}');
+			json_array_append_new(arr, json_instance(in));
 		} else {
 			char *up = fmt_uptime(instance_uptime(in));
 			char *st = instance_status_text(in);
@@ -134,7 +113,7 @@ int run_ps(const struct inst_opts *op)
 		shown++;
 	}
 	if (o.json)
-		printf("]\n");
+		jout_print(stdout, arr, "\n");
 	for (size_t i = 0; i < n; i++)
 		instance_free(list[i]);
 	free(list);
@@ -516,42 +495,26 @@ static void read_argv(const struct instance *in, struct strvec *out)
 	free(p);
 }
 
-static void json_runconf(const struct runconf *rc)
+static json_t *json_runconf(const struct runconf *rc)
 {
-	printf("{\"service\":");
-	json_str(stdout, rc->service);
-	printf(",\"arch\":");
-	json_str(stdout, rc->arch);
-	printf(",\"machine\":");
-	json_str(stdout, runconf_machine(rc));
-	printf(",\"profile\":");
-	json_str(stdout, runconf_profile(rc));
-	printf(",\"kernel\":");
-	json_str(stdout, rc->kernel);
-	printf(",\"image\":");
-	json_str(stdout, rc->image);
-	printf(",\"memory\":%u,\"cpus\":%u,\"cmdline\":", runconf_memory(rc), runconf_cpus(rc));
+	json_t *ports = json_array(), *shares = json_array();
+	for (size_t i = 0; i < rc->nports; i++)
+		json_array_append_new(ports, json_pack("{s:o,s:i,s:i,s:s}", "host_addr", jout_str(rc->ports[i].host_addr),
+						       "host", (int)rc->ports[i].host_port, "guest",
+						       (int)rc->ports[i].guest_port, "proto",
+						       rc->ports[i].proto == RUNCONF_UDP ? "udp" : "tcp"));
+	for (size_t i = 0; i < rc->nshares; i++)
+		json_array_append_new(shares, json_pack("{s:o,s:o,s:b}", "host", jout_str(rc->shares[i].host_path), "tag",
+							jout_str(rc->shares[i].tag), "readonly", rc->shares[i].readonly));
 	char *cmd = runconf_cmdline(rc);
-	json_str(stdout, cmd);
+	json_t *o = json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:I,s:I,s:o,s:o,s:b,s:o,s:o}", "service", jout_str(rc->service),
+			      "arch", jout_str(rc->arch), "machine", jout_str(runconf_machine(rc)), "profile",
+			      jout_str(runconf_profile(rc)), "kernel", jout_str(rc->kernel), "image", jout_str(rc->image),
+			      "memory", (json_int_t)runconf_memory(rc), "cpus", (json_int_t)runconf_cpus(rc), "cmdline",
+			      jout_str(cmd), "console", jout_str(runconf_console(rc)), "readonly", rc->readonly, "ports",
+			      ports, "shares", shares);
 	free(cmd);
-	printf(",\"console\":");
-	json_str(stdout, runconf_console(rc));
-	printf(",\"readonly\":%s,\"ports\":[", rc->readonly ? "true" : "false");
-	for (size_t i = 0; i < rc->nports; i++) {
-		printf("%s{\"host_addr\":", i ? "," : "");
-		json_str(stdout, rc->ports[i].host_addr);
-		printf(",\"host\":%u,\"guest\":%u,\"proto\":\"%s\"}", rc->ports[i].host_port, rc->ports[i].guest_port,
-		       rc->ports[i].proto == RUNCONF_UDP ? "udp" : "tcp");
-	}
-	printf("],\"shares\":[");
-	for (size_t i = 0; i < rc->nshares; i++) {
-		printf("%s{\"host\":", i ? "," : "");
-		json_str(stdout, rc->shares[i].host_path);
-		printf(",\"tag\":");
-		json_str(stdout, rc->shares[i].tag);
-		printf(",\"readonly\":%s}", rc->shares[i].readonly ? "true" : "false");
-	}
-	printf("]}");
+	return o;
 }
 
 int run_inspect(const struct inst_opts *op)
@@ -573,27 +536,14 @@ int run_inspect(const struct inst_opts *op)
 	struct strvec av = {0};
 	read_argv(in, &av);
 	if (o.json) {
-		putchar('{');
-		json_instance_fields(in);
-		printf(",\"dir\":");
-		json_str(stdout, in->dir);
-		printf(",\"console_log\":");
-		if (log)
-			json_str(stdout, log);
-		else
-			printf("null");
-		printf(",\"argv\":[");
-		for (size_t i = 0; i < av.n; i++) {
-			if (i)
-				putchar(',');
-			json_str(stdout, av.v[i]);
-		}
-		printf("],\"run_config\":");
-		if (rc)
-			json_runconf(rc);
-		else
-			printf("null");
-		printf("}\n");
+		json_t *j = json_instance(in), *argv = json_array();
+		for (size_t i = 0; i < av.n; i++)
+			json_array_append_new(argv, jout_str(av.v[i]));
+		json_object_set_new(j, "dir", jout_str(in->dir));
+		json_object_set_new(j, "console_log", jout_str(log));
+		json_object_set_new(j, "argv", argv);
+		json_object_set_new(j, "run_config", rc ? json_runconf(rc) : json_null());
+		jout_print(stdout, j, "\n");
 	} else {
 		char t1[32], t2[32];
 		char *st = instance_status_text(in);

@@ -38,6 +38,7 @@
 #include "accel.h"
 #include "cli_common.h"
 #include "instance.h"
+#include "jout.h"
 #include "portprobe.h"
 #include "qemu.h"
 #include "runconf.h"
@@ -366,20 +367,15 @@ struct run_times {
 static void print_times(const struct run_times *t, const char *accel, int exit_code, bool json)
 {
 	if (json) {
-		printf("{\"accel\":\"%s\"", accel);
-		if (t->console >= 0)
-			printf(",\"console_s\":%.3f", t->console);
-		else
-			printf(",\"console_s\":null");
-		if (t->port_num)
-			printf(",\"port\":%u,\"port_s\":", t->port_num);
-		if (t->port_num && t->port >= 0)
-			printf("%.3f", t->port);
-		else if (t->port_num)
-			printf("null");
+		json_t *o = json_pack("{s:s,s:o}", "accel", accel, "console_s",
+				      t->console >= 0 ? jout_secs(t->console) : json_null());
+		if (t->port_num) {
+			json_object_set_new(o, "port", json_integer(t->port_num));
+			json_object_set_new(o, "port_s", t->port >= 0 ? jout_secs(t->port) : json_null());
+		}
 		if (exit_code >= 0)
-			printf(",\"exit\":%d", exit_code);
-		printf("}\n");
+			json_object_set_new(o, "exit", json_integer(exit_code));
+		jout_print(stdout, o, "\n");
 		fflush(stdout);
 		return;
 	}

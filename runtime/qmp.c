@@ -1,12 +1,14 @@
 /* qmp.c — minimal QMP client (see qmp.h).
  *
- * QMP speaks one JSON object per line. We read line by line with poll()
- * timeouts; no JSON library: the replies we need are recognised by their
- * top-level key, which QEMU always writes first ({"return": ...},
- * {"error": ...}, {"event": ...}, {"QMP": ...}). */
+ * QMP speaks one JSON object per line. Lines are read with poll() against
+ * one deadline per call (timeout_ms in all, not per byte) and at most
+ * QMP_LINE_MAX bytes; commands are built and replies parsed with jansson
+ * ({"return": ...}, {"error": {"class", "desc"}}, {"event": ...},
+ * {"QMP": ...}). */
 #include "qmp.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
@@ -17,6 +19,8 @@
 #include <unistd.h>
 
 #include "util.h"
+
+#define QMP_LINE_MAX (1 << 20)
 
 static int connect_unix(const char *path, char **err)
 {
@@ -52,14 +56,16 @@ out:
 	return fd;
 }
 
-/* Read one line (without '\n'); caller frees. Returns 0 or -1. */
-static int read_line(int fd, int timeout_ms, char **line, char **err)
+/* Read one line (without '\n') before deadline (now_monotonic() seconds);
+ * caller frees. Returns 0 or -1 with *err. */
+static int read_line(int fd, double deadline, char **line, char **err)
 {
 	struct strbuf sb;
 	sb_init(&sb);
 	for (;;) {
+		int left = (int)((deadline - now_monotonic()) * 1000.0);
 		struct pollfd p = {.fd = fd, .events = POLLIN};
-		int r = poll(&p, 1, timeout_ms);
+		int r = left > 0 ? poll(&p, 1, left) : 0;
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0) {
@@ -78,6 +84,11 @@ static int read_line(int fd, int timeout_ms, char **line, char **err)
 		}
 		if (c == '\n')
 			break;
+		if (sb.len >= QMP_LINE_MAX) {
+			*err = xasprintf("QMP: a reply line longer than %d bytes", QMP_LINE_MAX);
+			sb_free(&sb);
+			return -1;
+		}
 		sb_addc(&sb, c);
 	}
 	sb_cstr(&sb);
@@ -100,55 +111,75 @@ static int write_all(int fd, const char *s, size_t n)
 	return 0;
 }
 
-static const char *skip_ws(const char *s)
+/* Send cmd (a JSON object; the reference is taken) and read lines until its
+ * reply: 0 with *reply (the "return" value; caller decrefs; reply may be
+ * NULL), or -1 with *err ("error", I/O, timeout, a line that is not JSON). */
+static int command(int fd, json_t *cmd, double deadline, json_t **reply, char **err)
 {
-	while (*s == ' ' || *s == '\t' || *s == '\r')
-		s++;
-	return s;
-}
-
-int qmp_command(int fd, const char *json, int timeout_ms, char **reply, char **err)
-{
-	if (write_all(fd, json, strlen(json)) < 0 || write_all(fd, "\n", 1) < 0) {
+	char *text = json_dumps(cmd, JSON_COMPACT);
+	json_decref(cmd);
+	if (!text) {
+		*err = xstrdup("QMP: cannot encode the command");
+		return -1;
+	}
+	int w = write_all(fd, text, strlen(text)) < 0 || write_all(fd, "\n", 1) < 0 ? -1 : 0;
+	free(text);
+	if (w < 0) {
 		*err = xasprintf("QMP: send failed: %s", strerror(errno));
 		return -1;
 	}
 	for (;;) {
 		char *line = NULL;
-		if (read_line(fd, timeout_ms, &line, err) < 0)
+		if (read_line(fd, deadline, &line, err) < 0)
 			return -1;
-		const char *s = skip_ws(line);
-		if (str_startswith(s, "{\"return\"")) {
+		json_error_t je;
+		json_t *msg = json_loads(line, 0, &je);
+		free(line);
+		if (!json_is_object(msg)) {
+			*err = msg ? xstrdup("QMP: a reply that is not a JSON object")
+				   : xasprintf("QMP: a reply that is not JSON: %s", je.text);
+			json_decref(msg);
+			return -1;
+		}
+		json_t *ret = json_object_get(msg, "return");
+		if (ret) {
 			if (reply)
-				*reply = line;
-			else
-				free(line);
+				*reply = json_incref(ret);
+			json_decref(msg);
 			return 0;
 		}
-		if (str_startswith(s, "{\"error\"")) {
-			*err = xasprintf("QMP error: %s", s);
-			free(line);
+		json_t *e = json_object_get(msg, "error");
+		if (e) {
+			const char *cls = json_string_value(json_object_get(e, "class"));
+			const char *desc = json_string_value(json_object_get(e, "desc"));
+			char *ecls = str_escape(cls ? cls : "?"), *edesc = str_escape(desc ? desc : "");
+			*err = xasprintf("QMP error: %s: %s", ecls, edesc);
+			free(ecls);
+			free(edesc);
+			json_decref(msg);
 			return -1;
 		}
-		free(line); /* event or greeting */
+		json_decref(msg); /* an event or the greeting */
 	}
 }
 
-int qmp_connect(const char *sock_path, int timeout_ms, char **err)
+static int connect_qmp(const char *sock_path, double deadline, char **err)
 {
 	int fd = connect_unix(sock_path, err);
 	if (fd < 0)
 		return -1;
 	char *greeting = NULL;
-	if (read_line(fd, timeout_ms, &greeting, err) < 0)
+	if (read_line(fd, deadline, &greeting, err) < 0)
 		goto fail;
-	bool ok = strstr(greeting, "\"QMP\"") != NULL;
+	json_t *g = json_loads(greeting, 0, NULL);
+	bool ok = json_is_object(g) && json_object_get(g, "QMP");
+	json_decref(g);
 	free(greeting);
 	if (!ok) {
 		*err = xasprintf("%s: not a QMP socket", sock_path);
 		goto fail;
 	}
-	if (qmp_command(fd, "{\"execute\":\"qmp_capabilities\"}", timeout_ms, NULL, err) < 0)
+	if (command(fd, json_pack("{s:s}", "execute", "qmp_capabilities"), deadline, NULL, err) < 0)
 		goto fail;
 	return fd;
 fail:
@@ -158,64 +189,32 @@ fail:
 
 int qmp_execute(const char *sock_path, const char *execute, int timeout_ms, char **err)
 {
-	int fd = qmp_connect(sock_path, timeout_ms, err);
+	double deadline = now_monotonic() + timeout_ms / 1000.0;
+	int fd = connect_qmp(sock_path, deadline, err);
 	if (fd < 0)
 		return -1;
-	char *cmd = xasprintf("{\"execute\":\"%s\"}", execute);
-	int r = qmp_command(fd, cmd, timeout_ms, NULL, err);
-	free(cmd);
+	int r = command(fd, json_pack("{s:s}", "execute", execute), deadline, NULL, err);
 	close(fd);
 	return r;
-}
-
-/* Decode the JSON string starting after the opening quote at s. */
-static char *json_unescape(const char *s)
-{
-	struct strbuf sb;
-	sb_init(&sb);
-	for (; *s && *s != '"'; s++) {
-		if (*s != '\\') {
-			sb_addc(&sb, *s);
-			continue;
-		}
-		s++;
-		switch (*s) {
-		case 'n': sb_addc(&sb, '\n'); break;
-		case 'r': sb_addc(&sb, '\r'); break;
-		case 't': sb_addc(&sb, '\t'); break;
-		case 'u':
-			/* ASCII only; others become '?' */
-			if (s[1] && s[2] && s[3] && s[4]) {
-				unsigned v = (unsigned)strtoul((char[]){s[1], s[2], s[3], s[4], 0}, NULL, 16);
-				sb_addc(&sb, v < 128 ? (char)v : '?');
-				s += 4;
-			}
-			break;
-		case 0: s--; break;
-		default: sb_addc(&sb, *s); break;
-		}
-	}
-	sb_cstr(&sb);
-	return sb_detach(&sb);
 }
 
 int qmp_hmp(const char *sock_path, const char *command_line, int timeout_ms,
 	    char **out, char **err)
 {
-	int fd = qmp_connect(sock_path, timeout_ms, err);
+	double deadline = now_monotonic() + timeout_ms / 1000.0;
+	int fd = connect_qmp(sock_path, deadline, err);
 	if (fd < 0)
 		return -1;
-	char *cmd = xasprintf("{\"execute\":\"human-monitor-command\",\"arguments\":{\"command-line\":\"%s\"}}",
-			      command_line);
-	char *reply = NULL;
-	int r = qmp_command(fd, cmd, timeout_ms, &reply, err);
-	free(cmd);
+	json_t *reply = NULL;
+	int r = command(fd,
+			json_pack("{s:s,s:{s:s}}", "execute", "human-monitor-command", "arguments", "command-line",
+				  command_line),
+			deadline, &reply, err);
 	close(fd);
 	if (r < 0)
 		return -1;
-	const char *q = strstr(reply, "\"return\"");
-	q = q ? strchr(q + 8, '"') : NULL;
-	*out = q ? json_unescape(q + 1) : xstrdup("");
-	free(reply);
+	const char *text = json_string_value(reply);
+	*out = xstrdup(text ? text : "");
+	json_decref(reply);
 	return 0;
 }

@@ -1,6 +1,7 @@
 /* test_util.c — read_file (sizes that stat does not tell, files read to
  * their exact size) and the digest memo (digestmemo.h): digests right,
- * remembered by identity, forgotten on change, torn memos ignored. */
+ * remembered by identity, forgotten on change, torn memos ignored; and
+ * jout (JSON output): untrusted text stays valid JSON and terminal-safe. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +18,7 @@
 
 #include "digest.h"
 #include "digestmemo.h"
+#include "jout.h"
 #include "util.h"
 
 static char *scratch(void)
@@ -164,11 +166,49 @@ static void test_memo(void **state)
 	free(dir);
 }
 
+/* what jout_print writes for jout_str(in) */
+static void expect_json(const char *in, const char *want)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	assert_non_null(f);
+	assert_int_equal(jout_print(f, jout_str(in), NULL), 0);
+	fclose(f);
+	assert_string_equal(buf, want);
+	free(buf);
+}
+
+static void test_jout(void **state)
+{
+	(void)state;
+	expect_json(NULL, "null");
+	expect_json("plain", "\"plain\"");
+	expect_json("q\"b\\n\nt", "\"q\\\"b\\\\n\\nt\"");
+	/* C0 controls: JSON escapes (the value keeps them, the text is safe) */
+	expect_json("\x1b[31mred\a\r", "\"\\u001B[31mred\\u0007\\r\"");
+	/* valid UTF-8 passes; DEL, C1 (CSI) and bytes that are not UTF-8
+	 * become their C escape as text */
+	expect_json("caf\xc3\xa9", "\"caf\xc3\xa9\"");
+	expect_json("a\x7f", "\"a\\\\x7f\"");
+	expect_json("\xc2\x9b" "2J", "\"\\\\xc2\\\\x9b2J\"");
+	expect_json("bad\xff\xfe", "\"bad\\\\xff\\\\xfe\"");
+	/* seconds to the millisecond */
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	assert_int_equal(jout_print(f, json_pack("[o,o,o]", jout_secs(0.1234), jout_secs(12.0), jout_secs(1234.5678)), "\n"), 0);
+	fclose(f);
+	assert_string_equal(buf, "[0.123,12.0,1234.568]\n");
+	free(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_read_file_sizes),
 		cmocka_unit_test(test_memo),
+		cmocka_unit_test(test_jout),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
