@@ -4,7 +4,8 @@
 #   make asan       build ./smolc-asan (ASan+UBSan); make check SAN=1 runs the tests with it
 #   make test       everything CI runs (installs deps, tests normal + ASan, fuzz)
 #   make deps       install the Debian packages the build and tests need
-#   make install PREFIX=/usr/local
+#   make install PREFIX=/usr/local   (smolc, its manual smolc.1, bash completion)
+#   make doc        build/smolc.1 and build/smolc.bash only
 #   make demo       build and boot examples/hello (the README's main command)
 
 PREFIX  ?= /usr/local
@@ -59,7 +60,7 @@ UNIT_SRCS = $(wildcard tests/unit/test_*.c)
 UNIT_BINS = $(patsubst tests/unit/%.c,build/tests/%,$(UNIT_SRCS))
 UNIT_SAN  = $(patsubst tests/unit/%.c,build/tests-san/%,$(UNIT_SRCS))
 
-.PHONY: all check asan deps install clean demo fuzz fuzzers unit bench test
+.PHONY: all check asan deps install clean demo doc fuzz fuzzers unit bench test
 .SECONDARY:
 .DELETE_ON_ERROR:
 
@@ -155,9 +156,21 @@ deps:
 test:
 	@tests/ci.sh
 
-install: smolc
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/smolc
+# The manual and the bash completion, generated from the commands' option
+# tables (smolc --dump-man / --dump-completion: they cannot drift from --help).
+build/smolc.1: cli/smolc.1.in smolc
+	@echo '  MAN     $@'; { sed '/@COMMANDS@/,$$d' cli/smolc.1.in && ./smolc --dump-man && \
+	  sed '1,/@COMMANDS@/d' cli/smolc.1.in; } >$@.tmp && mv $@.tmp $@
+build/smolc.bash: smolc
+	@echo '  GEN     $@'; ./smolc --dump-completion >$@.tmp && mv $@.tmp $@
+doc: build/smolc.1 build/smolc.bash
+
+install: smolc build/smolc.1 build/smolc.bash
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/smolc $(DESTDIR)$(PREFIX)/share/man/man1 \
+	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions
 	install -m 0755 smolc $(DESTDIR)$(PREFIX)/bin/smolc
+	install -m 0644 build/smolc.1 $(DESTDIR)$(PREFIX)/share/man/man1/smolc.1
+	install -m 0644 build/smolc.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/smolc
 	cp -R sets services $(DESTDIR)$(PREFIX)/share/smolc/
 
 # deps first (tests/demo.sh installs them, then builds smolc)

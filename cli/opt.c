@@ -6,6 +6,83 @@
 #include <stdlib.h>
 #include <string.h>
 
+enum opt_dump_mode opt_dump_mode = OPT_DUMP_NONE;
+
+void opt_man_text(FILE *out, const char *s)
+{
+	bool bol = true;
+	for (; *s; s++) {
+		if (bol && (*s == '.' || *s == '\''))
+			fputs("\\&", out);
+		bol = false;
+		if (*s == '\\') {
+			fputs("\\e", out);
+		} else if (*s == '\n') {
+			if (!s[1])
+				break;
+			fputc('\n', out);
+			bol = true;
+		} else {
+			fputc(*s, out);
+		}
+	}
+	fputc('\n', out);
+}
+
+/* An option's names as mdoc: "Fl d , Fl \-detach" (with "Ar X"). */
+static void man_item(FILE *out, const struct opt *o)
+{
+	fputs(".It", out);
+	if (o->short_name)
+		fprintf(out, " Fl %c ,", o->short_name);
+	fprintf(out, " Fl \\-%s", o->name);
+	if (o->argh)
+		fprintf(out, " Ar \"%s\"", o->argh);
+	fputc('\n', out);
+}
+
+void opt_dump(const struct opt_cmd *cmd, const struct opt *opts, FILE *out)
+{
+	if (opt_dump_mode == OPT_DUMP_BASH) {
+		fprintf(out, "\t%s) opts='", cmd->name);
+		for (const struct opt *o = opts; o->kind != OPT_END; o++) {
+			if (o->short_name)
+				fprintf(out, "-%c ", o->short_name);
+			fprintf(out, "--%s ", o->name);
+		}
+		fputs("-h --help'; argopts='", out);
+		bool first = true;
+		for (const struct opt *o = opts; o->kind != OPT_END; o++) {
+			if (!o->argh)
+				continue;
+			if (o->short_name)
+				fprintf(out, "%s-%c", first ? "" : " ", o->short_name);
+			fprintf(out, "%s--%s", first && !o->short_name ? "" : " ", o->name);
+			first = false;
+		}
+		fputs("' ;;\n", out);
+		return;
+	}
+	fprintf(out, ".Nm\n.Cm %s\n", cmd->name);
+	opt_man_text(out, cmd->synopsis);
+	if (cmd->about) {
+		fputs(".Bd -literal -offset indent\n", out);
+		opt_man_text(out, cmd->about);
+		fputs(".Ed\n", out);
+	}
+	fputs(".Bl -tag -width Ds\n", out);
+	for (const struct opt *o = opts; o->kind != OPT_END; o++) {
+		man_item(out, o);
+		opt_man_text(out, o->help);
+	}
+	fputs(".It Fl h , Fl \\-help\nthis help\n.El\n", out);
+	if (cmd->footer) {
+		fputs(".Bd -literal -offset indent\n", out);
+		opt_man_text(out, cmd->footer);
+		fputs(".Ed\n", out);
+	}
+}
+
 int opt_error(const struct opt_cmd *cmd, const char *fmt, ...)
 {
 	va_list ap;
@@ -88,6 +165,10 @@ int opt_parse(const struct opt_cmd *cmd, const struct opt *opts, int argc, char 
 	      size_t *nargs)
 {
 	*nargs = 0;
+	if (opt_dump_mode != OPT_DUMP_NONE) {
+		opt_dump(cmd, opts, stdout);
+		return EXIT_OK;
+	}
 	bool only_args = false;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];

@@ -84,6 +84,22 @@ int opt_build_arg_cb(const struct opt_cmd *cmd, const char *arg, void *value);
 	OPT_STRING_("file", 'f', "FILE", "the recipe (a Smolfile, Dockerfile or SMOLerfile); the argument is\n" \
 		    "then the build context (default: the current directory)", (s))
 
+/* `smolc --dump-man` / `--dump-completion` (hidden; `make` writes
+ * build/smolc.1 and build/smolc.bash with them, so the manual and the
+ * completion come from the same tables as --help and cannot drift): main
+ * sets the mode and calls each command with `--help`; opt_parse then writes
+ * the command's options in that format on stdout (opt_dump) instead of its
+ * help, and returns 0. */
+enum opt_dump_mode { OPT_DUMP_NONE, OPT_DUMP_MAN, OPT_DUMP_BASH };
+extern enum opt_dump_mode opt_dump_mode;
+/* The command's options: in mdoc (its synopsis, about text, an .Bl -tag
+ * list of options, footer; the caller writes the .Ss line), or as the bash completion's case arm
+ * "NAME) opts='…'; argopts='…' ;;" (argopts: the options taking a value). */
+void opt_dump(const struct opt_cmd *cmd, const struct opt *opts, FILE *out);
+/* Text as mdoc text lines: backslashes as \e, a '.' or '\'' that starts a
+ * line made literal (\&); one trailing newline. */
+void opt_man_text(FILE *out, const char *s);
+
 /* Parse argv (argv[0] = the command name) with opts. Positional
  * arguments go to args[0 .. *nargs) (borrowed from argv; args has room for
  * cmd->max_args). Returns -1 to go on, 0 after printing the help for
