@@ -2,8 +2,12 @@
 # The exported container runs the VM under podman (runc; rootful): export
 # examples/hello (the Linux test guest, booted under TCG in the container),
 # podman load + run -d -p 127.0.0.1:P:8080, the page answers through the
-# port; podman stop ends it cleanly (QEMU stopped by the entrypoint, exit
-# status 0); a guest whose /etc/rc exits 3 makes the container exit 3.
+# port; podman stop ends it cleanly: the entrypoint presses the guest's ACPI
+# power button (QMP system_powerdown), the guest powers off, exit status 0
+# (with the tiny test kernel, which has no ACPI: QEMU is stopped after the
+# grace period); a guest that ignores the button is stopped after
+# SMOLC_STOP_GRACE seconds, exit 0; a bad SMOLC_STOP_GRACE is exit 2; a
+# guest whose /etc/rc exits 3 makes the container exit 3.
 # podman's defaults do not fit these machines: crun refuses their cgroup
 # set-up (runc is used) and its default ulimits exceed the hard limits
 # (a containers.conf with lower nofile/nproc, via CONTAINERS_CONF).
@@ -66,7 +70,68 @@ run pm stop -t 30 hello-ctr
 expect_rc 0 "podman stop"
 assert_eq 0 "$(pm inspect hello-ctr --format '{{.State.ExitCode}}')" "exit status after stop"
 run pm logs hello-ctr
-assert_contains "$OUT" "terminating on signal 15 from pid 1" "QEMU stopped by the entrypoint (not killed)"
+assert_contains "$OUT" "smolc: SIGTERM: asking the guest to power down (QMP system_powerdown; QEMU is stopped after 5s)" \
+	"the entrypoint presses the power button"
+case $(cat "$TEST_TMP/guest/KERNEL") in
+stock*)
+	assert_contains "$OUT" "init: power button" "the guest saw the power button"
+	assert_contains "$OUT" "smolc: the guest powered off" "a clean guest shutdown"
+	assert_not_contains "$OUT" "terminating on signal" "QEMU was not signalled" ;;
+*)	# the tiny kernel has no ACPI: no button to press
+	assert_contains "$OUT" "smolc: the guest did not power off within 5s: stopping QEMU" "the fallback"
+	assert_contains "$OUT" "terminating on signal 15 from pid 1" "QEMU stopped by the entrypoint (not killed)" ;;
+esac
+
+run pm run --rm -e SMOLC_STOP_GRACE=soon localhost/hello:ctr
+expect_rc 2 "a bad SMOLC_STOP_GRACE"
+assert_contains "$OUT" "smolc: SMOLC_STOP_GRACE=soon: expected seconds" "the entrypoint says what is wrong"
+
+# a guest that ignores the power button: QEMU stopped after SMOLC_STOP_GRACE
+mkdir deaf && cat >deaf/Smolfile <<EOF
+FROM scratch
+SERVICE deaf
+PROFILE linux
+SETS $TEST_TMP/guest/busybox.tar.xz
+KERNEL $TEST_TMP/guest/vmlinux
+INITRD $TEST_TMP/guest/initrd
+READONLY
+RC <<'R'
+#!/bin/sh
+# init's power-button watcher is a head(1) reading the button's events:
+# kill it (init may still be starting it; no ACPI: there is none)
+i=0
+while [ \$i -lt 25 ]; do
+	for p in /proc/[0-9]*; do
+		[ "\$(cat \$p/comm 2>/dev/null)" = head ] && kill \${p#/proc/} && i=99
+	done
+	i=\$((i + 1))
+	[ \$i -lt 25 ] && sleep 0.2
+done
+echo "deaf: ready"
+exec sleep 3600
+R
+EOF
+run "$SMOLC" build -q -o deaf/out -t deaf:1 deaf/Smolfile
+expect_rc 0 "build deaf"
+run "$SMOLC" export -q deaf:1 deaf.tar
+expect_rc 0 "export deaf"
+run pm load -i deaf.tar
+expect_rc 0 "podman load deaf"
+run pm run -d --name deaf-ctr -e SMOLC_STOP_GRACE=2 localhost/deaf:1
+expect_rc 0 "podman run -d deaf"
+for i in $(seq 1 240); do
+	pm logs deaf-ctr 2>&1 | grep -q "deaf: ready" && break
+	[ "$(pm inspect deaf-ctr --format '{{.State.Running}}')" = true ] ||
+		fail "the deaf container stopped: $(pm logs deaf-ctr 2>&1 | tail -n 20)"
+	sleep 1
+done
+run pm stop -t 30 deaf-ctr
+expect_rc 0 "podman stop deaf"
+assert_eq 0 "$(pm inspect deaf-ctr --format '{{.State.ExitCode}}')" "exit status after a stop past the grace period"
+run pm logs deaf-ctr
+assert_contains "$OUT" "QEMU is stopped after 2s" "SMOLC_STOP_GRACE sets the grace period"
+assert_contains "$OUT" "smolc: the guest did not power off within 2s: stopping QEMU" "the fallback after the grace period"
+assert_contains "$OUT" "terminating on signal 15 from pid 1" "QEMU stopped by the entrypoint"
 
 # the guest's rc status is the container's
 mkdir rc3 && cat >rc3/Smolfile <<EOF

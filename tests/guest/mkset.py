@@ -79,6 +79,14 @@ trap 'stop poweroff' USR2
 trap 'stop halt' USR1
 trap 'stop reboot' TERM
 trap '' INT HUP
+# the ACPI power button (QEMU's system_powerdown: `smolc stop`, a container's
+# SIGTERM) powers off cleanly, as NetBSD's powerd(8) does: its input device
+# (/dev/input/eventN, Linux's button and evdev drivers) reports a press
+for e in /sys/class/input/event*; do
+	grep -qx "Power Button" "$e/device/name" 2>/dev/null || continue
+	{ head -c 1 "/dev/input/${e##*/}" >/dev/null 2>&1 && echo "init: power button" >/dev/console &&
+		kill -USR2 1; } &
+done
 
 # rc runs in the background so the traps above fire while it runs
 # (ash defers traps until a foreground command ends)

@@ -31,8 +31,10 @@ BUSYBOX=${BUSYBOX:-/bin/busybox}
 # The modules the guest needs (their dependencies come by themselves):
 # virtio-mmio disk and network, ext2 (the ext4 driver), crc32c (ext4's
 # softdep), 9p shares, and qemu_fw_cfg (CONFIG_FW_CFG_SYSFS=m in Debian's
-# config: /sys/firmware/qemu_fw_cfg, where `smolc run -e/-E` values show).
-MODULES="virtio_mmio virtio_blk virtio_net ext4 crc32c_generic 9pnet_virtio 9p qemu_fw_cfg"
+# config: /sys/firmware/qemu_fw_cfg, where `smolc run -e/-E` values show),
+# button and evdev (the ACPI power button QEMU's system_powerdown presses,
+# as /dev/input/eventN: the guest's init powers off on it).
+MODULES="virtio_mmio virtio_blk virtio_net ext4 crc32c_generic 9pnet_virtio 9p qemu_fw_cfg button evdev"
 # Bump when the recipe below changes in a way that changes the output.
 RECIPE=1
 
@@ -119,7 +121,8 @@ mkdir "$work/x"
 dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$work/x" --wildcards \
 	'./boot/vmlinuz-*' './boot/config-*' \
 	'./lib/modules/*/kernel/drivers/virtio/*' './lib/modules/*/kernel/drivers/block/*' \
-	'./lib/modules/*/kernel/drivers/firmware/*' \
+	'./lib/modules/*/kernel/drivers/firmware/*' './lib/modules/*/kernel/drivers/acpi/*' \
+	'./lib/modules/*/kernel/drivers/input/*' \
 	'./lib/modules/*/kernel/drivers/net/*' './lib/modules/*/kernel/net/*' \
 	'./lib/modules/*/kernel/fs/*' './lib/modules/*/kernel/lib/*' './lib/modules/*/kernel/crypto/*' ||
 	die "$deb: cannot unpack (dpkg-deb --fsys-tarfile | tar -x)"
