@@ -254,7 +254,8 @@ int cli_record_image(void *ctx, const struct build_result *r, char **stored_as, 
 	sp.initrd_path = r->initrd;
 	sp.initrd_sha256 = r->initrd_sha256;
 	sp.run_config = r->store_run_config;
-	if (store_put(st, &sp, err) < 0 || store_tag(st, name, tag, r->key, err) < 0)
+	char id[65];
+	if (store_put(st, &sp, id, err) < 0 || store_tag(st, name, tag, id, err) < 0)
 		goto out;
 	*stored_as = xasprintf("%s:%s", name, tag);
 	rc = 0;

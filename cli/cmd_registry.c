@@ -769,9 +769,10 @@ int cmd_pull(int argc, char **argv)
 	sp.created = json_string_value(created);
 	local_name = xasprintf("%s/%s", ref.host, ref.repo);
 	local_tag = ref.tag ? xstrdup(ref.tag) : xasprintf("sha256-%.12s", ref.digest + 7);
-	int put = store_put(s, &sp, &err);
+	char id[65];
+	int put = store_put(s, &sp, id, &err);
 	free(source);
-	if (put < 0 || store_tag(s, local_name, local_tag, sp.id, &err) < 0)
+	if (put < 0 || store_tag(s, local_name, local_tag, id, &err) < 0)
 		goto fail;
 	if (o.json) {
 		json_t *res = json_object();
@@ -780,7 +781,7 @@ int cmd_pull(int argc, char **argv)
 		char *nt = xasprintf("%s:%s", local_name, local_tag);
 		json_object_set_new(res, "image", json_string(nt));
 		free(nt);
-		json_object_set_new(res, "id", json_string(sp.id));
+		json_object_set_new(res, "id", json_string(id));
 		json_object_set_new(res, "key", key ? json_string(key) : json_null());
 		json_object_set_new(res, "catalog_kernel", json_boolean(kpath != NULL));
 		json_print(res);
@@ -788,7 +789,7 @@ int cmd_pull(int argc, char **argv)
 	}
 	if (!o.ro.quiet)
 		fprintf(stderr, "smolc: pulled %s as %s:%s (%s %.12s)\n", refstr, local_name, local_tag,
-			key ? "image key" : "disk sha256", sp.id);
+			key ? "image key" : "disk sha256", key ? key : id);
 	rc = EXIT_OK;
 	goto out;
 fail:

@@ -655,26 +655,42 @@ static char *now_rfc3339(void)
 	return xstrdup(buf);
 }
 
-int store_put(struct store *s, const struct store_put *p, char **err)
+/* Is images/<id> intact and holding this run config (and initrd or not)?
+ * 1 yes, 2 intact with another run config, 0 absent or damaged. */
+static int entry_state(struct store *s, const char *id, const char *want_rc, bool has_initrd)
+{
+	struct store_meta old;
+	if (store_verify(s, id, &old, NULL) < 0)
+		return 0;
+	int st = !strcmp(old.run_config_sha256, want_rc) && old.has_initrd == has_initrd ? 1 : 2;
+	store_meta_clear(&old);
+	return st;
+}
+
+int store_put(struct store *s, const struct store_put *p, char id_out[65], char **err)
 {
 	if (!store_id_valid(p->id)) {
 		set_err(err, "image store: '%s' is not an image id", p->id);
 		return -1;
 	}
-	struct store_meta old;
-	char want_rc[65];
+	char id[65], want_rc[65];
+	memcpy(id, p->id, 65);
 	sha256_hex(p->run_config, strlen(p->run_config), want_rc);
-	bool same = false;
-	if (store_verify(s, p->id, &old, NULL) == 0) {
+	int have = entry_state(s, id, want_rc, p->initrd_path != NULL);
+	if (have == 2) {
 		/* the same disk with another run config (PORTS, MEM, an INITRD
-		 * added…) is stored anew: the run config is not in the id */
-		same = !strcmp(old.run_config_sha256, want_rc) && old.has_initrd == (p->initrd_path != NULL);
-		store_meta_clear(&old);
+		 * added…): an entry of its own, so that the images already
+		 * tagged keep theirs */
+		char *salt = xasprintf("%s\n%s\n%d", p->id, want_rc, p->initrd_path != NULL);
+		sha256_hex(salt, strlen(salt), id);
+		free(salt);
+		have = entry_state(s, id, want_rc, p->initrd_path != NULL);
 	}
-	if (same) {
+	memcpy(id_out, id, 65);
+	if (have == 1) {
 		/* already stored and intact: keep it (record a digest we learnt) */
 		if (p->disk_sha256)
-			store_set_sha256(s, p->id, "disk", p->disk_sha256, NULL);
+			store_set_sha256(s, id, "disk", p->disk_sha256, NULL);
 		if (p->disk_owned)
 			unlink(p->disk_path);
 		if (p->kernel_owned)
@@ -689,7 +705,7 @@ int store_put(struct store *s, const struct store_put *p, char **err)
 	int rc = -1;
 	char *dp = path_join(dir, "disk.img"), *kp = path_join(dir, "kernel"), *yp = path_join(dir, "run.yaml");
 	char *ip = path_join(dir, "initrd");
-	char *final = store_path(s, p->id, NULL);
+	char *final = store_path(s, id, NULL);
 	struct store_meta m;
 	memset(&m, 0, sizeof(m));
 	if (place_file(p->disk_path, p->disk_owned, p->disk_may_link, dp, err) < 0 ||
@@ -721,7 +737,7 @@ int store_put(struct store *s, const struct store_put *p, char **err)
 		if (p->initrd_sha256)
 			snprintf(m.initrd.sha256, sizeof(m.initrd.sha256), "%s", p->initrd_sha256);
 	}
-	memcpy(m.id, p->id, 65);
+	memcpy(m.id, id, 65);
 	if (p->key && *p->key)
 		snprintf(m.key, sizeof(m.key), "%s", p->key);
 	if (p->disk_sha256)
@@ -739,7 +755,7 @@ int store_put(struct store *s, const struct store_put *p, char **err)
 	store_lock(s);
 	if (rename(dir, final) < 0) {
 		if (errno == ENOTEMPTY || errno == EEXIST) {
-			/* a damaged entry, or one with another run config: replace it */
+			/* a damaged entry: replace it */
 			char *trash = mktemp_dir(s, "trash", err);
 			if (trash) {
 				rmdir(trash);
@@ -798,6 +814,9 @@ int store_set_sha256(struct store *s, const char *id, const char *which, const c
 
 /* ---- refs ---- */
 
+static char *drop_unused(struct store *s, const char *id);
+static int read_ref(const char *rp, char id[65], char **err);
+
 int store_tag(struct store *s, const char *name, const char *tag, const char *id, char **err)
 {
 	if (!store_name_valid(name) || !store_tag_valid(tag) || !store_id_valid(id)) {
@@ -815,12 +834,22 @@ int store_tag(struct store *s, const char *name, const char *tag, const char *id
 	char *dir = path_dirname(rp);
 	int rc = 0;
 	char *line = xasprintf("%s\n", id);
+	char before[65] = "", *trash = NULL;
 	store_lock(s);
+	bool moved = read_ref(rp, before, NULL) == 0 && strcmp(before, id);
 	if (mkdir_p(dir, 0755) < 0 || write_file_atomic(rp, line, strlen(line), 0644) < 0) {
 		set_err(err, "image store: writing %s: %s", rp, strerror(errno));
 		rc = -1;
+	} else if (moved) {
+		/* the image the tag named before goes when no tag names it any
+		 * more (as with rmi): a rebuild does not leave its old disk behind */
+		trash = drop_unused(s, before);
 	}
 	store_unlock(s);
+	if (trash) {
+		remove_tree(trash);
+		free(trash);
+	}
 	free(line);
 	free(dir);
 	free(rp);
@@ -923,6 +952,27 @@ static int count_uses(void *ctx, const char *name, const char *tag, const char *
 	return 0;
 }
 
+/* With the lock held: when no tag names image id, move it out of images/
+ * and return where it went (the caller removes that tree after unlocking;
+ * frees the string), else NULL. */
+static char *drop_unused(struct store *s, const char *id)
+{
+	struct uses u = {id, 0};
+	if (walk_refs(s, count_uses, &u, NULL) < 0 || u.n)
+		return NULL;
+	char *ip = store_path(s, id, NULL);
+	char *trash = mktemp_dir(s, "trash", NULL);
+	if (trash) {
+		rmdir(trash);
+		if (rename(ip, trash) < 0) {
+			free(trash);
+			trash = NULL;
+		}
+	}
+	free(ip);
+	return trash;
+}
+
 int store_untag(struct store *s, const char *name, const char *tag, bool *removed_image, char **err)
 {
 	*removed_image = false;
@@ -948,29 +998,13 @@ int store_untag(struct store *s, const char *name, const char *tag, bool *remove
 	rmdir(dir); /* when it was the name's last tag */
 	free(dir);
 	free(rp);
-	if (r == 0) {
-		struct uses u = {id, 0};
-		if (walk_refs(s, count_uses, &u, err) < 0) {
-			store_unlock(s);
-			return -1;
-		}
-		if (!u.n) {
-			char *ip = store_path(s, id, NULL);
-			char *trash = mktemp_dir(s, "trash", NULL);
-			if (trash) {
-				rmdir(trash);
-				if (rename(ip, trash) == 0)
-					*removed_image = true;
-				store_unlock(s);
-				remove_tree(trash);
-				free(trash);
-				free(ip);
-				return 0;
-			}
-			free(ip);
-		}
-	}
+	char *trash = r == 0 ? drop_unused(s, id) : NULL;
 	store_unlock(s);
+	if (trash) {
+		*removed_image = true;
+		remove_tree(trash);
+		free(trash);
+	}
 	return 0;
 }
 

@@ -23,7 +23,9 @@
  * <id> is the image key of a smolc build (64 hex; builds are
  * reproducible, so the key names the bytes), or, for an image pulled
  * without smolc's run-config layer (an anchor image), the SHA-256 of its
- * disk. <escaped name> percent-encodes every byte but [A-Za-z0-9._-].
+ * disk; a second run config for the same disk gets an id derived from
+ * both (store_put). An image no tag names is deleted (store_tag,
+ * store_untag). <escaped name> percent-encodes every byte but [A-Za-z0-9._-].
  *
  * Content addressed, stored once: an entry is made in tmp/ and renamed to
  * images/<id>; an id already present (and intact) is kept. The disk and
@@ -119,11 +121,17 @@ struct store_put {
 	const char *created;      /* NULL = now */
 };
 
-/* Store an image under its id (kept when already there and intact).
- * Returns 1 when stored now, 0 when it was there, -1 on error. */
-int store_put(struct store *s, const struct store_put *p, char **err);
+/* Store an image under its id (kept when already there and intact), and
+ * say in id_out under which id it is: p->id, or — when images/<p->id>
+ * holds the same disk with another run config (other PORTS, MEM, kernel
+ * or INITRD) — the SHA-256 of "<p->id>\n<run config sha256>\n<0|1>", so
+ * that images already tagged keep their run config. Returns 1 when
+ * stored now, 0 when it was there, -1 on error. */
+int store_put(struct store *s, const struct store_put *p, char id_out[65], char **err);
 
-/* Point NAME:TAG at id (which must be stored). Replaces an existing tag. */
+/* Point NAME:TAG at id (which must be stored). Replaces an existing tag;
+ * the image it named before is deleted when no tag names it any more
+ * (a rebuild leaves no untagged image behind). */
 int store_tag(struct store *s, const char *name, const char *tag, const char *id, char **err);
 
 /* The id NAME:TAG names: 0 with id filled, 1 when there is no such tag

@@ -4,7 +4,8 @@
 # `tag`, `rmi`, `run NAME[:TAG]` from another directory (the stored disk is
 # never written: snapshot=on); -o still writes <service>-<arch>.img/.yaml;
 # the store shares bytes with the outputs only when safe (hard link for a
-# READONLY image, copy otherwise); a damaged entry is refused, not run.
+# READONLY image, copy otherwise); a damaged entry is refused, not run;
+# a rebuild deletes the image its tag named when no other tag names it.
 set -euo pipefail
 . "$ROOT/tests/lib/common.sh"
 export SMOLC_CACHE=$TEST_TMP/cache SMOLC_DATA=$TEST_TMP/data
@@ -118,6 +119,18 @@ run "$SMOLC" build -o out
 expect_rc 0 "readonly build"
 key2=$(printf '%s\n' "$OUT" | sed -n 's/^  key     //p')
 assert_eq "$(stat -c %i out/demo-amd64.img)" "$(stat -c %i "$SMOLC_DATA/images/$key2/disk.img")" "readonly disk inode"
+
+# an edit-build loop leaves no untagged image behind: the image a tag
+# named before goes when no other tag names it (key2 goes at the first
+# edit; key stays, other:x and …/demo:v1 name it)
+for i in 1 2 3; do
+	sed -i "s/^echo hi.*/echo hi $i/" Smolfile
+	run "$SMOLC" build -q -o out
+	expect_rc 0 "edit $i"
+done
+assert_eq 2 "$(ls "$SMOLC_DATA/images" | wc -l)" "images after three edits"
+[ ! -e "$SMOLC_DATA/images/$key2" ] || fail "the untagged readonly image was left behind"
+[ -e "$d" ] || fail "an image that two tags name was deleted"
 
 # rmi of every tag deletes the image
 run "$SMOLC" rmi demo other:x reg.example:5000/team/demo:v1
