@@ -72,6 +72,8 @@ got=$(complete_words smolc run --dry)
 [ "$got" = --dry-run ] || fail "smolc run --dry<TAB>: '$got'"
 got=$(complete_words smolc --debug build --build)
 [ "$got" = --build-arg ] || fail "smolc --debug build --build<TAB>: '$got'"
+got=$(complete_words smolc help ru)
+[ "$got" = run ] || fail "smolc help ru<TAB>: '$got'"
 got=$(complete_words smolc cache p)
 [ "$got" = prune ] || fail "smolc cache p<TAB>: '$got'"
 mkdir -p "$TEST_TMP/cwd" && touch "$TEST_TMP/cwd/conf.txt"
