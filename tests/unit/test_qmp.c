@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,15 +75,19 @@ static void serve(struct server *sv, const char *const *script)
 	close(l);
 }
 
-static int finish(struct server *sv)
+/* Wait for the server (killed first unless it ends by itself); its exit
+ * status, -1 when it was killed. */
+static int finish_(struct server *sv, bool stop)
 {
 	int st = 0;
-	kill(sv->pid, SIGTERM);
+	if (stop)
+		kill(sv->pid, SIGTERM);
 	waitpid(sv->pid, &st, 0);
 	unlink(sv->path);
 	rmdir(sv->dir);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
+#define finish(sv) finish_(sv, true)
 
 #define GREETING "{\"QMP\": {\"version\": {}, \"capabilities\": []}}\n"
 #define CAPS_OK "@{\"execute\":\"qmp_capabilities\"}\n{\"return\": {}}\n"
@@ -101,7 +106,7 @@ static void test_hmp_reply(void **state)
 	assert_int_equal(qmp_hmp(sv.path, "say \"hi\"", 5000, &out, &err), 0);
 	assert_string_equal(out, "a\xc3\xa9\"b\n\x1b");
 	free(out);
-	assert_int_equal(finish(&sv), 0);
+	assert_int_equal(finish_(&sv, false), 0);
 }
 
 static void test_error_reply(void **state)
