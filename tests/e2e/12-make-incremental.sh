@@ -12,6 +12,9 @@ ROOT=${ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 TEST_TMP=${TEST_TMP:-$(mktemp -d)}
 fail() { echo "FAIL: $*"; exit 1; }
 skip() { echo "skip: $*"; exit 77; }
+# run from `make test`, make's variables would make the inner makes print
+# "Entering directory" lines (and pass on -j/-s): a make of its own here
+unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES
 command -v make >/dev/null || skip "make not installed (tests/deps.sh)"
 [ -d "$ROOT/build/obj" ] || skip "$ROOT has not been built (run make first)"
 
@@ -29,7 +32,7 @@ cd "$snap" || exit 1
 make -s -j2 smolc unit >make1.log 2>&1 || { cat make1.log; fail "make smolc unit failed in the snapshot"; }
 for t in all smolc unit; do
 	make -q "$t" || fail "make -q $t: '$t' is out of date right after make ($(make -n "$t" 2>&1 | head -5))"
-	out=$(make -n "$t" 2>&1 | grep -v "^make: \(Nothing to be done for\|'.*' is up to date\)")
+	out=$(make -n "$t" 2>&1 | grep -v "^make\(\[[0-9]*\]\)\?: \(Nothing to be done for\|'.*' is up to date\|Entering directory\|Leaving directory\)")
 	[ -z "$out" ] || fail "a second make $t would run: $out"
 done
 echo ok
