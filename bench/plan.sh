@@ -18,7 +18,8 @@
 #   smolc check  vs `bash -n recipe.sh` (parse only); target < 50 ms
 #   startup      `smolc check` of a 2-line recipe vs `bash -n` of a 2-line
 #                script: the fixed cost of starting the process (libc and
-#                libyaml; the other libraries load on first use), so the
+#                libyaml, jansson, libcrypto; the other libraries are in
+#                libsmolc-backend.so, loaded on first use), so the
 #                figures above can be read as startup + work
 #   peak memory  of smolc plan; target < 64 MiB
 set -eu

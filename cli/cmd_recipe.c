@@ -251,7 +251,8 @@ int cmd_build(int argc, char **argv)
 		rc = recipe_arg(&cmd, file, args, nargs, &path, &context);
 	if (rc < 0) {
 		o.context = context;
-		o.remote = regcache_new(&cache_from, cache_to, ca_cert, insecure, o.quiet || o.json);
+		if (cache_from.n || cache_to) /* the registry client is in the backend */
+			o.remote = regcache_new(&cache_from, cache_to, ca_cert, insecure, o.quiet || o.json);
 		rc = build_main(&o, path, NULL);
 		regcache_free((struct build_remote *)o.remote);
 	}

@@ -32,11 +32,6 @@ struct fetch_ctx {
  * plan served from the cache never loads it (see lazylib.c). */
 static bool curl_inited;
 
-int fetch_global_init(char **err)
-{
-	return 0;
-}
-
 static int curl_init_once(char **err)
 {
 	if (curl_inited)
@@ -111,16 +106,6 @@ void fetch_result_clear(struct fetch_result *r)
 	free(r->url);
 	cache_unlock(r->lock);
 	memset(r, 0, sizeof(*r));
-}
-
-bool fetch_is_remote(const char *s)
-{
-	return s && (!strncasecmp(s, "http://", 7) || !strncasecmp(s, "https://", 8));
-}
-
-bool fetch_is_url(const char *s)
-{
-	return fetch_is_remote(s) || (s && !strncasecmp(s, "file://", 7));
 }
 
 static bool is_hex(const char *s, size_t n)

@@ -40,9 +40,9 @@
  * ("cached", "downloaded") are NOT printed here: callers print them from
  * struct fetch_result.
  *
- * Process-wide: call fetch_global_init() once at start and
- * fetch_global_cleanup() once at exit. curl_global_init itself runs on the
- * first download, so a run served from the cache never loads libcurl. */
+ * Process-wide: call fetch_global_cleanup() once at exit. curl_global_init
+ * runs on the first download, so a run served from the cache never loads
+ * libcurl. */
 #ifndef SMOLC_FETCH_H
 #define SMOLC_FETCH_H
 
@@ -50,10 +50,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <strings.h>
 
 #include "cache.h"
 
-int fetch_global_init(char **err);
 void fetch_global_cleanup(void);
 
 enum fetch_progress {
@@ -132,9 +132,16 @@ void fetch_result_clear(struct fetch_result *r);  /* NULL-safe, frees strings, r
 int fetch_file(struct fetch_ctx *f, const struct fetch_req *req,
 	       struct fetch_result *res, char **err);
 
-/* Is `s` an http(s):// or file:// URL (as opposed to a local path)? */
-bool fetch_is_url(const char *s);
-bool fetch_is_remote(const char *s);             /* http:// or https:// */
+/* Is `s` an http(s):// or file:// URL (as opposed to a local path)? Inline:
+ * a question of syntax, asked by the planner, costs no backend load. */
+static inline bool fetch_is_remote(const char *s) /* http:// or https:// */
+{
+	return s && (!strncasecmp(s, "http://", 7) || !strncasecmp(s, "https://", 8));
+}
+static inline bool fetch_is_url(const char *s)
+{
+	return fetch_is_remote(s) || (s && !strncasecmp(s, "file://", 7));
+}
 
 /* Parse a digest spec as accepted in fetch_req.digest. Returns 0 and fills
  * alg ("sha256"/"sha512", static) and hex (lowercase), or -1 with *err. */

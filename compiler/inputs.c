@@ -18,7 +18,8 @@ struct input_rec {
 
 struct inputs {
 	bool resolving;
-	struct fetch_ctx *reader;  /* offline: the cache and local files only */
+	struct fetch_ctx *reader;  /* offline: the cache and local files only; made on first use */
+	struct cache *cache;
 	struct input_rec *v;
 	size_t n, cap;
 	size_t next;               /* first request not resolved yet */
@@ -30,15 +31,25 @@ struct inputs {
 
 struct inputs *inputs_new(struct cache *cache, bool resolving)
 {
-	struct fetch_opts fo;
-	memset(&fo, 0, sizeof(fo));
-	fo.offline = true;
-	fo.quiet = true;
 	struct inputs *in = xcalloc(1, sizeof(*in));
 	in->resolving = resolving;
-	in->reader = fetch_new(cache, &fo);
+	in->cache = cache;
 	sb_init(&in->key);
 	return in;
+}
+
+/* The fetcher is in the backend (cli/backend.h): a plan whose inputs are
+ * all answered already never loads it. */
+static struct fetch_ctx *reader(struct inputs *in)
+{
+	if (!in->reader) {
+		struct fetch_opts fo;
+		memset(&fo, 0, sizeof(fo));
+		fo.offline = true;
+		fo.quiet = true;
+		in->reader = fetch_new(in->cache, &fo);
+	}
+	return in->reader;
 }
 
 void inputs_free(struct inputs *in)
@@ -105,7 +116,7 @@ enum input_state inputs_file(struct inputs *in, const struct input_req *req, str
 	char *e = NULL;
 	if (!fetch_is_remote(req->url)) {
 		/* read in place, never downloaded */
-		if (fetch_file(in->reader, &fr, &res, &e) == 0) {
+		if (fetch_file(reader(in), &fr, &res, &e) == 0) {
 			answer(in, &res, out);
 			return INPUT_OK;
 		}
@@ -130,7 +141,7 @@ enum input_state inputs_file(struct inputs *in, const struct input_req *req, str
 		return INPUT_MISSING; /* recorded this round already */
 	if (!in->resolving || req->digest) {
 		/* the cache answers for plan, and for a pin whose bytes it holds */
-		if (fetch_file(in->reader, &fr, &res, &e) == 0) {
+		if (fetch_file(reader(in), &fr, &res, &e) == 0) {
 			answer(in, &res, out);
 			return INPUT_OK;
 		}
@@ -157,6 +168,11 @@ enum input_state inputs_text(struct inputs *in, const struct input_req *req, siz
 	if (len)
 		*len = n;
 	return INPUT_OK;
+}
+
+bool inputs_pending(const struct inputs *in)
+{
+	return in->next < in->n;
 }
 
 size_t inputs_resolve(struct inputs *in, struct fetch_ctx *f)

@@ -449,7 +449,11 @@ static int src_open(struct src *s, const char *path, const char *label, char **e
 		lzma_stream init = LZMA_STREAM_INIT;
 		s->xz = init;
 		lzma_mt mt = {
-			.flags = LZMA_CONCATENATED | LZMA_FAIL_FAST,
+			/* no LZMA_FAIL_FAST: a damaged block is reported when the
+			 * output reaches it, so the error names the entry it is in
+			 * however the threads raced (one block ahead is decoded
+			 * for nothing on a damaged file) */
+			.flags = LZMA_CONCATENATED,
 			.threads = threads,
 			.timeout = 0,
 			.memlimit_threading = XZ_MT_MEMLIMIT,

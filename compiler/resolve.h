@@ -17,4 +17,7 @@ struct inputs;
  * many requests were handled (0: none were waiting: the plan is final). */
 size_t inputs_resolve(struct inputs *in, struct fetch_ctx *f);
 
+/* Are requests waiting for inputs_resolve()? (No fetcher needed to ask.) */
+bool inputs_pending(const struct inputs *in);
+
 #endif

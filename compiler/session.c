@@ -33,24 +33,9 @@ int session_open(struct session *e, const char *cache_dir, const char *mirror, b
 		free(err);
 		return -1;
 	}
-	if (fetch_global_init(&err) < 0) {
-		fprintf(stderr, "smolc: %s\n", err);
-		free(err);
-		return -1;
-	}
-	e->fetch_inited = true;
-	struct fetch_opts fo;
-	memset(&fo, 0, sizeof(fo));
-	fo.offline = offline;
-	fo.quiet = quiet;
-	const char *tries = getenv("SMOLC_FETCH_TRIES");
-	if (tries)
-		fo.tries = (unsigned)atoi(tries);
-	const char *bo = getenv("SMOLC_FETCH_BACKOFF_MS");
-	if (bo)
-		fo.backoff_ms = (unsigned)atoi(bo);
-	if (resolve)
-		e->fetch = fetch_new(e->cache, &fo);
+	e->resolve = resolve;
+	e->offline = offline;
+	e->quiet = quiet;
 	e->inputs = inputs_new(e->cache, resolve);
 	e->penv.catalog = e->catalog;
 	e->penv.inputs = e->inputs;
@@ -63,12 +48,31 @@ int session_open(struct session *e, const char *cache_dir, const char *mirror, b
 void session_close(struct session *e)
 {
 	inputs_free(e->inputs);
-	fetch_free(e->fetch);
+	if (e->fetch) {
+		fetch_free(e->fetch);
+		fetch_global_cleanup();
+	}
 	cache_free(e->cache);
 	catalog_free(e->catalog);
-	if (e->fetch_inited)
-		fetch_global_cleanup();
 	memset(e, 0, sizeof(*e));
+}
+
+static struct fetch_ctx *fetcher(struct session *e)
+{
+	if (!e->fetch) {
+		struct fetch_opts fo;
+		memset(&fo, 0, sizeof(fo));
+		fo.offline = e->offline;
+		fo.quiet = e->quiet;
+		const char *tries = getenv("SMOLC_FETCH_TRIES");
+		if (tries)
+			fo.tries = (unsigned)atoi(tries);
+		const char *bo = getenv("SMOLC_FETCH_BACKOFF_MS");
+		if (bo)
+			fo.backoff_ms = (unsigned)atoi(bo);
+		e->fetch = fetch_new(e->cache, &fo);
+	}
+	return e->fetch;
 }
 
 int session_plan(struct session *s, struct diag_ctx *d, struct recipe *r, struct plan **out)
@@ -77,7 +81,8 @@ int session_plan(struct session *s, struct diag_ctx *d, struct recipe *r, struct
 	for (unsigned round = 1;; round++) {
 		struct diag_mark m = diag_mark(d);
 		int rc = plan_make(d, r, &s->penv, out);
-		if (!s->fetch || round == SESSION_MAX_ROUNDS || inputs_resolve(s->inputs, s->fetch) == 0)
+		if (!s->resolve || round == SESSION_MAX_ROUNDS || !inputs_pending(s->inputs) ||
+		    inputs_resolve(s->inputs, fetcher(s)) == 0)
 			return rc;
 		debugf("planning round %u resolved new inputs; planning again", round);
 		diag_rollback(d, m);

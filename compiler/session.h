@@ -9,10 +9,12 @@
 struct session {
 	struct catalog *catalog;
 	struct cache *cache;
-	struct fetch_ctx *fetch;     /* resolving sessions only: the only downloader */
+	struct fetch_ctx *fetch;     /* resolving sessions only: the only downloader, made
+				      * when planning first asks for an input it lacks (the
+				      * fetcher is in the backend: cli/backend.h) */
 	struct inputs *inputs;       /* what planning reads (inputs.h) */
 	struct plan_env penv;
-	bool fetch_inited;
+	bool resolve, offline, quiet;
 };
 
 /* Open the catalog (when one is found), the cache (cache_dir, or the

@@ -49,6 +49,7 @@ add() { # name kind file
 }
 # static checks: layers and include cycles
 [ -x "$ROOT/tests/include-check.sh" ] && add lint/include-check lint "$ROOT/tests/include-check.sh"
+[ -x "$ROOT/tests/conflict-check.sh" ] && add lint/conflict-check lint "$ROOT/tests/conflict-check.sh"
 for t in "$UNIT_DIR"/test_*; do
 	[ -x "$t" ] && add "unit/${t##*/}" unit "$t"
 done

@@ -23,10 +23,10 @@ mkdir -p "$snap"
 (cd "$ROOT" && cp -a --parents Makefile VERSION grammar common compiler runtime oci cli tests/unit "$snap"/) ||
 	fail "cannot copy the sources"
 mkdir -p "$snap/build"
-for d in obj gen tests libsmolc.a; do
+for d in obj gen tests libsmolc.a libsmolc-front.a; do
 	[ -e "$ROOT/build/$d" ] && cp -a "$ROOT/build/$d" "$snap/build/"
 done
-[ -e "$ROOT/smolc" ] && cp -a "$ROOT/smolc" "$snap/"
+for f in smolc libsmolc-backend.so; do [ -e "$ROOT/$f" ] && cp -a "$ROOT/$f" "$snap/"; done
 
 cd "$snap" || exit 1
 make -s -j2 smolc unit >make1.log 2>&1 || { cat make1.log; fail "make smolc unit failed in the snapshot"; }

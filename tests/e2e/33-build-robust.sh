@@ -119,7 +119,7 @@ if [ "$(id -u)" -eq 0 ]; then
 	# the user runs a copy of smolc (and of sets/ and services/): the
 	# checkout may sit where it cannot go (a clone under a 0700 directory)
 	mkdir "$nr/bin"
-	cp "$SMOLC" "$nr/bin/"
+	cp "$SMOLC" "$(dirname "$SMOLC")"/libsmolc-backend${SMOLC_SAN:+-asan}.so "$nr/bin/"
 	cp -R "$ROOT/sets" "$ROOT/services" "$nr/"
 	NRSMOLC="$nr/bin/$(basename "$SMOLC")"
 	chown -R "$user" "$nr"

@@ -1,0 +1,124 @@
+/* backend.c — load libsmolc-backend.so on first use (see backend.h). */
+#include "backend.h"
+
+#include <dlfcn.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "exitcode.h"
+#include "opt.h"
+#include "util.h"
+
+#ifndef SMOLC_BACKEND_SO
+#define SMOLC_BACKEND_SO "libsmolc-backend.so"
+#endif
+
+static const struct smolc_backend_v1 *loaded;
+static char *where;
+
+/* The Debian package of each library the backend links, for the message
+ * when one of them is missing (dlerror names the soname first). */
+static const struct {
+	const char *soname, *package;
+} packages[] = {
+	{"libarchive.so", "libarchive13"}, {"libcurl.so", "libcurl4"}, {"libext2fs.so", "libext2fs2"},
+	{"libcom_err.so", "libcom-err2"},  {"libfdisk.so", "libfdisk1"}, {"libelf.so", "libelf1"},
+	{"libz.so", "zlib1g"},             {"libzstd.so", "libzstd1"},  {"liblzma.so", "liblzma5"},
+};
+
+static char *exe_dir(void)
+{
+	char buf[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return NULL;
+	buf[n] = '\0';
+	return path_dirname(buf);
+}
+
+const char *backend_path(void)
+{
+	free(where); /* looked up afresh: SMOLC_BACKEND may have changed */
+	where = NULL;
+	const char *env = getenv("SMOLC_BACKEND");
+	if (env && *env)
+		return where = xstrdup(env);
+	char *dir = exe_dir();
+	if (!dir)
+		return NULL;
+	char *beside = xasprintf("%s/%s", dir, SMOLC_BACKEND_SO);
+	char *installed = xasprintf("%s/../lib/smolc/%s", dir, SMOLC_BACKEND_SO);
+	free(dir);
+	if (access(beside, F_OK) == 0 || access(installed, F_OK) != 0) {
+		free(installed);
+		return where = beside;
+	}
+	free(beside);
+	return where = installed;
+}
+
+int backend_load(const struct smolc_backend_v1 **out, char **err)
+{
+	if (loaded) {
+		*out = loaded;
+		return 0;
+	}
+	const char *path = backend_path();
+	if (!path) {
+		set_err(err, "cannot find the build backend " SMOLC_BACKEND_SO ": /proc/self/exe is unreadable; "
+			     "set SMOLC_BACKEND to its path");
+		return -1;
+	}
+	if (access(path, F_OK) != 0) {
+		set_err(err, "cannot find the build backend %s: smolc is installed without it; "
+			     "reinstall smolc ('make install' puts it in PREFIX/lib/smolc/) or set SMOLC_BACKEND to its path",
+			path);
+		return -1;
+	}
+	void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (!h) {
+		const char *why = dlerror();
+		why = why ? why : "unknown error";
+		for (size_t i = 0; i < ARRAY_LEN(packages); i++)
+			if (!strncmp(why, packages[i].soname, strlen(packages[i].soname))) {
+				set_err(err, "cannot load the build backend %s: %s; install the library it needs "
+					     "(Debian package %s: apt-get install %s) and retry",
+					path, why, packages[i].package, packages[i].package);
+				return -1;
+			}
+		set_err(err, "cannot load the build backend %s: %s; reinstall smolc", path, why);
+		return -1;
+	}
+	const struct smolc_backend_v1 *b = dlsym(h, "smolc_backend_v1");
+	if (!b || !b->abi || strcmp(b->abi, SMOLC_BACKEND_ABI) || strcmp(b->version, SMOLC_VERSION)) {
+		set_err(err, "the build backend %s is not the one this smolc (%s) was built with%s%s%s; "
+			     "rebuild ('make') or reinstall smolc",
+			path, SMOLC_VERSION, b ? " (it is " : "", b ? b->version : "", b ? ")" : "");
+		dlclose(h);
+		return -1;
+	}
+	loaded = b; /* the handle stays open for the life of the process */
+	*out = b;
+	return 0;
+}
+
+const struct smolc_backend_v1 *backend_get(void)
+{
+	const struct smolc_backend_v1 *b = loaded;
+	if (!b) {
+		char *err = NULL;
+		if (backend_load(&b, &err) < 0) {
+			fprintf(stderr, "smolc: %s\n", err);
+			free(err);
+			exit(EXIT_FAIL);
+		}
+	}
+	/* the backend has its own copy of the shared code, and so of its
+	 * process-wide settings: they follow ours at every call */
+	*b->debug = smol_debug_enabled;
+	*b->dump_mode = opt_dump_mode;
+	return b;
+}
