@@ -9,7 +9,8 @@
 # do not include fetch.h or resolve.h (they read inputs through inputs.h);
 # and no module includes itself back through others: with a module = the
 # .c and .h of one name in one directory, the graph of `#include "..."`
-# has no cycle (a private header X_int.h belongs to module X). Prints each violation and exits 1; exit 0 when clean.
+# has no cycle (a private header X_int.h belongs to module X); and only the
+# backend's modules (Makefile: BACKEND_SRCS) include the heavy libraries' headers. Prints each violation and exits 1; exit 0 when clean.
 set -eu
 ROOT=${ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
 exec python3 - "$ROOT" <<'PY'
@@ -53,6 +54,17 @@ def modname(layer, name):
         base = base[:-4]
     return f"{layer}/{base}"
 inc_re = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
+# the heavy libraries' headers: only the backend's modules (the Makefile's
+# BACKEND_SRCS, linked into libsmolc-backend.so) may include them, or
+# ./smolc would need those libraries at start
+sys_re = re.compile(r'^\s*#\s*include\s+<([^>]+)>')
+heavy_re = re.compile(r'^(curl/|archive|ext2fs/|libfdisk/|zlib\.h$|zstd\.h$|lzma\.h$|libelf\.h$|gelf\.h$|et/com_err\.h$)')
+mk = open(os.path.join(root, "Makefile"), encoding="utf-8").read().replace("\\\n", " ")
+m = re.search(r'^BACKEND_SRCS\s*=(.*)$', mk, re.M)
+backend = set(m.group(1).split()) if m else set()
+if not backend:
+    print("include-check: no BACKEND_SRCS in the Makefile")
+    sys.exit(1)
 bad = 0
 graph = {}
 for l, f in files:
@@ -60,6 +72,10 @@ for l, f in files:
     graph.setdefault(mod, set())
     with open(os.path.join(root, l, f), encoding="utf-8") as fh:
         for n, line in enumerate(fh, 1):
+            sm = sys_re.match(line)
+            if sm and heavy_re.match(sm.group(1)) and f"{l}/{f}" not in backend and not f.endswith(".h"):
+                print(f"{l}/{f}:{n}: includes <{sm.group(1)}>, a library of the backend: only the Makefile's BACKEND_SRCS may")
+                bad += 1
             m = inc_re.match(line)
             if not m:
                 continue
