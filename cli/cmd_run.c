@@ -445,8 +445,9 @@ int cmd_stop(int argc, char **argv)
 	static const struct opt_cmd cmd = {
 		.name = "stop",
 		.synopsis = "NAME [--timeout S]",
-		.about = "Stop an instance: QMP system_powerdown (not on microvm, which has no ACPI\n"
-			 "power button), then SIGTERM, then SIGKILL, waiting up to S seconds\n"
+		.about = "Stop an instance: QMP system_powerdown (when the guest has an ACPI power\n"
+			 "button: not with acpi=off, the netbsd profile's microvm), then SIGTERM,\n"
+			 "then SIGKILL, waiting up to S seconds\n"
 			 "(default 5) at each step. Says which one ended it. The instance stays\n"
 			 "listed by `smolc ps -a` (logs, inspect) until `smolc rm NAME`.\n",
 		.arg_name = "NAME",

@@ -144,29 +144,57 @@ static void wait_exit_record(const char *dir, double secs)
 	free(p);
 }
 
-/* Stop a running instance: powerdown (not on microvm) → SIGTERM →
- * SIGKILL, each given timeout seconds (SIGKILL 5). Returns the signal
- * name that ended it, or NULL. force: SIGKILL at once. */
-static const char *stop_instance(const struct instance *in, double timeout, bool force)
+/* Has the guest an ACPI power button? Read off the -M/-machine option
+ * QEMU was started with (qemu.argv): "acpi=off" there (the netbsd profile's
+ * microvm) means no, and system_powerdown would only burn the timeout.
+ * Without the argv, from the run config: microvm means no. */
+static bool has_acpi(const struct instance *in)
 {
-	const char *how = NULL;
+	char *p = path_join(in->dir, INSTANCE_ARGV);
+	char *data = NULL;
+	size_t len = 0;
+	int r = read_file(p, 1 << 20, &data, &len);
+	free(p);
+	if (r == 0) {
+		bool acpi = true, machine = false;
+		for (size_t off = 0; off < len; off += strlen(data + off) + 1) {
+			const char *a = data + off;
+			if (machine) {
+				char *opts = xasprintf(",%s,", a);
+				acpi = !strstr(opts, ",acpi=off,");
+				free(opts);
+				machine = false;
+			}
+			machine = !strcmp(a, "-M") || !strcmp(a, "-machine");
+		}
+		free(data);
+		return acpi;
+	}
 	char *err = NULL;
-	char *qmp = path_join(in->dir, INSTANCE_QMP);
-	/* microvm runs with acpi=off: no power button, so system_powerdown
-	 * would only burn the timeout. Go straight to SIGTERM there. */
 	bool acpi = true;
 	char *yaml = path_join(in->dir, INSTANCE_RUNCONF);
 	struct runconf *rc = NULL;
 	if (runconf_read(yaml, &rc, NULL, &err) == 0)
 		acpi = strcmp(runconf_machine(rc), "microvm") != 0;
 	free(err);
-	err = NULL;
 	runconf_free(rc);
 	free(yaml);
+	return acpi;
+}
+
+/* Stop a running instance: powerdown (when the guest has an ACPI power
+ * button) → SIGTERM → SIGKILL, each given timeout seconds (SIGKILL 5).
+ * Returns the signal name that ended it, or NULL. force: SIGKILL at once. */
+static const char *stop_instance(const struct instance *in, double timeout, bool force)
+{
+	const char *how = NULL;
+	char *err = NULL;
+	char *qmp = path_join(in->dir, INSTANCE_QMP);
+	bool acpi = has_acpi(in);
 	if (force) {
 		/* rm -f: no grace */
 	} else if (!acpi) {
-		debugf("stop %s: microvm has no ACPI power button; skipping system_powerdown", in->name);
+		debugf("stop %s: the guest has no ACPI power button (acpi=off); skipping system_powerdown", in->name);
 	} else {
 		instance_record_stop(in->dir, "system_powerdown");
 		if (qmp_execute(qmp, "system_powerdown", 2000, &err) == 0) {
