@@ -97,8 +97,9 @@ for my $n (sort @names) {
 	my $sep = $ret =~ /\*$/ ? '' : ' ';
 	push @fields, "\t$ret$sep(*$n)($plist);";
 	my $call = "backend_get()->$n(" . join(', ', @args) . ")";
-	# every *_free() accepts NULL (util.h): freeing nothing loads nothing
-	my $guard = ($ret eq 'void' && $n =~ /_free$/ && @ps == 1 && $ps[0] =~ /\*/) ? "if (!$args[0])\n\t\treturn;\n\t" : '';
+	# every *_free() accepts NULL (util.h), and so do the void *_close,
+	# *_abort and *_clear of one pointer: ending nothing loads nothing
+	my $guard = ($ret eq 'void' && $n =~ /_(?:free|close|abort|clear)$/ && @ps == 1 && $ps[0] =~ /\*/) ? "if (!$args[0])\n\t\treturn;\n\t" : '';
 	push @tramps, "$ret$sep$n($plist)\n{\n\t$guard" . ($ret eq 'void' ? "$call;" : "return $call;") . "\n}\n";
 	push @inits, "\t.$n = $n,";
 	$incs{$hdr{$n}} = 1;

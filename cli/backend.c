@@ -27,6 +27,8 @@ static const struct {
 	{"libarchive.so", "libarchive13"}, {"libcurl.so", "libcurl4"}, {"libext2fs.so", "libext2fs2"},
 	{"libcom_err.so", "libcom-err2"},  {"libfdisk.so", "libfdisk1"}, {"libelf.so", "libelf1"},
 	{"libz.so", "zlib1g"},             {"libzstd.so", "libzstd1"},  {"liblzma.so", "liblzma5"},
+	{"libyaml-0.so", "libyaml-0-2"},   {"libjansson.so", "libjansson4"}, {"libcrypto.so", "libssl3"},
+	{"libssl.so", "libssl3"},
 };
 
 static char *exe_dir(void)
@@ -44,8 +46,8 @@ const char *backend_path(void)
 	free(where); /* looked up afresh: SMOLC_BACKEND may have changed */
 	where = NULL;
 	const char *env = getenv("SMOLC_BACKEND");
-	if (env && *env)
-		return where = xstrdup(env);
+	if (env && *env) /* a path: dlopen() would search the library path for a bare name */
+		return where = strchr(env, '/') ? xstrdup(env) : xasprintf("./%s", env);
 	char *dir = exe_dir();
 	if (!dir)
 		return NULL;
@@ -89,14 +91,28 @@ int backend_load(const struct smolc_backend_v1 **out, char **err)
 					path, why, packages[i].package, packages[i].package);
 				return -1;
 			}
+		/* "libfoo.so.1: cannot open shared object file": one of the
+		 * libraries those need */
+		const char *colon = strstr(why, ": cannot open shared object file");
+		if (colon && !memchr(why, '/', (size_t)(colon - why))) {
+			set_err(err, "cannot load the build backend %s: %s; install the package that provides %.*s "
+				     "(apt-file search %.*s) and retry",
+				path, why, (int)(colon - why), why, (int)(colon - why), why);
+			return -1;
+		}
 		set_err(err, "cannot load the build backend %s: %s; reinstall smolc", path, why);
 		return -1;
 	}
 	const struct smolc_backend_v1 *b = dlsym(h, "smolc_backend_v1");
 	if (!b || !b->abi || strcmp(b->abi, SMOLC_BACKEND_ABI) || strcmp(b->version, SMOLC_VERSION)) {
-		set_err(err, "the build backend %s is not the one this smolc (%s) was built with%s%s%s; "
-			     "rebuild ('make') or reinstall smolc",
-			path, SMOLC_VERSION, b ? " (it is " : "", b ? b->version : "", b ? ")" : "");
+		if (b && b->abi && b->version)
+			set_err(err, "the build backend %s is not the one this smolc (%s, build %s) was built with "
+				     "(it is %s, build %s); rebuild ('make') or reinstall smolc",
+				path, SMOLC_VERSION, SMOLC_BACKEND_ABI, b->version, b->abi);
+		else
+			set_err(err, "the build backend %s is not the one this smolc (%s, build %s) was built with "
+				     "(it has no smolc_backend_v1 table); rebuild ('make') or reinstall smolc",
+				path, SMOLC_VERSION, SMOLC_BACKEND_ABI);
 		dlclose(h);
 		return -1;
 	}

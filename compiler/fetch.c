@@ -29,7 +29,7 @@ struct fetch_ctx {
 };
 
 /* libcurl is initialised on the first download, not before: a build or
- * plan served from the cache never loads it (see lazylib.c). */
+ * plan served from the cache never initialises it. */
 static bool curl_inited;
 
 static int curl_init_once(char **err)

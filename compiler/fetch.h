@@ -40,9 +40,9 @@
  * ("cached", "downloaded") are NOT printed here: callers print them from
  * struct fetch_result.
  *
- * Process-wide: call fetch_global_cleanup() once at exit. curl_global_init
- * runs on the first download, so a run served from the cache never loads
- * libcurl. */
+ * Process-wide: call fetch_global_cleanup() when the last fetcher is freed
+ * (session.c does). curl_global_init runs on the first download, so a run
+ * served from the cache never initialises libcurl. */
 #ifndef SMOLC_FETCH_H
 #define SMOLC_FETCH_H
 

@@ -73,7 +73,8 @@ for l, f in files:
     with open(os.path.join(root, l, f), encoding="utf-8") as fh:
         for n, line in enumerate(fh, 1):
             sm = sys_re.match(line)
-            if sm and heavy_re.match(sm.group(1)) and f"{l}/{f}" not in backend and not f.endswith(".h"):
+            own = f"{l}/{f}" if f.endswith(".c") else f"{l}/{f[:-2].removesuffix('_int')}.c"
+            if sm and heavy_re.match(sm.group(1)) and own not in backend:
                 print(f"{l}/{f}:{n}: includes <{sm.group(1)}>, a library of the backend: only the Makefile's BACKEND_SRCS may")
                 bad += 1
             m = inc_re.match(line)

@@ -84,6 +84,6 @@ perl -pe "s/$abi/0123456789abcdef/g" "$BACKEND" >other.so
 echo 'echo again' >rc
 run env SMOLC_BACKEND="$TEST_TMP/other.so" "$SMOLC" build
 expect_rc 1 "build with a backend of another build"
-assert_match "$OUT" "^smolc: the build backend $TEST_TMP/other.so is not the one this smolc \([^)]*\) was built with \(it is [^)]*\); rebuild \('make'\) or reinstall smolc$" \
+assert_match "$OUT" "^smolc: the build backend $TEST_TMP/other.so is not the one this smolc \([^,]*, build $abi\) was built with \(it is [^,]*, build 0123456789abcdef\); rebuild \('make'\) or reinstall smolc$" \
 	"foreign backend"
 echo ok
