@@ -63,7 +63,7 @@ SANOBJS = $(patsubst %.c,build/san/%.o,$(LIBSRCS) $(GEN_C))
 # libcurl, libarchive, libext2fs, libfdisk, libelf, zlib, libzstd or liblzma
 # (tests/include-check.sh checks that no other module does), and the
 # commands that only they serve. ./smolc is main, the loader and the rest.
-BACKEND_SRCS = compiler/capture.c compiler/elfdeps.c compiler/fetch.c compiler/image.c compiler/layer.c \
+BACKEND_SRCS = compiler/capture.c compiler/elfdeps.c compiler/fetch_http.c compiler/image.c compiler/layer.c \
 	compiler/layer_archive.c compiler/layer_blob.c compiler/layer_host.c compiler/pkg_summary.c \
 	compiler/pkgdb.c oci/container.c oci/elfneeds.c oci/registry.c \
 	cli/cmd_container.c cli/cmd_registry.c cli/regcache.c

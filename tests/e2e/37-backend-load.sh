@@ -4,7 +4,8 @@
 # zlib, libzstd and liblzma is in libsmolc-backend.so, loaded on first use
 # (cli/backend.h). Checked here:
 #  - with those libraries made unloadable (bubblewrap binds /dev/null over
-#    them) `check`, `plan` and a no-op rebuild still work; a build that
+#    them) `check`, `plan` and a no-op rebuild still work, and so do plan
+#    and a no-op rebuild of a set downloaded earlier; a build that
 #    unpacks a set fails with one clear error naming the library and the
 #    Debian package, exit 1, and no image;
 #  - a smolc copied without its backend says where it looked and what to
@@ -59,6 +60,29 @@ run bwrap --dev-bind / / "${heavy[@]}" "$SMOLC" build
 expect_rc 0 "no-op rebuild without the heavy libraries"
 run env SMOLC_BACKEND=/nonexistent/backend.so "$SMOLC" build
 expect_rc 0 "no-op rebuild without the backend"
+
+# a pinned set downloaded over HTTP: once in the cache, planning and a
+# no-op rebuild answer it without the backend (the downloader is in it;
+# an unpinned URL is revalidated online, which needs it)
+mkdir -p srv web
+cp set.tar srv/
+http_start "$TEST_TMP/srv"
+cat >web/Smolfile <<EOF2
+FROM scratch
+SERVICE web
+SETS $HTTP_URL/set.tar sha256:$(sha256sum set.tar | cut -c1-64)
+KERNEL ../kern
+RC ../rc
+EOF2
+run "$SMOLC" build web
+expect_rc 0 "build of a set over HTTP"
+[ "$(http_count)" -ge 1 ] || fail "the set was not downloaded: $OUT"
+http_stop
+run env SMOLC_BACKEND=/nonexistent/backend.so "$SMOLC" plan web
+expect_rc 0 "plan of a cached HTTP set without the backend"
+run env SMOLC_BACKEND=/nonexistent/backend.so "$SMOLC" build web
+expect_rc 0 "no-op rebuild of a cached HTTP set without the backend"
+assert_contains "$OUT" "image up to date" "nothing rebuilt"
 
 # copied alone: where it looked, what to do
 mkdir -p alone inst/bin inst/lib/smolc
