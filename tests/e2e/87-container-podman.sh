@@ -12,6 +12,9 @@
 # set-up (runc is used) and its default ulimits exceed the hard limits
 # (a containers.conf with lower nofile/nproc, via CONTAINERS_CONF).
 # Storage lives under the test's temp dir and is removed afterwards.
+# sanitizer pass: not run (its smolc commands, build and export in each
+# format, are e2e 86's, which runs under ASan; the rest of its ~80 s is
+# podman, the container's entrypoint and the guest under TCG)
 set -euo pipefail
 . "$ROOT/tests/lib/common.sh"
 . "$ROOT/tests/guest/lib.sh"
