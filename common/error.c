@@ -2,9 +2,41 @@
  * diagnostics queue is built here. */
 #include "error.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
-#include "util.h"
+/* error.c sits below util.h (util.h includes error.h), so it has its own
+ * checked allocation. */
+static void *xcalloc(size_t n, size_t m)
+{
+	void *p = calloc(n, m);
+	if (!p) {
+		fputs("smolc: out of memory\n", stderr);
+		abort();
+	}
+	return p;
+}
+
+static char *xvasprintf(const char *fmt, va_list ap)
+{
+	char *s;
+	if (vasprintf(&s, fmt, ap) < 0) {
+		fputs("smolc: out of memory\n", stderr);
+		abort();
+	}
+	return s;
+}
+
+static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *s = xvasprintf(fmt, ap);
+	va_end(ap);
+	return s;
+}
 
 static struct error *error_new(char *msg)
 {
@@ -71,6 +103,28 @@ int error_prefix(struct error **err, const char *fmt, ...)
 	free(ctx);
 	free((*err)->msg);
 	(*err)->msg = m;
+	return -1;
+}
+
+int error_lines(struct error **err, const char *lines, const char *fmt, ...)
+{
+	if (!err)
+		return -1;
+	va_list ap;
+	va_start(ap, fmt);
+	char *head = xvasprintf(fmt, ap);
+	va_end(ap);
+	char *all = xasprintf("%s%s", head, lines ? lines : "");
+	free(head);
+	char *nl = strchr(all, '\n');
+	char *hint = NULL;
+	if (nl) {
+		*nl = 0;
+		hint = xasprintf("%s", nl + 1);
+	}
+	error_free(*err);
+	*err = error_new(all);
+	(*err)->hint = hint;
 	return -1;
 }
 

@@ -40,6 +40,11 @@ void error_hint(struct error **err, const char *fmt, ...) __attribute__((format(
  * context alone becomes the message. Returns -1. */
 int error_prefix(struct error **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* A message followed by lines of a program's output (each starting with
+ * "\n", e.g. "; last lines of its output:\n    | …"): the first line
+ * is the message, the lines below it the hint (printed under it). */
+int error_lines(struct error **err, const char *lines, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 void error_free(struct error *e);     /* accepts NULL */
 void error_clear(struct error **err); /* frees *err and sets it to NULL */
 
