@@ -41,7 +41,7 @@ int main(int argc, char **argv)
 	if (argc - optind < 3)
 		usage();
 	const char *work = argv[optind], *out = argv[optind + 1];
-	char *err = NULL;
+	struct error *err = NULL;
 	int rc = 1;
 	struct fstree *t = fstree_new();
 	if (globs.n) {
@@ -97,8 +97,8 @@ int main(int argc, char **argv)
 	rc = 0;
 out:
 	if (err)
-		fprintf(stderr, "imgbench: %s\n", err);
-	free(err);
+		fprintf(stderr, "imgbench: %s\n", error_msg(err));
+	error_clear(&err);
 	fstree_free(t);
 	sv_free(&globs);
 	return rc;

@@ -31,7 +31,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: pkgbench SUMMARY [PATTERN...]\n");
 		return 2;
 	}
-	char *err = NULL;
+	struct error *err = NULL;
 	double best_parse = 1e9, cpu_parse = 1e9;
 	struct pkg_summary *s = NULL;
 	for (int i = 0; i < RUNS; i++) {
@@ -41,8 +41,8 @@ int main(int argc, char **argv)
 		if (x && dc < cpu_parse)
 			cpu_parse = dc;
 		if (!x) {
-			fprintf(stderr, "pkgbench: %s\n", err);
-			free(err);
+			fprintf(stderr, "pkgbench: %s\n", error_msg(err));
+			error_clear(&err);
 			pkg_summary_free(s);
 			return 1;
 		}
@@ -69,8 +69,7 @@ int main(int argc, char **argv)
 			if (pkg_resolve(s, one, 1, NULL, &r, &err) == 0)
 				c[i].closure = r->n;
 			else {
-				free(err);
-				err = NULL;
+				error_clear(&err);
 			}
 			pkg_resolution_free(r);
 		}
@@ -99,8 +98,8 @@ int main(int argc, char **argv)
 		if (dc < cpu_res)
 			cpu_res = dc;
 		if (rc < 0) {
-			fprintf(stderr, "pkgbench: %s\n", err);
-			free(err);
+			fprintf(stderr, "pkgbench: %s\n", error_msg(err));
+			error_clear(&err);
 			pkg_summary_free(s);
 			if (argc <= 2)
 				free(pats);

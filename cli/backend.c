@@ -62,7 +62,7 @@ const char *backend_path(void)
 	return where = installed;
 }
 
-int backend_load(const struct smolc_backend_v1 **out, char **err)
+int backend_load(const struct smolc_backend_v1 **out, struct error **err)
 {
 	if (loaded) {
 		*out = loaded;
@@ -70,12 +70,12 @@ int backend_load(const struct smolc_backend_v1 **out, char **err)
 	}
 	const char *path = backend_path();
 	if (!path) {
-		set_err(err, "cannot find the build backend " SMOLC_BACKEND_SO ": /proc/self/exe is unreadable; "
+		error_set(err, "cannot find the build backend " SMOLC_BACKEND_SO ": /proc/self/exe is unreadable; "
 			     "set SMOLC_BACKEND to its path");
 		return -1;
 	}
 	if (access(path, F_OK) != 0) {
-		set_err(err, "cannot find the build backend %s: smolc is installed without it; "
+		error_set(err, "cannot find the build backend %s: smolc is installed without it; "
 			     "reinstall smolc ('make install' puts it in PREFIX/lib/smolc/) or set SMOLC_BACKEND to its path",
 			path);
 		return -1;
@@ -86,7 +86,7 @@ int backend_load(const struct smolc_backend_v1 **out, char **err)
 		why = why ? why : "unknown error";
 		for (size_t i = 0; i < ARRAY_LEN(packages); i++)
 			if (!strncmp(why, packages[i].soname, strlen(packages[i].soname))) {
-				set_err(err, "cannot load the build backend %s: %s; install the library it needs "
+				error_set(err, "cannot load the build backend %s: %s; install the library it needs "
 					     "(Debian package %s: apt-get install %s) and retry",
 					path, why, packages[i].package, packages[i].package);
 				return -1;
@@ -95,22 +95,22 @@ int backend_load(const struct smolc_backend_v1 **out, char **err)
 		 * libraries those need */
 		const char *colon = strstr(why, ": cannot open shared object file");
 		if (colon && !memchr(why, '/', (size_t)(colon - why))) {
-			set_err(err, "cannot load the build backend %s: %s; install the package that provides %.*s "
+			error_set(err, "cannot load the build backend %s: %s; install the package that provides %.*s "
 				     "(apt-file search %.*s) and retry",
 				path, why, (int)(colon - why), why, (int)(colon - why), why);
 			return -1;
 		}
-		set_err(err, "cannot load the build backend %s: %s; reinstall smolc", path, why);
+		error_set(err, "cannot load the build backend %s: %s; reinstall smolc", path, why);
 		return -1;
 	}
 	const struct smolc_backend_v1 *b = dlsym(h, "smolc_backend_v1");
 	if (!b || !b->abi || strcmp(b->abi, SMOLC_BACKEND_ABI) || strcmp(b->version, SMOLC_VERSION)) {
 		if (b && b->abi && b->version)
-			set_err(err, "the build backend %s is not the one this smolc (%s, build %s) was built with "
+			error_set(err, "the build backend %s is not the one this smolc (%s, build %s) was built with "
 				     "(it is %s, build %s); rebuild ('make') or reinstall smolc",
 				path, SMOLC_VERSION, SMOLC_BACKEND_ABI, b->version, b->abi);
 		else
-			set_err(err, "the build backend %s is not the one this smolc (%s, build %s) was built with "
+			error_set(err, "the build backend %s is not the one this smolc (%s, build %s) was built with "
 				     "(it has no smolc_backend_v1 table); rebuild ('make') or reinstall smolc",
 				path, SMOLC_VERSION, SMOLC_BACKEND_ABI);
 		dlclose(h);
@@ -125,10 +125,10 @@ const struct smolc_backend_v1 *backend_get(void)
 {
 	const struct smolc_backend_v1 *b = loaded;
 	if (!b) {
-		char *err = NULL;
+		struct error *err = NULL;
 		if (backend_load(&b, &err) < 0) {
-			fprintf(stderr, "smolc: %s\n", err);
-			free(err);
+			error_print(stderr, err);
+			error_clear(&err);
 			exit(EXIT_FAIL);
 		}
 	}

@@ -27,7 +27,7 @@
 const struct smolc_backend_v1 *backend_get(void);
 
 /* The same, without exiting: 0, or -1 with *err. */
-int backend_load(const struct smolc_backend_v1 **out, char **err);
+int backend_load(const struct smolc_backend_v1 **out, struct error **err);
 
 /* The file the backend is (or would be) loaded from; NULL when /proc/self/exe
  * is unreadable. Borrowed, until the next call. */

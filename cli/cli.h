@@ -6,6 +6,8 @@
 #ifndef SMOLC_CLI_H
 #define SMOLC_CLI_H
 
+#include "error.h"
+
 #include <stdbool.h>
 
 /* cmd_recipe.c: the commands that read a Smolfile, and the cache */
@@ -47,7 +49,7 @@ int container_push(const char *src, const char *dst, const struct reg_opts *ro, 
 struct opt_cmd;
 struct build_result;
 int cli_check_image_name(const struct opt_cmd *cmd, const char *arg, void *value);
-int cli_record_image(void *ctx, const struct build_result *r, char **stored_as, char **err);
+int cli_record_image(void *ctx, const struct build_result *r, char **stored_as, struct error **err);
 int cli_stored_runconf(void *ctx, const char *target, char **path);
 
 /* The remote layer cache of build (regcache.c): --cache-from/--cache-to's

@@ -203,7 +203,7 @@ static int64_t layer_mtime(void)
 }
 
 /* The runtime layer's tree: QEMU, what it loads, busybox, the entrypoint. */
-static int runtime_tree(const char *arch, struct container_tree *t, size_t *nfiles, char **err)
+static int runtime_tree(const char *arch, struct container_tree *t, size_t *nfiles, struct error **err)
 {
 	const char *bin = qemu_binary_name(arch);
 	char *qemu = qemu_find_binary(bin);
@@ -211,7 +211,7 @@ static int runtime_tree(const char *arch, struct container_tree *t, size_t *nfil
 	struct elfdeps deps = {0}, bdeps = {0};
 	int rc = -1;
 	if (!qemu) {
-		*err = xasprintf("%s is not installed here (Debian package %s): the container's runtime layer is "
+		error_set(err, "%s is not installed here (Debian package %s): the container's runtime layer is "
 				 "made from the host's QEMU",
 				 bin, qemu_debian_package(arch));
 		goto out;
@@ -241,7 +241,7 @@ static int runtime_tree(const char *arch, struct container_tree *t, size_t *nfil
 			container_tree_file(t, src, real, 0644);
 			(*nfiles)++;
 		} else if (i == 0) {
-			*err = xasprintf("%s: %s (the microvm firmware; Debian package qemu-system-data)", src,
+			error_set(err, "%s: %s (the microvm firmware; Debian package qemu-system-data)", src,
 					 strerror(errno));
 			free(src);
 			goto out;
@@ -251,8 +251,8 @@ static int runtime_tree(const char *arch, struct container_tree *t, size_t *nfil
 	}
 	bb = qemu_find_binary("busybox");
 	if (!bb || elfdeps_add(&bdeps, bb, err) < 0 || !bdeps.is_static) {
-		free(*err);
-		*err = xasprintf("a static busybox is needed for the container's entrypoint%s%s (Debian package "
+		error_clear(err);
+		error_set(err, "a static busybox is needed for the container's entrypoint%s%s (Debian package "
 				 "busybox-static)",
 				 bb ? ": not static: " : "", bb ? bb : "");
 		goto out;
@@ -272,13 +272,13 @@ out:
 }
 
 /* One argument a line: refuse an argument with a newline. */
-static int argv_text(const struct strvec *argv, char **out, char **err)
+static int argv_text(const struct strvec *argv, char **out, struct error **err)
 {
 	struct strbuf sb;
 	sb_init(&sb);
 	for (size_t i = 0; i < argv->n; i++) {
 		if (strchr(argv->v[i], '\n')) {
-			*err = xasprintf("a QEMU argument holds a newline (%.40s…): it cannot be written to the "
+			error_set(err, "a QEMU argument holds a newline (%.40s…): it cannot be written to the "
 					 "container's argv file",
 					 argv->v[i]);
 			sb_free(&sb);
@@ -292,11 +292,11 @@ static int argv_text(const struct strvec *argv, char **out, char **err)
 }
 
 /* The run config as the container runs it, and the two argvs. */
-static int guest_tree(struct cimage *c, struct store *s, struct container_tree *t, char **err)
+static int guest_tree(struct cimage *c, struct store *s, struct container_tree *t, struct error **err)
 {
 	struct runconf *rc = c->rc;
 	if (rc->nshares || rc->ndrives || rc->bridge) {
-		*err = xasprintf("the run config of %s:%s uses %s of this host: a container image cannot carry it "
+		error_set(err, "the run config of %s:%s uses %s of this host: a container image cannot carry it "
 				 "(remove it from the recipe to export)",
 				 c->name, c->tag,
 				 rc->nshares ? "a SHARE directory" : rc->ndrives ? "an extra drive" : "a bridge");
@@ -304,7 +304,7 @@ static int guest_tree(struct cimage *c, struct store *s, struct container_tree *
 	}
 	for (size_t i = 0; i < rc->nfwcfg; i++)
 		if (rc->fwcfg[i].is_file) {
-			*err = xasprintf("the run config of %s:%s passes the host file %s through fw_cfg: a container "
+			error_set(err, "the run config of %s:%s passes the host file %s through fw_cfg: a container "
 					 "image cannot carry it",
 					 c->name, c->tag, rc->fwcfg[i].value);
 			return -1;
@@ -491,9 +491,9 @@ static char *runtime_key(const struct container_tree *t, int64_t mtime)
 
 static char *runtime_cache_dir(void)
 {
-	char *e = NULL;
+	struct error *e = NULL;
 	char *root = cache_default_dir(NULL, &e);
-	free(e);
+	error_clear(&e);
 	if (!root)
 		return NULL;
 	char *d = path_join(root, "containers");
@@ -516,9 +516,9 @@ static int link_in(const char *src, const char *dst)
 {
 	if (link(src, dst) == 0)
 		return 0;
-	char *err = NULL;
+	struct error *err = NULL;
 	int rc = store_clone_file(src, dst, false, &err);
-	free(err);
+	error_clear(&err);
 	return rc;
 }
 
@@ -590,7 +590,7 @@ static void runtime_to_cache(const char *cdir, const char *key, const struct con
 static int cimage_make(const char *cmdname, const char *ref, bool quiet, struct cimage *c)
 {
 	memset(c, 0, sizeof(*c));
-	char *err = NULL;
+	struct error *err = NULL;
 	struct store *s = NULL;
 	struct container_tree rt = {0}, gt = {0};
 	int ex = EXIT_USAGE;
@@ -602,7 +602,7 @@ static int cimage_make(const char *cmdname, const char *ref, bool quiet, struct 
 		goto fail;
 	int lr = store_lookup(s, c->name, c->tag, id, &err);
 	if (lr == 1) {
-		err = xasprintf("no image %s:%s in the store (see 'smolc images'; build it first)", c->name, c->tag);
+		error_set(&err, "no image %s:%s in the store (see 'smolc images'; build it first)", c->name, c->tag);
 		goto fail;
 	}
 	if (lr < 0 || store_verify(s, id, &c->m, &err) < 0)
@@ -614,14 +614,14 @@ static int cimage_make(const char *cmdname, const char *ref, bool quiet, struct 
 	if (rr < 0)
 		goto fail;
 	if (strcmp(c->rc->arch, "amd64") && strcmp(c->rc->arch, "i386")) {
-		err = xasprintf("%s:%s is a %s image: only amd64 and i386 guests are exported yet (linux/amd64)",
+		error_set(&err, "%s:%s is a %s image: only amd64 and i386 guests are exported yet (linux/amd64)",
 				c->name, c->tag, c->rc->arch);
 		goto fail;
 	}
 	const char *td = getenv("TMPDIR");
 	c->workdir = xasprintf("%s/smolc-export.XXXXXX", td && *td ? td : "/tmp");
 	if (!mkdtemp(c->workdir)) {
-		err = xasprintf("creating %s: %s", c->workdir, strerror(errno));
+		error_set(&err, "creating %s: %s", c->workdir, strerror(errno));
 		free(c->workdir);
 		c->workdir = NULL;
 		goto fail;
@@ -676,8 +676,8 @@ static int cimage_make(const char *cmdname, const char *ref, bool quiet, struct 
 	store_free(s);
 	return EXIT_OK;
 fail:
-	fprintf(stderr, "smolc: %s: %s\n", cmdname, err ? err : "failed");
-	free(err);
+	fprintf(stderr, "smolc: %s: %s\n", cmdname, err ? error_msg(err) : "failed");
+	error_clear(&err);
 	container_tree_free(&rt);
 	container_tree_free(&gt);
 	store_free(s);
@@ -705,14 +705,14 @@ static int format_cb(const struct opt_cmd *cmd, const char *arg, void *value)
 
 /* An empty directory may be the target of oci-dir; anything else there
  * is not overwritten. */
-static int dest_free(const char *dest, char **err)
+static int dest_free(const char *dest, struct error **err)
 {
 	struct stat st;
 	if (lstat(dest, &st) < 0)
-		return errno == ENOENT ? 0 : (*err = xasprintf("%s: %s", dest, strerror(errno)), -1);
+		return errno == ENOENT ? 0 : (error_set(err, "%s: %s", dest, strerror(errno)), -1);
 	if (S_ISDIR(st.st_mode) && rmdir(dest) == 0)
 		return 0;
-	*err = xasprintf("%s already exists: remove it or choose another destination", dest);
+	error_set(err, "%s already exists: remove it or choose another destination", dest);
 	return -1;
 }
 
@@ -752,17 +752,18 @@ int cmd_export(int argc, char **argv)
 		return ex;
 	if (nargs != 2)
 		return opt_error(&cmd, "needs NAME[:TAG] and DEST");
-	char *err = NULL, *n = NULL, *t = NULL;
+	struct error *err = NULL;
+	char *n = NULL, *t = NULL;
 	if (store_parse_ref(args[0], &n, &t, &err) < 0) {
-		fprintf(stderr, "smolc: export: %s\n", err);
-		free(err);
+		fprintf(stderr, "smolc: export: %s\n", error_msg(err));
+		error_clear(&err);
 		return EXIT_USAGE;
 	}
 	free(n);
 	free(t);
 	if (dest_free(args[1], &err) < 0) {
-		fprintf(stderr, "smolc: export: %s\n", err);
-		free(err);
+		fprintf(stderr, "smolc: export: %s\n", error_msg(err));
+		error_clear(&err);
 		return EXIT_FAIL;
 	}
 	struct cimage c;
@@ -775,7 +776,7 @@ int cmd_export(int argc, char **argv)
 		char *tmp = xasprintf("%s.tmp.%ld", args[1], (long)getpid());
 		wr = container_write_oci_dir(&c.img, tmp, reftag, &err);
 		if (wr == 0 && rename(tmp, args[1]) < 0) {
-			err = xasprintf("renaming %s to %s: %s", tmp, args[1], strerror(errno));
+			error_set(&err, "renaming %s to %s: %s", tmp, args[1], strerror(errno));
 			wr = -1;
 		}
 		if (wr < 0)
@@ -787,8 +788,8 @@ int cmd_export(int argc, char **argv)
 		wr = container_write_docker_archive(&c.img, args[1], reftag, &err);
 	}
 	if (wr < 0) {
-		fprintf(stderr, "smolc: export: %s\n", err);
-		free(err);
+		fprintf(stderr, "smolc: export: %s\n", error_msg(err));
+		error_clear(&err);
 		free(reftag);
 		cimage_free(&c);
 		return EXIT_FAIL;
@@ -832,7 +833,8 @@ int container_push(const char *src, const char *dst, const struct reg_opts *ro, 
 	int ex = cimage_make("push", src, ro->quiet, &c);
 	if (ex != EXIT_OK)
 		return ex;
-	char *err = NULL, *mdig = NULL, *refstr = NULL;
+	struct error *err = NULL;
+	char *mdig = NULL, *refstr = NULL;
 	struct reg_ref ref;
 	memset(&ref, 0, sizeof(ref));
 	struct reg *r = NULL;
@@ -847,7 +849,7 @@ int container_push(const char *src, const char *dst, const struct reg_opts *ro, 
 	if (pr < 0)
 		goto fail;
 	if (ref.digest) {
-		err = xasprintf("push to a tag, not to a digest (%s)", ref.digest);
+		error_set(&err, "push to a tag, not to a digest (%s)", ref.digest);
 		goto fail;
 	}
 	ex = EXIT_FAIL;
@@ -889,9 +891,9 @@ int container_push(const char *src, const char *dst, const struct reg_opts *ro, 
 	ex = EXIT_OK;
 	goto out;
 fail:
-	fprintf(stderr, "smolc: push: %s\n", err ? err : "failed");
+	fprintf(stderr, "smolc: push: %s\n", err ? error_msg(err) : "failed");
 out:
-	free(err);
+	error_clear(&err);
 	free(mdig);
 	free(refstr);
 	reg_free(r);
@@ -978,7 +980,8 @@ int cmd_k8s(int argc, char **argv)
 		return ex;
 	if (nargs != 1)
 		return opt_error(&cmd, "needs one NAME[:TAG]");
-	char *name = NULL, *tag = NULL, *err = NULL;
+	struct error *err = NULL;
+	char *name = NULL, *tag = NULL;
 	struct store *s = NULL;
 	struct store_meta m;
 	memset(&m, 0, sizeof(m));
@@ -992,7 +995,7 @@ int cmd_k8s(int argc, char **argv)
 		goto fail;
 	int lr = store_lookup(s, name, tag, id, &err);
 	if (lr == 1) {
-		err = xasprintf("no image %s:%s in the store (see 'smolc images')", name, tag);
+		error_set(&err, "no image %s:%s in the store (see 'smolc images')", name, tag);
 		goto fail;
 	}
 	if (lr < 0 || store_verify(s, id, &m, &err) < 0)
@@ -1066,9 +1069,9 @@ int cmd_k8s(int argc, char **argv)
 	ex = EXIT_OK;
 	goto out;
 fail:
-	fprintf(stderr, "smolc: k8s: %s\n", err ? err : "failed");
+	fprintf(stderr, "smolc: k8s: %s\n", err ? error_msg(err) : "failed");
 out:
-	free(err);
+	error_clear(&err);
 	free(name);
 	free(tag);
 	store_meta_clear(&m);

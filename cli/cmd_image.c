@@ -16,11 +16,11 @@
 
 static struct store *open_store(void)
 {
-	char *err = NULL;
+	struct error *err = NULL;
 	struct store *s = store_open(NULL, &err);
 	if (!s) {
-		fprintf(stderr, "smolc: %s\n", err);
-		free(err);
+		error_print(stderr, err);
+		error_clear(&err);
 	}
 	return s;
 }
@@ -53,10 +53,10 @@ int cmd_images(int argc, char **argv)
 	if (!s)
 		return EXIT_FAIL;
 	struct store_list l;
-	char *err = NULL;
+	struct error *err = NULL;
 	if (store_list(s, &l, &err) < 0) {
-		fprintf(stderr, "smolc: %s\n", err);
-		free(err);
+		error_print(stderr, err);
+		error_clear(&err);
 		store_free(s);
 		return EXIT_FAIL;
 	}
@@ -127,11 +127,12 @@ int cmd_tag(int argc, char **argv)
 		return ex;
 	if (nargs != 2)
 		return opt_error(&cmd, "needs SOURCE and TARGET");
-	char *sn = NULL, *st = NULL, *dn = NULL, *dt = NULL, *err = NULL;
+	struct error *err = NULL;
+	char *sn = NULL, *st = NULL, *dn = NULL, *dt = NULL;
 	int rc = EXIT_USAGE;
 	struct store *s = NULL;
 	if (store_parse_ref(args[0], &sn, &st, &err) < 0 || store_parse_ref(args[1], &dn, &dt, &err) < 0) {
-		fprintf(stderr, "smolc: tag: %s\n", err);
+		fprintf(stderr, "smolc: tag: %s\n", error_msg(err));
 		goto out;
 	}
 	rc = EXIT_FAIL;
@@ -144,14 +145,14 @@ int cmd_tag(int argc, char **argv)
 		goto out;
 	}
 	if (r < 0 || store_tag(s, dn, dt, id, &err) < 0) {
-		fprintf(stderr, "smolc: tag: %s\n", err);
+		fprintf(stderr, "smolc: tag: %s\n", error_msg(err));
 		goto out;
 	}
 	fprintf(stderr, "smolc: tagged %s:%s as %s:%s (image key %.12s)\n", sn, st, dn, dt, id);
 	rc = EXIT_OK;
 out:
 	store_free(s);
-	free(err);
+	error_clear(&err);
 	free(sn);
 	free(st);
 	free(dn);
@@ -178,10 +179,11 @@ int cmd_rmi(int argc, char **argv)
 	if (!nargs)
 		return opt_error(&cmd, "needs at least one NAME[:TAG]");
 	for (size_t i = 0; i < nargs; i++) {
-		char *n = NULL, *t = NULL, *err = NULL;
+		struct error *err = NULL;
+		char *n = NULL, *t = NULL;
 		if (store_parse_ref(args[i], &n, &t, &err) < 0) {
-			fprintf(stderr, "smolc: rmi: %s\n", err);
-			free(err);
+			fprintf(stderr, "smolc: rmi: %s\n", error_msg(err));
+			error_clear(&err);
 			return EXIT_USAGE;
 		}
 		free(n);
@@ -192,7 +194,8 @@ int cmd_rmi(int argc, char **argv)
 		return EXIT_FAIL;
 	int rc = EXIT_OK;
 	for (size_t i = 0; i < nargs; i++) {
-		char *n = NULL, *t = NULL, *err = NULL;
+		struct error *err = NULL;
+		char *n = NULL, *t = NULL;
 		store_parse_ref(args[i], &n, &t, NULL);
 		bool gone = false;
 		int r = store_untag(s, n, t, &gone, &err);
@@ -200,12 +203,12 @@ int cmd_rmi(int argc, char **argv)
 			fprintf(stderr, "smolc: rmi: no image %s:%s in the store (see 'smolc images')\n", n, t);
 			rc = EXIT_FAIL;
 		} else if (r < 0) {
-			fprintf(stderr, "smolc: rmi: %s\n", err);
+			fprintf(stderr, "smolc: rmi: %s\n", error_msg(err));
 			rc = EXIT_FAIL;
 		} else {
 			fprintf(stderr, "smolc: untagged %s:%s%s\n", n, t, gone ? "; image deleted" : "");
 		}
-		free(err);
+		error_clear(&err);
 		free(n);
 		free(t);
 	}
@@ -217,10 +220,11 @@ int cmd_rmi(int argc, char **argv)
 
 int cli_check_image_name(const struct opt_cmd *cmd, const char *arg, void *value)
 {
-	char *n = NULL, *t = NULL, *e = NULL;
+	char *n = NULL, *t = NULL;
+	struct error *e = NULL;
 	if (store_parse_ref(arg, &n, &t, &e) < 0) {
-		int rc = opt_error(cmd, "-t: %s", e);
-		free(e);
+		int rc = opt_error(cmd, "-t: %s", error_msg(e));
+		error_clear(&e);
 		return rc;
 	}
 	free(n);
@@ -229,7 +233,7 @@ int cli_check_image_name(const struct opt_cmd *cmd, const char *arg, void *value
 	return 0;
 }
 
-int cli_record_image(void *ctx, const struct build_result *r, char **stored_as, char **err)
+int cli_record_image(void *ctx, const struct build_result *r, char **stored_as, struct error **err)
 {
 	const char *tagname = ctx; /* -t, or NULL */
 	char *name = NULL, *tag = NULL;
@@ -269,23 +273,24 @@ out:
 int cli_stored_runconf(void *ctx, const char *target, char **path)
 {
 	(void)ctx;
-	char *name = NULL, *tag = NULL, *err = NULL;
+	struct error *err = NULL;
+	char *name = NULL, *tag = NULL;
 	if (store_parse_ref(target, &name, &tag, NULL) < 0)
 		return -1;
 	int rv = -1;
 	struct store *s = store_open(NULL, &err);
 	char id[65];
 	if (!s) {
-		debugf("run: no image store: %s", err);
+		debugf("run: no image store: %s", error_msg(err));
 	} else {
 		int r = store_lookup(s, name, tag, id, &err);
 		if (r < 0) {
-			fprintf(stderr, "smolc: run: %s\n", err);
+			fprintf(stderr, "smolc: run: %s\n", error_msg(err));
 			rv = EXIT_FAIL;
 		} else if (r == 0) {
 			struct store_meta m;
 			if (store_verify(s, id, &m, &err) < 0) {
-				fprintf(stderr, "smolc: run: %s:%s: %s\n", name, tag, err);
+				fprintf(stderr, "smolc: run: %s:%s: %s\n", name, tag, error_msg(err));
 				rv = EXIT_FAIL;
 			} else {
 				store_meta_clear(&m);
@@ -295,7 +300,7 @@ int cli_stored_runconf(void *ctx, const char *target, char **path)
 		}
 	}
 	store_free(s);
-	free(err);
+	error_clear(&err);
 	free(name);
 	free(tag);
 	return rv;

@@ -306,7 +306,7 @@ int cmd_lock(int argc, char **argv)
 	memset(&env, 0, sizeof(env));
 	struct plan *p = NULL;
 	char *lpath = lockfile_path_for(path);
-	char *err = NULL;
+	struct error *err = NULL;
 	struct lockfile *old = NULL;
 	if (!r || d.errors) {
 		rc = EXIT_USAGE;
@@ -316,7 +316,7 @@ int cmd_lock(int argc, char **argv)
 		if (!update) {
 			old = lockfile_read(lpath, &err);
 			if (err) {
-				diag_error_plain(&d, "%s", err);
+				diag_error_record(&d, (struct loc){0, 0, 0}, err);
 				rc = EXIT_FAIL;
 			}
 		}
@@ -347,7 +347,7 @@ int cmd_lock(int argc, char **argv)
 			/* every input is a file of the build context: its content is
 			 * already part of the key, there is nothing to pin */
 		} else if (lockfile_write(lpath, p, &err) < 0) {
-			diag_error_plain(&d, "%s", err);
+			diag_error_record(&d, (struct loc){0, 0, 0}, err);
 			rc = EXIT_FAIL;
 		}
 	}
@@ -357,7 +357,7 @@ int cmd_lock(int argc, char **argv)
 				"already part of the cache keys): nothing to pin, %s not written\n", lpath);
 	else if (rc == EXIT_OK)
 		fprintf(stderr, "smolc: wrote %s: %zu remote input%s pinned\n", lpath, pinned, pinned == 1 ? "" : "s");
-	free(err);
+	error_clear(&err);
 	free(lpath);
 	lockfile_free(old);
 	plan_free(p);
@@ -419,11 +419,11 @@ int cmd_cache(int argc, char **argv)
 	const char *sub = args[0];
 	if (strcmp(sub, "ls") && strcmp(sub, "du") && strcmp(sub, "prune") && strcmp(sub, "verify"))
 		return opt_error(&cmd, "unknown subcommand '%s' (expected ls, du, prune or verify)", sub);
-	char *err = NULL;
+	struct error *err = NULL;
 	struct cache *cache = cache_open(cache_dir, &err);
 	if (!cache) {
-		fprintf(stderr, "smolc: cache: %s\n", err);
-		free(err);
+		fprintf(stderr, "smolc: cache: %s\n", error_msg(err));
+		error_clear(&err);
 		return EXIT_FAIL;
 	}
 	rc = EXIT_OK;
@@ -452,8 +452,8 @@ int cmd_cache(int argc, char **argv)
 			cache_print_prune(&res, dry, stdout);
 	}
 	if (rc != EXIT_OK && err)
-		fprintf(stderr, "smolc: cache: %s\n", err);
-	free(err);
+		fprintf(stderr, "smolc: cache: %s\n", error_msg(err));
+	error_clear(&err);
 	cache_free(cache);
 	return rc;
 }

@@ -173,7 +173,7 @@ static char *mount_source(struct store *s, const char *id, const char *host, con
 	return found;
 }
 
-static int send_blob(struct reg *r, struct blob *b, const char *mount_from, bool quiet, char **err)
+static int send_blob(struct reg *r, struct blob *b, const char *mount_from, bool quiet, struct error **err)
 {
 	int ex = reg_blob_exists(r, b->digest, err);
 	if (ex < 0)
@@ -204,7 +204,7 @@ static int send_blob(struct reg *r, struct blob *b, const char *mount_from, bool
 
 /* The run config as pushed: image/kernel name the titled files. */
 static char *pushed_runconf(const char *yaml_path, const char *img, const char *kern, const char *initrd,
-			    char **err)
+			    struct error **err)
 {
 	struct runconf *rc = NULL;
 	if (runconf_read(yaml_path, &rc, NULL, err) < 0)
@@ -259,10 +259,11 @@ int cmd_push(int argc, char **argv)
 		return opt_error(&cmd, "needs NAME[:TAG] and optionally REGISTRY/REPOSITORY[:TAG]");
 	const char *src = args[0], *dst = nargs == 2 ? args[1] : NULL;
 	if (o.container) {
-		char *n0 = NULL, *t0 = NULL, *e0 = NULL;
+		char *n0 = NULL, *t0 = NULL;
+		struct error *e0 = NULL;
 		if (store_parse_ref(src, &n0, &t0, &e0) < 0) {
-			fprintf(stderr, "smolc: push: %s\n", e0);
-			free(e0);
+			fprintf(stderr, "smolc: push: %s\n", error_msg(e0));
+			error_clear(&e0);
 			return EXIT_USAGE;
 		}
 		bool noreg = !dst && !strchr(n0, '/');
@@ -274,7 +275,8 @@ int cmd_push(int argc, char **argv)
 		}
 		return container_push(src, dst, &o.ro, o.json);
 	}
-	char *name = NULL, *tag = NULL, *err = NULL, *yaml = NULL, *mdig = NULL, *refstr = NULL, *from = NULL;
+	struct error *err = NULL;
+	char *name = NULL, *tag = NULL, *yaml = NULL, *mdig = NULL, *refstr = NULL, *from = NULL;
 	char *disk = NULL, *kern = NULL, *ypath = NULL, *img_title = NULL, *kern_title = NULL, *yaml_title = NULL;
 	char *manifest = NULL, *initrd = NULL, *initrd_title = NULL;
 	struct reg_ref ref;
@@ -285,7 +287,7 @@ int cmd_push(int argc, char **argv)
 	memset(&m, 0, sizeof(m));
 	int rc = EXIT_USAGE;
 	if (store_parse_ref(src, &name, &tag, &err) < 0) {
-		fprintf(stderr, "smolc: push: %s\n", err);
+		fprintf(stderr, "smolc: push: %s\n", error_msg(err));
 		goto out;
 	}
 	if (!dst && !strchr(name, '/')) {
@@ -302,7 +304,7 @@ int cmd_push(int argc, char **argv)
 	}
 	free(target);
 	if (pr < 0) {
-		fprintf(stderr, "smolc: push: %s\n", err);
+		fprintf(stderr, "smolc: push: %s\n", error_msg(err));
 		goto out;
 	}
 	if (ref.digest) {
@@ -311,7 +313,7 @@ int cmd_push(int argc, char **argv)
 	}
 	rc = EXIT_FAIL;
 	if (!(s = store_open(NULL, &err))) {
-		fprintf(stderr, "smolc: push: %s\n", err);
+		fprintf(stderr, "smolc: push: %s\n", error_msg(err));
 		goto out;
 	}
 	char id[65];
@@ -321,7 +323,7 @@ int cmd_push(int argc, char **argv)
 		goto out;
 	}
 	if (lr < 0 || store_verify(s, id, &m, &err) < 0) {
-		fprintf(stderr, "smolc: push: %s\n", err);
+		fprintf(stderr, "smolc: push: %s\n", error_msg(err));
 		goto out;
 	}
 	disk = store_path(s, id, "disk.img");
@@ -332,28 +334,28 @@ int cmd_push(int argc, char **argv)
 	/* digests: computed once, then remembered in the store */
 	if (!m.disk.sha256[0]) {
 		if (store_file_sha256(disk, m.disk.sha256, &err) < 0 || store_set_sha256(s, id, "disk", m.disk.sha256, &err) < 0) {
-			fprintf(stderr, "smolc: push: %s\n", err);
+			fprintf(stderr, "smolc: push: %s\n", error_msg(err));
 			goto out;
 		}
 	}
 	if (!m.kernel.sha256[0]) {
 		if (store_file_sha256(kern, m.kernel.sha256, &err) < 0 ||
 		    store_set_sha256(s, id, "kernel", m.kernel.sha256, &err) < 0) {
-			fprintf(stderr, "smolc: push: %s\n", err);
+			fprintf(stderr, "smolc: push: %s\n", error_msg(err));
 			goto out;
 		}
 	}
 	if (m.has_initrd && !m.initrd.sha256[0]) {
 		if (store_file_sha256(initrd, m.initrd.sha256, &err) < 0 ||
 		    store_set_sha256(s, id, "initrd", m.initrd.sha256, &err) < 0) {
-			fprintf(stderr, "smolc: push: %s\n", err);
+			fprintf(stderr, "smolc: push: %s\n", error_msg(err));
 			goto out;
 		}
 	}
 	/* the files must still be what was digested */
 	struct store_meta m2;
 	if (store_verify(s, id, &m2, &err) < 0) {
-		fprintf(stderr, "smolc: push: %s\n", err);
+		fprintf(stderr, "smolc: push: %s\n", error_msg(err));
 		goto out;
 	}
 	store_meta_clear(&m2);
@@ -363,7 +365,7 @@ int cmd_push(int argc, char **argv)
 	if (m.has_initrd)
 		initrd_title = xasprintf("%s-%s.initrd", m.service, m.arch);
 	if (!(yaml = pushed_runconf(ypath, img_title, kern_title, initrd_title, &err))) {
-		fprintf(stderr, "smolc: push: %s\n", err);
+		fprintf(stderr, "smolc: push: %s\n", error_msg(err));
 		goto out;
 	}
 	struct blob blobs[5];
@@ -386,7 +388,7 @@ int cmd_push(int argc, char **argv)
 		nblobs = 5;
 	}
 	if (!(r = reg_new(ref.host, ref.repo, &o.ro, &err))) {
-		fprintf(stderr, "smolc: push: %s\n", err);
+		fprintf(stderr, "smolc: push: %s\n", error_msg(err));
 		goto out;
 	}
 	refstr = reg_ref_str(&ref);
@@ -395,7 +397,7 @@ int cmd_push(int argc, char **argv)
 	from = mount_source(s, id, ref.host, ref.repo);
 	for (size_t i = 0; i < nblobs; i++)
 		if (send_blob(r, &blobs[i], from, o.ro.quiet, &err) < 0) {
-			fprintf(stderr, "smolc: push: %s\n", err);
+			fprintf(stderr, "smolc: push: %s\n", error_msg(err));
 			goto out;
 		}
 	json_t *mj = json_object();
@@ -419,7 +421,7 @@ int cmd_push(int argc, char **argv)
 	manifest = json_dumps(mj, JSON_COMPACT);
 	json_decref(mj);
 	if (!manifest || reg_manifest_put(r, ref.tag, OCI_MANIFEST_TYPE, manifest, strlen(manifest), &mdig, &err) < 0) {
-		fprintf(stderr, "smolc: push: %s\n", err ? err : "cannot encode the manifest");
+		fprintf(stderr, "smolc: push: %s\n", err ? error_msg(err) : "cannot encode the manifest");
 		goto out;
 	}
 	note_pushed(s, id, ref.host, ref.repo);
@@ -446,7 +448,7 @@ out:
 	store_free(s);
 	store_meta_clear(&m);
 	reg_ref_clear(&ref);
-	free(err);
+	error_clear(&err);
 	free(name);
 	free(tag);
 	free(yaml);
@@ -487,7 +489,7 @@ static int layer_from_json(json_t *l, struct layer_ref *out)
 
 /* The catalog's default kernel for arch, fetched (verified) into the
  * cache; *path is the cached file. */
-static int catalog_kernel_for(const char *arch, char **path, char **sha256, char **url_out, char **err)
+static int catalog_kernel_for(const char *arch, char **path, char **sha256, char **url_out, struct error **err)
 {
 	char *cp = catalog_locate(NULL, err);
 	if (!cp)
@@ -519,7 +521,7 @@ static int catalog_kernel_for(const char *arch, char **path, char **sha256, char
 		if (fetch_file(f, &req, &sres, err) < 0)
 			goto out;
 		if (read_file(sres.path, 1 << 16, &text, &len) < 0) {
-			*err = xasprintf("fetch %s: cannot read %s: %s", sumurl, sres.path,
+			error_set(err, "fetch %s: cannot read %s: %s", sumurl, sres.path,
 					 errno == EFBIG ? "file too large for a .sha256 file" : strerror(errno));
 			fetch_result_clear(&sres);
 			goto out;
@@ -613,10 +615,10 @@ int cmd_pull(int argc, char **argv)
 	if (nargs != 1)
 		return opt_error(&cmd, "needs one REGISTRY/REPOSITORY[:TAG|@sha256:DIGEST]");
 	struct reg_ref ref;
-	char *err = NULL;
+	struct error *err = NULL;
 	if (reg_ref_parse(args[0], &ref, &err) < 0) {
-		fprintf(stderr, "smolc: pull: %s\n", err);
-		free(err);
+		fprintf(stderr, "smolc: pull: %s\n", error_msg(err));
+		error_clear(&err);
 		return EXIT_USAGE;
 	}
 	int rc = EXIT_FAIL;
@@ -633,7 +635,7 @@ int cmd_pull(int argc, char **argv)
 		goto fail;
 	int gr = reg_manifest_get(r, ref.digest ? ref.digest : ref.tag, &mdata, &mlen, &mtype, &mdig, &err);
 	if (gr == 1) {
-		err = xasprintf("%s: the registry has no such image (manifest unknown)", refstr);
+		error_set(&err, "%s: the registry has no such image (manifest unknown)", refstr);
 		goto fail;
 	}
 	if (gr < 0)
@@ -642,7 +644,7 @@ int cmd_pull(int argc, char **argv)
 	mj = json_loadb(mdata, mlen, 0, &je);
 	json_t *layers = mj ? json_object_get(mj, "layers") : NULL;
 	if (!json_is_array(layers)) {
-		err = xasprintf("%s: %s is not an image manifest with layers (media type %s)", refstr, mdig,
+		error_set(&err, "%s: %s is not an image manifest with layers (media type %s)", refstr, mdig,
 				mtype ? mtype : "unknown");
 		goto fail;
 	}
@@ -650,7 +652,7 @@ int cmd_pull(int argc, char **argv)
 	for (size_t i = 0; i < json_array_size(layers); i++) {
 		struct layer_ref l;
 		if (layer_from_json(json_array_get(layers, i), &l) < 0) {
-			err = xasprintf("%s: layer %zu of the manifest is malformed", refstr, i + 1);
+			error_set(&err, "%s: layer %zu of the manifest is malformed", refstr, i + 1);
 			goto fail;
 		}
 		if (!strcmp(l.media_type, DISK_TYPE) && !disk.digest)
@@ -663,7 +665,7 @@ int cmd_pull(int argc, char **argv)
 			initrd = l;
 	}
 	if (!disk.digest) {
-		err = xasprintf("%s: no layer of media type " DISK_TYPE " (not a smolBSD image)", refstr);
+		error_set(&err, "%s: no layer of media type " DISK_TYPE " (not a smolBSD image)", refstr);
 		goto fail;
 	}
 	if (!o.ro.quiet)
@@ -672,21 +674,21 @@ int cmd_pull(int argc, char **argv)
 	if (runc.digest) {
 		size_t yl = 0;
 		if (runc.size > (1 << 20)) {
-			err = xasprintf("%s: the run config layer is %llu bytes; the limit is 1 MiB", refstr,
+			error_set(&err, "%s: the run config layer is %llu bytes; the limit is 1 MiB", refstr,
 					(unsigned long long)runc.size);
 			goto fail;
 		}
 		if (reg_blob_get_mem(r, runc.digest, 1 << 20, &yaml, &yl, &err) < 0)
 			goto fail;
-		char *yerr = NULL;
+		struct error *yerr = NULL;
 		if (runconf_parse(runc.title ? runc.title : "run config", NULL, yaml, yl, &rcf, NULL, &yerr) < 0) {
-			err = xasprintf("%s: the run config layer: %s", refstr, yerr);
-			free(yerr);
+			error_set(&err, "%s: the run config layer: %s", refstr, error_msg(yerr));
+			error_clear(&yerr);
 			goto fail;
 		}
 	}
 	if (runc.digest && !kernel.digest) {
-		err = xasprintf("%s: a run config layer but no kernel layer", refstr);
+		error_set(&err, "%s: a run config layer but no kernel layer", refstr);
 		goto fail;
 	}
 	if (store_mktemp(s, "pull-disk", &disk_tmp, &dfd, &err) < 0)
@@ -700,7 +702,7 @@ int cmd_pull(int argc, char **argv)
 		ksha = xstrdup(kernel.digest + 7);
 	}
 	if (rcf && rcf->initrd && !initrd.digest) {
-		err = xasprintf("%s: the run config names an initrd but there is no initrd layer", refstr);
+		error_set(&err, "%s: the run config names an initrd but there is no initrd layer", refstr);
 		goto fail;
 	}
 	if (rcf && initrd.digest) {
@@ -717,9 +719,7 @@ int cmd_pull(int argc, char **argv)
 	} else {
 		name_from_title(disk.title, &service, &arch);
 		if (catalog_kernel_for(arch, &kpath, &ksha, &kurl, &err) < 0) {
-			char *e2 = xasprintf("%s has no kernel layer, and the catalog's kernel could not be had: %s", refstr, err);
-			free(err);
-			err = e2;
+			error_prefix(&err, "%s has no kernel layer, and the catalog's kernel could not be had", refstr);
 			goto fail;
 		}
 		fprintf(stderr,
@@ -793,7 +793,7 @@ int cmd_pull(int argc, char **argv)
 	rc = EXIT_OK;
 	goto out;
 fail:
-	fprintf(stderr, "smolc: pull: %s\n", err ? err : "failed");
+	fprintf(stderr, "smolc: pull: %s\n", err ? error_msg(err) : "failed");
 out:
 	if (dfd >= 0)
 		close(dfd);
@@ -812,7 +812,7 @@ out:
 	reg_free(r);
 	store_free(s);
 	reg_ref_clear(&ref);
-	free(err);
+	error_clear(&err);
 	free(mdata);
 	free(mtype);
 	free(mdig);
@@ -890,11 +890,12 @@ int cmd_login(int argc, char **argv)
 		return opt_error(&cmd, "needs one REGISTRY (host[:port])");
 	const char *host = args[0];
 	struct reg_ref probe;
-	char *t = xasprintf("%s/x", host), *err = NULL;
+	struct error *err = NULL;
+	char *t = xasprintf("%s/x", host);
 	if (reg_ref_parse(t, &probe, &err) < 0) {
 		fprintf(stderr, "smolc: login: '%s' is not a registry host[:port]\n", host);
 		free(t);
-		free(err);
+		error_clear(&err);
 		return EXIT_USAGE;
 	}
 	free(t);
@@ -940,13 +941,13 @@ int cmd_login(int argc, char **argv)
 	rc = EXIT_OK;
 	goto out;
 fail:
-	fprintf(stderr, "smolc: login: %s\n", err);
+	fprintf(stderr, "smolc: login: %s\n", error_msg(err));
 out:
 	reg_free(r);
 	if (pass)
 		explicit_bzero(pass, strlen(pass));
 	free(pass);
 	free(user);
-	free(err);
+	error_clear(&err);
 	return rc;
 }

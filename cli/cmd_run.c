@@ -60,10 +60,10 @@ static int publish_cb(const struct opt_cmd *cmd, const char *arg, void *value)
 {
 	struct run_opts *o = value;
 	struct runconf_port p;
-	char *e = NULL;
+	struct error *e = NULL;
 	if (run_parse_publish(arg, &p, &e) < 0) {
-		fprintf(stderr, "smolc: -p: %s\n", e);
-		free(e);
+		fprintf(stderr, "smolc: -p: %s\n", error_msg(e));
+		error_clear(&e);
 		return EXIT_USAGE;
 	}
 	VEC_GROW(o->ports, o->nports, o->ports_cap);

@@ -9,16 +9,16 @@
 #include "runconf.h"
 #include "util.h"
 
-static int launcher_argv(const struct runconf *rc, bool network, struct strvec *argv, char **accel_note, char **err)
+static int launcher_argv(const struct runconf *rc, bool network, struct strvec *argv, char **accel_note, struct error **err)
 {
 	const char *env = getenv("SMOLC_QEMU");
 	const char *bin = env && *env ? env : qemu_binary_name(rc->arch);
 	char *path = qemu_find_binary(bin);
 	if (!path) {
 		if (env && *env)
-			set_err(err, "%s not found (from SMOLC_QEMU): the builder VM cannot boot", bin);
+			error_set(err, "%s not found (from SMOLC_QEMU): the builder VM cannot boot", bin);
 		else
-			set_err(err, "%s not found: the builder VM needs it; install the Debian package %s", bin,
+			error_set(err, "%s not found: the builder VM needs it; install the Debian package %s", bin,
 				qemu_debian_package(rc->arch));
 		return -1;
 	}

@@ -71,10 +71,10 @@ struct regcache {
 int cli_cache_ref_cb(const struct opt_cmd *cmd, const char *arg, void *value)
 {
 	struct reg_ref ref;
-	char *err = NULL;
+	struct error *err = NULL;
 	if (reg_ref_parse(arg, &ref, &err) < 0) {
-		int rc = opt_error(cmd, "--cache-from %s: %s", arg, err);
-		free(err);
+		int rc = opt_error(cmd, "--cache-from %s: %s", arg, error_msg(err));
+		error_clear(&err);
 		return rc;
 	}
 	reg_ref_clear(&ref);
@@ -85,10 +85,10 @@ int cli_cache_ref_cb(const struct opt_cmd *cmd, const char *arg, void *value)
 int cli_cache_to_cb(const struct opt_cmd *cmd, const char *arg, void *value)
 {
 	struct reg_ref ref;
-	char *err = NULL;
+	struct error *err = NULL;
 	if (reg_ref_parse(arg, &ref, &err) < 0) {
-		int rc = opt_error(cmd, "--cache-to %s: %s", arg, err);
-		free(err);
+		int rc = opt_error(cmd, "--cache-to %s: %s", arg, error_msg(err));
+		error_clear(&err);
 		return rc;
 	}
 	bool digest = ref.digest != NULL;
@@ -101,14 +101,14 @@ int cli_cache_to_cb(const struct opt_cmd *cmd, const char *arg, void *value)
 
 /* The key → descriptor map of a cache manifest (NULL with *err if it is
  * not one). */
-static json_t *index_of(const char *data, size_t len, const char *refstr, char **err)
+static json_t *index_of(const char *data, size_t len, const char *refstr, struct error **err)
 {
 	json_error_t je;
 	json_t *m = json_loadb(data, len, 0, &je);
 	json_t *layers = m ? json_object_get(m, "layers") : NULL;
 	const char *at = m ? json_string_value(json_object_get(m, "artifactType")) : NULL;
 	if (!json_is_array(layers) || !at || strcmp(at, CACHE_ARTIFACT)) {
-		set_err(err, "%s is not a smolc build cache (no manifest with artifactType " CACHE_ARTIFACT ")", refstr);
+		error_set(err, "%s is not a smolc build cache (no manifest with artifactType " CACHE_ARTIFACT ")", refstr);
 		json_decref(m);
 		return NULL;
 	}
@@ -136,13 +136,14 @@ static void src_load(struct regcache *rc, struct rc_src *s, struct strbuf *warn)
 {
 	s->tried = true;
 	s->dead = true;
-	char *err = NULL, *data = NULL, *mt = NULL, *dg = NULL;
+	struct error *err = NULL;
+	char *data = NULL, *mt = NULL, *dg = NULL;
 	size_t len = 0;
 	if (!(s->r = reg_new(s->ref.host, s->ref.repo, &rc->ro, &err)))
 		goto out;
 	int g = reg_manifest_get(s->r, s->ref.digest ? s->ref.digest : s->ref.tag, &data, &len, &mt, &dg, &err);
 	if (g == 1) {
-		set_err(&err, "%s has no build cache yet (manifest unknown)", s->text);
+		error_set(&err, "%s has no build cache yet (manifest unknown)", s->text);
 		goto out;
 	}
 	if (g < 0 || !(s->index = index_of(data, len, s->text, &err)))
@@ -151,32 +152,33 @@ static void src_load(struct regcache *rc, struct rc_src *s, struct strbuf *warn)
 	s->dead = false;
 out:
 	if (err) {
-		sb_printf(warn, "%s--cache-from %s: %s", warn->len ? "; " : "", s->text, err);
-		free(err);
+		sb_printf(warn, "%s--cache-from %s: %s", warn->len ? "; " : "", s->text, error_msg(err));
+		error_clear(&err);
 	}
 	free(data);
 	free(mt);
 	free(dg);
 }
 
-static int feed_cb(void *ctx, const void *buf, size_t n, char **err)
+static int feed_cb(void *ctx, const void *buf, size_t n, struct error **err)
 {
 	return layer_blob_feed(ctx, buf, n, err);
 }
 
-static int reset_cb(void *ctx, char **err)
+static int reset_cb(void *ctx, struct error **err)
 {
 	return layer_blob_reset(ctx, err);
 }
 
 /* Download one layer into the cache. 1 committed, -1 refused (*err). */
 static int fetch_layer(struct regcache *rc, struct rc_src *s, struct cache *c, const char *key, const char *title,
-		       json_t *d, char **err)
+		       json_t *d, struct error **err)
 {
 	const char *dg = json_string_value(json_object_get(d, "digest"));
 	uint64_t size = (uint64_t)json_integer_value(json_object_get(d, "size"));
 	const char *want = json_string_value(json_object_get(json_object_get(d, "annotations"), ANN_DIGEST));
-	char *tmp = NULL, *e = NULL;
+	char *tmp = NULL;
+	struct error *e = NULL;
 	int rv = -1;
 	if (cache_mktemp_dir(c, "remote", &tmp, &e) < 0)
 		goto out;
@@ -202,16 +204,16 @@ static int fetch_layer(struct regcache *rc, struct rc_src *s, struct cache *c, c
 	rv = 1;
 out:
 	if (rv < 0) {
-		set_err(err, "the layer %.12s from --cache-from %s was refused: %s", key, s->text, e ? e : "unknown error");
+		error_set(err, "the layer %.12s from --cache-from %s was refused: %s", key, s->text, e ? error_msg(e) : "unknown error");
 		if (tmp)
 			remove_tree(tmp);
 	}
-	free(e);
+	error_clear(&e);
 	free(tmp);
 	return rv;
 }
 
-static int rc_fetch(void *ctx, struct cache *c, const char *key, const char *title, char **err)
+static int rc_fetch(void *ctx, struct cache *c, const char *key, const char *title, struct error **err)
 {
 	struct regcache *rc = ctx;
 	struct strbuf warn;
@@ -228,11 +230,11 @@ static int rc_fetch(void *ctx, struct cache *c, const char *key, const char *tit
 		json_t *d = json_object_get(s->index, key);
 		if (!d)
 			continue;
-		char *e = NULL;
+		struct error *e = NULL;
 		rv = fetch_layer(rc, s, c, key, title, d, &e);
 		if (e) {
-			sb_printf(&warn, "%s%s", warn.len ? "; " : "", e);
-			free(e);
+			sb_printf(&warn, "%s%s", warn.len ? "; " : "", error_msg(e));
+			error_clear(&e);
 		}
 	}
 	if (rv != 1 && alive && !warn.len) {
@@ -245,8 +247,7 @@ static int rc_fetch(void *ctx, struct cache *c, const char *key, const char *tit
 		sb_adds(&warn, ")");
 	}
 	if (warn.len) {
-		sb_cstr(&warn);
-		*err = sb_detach(&warn);
+		error_set(err, "%s", sb_cstr(&warn));
 	}
 	sb_free(&warn);
 	return rv;
@@ -281,7 +282,7 @@ static void say(const struct regcache *rc, const char *title, uint64_t size, con
 /* Encode and upload one layer (under a shared lock: prune must not take
  * it away meanwhile). *desc = its descriptor; *sent = uploaded. */
 static int export_one(struct regcache *rc, struct reg *r, struct cache *c, const struct build_layer *l,
-		      json_t **desc, bool *sent, char **err)
+		      json_t **desc, bool *sent, struct error **err)
 {
 	struct cache_lock *lk = NULL;
 	char *lp = NULL, *tp = NULL;
@@ -289,7 +290,7 @@ static int export_one(struct regcache *rc, struct reg *r, struct cache *c, const
 	if (cache_lock(c, "layer", l->key, CACHE_LOCK_SHARED, true, &lk, err) < 0)
 		return -1;
 	if (!cache_layer_exists(c, l->key)) {
-		set_err(err, "the layer %.12s of %s is not in the local cache", l->key, l->title);
+		error_set(err, "the layer %.12s of %s is not in the local cache", l->key, l->title);
 		goto out;
 	}
 	if (!(lp = cache_layer_path(c, l->key, err)) || cache_mktemp_file(c, "blob", &tp, &fd, err) < 0)
@@ -319,11 +320,12 @@ out:
 	return rv;
 }
 
-static int rc_export(void *ctx, struct cache *c, const struct build_layer *v, size_t n, char **err)
+static int rc_export(void *ctx, struct cache *c, const struct build_layer *v, size_t n, struct error **err)
 {
 	struct regcache *rc = ctx;
 	struct reg_ref ref;
-	char *e = NULL, *data = NULL, *mt = NULL, *dg = NULL, *manifest = NULL, *mdig = NULL;
+	struct error *e = NULL;
+	char *data = NULL, *mt = NULL, *dg = NULL, *manifest = NULL, *mdig = NULL;
 	size_t len = 0, uploaded = 0;
 	struct reg *r = NULL;
 	json_t *old = NULL, *layers = json_array(), *seen = json_object();
@@ -338,11 +340,11 @@ static int rc_export(void *ctx, struct cache *c, const struct build_layer *v, si
 	if (g < 0)
 		goto out;
 	if (g == 0) {
-		char *ie = NULL;
+		struct error *ie = NULL;
 		old = index_of(data, len, rc->to, &ie);
 		if (!old)
-			debugf("regcache: %s", ie); /* replaced */
-		free(ie);
+			debugf("regcache: %s", error_msg(ie)); /* replaced */
+		error_clear(&ie);
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (json_object_get(seen, v[i].key))
@@ -403,7 +405,7 @@ static int rc_export(void *ctx, struct cache *c, const struct build_layer *v, si
 	manifest = json_dumps(m, JSON_COMPACT);
 	json_decref(m);
 	if (!manifest) {
-		set_err(&e, "cannot encode the cache manifest");
+		error_set(&e, "cannot encode the cache manifest");
 		goto out;
 	}
 	if (reg_manifest_put(r, ref.tag, OCI_MANIFEST_TYPE, manifest, strlen(manifest), &mdig, &e) < 0)
@@ -414,13 +416,13 @@ static int rc_export(void *ctx, struct cache *c, const struct build_layer *v, si
 	rv = 0;
 out:
 	if (rv < 0)
-		set_err(err, "--cache-to %s: %s", rc->to, e ? e : "failed");
+		error_set(err, "--cache-to %s: %s", rc->to, e ? error_msg(e) : "failed");
 	json_decref(old);
 	json_decref(layers);
 	json_decref(seen);
 	reg_free(r);
 	reg_ref_clear(&ref);
-	free(e);
+	error_clear(&e);
 	free(data);
 	free(mt);
 	free(dg);

@@ -170,7 +170,7 @@ static int parse_port_num(const char *s, size_t n, unsigned *out)
 	return 0;
 }
 
-int runconf_parse_port(const char *spec, struct runconf_port *out, char **err)
+int runconf_parse_port(const char *spec, struct runconf_port *out, struct error **err)
 {
 	memset(out, 0, sizeof(*out));
 	char *s = xstrdup(spec);
@@ -183,7 +183,7 @@ int runconf_parse_port(const char *spec, struct runconf_port *out, char **err)
 		else if (!strcmp(slash + 1, "udp"))
 			proto = RUNCONF_UDP;
 		else {
-			*err = xasprintf("port \"%s\": protocol must be tcp or udp, not \"%s\"", spec, slash + 1);
+			error_set(err, "port \"%s\": protocol must be tcp or udp, not \"%s\"", spec, slash + 1);
 			goto fail;
 		}
 		*slash = 0;
@@ -192,7 +192,7 @@ int runconf_parse_port(const char *spec, struct runconf_port *out, char **err)
 	if (s[0] == '[') {
 		char *close = strchr(s, ']');
 		if (!close || close[1] != ':') {
-			*err = xasprintf("port \"%s\": expected [ADDR]:HOST:GUEST", spec);
+			error_set(err, "port \"%s\": expected [ADDR]:HOST:GUEST", spec);
 			goto fail;
 		}
 		addr = xstrndup(s + 1, (size_t)(close - s - 1));
@@ -208,17 +208,17 @@ int runconf_parse_port(const char *spec, struct runconf_port *out, char **err)
 	}
 	char *colon = strchr(rest, ':');
 	if (!colon || strchr(colon + 1, ':')) {
-		*err = xasprintf("port \"%s\": expected [ADDR:]HOST:GUEST[/tcp|/udp]", spec);
+		error_set(err, "port \"%s\": expected [ADDR:]HOST:GUEST[/tcp|/udp]", spec);
 		goto fail;
 	}
 	unsigned h, g;
 	if (parse_port_num(rest, (size_t)(colon - rest), &h) < 0 ||
 	    parse_port_num(colon + 1, strlen(colon + 1), &g) < 0) {
-		*err = xasprintf("port \"%s\": ports must be numbers from 1 to 65535", spec);
+		error_set(err, "port \"%s\": ports must be numbers from 1 to 65535", spec);
 		goto fail;
 	}
 	if (addr && !*addr) {
-		*err = xasprintf("port \"%s\": empty host address", spec);
+		error_set(err, "port \"%s\": empty host address", spec);
 		goto fail;
 	}
 	out->host_addr = addr ? addr : xstrdup(RUNCONF_DEFAULT_HOST_ADDR);
@@ -330,58 +330,58 @@ static bool tag_ok(const char *t)
 	return true;
 }
 
-int runconf_validate(const struct runconf *rc, char **err)
+int runconf_validate(const struct runconf *rc, struct error **err)
 {
 	if (!rc->service || !*rc->service)
-		return *err = xstrdup("missing required key 'service'"), -1;
+		return error_set(err, "missing required key 'service'"), -1;
 	if (!rc->arch)
-		return *err = xstrdup("missing required key 'arch'"), -1;
+		return error_set(err, "missing required key 'arch'"), -1;
 	if (!one_of(rc->arch, ARCHES))
-		return *err = xasprintf("arch \"%s\": expected amd64, i386 or evbarm-aarch64", rc->arch), -1;
+		return error_set(err, "arch \"%s\": expected amd64, i386 or evbarm-aarch64", rc->arch), -1;
 	if (rc->machine && !one_of(rc->machine, MACHINES))
-		return *err = xasprintf("machine \"%s\": expected microvm or virt", rc->machine), -1;
+		return error_set(err, "machine \"%s\": expected microvm or virt", rc->machine), -1;
 	if (rc->profile && !one_of(rc->profile, PROFILES))
-		return *err = xasprintf("profile \"%s\": expected netbsd or linux", rc->profile), -1;
+		return error_set(err, "profile \"%s\": expected netbsd or linux", rc->profile), -1;
 	if (!rc->kernel || !*rc->kernel)
-		return *err = xstrdup("missing required key 'kernel'"), -1;
+		return error_set(err, "missing required key 'kernel'"), -1;
 	if (!rc->image || !*rc->image)
-		return *err = xstrdup("missing required key 'image'"), -1;
+		return error_set(err, "missing required key 'image'"), -1;
 	if (rc->kernel_sha256 && !is_sha256(rc->kernel_sha256))
-		return *err = xstrdup("kernel_sha256: expected 64 lowercase hex digits"), -1;
+		return error_set(err, "kernel_sha256: expected 64 lowercase hex digits"), -1;
 	if (rc->image_sha256 && !is_sha256(rc->image_sha256))
-		return *err = xstrdup("image_sha256: expected 64 lowercase hex digits"), -1;
+		return error_set(err, "image_sha256: expected 64 lowercase hex digits"), -1;
 	if (rc->initrd && !*rc->initrd)
-		return *err = xstrdup("initrd: expected a file name"), -1;
+		return error_set(err, "initrd: expected a file name"), -1;
 	if (rc->initrd_sha256 && !is_sha256(rc->initrd_sha256))
-		return *err = xstrdup("initrd_sha256: expected 64 lowercase hex digits"), -1;
+		return error_set(err, "initrd_sha256: expected 64 lowercase hex digits"), -1;
 	if (rc->console && !console_ok(rc->console))
-		return *err = xasprintf("console \"%s\": expected stdio, pty, none, tcp:PORT or file:PATH", rc->console), -1;
+		return error_set(err, "console \"%s\": expected stdio, pty, none, tcp:PORT or file:PATH", rc->console), -1;
 	for (size_t i = 0; i < rc->nports; i++) {
 		const struct runconf_port *p = &rc->ports[i];
 		if (!p->host_port || p->host_port > 65535 || !p->guest_port || p->guest_port > 65535)
-			return *err = xstrdup("ports: port numbers must be from 1 to 65535"), -1;
+			return error_set(err, "ports: port numbers must be from 1 to 65535"), -1;
 		for (size_t j = 0; j < i; j++)
 			if (rc->ports[j].host_port == p->host_port && rc->ports[j].proto == p->proto &&
 			    !strcmp(rc->ports[j].host_addr, p->host_addr))
-				return *err = xasprintf("ports: host port %u is published twice", p->host_port), -1;
+				return error_set(err, "ports: host port %u is published twice", p->host_port), -1;
 	}
 	if (rc->console_device && strcmp(rc->console_device, "com") && strcmp(rc->console_device, "viocon"))
-		return *err = xasprintf("console_device \"%s\": expected com or viocon", rc->console_device), -1;
+		return error_set(err, "console_device \"%s\": expected com or viocon", rc->console_device), -1;
 	if (rc->console_ports > 30)
-		return *err = xstrdup("console_ports: at most 30"), -1;
+		return error_set(err, "console_ports: at most 30"), -1;
 	for (size_t i = 0; i < rc->nfwcfg; i++)
 		if (!runconf_fwcfg_name_ok(rc->fwcfg[i].name))
-			return *err = xasprintf("fw_cfg: name \"%s\" must be 1-40 letters, digits or '_'", rc->fwcfg[i].name), -1;
+			return error_set(err, "fw_cfg: name \"%s\" must be 1-40 letters, digits or '_'", rc->fwcfg[i].name), -1;
 	for (size_t i = 0; i < rc->ndrives; i++)
 		if (!rc->drives[i].path || !*rc->drives[i].path)
-			return *err = xstrdup("drives: missing path"), -1;
+			return error_set(err, "drives: missing path"), -1;
 	if (rc->bridge && !tag_ok(rc->bridge))
-		return *err = xasprintf("bridge \"%s\": expected an interface name (letters, digits, '_', '-', '.')", rc->bridge), -1;
+		return error_set(err, "bridge \"%s\": expected an interface name (letters, digits, '_', '-', '.')", rc->bridge), -1;
 	for (size_t i = 0; i < rc->nshares; i++) {
 		if (!rc->shares[i].host_path || !*rc->shares[i].host_path)
-			return *err = xstrdup("shares: missing host path"), -1;
+			return error_set(err, "shares: missing host path"), -1;
 		if (!rc->shares[i].tag || !tag_ok(rc->shares[i].tag))
-			return *err = xasprintf("shares: tag \"%s\" must be 1-31 letters, digits, '_', '-' or '.'",
+			return error_set(err, "shares: tag \"%s\" must be 1-31 letters, digits, '_', '-' or '.'",
 						rc->shares[i].tag ? rc->shares[i].tag : ""), -1;
 	}
 	return 0;
@@ -458,7 +458,7 @@ static void emit_seq_end(struct emitter *em)
 	emit(em, &ev, yaml_sequence_end_event_initialize(&ev));
 }
 
-int runconf_to_yaml(const struct runconf *rc, char **yaml_out, char **err)
+int runconf_to_yaml(const struct runconf *rc, char **yaml_out, struct error **err)
 {
 	if (runconf_validate(rc, err) < 0)
 		return -1;
@@ -466,7 +466,7 @@ int runconf_to_yaml(const struct runconf *rc, char **yaml_out, char **err)
 	sb_init(&sb);
 	struct emitter em = {.failed = false};
 	if (!yaml_emitter_initialize(&em.e)) {
-		*err = xstrdup("cannot initialize the YAML emitter");
+		error_set(err, "cannot initialize the YAML emitter");
 		return -1;
 	}
 	yaml_emitter_set_output(&em.e, yaml_sb_write, &sb);
@@ -572,7 +572,7 @@ int runconf_to_yaml(const struct runconf *rc, char **yaml_out, char **err)
 	if (!em.failed && !yaml_emitter_flush(&em.e))
 		em.failed = true;
 	if (em.failed) {
-		*err = xasprintf("cannot emit the run config: %s",
+		error_set(err, "cannot emit the run config: %s",
 				 em.e.problem ? em.e.problem : "YAML emitter error");
 		yaml_emitter_delete(&em.e);
 		sb_free(&sb);
@@ -584,17 +584,14 @@ int runconf_to_yaml(const struct runconf *rc, char **yaml_out, char **err)
 	return 0;
 }
 
-int runconf_write(const struct runconf *rc, const char *path, char **err)
+int runconf_write(const struct runconf *rc, const char *path, struct error **err)
 {
-	char *text = NULL, *e = NULL;
-	if (runconf_to_yaml(rc, &text, &e) < 0) {
-		*err = xasprintf("%s: %s", path, e);
-		free(e);
-		return -1;
-	}
+	char *text = NULL;
+	if (runconf_to_yaml(rc, &text, err) < 0)
+		return error_prefix(err, "%s", path);
 	int r = write_file_atomic(path, text, strlen(text), 0644);
 	if (r < 0)
-		*err = xasprintf("%s: cannot write the run config: %s", path, strerror(errno));
+		error_set(err, "%s: cannot write the run config: %s", path, strerror(errno));
 	free(text);
 	return r;
 }
@@ -605,7 +602,7 @@ struct reader {
 	const char *name;
 	yaml_document_t *doc;
 	struct strvec *warnings;
-	char **err;
+	struct error **err;
 };
 
 static int node_err(struct reader *r, const yaml_node_t *n, const char *fmt, ...)
@@ -616,7 +613,7 @@ static int node_err(struct reader *r, const yaml_node_t *n, const char *fmt, ...
 	va_start(ap, fmt);
 	char *msg = xvasprintf(fmt, ap);
 	va_end(ap);
-	*r->err = xasprintf("%s:%zu:%zu: %s", r->name, n->start_mark.line + 1,
+	error_set(r->err, "%s:%zu:%zu: %s", r->name, n->start_mark.line + 1,
 			    n->start_mark.column + 1, msg);
 	free(msg);
 	return -1;
@@ -696,10 +693,10 @@ static int read_port(struct reader *r, struct runconf *rc, yaml_node_t *n)
 	if (n->type == YAML_SCALAR_NODE) {
 		/* Short form: "8080:80" */
 		struct runconf_port p;
-		char *e = NULL;
+		struct error *e = NULL;
 		if (runconf_parse_port(scalar(n), &p, &e) < 0) {
-			node_err(r, n, "%s", e);
-			free(e);
+			node_err(r, n, "%s", error_msg(e));
+			error_clear(&e);
 			return -1;
 		}
 		runconf_add_port(rc, p.host_addr, p.host_port, p.guest_port, p.proto);
@@ -978,10 +975,10 @@ static int read_root(struct reader *r, struct runconf *rc, yaml_node_t *root)
 		if (!have[i] || !*have[i])
 			return node_err(r, root, "missing required key '%s'", required[i]);
 	/* Cross-field checks (duplicate ports ...), reported at the root. */
-	char *e = NULL;
+	struct error *e = NULL;
 	if (runconf_validate(rc, &e) < 0) {
-		node_err(r, root, "%s", e);
-		free(e);
+		node_err(r, root, "%s", error_msg(e));
+		error_clear(&e);
 		return -1;
 	}
 	return 0;
@@ -989,20 +986,20 @@ static int read_root(struct reader *r, struct runconf *rc, yaml_node_t *root)
 
 int runconf_parse(const char *name, const char *dir, const char *text,
 		  size_t len, struct runconf **out, struct strvec *warnings,
-		  char **err)
+		  struct error **err)
 {
 	yaml_parser_t p;
 	yaml_document_t doc;
 	struct runconf *rc = NULL;
 	int rv = -1;
 	if (!yaml_parser_initialize(&p)) {
-		*err = xasprintf("%s: cannot initialize the YAML parser", name);
+		error_set(err, "%s: cannot initialize the YAML parser", name);
 		return -1;
 	}
 	yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
 	if (!yaml_parser_load(&p, &doc)) {
 		yaml_mark_t m = p.problem_mark;
-		*err = xasprintf("%s:%zu:%zu: invalid YAML: %s%s%s", name, m.line + 1, m.column + 1,
+		error_set(err, "%s:%zu:%zu: invalid YAML: %s%s%s", name, m.line + 1, m.column + 1,
 				 p.problem ? p.problem : "syntax error",
 				 p.context ? " " : "", p.context ? p.context : "");
 		yaml_parser_delete(&p);
@@ -1010,7 +1007,7 @@ int runconf_parse(const char *name, const char *dir, const char *text,
 	}
 	yaml_node_t *root = yaml_document_get_root_node(&doc);
 	if (!root) {
-		*err = xasprintf("%s:1:1: the run config is empty", name);
+		error_set(err, "%s:1:1: the run config is empty", name);
 		goto out;
 	}
 	rc = runconf_new();
@@ -1030,12 +1027,12 @@ out:
 }
 
 int runconf_read(const char *path, struct runconf **out,
-		 struct strvec *warnings, char **err)
+		 struct strvec *warnings, struct error **err)
 {
 	char *text = NULL;
 	size_t len = 0;
 	if (read_file(path, RUNCONF_MAX_BYTES, &text, &len) < 0) {
-		*err = xasprintf("%s: cannot read the run config: %s", path, strerror(errno));
+		error_set(err, "%s: cannot read the run config: %s", path, strerror(errno));
 		return -1;
 	}
 	char *dir = path_dirname(path);

@@ -160,8 +160,8 @@ void runconf_set_label(struct runconf *rc, const char *key, const char *value);
 
 /* Parse "[ADDR:]HOST:GUEST[/tcp|/udp]" (ADDR may be [v6]); fills *out
  * (host_addr owned by out; free with runconf_port_clear). Returns 0, or
- * -1 with *err = one-line message (caller frees). */
-int runconf_parse_port(const char *spec, struct runconf_port *out, char **err);
+ * -1 with *err: a one-line message (error.h; caller frees it). */
+int runconf_parse_port(const char *spec, struct runconf_port *out, struct error **err);
 void runconf_port_clear(struct runconf_port *p);
 
 /* The kernel command line for a profile ("netbsd" or NULL, "linux"):
@@ -186,24 +186,24 @@ char *runconf_resolve(const struct runconf *rc, const char *p);
 
 /* Check required fields and values (arch/machine/profile names, port
  * ranges, sha256 format, share tags). Returns 0 or -1 with *err. */
-int runconf_validate(const struct runconf *rc, char **err);
+int runconf_validate(const struct runconf *rc, struct error **err);
 
 /* Serialize to YAML text (caller frees) — what runconf_write writes. */
-int runconf_to_yaml(const struct runconf *rc, char **yaml_out, char **err);
+int runconf_to_yaml(const struct runconf *rc, char **yaml_out, struct error **err);
 
 /* Validate and write atomically (temp file + rename) to path, mode 0644.
  * Returns 0 or -1 with *err ("PATH: ..."). */
-int runconf_write(const struct runconf *rc, const char *path, char **err);
+int runconf_write(const struct runconf *rc, const char *path, struct error **err);
 
 /* Read and validate path. On success returns 0, *out owned by the caller,
  * and each warning (unknown keys, "PATH:L:C: warning: unknown key 'x'")
  * pushed to warnings when warnings is non-NULL. On failure returns -1 with
- * *err = "PATH:LINE:COL: message" (or "PATH: strerror" when unreadable). */
+ * *err: "PATH:LINE:COL: message" (or "PATH: strerror" when unreadable). */
 int runconf_read(const char *path, struct runconf **out,
-		 struct strvec *warnings, char **err);
+		 struct strvec *warnings, struct error **err);
 /* Same, from a buffer; name is used in messages, dir for resolution. */
 int runconf_parse(const char *name, const char *dir, const char *text,
 		  size_t len, struct runconf **out, struct strvec *warnings,
-		  char **err);
+		  struct error **err);
 
 #endif

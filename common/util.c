@@ -80,17 +80,6 @@ char *xasprintf(const char *fmt, ...)
 	return p;
 }
 
-void set_err(char **err, const char *fmt, ...)
-{
-	if (!err)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	free(*err);
-	*err = xvasprintf(fmt, ap);
-	va_end(ap);
-}
-
 void sb_init(struct strbuf *sb)
 {
 	sb->buf = NULL;

@@ -18,6 +18,8 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "error.h"
+
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Allocation that aborts with a message on out-of-memory. */
@@ -29,9 +31,6 @@ char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *xvasprintf(const char *fmt, va_list ap);
 
-/* Replace *err (if err is not NULL) with a formatted one-line message;
- * the convention of modules that report errors through `char **err`. */
-void set_err(char **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Growable byte string; always NUL-terminated when len > 0 or after sb_cstr. */
 struct strbuf {

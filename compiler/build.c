@@ -64,7 +64,6 @@ struct build {
 	char *stored_as;            /* NAME:TAG in the image store, once recorded */
 	struct lockfile *lock;
 	FILE *log;                  /* progress (stderr) or NULL when quiet */
-	struct loc err_at;          /* set by a step whose error is about one word, not the line */
 };
 
 static void logf_(struct build *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -79,14 +78,12 @@ static void logf_(struct build *b, const char *fmt, ...)
 	fflush(b->log);
 }
 
-/* Queue an error; a multi-line message becomes a message and a hint. */
-static int fail(struct build *b, struct loc at, const char *msg)
+/* Queue an error record (at its own loc when it has one, else at `at`)
+ * and free it. */
+static int fail(struct build *b, struct loc at, struct error *e)
 {
-	const char *nl = strchr(msg, '\n');
-	int len = nl ? (int)(nl - msg) : (int)strlen(msg);
-	struct diag *g = at.file ? diag_error(b->d, at, "%.*s", len, msg) : diag_error_plain(b->d, "%.*s", len, msg);
-	if (nl)
-		diag_hint(g, "%s", nl + 1);
+	diag_error_record(b->d, at, e);
+	error_clear(&e);
 	return -1;
 }
 
@@ -103,7 +100,7 @@ static void build_ctx(struct build *b, struct step_build_ctx *bc)
 	bc->d = b->d;
 }
 
-static int build_layer(struct build *b, struct plan_step *s, const char *tmpdir, char **err)
+static int build_layer(struct build *b, struct plan_step *s, const char *tmpdir, struct error **err)
 {
 	struct layer_writer *w = layer_writer_new(tmpdir, s->title, err);
 	if (!w)
@@ -111,7 +108,6 @@ static int build_layer(struct build *b, struct plan_step *s, const char *tmpdir,
 	struct step_build_ctx bc;
 	build_ctx(b, &bc);
 	int rc = step_ops_of(s->kind)->build(&bc, s, w, err);
-	b->err_at = bc.err_at;
 	if (rc < 0) {
 		layer_writer_abort(w);
 		return -1;
@@ -132,24 +128,25 @@ static int run_step(struct build *b, size_t i)
 {
 	struct plan_step *s = &b->p->v[i];
 	double t0 = now_monotonic();
-	char *err = NULL;
+	struct error *err = NULL;
 	struct cache_lock *lk = NULL;
 	if (cache_lock(b->env.cache, "layer", s->key, CACHE_LOCK_EXCLUSIVE, true, &lk, &err) < 0)
-		return fail(b, s->loc, err), free(err), -1;
+		return fail(b, s->loc, err);
 	bool exists = cache_layer_exists(b->env.cache, s->key);
 	char *final = NULL;
 	if (exists && !b->o->no_cache) {
 		/* a cached layer is about to be written into an image: check it
 		 * against its recorded digest (size and mtime first, then the
 		 * digest of both files); a damaged one is a cache miss */
-		char *lp = cache_layer_path(b->env.cache, s->key, NULL), *why = NULL;
+		char *lp = cache_layer_path(b->env.cache, s->key, NULL);
+		struct error *why = NULL;
 		if (lp && layer_verify(lp, true, true, &why) != 0) {
 			diag_warning(b->d, s->loc, "%s: the cached layer %.12s is damaged (%s); building it again",
-				     s->title, s->key, why ? why : "unreadable");
+				     s->title, s->key, why ? error_msg(why) : "unreadable");
 			remove_tree(lp);
 			exists = false;
 		}
-		free(why);
+		error_clear(&why);
 		free(lp);
 	}
 	if (exists && b->o->no_cache) {
@@ -163,11 +160,11 @@ static int run_step(struct build *b, size_t i)
 	if (!exists && !b->o->no_cache && b->o->remote && b->o->remote->fetch) {
 		/* --cache-from: the remote cache's layer (verified on the way)
 		 * instead of running the step; any trouble is a warning */
-		char *werr = NULL;
+		struct error *werr = NULL;
 		int fr = b->o->remote->fetch(b->o->remote->ctx, b->env.cache, s->key, s->title, &werr);
 		if (werr)
-			diag_warning(b->d, s->loc, "%s: %s; building it", s->title, werr);
-		free(werr);
+			diag_warning(b->d, s->loc, "%s: %s; building it", s->title, error_msg(werr));
+		error_clear(&werr);
 		if (fr == 1 && cache_layer_exists(b->env.cache, s->key))
 			exists = b->remote[i] = true;
 	}
@@ -180,30 +177,29 @@ static int run_step(struct build *b, size_t i)
 		char *tmp = NULL;
 		if (cache_mktemp_dir(b->env.cache, "layer", &tmp, &err) < 0) {
 			cache_unlock(lk);
-			return fail(b, s->loc, err), free(err), -1;
+			return fail(b, s->loc, err);
 		}
 		/* the writer creates the directory itself */
 		rmdir(tmp);
-		b->err_at = (struct loc){0, 0, 0};
 		if (build_layer(b, s, tmp, &err) < 0) {
 			remove_tree(tmp);
 			free(tmp);
 			cache_unlock(lk);
-			fail(b, b->err_at.file ? b->err_at : s->loc, err);
-			free(err);
-			return -1;
+			return fail(b, s->loc, err);
 		}
 		if (cache_commit_layer(b->env.cache, tmp, s->key, &final, &err) < 0) {
 			remove_tree(tmp);
 			free(tmp);
 			cache_unlock(lk);
-			return fail(b, s->loc, err), free(err), -1;
+			return fail(b, s->loc, err);
 		}
 		free(tmp);
 	}
 	if (!final) {
 		cache_unlock(lk);
-		return fail(b, s->loc, err ? err : "layer path unavailable"), free(err), -1;
+		if (!err)
+			error_set(&err, "layer path unavailable");
+		return fail(b, s->loc, err);
 	}
 	if (b->o->explain && step_ops_of(s->kind)->explain) {
 		struct step_build_ctx bc;
@@ -214,10 +210,8 @@ static int run_step(struct build *b, size_t i)
 	int rc = layer_apply(final, b->tree, &err);
 	cache_unlock(lk);
 	if (rc < 0) {
-		fail(b, s->loc, err);
-		free(err);
 		free(final);
-		return -1;
+		return fail(b, s->loc, err);
 	}
 	sv_push(&b->layer_dirs, final);
 	/* a fixed SIZE the files alone already exceed: say so now, not after
@@ -231,13 +225,13 @@ static int run_step(struct build *b, size_t i)
 			for (size_t k = 0; k < b->r->n; k++)
 				if (b->r->v[k].kind == IR_SIZE)
 					at = b->r->v[k].loc;
-			char *m = xasprintf("the image needs at least %" PRIu64 " MiB: after %s its files alone take %" PRIu64
-					    " MiB, more than SIZE %" PRIu64 " MiB\ngive SIZE more, or SIZE auto",
-					    (st.bytes + (1u << 20) - 1) >> 20, s->title, (st.bytes + (1u << 20) - 1) >> 20,
-					    rs->size_bytes >> 20);
-			fail(b, at, m);
-			free(m);
-			return -1;
+			struct error *e = NULL;
+			error_set(&e, "the image needs at least %" PRIu64 " MiB: after %s its files alone take %" PRIu64
+				      " MiB, more than SIZE %" PRIu64 " MiB",
+				  (st.bytes + (1u << 20) - 1) >> 20, s->title, (st.bytes + (1u << 20) - 1) >> 20,
+				  rs->size_bytes >> 20);
+			error_hint(&e, "give SIZE more, or SIZE auto");
+			return fail(b, at, e);
 		}
 	}
 	b->secs[i] = now_monotonic() - t0;
@@ -325,17 +319,17 @@ static void stamp_write(const struct build *b, const char *img)
 	free(sp);
 }
 
-static int copy_file_atomic(const char *src, const char *dst, char **err)
+static int copy_file_atomic(const char *src, const char *dst, struct error **err)
 {
 	int in = open(src, O_RDONLY | O_CLOEXEC);
 	if (in < 0) {
-		*err = xasprintf("%s: %s", src, strerror(errno));
+		error_set(err, "%s: %s", src, strerror(errno));
 		return -1;
 	}
 	char *tmp = xasprintf("%s.tmp.%ld", dst, (long)getpid());
 	int out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (out < 0) {
-		*err = xasprintf("%s: %s", tmp, strerror(errno));
+		error_set(err, "%s: %s", tmp, strerror(errno));
 		close(in);
 		free(tmp);
 		return -1;
@@ -357,7 +351,7 @@ static int copy_file_atomic(const char *src, const char *dst, char **err)
 	if (rc == 0 && rename(tmp, dst) < 0)
 		rc = -1;
 	if (rc < 0) {
-		*err = xasprintf("writing %s: %s", dst, strerror(errno));
+		error_set(err, "writing %s: %s", dst, strerror(errno));
 		unlink(tmp);
 	}
 	free(tmp);
@@ -378,7 +372,7 @@ static void image_progress(void *ctx, uint64_t done, uint64_t total)
 /* The kernel (or initrd) beside the image, copied only when it changed. */
 static int write_kernel(struct build *b, const struct plan_input *in, const char *kern)
 {
-	char *err = NULL;
+	struct error *err = NULL;
 	char have[65];
 	const char *want = in->digest && str_startswith(in->digest, "sha256:") ? in->digest + 7 : NULL;
 	if (want && path_exists(kern)) {
@@ -391,8 +385,8 @@ static int write_kernel(struct build *b, const struct plan_input *in, const char
 			return 0;
 	}
 	if (copy_file_atomic(in->path, kern, &err) < 0) {
-		diag_error_plain(b->d, "%s", err);
-		free(err);
+		diag_error_record(b->d, (struct loc){0, 0, 0}, err);
+		error_clear(&err);
 		return -1;
 	}
 	return 0;
@@ -489,13 +483,13 @@ static struct runconf *make_runconf(struct build *b, const char *img, const char
  * the image). */
 static int write_runconf(struct build *b, const char *img, const char *kern, const char *initrd, const char *yaml)
 {
-	char *err = NULL;
+	struct error *err = NULL;
 	struct runconf *rcf =
 		make_runconf(b, path_basename(img), path_basename(kern), initrd ? path_basename(initrd) : NULL);
 	int rc = 0;
 	if (runconf_write(rcf, yaml, &err) < 0) {
-		diag_error_plain(b->d, "%s", err);
-		free(err);
+		diag_error_record(b->d, (struct loc){0, 0, 0}, err);
+		error_clear(&err);
 		rc = -1;
 	}
 	runconf_free(rcf);
@@ -508,7 +502,8 @@ static int record_image(struct build *b)
 	if (!b->o->record)
 		return 0;
 	const struct recipe_settings *rs = &b->r->set;
-	char *err = NULL, *yaml = NULL;
+	struct error *err = NULL;
+	char *yaml = NULL;
 	char *img = xasprintf("%s.img", b->out_base), *kern = xasprintf("%s.kernel", b->out_base);
 	char *initrd = b->p->initrd.what ? xasprintf("%s.initrd", b->out_base) : NULL;
 	struct runconf *rcf = make_runconf(b, "disk.img", "kernel", initrd ? "initrd" : NULL);
@@ -532,17 +527,17 @@ static int record_image(struct build *b)
 		rc = b->o->record(b->o->record_ctx, &r, &b->stored_as, &err);
 	}
 	if (rc < 0 && b->o->tag) {
-		diag_error_plain(b->d, "recording the image in the image store: %s", err);
+		diag_error_plain(b->d, "recording the image in the image store: %s", error_msg(err));
 	} else if (rc < 0) {
 		/* no -t: the image files are what was asked for; the store is a
 		 * convenience (SPEC §8.3) */
-		char *e = str_escape(err ? err : "");
+		char *e = str_escape(err ? error_msg(err) : "");
 		fprintf(stderr, "warning: the image was not recorded in the image store: %s\n"
 				"  hint: set SMOLC_DATA to a writable directory to record it\n", e);
 		free(e);
 		rc = 0;
 	}
-	free(err);
+	error_clear(&err);
 	free(yaml);
 	free(img);
 	free(kern);
@@ -574,7 +569,7 @@ static int invalidate_image(struct build *b, const char *img, const char *lay_pa
 static int write_outputs(struct build *b, bool image_up_to_date)
 {
 	const struct recipe_settings *rs = &b->r->set;
-	char *err = NULL;
+	struct error *err = NULL;
 	char *img = xasprintf("%s.img", b->out_base);
 	char *kern = xasprintf("%s.kernel", b->out_base);
 	char *initrd = b->p->initrd.what ? xasprintf("%s.initrd", b->out_base) : NULL;
@@ -615,7 +610,7 @@ static int write_outputs(struct build *b, bool image_up_to_date)
 			if (b->r->v[i].kind == IR_SIZE)
 				sz = &b->r->v[i];
 		/* name the image, not its temp file */
-		const char *msg = err;
+		const char *msg = error_msg(err);
 		size_t tl = strlen(target);
 		if (!strncmp(msg, target, tl) && msg[tl] == ':')
 			msg += tl + 1 + (msg[tl + 1] == ' ');
@@ -643,9 +638,8 @@ static int write_outputs(struct build *b, bool image_up_to_date)
 	fault_point("image-written");
 	if (lay && image_layout_save(lay, lay_path, img, &err) < 0) {
 		/* only the next small change is slower */
-		debugf("cannot save the image layout: %s", err);
-		free(err);
-		err = NULL;
+		debugf("cannot save the image layout: %s", error_msg(err));
+		error_clear(&err);
 	}
 	if (in_place)
 		logf_(b, "      image updated in place in %.2fs\n", now_monotonic() - t0);
@@ -665,7 +659,7 @@ config:
 out:
 	image_layout_free(lay);
 	free(lay_path);
-	free(err);
+	error_clear(&err);
 	free(tmp);
 	free(img);
 	free(kern);
@@ -771,18 +765,20 @@ static int export_layers(struct build *b)
 	struct build_layer *v = xcalloc(b->p->n + 1, sizeof(*v));
 	for (size_t i = 0; i < b->p->n; i++)
 		v[i] = (struct build_layer){b->p->v[i].key, b->p->v[i].title};
-	char *err = NULL;
+	struct error *err = NULL;
 	int rc = b->o->remote->export(b->o->remote->ctx, b->env.cache, v, b->p->n, &err);
 	if (rc < 0) {
 		char *img = xasprintf("%s.img", b->out_base);
-		char *msg = xasprintf("%s\nthe image was written (%s); %s", err ? err : "exporting the build cache failed",
-				      img, "check that the registry is up and that you may push there "
-					   "(smolc login REGISTRY), or build without --cache-to");
-		fail(b, (struct loc){0, 0, 0}, msg);
-		free(msg);
+		if (!err)
+			error_set(&err, "exporting the build cache failed");
+		error_hint(&err, "the image was written (%s); %s", img,
+			   "check that the registry is up and that you may push there "
+			   "(smolc login REGISTRY), or build without --cache-to");
+		fail(b, (struct loc){0, 0, 0}, err);
+		err = NULL;
 		free(img);
 	}
-	free(err);
+	error_clear(&err);
 	free(v);
 	return rc < 0 ? -1 : 0;
 }
@@ -797,12 +793,12 @@ static int build_run(struct build *b, char **yaml_out)
 	if (session_open(&b->env, b->o->cache_dir, b->o->mirror, !b->o->for_run_dry, b->o->offline, b->o->quiet) < 0)
 		return EXIT_FAIL;
 	char *lpath = lockfile_path_for(b->r->path);
-	char *lerr = NULL;
+	struct error *lerr = NULL;
 	if (!b->o->update_lock) {
 		b->lock = lockfile_read(lpath, &lerr);
 		if (lerr) {
-			diag_error_plain(b->d, "%s", lerr);
-			free(lerr);
+			diag_error_record(b->d, (struct loc){0, 0, 0}, lerr);
+			error_clear(&lerr);
 			free(lpath);
 			return EXIT_FAIL;
 		}
@@ -822,10 +818,10 @@ static int build_run(struct build *b, char **yaml_out)
 				     stale, stale == 1 ? "y" : "ies", stale == 1 ? "es" : "");
 	}
 	if (b->o->update_lock) {
-		char *err = NULL;
+		struct error *err = NULL;
 		if (lockfile_write(lpath, b->p, &err) < 0) {
-			diag_error_plain(b->d, "%s", err);
-			free(err);
+			diag_error_record(b->d, (struct loc){0, 0, 0}, err);
+			error_clear(&err);
 			free(lpath);
 			return EXIT_FAIL;
 		}
@@ -838,11 +834,11 @@ static int build_run(struct build *b, char **yaml_out)
 			return r;
 	}
 	if (!b->p->kernel.path)
-		return fail(b, rs->kernel ? rs->kernel->arg_loc : rs->from->loc, "the kernel could not be fetched"), EXIT_FAIL;
+		return diag_error(b->d, rs->kernel ? rs->kernel->arg_loc : rs->from->loc, "the kernel could not be fetched"), EXIT_FAIL;
 	if (b->p->initrd.what && !b->p->initrd.path)
-		return fail(b, rs->initrd->arg_loc, "the initrd could not be fetched"), EXIT_FAIL;
+		return diag_error(b->d, rs->initrd->arg_loc, "the initrd could not be fetched"), EXIT_FAIL;
 	if (!b->p->image_key[0])
-		return fail(b, (struct loc){0, 0, 0}, "some inputs could not be resolved"), EXIT_FAIL;
+		return diag_error(b->d, (struct loc){0, 0, 0}, "some inputs could not be resolved"), EXIT_FAIL;
 	if (mkdir_p(b->o->outdir, 0755) < 0) {
 		diag_error_plain(b->d, "cannot create output directory %s: %s", b->o->outdir, strerror(errno));
 		return EXIT_FAIL;
@@ -952,7 +948,7 @@ int build_for_run(struct build_opts *o, const char *smolfile, bool dry_run, char
 	if (r && !d.errors) {
 		char *yaml = xasprintf("%s/%s-%s.yaml", o->outdir, r->set.service, r->set.arch);
 		struct runconf *rc = NULL;
-		char *err = NULL;
+		struct error *err = NULL;
 		if (access(yaml, F_OK) == 0 && runconf_read(yaml, &rc, NULL, &err) == 0) {
 			sv_free(&o->build_args);
 			for (size_t i = 0; i < rc->build_args.n; i++) {
@@ -965,7 +961,7 @@ int build_for_run(struct build_opts *o, const char *smolfile, bool dry_run, char
 			for (size_t j = 0; j < given.n; j++)
 				sv_pushdup(&o->build_args, given.v[j]);
 		}
-		free(err);
+		error_clear(&err);
 		runconf_free(rc);
 		free(yaml);
 	}

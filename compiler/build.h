@@ -21,7 +21,7 @@ struct build_result {
 };
 /* Record the image; *stored_as = "NAME:TAG" (caller frees). 0, or -1 with
  * *err (the build then fails). */
-typedef int (*build_record_fn)(void *ctx, const struct build_result *r, char **stored_as, char **err);
+typedef int (*build_record_fn)(void *ctx, const struct build_result *r, char **stored_as, struct error **err);
 
 /* A remote layer cache (--cache-from, --cache-to): the CLI's, on top of
  * the registry client (cli/regcache.c); the compiler knows nothing of
@@ -39,11 +39,11 @@ struct build_remote {
 	 * no such layer or cannot be used, -1 when a layer was found but
 	 * refused (damaged, unreadable). *err, when set (also with 0), is a
 	 * warning the build prints; the step is then built. */
-	int (*fetch)(void *ctx, struct cache *c, const char *key, const char *title, char **err);
+	int (*fetch)(void *ctx, struct cache *c, const char *key, const char *title, struct error **err);
 	/* Export the build's layers (v, in plan order; all in c) once the
 	 * image is written. -1 with *err fails the build (exit 1). NULL: no
 	 * --cache-to. */
-	int (*export)(void *ctx, struct cache *c, const struct build_layer *v, size_t n, char **err);
+	int (*export)(void *ctx, struct cache *c, const struct build_layer *v, size_t n, struct error **err);
 	void *ctx;
 };
 

@@ -137,10 +137,10 @@ static struct runconf *make_runconf(const struct builder_opts *o, const char *di
 	return rc;
 }
 
-int builder_argv(const struct builder_opts *o, const char *disk, struct strvec *argv, char **accel_note, char **err)
+int builder_argv(const struct builder_opts *o, const char *disk, struct strvec *argv, char **accel_note, struct error **err)
 {
 	if (!o->launcher || !o->launcher->argv)
-		return set_err(err, "%s: no launcher to boot the builder VM with (internal error)", o->what), -1;
+		return error_set(err, "%s: no launcher to boot the builder VM with (internal error)", o->what), -1;
 	struct runconf *rc = make_runconf(o, disk);
 	int r = o->launcher->argv(rc, o->network, argv, accel_note, err);
 	runconf_free(rc);
@@ -172,13 +172,13 @@ struct overlay {
 };
 
 static int put_file(struct fstree *t, const char *dir, const char *name, const char *text, unsigned perm,
-		    int64_t epoch, char **err)
+		    int64_t epoch, struct error **err)
 {
 	char *host = path_join(dir, name);
 	size_t len = strlen(text);
 	int rc = -1;
 	if (write_file_atomic_nosync(host, text, len, 0600) < 0) {
-		set_err(err, "writing %s: %s", host, strerror(errno));
+		error_set(err, "writing %s: %s", host, strerror(errno));
 		goto out;
 	}
 	struct fs_meta m;
@@ -214,18 +214,18 @@ static void overlay_undo(struct fstree *t, struct overlay *ov)
 }
 
 static int overlay_add(struct fstree *t, const struct builder_opts *o, const char *dir, const char *nonce,
-		       struct overlay *ov, char **err)
+		       struct overlay *ov, struct error **err)
 {
 	memset(ov, 0, sizeof(*ov));
 	if (fstree_lookup(t, "/" BUILDER_DIR))
-		return set_err(err, "%s: the image has a /" BUILDER_DIR ", which the builder VM needs for itself; remove it",
+		return error_set(err, "%s: the image has a /" BUILDER_DIR ", which the builder VM needs for itself; remove it",
 			       o->what), -1;
 	struct fs_node *etc = fstree_lookup(t, "/etc");
 	if (etc && etc->inode->type != FS_DIR)
-		return set_err(err, "%s: /etc is not a directory in the image, so the builder VM cannot boot it", o->what), -1;
+		return error_set(err, "%s: /etc is not a directory in the image, so the builder VM cannot boot it", o->what), -1;
 	struct fs_node *rcn = fstree_lookup(t, "/etc/rc");
 	if (rcn && rcn->inode->type == FS_DIR)
-		return set_err(err, "%s: /etc/rc is a directory in the image, so the builder VM cannot boot it", o->what), -1;
+		return error_set(err, "%s: /etc/rc is a directory in the image, so the builder VM cannot boot it", o->what), -1;
 	ov->had_etc = etc != NULL;
 	ov->had_rc = rcn != NULL;
 	ov->added = true;
@@ -354,15 +354,15 @@ static void console_feed(struct console *c, const char *buf, size_t n)
 /* ---- running QEMU ---- */
 
 /* Start argv with stdout and stderr on a pipe; *fd is the read end. */
-static pid_t spawn(const struct strvec *argv, int *fd, char **err)
+static pid_t spawn(const struct strvec *argv, int *fd, struct error **err)
 {
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0)
-		return set_err(err, "pipe: %s", strerror(errno)), -1;
+		return error_set(err, "pipe: %s", strerror(errno)), -1;
 	pid_t parent = getpid();
 	pid_t pid = fork();
 	if (pid < 0) {
-		set_err(err, "fork: %s", strerror(errno));
+		error_set(err, "fork: %s", strerror(errno));
 		close(p[0]);
 		close(p[1]);
 		return -1;
@@ -395,7 +395,7 @@ static pid_t spawn(const struct strvec *argv, int *fd, char **err)
  * `limit` seconds. Returns 0 (exited, or killed after the script ended
  * and the guest did not power off; *status set), 1 (timed out: killed),
  * -1 + *err. */
-static int wait_vm(pid_t pid, int fd, struct console *con, unsigned limit, int *status, char **err)
+static int wait_vm(pid_t pid, int fd, struct console *con, unsigned limit, int *status, struct error **err)
 {
 	double t0 = now_monotonic();
 	double ended = 0;
@@ -428,7 +428,7 @@ static int wait_vm(pid_t pid, int fd, struct console *con, unsigned limit, int *
 			int ms = left > 1 ? 1000 : (int)(left * 1000) + 1;
 			int r = poll(&pf, 1, ms);
 			if (r < 0 && errno != EINTR) {
-				set_err(err, "poll: %s", strerror(errno));
+				error_set(err, "poll: %s", strerror(errno));
 				kill(pid, SIGKILL);
 				waitpid(pid, status, 0);
 				close(fd);
@@ -481,7 +481,7 @@ static void make_nonce(char out[33])
 }
 
 int builder_run(struct cache *c, struct fstree *tree, struct layer_writer *w, const struct builder_opts *o,
-		char **err)
+		struct error **err)
 {
 	char *tmp = NULL;
 	char *disk = NULL;
@@ -496,10 +496,7 @@ int builder_run(struct cache *c, struct fstree *tree, struct layer_writer *w, co
 	char *note = NULL;
 	/* the argv first (QEMU installed? which accelerator?), on a stand-in disk path */
 	if (builder_argv(o, "disk.img", &argv, &note, err) < 0) {
-		char *e = *err;
-		*err = xasprintf("%s: %s", o->what, e);
-		free(e);
-		return -1;
+		return error_prefix(err, "%s", o->what);
 	}
 	sv_free(&argv);
 
@@ -558,8 +555,8 @@ int builder_run(struct cache *c, struct fstree *tree, struct layer_writer *w, co
 	double t_vm = now_monotonic() - t0;
 	if (wv == 1) {
 		char *t = tail_text(&con);
-		set_err(err, "%s did not finish within %u s: the builder VM was killed (%s); last lines of its output:%s",
-			o->what, limit, o->hint_timeout ? o->hint_timeout : "raise the timeout", t);
+		error_lines(err, t, "%s did not finish within %u s: the builder VM was killed (%s); last lines of its output:",
+			o->what, limit, o->hint_timeout ? o->hint_timeout : "raise the timeout");
 		free(t);
 		goto done;
 	}
@@ -580,11 +577,11 @@ int builder_run(struct cache *c, struct fstree *tree, struct layer_writer *w, co
 	if (!have) {
 		char *t = tail_text(&con);
 		if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
-			set_err(err, "%s: the builder VM failed (QEMU exit status %d) before the script finished; last lines of its console:%s",
-				o->what, WEXITSTATUS(status), t);
+			error_lines(err, t, "%s: the builder VM failed (QEMU exit status %d) before the script finished; last lines of its console:",
+				o->what, WEXITSTATUS(status));
 		else
-			set_err(err, "%s: the builder VM stopped before the script finished (it powered off, panicked or was killed); "
-				     "last lines of its console:%s", o->what, t);
+			error_lines(err, t, "%s: the builder VM stopped before the script finished (it powered off, panicked or was killed); "
+				     "last lines of its console:", o->what);
 		free(t);
 		goto done;
 	}
@@ -596,15 +593,15 @@ int builder_run(struct cache *c, struct fstree *tree, struct layer_writer *w, co
 		char *t = tail_text(&con);
 		uint64_t fr = 0, total = 0;
 		ext2img_space(img, &fr, &total);
-		if (fr < 256 * 1024 || fr < total / 200)
-			set_err(err, "%s failed with exit status %ld: the image ran out of space (the builder disk holds %" PRIu64
-				     " MiB, %" PRIu64 " KiB free)\ngive the recipe a bigger SIZE (SIZE auto+<n>M, or a fixed SIZE larger than %" PRIu64
-				     "M); last lines of its output:%s",
-				o->what, code, total >> 20, fr >> 10, total >> 20, t);
-		else if (named)
-			set_err(err, "%s: %s failed; last lines of its output:%s", o->what, named, t);
+		if (fr < 256 * 1024 || fr < total / 200) {
+			error_set(err, "%s failed with exit status %ld: the image ran out of space (the builder disk holds %" PRIu64
+				       " MiB, %" PRIu64 " KiB free)", o->what, code, total >> 20, fr >> 10);
+			error_hint(err, "give the recipe a bigger SIZE (SIZE auto+<n>M, or a fixed SIZE larger than %" PRIu64
+					"M); last lines of its output:%s", total >> 20, t);
+		} else if (named)
+			error_lines(err, t, "%s: %s failed; last lines of its output:", o->what, named);
 		else
-			set_err(err, "%s failed with exit status %ld; last lines of its output:%s", o->what, code, t);
+			error_lines(err, t, "%s failed with exit status %ld; last lines of its output:", o->what, code);
 		free(t);
 		goto done;
 	}

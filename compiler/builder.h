@@ -71,7 +71,7 @@ struct builder_launcher {
 	 * no network device; the accelerator `smolc run` would choose, said in
 	 * *accel_note ("tcg (kvm: …)", caller frees). 0, or -1 + *err (no
 	 * QEMU binary: the message names the Debian package). */
-	int (*argv)(const struct runconf *rc, bool network, struct strvec *argv, char **accel_note, char **err);
+	int (*argv)(const struct runconf *rc, bool network, struct strvec *argv, char **accel_note, struct error **err);
 };
 
 #define BUILDER_DEFAULT_TIMEOUT 600u
@@ -110,7 +110,7 @@ struct builder_opts {
  * lines of its output: …", "<what> did not finish within 600 s …", "the
  * image ran out of space …", a missing QEMU, an I/O error. */
 int builder_run(struct cache *c, struct fstree *tree, struct layer_writer *w, const struct builder_opts *o,
-		char **err);
+		struct error **err);
 
 /* The generated /etc/rc of a builder boot (for the unit tests and
  * --verbose). had_rc: the image has an /etc/rc to put back; had_etc: it
@@ -119,6 +119,6 @@ char *builder_rc(const struct builder_opts *o, const char *nonce, bool had_rc, b
 
 /* The QEMU argv of a builder boot of `disk` (argv must be empty), through
  * o->launcher. 0 or -1 + *err; *accel_note as the launcher's. */
-int builder_argv(const struct builder_opts *o, const char *disk, struct strvec *argv, char **accel_note, char **err);
+int builder_argv(const struct builder_opts *o, const char *disk, struct strvec *argv, char **accel_note, struct error **err);
 
 #endif

@@ -35,7 +35,7 @@ struct cache_lock {
 	char *path;
 };
 
-char *cache_default_dir(const char *override, char **err)
+char *cache_default_dir(const char *override, struct error **err)
 {
 	if (override && *override)
 		return xstrdup(override);
@@ -48,7 +48,7 @@ char *cache_default_dir(const char *override, char **err)
 	e = getenv("HOME");
 	if (e && *e)
 		return xasprintf("%s/.cache/smolc", e);
-	set_err(err, "cannot choose a cache directory: HOME is not set (use --cache-dir or SMOLC_CACHE)");
+	error_set(err, "cannot choose a cache directory: HOME is not set (use --cache-dir or SMOLC_CACHE)");
 	return NULL;
 }
 
@@ -81,7 +81,7 @@ static char *absolute(const char *p)
 	return r;
 }
 
-struct cache *cache_open(const char *dir, char **err)
+struct cache *cache_open(const char *dir, struct error **err)
 {
 	char *d = dir ? xstrdup(dir) : cache_default_dir(NULL, err);
 	if (!d)
@@ -100,7 +100,7 @@ struct cache *cache_open(const char *dir, char **err)
 	const char *dirs[] = {c->root, c->downloads, c->layers, c->tmp, c->locks};
 	for (size_t i = 0; i < ARRAY_LEN(dirs); i++) {
 		if (mkdir_p(dirs[i], 0755) < 0) {
-			set_err(err, "cache %s: cannot create %s: %s (use --cache-dir to choose another place)",
+			error_set(err, "cache %s: cannot create %s: %s (use --cache-dir to choose another place)",
 				c->root, dirs[i], strerror(errno));
 			cache_free(c);
 			return NULL;
@@ -167,10 +167,10 @@ char *cache_download_meta(const struct cache *c, const char *url)
 	return xasprintf("%s/%s/meta", c->downloads, k);
 }
 
-char *cache_layer_path(const struct cache *c, const char *key, char **err)
+char *cache_layer_path(const struct cache *c, const char *key, struct error **err)
 {
 	if (!cache_key_valid(key)) {
-		set_err(err, "invalid cache key '%s' (want [A-Za-z0-9._-], at most 200 characters)",
+		error_set(err, "invalid cache key '%s' (want [A-Za-z0-9._-], at most 200 characters)",
 			key ? key : "");
 		return NULL;
 	}
@@ -206,11 +206,11 @@ static char *tmp_template(const struct cache *c, const char *hint)
 	return xasprintf("%s/%s.%ld@%s.XXXXXX", c->tmp, h, (long)getpid(), c->owner_tag);
 }
 
-int cache_mktemp_dir(const struct cache *c, const char *hint, char **path, char **err)
+int cache_mktemp_dir(const struct cache *c, const char *hint, char **path, struct error **err)
 {
 	char *t = tmp_template(c, hint);
 	if (!mkdtemp(t)) {
-		set_err(err, "cache: cannot create a temporary directory in %s: %s", c->tmp, strerror(errno));
+		error_set(err, "cache: cannot create a temporary directory in %s: %s", c->tmp, strerror(errno));
 		free(t);
 		return -1;
 	}
@@ -218,12 +218,12 @@ int cache_mktemp_dir(const struct cache *c, const char *hint, char **path, char 
 	return 0;
 }
 
-int cache_mktemp_file(const struct cache *c, const char *hint, char **path, int *fd, char **err)
+int cache_mktemp_file(const struct cache *c, const char *hint, char **path, int *fd, struct error **err)
 {
 	char *t = tmp_template(c, hint);
 	int f = mkostemp(t, O_CLOEXEC);
 	if (f < 0) {
-		set_err(err, "cache: cannot create a temporary file in %s: %s", c->tmp, strerror(errno));
+		error_set(err, "cache: cannot create a temporary file in %s: %s", c->tmp, strerror(errno));
 		free(t);
 		return -1;
 	}
@@ -248,7 +248,7 @@ int cache_touch(const char *entry_dir)
 }
 
 int cache_commit_layer(const struct cache *c, const char *tmpdir, const char *key,
-		       char **final_path, char **err)
+		       char **final_path, struct error **err)
 {
 	char *dst = cache_layer_path(c, key, err);
 	if (!dst)
@@ -257,7 +257,7 @@ int cache_commit_layer(const struct cache *c, const char *tmpdir, const char *ke
 	/* A committed layer is never empty (rename(2) would replace an empty
 	 * directory), and starts with a fresh last-used. */
 	if (cache_touch(tmpdir) < 0) {
-		set_err(err, "cache: cannot write %s/last-used: %s", tmpdir, strerror(errno));
+		error_set(err, "cache: cannot write %s/last-used: %s", tmpdir, strerror(errno));
 		goto out;
 	}
 	struct stat st;
@@ -268,7 +268,7 @@ int cache_commit_layer(const struct cache *c, const char *tmpdir, const char *ke
 	} else if (errno == EEXIST || errno == ENOTEMPTY) {
 		rc = 0;
 	} else {
-		set_err(err, "cache: cannot commit %s as %s: %s", tmpdir, dst, strerror(errno));
+		error_set(err, "cache: cannot commit %s as %s: %s", tmpdir, dst, strerror(errno));
 		goto out;
 	}
 	if (rc == 0) {
@@ -317,11 +317,11 @@ static bool tmp_stale(const struct cache *c, const char *name, const struct stat
 	return false;
 }
 
-int cache_clean_tmp(const struct cache *c, unsigned max_age_hours, char **err)
+int cache_clean_tmp(const struct cache *c, unsigned max_age_hours, struct error **err)
 {
 	DIR *d = opendir(c->tmp);
 	if (!d) {
-		set_err(err, "cache: cannot read %s: %s", c->tmp, strerror(errno));
+		error_set(err, "cache: cannot read %s: %s", c->tmp, strerror(errno));
 		return -1;
 	}
 	int removed = 0;
@@ -340,11 +340,11 @@ int cache_clean_tmp(const struct cache *c, unsigned max_age_hours, char **err)
 }
 
 int cache_lock(const struct cache *c, const char *kind, const char *key,
-	       enum cache_lock_mode mode, bool wait, struct cache_lock **out, char **err)
+	       enum cache_lock_mode mode, bool wait, struct cache_lock **out, struct error **err)
 {
 	*out = NULL;
 	if (!cache_key_valid(key) || !cache_key_valid(kind)) {
-		set_err(err, "cache: invalid lock name '%s-%s'", kind ? kind : "", key ? key : "");
+		error_set(err, "cache: invalid lock name '%s-%s'", kind ? kind : "", key ? key : "");
 		return -1;
 	}
 	char *path = xasprintf("%s/%s-%s.lock", c->locks, kind, key);
@@ -352,7 +352,7 @@ int cache_lock(const struct cache *c, const char *kind, const char *key,
 	for (;;) {
 		int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 		if (fd < 0) {
-			set_err(err, "cache: cannot open lock %s: %s", path, strerror(errno));
+			error_set(err, "cache: cannot open lock %s: %s", path, strerror(errno));
 			free(path);
 			return -1;
 		}
@@ -367,7 +367,7 @@ int cache_lock(const struct cache *c, const char *kind, const char *key,
 				free(path);
 				return 1;
 			}
-			set_err(err, "cache: cannot lock %s: %s", path, strerror(e));
+			error_set(err, "cache: cannot lock %s: %s", path, strerror(e));
 			free(path);
 			return -1;
 		}
@@ -482,13 +482,13 @@ static int entry_cmp(const void *a, const void *b)
 }
 
 static int list_dir(const char *dir, enum cache_kind kind, struct cache_entry **v, size_t *n,
-		    size_t *cap, char **err)
+		    size_t *cap, struct error **err)
 {
 	DIR *d = opendir(dir);
 	if (!d) {
 		if (kind == CACHE_KIND_MEMO && errno == ENOENT)
 			return 0; /* made on first use */
-		set_err(err, "cache: cannot read %s: %s", dir, strerror(errno));
+		error_set(err, "cache: cannot read %s: %s", dir, strerror(errno));
 		return -1;
 	}
 	struct dirent *de;
@@ -532,7 +532,7 @@ static int list_dir(const char *dir, enum cache_kind kind, struct cache_entry **
 	return 0;
 }
 
-int cache_list(const struct cache *c, struct cache_list *out, char **err)
+int cache_list(const struct cache *c, struct cache_list *out, struct error **err)
 {
 	struct cache_entry *v = NULL;
 	size_t n = 0, cap = 0;
@@ -590,11 +590,11 @@ static const char *lock_kind(enum cache_kind k)
 
 /* Remove one entry under its lock: rename into tmp/ then delete. Returns 1
  * removed, 0 locked by someone, -1 error. */
-static int remove_entry(const struct cache *c, const struct cache_entry *e, bool dry_run, char **err)
+static int remove_entry(const struct cache *c, const struct cache_entry *e, bool dry_run, struct error **err)
 {
 	if (e->kind == CACHE_KIND_TMP || e->kind == CACHE_KIND_MEMO) {
 		if (!dry_run && remove_tree(e->path) < 0) {
-			set_err(err, "cache: cannot remove %s: %s", e->path, strerror(errno));
+			error_set(err, "cache: cannot remove %s: %s", e->path, strerror(errno));
 			return -1;
 		}
 		return 1;
@@ -612,19 +612,19 @@ static int remove_entry(const struct cache *c, const struct cache_entry *e, bool
 	char *t = tmp_template(c, "prune");
 	int rc = -1;
 	if (!mkdtemp(t)) {
-		set_err(err, "cache: cannot create a temporary directory in %s: %s", c->tmp, strerror(errno));
+		error_set(err, "cache: cannot create a temporary directory in %s: %s", c->tmp, strerror(errno));
 		goto out;
 	}
 	char *dst = path_join(t, "entry");
 	if (rename(e->path, dst) < 0) {
-		set_err(err, "cache: cannot remove %s: %s", e->path, strerror(errno));
+		error_set(err, "cache: cannot remove %s: %s", e->path, strerror(errno));
 		free(dst);
 		remove_tree(t);
 		goto out;
 	}
 	free(dst);
 	if (remove_tree(t) < 0) {
-		set_err(err, "cache: cannot remove %s: %s", t, strerror(errno));
+		error_set(err, "cache: cannot remove %s: %s", t, strerror(errno));
 		goto out;
 	}
 	rc = 1;
@@ -638,7 +638,7 @@ out:
 }
 
 int cache_prune(const struct cache *c, const struct cache_prune_opts *o,
-		struct cache_prune_result *res, FILE *log, char **err)
+		struct cache_prune_result *res, FILE *log, struct error **err)
 {
 	struct cache_prune_result r = {0};
 	struct cache_list l;
@@ -704,7 +704,7 @@ out:
 	return rc;
 }
 
-int cache_print_ls(const struct cache *c, FILE *out, char **err)
+int cache_print_ls(const struct cache *c, FILE *out, struct error **err)
 {
 	struct cache_list l;
 	if (cache_list(c, &l, err) < 0)
@@ -723,7 +723,7 @@ int cache_print_ls(const struct cache *c, FILE *out, char **err)
 	return 0;
 }
 
-int cache_print_ls_json(const struct cache *c, FILE *out, char **err)
+int cache_print_ls_json(const struct cache *c, FILE *out, struct error **err)
 {
 	struct cache_list l;
 	if (cache_list(c, &l, err) < 0)
@@ -747,7 +747,7 @@ int cache_print_ls_json(const struct cache *c, FILE *out, char **err)
 	return 0;
 }
 
-int cache_print_du(const struct cache *c, FILE *out, char **err)
+int cache_print_du(const struct cache *c, FILE *out, struct error **err)
 {
 	struct cache_list l;
 	if (cache_list(c, &l, err) < 0)
@@ -770,7 +770,7 @@ int cache_print_du(const struct cache *c, FILE *out, char **err)
 	return 0;
 }
 
-int cache_verify(const struct cache *c, bool remove, FILE *out, size_t *bad, char **err)
+int cache_verify(const struct cache *c, bool remove, FILE *out, size_t *bad, struct error **err)
 {
 	struct cache_list l;
 	if (cache_list(c, &l, err) < 0)
@@ -779,7 +779,7 @@ int cache_verify(const struct cache *c, bool remove, FILE *out, size_t *bad, cha
 	*bad = 0;
 	for (size_t i = 0; i < l.n; i++) {
 		const struct cache_entry *e = &l.v[i];
-		char *why = NULL;
+		struct error *why = NULL;
 		int r = 0;
 		if (e->kind == CACHE_KIND_LAYER) {
 			r = layer_verify(e->path, true, false, &why);
@@ -803,13 +803,13 @@ int cache_verify(const struct cache *c, bool remove, FILE *out, size_t *bad, cha
 				r = -2; /* an unfinished entry: nothing to trust, nothing to check */
 			} else if (!rec) {
 				r = 1;
-				why = xstrdup("it has no recorded digest");
+				error_set(&why, "it has no recorded digest");
 			} else if (digest_file_hex(DIGEST_SHA256, fp, got) < 0) {
 				r = 1;
-				why = xasprintf("cannot read it: %s", strerror(errno));
+				error_set(&why, "cannot read it: %s", strerror(errno));
 			} else if (strcmp(got, rec) != 0) {
 				r = 1;
-				why = xasprintf("its content does not match its recorded digest sha256:%.12s…", rec);
+				error_set(&why, "its content does not match its recorded digest sha256:%.12s…", rec);
 			}
 			free(txt);
 			free(mp);
@@ -825,9 +825,9 @@ int cache_verify(const struct cache *c, bool remove, FILE *out, size_t *bad, cha
 		(*bad)++;
 		char *esc = str_escape(e->desc ? e->desc : "");
 		fprintf(out, "%s %s%s%s%s: %s%s\n", cache_kind_name(e->kind), e->key, *esc ? " (" : "", esc,
-			*esc ? ")" : "", why ? why : "damaged", remove ? "; removed" : "");
+			*esc ? ")" : "", why ? error_msg(why) : "damaged", remove ? "; removed" : "");
 		free(esc);
-		free(why);
+		error_clear(&why);
 		if (remove) {
 			struct cache_lock *lk = NULL;
 			const char *kind = e->kind == CACHE_KIND_LAYER ? "layer" : "dl";

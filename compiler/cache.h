@@ -43,6 +43,8 @@
 #ifndef SMOLC_CACHE_H
 #define SMOLC_CACHE_H
 
+#include "error.h"
+
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -54,12 +56,12 @@ struct cache;
  * non-empty, else $SMOLC_CACHE, else $XDG_CACHE_HOME/smolc, else
  * $HOME/.cache/smolc. Returns NULL (with *err) only when none can be
  * determined. Does not create anything. */
-char *cache_default_dir(const char *override, char **err);
+char *cache_default_dir(const char *override, struct error **err);
 
 /* Open (creating if needed, mode 0755) the cache at `dir`, or at
  * cache_default_dir(NULL) when dir is NULL. Creates downloads/ layers/
  * tmp/ locks/ and removes stale tmp entries (dead owner, or > 24 h). */
-struct cache *cache_open(const char *dir, char **err);
+struct cache *cache_open(const char *dir, struct error **err);
 void cache_free(struct cache *c);
 
 /* Root directory (borrowed, absolute). */
@@ -82,7 +84,7 @@ char *cache_download_meta(const struct cache *c, const char *url);
 /* ---- layers (used by the build driver) ---- */
 
 /* layers/<key> (may not exist). NULL with *err when the key is invalid. */
-char *cache_layer_path(const struct cache *c, const char *key, char **err);
+char *cache_layer_path(const struct cache *c, const char *key, struct error **err);
 /* True when layers/<key> exists (a committed layer). Touches last-used. */
 bool cache_layer_exists(const struct cache *c, const char *key);
 
@@ -90,10 +92,10 @@ bool cache_layer_exists(const struct cache *c, const char *key);
 
 /* Fresh empty directory tmp/<hint>.<pid>@<tag>.<random>; *path owned by caller.
  * hint: short word for humans ("layer", "fetch"), may be NULL. */
-int cache_mktemp_dir(const struct cache *c, const char *hint, char **path, char **err);
+int cache_mktemp_dir(const struct cache *c, const char *hint, char **path, struct error **err);
 /* Fresh file tmp/<hint>.<pid>@<tag>.<random> opened O_RDWR|O_CLOEXEC, mode 0644.
  * *fd is the open descriptor (caller closes), *path owned by caller. */
-int cache_mktemp_file(const struct cache *c, const char *hint, char **path, int *fd, char **err);
+int cache_mktemp_file(const struct cache *c, const char *hint, char **path, int *fd, struct error **err);
 
 /* Commit a finished temp directory (from cache_mktemp_dir) as layers/<key>
  * with rename(2). Returns 1 when ours became the entry, 0 when another
@@ -101,12 +103,12 @@ int cache_mktemp_file(const struct cache *c, const char *hint, char **path, int 
  * -1 on error (tmpdir is left for the caller or cache_clean_tmp). Touches
  * last-used. If final_path is non-NULL it receives layers/<key>. */
 int cache_commit_layer(const struct cache *c, const char *tmpdir, const char *key,
-		       char **final_path, char **err);
+		       char **final_path, struct error **err);
 
 /* Remove tmp entries whose owner pid is dead (only judged for entries made
  * on the same host and pid namespace) or whose mtime is older than
  * max_age_hours (0 = only dead owners). Returns the number removed, or -1. */
-int cache_clean_tmp(const struct cache *c, unsigned max_age_hours, char **err);
+int cache_clean_tmp(const struct cache *c, unsigned max_age_hours, struct error **err);
 
 /* ---- locks ---- */
 
@@ -119,7 +121,7 @@ struct cache_lock;
  * success, -1 on error. Locks are released by cache_unlock() or when the
  * process exits. */
 int cache_lock(const struct cache *c, const char *kind, const char *key,
-	       enum cache_lock_mode mode, bool wait, struct cache_lock **out, char **err);
+	       enum cache_lock_mode mode, bool wait, struct cache_lock **out, struct error **err);
 void cache_unlock(struct cache_lock *l);        /* NULL-safe */
 /* Turn a held exclusive lock into a shared one (flock(2) conversion; not
  * atomic: another waiter may get the lock in between). 0 or -1. */
@@ -150,7 +152,7 @@ struct cache_list {
 	size_t n;
 };
 /* List all entries (downloads, layers, tmp), sorted by kind then key. */
-int cache_list(const struct cache *c, struct cache_list *out, char **err);
+int cache_list(const struct cache *c, struct cache_list *out, struct error **err);
 void cache_list_free(struct cache_list *l);    /* NULL-safe; frees contents */
 
 /* What to prune. Exactly one policy:
@@ -175,20 +177,20 @@ struct cache_prune_result {
 /* Prune; when `log` is non-NULL, one line per removed entry is written to
  * it ("removed layer <key> (12.3 MiB)"). */
 int cache_prune(const struct cache *c, const struct cache_prune_opts *o,
-		struct cache_prune_result *res, FILE *log, char **err);
+		struct cache_prune_result *res, FILE *log, struct error **err);
 
 /* `smolc cache ls`: table KIND KEY SIZE LAST-USED DESCRIPTION. */
-int cache_print_ls(const struct cache *c, FILE *out, char **err);
+int cache_print_ls(const struct cache *c, FILE *out, struct error **err);
 /* The same as a JSON array of {kind, key (full), size (bytes), last_used
  * (UTC, ISO 8601), description}. */
-int cache_print_ls_json(const struct cache *c, FILE *out, char **err);
+int cache_print_ls_json(const struct cache *c, FILE *out, struct error **err);
 /* `smolc cache du`: one line per kind and a total. */
-int cache_print_du(const struct cache *c, FILE *out, char **err);
+int cache_print_du(const struct cache *c, FILE *out, struct error **err);
 /* `smolc cache verify`: recompute the digest of every layer (layer_verify)
  * and download (sha256 against meta's); one line per damaged entry (kind,
  * key, description, what differs) and a summary. remove: delete the
  * damaged entries not in use. *bad = number of damaged entries. */
-int cache_verify(const struct cache *c, bool remove, FILE *out, size_t *bad, char **err);
+int cache_verify(const struct cache *c, bool remove, FILE *out, size_t *bad, struct error **err);
 /* Summary line of a prune ("pruned 3 entries, freed 12.3 MiB, 1 locked entry kept"). */
 void cache_print_prune(const struct cache_prune_result *r, bool dry_run, FILE *out);
 

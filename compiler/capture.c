@@ -21,14 +21,14 @@ struct ext2img {
 	char *disk;
 };
 
-static int e2fail(char **err, const char *disk, errcode_t e, const char *what, const char *path)
+static int e2fail(struct error **err, const char *disk, errcode_t e, const char *what, const char *path)
 {
-	set_err(err, "%s: %s%s%s%s: %s", disk, what, path ? " \"" : "", path ? path : "", path ? "\"" : "",
+	error_set(err, "%s: %s%s%s%s: %s", disk, what, path ? " \"" : "", path ? path : "", path ? "\"" : "",
 		error_message(e));
 	return -1;
 }
 
-struct ext2img *ext2img_open(const char *disk, uint64_t part_off, char **err)
+struct ext2img *ext2img_open(const char *disk, uint64_t part_off, struct error **err)
 {
 	char opt[64];
 	snprintf(opt, sizeof(opt), "offset=%" PRIu64, part_off);
@@ -64,9 +64,9 @@ void ext2img_space(struct ext2img *img, uint64_t *free_bytes, uint64_t *total_by
 }
 
 /* Read the whole content of inode `ino` (size bytes) through fn. */
-typedef int (*chunk_fn)(void *ctx, const void *buf, size_t n, char **err);
+typedef int (*chunk_fn)(void *ctx, const void *buf, size_t n, struct error **err);
 
-static int read_ino(struct ext2img *img, ext2_ino_t ino, const char *path, chunk_fn fn, void *ctx, char **err)
+static int read_ino(struct ext2img *img, ext2_ino_t ino, const char *path, chunk_fn fn, void *ctx, struct error **err)
 {
 	ext2_file_t f;
 	errcode_t e = ext2fs_file_open(img->fs, ino, 0, &f);
@@ -97,16 +97,16 @@ struct membuf {
 	size_t max;
 };
 
-static int to_mem(void *ctx, const void *buf, size_t n, char **err)
+static int to_mem(void *ctx, const void *buf, size_t n, struct error **err)
 {
 	struct membuf *m = ctx;
 	if (m->sb.len + n > m->max)
-		return set_err(err, "file larger than %zu bytes", m->max), -1;
+		return error_set(err, "file larger than %zu bytes", m->max), -1;
 	sb_add(&m->sb, buf, n);
 	return 0;
 }
 
-int ext2img_read(struct ext2img *img, const char *path, size_t max, char **data, size_t *len, char **err)
+int ext2img_read(struct ext2img *img, const char *path, size_t max, char **data, size_t *len, struct error **err)
 {
 	ext2_ino_t ino = 0;
 	struct ext2_inode in;
@@ -136,7 +136,7 @@ struct cap {
 	struct fstree *base;
 	struct layer_writer *w;
 	const struct capture_opts *o;
-	char **err;
+	struct error **err;
 	uint32_t epoch;
 	struct linkent *links;      /* open addressing, inodes with > 1 name already written */
 	size_t nlinks, caplinks;
@@ -207,11 +207,11 @@ static bool as_written(const struct cap *cx, const struct fs_inode *ti, ext2_ino
 }
 
 /* Symlink target (caller frees), NULL + *err on error. */
-static int to_sb(void *ctx, const void *buf, size_t n, char **err)
+static int to_sb(void *ctx, const void *buf, size_t n, struct error **err)
 {
 	struct strbuf *sb = ctx;
 	if (sb->len + n > 65536)
-		return set_err(err, "symlink target longer than 64 KiB"), -1;
+		return error_set(err, "symlink target longer than 64 KiB"), -1;
 	sb_add(sb, buf, n);
 	return 0;
 }
@@ -240,7 +240,7 @@ struct cmp_ctx {
 	bool differs;
 };
 
-static int cmp_chunk(void *ctx, const void *buf, size_t n, char **err)
+static int cmp_chunk(void *ctx, const void *buf, size_t n, struct error **err)
 {
 	struct cmp_ctx *c = ctx;
 	if (c->differs)
@@ -271,7 +271,7 @@ static int same_content(struct cap *cx, const struct fs_inode *ti, ext2_ino_t in
 		return 1;
 	int fd = open(ti->data_path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return set_err(cx->err, "%s: %s", ti->data_path, strerror(errno)), -1;
+		return error_set(cx->err, "%s: %s", ti->data_path, strerror(errno)), -1;
 	struct cmp_ctx c = {fd, ti->data_off, 0, cx->cbuf, false};
 	int rc = read_ino(cx->img, ino, path, cmp_chunk, &c, cx->err);
 	close(fd);
@@ -343,13 +343,13 @@ struct feed_ctx {
 	const char *path;
 };
 
-static int feed_chunk(void *ctx, const void *buf, size_t n, char **err)
+static int feed_chunk(void *ctx, const void *buf, size_t n, struct error **err)
 {
 	struct layer_writer *w = ctx;
 	return layer_feed(w, buf, n, err);
 }
 
-static int feed_file(void *ctx, struct layer_writer *w, char **err)
+static int feed_file(void *ctx, struct layer_writer *w, struct error **err)
 {
 	struct feed_ctx *f = ctx;
 	return read_ino(f->cx->img, f->ino, f->path, feed_chunk, w, err);
@@ -394,7 +394,7 @@ static int emit_other(struct cap *cx, const char *path, ext2_ino_t ino, const st
 		rc = layer_add(cx->w, path, &m, cx->err);
 		break;
 	default:
-		return set_err(cx->err, "%s: \"%s\" has an unknown file type (mode 0%o)", cx->img->disk, path,
+		return error_set(cx->err, "%s: \"%s\" has an unknown file type (mode 0%o)", cx->img->disk, path,
 			       (unsigned)in->i_mode), -1;
 	}
 	free(target);
@@ -571,7 +571,7 @@ static int walk_dir(struct cap *cx, const char *path, struct fs_node *tn, ext2_i
 static int visit(struct cap *cx, const char *path, struct fs_node *tn, ext2_ino_t ino, int depth)
 {
 	if (depth > 2048)
-		return set_err(cx->err, "%s: \"%s\" is nested too deep", cx->img->disk, path), -1;
+		return error_set(cx->err, "%s: \"%s\" is nested too deep", cx->img->disk, path), -1;
 	struct ext2_inode in;
 	errcode_t e = ext2fs_read_inode(cx->img->fs, ino, &in);
 	if (e)
@@ -590,7 +590,7 @@ static int visit(struct cap *cx, const char *path, struct fs_node *tn, ext2_ino_
 }
 
 int capture_diff(struct ext2img *img, struct fstree *base, struct layer_writer *w, const struct capture_opts *o,
-		 char **err)
+		 struct error **err)
 {
 	struct cap cx;
 	memset(&cx, 0, sizeof(cx));

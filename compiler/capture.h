@@ -26,6 +26,8 @@
 #ifndef SMOLC_CAPTURE_H
 #define SMOLC_CAPTURE_H
 
+#include "error.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -36,13 +38,13 @@ struct ext2img;
 
 /* Open the ext2 filesystem at byte offset part_off of the disk file, read
  * only. NULL with *err ("<disk>: <libext2fs message>"). */
-struct ext2img *ext2img_open(const char *disk, uint64_t part_off, char **err);
+struct ext2img *ext2img_open(const char *disk, uint64_t part_off, struct error **err);
 void ext2img_close(struct ext2img *img);
 
 /* A regular file of at most `max` bytes at `path` ("/.smolc-run/status").
  * 0 with *data (NUL-terminated) and *len; 1 when there is no such regular
  * file (or it is bigger than max); -1 with *err on a read error. */
-int ext2img_read(struct ext2img *img, const char *path, size_t max, char **data, size_t *len, char **err);
+int ext2img_read(struct ext2img *img, const char *path, size_t max, char **data, size_t *len, struct error **err);
 
 /* Free and total bytes of the filesystem (blocks × block size). */
 void ext2img_space(struct ext2img *img, uint64_t *free_bytes, uint64_t *total_bytes);
@@ -65,6 +67,6 @@ struct capture_opts {
 /* Write into w what differs between the disk and `base` (whose scratch
  * fields are the inode numbers of that disk). Returns 0 or -1 + *err. */
 int capture_diff(struct ext2img *img, struct fstree *base, struct layer_writer *w,
-		 const struct capture_opts *o, char **err);
+		 const struct capture_opts *o, struct error **err);
 
 #endif

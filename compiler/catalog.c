@@ -54,12 +54,12 @@ struct catalog {
 
 /* ---- locating ---- */
 
-char *catalog_locate(const char *explicit_path, char **err)
+char *catalog_locate(const char *explicit_path, struct error **err)
 {
 	if (explicit_path) {
 		if (path_exists(explicit_path))
 			return xstrdup(explicit_path);
-		set_err(err, "catalog %s: %s", explicit_path, strerror(ENOENT));
+		error_set(err, "catalog %s: %s", explicit_path, strerror(ENOENT));
 		return NULL;
 	}
 	struct strvec tried = {0};
@@ -86,7 +86,7 @@ char *catalog_locate(const char *explicit_path, char **err)
 		sb_init(&sb);
 		for (size_t i = 0; i < tried.n; i++)
 			sb_printf(&sb, "%s%s", i ? ", " : "", tried.v[i]);
-		set_err(err, "cannot find sets/catalog.yaml (tried %s); set SMOLC_DATADIR to the directory "
+		error_set(err, "cannot find sets/catalog.yaml (tried %s); set SMOLC_DATADIR to the directory "
 			     "that holds sets/", sb_cstr(&sb));
 		sb_free(&sb);
 	}
@@ -99,7 +99,7 @@ char *catalog_locate(const char *explicit_path, char **err)
 struct ld {
 	yaml_document_t *doc;
 	const char *origin;
-	char **err;
+	struct error **err;
 	bool failed;
 };
 
@@ -114,9 +114,9 @@ static bool fail_at(struct ld *l, yaml_node_t *n, const char *fmt, ...)
 	char *m = xvasprintf(fmt, ap);
 	va_end(ap);
 	if (n)
-		set_err(l->err, "%s:%zu:%zu: %s", l->origin, n->start_mark.line + 1, n->start_mark.column + 1, m);
+		error_set(l->err, "%s:%zu:%zu: %s", l->origin, n->start_mark.line + 1, n->start_mark.column + 1, m);
 	else
-		set_err(l->err, "%s: %s", l->origin, m);
+		error_set(l->err, "%s: %s", l->origin, m);
 	free(m);
 	return false;
 }
@@ -496,18 +496,18 @@ static bool load_root(struct ld *l, struct catalog *c, yaml_node_t *root)
 	return true;
 }
 
-struct catalog *catalog_load_string(const char *text, size_t len, const char *origin, char **err)
+struct catalog *catalog_load_string(const char *text, size_t len, const char *origin, struct error **err)
 {
 	yaml_parser_t p;
 	yaml_document_t doc;
 	if (!yaml_parser_initialize(&p)) {
-		set_err(err, "%s: cannot initialise the YAML parser", origin);
+		error_set(err, "%s: cannot initialise the YAML parser", origin);
 		return NULL;
 	}
 	yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
 	if (!yaml_parser_load(&p, &doc)) {
 		yaml_mark_t m = p.problem_mark.line || p.problem_mark.column ? p.problem_mark : p.context_mark;
-		set_err(err, "%s:%zu:%zu: %s%s%s", origin, m.line + 1, m.column + 1,
+		error_set(err, "%s:%zu:%zu: %s%s%s", origin, m.line + 1, m.column + 1,
 			p.problem ? p.problem : "YAML error", p.context ? " " : "", p.context ? p.context : "");
 		yaml_parser_delete(&p);
 		return NULL;
@@ -529,12 +529,12 @@ struct catalog *catalog_load_string(const char *text, size_t len, const char *or
 	return c;
 }
 
-struct catalog *catalog_load(const char *path, char **err)
+struct catalog *catalog_load(const char *path, struct error **err)
 {
 	char *text;
 	size_t len;
 	if (read_file(path, 4 << 20, &text, &len) < 0) {
-		set_err(err, "catalog %s: %s", path, strerror(errno));
+		error_set(err, "catalog %s: %s", path, strerror(errno));
 		return NULL;
 	}
 	struct catalog *c = catalog_load_string(text, len, path, err);
@@ -726,14 +726,14 @@ static void fill_vars(const struct catalog *c, const struct cat_release *r, cons
 }
 
 struct catalog_target *catalog_target(const struct catalog *c, const char *release, const char *arch,
-				      const char *mirror, char **err)
+				      const char *mirror, struct error **err)
 {
 	if (!release || !*release)
 		release = c->default_release;
 	const struct cat_release *r = find_release(c, release);
 	if (!r) {
 		char *k = known_list(&c->release_names);
-		set_err(err, "unknown NetBSD release '%s' (known: %s)", release, k);
+		error_set(err, "unknown NetBSD release '%s' (known: %s)", release, k);
 		free(k);
 		return NULL;
 	}
@@ -742,7 +742,7 @@ struct catalog_target *catalog_target(const struct catalog *c, const char *relea
 	const struct cat_arch *a = find_arch(c, arch);
 	if (!a) {
 		char *k = known_list(&c->arch_names);
-		set_err(err, "unknown architecture '%s' (known: %s)", arch, k);
+		error_set(err, "unknown architecture '%s' (known: %s)", arch, k);
 		free(k);
 		return NULL;
 	}
@@ -824,13 +824,13 @@ char *catalog_set_url(const struct catalog_target *t, const char *file)
 }
 
 int catalog_kernel(const struct catalog *c, const struct catalog_target *t, const char *name,
-		   char **url, char **sha256_url, char **err)
+		   char **url, char **sha256_url, struct error **err)
 {
 	*url = *sha256_url = NULL;
 	const struct cat_release *r = find_release(c, t->release);
 	const struct cat_arch *a = find_arch(c, t->arch);
 	if (!r || !a) {
-		set_err(err, "kernel: target %s/%s is not from this catalog", t->release, t->arch);
+		error_set(err, "kernel: target %s/%s is not from this catalog", t->release, t->arch);
 		return -1;
 	}
 	struct vars v;
@@ -861,7 +861,7 @@ int catalog_kernel(const struct catalog *c, const struct catalog_target *t, cons
 	sb_init(&sb);
 	for (size_t i = 0; i < a->nk; i++)
 		sb_printf(&sb, "%s%s", i ? " " : "", a->k[i].name);
-	set_err(err, "unknown kernel '%s' for %s (known: %s; or a file name like netbsd-GENERIC.gz from %s, "
+	error_set(err, "unknown kernel '%s' for %s (known: %s; or a file name like netbsd-GENERIC.gz from %s, "
 		     "a URL or a path)",
 		name, a->name, sb_cstr(&sb), t->kernel_dir_url);
 	sb_free(&sb);
@@ -998,7 +998,7 @@ static bool parse_sum_line(const char *s, size_t n, struct catalog_sum *e)
 	return true;
 }
 
-struct catalog_sums *catalog_sums_parse(const char *text, size_t len, const char *origin, char **err)
+struct catalog_sums *catalog_sums_parse(const char *text, size_t len, const char *origin, struct error **err)
 {
 	struct catalog_sums *s = xcalloc(1, sizeof(*s));
 	size_t cap = 0, lineno = 0;
@@ -1017,7 +1017,7 @@ struct catalog_sums *catalog_sums_parse(const char *text, size_t len, const char
 			continue;
 		struct catalog_sum e = {0};
 		if (!parse_sum_line(a, (size_t)(b - a), &e)) {
-			set_err(err, "%s:%zu: not a checksum line: \"%.*s\" (want 'SHA512 (name) = <hex>' or "
+			error_set(err, "%s:%zu: not a checksum line: \"%.*s\" (want 'SHA512 (name) = <hex>' or "
 				     "'<hex>  name')",
 				origin, lineno, (int)(b - a > 80 ? 80 : b - a), a);
 			free(e.alg);
@@ -1074,7 +1074,7 @@ const struct catalog_sum *catalog_sums_lookup(const struct catalog_sums *s, cons
 }
 
 const struct catalog_sum *catalog_sums_find_set(const struct catalog_sums *s, const char *set,
-						const char *origin, char **err)
+						const char *origin, struct error **err)
 {
 	const struct catalog_sum *e = NULL;
 	if (has_ext(set)) {
@@ -1110,14 +1110,14 @@ const struct catalog_sum *catalog_sums_find_set(const struct catalog_sums *s, co
 		sv_push(&seen, xstrndup(nm, base));
 		sb_printf(&sb, "%s%.*s", seen.n > 1 ? " " : "", (int)base, nm);
 	}
-	set_err(err, "set '%s' is not in %s (sets: %s)", set, origin, seen.n ? sb_cstr(&sb) : "none");
+	error_set(err, "set '%s' is not in %s (sets: %s)", set, origin, seen.n ? sb_cstr(&sb) : "none");
 	sv_free(&seen);
 	sb_free(&sb);
 	return NULL;
 }
 
 int catalog_parse_sha256(const char *text, size_t len, const char *name, const char *origin, char hex[65],
-			 char **err)
+			 struct error **err)
 {
 	struct catalog_sums *s = catalog_sums_parse(text, len, origin, err);
 	if (!s)
@@ -1142,9 +1142,9 @@ int catalog_parse_sha256(const char *text, size_t len, const char *name, const c
 		memcpy(hex, hit->hex, 65);
 		rc = 0;
 	} else if (!n256) {
-		set_err(err, "%s: no sha256 digest in the file", origin);
+		error_set(err, "%s: no sha256 digest in the file", origin);
 	} else {
-		set_err(err, "%s: no sha256 digest for '%s'", origin, name ? name : "");
+		error_set(err, "%s: no sha256 digest for '%s'", origin, name ? name : "");
 	}
 	catalog_sums_free(s);
 	return rc;

@@ -21,7 +21,7 @@
  * catalog_sums_parse() are owned by the caller and freed with the matching
  * free function (NULL-safe). `const char *`
  * returns are borrowed from the struct they come from. Errors: -1 / NULL
- * with *err (one line, caller frees); err may be NULL. Nothing prints. */
+ * with *err (one line, error.h); err may be NULL. Nothing prints. */
 #ifndef SMOLC_CATALOG_H
 #define SMOLC_CATALOG_H
 
@@ -42,12 +42,12 @@ struct catalog;
  *                                               compile time, default /usr/local)
  * Returns the path (caller frees) or NULL with *err listing the places
  * tried and saying to set SMOLC_DATADIR. */
-char *catalog_locate(const char *explicit_path, char **err);
+char *catalog_locate(const char *explicit_path, struct error **err);
 
 /* Parse a catalog file. Errors: "<path>:<line>:<col>: <problem>". */
-struct catalog *catalog_load(const char *path, char **err);
+struct catalog *catalog_load(const char *path, struct error **err);
 /* Parse from memory (`origin` names it in messages). */
-struct catalog *catalog_load_string(const char *text, size_t len, const char *origin, char **err);
+struct catalog *catalog_load_string(const char *text, size_t len, const char *origin, struct error **err);
 void catalog_free(struct catalog *c);
 
 /* The data directory: the directory that contains sets/catalog.yaml
@@ -89,7 +89,7 @@ struct catalog_target {
  * Errors: "unknown NetBSD release '10.9' (known: 9.3 9.4 10.0 10.1 11.0 daily head)",
  * "unknown architecture 'sparc' (known: amd64 i386 evbarm-aarch64)". */
 struct catalog_target *catalog_target(const struct catalog *c, const char *release,
-				      const char *arch, const char *mirror, char **err);
+				      const char *arch, const char *mirror, struct error **err);
 void catalog_target_free(struct catalog_target *t);
 
 /* URL of a set file in the target: sets_url + file. `file` is a full file
@@ -101,7 +101,7 @@ char *catalog_set_url(const struct catalog_target *t, const char *file);
  * release's kernel directory ("netbsd-GENERIC.gz"). Fills *url and
  * *sha256_url (NULL if none); returns 0 or -1 with *err. */
 int catalog_kernel(const struct catalog *c, const struct catalog_target *t, const char *name,
-		   char **url, char **sha256_url, char **err);
+		   char **url, char **sha256_url, struct error **err);
 
 /* A local set file as the anchor uses them: the first existing of
  * <dir>/sets/<arch>/<file> for dir in (recipe_dir, datadir), where file is
@@ -129,7 +129,7 @@ struct catalog_sums {
  * name is then ""). Blank lines and '#' comments are skipped; a malformed
  * line is an error "<origin>:<line>: …". */
 struct catalog_sums *catalog_sums_parse(const char *text, size_t len, const char *origin,
-					char **err);
+					struct error **err);
 void catalog_sums_free(struct catalog_sums *s);
 /* Digest of `name` (exact match, a leading "./" ignored) with algorithm
  * `alg` (NULL = any; sha512 preferred over sha256 over others). Borrowed. */
@@ -142,12 +142,12 @@ const struct catalog_sum *catalog_sums_lookup(const struct catalog_sums *s, cons
  * (borrowed) or NULL with *err: "set 'bsae' is not in <origin> (sets: base
  * comp etc …)". */
 const struct catalog_sum *catalog_sums_find_set(const struct catalog_sums *s, const char *set,
-						const char *origin, char **err);
+						const char *origin, struct error **err);
 
 /* Read a .sha256 file for `name`: the line naming `name` (any accepted
  * form), or the only digest in the file. Fills hex (lowercase, 64) and
  * returns 0, or -1 with *err. */
 int catalog_parse_sha256(const char *text, size_t len, const char *name, const char *origin,
-			 char hex[65], char **err);
+			 char hex[65], struct error **err);
 
 #endif

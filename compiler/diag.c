@@ -236,6 +236,15 @@ void diag_hint(struct diag *g, const char *fmt, ...)
 	va_end(ap);
 }
 
+struct diag *diag_error_record(struct diag_ctx *d, struct loc fallback, const struct error *e)
+{
+	struct loc at = e && e->loc.file ? e->loc : fallback;
+	struct diag *g = diag_error(d, at, "%s", e && e->msg ? e->msg : "failed");
+	if (e && e->hint)
+		diag_hint(g, "%s", e->hint);
+	return g;
+}
+
 bool diag_full(const struct diag_ctx *d)
 {
 	return d->errors >= d->max_errors;

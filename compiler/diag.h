@@ -19,11 +19,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
-struct loc {
-	uint32_t file;   /* index into diag_ctx.files; 0 = no location */
-	uint32_t off;    /* byte offset of the first byte */
-	uint32_t len;    /* length in bytes (0 = a point) */
-};
+#include "error.h"
+#include "loc.h"
+
 
 struct srcfile {
 	char *path;          /* as the user named it (for messages) */
@@ -85,6 +83,11 @@ void diag_hint(struct diag *g, const char *fmt, ...) __attribute__((format(print
 /* A location-less error about a path (e.g. "Smolfile: No such file"). */
 struct diag *diag_error_plain(struct diag_ctx *d, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+
+/* Queue an error record (error.h) as an error: at the record's loc when
+ * it has one, else at fallback (a plain error when that is {0} too); its
+ * hint becomes the diag's hint. The record stays the caller's. */
+struct diag *diag_error_record(struct diag_ctx *d, struct loc fallback, const struct error *e);
 
 bool diag_full(const struct diag_ctx *d);  /* error cap reached */
 

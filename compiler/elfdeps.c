@@ -44,11 +44,11 @@ static const char *str_at(const char *strtab, uint64_t strsz, uint64_t i)
 	return strtab + i;
 }
 
-static int read_elf(Elf *e, size_t len, struct elf_facts *f, char **err)
+static int read_elf(Elf *e, size_t len, struct elf_facts *f, struct error **err)
 {
 	GElf_Ehdr eh;
 	if (!gelf_getehdr(e, &eh)) {
-		*err = xasprintf("bad ELF header (%s)", elf_errmsg(-1));
+		error_set(err, "bad ELF header (%s)", elf_errmsg(-1));
 		return -1;
 	}
 	f->cls = eh.e_ident[EI_CLASS];
@@ -57,11 +57,11 @@ static int read_elf(Elf *e, size_t len, struct elf_facts *f, char **err)
 	f->type = eh.e_type;
 	size_t nph = 0;
 	if (elf_getphdrnum(e, &nph) < 0) {
-		*err = xasprintf("bad program header count (%s)", elf_errmsg(-1));
+		error_set(err, "bad program header count (%s)", elf_errmsg(-1));
 		return -1;
 	}
 	if (nph > 65535) {
-		*err = xasprintf("%zu program headers", nph);
+		error_set(err, "%zu program headers", nph);
 		return -1;
 	}
 	uint64_t dyn_off = 0, dyn_size = 0;
@@ -69,12 +69,12 @@ static int read_elf(Elf *e, size_t len, struct elf_facts *f, char **err)
 	for (size_t i = 0; i < nph; i++) {
 		GElf_Phdr ph;
 		if (!gelf_getphdr(e, (int)i, &ph)) {
-			*err = xasprintf("program header %zu is unreadable (%s)", i, elf_errmsg(-1));
+			error_set(err, "program header %zu is unreadable (%s)", i, elf_errmsg(-1));
 			return -1;
 		}
 		if ((ph.p_type == PT_INTERP || ph.p_type == PT_DYNAMIC) &&
 		    (ph.p_offset > len || ph.p_filesz > len - ph.p_offset)) {
-			*err = xasprintf("truncated: %s at offset %llu (%llu bytes) is past the end of the file (%zu bytes)",
+			error_set(err, "truncated: %s at offset %llu (%llu bytes) is past the end of the file (%zu bytes)",
 					 ph.p_type == PT_INTERP ? "PT_INTERP" : "PT_DYNAMIC", (unsigned long long)ph.p_offset,
 					 (unsigned long long)ph.p_filesz, len);
 			return -1;
@@ -82,7 +82,7 @@ static int read_elf(Elf *e, size_t len, struct elf_facts *f, char **err)
 		if (ph.p_type == PT_INTERP && !f->interp) {
 			Elf_Data *d = elf_getdata_rawchunk(e, (int64_t)ph.p_offset, ph.p_filesz, ELF_T_BYTE);
 			if (!d || !d->d_buf || !d->d_size || !memchr(d->d_buf, 0, d->d_size)) {
-				*err = xasprintf("PT_INTERP at offset %llu is not a string", (unsigned long long)ph.p_offset);
+				error_set(err, "PT_INTERP at offset %llu is not a string", (unsigned long long)ph.p_offset);
 				return -1;
 			}
 			f->interp = xstrdup(d->d_buf);
@@ -96,7 +96,7 @@ static int read_elf(Elf *e, size_t len, struct elf_facts *f, char **err)
 		return 0; /* static */
 	Elf_Data *dd = elf_getdata_rawchunk(e, (int64_t)dyn_off, dyn_size, ELF_T_DYN);
 	if (!dd) {
-		*err = xasprintf("PT_DYNAMIC is unreadable (%s)", elf_errmsg(-1));
+		error_set(err, "PT_DYNAMIC is unreadable (%s)", elf_errmsg(-1));
 		return -1;
 	}
 	size_t entsz = gelf_fsize(e, ELF_T_DYN, 1, EV_CURRENT);
@@ -122,13 +122,13 @@ static int read_elf(Elf *e, size_t len, struct elf_facts *f, char **err)
 		return 0; /* no names */
 	uint64_t stroff;
 	if (!va_to_off(e, nph, strtab, &stroff) || stroff > len || strsz > len - stroff) {
-		*err = xasprintf("truncated: the dynamic string table (address 0x%llx, %llu bytes) is not in the file",
+		error_set(err, "truncated: the dynamic string table (address 0x%llx, %llu bytes) is not in the file",
 				 (unsigned long long)strtab, (unsigned long long)strsz);
 		return -1;
 	}
 	Elf_Data *sd = elf_getdata_rawchunk(e, (int64_t)stroff, strsz, ELF_T_BYTE);
 	if (!sd || !sd->d_buf) {
-		*err = xasprintf("the dynamic string table is unreadable (%s)", elf_errmsg(-1));
+		error_set(err, "the dynamic string table is unreadable (%s)", elf_errmsg(-1));
 		return -1;
 	}
 	const char *st = sd->d_buf;
@@ -140,12 +140,12 @@ static int read_elf(Elf *e, size_t len, struct elf_facts *f, char **err)
 			continue;
 		const char *s = str_at(st, strsz, dy.d_un.d_val);
 		if (!s) {
-			*err = xasprintf("dynamic entry %zu points outside the string table", i);
+			error_set(err, "dynamic entry %zu points outside the string table", i);
 			return -1;
 		}
 		if (dy.d_tag == DT_NEEDED) {
 			if (f->needed.n >= 4096) {
-				*err = xstrdup("more than 4096 DT_NEEDED entries");
+				error_set(err, "more than 4096 DT_NEEDED entries");
 				return -1;
 			}
 			sv_pushdup(&f->needed, s);
@@ -158,7 +158,7 @@ static int read_elf(Elf *e, size_t len, struct elf_facts *f, char **err)
 	return 0;
 }
 
-int elfdeps_read_mem(const void *buf, size_t len, struct elf_facts *f, char **err)
+int elfdeps_read_mem(const void *buf, size_t len, struct elf_facts *f, struct error **err)
 {
 	memset(f, 0, sizeof(*f));
 	if (len < 4 || memcmp(buf, ELFMAG, SELFMAG))
@@ -167,23 +167,23 @@ int elfdeps_read_mem(const void *buf, size_t len, struct elf_facts *f, char **er
 	size_t ehsz = len > EI_CLASS && buf && ((const unsigned char *)buf)[EI_CLASS] == ELFCLASS64 ? sizeof(Elf64_Ehdr)
 												     : sizeof(Elf32_Ehdr);
 	if (len < ehsz) {
-		*err = xasprintf("truncated: %zu bytes, shorter than an ELF header", len);
+		error_set(err, "truncated: %zu bytes, shorter than an ELF header", len);
 		return -1;
 	}
 	if (elf_version(EV_CURRENT) == EV_NONE) {
-		*err = xasprintf("libelf: %s", elf_errmsg(-1));
+		error_set(err, "libelf: %s", elf_errmsg(-1));
 		return -1;
 	}
 	/* libelf reads the image in place (ELF_C_READ_MMAP semantics); the
 	 * cast drops const only for its prototype */
 	Elf *e = elf_memory((char *)(uintptr_t)buf, len);
 	if (!e) {
-		*err = xasprintf("not a readable ELF file (%s)", elf_errmsg(-1));
+		error_set(err, "not a readable ELF file (%s)", elf_errmsg(-1));
 		return -1;
 	}
 	int rc = 0;
 	if (elf_kind(e) != ELF_K_ELF) {
-		*err = xstrdup("not a readable ELF file");
+		error_set(err, "not a readable ELF file");
 		rc = -1;
 	} else {
 		rc = read_elf(e, len, f, err);
@@ -196,18 +196,18 @@ int elfdeps_read_mem(const void *buf, size_t len, struct elf_facts *f, char **er
 	return rc;
 }
 
-int elfdeps_read_fd(int fd, uint64_t off, uint64_t size, struct elf_facts *f, char **err)
+int elfdeps_read_fd(int fd, uint64_t off, uint64_t size, struct elf_facts *f, struct error **err)
 {
 	memset(f, 0, sizeof(*f));
 	if (size < 4)
 		return 0;
 	if (size > (uint64_t)SIZE_MAX / 2) {
-		*err = xstrdup("too large to map");
+		error_set(err, "too large to map");
 		return -1;
 	}
 	struct stat st;
 	if (fstat(fd, &st) < 0 || (uint64_t)st.st_size < off || (uint64_t)st.st_size - off < size) {
-		*err = xstrdup("its data is shorter than its recorded size");
+		error_set(err, "its data is shorter than its recorded size");
 		return -1;
 	}
 	long pg = sysconf(_SC_PAGESIZE);
@@ -216,7 +216,7 @@ int elfdeps_read_fd(int fd, uint64_t off, uint64_t size, struct elf_facts *f, ch
 	/* MAP_PRIVATE: libelf may convert in place; nothing reaches the file */
 	void *m = mmap(NULL, maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, (off_t)base);
 	if (m == MAP_FAILED) {
-		*err = xasprintf("cannot map it: %s", strerror(errno));
+		error_set(err, "cannot map it: %s", strerror(errno));
 		return -1;
 	}
 	int rc = elfdeps_read_mem((char *)m + (off - base), (size_t)size, f, err);

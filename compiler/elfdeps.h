@@ -36,11 +36,11 @@ struct elf_facts {
  * does not start with \177ELF is not an error: is_elf stays false.
  * Returns 0, or -1 with *err (malloc'd, e.g. "truncated: PT_DYNAMIC at
  * offset 12345 is past the end of the file"). */
-int elfdeps_read_mem(const void *buf, size_t len, struct elf_facts *f, char **err);
+int elfdeps_read_mem(const void *buf, size_t len, struct elf_facts *f, struct error **err);
 
 /* The same for `size` bytes at offset `off` of the open file fd (mapped
  * read-only; a layer's data file holds many files). */
-int elfdeps_read_fd(int fd, uint64_t off, uint64_t size, struct elf_facts *f, char **err);
+int elfdeps_read_fd(int fd, uint64_t off, uint64_t size, struct elf_facts *f, struct error **err);
 
 void elf_facts_free(struct elf_facts *f); /* frees contents, not f; NULL-safe */
 

@@ -100,7 +100,7 @@ static bool is_hex(const char *s, size_t n)
 	return true;
 }
 
-int fetch_parse_digest(const char *spec, const char **alg, char hex[129], char **err)
+int fetch_parse_digest(const char *spec, const char **alg, char hex[129], struct error **err)
 {
 	const char *h = spec;
 	const char *want = NULL;
@@ -116,7 +116,7 @@ int fetch_parse_digest(const char *spec, const char **alg, char hex[129], char *
 		want = n == 64 ? "sha256" : n == 128 ? "sha512" : NULL;
 	size_t need = want && !strcmp(want, "sha256") ? 64 : 128;
 	if (!want || n != need || !is_hex(h, n)) {
-		set_err(err, "bad digest '%s': expected sha256:<64 hex digits> or sha512:<128 hex digits>", spec);
+		error_set(err, "bad digest '%s': expected sha256:<64 hex digits> or sha512:<128 hex digits>", spec);
 		return -1;
 	}
 	for (size_t i = 0; i < n; i++)
@@ -264,7 +264,7 @@ static char *percent_decode(const char *s)
 }
 
 static int fetch_local(const struct fetch_req *req, const char *alg, const char *pin,
-		       struct fetch_result *res, char **err)
+		       struct fetch_result *res, struct error **err)
 {
 	char *path;
 	if (!strncasecmp(req->url, "file://", 7)) {
@@ -272,7 +272,7 @@ static int fetch_local(const struct fetch_req *req, const char *alg, const char 
 		if (!strncasecmp(p, "localhost/", 10))
 			p += 9;
 		if (*p != '/') {
-			set_err(err, "fetch %s: only file:///absolute/path URLs are supported", req->url);
+			error_set(err, "fetch %s: only file:///absolute/path URLs are supported", req->url);
 			return -1;
 		}
 		path = percent_decode(p);
@@ -292,24 +292,24 @@ static int fetch_local(const struct fetch_req *req, const char *alg, const char 
 	}
 	struct stat st;
 	if (stat(path, &st) < 0) {
-		set_err(err, "fetch %s: %s (%s)", req->url, strerror(errno), path);
+		error_set(err, "fetch %s: %s (%s)", req->url, strerror(errno), path);
 		free(path);
 		return -1;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		set_err(err, "fetch %s: %s is not a regular file", req->url, path);
+		error_set(err, "fetch %s: %s is not a regular file", req->url, path);
 		free(path);
 		return -1;
 	}
 	char s256[65], s512[129];
 	uint64_t size;
 	if (hash_file(path, s256, s512, &size) < 0) {
-		set_err(err, "fetch %s: cannot read %s: %s", req->url, path, strerror(errno));
+		error_set(err, "fetch %s: cannot read %s: %s", req->url, path, strerror(errno));
 		free(path);
 		return -1;
 	}
 	if (pin && strcmp(pin, fetch_pin_of(alg, s256, s512))) {
-		set_err(err, "fetch %s: %s mismatch: expected %s, got %s", req->url, alg, pin,
+		error_set(err, "fetch %s: %s mismatch: expected %s, got %s", req->url, alg, pin,
 			fetch_pin_of(alg, s256, s512));
 		free(path);
 		return -1;
@@ -324,10 +324,10 @@ static int fetch_local(const struct fetch_req *req, const char *alg, const char 
 }
 
 static int fetch_remote(struct fetch_ctx *f, const struct fetch_req *req, const char *alg,
-			const char *pin, struct fetch_result *res, char **err)
+			const char *pin, struct fetch_result *res, struct error **err)
 {
 	if (!f->cache) {
-		set_err(err, "fetch %s: no cache directory to download into", req->url);
+		error_set(err, "fetch %s: no cache directory to download into", req->url);
 		return -1;
 	}
 	char key[65];
@@ -361,7 +361,7 @@ static int fetch_remote(struct fetch_ctx *f, const struct fetch_req *req, const 
 	enum fetch_status st = FETCH_CACHED;
 	if (have && pin && strcmp(pin, fetch_pin_of(alg, m.sha256, m.sha512))) {
 		if (f->o.offline) {
-			set_err(err, "fetch %s: the cached copy has %s %s, expected %s, and --offline is set",
+			error_set(err, "fetch %s: the cached copy has %s %s, expected %s, and --offline is set",
 				req->url, alg, fetch_pin_of(alg, m.sha256, m.sha512), pin);
 			goto out;
 		}
@@ -370,7 +370,7 @@ static int fetch_remote(struct fetch_ctx *f, const struct fetch_req *req, const 
 	if (have && (pin || f->o.offline)) {
 		st = FETCH_CACHED;
 	} else if (f->o.offline) {
-		set_err(err, "fetch %s: not in the cache and --offline is set (drop --offline, or put the file "
+		error_set(err, "fetch %s: not in the cache and --offline is set (drop --offline, or put the file "
 			     "in the cache with an online build first)", req->url);
 		goto out;
 	} else {
@@ -410,27 +410,22 @@ out:
 	return rc;
 }
 
-int fetch_file(struct fetch_ctx *f, const struct fetch_req *req, struct fetch_result *res, char **err)
+int fetch_file(struct fetch_ctx *f, const struct fetch_req *req, struct fetch_result *res, struct error **err)
 {
 	memset(res, 0, sizeof(*res));
 	if (!req || !req->url || !*req->url) {
-		set_err(err, "fetch: empty URL");
+		error_set(err, "fetch: empty URL");
 		return -1;
 	}
 	const char *alg = NULL;
 	char pin[129];
 	bool pinned = req->digest && *req->digest;
 	if (pinned && fetch_parse_digest(req->digest, &alg, pin, err) < 0) {
-		char *inner = err ? *err : NULL;
-		if (err) {
-			*err = xasprintf("fetch %s: %s", req->url, inner);
-			free(inner);
-		}
-		return -1;
+		return error_prefix(err, "fetch %s", req->url);
 	}
 	if (!fetch_is_remote(req->url)) {
 		if (!strncasecmp(req->url, "ftp://", 6) || (strstr(req->url, "://") && !fetch_is_url(req->url))) {
-			set_err(err, "fetch %s: unsupported URL scheme (smolc fetches http, https and file URLs)",
+			error_set(err, "fetch %s: unsupported URL scheme (smolc fetches http, https and file URLs)",
 				req->url);
 			return -1;
 		}

@@ -46,6 +46,8 @@
 #ifndef SMOLC_FETCH_H
 #define SMOLC_FETCH_H
 
+#include "error.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -130,7 +132,7 @@ void fetch_result_clear(struct fetch_result *r);  /* NULL-safe, frees strings, r
  * The file at res->path stays valid until the cache is pruned; set
  * req.hold to keep prune away from it while you read it. */
 int fetch_file(struct fetch_ctx *f, const struct fetch_req *req,
-	       struct fetch_result *res, char **err);
+	       struct fetch_result *res, struct error **err);
 
 /* Is `s` an http(s):// or file:// URL (as opposed to a local path)? Inline:
  * a question of syntax, asked by the planner, costs no backend load. */
@@ -145,6 +147,6 @@ static inline bool fetch_is_url(const char *s)
 
 /* Parse a digest spec as accepted in fetch_req.digest. Returns 0 and fills
  * alg ("sha256"/"sha512", static) and hex (lowercase), or -1 with *err. */
-int fetch_parse_digest(const char *spec, const char **alg, char hex[129], char **err);
+int fetch_parse_digest(const char *spec, const char **alg, char hex[129], struct error **err);
 
 #endif

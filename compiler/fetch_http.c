@@ -19,13 +19,13 @@
 /* libcurl is initialised on the first download, not before. */
 static bool curl_inited;
 
-static int curl_init_once(char **err)
+static int curl_init_once(struct error **err)
 {
 	if (curl_inited)
 		return 0;
 	CURLcode c = curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (c != CURLE_OK) {
-		set_err(err, "cannot initialise libcurl: %s", curl_easy_strerror(c));
+		error_set(err, "cannot initialise libcurl: %s", curl_easy_strerror(c));
 		return -1;
 	}
 	curl_inited = true;
@@ -229,7 +229,7 @@ static void url_host_port(const char *url, char **host, long *port)
 
 /* Run one GET into fd. On failure, *msg gets the reason (no URL prefix). */
 static enum attempt attempt_get(struct fetch_ctx *f, struct xfer *x, const struct meta *cond,
-				const char *hint, char **msg)
+				const char *hint, struct error **msg)
 {
 	CURL *c = f->curl;
 	curl_easy_reset(c);
@@ -270,7 +270,7 @@ static enum attempt attempt_get(struct fetch_ctx *f, struct xfer *x, const struc
 	if (!setup_ok) {
 		curl_slist_free_all(hdrs);
 		free(ua);
-		*msg = xstrdup("libcurl rejected an option (libcurl too old?)");
+		error_set(msg, "libcurl rejected an option (libcurl too old?)");
 		return ATT_FAIL;
 	}
 	double t_start = now_monotonic();
@@ -306,23 +306,23 @@ static enum attempt attempt_get(struct fetch_ctx *f, struct xfer *x, const struc
 			const char *r = x->reason && *x->reason ? x->reason : reason_for(x->status);
 			bool transient = x->status >= 500 || x->status == 408 || x->status == 429;
 			if (x->status == 404 || x->status == 410)
-				*msg = xasprintf("HTTP %ld %s — %s", x->status, r, hint ? hint : "check the URL");
+				error_set(msg, "HTTP %ld %s — %s", x->status, r, hint ? hint : "check the URL");
 			else
-				*msg = xasprintf("HTTP %ld%s%s", x->status, *r ? " " : "", r);
+				error_set(msg, "HTTP %ld%s%s", x->status, *r ? " " : "", r);
 			return transient ? ATT_RETRY : ATT_FAIL;
 		}
 	case CURLE_COULDNT_RESOLVE_HOST:
 		url_host_port(x->url, &host, &port);
-		*msg = xasprintf("cannot resolve host '%s' — check the URL and your network or DNS "
+		error_set(msg, "cannot resolve host '%s' — check the URL and your network or DNS "
 				 "(or use --offline with a filled cache)", host ? host : "?");
 		break;
 	case CURLE_COULDNT_CONNECT:
 		url_host_port(x->url, &host, &port);
 		if (os_errno == ECONNREFUSED)
-			*msg = xasprintf("connection refused by %s port %ld — is the server running? "
+			error_set(msg, "connection refused by %s port %ld — is the server running? "
 					 "(check the mirror: --mirror / SMOLC_MIRROR)", host ? host : "?", port);
 		else
-			*msg = xasprintf("cannot connect to %s port %ld: %s", host ? host : "?", port,
+			error_set(msg, "cannot connect to %s port %ld: %s", host ? host : "?", port,
 					 os_errno ? strerror((int)os_errno) : eb);
 		break;
 	case CURLE_OPERATION_TIMEDOUT: {
@@ -331,14 +331,14 @@ static enum attempt attempt_get(struct fetch_ctx *f, struct xfer *x, const struc
 		double ct = 0;
 		curl_easy_getinfo(c, CURLINFO_CONNECT_TIME, &ct);
 		if (ct <= 0 && t_spent < (double)f->o.deadline_s - 0.5)
-			*msg = xasprintf("timed out connecting after %ld s (%s) — check your network or try another mirror",
+			error_set(msg, "timed out connecting after %ld s (%s) — check your network or try another mirror",
 					 f->o.connect_timeout_s, eb);
 		else if (t_spent >= (double)f->o.deadline_s - 0.5)
-			*msg = xasprintf("took longer than the %ld s a download may take (got %llu bytes) — set "
+			error_set(msg, "took longer than the %ld s a download may take (got %llu bytes) — set "
 					 "SMOLC_DOWNLOAD_DEADLINE=<seconds> for a longer one, or try another mirror",
 					 f->o.deadline_s, (unsigned long long)x->bytes);
 		else
-			*msg = xasprintf("slower than %ld bytes/s for %ld s (got %llu bytes) — the server stalls; try "
+			error_set(msg, "slower than %ld bytes/s for %ld s (got %llu bytes) — the server stalls; try "
 					 "another mirror, or set SMOLC_DOWNLOAD_MIN_SPEED=<bytes/s> and "
 					 "SMOLC_DOWNLOAD_SLOW_TIME=<seconds> for a slow link",
 					 f->o.min_speed_bps, f->o.stall_timeout_s, (unsigned long long)x->bytes);
@@ -347,10 +347,10 @@ static enum attempt attempt_get(struct fetch_ctx *f, struct xfer *x, const struc
 	}
 	case CURLE_PARTIAL_FILE:
 		if (clen > 0)
-			*msg = xasprintf("transfer truncated: got %llu of %lld bytes",
+			error_set(msg, "transfer truncated: got %llu of %lld bytes",
 					 (unsigned long long)x->bytes, (long long)clen);
 		else
-			*msg = xasprintf("transfer truncated: %s", eb);
+			error_set(msg, "transfer truncated: %s", eb);
 		out = ATT_RETRY;
 		break;
 	case CURLE_RECV_ERROR:
@@ -358,11 +358,11 @@ static enum attempt attempt_get(struct fetch_ctx *f, struct xfer *x, const struc
 	case CURLE_GOT_NOTHING:
 	case CURLE_HTTP2:
 	case CURLE_HTTP2_STREAM:
-		*msg = xasprintf("connection lost: %s", eb);
+		error_set(msg, "connection lost: %s", eb);
 		out = ATT_RETRY;
 		break;
 	case CURLE_WRITE_ERROR:
-		*msg = xasprintf("cannot write into the cache: %s",
+		error_set(msg, "cannot write into the cache: %s",
 				 x->write_errno ? strerror(x->write_errno) : eb);
 		break;
 	case CURLE_SSL_CONNECT_ERROR:
@@ -374,17 +374,17 @@ static enum attempt attempt_get(struct fetch_ctx *f, struct xfer *x, const struc
 	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
 	case CURLE_SSL_INVALIDCERTSTATUS:
 	case CURLE_USE_SSL_FAILED:
-		*msg = xasprintf("TLS error: %s — check the system clock, the CA certificates "
+		error_set(msg, "TLS error: %s — check the system clock, the CA certificates "
 				 "(ca-certificates) and the mirror", eb);
 		break;
 	case CURLE_TOO_MANY_REDIRECTS:
-		*msg = xasprintf("too many redirects: %s", eb);
+		error_set(msg, "too many redirects: %s", eb);
 		break;
 	case CURLE_UNSUPPORTED_PROTOCOL:
-		*msg = xasprintf("unsupported protocol: %s (smolc fetches http, https and file URLs)", eb);
+		error_set(msg, "unsupported protocol: %s (smolc fetches http, https and file URLs)", eb);
 		break;
 	default:
-		*msg = xasprintf("%s", eb);
+		error_set(msg, "%s", eb);
 		break;
 	}
 	free(host);
@@ -402,34 +402,33 @@ static void sleep_ms(unsigned ms)
  * ATT_NOT_MODIFIED (cond given, cache still good) or ATT_FAIL (*err). */
 enum attempt fetch_download(struct fetch_ctx *f, const struct fetch_req *req, const char *alg,
 			     const char *pin, const struct meta *cond, const char *file,
-			     const char *metapath, struct fetch_result *res, char **err)
+			     const char *metapath, struct fetch_result *res, struct error **err)
 {
 	if (!f->curl && curl_init_once(err) < 0)
 		return ATT_FAIL;
 	if (!f->curl && !(f->curl = curl_easy_init())) {
-		set_err(err, "fetch %s: cannot create a libcurl handle", req->url);
+		error_set(err, "fetch %s: cannot create a libcurl handle", req->url);
 		return ATT_FAIL;
 	}
 	const char *label = path_basename(req->url);
 	if (!*label)
 		label = req->url;
-	char *last = NULL;
+	struct error *last = NULL;
 	unsigned tries = f->o.tries, made = 0;
 	for (unsigned i = 0; i < tries; i++) {
 		made++;
 		if (i) {
 			unsigned delay = f->o.backoff_ms << (i - 1 < 16 ? i - 1 : 16);
-			debugf("fetch %s: %s; retrying in %u ms", req->url, last, delay);
+			debugf("fetch %s: %s; retrying in %u ms", req->url, error_msg(last), delay);
 			if (f->o.progress != FETCH_PROGRESS_NONE)
-				fprintf(f->log, "  %s: %s; retrying (%u/%u)\n", label, last, i + 1, tries);
+				fprintf(f->log, "  %s: %s; retrying (%u/%u)\n", label, error_msg(last), i + 1, tries);
 			sleep_ms(delay);
 		}
-		free(last);
-		last = NULL;
+		error_clear(&last);
 		char *tmp = NULL;
 		int fd = -1;
 		if (cache_mktemp_file(f->cache, "fetch", &tmp, &fd, err) < 0) {
-			free(last);
+			error_clear(&last);
 			return ATT_FAIL;
 		}
 		struct xfer x = {.f = f, .url = req->url, .label = label, .fd = fd};
@@ -446,7 +445,7 @@ enum attempt fetch_download(struct fetch_ctx *f, const struct fetch_req *req, co
 		bool closed_ok = close(fd) == 0 && synced;
 		free(x.reason);
 		if (a == ATT_OK && !closed_ok) {
-			last = xasprintf("cannot write into the cache: %s", strerror(errno));
+			error_set(&last, "cannot write into the cache: %s", strerror(errno));
 			a = ATT_FAIL;
 		}
 		if (a != ATT_OK) {
@@ -461,7 +460,7 @@ enum attempt fetch_download(struct fetch_ctx *f, const struct fetch_req *req, co
 			continue;
 		}
 		if (pin && strcmp(pin, fetch_pin_of(alg, s256, s512))) {
-			set_err(err, "fetch %s: %s mismatch: expected %s, got %s (download discarded)",
+			error_set(err, "fetch %s: %s mismatch: expected %s, got %s (download discarded)",
 				req->url, alg, pin, fetch_pin_of(alg, s256, s512));
 			unlink(tmp);
 			free(tmp);
@@ -476,7 +475,7 @@ enum attempt fetch_download(struct fetch_ctx *f, const struct fetch_req *req, co
 		int e = errno;
 		free(dir);
 		if (r < 0) {
-			set_err(err, "fetch %s: cannot store %s: %s", req->url, file, strerror(e));
+			error_set(err, "fetch %s: cannot store %s: %s", req->url, file, strerror(e));
 			unlink(tmp);
 			free(tmp);
 			free(x.etag);
@@ -497,9 +496,9 @@ enum attempt fetch_download(struct fetch_ctx *f, const struct fetch_req *req, co
 		return ATT_OK;
 	}
 	if (made > 1)
-		set_err(err, "fetch %s: %s (after %u attempts)", req->url, last ? last : "failed", made);
+		error_set(err, "fetch %s: %s (after %u attempts)", req->url, last ? error_msg(last) : "failed", made);
 	else
-		set_err(err, "fetch %s: %s", req->url, last ? last : "failed");
-	free(last);
+		error_set(err, "fetch %s: %s", req->url, last ? error_msg(last) : "failed");
+	error_clear(&last);
 	return ATT_FAIL;
 }

@@ -32,7 +32,7 @@ enum attempt { ATT_OK, ATT_NOT_MODIFIED, ATT_RETRY, ATT_FAIL };
  * (cond given, the cached copy is still good) or ATT_FAIL (*err). */
 enum attempt fetch_download(struct fetch_ctx *f, const struct fetch_req *req, const char *alg, const char *pin,
 			    const struct meta *cond, const char *file, const char *metapath,
-			    struct fetch_result *res, char **err);
+			    struct fetch_result *res, struct error **err);
 /* Free a handle fetch_download made (f->curl). */
 void fetch_http_close(void *curl);
 /* curl_global_cleanup, when fetch_download initialised libcurl. */

@@ -311,13 +311,13 @@ char *fstree_normalize(const char *path, bool *was_absolute)
 	return out;
 }
 
-static int fail(char **err, int e, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char **err, int e, const char *fmt, ...)
+static int fail(struct error **err, int e, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(struct error **err, int e, const char *fmt, ...)
 {
 	if (err) {
 		va_list ap;
 		va_start(ap, fmt);
-		*err = xvasprintf(fmt, ap);
+		error_vset(err, fmt, ap);
 		va_end(ap);
 	}
 	errno = e;
@@ -328,7 +328,7 @@ static int fail(char **err, int e, const char *fmt, ...)
  * creating missing directories when `create`. Sets *leaf to the last
  * component. Returns NULL (errno ENOTDIR/ENOENT/ENAMETOOLONG, *err) on failure. */
 static struct fs_node *resolve_parent(struct fstree *t, const char *np, bool create,
-				      int64_t mtime, const char **leaf, char **err)
+				      int64_t mtime, const char **leaf, struct error **err)
 {
 	struct fs_node *cur = t->root;
 	const char *p = np;
@@ -365,7 +365,7 @@ static struct fs_node *resolve_parent(struct fstree *t, const char *np, bool cre
 	}
 }
 
-int fstree_put(struct fstree *t, const char *path, const struct fs_meta *m, char **err)
+int fstree_put(struct fstree *t, const char *path, const struct fs_meta *m, struct error **err)
 {
 	if (m->type < FS_REG || m->type > FS_SOCK)
 		return fail(err, EINVAL, "\"%s\": invalid file type", path);
@@ -409,7 +409,7 @@ out:
 	return rc;
 }
 
-int fstree_link(struct fstree *t, const char *path, const char *target, char **err)
+int fstree_link(struct fstree *t, const char *path, const char *target, struct error **err)
 {
 	struct fs_node *tn = fstree_lookup(t, target);
 	if (!tn)

@@ -26,6 +26,8 @@
 #ifndef SMOLC_FSTREE_H
 #define SMOLC_FSTREE_H
 
+#include "error.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -108,13 +110,13 @@ struct fs_node *fstree_root(const struct fstree *t);
  * - Putting "/" (the root) is allowed only with FS_DIR (updates metadata).
  * Returns 0, or -1 with errno (EINVAL bad path/meta, ENOTDIR a parent is
  * not a directory, ENAMETOOLONG component > 255 bytes) and, if err is not
- * NULL, *err = a one-line message naming the path (caller frees). */
-int fstree_put(struct fstree *t, const char *path, const struct fs_meta *m, char **err);
+ * NULL, *err: a one-line message naming the path (error.h). */
+int fstree_put(struct fstree *t, const char *path, const struct fs_meta *m, struct error **err);
 
 /* Make `path` another name for the inode at `target` (hard link). The
  * target must exist and not be a directory. An existing entry at path
  * is replaced as in fstree_put. Same return convention. */
-int fstree_link(struct fstree *t, const char *path, const char *target, char **err);
+int fstree_link(struct fstree *t, const char *path, const char *target, struct error **err);
 
 /* Remove the entry at path, recursively for a directory (whiteout).
  * Returns 1 if removed, 0 if nothing was there (not an error), -1 with

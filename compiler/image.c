@@ -45,13 +45,13 @@
 #define SRC_WINDOW CHUNK              /* layer data read-ahead per source */
 #define LPF_BYTES (16u * 1024)        /* lost+found size, as mke2fs */
 
-static int img_fail(char **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int img_fail(char **err, const char *fmt, ...)
+static int img_fail(struct error **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int img_fail(struct error **err, const char *fmt, ...)
 {
 	if (err && !*err) {
 		va_list ap;
 		va_start(ap, fmt);
-		*err = xvasprintf(fmt, ap);
+		error_vset(err, fmt, ap);
 		va_end(ap);
 	}
 	return -1;
@@ -282,7 +282,7 @@ static void guid_str(const unsigned char u[16], char s[37])
 /* ---- GPT ---- */
 
 static int write_gpt(const char *path, uint64_t disk, const struct image_opts *o,
-		     uint64_t *part_off, uint64_t *part_len, char **err)
+		     uint64_t *part_off, uint64_t *part_len, struct error **err)
 {
 	struct fdisk_context *cxt = fdisk_new_context();
 	struct fdisk_partition *pa = NULL;
@@ -469,7 +469,7 @@ static void sb_u64(struct strbuf *sb, uint64_t v)
 }
 
 int image_layout_save(const struct image_layout *l, const char *layout_path, const char *img_path,
-		      char **err)
+		      struct error **err)
 {
 	struct ident id;
 	if (img_ident(img_path, &id) < 0)
@@ -630,7 +630,7 @@ struct imgw {
 	uint64_t unsynced;       /* bytes written since the last writeback kick */
 	ext2_ino_t next_ino;
 	bool add_lpf;
-	char **err;
+	struct error **err;
 	/* in-place update (image_update): the previous image's layout, and
 	 * its block and inode bitmaps (what may need zeroing) */
 	const struct image_layout *prev;
@@ -1239,7 +1239,7 @@ static int write_visit(void *ctx, const char *path, struct fs_node *n)
 /* The geometry the tree and options give: disk bytes, block size, blocks,
  * inodes (what ext2fs_initialize is asked for); the partition's length. */
 static int compute_geom(struct fstree *t, const struct image_opts *o, const char *path,
-			uint64_t geom[4], uint64_t *part_len, char **err)
+			uint64_t geom[4], uint64_t *part_len, struct error **err)
 {
 	uint64_t min = 0, autosz = 0, disk;
 	image_size_needed(t, o, &min, &autosz);
@@ -1420,7 +1420,7 @@ static int write_fs(struct imgw *w, const uint64_t geom[4])
 }
 
 static int write_image(const char *path, struct fstree *t, const struct image_opts *o,
-		       const struct image_layout *prev, struct image_layout **out, char **err)
+		       const struct image_layout *prev, struct image_layout **out, struct error **err)
 {
 	struct imgw w = { 0 };
 	int rc = -1;
@@ -1506,13 +1506,13 @@ out:
 	return rc;
 }
 
-int image_write(const char *path, struct fstree *t, const struct image_opts *o, char **err)
+int image_write(const char *path, struct fstree *t, const struct image_opts *o, struct error **err)
 {
 	return write_image(path, t, o, NULL, NULL, err);
 }
 
 int image_write_layout(const char *path, struct fstree *t, const struct image_opts *o,
-		       struct image_layout **out, char **err)
+		       struct image_layout **out, struct error **err)
 {
 	return write_image(path, t, o, NULL, out, err);
 }
@@ -1520,16 +1520,16 @@ int image_write_layout(const char *path, struct fstree *t, const struct image_op
 bool image_layout_fits(const struct image_layout *prev, struct fstree *t, const struct image_opts *o)
 {
 	uint64_t geom[4], pl;
-	char *err = NULL;
+	struct error *err = NULL;
 	if (!prev || !o->service || !*o->service || !o->seed || compute_geom(t, o, "", geom, &pl, &err) < 0) {
-		free(err);
+		error_clear(&err);
 		return false;
 	}
 	return memcmp(geom, prev->geom, sizeof(geom)) == 0;
 }
 
 int image_update(const char *path, struct fstree *t, const struct image_opts *o,
-		 const struct image_layout *prev, struct image_layout **out, char **err)
+		 const struct image_layout *prev, struct image_layout **out, struct error **err)
 {
 	return write_image(path, t, o, prev, out, err);
 }

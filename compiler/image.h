@@ -36,6 +36,8 @@
 #ifndef SMOLC_IMAGE_H
 #define SMOLC_IMAGE_H
 
+#include "error.h"
+
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -80,7 +82,7 @@ int image_size_needed(struct fstree *t, const struct image_opts *o,
  * On error the file at path may be partial: the caller removes it.
  * Returns 0 or -1 + *err (one line, naming the tree path on inode errors). */
 int image_write(const char *path, struct fstree *t, const struct image_opts *o,
-		char **err);
+		struct error **err);
 
 /* ---- in-place updates ----
  *
@@ -105,7 +107,7 @@ struct image_layout;
 /* image_write that also returns the layout (*out, caller frees; NULL
  * when the allocation wrapped around the filesystem: no update later). */
 int image_write_layout(const char *path, struct fstree *t, const struct image_opts *o,
-		       struct image_layout **out, char **err);
+		       struct image_layout **out, struct error **err);
 
 /* The layout saved for the image at img_path, or NULL (none, damaged, or
  * the image is no longer the file it was saved for). */
@@ -114,7 +116,7 @@ struct image_layout *image_layout_load(const char *layout_path, const char *img_
 /* Save l for the image at img_path (its current identity), atomically.
  * Call once the image has its final name and is synced. 0 or -1 + *err. */
 int image_layout_save(const struct image_layout *l, const char *layout_path, const char *img_path,
-		      char **err);
+		      struct error **err);
 
 void image_layout_free(struct image_layout *l);
 
@@ -128,6 +130,6 @@ bool image_layout_fits(const struct image_layout *prev, struct fstree *t, const 
  * the new one) and syncs it afterwards. *out as image_write_layout's.
  * Returns 0 or -1 + *err. */
 int image_update(const char *path, struct fstree *t, const struct image_opts *o,
-		 const struct image_layout *prev, struct image_layout **out, char **err);
+		 const struct image_layout *prev, struct image_layout **out, struct error **err);
 
 #endif

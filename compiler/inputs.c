@@ -108,12 +108,12 @@ static void answer(struct inputs *in, struct fetch_result *res, struct input_fil
 	fetch_result_clear(res);
 }
 
-enum input_state inputs_file(struct inputs *in, const struct input_req *req, struct input_file *out, char **err)
+enum input_state inputs_file(struct inputs *in, const struct input_req *req, struct input_file *out, struct error **err)
 {
 	struct fetch_req fr = {req->url, req->digest, req->hint, req->base_dir, false};
 	struct fetch_result res;
 	memset(&res, 0, sizeof(res));
-	char *e = NULL;
+	struct error *e = NULL;
 	if (!fetch_is_remote(req->url)) {
 		/* read in place, never downloaded */
 		if (fetch_file(reader(in), &fr, &res, &e) == 0) {
@@ -124,7 +124,7 @@ enum input_state inputs_file(struct inputs *in, const struct input_req *req, str
 			*err = e;
 			return INPUT_FAILED;
 		}
-		free(e);
+		error_clear(&e);
 		return INPUT_MISSING;
 	}
 	struct input_rec *r = find(in, req);
@@ -134,7 +134,7 @@ enum input_state inputs_file(struct inputs *in, const struct input_req *req, str
 		return INPUT_OK;
 	}
 	if (r && r->state == INPUT_FAILED) {
-		*err = xstrdup(r->err);
+		error_set(err, "%s", r->err);
 		return INPUT_FAILED;
 	}
 	if (r)
@@ -145,7 +145,7 @@ enum input_state inputs_file(struct inputs *in, const struct input_req *req, str
 			answer(in, &res, out);
 			return INPUT_OK;
 		}
-		free(e);
+		error_clear(&e);
 	}
 	if (in->resolving)
 		record(in, req);
@@ -153,7 +153,7 @@ enum input_state inputs_file(struct inputs *in, const struct input_req *req, str
 }
 
 enum input_state inputs_text(struct inputs *in, const struct input_req *req, size_t max_bytes, char **text, size_t *len,
-			     char **err)
+			     struct error **err)
 {
 	struct input_file f;
 	enum input_state st = inputs_file(in, req, &f, err);
@@ -161,7 +161,7 @@ enum input_state inputs_text(struct inputs *in, const struct input_req *req, siz
 		return st;
 	size_t n = 0;
 	if (read_file(f.path, max_bytes ? max_bytes : 64u << 20, text, &n) < 0) {
-		*err = xasprintf("fetch %s: cannot read %s: %s", req->url, f.path,
+		error_set(err, "fetch %s: cannot read %s: %s", req->url, f.path,
 				 errno == EFBIG ? "file too large for a text list" : strerror(errno));
 		return INPUT_FAILED;
 	}
@@ -183,7 +183,7 @@ size_t inputs_resolve(struct inputs *in, struct fetch_ctx *f)
 		struct fetch_req req = {r->url, r->digest, r->hint, r->base_dir, false};
 		struct fetch_result res;
 		memset(&res, 0, sizeof(res));
-		char *e = NULL;
+		struct error *e = NULL;
 		if (fetch_file(f, &req, &res, &e) == 0) {
 			r->state = INPUT_OK;
 			r->path = xstrdup(res.path);
@@ -191,7 +191,7 @@ size_t inputs_resolve(struct inputs *in, struct fetch_ctx *f)
 			fetch_result_clear(&res);
 		} else {
 			r->state = INPUT_FAILED;
-			r->err = e;
+			r->err = error_take_msg(e);
 		}
 	}
 	return done;

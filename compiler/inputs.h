@@ -29,6 +29,8 @@
 #ifndef SMOLC_INPUTS_H
 #define SMOLC_INPUTS_H
 
+#include "error.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -60,12 +62,12 @@ bool inputs_resolving(const struct inputs *in);
 
 /* Look up one file. INPUT_OK fills *out; INPUT_FAILED sets *err (one
  * line, caller frees); INPUT_MISSING: not known yet. */
-enum input_state inputs_file(struct inputs *in, const struct input_req *req, struct input_file *out, char **err);
+enum input_state inputs_file(struct inputs *in, const struct input_req *req, struct input_file *out, struct error **err);
 
 /* The same, then read the file into memory (NUL-terminated, at most
  * max_bytes; 0 = 64 MiB); *text owned by the caller. A file too large is
  * INPUT_FAILED. */
 enum input_state inputs_text(struct inputs *in, const struct input_req *req, size_t max_bytes, char **text, size_t *len,
-			     char **err);
+			     struct error **err);
 
 #endif

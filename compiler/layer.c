@@ -56,12 +56,12 @@ struct layer_writer {
 
 /* ---- errors ---- */
 
-int layer_fail(char **err, const char *fmt, ...)
+int layer_fail(struct error **err, const char *fmt, ...)
 {
 	if (err && !*err) {
 		va_list ap;
 		va_start(ap, fmt);
-		*err = xvasprintf(fmt, ap);
+		error_vset(err, fmt, ap);
 		va_end(ap);
 	}
 	return -1;
@@ -178,7 +178,7 @@ static int write_all(int fd, const void *buf, size_t n, uint64_t off)
 	return 0;
 }
 
-static int entries_flush(struct layer_writer *w, char **err)
+static int entries_flush(struct layer_writer *w, struct error **err)
 {
 	if (!w->eb.len)
 		return 0;
@@ -200,7 +200,7 @@ static int entries_flush(struct layer_writer *w, char **err)
 	return 0;
 }
 
-static int data_flush(struct layer_writer *w, char **err)
+static int data_flush(struct layer_writer *w, struct error **err)
 {
 	if (!w->dlen)
 		return 0;
@@ -213,7 +213,7 @@ static int data_flush(struct layer_writer *w, char **err)
 	return 0;
 }
 
-static int data_emit(struct layer_writer *w, const void *buf, size_t n, char **err)
+static int data_emit(struct layer_writer *w, const void *buf, size_t n, struct error **err)
 {
 	digest_update(w->dh, buf, n);
 	const unsigned char *p = buf;
@@ -230,7 +230,7 @@ static int data_emit(struct layer_writer *w, const void *buf, size_t n, char **e
 	return 0;
 }
 
-static int data_hole(struct layer_writer *w, size_t n, char **err)
+static int data_hole(struct layer_writer *w, size_t n, struct error **err)
 {
 	if (data_flush(w, err) < 0)
 		return -1;
@@ -249,7 +249,7 @@ static uint64_t data_pos(const struct layer_writer *w)
 }
 
 /* Start a file of (expected) size `hint`; returns its data offset. */
-static int file_begin(struct layer_writer *w, uint64_t hint, uint64_t *off, char **err)
+static int file_begin(struct layer_writer *w, uint64_t hint, uint64_t *off, struct error **err)
 {
 	w->big = hint >= BIG_FILE;
 	w->slen = 0;
@@ -264,7 +264,7 @@ static int file_begin(struct layer_writer *w, uint64_t hint, uint64_t *off, char
 	return 0;
 }
 
-static int stage_out(struct layer_writer *w, char **err)
+static int stage_out(struct layer_writer *w, struct error **err)
 {
 	int rc;
 	if (w->slen == BLK && memcmp(w->stage, zero_block, BLK) == 0)
@@ -275,7 +275,7 @@ static int stage_out(struct layer_writer *w, char **err)
 	return rc;
 }
 
-static int file_feed(struct layer_writer *w, const void *buf, size_t n, char **err)
+static int file_feed(struct layer_writer *w, const void *buf, size_t n, struct error **err)
 {
 	w->fsize += n;
 	if (!w->big)
@@ -295,7 +295,7 @@ static int file_feed(struct layer_writer *w, const void *buf, size_t n, char **e
 	return 0;
 }
 
-static int file_feed_zeros(struct layer_writer *w, uint64_t n, char **err)
+static int file_feed_zeros(struct layer_writer *w, uint64_t n, struct error **err)
 {
 	while (n) {
 		size_t k = n < BLK ? (size_t)n : BLK;
@@ -306,7 +306,7 @@ static int file_feed_zeros(struct layer_writer *w, uint64_t n, char **err)
 	return 0;
 }
 
-static int file_end(struct layer_writer *w, char **err)
+static int file_end(struct layer_writer *w, struct error **err)
 {
 	if (w->big && w->slen)
 		return stage_out(w, err);
@@ -343,7 +343,7 @@ static char type_char(enum fs_type t)
 
 /* Validate and normalise `path` for the layer; `shown` is the name used
  * in errors. Returns the normalised path without leading '/', or NULL. */
-static char *w_path(struct layer_writer *w, const char *shown, const char *path, char **err)
+static char *w_path(struct layer_writer *w, const char *shown, const char *path, struct error **err)
 {
 	char *np = fstree_normalize(path, NULL);
 	if (!np) {
@@ -365,7 +365,7 @@ static char *w_path(struct layer_writer *w, const char *shown, const char *path,
 }
 
 /* Explain why np cannot be added: which ancestor is not a directory. */
-static int parent_fail(struct layer_writer *w, const char *shown, const char *np, char **err)
+static int parent_fail(struct layer_writer *w, const char *shown, const char *np, struct error **err)
 {
 	char *p = xstrdup(np);
 	for (char *s = p; (s = strchr(s, '/')) != NULL; s++) {
@@ -389,26 +389,26 @@ static int parent_fail(struct layer_writer *w, const char *shown, const char *np
 
 /* Mirror an entry into the shadow tree (checks parents). */
 static int shadow_put(struct layer_writer *w, const char *shown, const char *np,
-		      const struct fs_meta *m, char **err)
+		      const struct fs_meta *m, struct error **err)
 {
 	struct fs_meta sm = *m;
 	sm.size = 0;
 	sm.data_path = NULL;
 	sm.uname = sm.gname = NULL;
-	char *e = NULL;
+	struct error *e = NULL;
 	if (fstree_put(w->shadow, np, &sm, &e) < 0) {
 		if (errno == ENOTDIR)
 			parent_fail(w, shown, np, err);
 		else
-			layer_fail(err, "%s: entry \"%s\": %s", w->label, shown, e ? e : "is invalid");
-		free(e);
+			layer_fail(err, "%s: entry \"%s\": %s", w->label, shown, e ? error_msg(e) : "is invalid");
+		error_clear(&e);
 		return -1;
 	}
 	return 0;
 }
 
 int layer_add_named(struct layer_writer *w, const char *shown, const char *path,
-		    const struct fs_meta *m, char **err)
+		    const struct fs_meta *m, struct error **err)
 {
 	if (w->broken)
 		return layer_fail(err, "%s: layer writer failed earlier", w->label);
@@ -444,7 +444,7 @@ out:
 	return rc;
 }
 
-int layer_add(struct layer_writer *w, const char *path, const struct fs_meta *m, char **err)
+int layer_add(struct layer_writer *w, const char *path, const struct fs_meta *m, struct error **err)
 {
 	return layer_add_named(w, path, path, m, err);
 }
@@ -452,7 +452,7 @@ int layer_add(struct layer_writer *w, const char *path, const struct fs_meta *m,
 /* Regular file with content from a reader callback. */
 int layer_add_file_stream(struct layer_writer *w, const char *shown, const char *path,
 			  const struct fs_meta *m, uint64_t size_hint,
-			  layer_read_fn rd, void *ctx, char **err)
+			  layer_read_fn rd, void *ctx, struct error **err)
 {
 	if (w->broken)
 		return layer_fail(err, "%s: layer writer failed earlier", w->label);
@@ -485,12 +485,12 @@ out:
 	return rc;
 }
 
-int layer_feed(struct layer_writer *w, const void *buf, size_t n, char **err)
+int layer_feed(struct layer_writer *w, const void *buf, size_t n, struct error **err)
 {
 	return file_feed(w, buf, n, err);
 }
 
-int layer_feed_zeros(struct layer_writer *w, uint64_t n, char **err)
+int layer_feed_zeros(struct layer_writer *w, uint64_t n, struct error **err)
 {
 	return file_feed_zeros(w, n, err);
 }
@@ -505,14 +505,14 @@ struct buf_src {
 	size_t len;
 };
 
-static int read_buf(void *ctx, struct layer_writer *w, char **err)
+static int read_buf(void *ctx, struct layer_writer *w, struct error **err)
 {
 	struct buf_src *b = ctx;
 	return file_feed(w, b->buf, b->len, err);
 }
 
 int layer_add_file_buf(struct layer_writer *w, const char *path, const struct fs_meta *m,
-		       const void *buf, size_t len, char **err)
+		       const void *buf, size_t len, struct error **err)
 {
 	struct buf_src b = { buf, len };
 	return layer_add_file_stream(w, path, path, m, len, read_buf, &b, err);
@@ -523,7 +523,7 @@ struct fd_src {
 	const char *shown;
 };
 
-static int read_fd(void *ctx, struct layer_writer *w, char **err)
+static int read_fd(void *ctx, struct layer_writer *w, struct error **err)
 {
 	struct fd_src *s = ctx;
 	unsigned char buf[65536];
@@ -543,7 +543,7 @@ static int read_fd(void *ctx, struct layer_writer *w, char **err)
 }
 
 int layer_add_file_fd_named(struct layer_writer *w, const char *shown, const char *path,
-			    const struct fs_meta *m, int fd, char **err)
+			    const struct fs_meta *m, int fd, struct error **err)
 {
 	struct stat st;
 	uint64_t hint = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0;
@@ -555,13 +555,13 @@ int layer_add_file_fd_named(struct layer_writer *w, const char *shown, const cha
 }
 
 int layer_add_file_fd(struct layer_writer *w, const char *path, const struct fs_meta *m,
-		      int fd, char **err)
+		      int fd, struct error **err)
 {
 	return layer_add_file_fd_named(w, path, path, m, fd, err);
 }
 
 int layer_add_hardlink_named(struct layer_writer *w, const char *shown, const char *path,
-			     const char *target, char **err)
+			     const char *target, struct error **err)
 {
 	if (w->broken)
 		return layer_fail(err, "%s: layer writer failed earlier", w->label);
@@ -581,13 +581,13 @@ int layer_add_hardlink_named(struct layer_writer *w, const char *shown, const ch
 			   shown, target, tn ? "a directory" : "not an earlier entry of the input");
 		goto out;
 	}
-	char *e = NULL;
+	struct error *e = NULL;
 	if (fstree_link(w->shadow, np, nt, &e) < 0) {
 		if (errno == ENOTDIR)
 			parent_fail(w, shown, np, err);
 		else
-			layer_fail(err, "%s: entry \"%s\": %s", w->label, shown, e ? e : "is invalid");
-		free(e);
+			layer_fail(err, "%s: entry \"%s\": %s", w->label, shown, e ? error_msg(e) : "is invalid");
+		error_clear(&e);
 		goto out;
 	}
 	sb_adds(&w->eb, "H ");
@@ -603,12 +603,12 @@ out:
 	return rc;
 }
 
-int layer_add_hardlink(struct layer_writer *w, const char *path, const char *target, char **err)
+int layer_add_hardlink(struct layer_writer *w, const char *path, const char *target, struct error **err)
 {
 	return layer_add_hardlink_named(w, path, path, target, err);
 }
 
-int layer_add_whiteout(struct layer_writer *w, const char *path, char **err)
+int layer_add_whiteout(struct layer_writer *w, const char *path, struct error **err)
 {
 	if (w->broken)
 		return layer_fail(err, "%s: layer writer failed earlier", w->label);
@@ -633,7 +633,7 @@ bool layer_has_path(const struct layer_writer *w, const char *path)
 	return fstree_lookup(w->shadow, path) != NULL;
 }
 
-struct layer_writer *layer_writer_new(const char *dir, const char *label, char **err)
+struct layer_writer *layer_writer_new(const char *dir, const char *label, struct error **err)
 {
 	if (mkdir_p(dir, 0755) < 0) {
 		layer_fail(err, "%s: cannot create layer directory: %s", dir, strerror(errno));
@@ -686,7 +686,7 @@ void layer_writer_abort(struct layer_writer *w)
 	free(w);
 }
 
-int layer_writer_finish(struct layer_writer *w, struct layer_info *info, char **err)
+int layer_writer_finish(struct layer_writer *w, struct layer_info *info, struct error **err)
 {
 	int rc = -1;
 	if (w->broken) {
@@ -716,7 +716,7 @@ out:
 	return rc;
 }
 
-int layer_write_info(const char *dir, int efd, int dfd, const struct layer_info *info, char **err)
+int layer_write_info(const char *dir, int efd, int dfd, const struct layer_info *info, struct error **err)
 {
 	/* size and mtime of both files: layer_verify's cheap first check */
 	struct stat est, dst;
@@ -737,7 +737,7 @@ int layer_write_info(const char *dir, int efd, int dfd, const struct layer_info 
 	return r < 0 ? -1 : 0;
 }
 
-int layer_read_info(const char *dir, struct layer_info *info, char **err)
+int layer_read_info(const char *dir, struct layer_info *info, struct error **err)
 {
 	char *ip = path_join(dir, "info"), *txt = NULL;
 	size_t len;
@@ -776,7 +776,7 @@ static char *verified_text(const struct stat *e, const struct stat *d)
 			 mtime_ns(d), (long long)d->st_ctim.tv_sec * 1000000000 + d->st_ctim.tv_nsec);
 }
 
-int layer_verify(const char *dir, bool deep, bool remember, char **why)
+int layer_verify(const char *dir, bool deep, bool remember, struct error **why)
 {
 	char *ip = path_join(dir, "info"), *ep = path_join(dir, "entries"),
 	     *dp = path_join(dir, "data"), *txt = NULL, *vp = NULL, *vt = NULL;
@@ -784,20 +784,20 @@ int layer_verify(const char *dir, bool deep, bool remember, char **why)
 	int rc = -1;
 	struct layer_info info;
 	if (read_file(ip, 4096, &txt, &len) < 0) {
-		set_err(why, "cannot read its info file: %s", strerror(errno));
+		error_set(why, "cannot read its info file: %s", strerror(errno));
 		rc = 1;
 		goto out;
 	}
 	memset(&info, 0, sizeof(info));
 	if (sscanf(txt, "digest %64s entries %" SCNu64 " bytes %" SCNu64, info.digest,
 		   &info.entries, &info.bytes) != 3 || strlen(info.digest) != 64) {
-		set_err(why, "its info file is malformed");
+		error_set(why, "its info file is malformed");
 		rc = 1;
 		goto out;
 	}
 	struct stat est, dst;
 	if (stat(ep, &est) < 0 || stat(dp, &dst) < 0) {
-		set_err(why, "%s is missing", access(ep, F_OK) ? "its entry list" : "its data file");
+		error_set(why, "%s is missing", access(ep, F_OK) ? "its entry list" : "its data file");
 		rc = 1;
 		goto out;
 	}
@@ -805,12 +805,12 @@ int layer_verify(const char *dir, bool deep, bool remember, char **why)
 	long long es, em, ds, dm;
 	if (fl && sscanf(fl, "\nfiles %lld %lld %lld %lld", &es, &em, &ds, &dm) == 4) {
 		if (es != (long long)est.st_size || ds != (long long)dst.st_size) {
-			set_err(why, "its %s changed size", es != (long long)est.st_size ? "entry list" : "data file");
+			error_set(why, "its %s changed size", es != (long long)est.st_size ? "entry list" : "data file");
 			rc = 1;
 			goto out;
 		}
 		if (em != mtime_ns(&est) || dm != mtime_ns(&dst)) {
-			set_err(why, "its %s was modified", em != mtime_ns(&est) ? "entry list" : "data file");
+			error_set(why, "its %s was modified", em != mtime_ns(&est) ? "entry list" : "data file");
 			rc = 1;
 			goto out;
 		}
@@ -833,7 +833,7 @@ int layer_verify(const char *dir, bool deep, bool remember, char **why)
 		/* the layer's digest covers both files: recompute it */
 		char eh[129], dh[129];
 		if (digest_file_hex(DIGEST_SHA256, ep, eh) < 0 || digest_file_hex(DIGEST_SHA256, dp, dh) < 0) {
-			set_err(why, "cannot read it: %s", strerror(errno));
+			error_set(why, "cannot read it: %s", strerror(errno));
 			rc = -1;
 			goto out;
 		}
@@ -842,7 +842,7 @@ int layer_verify(const char *dir, bool deep, bool remember, char **why)
 		sha256_hex(top, strlen(top), got);
 		free(top);
 		if (strcmp(got, info.digest) != 0) {
-			set_err(why, "its content does not match its recorded digest sha256:%.12s…", info.digest);
+			error_set(why, "its content does not match its recorded digest sha256:%.12s…", info.digest);
 			rc = 1;
 			goto out;
 		}
@@ -889,7 +889,7 @@ static int parse_i64(const char *s, int64_t *v)
 	return 0;
 }
 
-int layer_apply(const char *dir, struct fstree *t, char **err)
+int layer_apply(const char *dir, struct fstree *t, struct error **err)
 {
 	char *ep = path_join(dir, "entries"), *dp = path_join(dir, "data");
 	const char *data = fstree_intern(t, dp);
@@ -922,7 +922,8 @@ int layer_apply(const char *dir, struct fstree *t, char **err)
 		int nf = 0;
 		for (char *p = line, *s; nf < 12 && (s = strsep(&p, " ")); )
 			fld[nf++] = s;
-		char *path = NULL, *e = NULL;
+		struct error *e = NULL;
+		char *path = NULL;
 		if (nf < 2 || strlen(fld[0]) != 1 || unesc_path(fld[1], &path) < 0)
 			goto bad;
 		char k = fld[0][0];
@@ -991,8 +992,8 @@ bad:
 		layer_fail(err, "%s:%lu: malformed layer record", ep, lineno);
 		goto out;
 fail:
-		layer_fail(err, "%s:%lu: %s", ep, lineno, e);
-		free(e);
+		layer_fail(err, "%s:%lu: %s", ep, lineno, error_msg(e));
+		error_clear(&e);
 		goto out;
 	}
 	if (ferror(f)) {

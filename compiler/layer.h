@@ -47,6 +47,8 @@
 #ifndef SMOLC_LAYER_H
 #define SMOLC_LAYER_H
 
+#include "error.h"
+
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -66,32 +68,32 @@ struct layer_writer;
 /* Create `dir` and start a layer in it. `label` names the input in error
  * messages (e.g. "base.tar.xz"); may be changed per import through the
  * import options. NULL with *err on failure. */
-struct layer_writer *layer_writer_new(const char *dir, const char *label, char **err);
+struct layer_writer *layer_writer_new(const char *dir, const char *label, struct error **err);
 
 /* Add an entry of any type but FS_REG-with-data: dirs, symlinks (m->target),
  * devices (m->rdev_*), fifos, sockets, and empty regular files.
  * m->data_path / m->data_off / m->size are ignored. Returns 0 or -1 + *err. */
-int layer_add(struct layer_writer *w, const char *path, const struct fs_meta *m, char **err);
+int layer_add(struct layer_writer *w, const char *path, const struct fs_meta *m, struct error **err);
 
 /* Add a regular file whose content is `len` bytes at buf. */
 int layer_add_file_buf(struct layer_writer *w, const char *path, const struct fs_meta *m,
-		       const void *buf, size_t len, char **err);
+		       const void *buf, size_t len, struct error **err);
 
 /* Add a regular file whose content is read from fd until EOF (streamed,
  * 64 KiB at a time). m->size is ignored. fd is not closed. */
 int layer_add_file_fd(struct layer_writer *w, const char *path, const struct fs_meta *m,
-		      int fd, char **err);
+		      int fd, struct error **err);
 
 /* Add `path` as a hard link to `target`, an earlier regular (or other
  * non-directory) entry of this layer. */
-int layer_add_hardlink(struct layer_writer *w, const char *path, const char *target, char **err);
+int layer_add_hardlink(struct layer_writer *w, const char *path, const char *target, struct error **err);
 
 /* Record the removal of `path` (and everything below it). */
-int layer_add_whiteout(struct layer_writer *w, const char *path, char **err);
+int layer_add_whiteout(struct layer_writer *w, const char *path, struct error **err);
 
 /* Flush, fsync and close the files, write `info`, fill *info (may be NULL).
  * Frees w in every case. Returns 0 or -1 + *err. */
-int layer_writer_finish(struct layer_writer *w, struct layer_info *info, char **err);
+int layer_writer_finish(struct layer_writer *w, struct layer_info *info, struct error **err);
 
 /* Give up: close files and free w (the caller removes the directory). */
 void layer_writer_abort(struct layer_writer *w);
@@ -130,7 +132,7 @@ struct layer_import_opts {
  * (naming the entry when one was being read). Returns 0 or -1 + *err.
  * On error w is left in an unusable state: abort it. */
 int layer_import_archive(struct layer_writer *w, const char *path,
-			 const struct layer_import_opts *o, char **err);
+			 const struct layer_import_opts *o, struct error **err);
 
 /* ---- import from a host path (COPY, RC files, generated files) ---- */
 
@@ -139,7 +141,7 @@ int layer_import_archive(struct layer_writer *w, const char *path,
  * *uid and *gid (preset to the fixed owner or the host's). Return non-zero
  * to fail (set *err yourself or leave it NULL for a generic message). */
 typedef int (*layer_owner_fn)(void *ctx, const char *rel, const struct stat *st,
-			      uint32_t *uid, uint32_t *gid, char **err);
+			      uint32_t *uid, uint32_t *gid, struct error **err);
 
 struct layer_path_opts {
 	const char *label;       /* for errors; default: the host path */
@@ -157,7 +159,7 @@ struct layer_path_opts {
  * sorted order. Hard links inside the walk stay hard links. Device nodes
  * and sockets are imported as such. Returns 0 or -1 + *err. */
 int layer_import_path(struct layer_writer *w, const char *host_path,
-		      const struct layer_path_opts *o, char **err);
+		      const struct layer_path_opts *o, struct error **err);
 
 /* ---- apply ---- */
 
@@ -165,10 +167,10 @@ int layer_import_path(struct layer_writer *w, const char *host_path,
  * and later layers override earlier ones; whiteouts remove. Data ranges
  * refer to "<dir>/data" (interned in t) and must lie inside it. Returns
  * 0 or -1 + *err (`<dir>/entries:<line>: <reason>`). */
-int layer_apply(const char *dir, struct fstree *t, char **err);
+int layer_apply(const char *dir, struct fstree *t, struct error **err);
 
 /* Read <dir>/info. Returns 0, or -1 + *err if missing or malformed. */
-int layer_read_info(const char *dir, struct layer_info *info, char **err);
+int layer_read_info(const char *dir, struct layer_info *info, struct error **err);
 
 /* Check a committed layer against its info file. Cheap part (always): the
  * info is readable and the entry list and data file have the size and
@@ -182,7 +184,7 @@ int layer_read_info(const char *dir, struct layer_info *info, char **err);
  * cache verify` passes false and always reads). Returns 0 when it
  * matches, 1 when it does not (*why says what differs, e.g. "its data
  * file was modified"), -1 when it cannot be read (*why set). */
-int layer_verify(const char *dir, bool deep, bool remember, char **why);
+int layer_verify(const char *dir, bool deep, bool remember, struct error **why);
 
 /* ---- transport: a layer as one compressed stream (layer_blob.c) ----
  *
@@ -211,7 +213,7 @@ struct layer_blob_info {
  * digest is recomputed from its files on the way: a layer that does not
  * match its info is refused (-1, *err says so) and nothing valid is left
  * in fd. level: zstd level (0 = the default, 3). */
-int layer_blob_write(const char *dir, int fd, int level, struct layer_blob_info *bi, char **err);
+int layer_blob_write(const char *dir, int fd, int level, struct layer_blob_info *bi, struct error **err);
 
 /* Read a blob back into a new layer directory, streamed: _new creates
  * `dir` (which must not exist or be empty) and its files; _feed takes the
@@ -224,10 +226,10 @@ int layer_blob_write(const char *dir, int fd, int level, struct layer_blob_info 
  * removes `dir` (remove_tree); _finish and _abort free r. Sizes are
  * bounded by the header (entries-size <= 1 GiB; data-size <= 1 TiB). */
 struct layer_blob_reader;
-struct layer_blob_reader *layer_blob_reader_new(const char *dir, const char *label, char **err);
-int layer_blob_feed(struct layer_blob_reader *r, const void *buf, size_t n, char **err);
-int layer_blob_reset(struct layer_blob_reader *r, char **err);
-int layer_blob_finish(struct layer_blob_reader *r, const char *want_digest, struct layer_info *info, char **err);
+struct layer_blob_reader *layer_blob_reader_new(const char *dir, const char *label, struct error **err);
+int layer_blob_feed(struct layer_blob_reader *r, const void *buf, size_t n, struct error **err);
+int layer_blob_reset(struct layer_blob_reader *r, struct error **err);
+int layer_blob_finish(struct layer_blob_reader *r, const char *want_digest, struct layer_info *info, struct error **err);
 void layer_blob_abort(struct layer_blob_reader *r);
 
 /* ---- POSTINST support: export a tree, diff a host dir against it ---- */
@@ -238,7 +240,7 @@ void layer_blob_abort(struct layer_blob_reader *r);
  * data files), symlinks, fifos, hard links as hard links; mtimes set from
  * the tree. Device nodes and sockets cannot be made without root: they are
  * skipped (layer_diff_dir treats them as unchanged when absent). */
-int layer_export_tree(struct fstree *t, const char *host_dir, char **err);
+int layer_export_tree(struct fstree *t, const char *host_dir, struct error **err);
 
 /* Write into w the differences between host_dir (a modified export of
  * base) and base: added and changed entries (type, perm, size, mtime or
@@ -248,6 +250,6 @@ int layer_export_tree(struct fstree *t, const char *host_dir, char **err);
  * that existed in base keep base's uid/gid/uname/gname; new entries get
  * new_uid/new_gid (normally 0:0). Returns 0 or -1 + *err. */
 int layer_diff_dir(struct layer_writer *w, const char *host_dir, struct fstree *base,
-		   uint32_t new_uid, uint32_t new_gid, char **err);
+		   uint32_t new_uid, uint32_t new_gid, struct error **err);
 
 #endif

@@ -138,17 +138,20 @@ struct src {
 	bool zinit, zend;           /* zend: the last member ended */
 	unsigned char *in, *out;
 	size_t inlen;
-	char *err;                  /* our own error, preferred over libarchive's */
+	struct error *err;          /* our own error, preferred over libarchive's */
 };
 
 #define SRC_BUF (1u << 16)
 
-static void src_seterr(struct src *s, char *msg)
+static void src_seterr(struct src *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void src_seterr(struct src *s, const char *fmt, ...)
 {
-	if (!s->err)
-		s->err = msg;
-	else
-		free(msg);
+	if (s->err)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	error_vset(&s->err, fmt, ap);
+	va_end(ap);
 }
 
 /* gzip: one more input block; 0 at end of file, -1 on error */
@@ -159,7 +162,7 @@ static int gz_fill(struct src *s)
 		r = read(s->fd, s->in, SRC_BUF);
 	while (r < 0 && errno == EINTR);
 	if (r < 0) {
-		src_seterr(s, xasprintf("cannot read: %s", strerror(errno)));
+		src_seterr(s, "cannot read: %s", strerror(errno));
 		return -1;
 	}
 	s->z.next_in = s->in;
@@ -182,8 +185,8 @@ static ssize_t gz_read(struct src *s)
 			if (f < 0)
 				return -1;
 			if (f == 0) {
-				src_seterr(s, xasprintf("the gzip data ends early: the file is "
-							"truncated; get an intact copy"));
+				src_seterr(s, "the gzip data ends early: the file is "
+							"truncated; get an intact copy");
 				return -1;
 			}
 		}
@@ -205,8 +208,8 @@ static ssize_t gz_read(struct src *s)
 					k = read(s->fd, s->in + 1, SRC_BUF - 1);
 				while (k < 0 && errno == EINTR);
 				if (k < 0) {
-					src_seterr(s, xasprintf("cannot read: %s",
-								strerror(errno)));
+					src_seterr(s, "cannot read: %s",
+								strerror(errno));
 					return -1;
 				}
 				s->consumed += (uint64_t)k;
@@ -215,21 +218,21 @@ static ssize_t gz_read(struct src *s)
 			}
 			if (s->z.avail_in < 2 || s->z.next_in[0] != 0x1f || s->z.next_in[1] != 0x8b) {
 				uint64_t junk = s->fsize - (s->consumed - s->z.avail_in);
-				src_seterr(s, xasprintf("%" PRIu64 " byte%s of trailing garbage after "
+				src_seterr(s, "%" PRIu64 " byte%s of trailing garbage after "
 							"the gzip data: the file is damaged; get an "
-							"intact copy", junk, junk == 1 ? "" : "s"));
+							"intact copy", junk, junk == 1 ? "" : "s");
 				return -1;
 			}
 			if (inflateReset(&s->z) != Z_OK) {
-				src_seterr(s, xasprintf("cannot reset the gzip decoder"));
+				src_seterr(s, "cannot reset the gzip decoder");
 				return -1;
 			}
 			continue;
 		}
 		if (r != Z_OK && !(r == Z_BUF_ERROR && s->z.avail_in)) {
-			src_seterr(s, xasprintf("the gzip data is damaged (%s): the file is corrupt "
+			src_seterr(s, "the gzip data is damaged (%s): the file is corrupt "
 						"or truncated; get an intact copy",
-						s->z.msg ? s->z.msg : "inflate error"));
+						s->z.msg ? s->z.msg : "inflate error");
 			return -1;
 		}
 	}
@@ -266,7 +269,7 @@ static ssize_t xz_read(struct src *s)
 				r = read(s->fd, s->in, SRC_BUF);
 			while (r < 0 && errno == EINTR);
 			if (r < 0) {
-				src_seterr(s, xasprintf("cannot read: %s", strerror(errno)));
+				src_seterr(s, "cannot read: %s", strerror(errno));
 				return -1;
 			}
 			s->xz.next_in = s->in;
@@ -280,9 +283,9 @@ static ssize_t xz_read(struct src *s)
 			break;
 		}
 		if (r != LZMA_OK) {
-			src_seterr(s, xasprintf("the compressed data is damaged (%s): the file is "
+			src_seterr(s, "the compressed data is damaged (%s): the file is "
 						"corrupt or truncated; get an intact copy",
-						xz_strerror(r)));
+						xz_strerror(r));
 			return -1;
 		}
 	}
@@ -371,9 +374,9 @@ static la_ssize_t src_cb_read(struct archive *a, void *ctx, const void **buf)
 		la_ssize_t n = archive_read_data(s->outer, s->out, SRC_BUF);
 		if (n < 0) {
 			const char *m = archive_error_string(s->outer);
-			src_seterr(s, xasprintf("the compressed data is damaged (%s): the file is "
+			src_seterr(s, "the compressed data is damaged (%s): the file is "
 						"corrupt or truncated; get an intact copy",
-						m ? m : "decompression error"));
+						m ? m : "decompression error");
 			return -1;
 		}
 		*buf = s->out;
@@ -384,7 +387,7 @@ static la_ssize_t src_cb_read(struct archive *a, void *ctx, const void **buf)
 		r = read(s->fd, s->out, SRC_BUF);
 	while (r < 0 && errno == EINTR);
 	if (r < 0) {
-		src_seterr(s, xasprintf("cannot read: %s", strerror(errno)));
+		src_seterr(s, "cannot read: %s", strerror(errno));
 		return -1;
 	}
 	*buf = s->out;
@@ -408,11 +411,10 @@ static void src_close(struct src *s)
 	free(s->in);
 	free(s->out);
 	s->in = s->out = NULL;
-	free(s->err);
-	s->err = NULL;
+	error_clear(&s->err);
 }
 
-static int src_open(struct src *s, const char *path, const char *label, char **err)
+static int src_open(struct src *s, const char *path, const char *label, struct error **err)
 {
 	memset(s, 0, sizeof(*s));
 	s->fd = -1;
@@ -485,13 +487,13 @@ static int src_open(struct src *s, const char *path, const char *label, char **e
 
 /* After the last entry: read the stream to its end and make sure the
  * compressed data was the whole file. */
-static int src_finish(struct src *s, char **err)
+static int src_finish(struct src *s, struct error **err)
 {
 	for (;;) {
 		const void *b;
 		la_ssize_t n = src_cb_read(NULL, s, &b);
 		if (n < 0)
-			return layer_fail(err, "%s: %s", s->label, s->err);
+			return layer_fail(err, "%s: %s", s->label, error_msg(s->err));
 		if (n == 0)
 			break;
 	}
@@ -583,12 +585,12 @@ static char *with_prefix(const struct imp *im, const char *np)
 	return xasprintf("%s/%s", im->prefix, np);
 }
 
-static int arch_err(struct imp *im, char **err)
+static int arch_err(struct imp *im, struct error **err)
 {
 	if (im->src.err && im->shown)
-		return layer_fail(err, "%s: entry \"%s\": %s", im->label, im->shown, im->src.err);
+		return layer_fail(err, "%s: entry \"%s\": %s", im->label, im->shown, error_msg(im->src.err));
 	if (im->src.err)
-		return layer_fail(err, "%s: %s", im->label, im->src.err);
+		return layer_fail(err, "%s: %s", im->label, error_msg(im->src.err));
 	const char *msg = archive_error_string(im->a);
 	if (!msg)
 		msg = "unknown archive error";
@@ -598,7 +600,7 @@ static int arch_err(struct imp *im, char **err)
 	return layer_fail(err, "%s: %s", im->label, msg);
 }
 
-static int read_entry_data(void *ctx, struct layer_writer *w, char **err)
+static int read_entry_data(void *ctx, struct layer_writer *w, struct error **err)
 {
 	struct imp *im = ctx;
 	for (;;) {
@@ -633,7 +635,7 @@ static void entry_meta(struct archive_entry *e, struct fs_meta *m)
 	m->mtime = archive_entry_mtime_is_set(e) ? (int64_t)archive_entry_mtime(e) : 0;
 }
 
-static int open_archive(struct imp *im, const char *path, char **err)
+static int open_archive(struct imp *im, const char *path, struct error **err)
 {
 	im->a = archive_read_new();
 	if (!im->a)
@@ -658,7 +660,7 @@ static void close_archive(struct imp *im)
 
 /* Normalise an archive name; errors name the entry. */
 static char *norm_name(struct imp *im, const char *shown, const char *name, bool is_link,
-		       char **err)
+		       struct error **err)
 {
 	/* what the entries must stay inside: the image root, or the prefix
 	 * (LOCALBASE for packages) when the caller says so */
@@ -687,7 +689,7 @@ out:
 	return np;
 }
 
-static int do_entry(struct imp *im, char **err)
+static int do_entry(struct imp *im, struct error **err)
 {
 	struct archive_entry *e = im->e;
 	const char *raw = archive_entry_pathname(e);
@@ -824,7 +826,7 @@ out:
 	return rc;
 }
 
-static int pass_entries(struct imp *im, const char *path, bool second, char **err)
+static int pass_entries(struct imp *im, const char *path, bool second, struct error **err)
 {
 	if (open_archive(im, path, err) < 0)
 		return -1;
@@ -899,7 +901,7 @@ static int pass_entries(struct imp *im, const char *path, bool second, char **er
 }
 
 int layer_import_archive(struct layer_writer *w, const char *path,
-			 const struct layer_import_opts *o, char **err)
+			 const struct layer_import_opts *o, struct error **err)
 {
 	struct imp im = { 0 };
 	im.src.fd = -1;

@@ -46,7 +46,7 @@ struct zout {
 	uint64_t size;
 };
 
-static int zout_write(struct zout *o, size_t n, char **err)
+static int zout_write(struct zout *o, size_t n, struct error **err)
 {
 	const unsigned char *p = o->buf;
 	digest_update(o->bh, p, n);
@@ -63,7 +63,7 @@ static int zout_write(struct zout *o, size_t n, char **err)
 	return 0;
 }
 
-static int zout_feed(struct zout *o, const void *buf, size_t n, ZSTD_EndDirective mode, char **err)
+static int zout_feed(struct zout *o, const void *buf, size_t n, ZSTD_EndDirective mode, struct error **err)
 {
 	ZSTD_inBuffer in = {buf, n, 0};
 	for (;;) {
@@ -80,7 +80,7 @@ static int zout_feed(struct zout *o, const void *buf, size_t n, ZSTD_EndDirectiv
 
 /* Stream a file through the compressor and a digest; *size = bytes read. */
 static int zout_file(struct zout *o, const char *path, struct digest *h, unsigned char *buf, uint64_t *size,
-		     char **err)
+		     struct error **err)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -108,15 +108,15 @@ static int zout_file(struct zout *o, const char *path, struct digest *h, unsigne
 	return rc;
 }
 
-int layer_blob_write(const char *dir, int fd, int level, struct layer_blob_info *bi, char **err)
+int layer_blob_write(const char *dir, int fd, int level, struct layer_blob_info *bi, struct error **err)
 {
 	memset(bi, 0, sizeof(*bi));
-	char *why = NULL;
+	struct error *why = NULL;
 	/* the cheap check first (size, mtime): the files are read once, below */
 	int v = layer_verify(dir, false, false, &why);
 	if (v != 0) {
-		layer_fail(err, "%s: the cached layer is damaged (%s)", dir, why ? why : "unreadable");
-		free(why);
+		layer_fail(err, "%s: the cached layer is damaged (%s)", dir, why ? error_msg(why) : "unreadable");
+		error_clear(&why);
 		return -1;
 	}
 	if (layer_read_info(dir, &bi->layer, err) < 0)
@@ -211,7 +211,7 @@ struct layer_blob_reader {
 	uint64_t wb_off;             /* data before this is queued for writeback */
 };
 
-static int r_fail(struct layer_blob_reader *r, char **err, const char *what)
+static int r_fail(struct layer_blob_reader *r, struct error **err, const char *what)
 {
 	return layer_fail(err, "%s: not a valid smolc layer blob: %s", r->label, what);
 }
@@ -241,7 +241,7 @@ static bool zero_blk(const unsigned char *p)
 }
 
 /* Write the pending data: all-zero aligned 4 KiB blocks become holes. */
-static int data_flush(struct layer_blob_reader *r, char **err)
+static int data_flush(struct layer_blob_reader *r, struct error **err)
 {
 	size_t run = 0, pos = 0;
 	while (pos < r->dlen) {
@@ -268,7 +268,7 @@ fail:
 	return layer_fail(err, "%s/data: write: %s", r->dir, strerror(errno));
 }
 
-static int parse_header(struct layer_blob_reader *r, char **err)
+static int parse_header(struct layer_blob_reader *r, struct error **err)
 {
 	char digest[65] = "";
 	unsigned long long ent, bytes, es, ds;
@@ -291,7 +291,7 @@ static int parse_header(struct layer_blob_reader *r, char **err)
 }
 
 /* Route decompressed bytes to the header, the entry list, the data. */
-static int consume(struct layer_blob_reader *r, const unsigned char *p, size_t n, char **err)
+static int consume(struct layer_blob_reader *r, const unsigned char *p, size_t n, struct error **err)
 {
 	while (n) {
 		switch (r->st) {
@@ -370,7 +370,7 @@ static void r_clear_state(struct layer_blob_reader *r)
 	r->dh = digest_new(DIGEST_SHA256);
 }
 
-struct layer_blob_reader *layer_blob_reader_new(const char *dir, const char *label, char **err)
+struct layer_blob_reader *layer_blob_reader_new(const char *dir, const char *label, struct error **err)
 {
 	if (mkdir_p(dir, 0755) < 0) {
 		layer_fail(err, "%s: cannot create layer directory: %s", dir, strerror(errno));
@@ -414,7 +414,7 @@ struct layer_blob_reader *layer_blob_reader_new(const char *dir, const char *lab
 	return r;
 }
 
-int layer_blob_feed(struct layer_blob_reader *r, const void *buf, size_t n, char **err)
+int layer_blob_feed(struct layer_blob_reader *r, const void *buf, size_t n, struct error **err)
 {
 	ZSTD_inBuffer in = {buf, n, 0};
 	while (in.pos < in.size) {
@@ -429,7 +429,7 @@ int layer_blob_feed(struct layer_blob_reader *r, const void *buf, size_t n, char
 	return 0;
 }
 
-int layer_blob_reset(struct layer_blob_reader *r, char **err)
+int layer_blob_reset(struct layer_blob_reader *r, struct error **err)
 {
 	size_t zr = ZSTD_DCtx_reset(r->z, ZSTD_reset_session_only);
 	if (ZSTD_isError(zr))
@@ -459,7 +459,7 @@ void layer_blob_abort(struct layer_blob_reader *r)
 	free(r);
 }
 
-int layer_blob_finish(struct layer_blob_reader *r, const char *want_digest, struct layer_info *info, char **err)
+int layer_blob_finish(struct layer_blob_reader *r, const char *want_digest, struct layer_info *info, struct error **err)
 {
 	int rc = -1;
 	struct fstree *scratch = NULL;
@@ -515,10 +515,10 @@ int layer_blob_finish(struct layer_blob_reader *r, const char *want_digest, stru
 	}
 	/* the entry list must be one a build can apply */
 	scratch = fstree_new();
-	char *e = NULL;
+	struct error *e = NULL;
 	if (layer_apply(r->dir, scratch, &e) < 0) {
-		layer_fail(err, "%s: its entry list is not valid: %s", r->label, e);
-		free(e);
+		layer_fail(err, "%s: its entry list is not valid: %s", r->label, error_msg(e));
+		error_clear(&e);
 		goto out;
 	}
 	if (layer_write_info(r->dir, r->efd, r->dfd, &r->info, err) < 0)

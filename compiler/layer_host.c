@@ -90,7 +90,7 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int list_dir(const char *path, struct strvec *out, char **err, const char *label)
+static int list_dir(const char *path, struct strvec *out, struct error **err, const char *label)
 {
 	DIR *d = opendir(path);
 	if (!d)
@@ -150,7 +150,7 @@ static char *read_link(const char *path, const struct stat *st)
 /* Add one host entry (already lstat'ed) to w at dest with meta m. */
 static int add_host_entry(struct layer_writer *w, const char *label, const char *host,
 			  const char *dest, const struct stat *st, struct fs_meta *m,
-			  struct hl_tab *hl, char **err)
+			  struct hl_tab *hl, struct error **err)
 {
 	m->type = type_of(st->st_mode);
 	if (m->type != FS_DIR && st->st_nlink > 1) {
@@ -199,7 +199,7 @@ struct imp_path {
 };
 
 static int import_rec(struct imp_path *ip, const char *host, const char *rel, const char *dest,
-		      char **err)
+		      struct error **err)
 {
 	struct stat st;
 	if (lstat(host, &st) < 0)
@@ -213,12 +213,12 @@ static int import_rec(struct imp_path *ip, const char *host, const char *rel, co
 	m.gid = o->gid >= 0 ? (uint32_t)o->gid : (uint32_t)st.st_gid;
 	m.mtime = o->mtime >= 0 ? o->mtime : (int64_t)st.st_mtim.tv_sec;
 	if (o->owner) {
-		char *e = NULL;
+		struct error *e = NULL;
 		if (o->owner(o->owner_ctx, rel, &st, &m.uid, &m.gid, &e) != 0) {
 			if (e && err && !*err)
 				*err = e;
 			else
-				free(e);
+				error_clear(&e);
 			return layer_fail(err, "%s: ownership of \"%s\" refused", ip->label, rel);
 		}
 	}
@@ -242,7 +242,7 @@ static int import_rec(struct imp_path *ip, const char *host, const char *rel, co
 }
 
 int layer_import_path(struct layer_writer *w, const char *host_path,
-		      const struct layer_path_opts *o, char **err)
+		      const struct layer_path_opts *o, struct error **err)
 {
 	if (!o || !o->dest)
 		return layer_fail(err, "%s: no destination given for the import", host_path);
@@ -299,7 +299,7 @@ struct exp {
 	struct strvec firsts;     /* path of the first export of each hard-linked inode */
 	const char *src_path;     /* cached data file */
 	int src_fd;
-	char **err;
+	struct error **err;
 	bool dirs_pass;
 };
 
@@ -396,7 +396,7 @@ out:
 	return rc;
 }
 
-int layer_export_tree(struct fstree *t, const char *host_dir, char **err)
+int layer_export_tree(struct fstree *t, const char *host_dir, struct error **err)
 {
 	struct exp x = { .root = host_dir, .src_fd = -1, .err = err };
 	fstree_walk(t, clear_scratch, NULL);
@@ -427,7 +427,7 @@ static uint32_t export_bits(enum fs_type t)
 	return t == FS_DIR ? 0700 : (t == FS_REG || t == FS_FIFO) ? 0600 : 0;
 }
 
-static int diff_rec(struct diff *d, const char *host, const char *rel, char **err)
+static int diff_rec(struct diff *d, const char *host, const char *rel, struct error **err)
 {
 	struct stat st;
 	if (lstat(host, &st) < 0)
@@ -500,7 +500,7 @@ static int diff_rec(struct diff *d, const char *host, const char *rel, char **er
 }
 
 /* Whiteouts for base entries missing on the host (topmost only). */
-static int diff_removed(struct diff *d, struct fs_node *dir, const char *host_root, char **err)
+static int diff_removed(struct diff *d, struct fs_node *dir, const char *host_root, struct error **err)
 {
 	size_t nk;
 	struct fs_node *const *kids = fstree_children(dir, &nk);
@@ -526,7 +526,7 @@ static int diff_removed(struct diff *d, struct fs_node *dir, const char *host_ro
 }
 
 int layer_diff_dir(struct layer_writer *w, const char *host_dir, struct fstree *base,
-		   uint32_t new_uid, uint32_t new_gid, char **err)
+		   uint32_t new_uid, uint32_t new_gid, struct error **err)
 {
 	struct diff d = { .w = w, .base = base, .new_uid = new_uid, .new_gid = new_gid,
 			  .label = layer_writer_label(w) };

@@ -29,14 +29,14 @@ void lockfile_free(struct lockfile *l)
 	free(l);
 }
 
-struct lockfile *lockfile_read(const char *path, char **err)
+struct lockfile *lockfile_read(const char *path, struct error **err)
 {
 	char *data;
 	size_t len;
 	*err = NULL;
 	if (read_file(path, 16u << 20, &data, &len) < 0) {
 		if (errno != ENOENT)
-			*err = xasprintf("%s: %s", path, strerror(errno));
+			error_set(err, "%s: %s", path, strerror(errno));
 		return NULL;
 	}
 	struct lockfile *l = xcalloc(1, sizeof(*l));
@@ -49,7 +49,7 @@ struct lockfile *lockfile_read(const char *path, char **err)
 			continue;
 		if (!header) {
 			if (strcmp(line, "smolc-lock 1")) {
-				*err = xasprintf("%s:%zu: not a smolc lock file (expected 'smolc-lock 1'); delete it and run smolc lock",
+				error_set(err, "%s:%zu: not a smolc lock file (expected 'smolc-lock 1'); delete it and run smolc lock",
 						 path, lineno);
 				goto bad;
 			}
@@ -66,7 +66,7 @@ struct lockfile *lockfile_read(const char *path, char **err)
 				*s++ = 0;
 		}
 		if (nf != 4 || s || !*f[0] || !*f[2] || !*f[3]) {
-			*err = xasprintf("%s:%zu: malformed record (expected 4 tab-separated fields); run smolc lock --update-lock",
+			error_set(err, "%s:%zu: malformed record (expected 4 tab-separated fields); run smolc lock --update-lock",
 					 path, lineno);
 			goto bad;
 		}
@@ -74,7 +74,7 @@ struct lockfile *lockfile_read(const char *path, char **err)
 		l->v[l->n++] = (struct lock_rec){xstrdup(f[0]), xstrdup(f[1]), xstrdup(f[2]), xstrdup(f[3])};
 	}
 	if (!header) {
-		*err = xasprintf("%s: empty lock file; run smolc lock", path);
+		error_set(err, "%s: empty lock file; run smolc lock", path);
 		goto bad;
 	}
 	l->used = xcalloc(l->n + 1, sizeof(bool));
@@ -121,7 +121,7 @@ static void rec(struct strbuf *sb, const char *step, const struct plan_input *in
 	sb_printf(sb, "%s\t%s\t%s\t%s\n", step, in->what, in->source, in->digest);
 }
 
-int lockfile_write(const char *path, const struct plan *p, char **err)
+int lockfile_write(const char *path, const struct plan *p, struct error **err)
 {
 	struct strbuf sb;
 	sb_init(&sb);
@@ -135,7 +135,7 @@ int lockfile_write(const char *path, const struct plan *p, char **err)
 	rec(&sb, "INITRD", &p->initrd);
 	int rc = write_file_atomic(path, sb.buf, sb.len, 0644);
 	if (rc < 0)
-		*err = xasprintf("writing %s: %s", path, strerror(errno));
+		error_set(err, "writing %s: %s", path, strerror(errno));
 	sb_free(&sb);
 	return rc;
 }

@@ -19,6 +19,8 @@
 #ifndef SMOLC_LOCKFILE_H
 #define SMOLC_LOCKFILE_H
 
+#include "error.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -34,8 +36,8 @@ struct lockfile {
 };
 
 /* Read path. Returns the lock file, NULL with *err == NULL when it does
- * not exist, or NULL with *err (caller frees) when it is malformed. */
-struct lockfile *lockfile_read(const char *path, char **err);
+ * not exist, or NULL with *err (error.h) when it is malformed. */
+struct lockfile *lockfile_read(const char *path, struct error **err);
 void lockfile_free(struct lockfile *l);
 
 /* Records of a step, in order; *n set. Marks them used. Borrowed. */
@@ -46,7 +48,7 @@ const struct lock_rec *lockfile_input(struct lockfile *l, const char *step, cons
 struct plan;
 /* Write the plan's remote inputs (URLs, not local paths) atomically.
  * Returns 0 or -1 with *err. */
-int lockfile_write(const char *path, const struct plan *p, char **err);
+int lockfile_write(const char *path, const struct plan *p, struct error **err);
 
 /* "<dir of smolfile>/<basename>.lock". Caller frees. */
 char *lockfile_path_for(const char *smolfile);

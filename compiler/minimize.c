@@ -554,13 +554,13 @@ static void analyse(struct minimize *m, struct work *wk)
 		return;
 	int fd = data_fd(m, in);
 	struct elf_facts f;
-	char *err = NULL;
+	struct error *err = NULL;
 	if (fd < 0 || elfdeps_read_fd(fd, in->data_off, in->size, &f, &err) < 0) {
 		char *e = str_escape(wk->path);
 		msg(m, false, NULL, "%s: malformed ELF file (%s); the libraries it needs are not looked for", e,
-		    err ? err : "unreadable");
+		    err ? error_msg(err) : "unreadable");
 		free(e);
-		free(err);
+		error_clear(&err);
 		elf_facts_free(&f);
 		return;
 	}
@@ -625,11 +625,11 @@ static void keep_pkg(struct minimize *m, const struct minimize_root *r)
 			char *text = xmalloc((size_t)c->inode->size + 1);
 			ssize_t got = read_head(m, c->inode, text, (size_t)c->inode->size);
 			struct pkg_plist pl;
-			char *err = NULL;
+			struct error *err = NULL;
 			memset(&pl, 0, sizeof(pl));
 			if (got < 0 || pkg_plist_parse(text, (size_t)got, &pl, &err) < 0) {
-				msg(m, false, r, "%s/+CONTENTS: %s", dirs.v[i], err ? err : "unreadable");
-				free(err);
+				msg(m, false, r, "%s/+CONTENTS: %s", dirs.v[i], err ? error_msg(err) : "unreadable");
+				error_clear(&err);
 			} else {
 				const char *why = reason(m, xasprintf("file of package %s (%s)", r->arg, r->why));
 				for (size_t k = 0; k < pl.n; k++) {
@@ -747,7 +747,7 @@ struct out {
 	struct minimize *m;
 	struct layer_writer *w;
 	FILE *explain;
-	char **err;
+	struct error **err;
 };
 
 static void list_entry(struct out *o, const char *path, const struct fs_node *n, bool kept, const char *why)
@@ -816,7 +816,7 @@ static int emit(struct out *o, const char *path, struct fs_node *dir)
 	return rc;
 }
 
-int minimize_write(struct minimize *m, struct layer_writer *w, struct minimize_stats *st, char **err)
+int minimize_write(struct minimize *m, struct layer_writer *w, struct minimize_stats *st, struct error **err)
 {
 	memset(&m->st, 0, sizeof(m->st));
 	struct out o = {m, w, NULL, err};

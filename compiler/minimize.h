@@ -30,6 +30,8 @@
 #ifndef SMOLC_MINIMIZE_H
 #define SMOLC_MINIMIZE_H
 
+#include "error.h"
+
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -85,7 +87,7 @@ bool minimize_keeps(const struct minimize *m, const char *path);
 
 /* Write a whiteout into w for each dropped entry (the topmost of a
  * dropped subtree); fill *st (may be NULL). Returns 0 or -1 + *err. */
-int minimize_write(struct minimize *m, struct layer_writer *w, struct minimize_stats *st, char **err);
+int minimize_write(struct minimize *m, struct layer_writer *w, struct minimize_stats *st, struct error **err);
 
 /* List every non-directory: "keep <path> <size> <reason>" or "drop <path>
  * <size>", then the totals; untrusted names are escaped. */

@@ -213,57 +213,57 @@ bool pkg_match(const char *pattern, const char *pkgname)
 	return match_rec(pattern, pkgname);
 }
 
-int pkg_pattern_check(const char *pattern, char **err)
+int pkg_pattern_check(const char *pattern, struct error **err)
 {
 	if (!pattern || !*pattern) {
-		*err = xstrdup("empty package pattern");
+		error_set(err, "empty package pattern");
 		return -1;
 	}
 	size_t len = strlen(pattern);
 	if (len >= PKG_PATTERN_MAX) {
-		*err = xasprintf("pattern \"%.40s...\": longer than %d bytes", pattern, PKG_PATTERN_MAX - 1);
+		error_set(err, "pattern \"%.40s...\": longer than %d bytes", pattern, PKG_PATTERN_MAX - 1);
 		return -1;
 	}
 	int depth = 0;
 	for (const char *p = pattern; *p; p++) {
 		unsigned char c = (unsigned char)*p;
 		if (c == '/') {
-			*err = xasprintf("pattern \"%s\": '/' is not allowed; use the package name "
+			error_set(err, "pattern \"%s\": '/' is not allowed; use the package name "
 					 "(\"%s\"), not its pkgsrc path", pattern, strrchr(pattern, '/') + 1);
 			return -1;
 		}
 		if (c <= ' ' || c == 0x7f) {
-			*err = xasprintf("pattern \"%s\": character (space or control) not allowed in a package pattern",
+			error_set(err, "pattern \"%s\": character (space or control) not allowed in a package pattern",
 					 pattern);
 			return -1;
 		}
 		if (c == '{')
 			depth++;
 		else if (c == '}' && --depth < 0) {
-			*err = xasprintf("pattern \"%s\": unbalanced '}'", pattern);
+			error_set(err, "pattern \"%s\": unbalanced '}'", pattern);
 			return -1;
 		}
 	}
 	if (depth != 0) {
-		*err = xasprintf("pattern \"%s\": unbalanced '{'", pattern);
+		error_set(err, "pattern \"%s\": unbalanced '{'", pattern);
 		return -1;
 	}
 	if (strchr(pattern, '{') && count_expansions(pattern, pattern + len, PKG_ALTERNATIVES_MAX) > PKG_ALTERNATIVES_MAX) {
-		*err = xasprintf("pattern \"%s\": its {…} groups expand to more than %d alternatives; "
+		error_set(err, "pattern \"%s\": its {…} groups expand to more than %d alternatives; "
 				 "use fewer groups, or a glob such as [0-9]*", pattern, PKG_ALTERNATIVES_MAX);
 		return -1;
 	}
 	const char *rel = strpbrk(pattern, "<>");
 	if (rel) {
 		if (rel == pattern) {
-			*err = xasprintf("pattern \"%s\": no package name before '%c'", pattern, *rel);
+			error_set(err, "pattern \"%s\": no package name before '%c'", pattern, *rel);
 			return -1;
 		}
 		enum pkg_op op;
 		size_t n = pkg_op_parse(rel, &op);
 		const char *v = rel + n;
 		if (*v == '\0' || *v == '<' || *v == '>' || *v == '=') {
-			*err = xasprintf("pattern \"%s\": no version after '%.*s'", pattern, (int)n, rel);
+			error_set(err, "pattern \"%s\": no version after '%.*s'", pattern, (int)n, rel);
 			return -1;
 		}
 	}

@@ -16,6 +16,8 @@
 #ifndef SMOLC_PKG_MATCH_H
 #define SMOLC_PKG_MATCH_H
 
+#include "error.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -32,8 +34,8 @@ bool pkg_match(const char *pattern, const char *pkgname);
 /* Validate a pattern: non-empty, shorter than PKG_PATTERN_MAX, balanced
  * braces expanding to at most PKG_ALTERNATIVES_MAX patterns, no
  * whitespace/control characters, no '/'. Returns 0, or -1 with
- * *err set (caller frees), e.g. `pattern "foo{a,b": unbalanced '{'`. */
-int pkg_pattern_check(const char *pattern, char **err);
+ * *err set (error.h), e.g. `pattern "foo{a,b": unbalanced '{'`. */
+int pkg_pattern_check(const char *pattern, struct error **err);
 
 /* Length of the base name in a PKGNAME ("foo-bar-1.0" -> 3+1+3 = 7): the
  * text before the last '-'. When there is no '-', returns strlen (no

@@ -294,7 +294,7 @@ static void backtrack(struct ctx *c, long parent, char *msg, bool *restart)
 }
 
 /* Returns 0 done, 1 restart, -1 error. */
-static int resolve_pass(struct ctx *c, const char *const *patterns, size_t n, char **err)
+static int resolve_pass(struct ctx *c, const char *const *patterns, size_t n, struct error **err)
 {
 	const size_t *cands = NULL;
 	size_t cons_before = c->n_cons;   /* constraints learnt before this pass */
@@ -406,18 +406,19 @@ static int resolve_pass(struct ctx *c, const char *const *patterns, size_t n, ch
 		}
 		/* a user request cannot be met: the first dead end explains why */
 		if (c->first_err) {
-			*err = c->first_err;
+			error_set(err, "%s", c->first_err);
+			free(c->first_err);
 			c->first_err = NULL;
-			free(msg);
 		} else {
-			*err = msg;
+			error_set(err, "%s", msg);
 		}
+		free(msg);
 		return -1;
 	}
 	return restart ? 1 : 0;
 }
 
-static int check_conflicts(const struct ctx *c, char **err)
+static int check_conflicts(const struct ctx *c, struct error **err)
 {
 	for (size_t i = 0; i < c->n_slots; i++) {
 		const struct pkg_entry *a = &c->s->pkgs[c->slots[i].idx];
@@ -428,7 +429,7 @@ static int check_conflicts(const struct ctx *c, char **err)
 				const struct pkg_entry *b = &c->s->pkgs[c->slots[j].idx];
 				if (pkg_match(a->conflicts[k], b->pkgname)) {
 					char *ca = slot_chain(c, i), *cb = slot_chain(c, j);
-					*err = xasprintf("%s (%s) conflicts with %s (%s): CONFLICTS %s", a->pkgname, ca,
+					error_set(err, "%s (%s) conflicts with %s (%s): CONFLICTS %s", a->pkgname, ca,
 							 b->pkgname, cb, a->conflicts[k]);
 					free(ca);
 					free(cb);
@@ -562,7 +563,7 @@ static struct pkg_resolution *install_order(const struct ctx *c)
 }
 
 int pkg_resolve(const struct pkg_summary *s, const char *const *patterns, size_t n,
-		const char *repo, struct pkg_resolution **out, char **err)
+		const char *repo, struct pkg_resolution **out, struct error **err)
 {
 	*out = NULL;
 	for (size_t i = 0; i < n; i++)
@@ -580,7 +581,7 @@ int pkg_resolve(const struct pkg_summary *s, const char *const *patterns, size_t
 	unsigned restarts = 0;
 	while ((rc = resolve_pass(&c, patterns, n, err)) == 1) {
 		if (++restarts > MAX_RESTARTS) {
-			*err = xasprintf("dependency resolution in %s did not settle after %d restarts",
+			error_set(err, "dependency resolution in %s did not settle after %d restarts",
 					 c.repo, MAX_RESTARTS);
 			rc = -1;
 			break;

@@ -28,6 +28,8 @@
 #ifndef SMOLC_PKG_RESOLVE_H
 #define SMOLC_PKG_RESOLVE_H
 
+#include "error.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -51,11 +53,11 @@ struct pkg_resolution {
 
 /* Resolve `patterns` (n of them) against `s`. `repo` names the repository
  * in messages (NULL: s->label). Returns 0 and *out (caller frees with
- * pkg_resolution_free), or -1 and *err (caller frees): unknown package,
+ * pkg_resolution_free), or -1 and *err (error.h): unknown package,
  * unsatisfiable dependency, incompatible constraints, conflict, malformed
  * pattern. */
 int pkg_resolve(const struct pkg_summary *s, const char *const *patterns, size_t n,
-		const char *repo, struct pkg_resolution **out, char **err);
+		const char *repo, struct pkg_resolution **out, struct error **err);
 void pkg_resolution_free(struct pkg_resolution *r);
 
 /* Index in r->v of the package with base name `name`, or -1. */

@@ -220,7 +220,7 @@ static const char *const *arena_ptrs(struct arena *a, const char **v, size_t n)
 	return out;
 }
 
-static int end_record(struct pkg_summary_parser *p, char **err)
+static int end_record(struct pkg_summary_parser *p, struct error **err)
 {
 	if (!p->in_record)
 		return 0;
@@ -272,7 +272,7 @@ static int end_record(struct pkg_summary_parser *p, char **err)
 	return 0;
 }
 
-static int parse_u64(struct pkg_summary_parser *p, const char *var, const char *v, size_t n, uint64_t *out, char **err)
+static int parse_u64(struct pkg_summary_parser *p, const char *var, const char *v, size_t n, uint64_t *out, struct error **err)
 {
 	uint64_t x = 0;
 	if (n == 0)
@@ -293,7 +293,7 @@ bad:
 
 #define VAR_IS(lit) (klen == sizeof(lit) - 1 && memcmp(k, lit, sizeof(lit) - 1) == 0)
 
-static int parse_line(struct pkg_summary_parser *p, const char *s, size_t n, char **err)
+static int parse_line(struct pkg_summary_parser *p, const char *s, size_t n, struct error **err)
 {
 	if (n && s[n - 1] == '\r')
 		n--;
@@ -370,7 +370,7 @@ static int parse_line(struct pkg_summary_parser *p, const char *s, size_t n, cha
 	return 0;
 }
 
-int pkg_summary_parser_feed(struct pkg_summary_parser *p, const char *buf, size_t len, char **err)
+int pkg_summary_parser_feed(struct pkg_summary_parser *p, const char *buf, size_t len, struct error **err)
 {
 	const char *s = buf, *end = buf + len;
 	while (s < end) {
@@ -451,7 +451,7 @@ static void build_indexes(struct pkg_summary *s)
 	qsort_r(pv->byname, s->n, sizeof(size_t), cmp_byname_r, s->pkgs);
 }
 
-struct pkg_summary *pkg_summary_parser_finish(struct pkg_summary_parser *p, char **err)
+struct pkg_summary *pkg_summary_parser_finish(struct pkg_summary_parser *p, struct error **err)
 {
 	struct pkg_summary *s = NULL;
 	if (p->partial.len) {
@@ -464,7 +464,7 @@ struct pkg_summary *pkg_summary_parser_finish(struct pkg_summary_parser *p, char
 	if (end_record(p, err) < 0)
 		goto out;
 	if (!p->n && p->n_skipped) {
-		*err = xasprintf("%s: %s%s", p->label, p->skipped[0].reason,
+		error_set(err, "%s: %s%s", p->label, p->skipped[0].reason,
 				 p->n_skipped > 1 ? " (and no record is well-formed: is this a pkg_summary?)" : "");
 		goto out;
 	}
@@ -511,7 +511,7 @@ void pkg_summary_free(struct pkg_summary *s)
 	free(s);
 }
 
-struct pkg_summary *pkg_summary_parse_buffer(const char *label, const char *data, size_t len, char **err)
+struct pkg_summary *pkg_summary_parse_buffer(const char *label, const char *data, size_t len, struct error **err)
 {
 	struct pkg_summary_parser *p = pkg_summary_parser_new(label);
 	if (pkg_summary_parser_feed(p, data, len, err) < 0) {
@@ -522,21 +522,21 @@ struct pkg_summary *pkg_summary_parse_buffer(const char *label, const char *data
 }
 
 /* Stream a plain or compressed file through `fn`. */
-typedef int (*chunk_fn)(void *ctx, const char *buf, size_t len, char **err);
+typedef int (*chunk_fn)(void *ctx, const char *buf, size_t len, struct error **err);
 
-static int read_decompressed(const char *path, chunk_fn fn, void *ctx, char **err)
+static int read_decompressed(const char *path, chunk_fn fn, void *ctx, struct error **err)
 {
 	int rc = -1;
 	struct archive *a = archive_read_new();
 	if (!a) {
-		*err = xasprintf("%s: cannot create a libarchive reader", path);
+		error_set(err, "%s: cannot create a libarchive reader", path);
 		return -1;
 	}
 	archive_read_support_filter_all(a);
 	archive_read_support_format_raw(a);
 	archive_read_support_format_empty(a);
 	if (archive_read_open_filename(a, path, 64 * 1024) != ARCHIVE_OK) {
-		*err = xasprintf("%s: cannot open: %s", path, archive_error_string(a));
+		error_set(err, "%s: cannot open: %s", path, archive_error_string(a));
 		goto out;
 	}
 	struct archive_entry *ent;
@@ -546,14 +546,14 @@ static int read_decompressed(const char *path, chunk_fn fn, void *ctx, char **er
 		goto out;
 	}
 	if (r < ARCHIVE_WARN) {
-		*err = xasprintf("%s: cannot read: %s", path, archive_error_string(a));
+		error_set(err, "%s: cannot read: %s", path, archive_error_string(a));
 		goto out;
 	}
 	char buf[64 * 1024];
 	for (;;) {
 		la_ssize_t n = archive_read_data(a, buf, sizeof(buf));
 		if (n < 0) {
-			*err = xasprintf("%s: while decompressing: %s", path, archive_error_string(a));
+			error_set(err, "%s: while decompressing: %s", path, archive_error_string(a));
 			goto out;
 		}
 		if (n == 0)
@@ -567,12 +567,12 @@ out:
 	return rc;
 }
 
-static int feed_summary(void *ctx, const char *buf, size_t len, char **err)
+static int feed_summary(void *ctx, const char *buf, size_t len, struct error **err)
 {
 	return pkg_summary_parser_feed(ctx, buf, len, err);
 }
 
-struct pkg_summary *pkg_summary_parse_file(const char *path, char **err)
+struct pkg_summary *pkg_summary_parse_file(const char *path, struct error **err)
 {
 	struct pkg_summary_parser *p = pkg_summary_parser_new(path);
 	if (read_decompressed(path, feed_summary, p, err) < 0) {
@@ -707,7 +707,7 @@ static void push_digest(struct pkg_digests *d, size_t *cap, const char *file, si
 	d->n++;
 }
 
-int pkg_digests_parse(const char *label, const char *data, size_t len, struct pkg_digests *out, char **err)
+int pkg_digests_parse(const char *label, const char *data, size_t len, struct pkg_digests *out, struct error **err)
 {
 	struct pkg_digests d = { 0 };
 	size_t cap = 0, line = 0;
@@ -748,7 +748,7 @@ int pkg_digests_parse(const char *label, const char *data, size_t len, struct pk
 		s = nl ? nl + 1 : end;
 		continue;
 	bad:
-		*err = xasprintf("%s: line %zu: expected \"SHA512 (file) = <128 hex digits>\"", label, line);
+		error_set(err, "%s: line %zu: expected \"SHA512 (file) = <128 hex digits>\"", label, line);
 		pkg_digests_free(&d);
 		return -1;
 	}
@@ -763,18 +763,18 @@ struct sb_sink {
 	const char *path;
 };
 
-static int feed_sb(void *ctx, const char *buf, size_t len, char **err)
+static int feed_sb(void *ctx, const char *buf, size_t len, struct error **err)
 {
 	struct sb_sink *k = ctx;
 	if (k->sb.len + len > 256u * 1024 * 1024) {
-		*err = xasprintf("%s: digest list larger than 256 MiB; is this the right file?", k->path);
+		error_set(err, "%s: digest list larger than 256 MiB; is this the right file?", k->path);
 		return -1;
 	}
 	sb_add(&k->sb, buf, len);
 	return 0;
 }
 
-int pkg_digests_parse_file(const char *path, struct pkg_digests *out, char **err)
+int pkg_digests_parse_file(const char *path, struct pkg_digests *out, struct error **err)
 {
 	struct sb_sink k = { { 0 }, path };
 	int rc = read_decompressed(path, feed_sb, &k, err);
@@ -816,15 +816,15 @@ void pkg_digests_free(struct pkg_digests *d)
 	d->n = 0;
 }
 
-int pkg_verify_file(const char *path, const struct pkg_entry *e, const struct pkg_digests *d, char **err)
+int pkg_verify_file(const char *path, const struct pkg_entry *e, const struct pkg_digests *d, struct error **err)
 {
 	struct stat st;
 	if (stat(path, &st) < 0) {
-		*err = xasprintf("%s: %s", path, strerror(errno));
+		error_set(err, "%s: %s", path, strerror(errno));
 		return -1;
 	}
 	if (e->file_size && (uint64_t)st.st_size != e->file_size) {
-		*err = xasprintf("%s: size %llu bytes, the catalogue says %llu: the download is "
+		error_set(err, "%s: size %llu bytes, the catalogue says %llu: the download is "
 				 "truncated or the catalogue is stale; delete it and fetch again",
 				 e->file_name, (unsigned long long)st.st_size,
 				 (unsigned long long)e->file_size);
@@ -834,17 +834,17 @@ int pkg_verify_file(const char *path, const struct pkg_entry *e, const struct pk
 		return 0;
 	const char *want = pkg_digests_get(d, e->file_name);
 	if (!want) {
-		*err = xasprintf("%s: not listed in the repository's SHA512 file; refusing an unverified package",
+		error_set(err, "%s: not listed in the repository's SHA512 file; refusing an unverified package",
 				 e->file_name);
 		return -1;
 	}
 	char hex[129];
 	if (digest_file_hex(DIGEST_SHA512, path, hex) < 0) {
-		*err = xasprintf("%s: while computing SHA512: %s", path, strerror(errno));
+		error_set(err, "%s: while computing SHA512: %s", path, strerror(errno));
 		return -1;
 	}
 	if (strcmp(hex, want) != 0) {
-		*err = xasprintf("%s: SHA512 mismatch (expected %.8s..., got %.8s...): the download is "
+		error_set(err, "%s: SHA512 mismatch (expected %.8s..., got %.8s...): the download is "
 				 "corrupt or the repository's SHA512 list is stale; delete it and fetch again",
 				 e->file_name, want, hex);
 		return -1;

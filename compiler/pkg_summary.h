@@ -17,6 +17,8 @@
 #ifndef SMOLC_PKG_SUMMARY_H
 #define SMOLC_PKG_SUMMARY_H
 
+#include "error.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -71,20 +73,20 @@ struct pkg_summary_parser;
 struct pkg_summary_parser *pkg_summary_parser_new(const char *label);
 /* Feed any chunk of the text. Returns 0, or -1 with *err set (caller
  * frees), e.g. `pkg_summary.xz: line 12: expected VARIABLE=VALUE, got "x"`. */
-int pkg_summary_parser_feed(struct pkg_summary_parser *p, const char *buf, size_t len, char **err);
+int pkg_summary_parser_feed(struct pkg_summary_parser *p, const char *buf, size_t len, struct error **err);
 /* Finish: returns the catalogue (caller frees with pkg_summary_free) or
  * NULL with *err set. A malformed record (no PKGNAME, a bad number, a
  * line that is not VARIABLE=VALUE, a NUL byte) is left out and listed in
  * `skipped`; a text with malformed records and no good one is an error
  * (the first record's reason): it is not a catalogue. The parser is freed
  * in both cases. */
-struct pkg_summary *pkg_summary_parser_finish(struct pkg_summary_parser *p, char **err);
+struct pkg_summary *pkg_summary_parser_finish(struct pkg_summary_parser *p, struct error **err);
 void pkg_summary_parser_free(struct pkg_summary_parser *p);
 
 /* One-shot helpers. parse_buffer reads plain text; parse_file reads a
  * plain, .gz, .bz2, .xz or .zst file (detected by content). */
-struct pkg_summary *pkg_summary_parse_buffer(const char *label, const char *data, size_t len, char **err);
-struct pkg_summary *pkg_summary_parse_file(const char *path, char **err);
+struct pkg_summary *pkg_summary_parse_buffer(const char *label, const char *data, size_t len, struct error **err);
+struct pkg_summary *pkg_summary_parse_file(const char *path, struct error **err);
 void pkg_summary_free(struct pkg_summary *s);
 
 /* All packages with base name `name`: returns the index of the newest in
@@ -111,9 +113,9 @@ struct pkg_digests {
 	size_t n;
 };
 /* Parse text. Returns 0, or -1 with *err naming label and line. */
-int pkg_digests_parse(const char *label, const char *data, size_t len, struct pkg_digests *out, char **err);
+int pkg_digests_parse(const char *label, const char *data, size_t len, struct pkg_digests *out, struct error **err);
 /* Same from a plain or compressed file. */
-int pkg_digests_parse_file(const char *path, struct pkg_digests *out, char **err);
+int pkg_digests_parse_file(const char *path, struct pkg_digests *out, struct error **err);
 /* Expected hex for a file name (base name compared), or NULL (borrowed). */
 const char *pkg_digests_get(const struct pkg_digests *d, const char *file);
 void pkg_digests_free(struct pkg_digests *d);   /* frees the content, not d */
@@ -124,6 +126,6 @@ void pkg_digests_free(struct pkg_digests *d);   /* frees the content, not d */
  * -1 with *err, e.g. `nginx-1.25.3nb2.tgz: SHA512 mismatch (expected
  * 1a2b3c4d..., got 5e6f7a8b...): the download is corrupt or the
  * repository's SHA512 list is stale; delete it and fetch again`. */
-int pkg_verify_file(const char *path, const struct pkg_entry *e, const struct pkg_digests *d, char **err);
+int pkg_verify_file(const char *path, const struct pkg_entry *e, const struct pkg_digests *d, struct error **err);
 
 #endif

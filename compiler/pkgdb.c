@@ -68,7 +68,7 @@ static void rtrim(char *s)
 		s[--n] = '\0';
 }
 
-int pkg_plist_parse(const char *text, size_t len, struct pkg_plist *out, char **err)
+int pkg_plist_parse(const char *text, size_t len, struct pkg_plist *out, struct error **err)
 {
 	struct pkg_plist pl = { 0 };
 	const char *cwd = NULL, *mode = NULL, *owner = NULL, *group = NULL;
@@ -77,7 +77,7 @@ int pkg_plist_parse(const char *text, size_t len, struct pkg_plist *out, char **
 	size_t line = 0;
 	const char *s = text, *end = text + len;
 	if (memchr(text, '\0', len)) {
-		*err = xstrdup("+CONTENTS: contains a NUL byte; the package is damaged");
+		error_set(err, "+CONTENTS: contains a NUL byte; the package is damaged");
 		return -1;
 	}
 	while (s < end) {
@@ -111,7 +111,7 @@ int pkg_plist_parse(const char *text, size_t len, struct pkg_plist *out, char **
 		switch (e.kind) {
 		case PLIST_FILE:
 			if (!pkg_path_is_safe(e.arg)) {
-				*err = xasprintf("+CONTENTS: line %zu: file \"%s\" escapes the prefix", line, e.arg);
+				error_set(err, "+CONTENTS: line %zu: file \"%s\" escapes the prefix", line, e.arg);
 				goto fail_entry;
 			}
 			e.cwd = cwd;
@@ -126,21 +126,21 @@ int pkg_plist_parse(const char *text, size_t len, struct pkg_plist *out, char **
 		case PLIST_CWD:
 			if (!(e.arg[0] == '/' || strcmp(e.arg, ".") == 0) || strstr(e.arg, "/../") ||
 			    str_endswith(e.arg, "/..")) {
-				*err = xasprintf("+CONTENTS: line %zu: @cwd \"%s\" is not an absolute path", line, e.arg);
+				error_set(err, "+CONTENTS: line %zu: @cwd \"%s\" is not an absolute path", line, e.arg);
 				goto fail_entry;
 			}
 			break;
 		case PLIST_DIRRM:
 		case PLIST_PKGDIR:
 			if (!pkg_path_is_safe(e.arg)) {
-				*err = xasprintf("+CONTENTS: line %zu: @%s \"%s\" escapes the prefix", line,
+				error_set(err, "+CONTENTS: line %zu: @%s \"%s\" escapes the prefix", line,
 						 e.kind == PLIST_DIRRM ? "dirrm" : "pkgdir", e.arg);
 				goto fail_entry;
 			}
 			break;
 		case PLIST_NAME:
 			if (!*e.arg || strchr(e.arg, '/')) {
-				*err = xasprintf("+CONTENTS: line %zu: bad @name \"%s\"", line, e.arg);
+				error_set(err, "+CONTENTS: line %zu: bad @name \"%s\"", line, e.arg);
 				goto fail_entry;
 			}
 			break;
@@ -207,11 +207,11 @@ void pkg_build_info_free(struct pkg_build_info *bi)
 	memset(bi, 0, sizeof(*bi));
 }
 
-int pkg_build_info_parse(const char *text, size_t len, struct pkg_build_info *out, char **err)
+int pkg_build_info_parse(const char *text, size_t len, struct pkg_build_info *out, struct error **err)
 {
 	struct pkg_build_info bi = { 0 };
 	if (memchr(text, '\0', len)) {
-		*err = xstrdup("+BUILD_INFO: contains a NUL byte; the package is damaged");
+		error_set(err, "+BUILD_INFO: contains a NUL byte; the package is damaged");
 		return -1;
 	}
 	struct { const char *key; char **dst; } keys[] = {
@@ -240,18 +240,18 @@ int pkg_build_info_parse(const char *text, size_t len, struct pkg_build_info *ou
 }
 
 int pkg_build_info_check(const char *pkgname, const struct pkg_build_info *bi,
-			 const char *opsys, const char *machine_arch, char **err)
+			 const char *opsys, const char *machine_arch, struct error **err)
 {
 	const char *missing = !bi->opsys ? "OPSYS" : !bi->os_version ? "OS_VERSION"
 			    : !bi->machine_arch ? "MACHINE_ARCH" : NULL;
 	if (missing) {
-		*err = xasprintf("%s: +BUILD_INFO has no %s; the package is damaged or not for pkg_add",
+		error_set(err, "%s: +BUILD_INFO has no %s; the package is damaged or not for pkg_add",
 				 pkgname, missing);
 		return -1;
 	}
 	if ((opsys && strcmp(opsys, bi->opsys) != 0) ||
 	    (machine_arch && strcmp(machine_arch, bi->machine_arch) != 0)) {
-		*err = xasprintf("%s: built for %s/%s, the image is %s/%s; use a repository for this ARCH",
+		error_set(err, "%s: built for %s/%s, the image is %s/%s; use a repository for this ARCH",
 				 pkgname, bi->opsys, bi->machine_arch, opsys ? opsys : bi->opsys,
 				 machine_arch ? machine_arch : bi->machine_arch);
 		return -1;
@@ -325,7 +325,7 @@ static int cmp_file(const void *a, const void *b)
 }
 
 int pkgdb_register(const char *dbdir, const struct pkgdb_pkg *pkgs, size_t n,
-		   struct pkgdb_files *out, char **err)
+		   struct pkgdb_files *out, struct error **err)
 {
 	int rc = -1;
 	struct pkgdb_files res = { 0 };
@@ -335,7 +335,7 @@ int pkgdb_register(const char *dbdir, const struct pkgdb_pkg *pkgs, size_t n,
 	size_t done = 0;
 
 	if (!dbdir || dbdir[0] != '/') {
-		*err = xasprintf("PKG_DBDIR \"%s\" must be an absolute path", dbdir ? dbdir : "");
+		error_set(err, "PKG_DBDIR \"%s\" must be an absolute path", dbdir ? dbdir : "");
 		goto out;
 	}
 	for (; done < n; done++) {
@@ -343,39 +343,39 @@ int pkgdb_register(const char *dbdir, const struct pkgdb_pkg *pkgs, size_t n,
 		const char *label = p->pkgname ? p->pkgname : "package";
 		const struct pkg_meta_file *contents = find_meta(p, "+CONTENTS");
 		if (!contents) {
-			*err = xasprintf("%s: package has no +CONTENTS; it is not a pkgsrc binary package", label);
+			error_set(err, "%s: package has no +CONTENTS; it is not a pkgsrc binary package", label);
 			goto out;
 		}
-		char *e2 = NULL;
+		struct error *e2 = NULL;
 		if (pkg_plist_parse(contents->data, contents->len, &plists[done], &e2) < 0) {
-			*err = xasprintf("%s: %s", label, e2);
-			free(e2);
+			error_set(err, "%s: %s", label, error_msg(e2));
+			error_clear(&e2);
 			goto out;
 		}
 		const char *nm = plists[done].name;
 		if (!p->pkgname && !nm) {
-			*err = xstrdup("package: +CONTENTS has no @name line");
+			error_set(err, "package: +CONTENTS has no @name line");
 			goto out;
 		}
 		if (p->pkgname && nm && strcmp(p->pkgname, nm) != 0) {
-			*err = xasprintf("%s: +CONTENTS says @name %s; the package file does not match its catalogue entry",
+			error_set(err, "%s: +CONTENTS says @name %s; the package file does not match its catalogue entry",
 					 p->pkgname, nm);
 			goto out;
 		}
 		names[done] = p->pkgname ? p->pkgname : nm;
 		if (!plists[done].first_cwd) {
-			*err = xasprintf("%s: +CONTENTS has no @cwd line; it is not a pkgsrc binary package",
+			error_set(err, "%s: +CONTENTS has no @cwd line; it is not a pkgsrc binary package",
 					 names[done]);
 			goto out;
 		}
 		if (strchr(names[done], '/') || strcmp(names[done], ".") == 0 || strcmp(names[done], "..") == 0) {
-			*err = xasprintf("%s: package name contains '/'", names[done]);
+			error_set(err, "%s: package name contains '/'", names[done]);
 			goto out;
 		}
 		static const char *const required[] = { "+COMMENT", "+DESC" };
 		for (size_t r = 0; r < ARRAY_LEN(required); r++) {
 			if (!find_meta(p, required[r])) {
-				*err = xasprintf("%s: package has no %s; it is not a pkgsrc binary package",
+				error_set(err, "%s: package has no %s; it is not a pkgsrc binary package",
 						 names[done], required[r]);
 				goto out;
 			}
@@ -389,7 +389,7 @@ int pkgdb_register(const char *dbdir, const struct pkgdb_pkg *pkgs, size_t n,
 			if (mn[0] == '.' && mn[1] == '/')
 				mn += 2;
 			if (!pkgdb_is_meta_name(mn)) {
-				*err = xasprintf("%s: metadata entry \"%s\" is not a +FILE name", names[i], p->meta[m].name);
+				error_set(err, "%s: metadata entry \"%s\" is not a +FILE name", names[i], p->meta[m].name);
 				free(dir);
 				goto out;
 			}
@@ -484,19 +484,19 @@ static const char *const known_meta[] = {
 	"+PRESERVE", "+VIEWS", "+REQUIRED_BY", "+INSTALLED_INFO",
 };
 
-int pkgdb_read_meta(const char *path, struct pkg_meta_set *out, char **err)
+int pkgdb_read_meta(const char *path, struct pkg_meta_set *out, struct error **err)
 {
 	int rc = -1;
 	struct pkg_meta_set m = { 0 };
 	struct archive *a = archive_read_new();
 	if (!a) {
-		*err = xasprintf("%s: cannot create a libarchive reader", path);
+		error_set(err, "%s: cannot create a libarchive reader", path);
 		return -1;
 	}
 	archive_read_support_filter_all(a);
 	archive_read_support_format_tar(a);
 	if (archive_read_open_filename(a, path, 64 * 1024) != ARCHIVE_OK) {
-		*err = xasprintf("%s: cannot open package: %s", path, archive_error_string(a));
+		error_set(err, "%s: cannot open package: %s", path, archive_error_string(a));
 		goto out;
 	}
 	for (;;) {
@@ -505,7 +505,7 @@ int pkgdb_read_meta(const char *path, struct pkg_meta_set *out, char **err)
 		if (r == ARCHIVE_EOF)
 			break;
 		if (r < ARCHIVE_WARN) {
-			*err = xasprintf("%s: not a readable package: %s", path, archive_error_string(a));
+			error_set(err, "%s: not a readable package: %s", path, archive_error_string(a));
 			goto out;
 		}
 		const char *name = archive_entry_pathname(ent);
@@ -521,14 +521,14 @@ int pkgdb_read_meta(const char *path, struct pkg_meta_set *out, char **err)
 			break;     /* the package's files start here */
 		for (size_t k = 0; k < m.n; k++) {
 			if (strcmp(m.v[k].name, name) == 0) {
-				*err = xasprintf("%s: metadata entry \"%s\" appears twice; the package is corrupt",
+				error_set(err, "%s: metadata entry \"%s\" appears twice; the package is corrupt",
 						 path, name);
 				goto out;
 			}
 		}
 		la_int64_t size = archive_entry_size(ent);
 		if (size < 0 || (uint64_t)size > META_MAX) {
-			*err = xasprintf("%s: metadata entry \"%s\" is larger than 16 MiB", path, name);
+			error_set(err, "%s: metadata entry \"%s\" is larger than 16 MiB", path, name);
 			goto out;
 		}
 		char *buf = xmalloc((size_t)size + 1);
@@ -536,7 +536,7 @@ int pkgdb_read_meta(const char *path, struct pkg_meta_set *out, char **err)
 		while (got < (size_t)size) {
 			la_ssize_t n = archive_read_data(a, buf + got, (size_t)size - got);
 			if (n < 0) {
-				*err = xasprintf("%s: while reading \"%s\": %s", path, name, archive_error_string(a));
+				error_set(err, "%s: while reading \"%s\": %s", path, name, archive_error_string(a));
 				free(buf);
 				goto out;
 			}
@@ -545,7 +545,7 @@ int pkgdb_read_meta(const char *path, struct pkg_meta_set *out, char **err)
 			got += (size_t)n;
 		}
 		if (got != (size_t)size) {
-			*err = xasprintf("%s: \"%s\" is truncated", path, name);
+			error_set(err, "%s: \"%s\" is truncated", path, name);
 			free(buf);
 			goto out;
 		}
@@ -554,7 +554,7 @@ int pkgdb_read_meta(const char *path, struct pkg_meta_set *out, char **err)
 		m.v[m.n++] = (struct pkg_meta_file){ xstrdup(name), buf, got };
 	}
 	if (m.n == 0 || strcmp(m.v[0].name, "+CONTENTS") != 0) {
-		*err = xasprintf("%s: does not start with +CONTENTS; it is not a pkgsrc binary package", path);
+		error_set(err, "%s: does not start with +CONTENTS; it is not a pkgsrc binary package", path);
 		goto out;
 	}
 	*out = m;

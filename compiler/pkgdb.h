@@ -20,6 +20,8 @@
 #ifndef SMOLC_PKGDB_H
 #define SMOLC_PKGDB_H
 
+#include "error.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -68,7 +70,7 @@ struct pkg_plist {
 /* Parse +CONTENTS text. Returns 0, or -1 with *err (e.g. `+CONTENTS:
  * line 3: file "../../etc/passwd" escapes the prefix`). File lines must be
  * relative with no ".." component (checked here); @cwd must be absolute. */
-int pkg_plist_parse(const char *text, size_t len, struct pkg_plist *out, char **err);
+int pkg_plist_parse(const char *text, size_t len, struct pkg_plist *out, struct error **err);
 void pkg_plist_free(struct pkg_plist *pl);   /* frees content, not pl */
 
 /* True when rel is a safe relative path: not absolute, no ".." component,
@@ -86,7 +88,7 @@ struct pkg_build_info {
 };
 /* Parse "KEY=VALUE" lines (other keys ignored; first occurrence wins).
  * Returns 0 (never fails on content; -1 only for NUL bytes, with *err). */
-int pkg_build_info_parse(const char *text, size_t len, struct pkg_build_info *out, char **err);
+int pkg_build_info_parse(const char *text, size_t len, struct pkg_build_info *out, struct error **err);
 void pkg_build_info_free(struct pkg_build_info *bi);  /* frees content */
 
 /* pkg_add's checks: OPSYS, OS_VERSION and MACHINE_ARCH must be present
@@ -94,7 +96,7 @@ void pkg_build_info_free(struct pkg_build_info *bi);  /* frees content */
  * -1 with *err, e.g. `nginx-1.25.3: built for NetBSD/aarch64, the image
  * is NetBSD/x86_64; use a repository for this ARCH`. */
 int pkg_build_info_check(const char *pkgname, const struct pkg_build_info *bi,
-			 const char *opsys, const char *machine_arch, char **err);
+			 const char *opsys, const char *machine_arch, struct error **err);
 
 /* Default PKG_DBDIR for a LOCALBASE: "<localbase>/pkgdb" ("/usr/pkg" when
  * NULL). NetBSD 9 base pkg_install uses /var/db/pkg: pass it explicitly
@@ -149,7 +151,7 @@ struct pkg_meta_set {
  * +INSTALLED_INFO). +CONTENTS must come first; duplicates are an error;
  * each entry is capped at 16 MiB. Returns 0, or -1 with *err naming the
  * path and entry. */
-int pkgdb_read_meta(const char *path, struct pkg_meta_set *out, char **err);
+int pkgdb_read_meta(const char *path, struct pkg_meta_set *out, struct error **err);
 void pkg_meta_set_free(struct pkg_meta_set *m);   /* frees content, not m */
 
 /* Produce the database files for `pkgs` (n of them, in install order)
@@ -157,7 +159,7 @@ void pkg_meta_set_free(struct pkg_meta_set *m);   /* frees content, not m */
  * pkgname set) and @cwd, +COMMENT and +DESC. Output is sorted by path. Returns 0,
  * or -1 with *err naming the package and file. Appends to *out. */
 int pkgdb_register(const char *dbdir, const struct pkgdb_pkg *pkgs, size_t n,
-		   struct pkgdb_files *out, char **err);
+		   struct pkgdb_files *out, struct error **err);
 void pkgdb_files_free(struct pkgdb_files *f);   /* frees content, not f */
 
 #endif

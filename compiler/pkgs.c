@@ -70,7 +70,8 @@ static struct pkgs_repo *repo_get(struct diag_ctx *d, struct plan *p, const char
 	bool resolving = inputs_resolving(env->inputs);
 	static const char *const names[] = {"pkg_summary.xz", "pkg_summary.bz2", "pkg_summary.gz"};
 	struct input_file f;
-	char *err = NULL, *first_err = NULL;
+	struct error *err = NULL;
+	char *first_err = NULL;
 	bool got = false, later = false;
 	/* the first of the names that exists: in resolving mode, the next is
 	 * asked for only once the one before is known to fail */
@@ -83,9 +84,8 @@ static struct pkgs_repo *repo_get(struct diag_ctx *d, struct plan *p, const char
 		else if (st == INPUT_MISSING && resolving)
 			later = true;
 		else if (!first_err)
-			first_err = err, err = NULL;
-		free(err);
-		err = NULL;
+			first_err = error_take_msg(err), err = NULL;
+		error_clear(&err);
 		free(u);
 	}
 	if (!got) {
@@ -104,7 +104,7 @@ static struct pkgs_repo *repo_get(struct diag_ctx *d, struct plan *p, const char
 	char *su = xasprintf("%sSHA512", url);
 	struct input_req req = {su, NULL, NULL, NULL};
 	enum input_state st = inputs_file(env->inputs, &req, &f, &err);
-	free(err);
+	error_clear(&err);
 	free(su);
 	if (st == INPUT_MISSING && resolving) {
 		free(summary_path); /* the packages' pins wait for it */
@@ -130,11 +130,11 @@ static int repo_parse(struct diag_ctx *d, struct pkgs_repo *r, struct loc at)
 	if (r->parsed)
 		return r->summary ? 0 : -1;
 	r->parsed = true;
-	char *err = NULL;
+	struct error *err = NULL;
 	r->summary = pkg_summary_parse_file(r->summary_path, &err);
 	if (!r->summary) {
-		diag_error(d, at, "%s%s: %s", r->url, "pkg_summary", err);
-		free(err);
+		diag_error(d, at, "%s%s: %s", r->url, "pkg_summary", error_msg(err));
+		error_clear(&err);
 		return -1;
 	}
 	free(r->summary->label);
@@ -151,7 +151,7 @@ static int repo_parse(struct diag_ctx *d, struct pkgs_repo *r, struct loc at)
 	}
 	if (r->sums_path && pkg_digests_parse_file(r->sums_path, &r->digests, &err) == 0)
 		r->have_digests = true;
-	free(err);
+	error_clear(&err);
 	return 0;
 }
 
@@ -271,13 +271,13 @@ static int fetch_package(struct diag_ctx *d, const struct plan_env *env, const s
 	if (!env->inputs || (env->index_only && in->digest))
 		return 0;
 	int rc = 0;
-	char *err = NULL;
+	struct error *err = NULL;
 	struct input_req req = {in->source, in->digest, "the package is listed in pkg_summary but missing", NULL};
 	struct input_file f;
 	enum input_state st = inputs_file(env->inputs, &req, &f, &err);
 	if (st == INPUT_OK) {
 		if (e && pkg_verify_file(f.path, e, digests, &err) < 0) {
-			diag_error(d, n->loc, "%s: %s", in->source, err);
+			diag_error(d, n->loc, "%s: %s", in->source, error_msg(err));
 			rc = -1;
 		} else {
 			in->path = xstrdup(f.path);
@@ -285,14 +285,14 @@ static int fetch_package(struct diag_ctx *d, const struct plan_env *env, const s
 				in->digest = xasprintf("sha256:%s", f.sha256);
 		}
 	} else if (st == INPUT_FAILED) {
-		struct diag *g = diag_error(d, n->loc, "%s", err);
-		if (strstr(err, " mismatch: "))
+		struct diag *g = diag_error_record(d, n->loc, err);
+		if (strstr(error_msg(err), " mismatch: "))
 			diag_hint(g, "the package does not match the repository's SHA512 list: the download "
 				  "is corrupt or the repository is being updated; try again later, or tell "
 				  "the repository's maintainers");
 		rc = -1;
 	}
-	free(err);
+	error_clear(&err);
 	return rc;
 }
 
@@ -314,19 +314,19 @@ static int pkgs_plan(struct diag_ctx *d, struct plan *p, struct plan_step *s, co
 			struct input_req req = {locked[i].url, locked[i].digest, "the locked package is gone from the repository; "
 				"run smolc lock --update-lock", NULL};
 			struct input_file f;
-			char *err = NULL;
+			struct error *err = NULL;
 			enum input_state st = inputs_file(env->inputs, &req, &f, &err);
 			if (st == INPUT_OK) {
 				in->path = xstrdup(f.path);
 			} else if (st == INPUT_FAILED) {
-				struct diag *g = diag_error(d, n->loc, "%s", err);
-				if (strstr(err, " mismatch: "))
+				struct diag *g = diag_error_record(d, n->loc, err);
+				if (strstr(error_msg(err), " mismatch: "))
 					diag_hint(g, "%s pins %s to that digest, but the repository's file changed; "
 						  "run 'smolc lock --update-lock' (or 'smolc build --update-lock') to move to it",
 						  env->lock->path, locked[i].what + (str_startswith(locked[i].what, "pkg ") ? 4 : 0));
 				rc = -1;
 			}
-			free(err);
+			error_clear(&err);
 		}
 		return rc;
 	}
@@ -368,18 +368,19 @@ static int pkgs_plan(struct diag_ctx *d, struct plan *p, struct plan_step *s, co
 		return -1;
 	}
 	struct pkg_resolution *res = NULL;
-	char *err = NULL;
+	struct error *err = NULL;
 	if (pkg_resolve(r->summary, (const char *const *)n->u.pkgs.pats.v, n->u.pkgs.pats.n, repo, &res, &err) < 0) {
 		/* point at the pattern the chain starts from when we can tell */
 		struct loc at = n->loc;
 		for (size_t i = 0; i < n->u.pkgs.pats.n; i++) {
 			size_t l = strlen(n->u.pkgs.pats.v[i]);
-			if (!strncmp(err, n->u.pkgs.pats.v[i], l) && (err[l] == ' ' || err[l] == ':')) {
+			const char *em = error_msg(err);
+			if (!strncmp(em, n->u.pkgs.pats.v[i], l) && (em[l] == ' ' || em[l] == ':')) {
 				at = n->u.pkgs.locs[i];
 				break;
 			}
 		}
-		struct diag *g = diag_error(d, at, "%s", err);
+		struct diag *g = diag_error_record(d, at, err);
 		/* a package the recipe asks for whose record was left out */
 		const struct pkg_skipped *sk = NULL;
 		for (size_t i = 0; i < n->u.pkgs.pats.n && !sk; i++) {
@@ -400,7 +401,7 @@ static int pkgs_plan(struct diag_ctx *d, struct plan *p, struct plan_step *s, co
 			diag_hint(g, "check the names and versions in the repository %s", repo);
 		}
 		p->recipe_errors++;   /* the recipe asks for what cannot be: exit 2 */
-		free(err);
+		error_clear(&err);
 		free(memo);
 		return -1;
 	}
@@ -444,7 +445,7 @@ static const char *meta_get(const struct pkg_meta_set *m, const char *name, size
  * "<pkgname> <LOCALBASE> <PKG_DBDIR>" (what the builder VM needs to run it
  * as pkg_add would). log: progress, or NULL. */
 static int pkgs_write(struct step_build_ctx *b, struct plan_step *s, struct layer_writer *w, FILE *log,
-		      struct strvec *scripts, char **err)
+		      struct strvec *scripts, struct error **err)
 {
 	struct pkg_meta_set *metas = xcalloc(s->nin + 1, sizeof(*metas));
 	struct pkgdb_pkg *pk = xcalloc(s->nin + 1, sizeof(*pk));
@@ -455,7 +456,7 @@ static int pkgs_write(struct step_build_ctx *b, struct plan_step *s, struct laye
 	for (size_t i = 0; i < s->nin; i++, n++) {
 		const struct plan_input *in = &s->in[i];
 		if (!in->path || !str_startswith(in->what, "pkg ")) {
-			*err = xasprintf("%s: package not fetched", in->source ? in->source : in->what);
+			error_set(err, "%s: package not fetched", in->source ? in->source : in->what);
 			goto out;
 		}
 		if (pkgdb_read_meta(in->path, &metas[i], err) < 0)
@@ -477,12 +478,12 @@ static int pkgs_write(struct step_build_ctx *b, struct plan_step *s, struct laye
 		const char *ct = meta_get(&metas[i], "+CONTENTS", &cl);
 		if (ct) {
 			struct pkg_plist pl;
-			char *perr = NULL;
+			struct error *perr = NULL;
 			memset(&pl, 0, sizeof(pl));
 			if (pkg_plist_parse(ct, cl, &pl, &perr) < 0) {
-				*err = xasprintf("%s: %s (LOCALBASE %s); refusing to install this package: "
-						 "it is broken or malicious, remove it from PKGS", file, perr, localbase);
-				free(perr);
+				error_set(err, "%s: %s (LOCALBASE %s); refusing to install this package: "
+						 "it is broken or malicious, remove it from PKGS", file, error_msg(perr), localbase);
+				error_clear(&perr);
 				pkg_build_info_free(&info);
 				goto out;
 			}
@@ -583,7 +584,7 @@ static char *install_script(const struct strvec *scripts)
 /* The packages, then (unless --no-scripts) their +INSTALL scripts in a
  * builder VM booted from the image with the packages installed: what the
  * scripts change is part of the layer. */
-static int pkgs_build(struct step_build_ctx *b, struct plan_step *s, struct layer_writer *w, char **err)
+static int pkgs_build(struct step_build_ctx *b, struct plan_step *s, struct layer_writer *w, struct error **err)
 {
 	bool want = !s->node->u.pkgs.no_scripts;
 	struct strvec scripts = {0};

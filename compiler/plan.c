@@ -136,12 +136,12 @@ static int plan_kernel(struct diag_ctx *d, struct plan *p, const struct plan_env
 	}
 	struct catalog_target *t = p->target;
 	struct catalog_target *own = NULL;
-	char *err = NULL;
+	struct error *err = NULL;
 	if (!t) {
 		t = own = catalog_target(env->catalog, catalog_default_release(env->catalog), r->set.arch, env->mirror, &err);
 		if (!t) {
-			diag_error(d, k ? k->arg_loc : r->set.from->loc, "%s", err);
-			free(err);
+			diag_error_record(d, k ? k->arg_loc : r->set.from->loc, err);
+			error_clear(&err);
 			free(pin);
 			return -1;
 		}
@@ -149,9 +149,9 @@ static int plan_kernel(struct diag_ctx *d, struct plan *p, const struct plan_env
 	char *url = NULL, *sumurl = NULL;
 	int rc = 0;
 	if (catalog_kernel(env->catalog, t, k ? k->u.kernel.ref : NULL, &url, &sumurl, &err) < 0) {
-		struct diag *g = diag_error(d, k ? k->arg_loc : r->set.from->loc, "%s", err);
+		struct diag *g = diag_error_record(d, k ? k->arg_loc : r->set.from->loc, err);
 		diag_hint(g, "name a kernel the catalog knows, or give KERNEL a URL or a path");
-		free(err);
+		error_clear(&err);
 		rc = -1;
 	} else {
 		in->source = xstrdup(url);
@@ -166,14 +166,13 @@ static int plan_kernel(struct diag_ctx *d, struct plan *p, const struct plan_env
 				if (catalog_parse_sha256(text, len, path_basename(url), sumurl, hex, &err) == 0)
 					pin = xasprintf("sha256:%s", hex);
 				else if (inputs_resolving(env->inputs))
-					diag_error(d, k ? k->arg_loc : r->set.from->loc, "%s", err), rc = -1;
+					diag_error_record(d, k ? k->arg_loc : r->set.from->loc, err), rc = -1;
 			} else if (st == INPUT_FAILED) {
-				diag_error(d, k ? k->arg_loc : r->set.from->loc, "%s", err), rc = -1;
+				diag_error_record(d, k ? k->arg_loc : r->set.from->loc, err), rc = -1;
 			} else {
 				later = inputs_resolving(env->inputs);
 			}
-			free(err);
-			err = NULL;
+			error_clear(&err);
 			free(text);
 		}
 		if (rc == 0 && !later)

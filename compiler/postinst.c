@@ -186,10 +186,10 @@ static char *tail_of(const char *path, int lines)
 }
 
 int postinst_run(struct cache *c, struct fstree *tree, struct layer_writer *w, const struct postinst_opts *o,
-		 char **err)
+		 struct error **err)
 {
 	if (!find_bwrap()) {
-		*err = xstrdup("POSTINST needs bubblewrap to sandbox the script: install the Debian package bubblewrap");
+		error_set(err, "POSTINST needs bubblewrap to sandbox the script: install the Debian package bubblewrap");
 		return -1;
 	}
 	char *tmp = NULL;
@@ -201,23 +201,23 @@ int postinst_run(struct cache *c, struct fstree *tree, struct layer_writer *w, c
 	int rc = -1, script_fd = -1;
 	struct strvec argv = {0};
 	if (mkdir(root, 0755) < 0) {
-		*err = xasprintf("creating %s: %s", root, strerror(errno));
+		error_set(err, "creating %s: %s", root, strerror(errno));
 		goto done;
 	}
 	if (layer_export_tree(tree, root, err) < 0)
 		goto done;
 	if (write_file_atomic(script, o->script, strlen(o->script), 0755) < 0) {
-		*err = xasprintf("writing %s: %s", script, strerror(errno));
+		error_set(err, "writing %s: %s", script, strerror(errno));
 		goto done;
 	}
 	bool as_root = geteuid() == 0;
 	if (as_root && nftw(root, chown_one, 64, FTW_PHYS) != 0) {
-		*err = xasprintf("giving %s to the sandbox user: %s", root, strerror(errno));
+		error_set(err, "giving %s to the sandbox user: %s", root, strerror(errno));
 		goto done;
 	}
 	script_fd = open(script, O_RDONLY | O_CLOEXEC);
 	if (script_fd < 0) {
-		*err = xasprintf("opening %s: %s", script, strerror(errno));
+		error_set(err, "opening %s: %s", script, strerror(errno));
 		goto done;
 	}
 	/* as root, the staging root is reached through /tmp of a private
@@ -226,12 +226,12 @@ int postinst_run(struct cache *c, struct fstree *tree, struct layer_writer *w, c
 	sandbox_argv(as_root ? "/tmp" : root, script, script_fd, o, &argv);
 	int ofd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (ofd < 0) {
-		*err = xasprintf("creating %s: %s", out, strerror(errno));
+		error_set(err, "creating %s: %s", out, strerror(errno));
 		goto done;
 	}
 	pid_t pid = fork();
 	if (pid < 0) {
-		*err = xasprintf("fork: %s", strerror(errno));
+		error_set(err, "fork: %s", strerror(errno));
 		close(ofd);
 		goto done;
 	}
@@ -272,7 +272,7 @@ int postinst_run(struct cache *c, struct fstree *tree, struct layer_writer *w, c
 		if (r == pid)
 			break;
 		if (r < 0 && errno != EINTR) {
-			*err = xasprintf("waitpid: %s", strerror(errno));
+			error_set(err, "waitpid: %s", strerror(errno));
 			goto done;
 		}
 		if (now_monotonic() - t0 > limit) {
@@ -293,17 +293,17 @@ int postinst_run(struct cache *c, struct fstree *tree, struct layer_writer *w, c
 	}
 	if (timed_out) {
 		char *t = tail_of(out, 10);
-		*err = xasprintf("POSTINST did not finish within %u s (raise it with POSTINST --timeout=<seconds>); last lines of its output:%s",
-				 limit, t);
+		error_lines(err, t, "POSTINST did not finish within %u s (raise it with POSTINST --timeout=<seconds>); last lines of its output:",
+				 limit);
 		free(t);
 		goto done;
 	}
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		char *t = tail_of(out, 10);
 		if (WIFEXITED(status))
-			*err = xasprintf("POSTINST failed with exit status %d; last lines of its output:%s", WEXITSTATUS(status), t);
+			error_lines(err, t, "POSTINST failed with exit status %d; last lines of its output:", WEXITSTATUS(status));
 		else
-			*err = xasprintf("POSTINST was killed by signal %d; last lines of its output:%s", WTERMSIG(status), t);
+			error_lines(err, t, "POSTINST was killed by signal %d; last lines of its output:", WTERMSIG(status));
 		free(t);
 		goto done;
 	}

@@ -14,6 +14,8 @@
 #ifndef SMOLC_POSTINST_H
 #define SMOLC_POSTINST_H
 
+#include "error.h"
+
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -48,7 +50,7 @@ struct postinst_opts {
 /* Returns 0, or -1 with *err: the exit status and the tail of the output
  * ("POSTINST failed with exit status 3; last lines: …"). */
 int postinst_run(struct cache *c, struct fstree *tree, struct layer_writer *w, const struct postinst_opts *o,
-		 char **err);
+		 struct error **err);
 
 /* The bwrap argument vector that would run `script_path` (for tests and
  * --debug). Caller frees with sv_free. */

@@ -11,26 +11,25 @@
 
 int session_open(struct session *e, const char *cache_dir, const char *mirror, bool resolve, bool offline, bool quiet)
 {
-	char *err = NULL;
+	struct error *err = NULL;
 	memset(e, 0, sizeof(*e));
 	char *cat = catalog_locate(NULL, &err);
 	if (cat) {
 		e->catalog = catalog_load(cat, &err);
 		free(cat);
 		if (!e->catalog) {
-			fprintf(stderr, "smolc: %s\n", err);
-			free(err);
+			error_print(stderr, err);
+			error_clear(&err);
 			return -1;
 		}
 	} else {
-		debugf("no catalog: %s", err);
-		free(err);
-		err = NULL;
+		debugf("no catalog: %s", error_msg(err));
+		error_clear(&err);
 	}
 	e->cache = cache_open(cache_dir, &err);
 	if (!e->cache) {
-		fprintf(stderr, "smolc: cache: %s\n", err);
-		free(err);
+		fprintf(stderr, "smolc: cache: %s\n", error_msg(err));
+		error_clear(&err);
 		return -1;
 	}
 	e->resolve = resolve;

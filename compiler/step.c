@@ -65,11 +65,11 @@ int step_input_fetch(const struct plan_env *env, struct plan_input *in, const ch
 		return 0;
 	struct input_req req = {in->source, pin, hint, base_dir};
 	struct input_file f;
-	char *err = NULL;
+	struct error *err = NULL;
 	switch (inputs_file(env->inputs, &req, &f, &err)) {
 	case INPUT_FAILED:
-		diag_error(d, at, "%s", err);
-		free(err);
+		diag_error_record(d, at, err);
+		error_clear(&err);
 		return -1;
 	case INPUT_MISSING:
 		return 0; /* not resolved yet → pending (unless pinned) */
@@ -257,7 +257,7 @@ static int resolve_id(struct fstree *t, const char *file, const char *name, uint
 
 /* Looked up in the image as built so far. */
 int step_owner(struct step_build_ctx *b, const char *what, const struct ir_chown *c, int64_t *uid, int64_t *gid,
-	       char **err)
+	       struct error **err)
 {
 	*uid = *gid = 0;
 	if (!c->spec)
@@ -274,20 +274,19 @@ int step_owner(struct step_build_ctx *b, const char *what, const struct ir_chown
 	for (int i = 0; i < 2 && rc == 0 && names[i]; i++) {
 		uint32_t id = 0;
 		int r = resolve_id(b->tree, files[i], names[i], &id);
-		if (r == -1)
-			*err = xasprintf("%s --chown=%s: the image has no %s to look up %s '%s' in\n"
-					 "use a number, or build %s before this step",
-					 what, c->spec, files[i], kinds[i], names[i], files[i]);
-		else if (r == -2)
-			*err = xasprintf("%s --chown=%s: no %s '%s' in the image's %s\n"
-					 "use a number, or add the %s in an earlier step",
-					 what, c->spec, kinds[i], names[i], files[i], kinds[i]);
-		else
+		if (r == -1) {
+			error_at(err, c->loc, "%s --chown=%s: the image has no %s to look up %s '%s' in",
+				 what, c->spec, files[i], kinds[i], names[i]);
+			error_hint(err, "use a number, or build %s before this step", files[i]);
+		} else if (r == -2) {
+			error_at(err, c->loc, "%s --chown=%s: no %s '%s' in the image's %s",
+				 what, c->spec, kinds[i], names[i], files[i]);
+			error_hint(err, "use a number, or add the %s in an earlier step", kinds[i]);
+		} else {
 			*ids[i] = id;
+		}
 		rc = r < 0 ? -1 : 0;
 	}
-	if (rc < 0)
-		b->err_at = c->loc;
 	free(u);
 	return rc;
 }

@@ -27,6 +27,8 @@
 #ifndef SMOLC_STEP_H
 #define SMOLC_STEP_H
 
+#include "error.h"
+
 #include <stdio.h>
 #include <sys/stat.h>
 
@@ -59,8 +61,6 @@ struct step_build_ctx {
 	struct cache *cache;             /* the layer cache (POSTINST stages in it) */
 	struct fstree *tree;             /* the image so far: every earlier layer applied */
 	FILE *log;                       /* progress, or NULL when quiet */
-	struct loc err_at;               /* a build() error about one word, not the whole
-	                                    instruction, sets this (e.g. --chown=…) */
 	bool verbose;                    /* builder VMs print their QEMU argv and whole console */
 	const struct builder_launcher *launcher; /* how to boot a builder VM (builder.h); NULL: RUN fails */
 	struct diag_ctx *d;              /* for warnings (and errors after the one returned) */
@@ -96,9 +96,9 @@ struct step_ops {
 	bool (*key)(const struct plan *p, const struct plan_step *s, struct digest *dg);
 	/* Write step s's files into w (created empty, in a temp dir of the
 	 * cache; the caller finishes or aborts it). b->tree is read-only here.
-	 * Returns 0, or -1 with *err (malloc'd; caller frees; "message\nhint"
-	 * puts a hint on the second line) and maybe b->err_at set. */
-	int (*build)(struct step_build_ctx *b, struct plan_step *s, struct layer_writer *w, char **err);
+	 * Returns 0, or -1 with *err (error.h: its hint, and its loc when the
+	 * error is about one word rather than the instruction, e.g. --chown=…). */
+	int (*build)(struct step_build_ctx *b, struct plan_step *s, struct layer_writer *w, struct error **err);
 	/* `smolc build --explain-minimize`: say on out what step s keeps and
 	 * drops and why, from b->tree as it is before s's layer (called
 	 * whether the layer was cached or not). NULL: nothing to explain. */
@@ -159,9 +159,9 @@ bool step_key_epoch(const struct plan *p, const struct plan_step *s, struct dige
 
 /* The owner named by COPY or POSTINST --chown=<user>[:<group>] (the group
  * defaults to 0), looked up in b->tree's /etc/passwd and /etc/group.
- * Returns 0, or -1 with *err ("message\nhint") and b->err_at at the option. */
+ * Returns 0, or -1 with *err (a hint, and its loc at the option). */
 int step_owner(struct step_build_ctx *b, const char *what, const struct ir_chown *c, int64_t *uid, int64_t *gid,
-	       char **err);
+	       struct error **err);
 
 /* inputs(): the script of a POSTINST or RUN node (its text's sha256). */
 int step_script_input(struct step_plan_ctx *c, struct plan_step *s);
@@ -176,7 +176,7 @@ const char *step_envs_digest(struct step_plan_ctx *c);
  * defaults: the builder options of step s from the image's recipe
  * (profile, kernel, memory, disk size, ENV and ARG of s's recipe into
  * env, which the caller frees with sv_free). */
-int step_builder_can_boot(struct step_build_ctx *b, const char *what, const char *where, char **err);
+int step_builder_can_boot(struct step_build_ctx *b, const char *what, const char *where, struct error **err);
 void step_builder_defaults(struct step_build_ctx *b, const struct plan_step *s, struct builder_opts *bo,
 			   struct strvec *env);
 

@@ -24,19 +24,19 @@ static int base_inputs(struct step_plan_ctx *c, struct plan_step *s)
 	const struct ir_node *from = s->node;
 	if (from->u.from.kind != BASE_NETBSD || !c->env->catalog)
 		return 0;
-	char *err = NULL;
+	struct error *err = NULL;
 	catalog_target_free(c->p->target);
 	c->p->target = catalog_target(c->env->catalog, from->u.from.version, c->r->set.arch, c->env->mirror, &err);
 	if (!c->p->target) {
-		struct diag *g = diag_error(c->d, from->arg_loc, "%s", err);
+		struct diag *g = diag_error_record(c->d, from->arg_loc, err);
 		diag_hint(g, "the releases smolc knows are listed in sets/catalog.yaml");
-		free(err);
+		error_clear(&err);
 		return -1;
 	}
 	return 0;
 }
 
-static int base_build(struct step_build_ctx *b, struct plan_step *s, struct layer_writer *w, char **err)
+static int base_build(struct step_build_ctx *b, struct plan_step *s, struct layer_writer *w, struct error **err)
 {
 	return 0; /* an empty layer */
 }

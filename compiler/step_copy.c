@@ -143,7 +143,7 @@ static int copy_inputs(struct step_plan_ctx *ctx, struct plan_step *s)
 	return rc;
 }
 
-static int copy_build(struct step_build_ctx *b, struct plan_step *s, struct layer_writer *w, char **err)
+static int copy_build(struct step_build_ctx *b, struct plan_step *s, struct layer_writer *w, struct error **err)
 {
 	const struct ir_copy *c = s->node->u.copy;
 	int64_t uid, gid;
@@ -154,7 +154,7 @@ static int copy_build(struct step_build_ctx *b, struct plan_step *s, struct laye
 		/* the downloaded file, 0600 unless --mode (Docker's ADD <url>) */
 		const struct plan_input *in = s->nin ? &s->in[0] : NULL;
 		if (!in || !in->path) {
-			*err = xasprintf("ADD %s: the file was not downloaded", c->url);
+			error_set(err, "ADD %s: the file was not downloaded", c->url);
 			return -1;
 		}
 		struct layer_path_opts po;
@@ -174,7 +174,7 @@ static int copy_build(struct step_build_ctx *b, struct plan_step *s, struct laye
 		glob_t gl;
 		memset(&gl, 0, sizeof(gl));
 		if (glob(pattern, 0, NULL, &gl) != 0) {
-			*err = xasprintf("COPY %s: no such file in %s", c->srcs.v[i], r->dir);
+			error_set(err, "COPY %s: no such file in %s", c->srcs.v[i], r->dir);
 			free(pattern);
 			globfree(&gl);
 			return -1;

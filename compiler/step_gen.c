@@ -118,7 +118,7 @@ static char *root_line(const char *fstab)
 	return xstrdup("(none)");
 }
 
-static int gen_build(struct step_build_ctx *b, struct plan_step *s, struct layer_writer *w, char **err)
+static int gen_build(struct step_build_ctx *b, struct plan_step *s, struct layer_writer *w, struct error **err)
 {
 	int64_t t = (int64_t)b->p->epoch;
 	static const char *const dirs[] = {"/sbin", "/bin", "/dev", "/etc", "/etc/include"};
@@ -173,7 +173,7 @@ static int gen_build(struct step_build_ctx *b, struct plan_step *s, struct layer
 			continue;
 		int fd = open(in->path, O_RDONLY | O_CLOEXEC);
 		if (fd < 0) {
-			*err = xasprintf("%s: %s", in->path, strerror(errno));
+			error_set(err, "%s: %s", in->path, strerror(errno));
 			return -1;
 		}
 		char *dst = xasprintf("/etc/include/%s", in->what + 8);

@@ -214,7 +214,7 @@ static struct minimize *compute(struct step_build_ctx *b, struct plan_step *s, s
 	return minimize_run(b->tree, o);
 }
 
-static int minimize_build(struct step_build_ctx *b, struct plan_step *s, struct layer_writer *w, char **err)
+static int minimize_build(struct step_build_ctx *b, struct plan_step *s, struct layer_writer *w, struct error **err)
 {
 	struct roots R;
 	struct minimize_opts o;
@@ -233,10 +233,11 @@ static int minimize_build(struct step_build_ctx *b, struct plan_step *s, struct 
 			if (b->d)
 				diag_warning(b->d, at, "MINIMIZE: %s", g->text);
 		} else if (rc == 0) {
-			*err = g->root && g->root->kind == MROOT_PROG
-				       ? xasprintf("%s runs %s\n%s", g->root->why, g->text, hint)
-				       : xasprintf("%s\n%s", g->text, hint);
-			b->err_at = at;
+			if (g->root && g->root->kind == MROOT_PROG)
+				error_at(err, at, "%s runs %s", g->root->why, g->text);
+			else
+				error_at(err, at, "%s", g->text);
+			error_hint(err, "%s", hint);
 			rc = -1;
 		} else if (b->d) {
 			struct diag *dg = g->root && g->root->kind == MROOT_PROG

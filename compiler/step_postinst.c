@@ -28,7 +28,7 @@ static int postinst_canon(struct step_plan_ctx *c, const struct ir_node *n)
 	return 0;
 }
 
-static int postinst_build(struct step_build_ctx *b, struct plan_step *s, struct layer_writer *w, char **err)
+static int postinst_build(struct step_build_ctx *b, struct plan_step *s, struct layer_writer *w, struct error **err)
 {
 	struct postinst_opts po;
 	memset(&po, 0, sizeof(po));

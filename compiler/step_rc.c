@@ -72,7 +72,7 @@ static int rc_inputs(struct step_plan_ctx *c, struct plan_step *s)
 	return 0;
 }
 
-static int rc_build(struct step_build_ctx *b, struct plan_step *s, struct layer_writer *w, char **err)
+static int rc_build(struct step_build_ctx *b, struct plan_step *s, struct layer_writer *w, struct error **err)
 {
 	struct fs_meta m = step_file_meta(0755, (int64_t)b->p->epoch);
 	return layer_add_file_buf(w, "/etc/rc", &m, s->text, strlen(s->text), err);

@@ -96,7 +96,7 @@ static bool run_key(const struct plan *p, const struct plan_step *s, struct dige
 	return step_key_epoch(p, s, dg);
 }
 
-int step_builder_can_boot(struct step_build_ctx *b, const char *what, const char *where, char **err)
+int step_builder_can_boot(struct step_build_ctx *b, const char *what, const char *where, struct error **err)
 {
 	/* nothing boots without a kernel, a shell to run the script and an
 	 * init to run /etc/rc: say so before booting */
@@ -104,18 +104,18 @@ int step_builder_can_boot(struct step_build_ctx *b, const char *what, const char
 					      {"/sbin/init", "it runs /etc/rc at boot"}};
 	for (size_t i = 0; i < ARRAY_LEN(need); i++) {
 		if (!fstree_lookup(b->tree, need[i][0])) {
-			*err = xasprintf("%s: the image built so far has no %s (%s), so the builder VM cannot run the script\n"
-					 "add a set or a package that provides it before %s",
-					 what, need[i][0], need[i][1], where);
+			error_set(err, "%s: the image built so far has no %s (%s), so the builder VM cannot run the script",
+				  what, need[i][0], need[i][1]);
+			error_hint(err, "add a set or a package that provides it before %s", where);
 			return -1;
 		}
 	}
 	if (!b->p->kernel.path) {
-		*err = xasprintf("%s: the kernel to boot the builder VM was not fetched", what);
+		error_set(err, "%s: the kernel to boot the builder VM was not fetched", what);
 		return -1;
 	}
 	if (b->p->initrd.what && !b->p->initrd.path) {
-		*err = xasprintf("%s: the initrd to boot the builder VM was not fetched", what);
+		error_set(err, "%s: the initrd to boot the builder VM was not fetched", what);
 		return -1;
 	}
 	return 0;
@@ -150,7 +150,7 @@ void step_builder_defaults(struct step_build_ctx *b, const struct plan_step *s, 
 	bo->launcher = b->launcher;
 }
 
-static int run_build(struct step_build_ctx *b, struct plan_step *s, struct layer_writer *w, char **err)
+static int run_build(struct step_build_ctx *b, struct plan_step *s, struct layer_writer *w, struct error **err)
 {
 	const struct ir_script *sc = s->node->u.script;
 	if (step_builder_can_boot(b, "RUN", "the RUN", err) < 0)

@@ -23,13 +23,14 @@ static struct catalog_sums *release_sums(const struct plan_env *env, const struc
 	if (!env->inputs || !t)
 		return NULL;
 	struct input_req req = {t->sha512_url, NULL, "check the NetBSD version in FROM", NULL};
-	char *text = NULL, *err = NULL;
+	struct error *err = NULL;
+	char *text = NULL;
 	size_t len = 0;
 	switch (inputs_text(env->inputs, &req, 0, &text, &len, &err)) {
 	case INPUT_FAILED:
-		diag_error(d, at, "%s", err);
+		diag_error_record(d, at, err);
 		*failed = true;
-		free(err);
+		error_clear(&err);
 		return NULL;
 	case INPUT_MISSING:
 		*missing = true;
@@ -39,9 +40,9 @@ static struct catalog_sums *release_sums(const struct plan_env *env, const struc
 	}
 	struct catalog_sums *s = catalog_sums_parse(text, len, t->sha512_url, &err);
 	if (!s) {
-		diag_error(d, at, "%s", err);
+		diag_error_record(d, at, err);
 		*failed = true;
-		free(err);
+		error_clear(&err);
 	}
 	free(text);
 	return s;
@@ -162,12 +163,12 @@ static int set_inputs(struct step_plan_ctx *c, struct plan_step *s)
 		char *url = NULL;
 		const struct catalog_sum *sum = NULL;
 		if (c->sums) {
-			char *err = NULL;
+			struct error *err = NULL;
 			sum = catalog_sums_find_set(c->sums, set->ref, p->target->sha512_url, &err);
 			if (!sum) {
-				struct diag *g = diag_error(d, set->loc, "%s", err);
+				struct diag *g = diag_error_record(d, set->loc, err);
 				diag_hint(g, "check the set name and the release in FROM");
-				free(err);
+				error_clear(&err);
 				rc = -1;
 			}
 		}
@@ -191,11 +192,11 @@ static int set_inputs(struct step_plan_ctx *c, struct plan_step *s)
 	return rc;
 }
 
-static int set_build(struct step_build_ctx *b, struct plan_step *s, struct layer_writer *w, char **err)
+static int set_build(struct step_build_ctx *b, struct plan_step *s, struct layer_writer *w, struct error **err)
 {
 	const struct plan_input *in = &s->in[0];
 	if (!in->path) {
-		*err = xasprintf("%s: the set was not fetched", s->title);
+		error_set(err, "%s: the set was not fetched", s->title);
 		return -1;
 	}
 	const char **globs = NULL;

@@ -165,12 +165,12 @@ static la_ssize_t tarw_write(struct archive *a, void *ctx, const void *buf, size
 	return (la_ssize_t)n;
 }
 
-static int tarw_open(struct tarw *w, const char *path, bool with_digest, char **err)
+static int tarw_open(struct tarw *w, const char *path, bool with_digest, struct error **err)
 {
 	memset(w, 0, sizeof(*w));
 	w->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (w->fd < 0) {
-		*err = xasprintf("creating %s: %s", path, strerror(errno));
+		error_set(err, "creating %s: %s", path, strerror(errno));
 		return -1;
 	}
 	if (with_digest)
@@ -178,20 +178,20 @@ static int tarw_open(struct tarw *w, const char *path, bool with_digest, char **
 	w->a = archive_write_new();
 	if (!w->a || archive_write_set_format_pax_restricted(w->a) != ARCHIVE_OK ||
 	    archive_write_open(w->a, w, NULL, tarw_write, NULL) != ARCHIVE_OK) {
-		*err = xasprintf("creating %s: %s", path, w->a ? archive_error_string(w->a) : "out of memory");
+		error_set(err, "creating %s: %s", path, w->a ? archive_error_string(w->a) : "out of memory");
 		return -1;
 	}
 	return 0;
 }
 
 /* Close; 0 or -1 with *err. hex gets the digest when asked for. */
-static int tarw_close(struct tarw *w, const char *path, char hex[65], char **err)
+static int tarw_close(struct tarw *w, const char *path, char hex[65], struct error **err)
 {
 	int rc = 0;
 	if (w->a) {
 		if (archive_write_close(w->a) != ARCHIVE_OK) {
 			if (!*err)
-				*err = xasprintf("writing %s: %s", path,
+				error_set(err, "writing %s: %s", path,
 						 w->werrno ? strerror(w->werrno) : archive_error_string(w->a));
 			rc = -1;
 		}
@@ -199,7 +199,7 @@ static int tarw_close(struct tarw *w, const char *path, char hex[65], char **err
 		w->a = NULL;
 	}
 	if (w->fd >= 0 && close(w->fd) < 0 && rc == 0) {
-		*err = xasprintf("writing %s: %s", path, strerror(errno));
+		error_set(err, "writing %s: %s", path, strerror(errno));
 		rc = -1;
 	}
 	w->fd = -1;
@@ -230,25 +230,25 @@ static struct archive_entry *tar_entry(const char *name, mode_t type, unsigned p
 }
 
 /* Copy the host file src into the archive as name; its size must stay. */
-static int tar_add_file(struct tarw *w, const char *name, const char *src, unsigned perm, int64_t mtime, char **err)
+static int tar_add_file(struct tarw *w, const char *name, const char *src, unsigned perm, int64_t mtime, struct error **err)
 {
 	int fd = open(src, O_RDONLY | O_CLOEXEC);
 	struct stat st;
 	if (fd < 0 || fstat(fd, &st) < 0) {
-		*err = xasprintf("reading %s: %s", src, strerror(errno));
+		error_set(err, "reading %s: %s", src, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return -1;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		*err = xasprintf("%s: not a regular file", src);
+		error_set(err, "%s: not a regular file", src);
 		close(fd);
 		return -1;
 	}
 	struct archive_entry *e = tar_entry(name, AE_IFREG, perm, st.st_size, mtime);
 	int rc = -1;
 	if (archive_write_header(w->a, e) != ARCHIVE_OK) {
-		*err = xasprintf("adding %s: %s", name, archive_error_string(w->a));
+		error_set(err, "adding %s: %s", name, archive_error_string(w->a));
 		goto out;
 	}
 	static char buf[1 << 17];
@@ -258,13 +258,13 @@ static int tar_add_file(struct tarw *w, const char *name, const char *src, unsig
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			*err = xasprintf("reading %s: %s", src, n < 0 ? strerror(errno) : "the file shrank while being read");
+			error_set(err, "reading %s: %s", src, n < 0 ? strerror(errno) : "the file shrank while being read");
 			goto out;
 		}
 		if (n > st.st_size - done)
 			n = (ssize_t)(st.st_size - done);
 		if (archive_write_data(w->a, buf, (size_t)n) != n) {
-			*err = xasprintf("adding %s: %s", name, archive_error_string(w->a));
+			error_set(err, "adding %s: %s", name, archive_error_string(w->a));
 			goto out;
 		}
 		done += n;
@@ -277,20 +277,20 @@ out:
 }
 
 static int tar_add_mem(struct tarw *w, const char *name, const void *data, size_t len, unsigned perm,
-		       int64_t mtime, char **err)
+		       int64_t mtime, struct error **err)
 {
 	struct archive_entry *e = tar_entry(name, AE_IFREG, perm, (int64_t)len, mtime);
 	int rc = 0;
 	if (archive_write_header(w->a, e) != ARCHIVE_OK ||
 	    (len && archive_write_data(w->a, data, len) != (la_ssize_t)len)) {
-		*err = xasprintf("adding %s: %s", name, archive_error_string(w->a));
+		error_set(err, "adding %s: %s", name, archive_error_string(w->a));
 		rc = -1;
 	}
 	archive_entry_free(e);
 	return rc;
 }
 
-static int tar_add_other(struct tarw *w, const struct container_entry *ce, int64_t mtime, char **err)
+static int tar_add_other(struct tarw *w, const struct container_entry *ce, int64_t mtime, struct error **err)
 {
 	struct archive_entry *e =
 		tar_entry(ce->name, ce->kind == CONTAINER_DIR ? AE_IFDIR : AE_IFLNK, ce->mode, 0, mtime);
@@ -298,7 +298,7 @@ static int tar_add_other(struct tarw *w, const struct container_entry *ce, int64
 		archive_entry_set_symlink(e, ce->target);
 	int rc = 0;
 	if (archive_write_header(w->a, e) != ARCHIVE_OK) {
-		*err = xasprintf("adding %s: %s", ce->name, archive_error_string(w->a));
+		error_set(err, "adding %s: %s", ce->name, archive_error_string(w->a));
 		rc = -1;
 	}
 	archive_entry_free(e);
@@ -307,12 +307,12 @@ static int tar_add_other(struct tarw *w, const struct container_entry *ce, int64
 
 /* ---- gzip (zlib: no name, mtime 0, so the bytes depend on the input only) ---- */
 
-static int gzip_file(const char *in, const char *out, char hex[65], uint64_t *size, char **err)
+static int gzip_file(const char *in, const char *out, char hex[65], uint64_t *size, struct error **err)
 {
 	int ifd = open(in, O_RDONLY | O_CLOEXEC);
 	int ofd = ifd < 0 ? -1 : open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (ifd < 0 || ofd < 0) {
-		*err = xasprintf("%s %s: %s", ifd < 0 ? "reading" : "creating", ifd < 0 ? in : out, strerror(errno));
+		error_set(err, "%s %s: %s", ifd < 0 ? "reading" : "creating", ifd < 0 ? in : out, strerror(errno));
 		if (ifd >= 0)
 			close(ifd);
 		return -1;
@@ -325,7 +325,7 @@ static int gzip_file(const char *in, const char *out, char hex[65], uint64_t *si
 	unsigned char *ib = xmalloc(1 << 17), *ob = xmalloc(1 << 17);
 	*size = 0;
 	if (deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
-		*err = xasprintf("gzip %s: cannot start zlib", out);
+		error_set(err, "gzip %s: cannot start zlib", out);
 		goto out;
 	}
 	zinit = true;
@@ -335,7 +335,7 @@ static int gzip_file(const char *in, const char *out, char hex[65], uint64_t *si
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			*err = xasprintf("reading %s: %s", in, strerror(errno));
+			error_set(err, "reading %s: %s", in, strerror(errno));
 			goto out;
 		}
 		flush = n == 0 ? Z_FINISH : Z_NO_FLUSH;
@@ -346,12 +346,12 @@ static int gzip_file(const char *in, const char *out, char hex[65], uint64_t *si
 			z.avail_out = 1 << 17;
 			int zr = deflate(&z, flush);
 			if (zr == Z_STREAM_ERROR) {
-				*err = xasprintf("gzip %s: zlib error", out);
+				error_set(err, "gzip %s: zlib error", out);
 				goto out;
 			}
 			size_t have = (1 << 17) - z.avail_out;
 			if (have && write_all(ofd, ob, have) < 0) {
-				*err = xasprintf("writing %s: %s", out, strerror(errno));
+				error_set(err, "writing %s: %s", out, strerror(errno));
 				goto out;
 			}
 			digest_update(dg, ob, have);
@@ -369,7 +369,7 @@ out:
 	free(ob);
 	close(ifd);
 	if (close(ofd) < 0 && rc == 0) {
-		*err = xasprintf("writing %s: %s", out, strerror(errno));
+		error_set(err, "writing %s: %s", out, strerror(errno));
 		rc = -1;
 	}
 	return rc;
@@ -378,7 +378,7 @@ out:
 /* ---- layers ---- */
 
 int container_layer_write(struct container_tree *t, const char *workdir, const char *hint, int64_t mtime,
-			  struct container_layer *out, char **err)
+			  struct container_layer *out, struct error **err)
 {
 	memset(out, 0, sizeof(*out));
 	add_parents(t);
@@ -444,7 +444,7 @@ static char *dumps(json_t *o)
 }
 
 int container_image_make(struct container_image *img, const struct container_layer *layers, size_t nlayers,
-			 char *config_json, const char *annotations_json, char **err)
+			 char *config_json, const char *annotations_json, struct error **err)
 {
 	memset(img, 0, sizeof(*img));
 	img->layers = layers;
@@ -467,7 +467,7 @@ int container_image_make(struct container_image *img, const struct container_lay
 		if (!json_is_object(a)) {
 			json_decref(a);
 			json_decref(m);
-			*err = xasprintf("the manifest's annotations are not a JSON object: %s", je.text);
+			error_set(err, "the manifest's annotations are not a JSON object: %s", je.text);
 			return -1;
 		}
 		json_object_set_new(m, "annotations", a);
@@ -513,17 +513,17 @@ static char *index_json(const struct container_image *img, const char *ref_name)
 
 static const char oci_layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
 
-static int put_text(const char *dir, const char *name, const char *text, char **err)
+static int put_text(const char *dir, const char *name, const char *text, struct error **err)
 {
 	char *p = path_join(dir, name);
 	int rc = write_file_atomic_nosync(p, text, strlen(text), 0644);
 	if (rc < 0)
-		*err = xasprintf("writing %s: %s", p, strerror(errno));
+		error_set(err, "writing %s: %s", p, strerror(errno));
 	free(p);
 	return rc;
 }
 
-static int put_blob_file(const char *blobs, const char *digest, const char *src, char **err)
+static int put_blob_file(const char *blobs, const char *digest, const char *src, struct error **err)
 {
 	char *p = path_join(blobs, digest + 7);
 	int rc = 0;
@@ -533,7 +533,7 @@ static int put_blob_file(const char *blobs, const char *digest, const char *src,
 		int in = open(src, O_RDONLY | O_CLOEXEC);
 		int out = in < 0 ? -1 : open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 		if (in < 0 || out < 0) {
-			*err = xasprintf("copying %s to %s: %s", src, p, strerror(errno));
+			error_set(err, "copying %s to %s: %s", src, p, strerror(errno));
 			rc = -1;
 		} else {
 			char buf[1 << 16];
@@ -542,7 +542,7 @@ static int put_blob_file(const char *blobs, const char *digest, const char *src,
 				if (write_all(out, buf, (size_t)n) < 0)
 					break;
 			if (n != 0 || close(out) < 0) {
-				*err = xasprintf("copying %s to %s: %s", src, p, strerror(errno));
+				error_set(err, "copying %s to %s: %s", src, p, strerror(errno));
 				rc = -1;
 			}
 			out = -1;
@@ -557,17 +557,17 @@ static int put_blob_file(const char *blobs, const char *digest, const char *src,
 	return rc;
 }
 
-int container_write_oci_dir(const struct container_image *img, const char *dir, const char *ref_name, char **err)
+int container_write_oci_dir(const struct container_image *img, const char *dir, const char *ref_name, struct error **err)
 {
 	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
-		*err = xasprintf("creating %s: %s", dir, strerror(errno));
+		error_set(err, "creating %s: %s", dir, strerror(errno));
 		return -1;
 	}
 	char *blobs = path_join(dir, "blobs/sha256");
 	char *ix = index_json(img, ref_name);
 	int rc = -1;
 	if (mkdir_p(blobs, 0755) < 0) {
-		*err = xasprintf("creating %s: %s", blobs, strerror(errno));
+		error_set(err, "creating %s: %s", blobs, strerror(errno));
 		goto out;
 	}
 	for (size_t i = 0; i < img->nlayers; i++)
@@ -589,12 +589,12 @@ static char *tmp_beside(const char *file)
 	return xasprintf("%s.tmp.%ld", file, (long)getpid());
 }
 
-static int finish_archive(struct tarw *w, const char *tmp, const char *file, int rc, char **err)
+static int finish_archive(struct tarw *w, const char *tmp, const char *file, int rc, struct error **err)
 {
 	if (tarw_close(w, tmp, NULL, err) < 0)
 		rc = -1;
 	if (rc == 0 && rename(tmp, file) < 0) {
-		*err = xasprintf("renaming %s to %s: %s", tmp, file, strerror(errno));
+		error_set(err, "renaming %s to %s: %s", tmp, file, strerror(errno));
 		rc = -1;
 	}
 	if (rc < 0)
@@ -603,7 +603,7 @@ static int finish_archive(struct tarw *w, const char *tmp, const char *file, int
 }
 
 int container_write_oci_archive(const struct container_image *img, const char *file, const char *ref_name,
-				char **err)
+				struct error **err)
 {
 	char *tmp = tmp_beside(file);
 	struct tarw w;
@@ -641,7 +641,7 @@ int container_write_oci_archive(const struct container_image *img, const char *f
 }
 
 int container_write_docker_archive(const struct container_image *img, const char *file, const char *repo_tag,
-				   char **err)
+				   struct error **err)
 {
 	char *tmp = tmp_beside(file);
 	struct tarw w;

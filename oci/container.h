@@ -19,6 +19,8 @@
 #ifndef SMOLC_CONTAINER_H
 #define SMOLC_CONTAINER_H
 
+#include "error.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -64,7 +66,7 @@ struct container_layer {
 
 /* Write the tree as a layer into workdir (files <hint>.tar, <hint>.tar.gz). */
 int container_layer_write(struct container_tree *t, const char *workdir, const char *hint, int64_t mtime,
-			  struct container_layer *out, char **err);
+			  struct container_layer *out, struct error **err);
 void container_layer_clear(struct container_layer *l);
 
 /* An image: its layers (borrowed), the config JSON text and the manifest. */
@@ -80,19 +82,19 @@ struct container_image {
 /* Make the manifest for config_json (taken over: the caller's text) and
  * the layers; annotations_json is a JSON object text or NULL. */
 int container_image_make(struct container_image *img, const struct container_layer *layers, size_t nlayers,
-			 char *config_json, const char *annotations_json, char **err);
+			 char *config_json, const char *annotations_json, struct error **err);
 void container_image_clear(struct container_image *img);
 
 /* An OCI image layout in dir (created; must not exist or be empty):
  * oci-layout, index.json (one manifest, annotated
  * org.opencontainers.image.ref.name = ref_name), blobs/sha256/. */
-int container_write_oci_dir(const struct container_image *img, const char *dir, const char *ref_name, char **err);
+int container_write_oci_dir(const struct container_image *img, const char *dir, const char *ref_name, struct error **err);
 /* The same layout as an uncompressed tar (temp + rename). */
 int container_write_oci_archive(const struct container_image *img, const char *file, const char *ref_name,
-				char **err);
+				struct error **err);
 /* `docker save` format (manifest.json, <config hex>.json, <diff id
  * hex>.tar per layer), RepoTags [repo_tag] (temp + rename). */
 int container_write_docker_archive(const struct container_image *img, const char *file, const char *repo_tag,
-				   char **err);
+				   struct error **err);
 
 #endif

@@ -50,28 +50,28 @@ static void add_runpath(struct elfinfo *info, const char *list, const char *orig
 	free(copy);
 }
 
-static int elf_read_info(const char *path, struct elfinfo *info, char **err)
+static int elf_read_info(const char *path, struct elfinfo *info, struct error **err)
 {
 	memset(info, 0, sizeof(*info));
 	if (elf_version(EV_CURRENT) == EV_NONE) {
-		*err = xasprintf("libelf: %s", elf_errmsg(-1));
+		error_set(err, "libelf: %s", elf_errmsg(-1));
 		return -1;
 	}
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		*err = xasprintf("%s: %s", path, strerror(errno));
+		error_set(err, "%s: %s", path, strerror(errno));
 		return -1;
 	}
 	int rc = -1;
 	Elf *e = elf_begin(fd, ELF_C_READ, NULL);
 	char *origin = NULL;
 	if (!e || elf_kind(e) != ELF_K_ELF) {
-		*err = xasprintf("%s: not an ELF file%s%s", path, e ? "" : ": ", e ? "" : elf_errmsg(-1));
+		error_set(err, "%s: not an ELF file%s%s", path, e ? "" : ": ", e ? "" : elf_errmsg(-1));
 		goto out;
 	}
 	size_t nph = 0;
 	if (elf_getphdrnum(e, &nph) < 0) {
-		*err = xasprintf("%s: reading the program headers: %s", path, elf_errmsg(-1));
+		error_set(err, "%s: reading the program headers: %s", path, elf_errmsg(-1));
 		goto out;
 	}
 	for (size_t i = 0; i < nph; i++) {
@@ -82,7 +82,7 @@ static int elf_read_info(const char *path, struct elfinfo *info, char **err)
 			char buf[PATH_MAX];
 			ssize_t n = pread(fd, buf, ph.p_filesz, (off_t)ph.p_offset);
 			if (n != (ssize_t)ph.p_filesz || buf[n - 1] != 0 || strlen(buf) != (size_t)n - 1) {
-				*err = xasprintf("%s: a damaged PT_INTERP", path);
+				error_set(err, "%s: a damaged PT_INTERP", path);
 				goto out;
 			}
 			info->interp = xstrdup(buf);
@@ -109,7 +109,7 @@ static int elf_read_info(const char *path, struct elfinfo *info, char **err)
 				continue;
 			const char *s = elf_strptr(e, sh.sh_link, dyn.d_un.d_val);
 			if (!s) {
-				*err = xasprintf("%s: a damaged dynamic section: %s", path, elf_errmsg(-1));
+				error_set(err, "%s: a damaged dynamic section: %s", path, elf_errmsg(-1));
 				goto out;
 			}
 			if (dyn.d_tag == DT_NEEDED)
@@ -137,15 +137,15 @@ static bool have(const struct elfdeps *d, const char *path)
 	return false;
 }
 
-static int push(struct elfdeps *d, const char *path, char **err)
+static int push(struct elfdeps *d, const char *path, struct error **err)
 {
 	if (d->n >= ELFDEPS_MAX) {
-		*err = xasprintf("%s: more than %d shared objects", path, ELFDEPS_MAX);
+		error_set(err, "%s: more than %d shared objects", path, ELFDEPS_MAX);
 		return -1;
 	}
 	char *real = realpath(path, NULL);
 	if (!real) {
-		*err = xasprintf("%s: %s", path, strerror(errno));
+		error_set(err, "%s: %s", path, strerror(errno));
 		return -1;
 	}
 	d->v = xrealloc(d->v, (d->n + 1) * sizeof(*d->v));
@@ -180,7 +180,7 @@ static int cmp_obj(const void *a, const void *b)
 	return strcmp(((const struct elfdeps_obj *)a)->path, ((const struct elfdeps_obj *)b)->path);
 }
 
-int elfdeps_add(struct elfdeps *out, const char *prog, char **err)
+int elfdeps_add(struct elfdeps *out, const char *prog, struct error **err)
 {
 	struct strvec todo = {0};
 	int rc = -1;
@@ -208,7 +208,7 @@ int elfdeps_add(struct elfdeps *out, const char *prog, char **err)
 		for (size_t k = 0; k < info.needed.n; k++) {
 			char *p = find_lib(info.needed.v[k], &info.runpath);
 			if (!p) {
-				*err = xasprintf("%s needs %s, which is in none of the library directories", todo.v[t],
+				error_set(err, "%s needs %s, which is in none of the library directories", todo.v[t],
 						 info.needed.v[k]);
 				elfinfo_clear(&info);
 				goto out;

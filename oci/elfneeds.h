@@ -16,6 +16,8 @@
 #ifndef SMOLC_ELFNEEDS_H
 #define SMOLC_ELFNEEDS_H
 
+#include "error.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -34,7 +36,7 @@ struct elfdeps {
 /* Add `prog` and everything it needs to *out (which may already hold the
  * closure of another program: shared objects are listed once). The
  * program itself is listed too. */
-int elfdeps_add(struct elfdeps *out, const char *prog, char **err);
+int elfdeps_add(struct elfdeps *out, const char *prog, struct error **err);
 void elfdeps_free(struct elfdeps *d);
 
 #endif

@@ -17,21 +17,21 @@ char *regauth_default_dir(void)
 	return h && *h ? path_join(h, ".docker") : NULL;
 }
 
-static json_t *load_config(const char *path, char **err)
+static json_t *load_config(const char *path, struct error **err)
 {
 	char *text = NULL;
 	size_t len = 0;
 	if (read_file(path, 4 << 20, &text, &len) < 0) {
 		if (errno == ENOENT)
 			return json_object();
-		set_err(err, "%s: %s", path, strerror(errno));
+		error_set(err, "%s: %s", path, strerror(errno));
 		return NULL;
 	}
 	json_error_t je;
 	json_t *o = json_loadb(text, len, 0, &je);
 	free(text);
 	if (!o || !json_is_object(o)) {
-		set_err(err, "%s:%d:%d: not a docker config file (a JSON object): %s", path, je.line, je.column,
+		error_set(err, "%s:%d:%d: not a docker config file (a JSON object): %s", path, je.line, je.column,
 			o ? "not an object" : je.text);
 		json_decref(o);
 		return NULL;
@@ -59,7 +59,7 @@ static json_t *find_entry(json_t *auths, const char *host)
 	return NULL;
 }
 
-int regauth_get(const char *dir, const char *host, char **user, char **pass, char **err)
+int regauth_get(const char *dir, const char *host, char **user, char **pass, struct error **err)
 {
 	*user = *pass = NULL;
 	if (!dir)
@@ -91,7 +91,7 @@ int regauth_get(const char *dir, const char *host, char **user, char **pass, cha
 		}
 		char *colon = dl > 0 ? memchr(dec, ':', (size_t)dl) : NULL;
 		if (!colon) {
-			set_err(err, "%s: the \"auth\" of %s is not base64 of user:password", path, host);
+			error_set(err, "%s: the \"auth\" of %s is not base64 of user:password", path, host);
 			free(dec);
 			rc = -1;
 			goto out;
@@ -112,14 +112,14 @@ out:
 	return rc;
 }
 
-int regauth_put(const char *dir, const char *host, const char *user, const char *pass, char **err)
+int regauth_put(const char *dir, const char *host, const char *user, const char *pass, struct error **err)
 {
 	if (!dir) {
-		set_err(err, "no docker config directory: set DOCKER_CONFIG or HOME");
+		error_set(err, "no docker config directory: set DOCKER_CONFIG or HOME");
 		return -1;
 	}
 	if (mkdir_p(dir, 0700) < 0) {
-		set_err(err, "%s: %s", dir, strerror(errno));
+		error_set(err, "%s: %s", dir, strerror(errno));
 		return -1;
 	}
 	char *path = path_join(dir, "config.json");
@@ -144,7 +144,7 @@ int regauth_put(const char *dir, const char *host, const char *user, const char 
 	json_object_set_new(auths, host, e);
 	char *text = json_dumps(o, JSON_INDENT(1));
 	if (!text) {
-		set_err(err, "%s: cannot encode", path);
+		error_set(err, "%s: cannot encode", path);
 		goto out;
 	}
 	size_t tl = strlen(text);
@@ -152,7 +152,7 @@ int regauth_put(const char *dir, const char *host, const char *user, const char 
 	text[tl] = '\n';
 	text[tl + 1] = 0;
 	if (write_file_atomic(path, text, tl + 1, 0600) < 0)
-		set_err(err, "writing %s: %s", path, strerror(errno));
+		error_set(err, "writing %s: %s", path, strerror(errno));
 	else
 		rc = 0;
 	explicit_bzero(text, tl);

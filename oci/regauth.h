@@ -8,14 +8,16 @@
 #ifndef SMOLC_REGAUTH_H
 #define SMOLC_REGAUTH_H
 
+#include "error.h"
+
 /* $DOCKER_CONFIG, else $HOME/.docker (caller frees; NULL without HOME). */
 char *regauth_default_dir(void);
 
 /* Credentials for host: 0 with *user and *pass (caller frees), 1 when
  * there are none, -1 when the file is unreadable or malformed (*err). */
-int regauth_get(const char *dir, const char *host, char **user, char **pass, char **err);
+int regauth_get(const char *dir, const char *host, char **user, char **pass, struct error **err);
 
 /* Store credentials for host (replacing an entry of that name). */
-int regauth_put(const char *dir, const char *host, const char *user, const char *pass, char **err);
+int regauth_put(const char *dir, const char *host, const char *user, const char *pass, struct error **err);
 
 #endif

@@ -38,13 +38,13 @@ struct reg {
 
 static bool curl_ready;
 
-static int curl_once(char **err)
+static int curl_once(struct error **err)
 {
 	if (curl_ready)
 		return 0;
 	CURLcode c = curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (c != CURLE_OK) {
-		set_err(err, "cannot initialise libcurl: %s", curl_easy_strerror(c));
+		error_set(err, "cannot initialise libcurl: %s", curl_easy_strerror(c));
 		return -1;
 	}
 	curl_ready = true;
@@ -122,25 +122,25 @@ static bool tag_valid(const char *t)
 	return true;
 }
 
-int reg_ref_parse(const char *s, struct reg_ref *r, char **err)
+int reg_ref_parse(const char *s, struct reg_ref *r, struct error **err)
 {
 	memset(r, 0, sizeof(*r));
 	const char *slash = strchr(s, '/');
 	if (!slash || slash == s) {
-		set_err(err, "'%s': expected REGISTRY/REPOSITORY[:TAG|@sha256:DIGEST] (e.g. registry.example.org/me/bsdshell:latest)",
+		error_set(err, "'%s': expected REGISTRY/REPOSITORY[:TAG|@sha256:DIGEST] (e.g. registry.example.org/me/bsdshell:latest)",
 			s);
 		return -1;
 	}
 	r->host = xstrndup(s, (size_t)(slash - s));
 	if (!strchr(r->host, '.') && !strchr(r->host, ':') && strcmp(r->host, "localhost")) {
-		set_err(err, "'%s': '%s' is not a registry host (it needs a '.' or a :port, or be localhost)", s, r->host);
+		error_set(err, "'%s': '%s' is not a registry host (it needs a '.' or a :port, or be localhost)", s, r->host);
 		reg_ref_clear(r);
 		return -1;
 	}
 	for (const char *p = r->host; *p; p++)
 		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '.' ||
 		      *p == '-' || *p == ':' || *p == '[' || *p == ']')) {
-			set_err(err, "'%s': bad registry host '%s'", s, r->host);
+			error_set(err, "'%s': bad registry host '%s'", s, r->host);
 			reg_ref_clear(r);
 			return -1;
 		}
@@ -151,7 +151,7 @@ int reg_ref_parse(const char *s, struct reg_ref *r, char **err)
 		path = xstrndup(rest, (size_t)(at - rest));
 		r->digest = xstrdup(at + 1);
 		if (!reg_digest_valid(r->digest)) {
-			set_err(err, "'%s': bad digest '%s' (expected sha256: and 64 lowercase hex digits)", s, at + 1);
+			error_set(err, "'%s': bad digest '%s' (expected sha256: and 64 lowercase hex digits)", s, at + 1);
 			free(path);
 			reg_ref_clear(r);
 			return -1;
@@ -164,14 +164,14 @@ int reg_ref_parse(const char *s, struct reg_ref *r, char **err)
 		*colon = 0;
 		r->tag = xstrdup(colon + 1);
 		if (!tag_valid(r->tag)) {
-			set_err(err, "'%s': bad tag '%s' (letters, digits, '.', '_', '-'; up to 128)", s, r->tag);
+			error_set(err, "'%s': bad tag '%s' (letters, digits, '.', '_', '-'; up to 128)", s, r->tag);
 			free(path);
 			reg_ref_clear(r);
 			return -1;
 		}
 	}
 	if (!repo_valid(path)) {
-		set_err(err, "'%s': bad repository name '%s' (lowercase letters, digits, '.', '_', '-', '/')", s, path);
+		error_set(err, "'%s': bad repository name '%s' (lowercase letters, digits, '.', '_', '-', '/')", s, path);
 		free(path);
 		reg_ref_clear(r);
 		return -1;
@@ -206,7 +206,7 @@ static bool host_is_local(const char *host)
 	return (n == 9 && !strncmp(host, "localhost", 9)) || (n == 9 && !strncmp(host, "127.0.0.1", 9));
 }
 
-struct reg *reg_new(const char *host, const char *repo, const struct reg_opts *o, char **err)
+struct reg *reg_new(const char *host, const char *repo, const struct reg_opts *o, struct error **err)
 {
 	if (curl_once(err) < 0)
 		return NULL;
@@ -224,7 +224,7 @@ struct reg *reg_new(const char *host, const char *repo, const struct reg_opts *o
 	r->base = xasprintf("https://%s", host);
 	r->c = curl_easy_init();
 	if (!r->c) {
-		set_err(err, "cannot create a libcurl handle");
+		error_set(err, "cannot create a libcurl handle");
 		reg_free(r);
 		return NULL;
 	}
@@ -283,7 +283,7 @@ struct sink {              /* where a response body goes */
 	reg_stream_fn sw;      /* or: a stream reader gets the bytes */
 	reg_reset_fn sr;
 	void *sctx;
-	char *serr;            /* its error */
+	struct error *serr;    /* its error */
 };
 
 struct resp {
@@ -301,7 +301,7 @@ static void resp_clear(struct resp *s)
 	free(s->range);
 	sb_free(&s->sink.mem);
 	free(s->sink.buf);
-	free(s->sink.serr);
+	error_clear(&s->sink.serr);
 	if (s->sink.dg)
 		digest_free(s->sink.dg);
 	memset(s, 0, sizeof(*s));
@@ -508,7 +508,7 @@ static void add_auth_header(struct reg *r, struct curl_slist **h)
 }
 
 /* One attempt. 0 with s->status set; -1 with *err and *transient. */
-static int perform(struct reg *r, struct exch *x, struct resp *s, bool *transient, CURLcode *cc, char **err)
+static int perform(struct reg *r, struct exch *x, struct resp *s, bool *transient, CURLcode *cc, struct error **err)
 {
 	CURL *c = r->c;
 	curl_easy_reset(c);
@@ -570,7 +570,7 @@ static int perform(struct reg *r, struct exch *x, struct resp *s, bool *transien
 	}
 	if (!ok) {
 		curl_slist_free_all(h);
-		set_err(err, "%s %s: cannot set up the request", x->method, x->url);
+		error_set(err, "%s %s: cannot set up the request", x->method, x->url);
 		*transient = false;
 		return -1;
 	}
@@ -591,20 +591,20 @@ static int perform(struct reg *r, struct exch *x, struct resp *s, bool *transien
 		     rc == CURLE_GOT_NOTHING || rc == CURLE_PARTIAL_FILE;
 	char *hostonly = xstrdup(r->host);
 	if (rc == CURLE_COULDNT_CONNECT)
-		set_err(err, "%s %s: connection refused by %s — is the registry running?", x->method, x->url, hostonly);
+		error_set(err, "%s %s: connection refused by %s — is the registry running?", x->method, x->url, hostonly);
 	else if (rc == CURLE_COULDNT_RESOLVE_HOST)
-		set_err(err, "%s %s: cannot resolve host %s", x->method, x->url, hostonly);
+		error_set(err, "%s %s: cannot resolve host %s", x->method, x->url, hostonly);
 	else if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE)
-		set_err(err, "%s %s: the TLS certificate of %s does not verify (%s); give its CA with --ca-cert FILE",
+		error_set(err, "%s %s: the TLS certificate of %s does not verify (%s); give its CA with --ca-cert FILE",
 			x->method, x->url, hostonly, curl_easy_strerror(rc));
 	else if (rc == CURLE_WRITE_ERROR && s->sink.too_big)
-		set_err(err, "%s %s: the answer is larger than %zu bytes", x->method, x->url, s->sink.max);
+		error_set(err, "%s %s: the answer is larger than %zu bytes", x->method, x->url, s->sink.max);
 	else if (rc == CURLE_WRITE_ERROR && s->sink.serr)
-		set_err(err, "%s %s: %s", x->method, x->url, s->sink.serr);
+		error_set(err, "%s %s: %s", x->method, x->url, error_msg(s->sink.serr));
 	else if (rc == CURLE_WRITE_ERROR && s->sink.werr)
-		set_err(err, "%s %s: writing the download: %s", x->method, x->url, strerror(s->sink.werr));
+		error_set(err, "%s %s: writing the download: %s", x->method, x->url, strerror(s->sink.werr));
 	else
-		set_err(err, "%s %s: %s", x->method, x->url, curl_easy_strerror(rc));
+		error_set(err, "%s %s: %s", x->method, x->url, curl_easy_strerror(rc));
 	free(hostonly);
 	return -1;
 }
@@ -629,23 +629,23 @@ static char *chal_param(const char *ch, const char *key)
 	return NULL;
 }
 
-static void load_creds(struct reg *r, char **err)
+static void load_creds(struct reg *r, struct error **err)
 {
 	if (r->creds_loaded)
 		return;
 	r->creds_loaded = true;
 	char *dir = r->o.config_dir ? xstrdup(r->o.config_dir) : regauth_default_dir();
-	char *e = NULL;
+	struct error *e = NULL;
 	if (regauth_get(dir, r->host, &r->user, &r->pass, &e) < 0) {
 		/* a broken config.json is worth saying, then go on anonymously */
-		fprintf(stderr, "smolc: warning: %s\n", e);
-		free(e);
+		fprintf(stderr, "smolc: warning: %s\n", error_msg(e));
+		error_clear(&e);
 	}
 	(void)err;
 	free(dir);
 }
 
-static int fetch_token(struct reg *r, const char *chal, bool push, char **err)
+static int fetch_token(struct reg *r, const char *chal, bool push, struct error **err)
 {
 	char *realm = chal_param(chal, "realm"), *service = chal_param(chal, "service");
 	char *scope = xasprintf("repository:%s:%s", r->repo, push ? "pull,push" : "pull");
@@ -657,7 +657,7 @@ static int fetch_token(struct reg *r, const char *chal, bool push, char **err)
 	s.sink.fd = -1;
 	s.sink.max = 1 << 20;
 	if (!realm || (!str_startswith(realm, "https://") && !(r->may_plain && str_startswith(realm, "http://")))) {
-		set_err(err, "%s: the registry asks for a token from realm '%s', which is not an https:// URL", r->host,
+		error_set(err, "%s: the registry asks for a token from realm '%s', which is not an https:// URL", r->host,
 			realm ? realm : "(none)");
 		goto out;
 	}
@@ -674,7 +674,7 @@ static int fetch_token(struct reg *r, const char *chal, bool push, char **err)
 	free(q2);
 	free(q3);
 	if (!ok) {
-		set_err(err, "%s: bad token realm '%s'", r->host, realm);
+		error_set(err, "%s: bad token realm '%s'", r->host, realm);
 		goto out;
 	}
 	struct exch x = {.method = "GET", .url = xstrdup(url)};
@@ -688,12 +688,12 @@ static int fetch_token(struct reg *r, const char *chal, bool push, char **err)
 	if (pr < 0)
 		goto out;
 	if (s.status == 401 || s.status == 403) {
-		set_err(err, "%s: the token server refused %s (HTTP %ld)%s", r->host, r->user ? "the credentials" : "an anonymous request",
+		error_set(err, "%s: the token server refused %s (HTTP %ld)%s", r->host, r->user ? "the credentials" : "an anonymous request",
 			s.status, r->user ? "; check them with smolc login" : "; log in with smolc login");
 		goto out;
 	}
 	if (s.status != 200) {
-		set_err(err, "%s: the token server answered HTTP %ld", r->host, s.status);
+		error_set(err, "%s: the token server answered HTTP %ld", r->host, s.status);
 		goto out;
 	}
 	json_error_t je;
@@ -702,7 +702,7 @@ static int fetch_token(struct reg *r, const char *chal, bool push, char **err)
 	if (!tok && o)
 		tok = json_string_value(json_object_get(o, "access_token"));
 	if (!tok || !*tok) {
-		set_err(err, "%s: the token server's answer holds no token", r->host);
+		error_set(err, "%s: the token server's answer holds no token", r->host);
 		json_decref(o);
 		goto out;
 	}
@@ -726,26 +726,26 @@ out:
 }
 
 /* After a 401: set up what the challenge asks for. 0 = try again. */
-static int authenticate(struct reg *r, const char *chal, bool push, char **err)
+static int authenticate(struct reg *r, const char *chal, bool push, struct error **err)
 {
 	load_creds(r, err);
 	if (!chal) {
-		set_err(err, "%s: HTTP 401 without a WWW-Authenticate challenge", r->host);
+		error_set(err, "%s: HTTP 401 without a WWW-Authenticate challenge", r->host);
 		return -1;
 	}
 	if (!strncasecmp(chal, "Basic", 5)) {
 		if (!r->user) {
-			set_err(err, "%s: HTTP 401 Unauthorized: the registry needs credentials; run smolc login %s",
+			error_set(err, "%s: HTTP 401 Unauthorized: the registry needs credentials; run smolc login %s",
 				r->host, r->host);
 			return -1;
 		}
 		if (r->auth == AUTH_BASIC) {
-			set_err(err, "%s: HTTP 401 Unauthorized: the registry refused the credentials of %s; run smolc login %s",
+			error_set(err, "%s: HTTP 401 Unauthorized: the registry refused the credentials of %s; run smolc login %s",
 				r->host, r->user, r->host);
 			return -1;
 		}
 		if (!r->may_plain && str_startswith(r->base, "http://")) {
-			set_err(err, "%s: refusing to send credentials over plain http", r->host);
+			error_set(err, "%s: refusing to send credentials over plain http", r->host);
 			return -1;
 		}
 		r->auth = AUTH_BASIC;
@@ -756,14 +756,14 @@ static int authenticate(struct reg *r, const char *chal, bool push, char **err)
 		bool again = r->auth == AUTH_BEARER && r->token_scope && !strcmp(r->token_scope, want);
 		free(want);
 		if (again) {
-			set_err(err, "%s: HTTP 401 Unauthorized with a fresh token%s", r->host,
+			error_set(err, "%s: HTTP 401 Unauthorized with a fresh token%s", r->host,
 				r->user ? "; check the credentials (smolc login)" : "; run smolc login");
 			return -1;
 		}
 		return fetch_token(r, chal, push, err);
 	}
 	char *c = clean(chal, 80);
-	set_err(err, "%s: unsupported authentication scheme in '%s'", r->host, c);
+	error_set(err, "%s: unsupported authentication scheme in '%s'", r->host, c);
 	free(c);
 	return -1;
 }
@@ -793,13 +793,13 @@ static char *http_error(long status, const struct resp *s)
 
 /* A full request: scheme, auth, retries. 0 with s filled (any status but
  * 401), -1 with *err. */
-static int request(struct reg *r, struct exch *x, struct resp *s, bool push, char **err)
+static int request(struct reg *r, struct exch *x, struct resp *s, bool push, struct error **err)
 {
 	int auth_rounds = 0;
 	for (unsigned attempt = 1;; attempt++) {
 		bool transient = false;
 		CURLcode cc = CURLE_OK;
-		char *e = NULL;
+		struct error *e = NULL;
 		/* reset the sink between attempts */
 		sb_reset(&s->sink.mem);
 		s->sink.too_big = false;
@@ -808,11 +808,10 @@ static int request(struct reg *r, struct exch *x, struct resp *s, bool push, cha
 		s->status = 0;
 		if (s->sink.sw && attempt > 1 && s->sink.sr(s->sink.sctx, err) < 0)
 			return -1;
-		free(s->sink.serr);
-		s->sink.serr = NULL;
+		error_clear(&s->sink.serr);
 		if (s->sink.fd >= 0 || s->sink.sw) {
 			if (s->sink.fd >= 0 && ftruncate(s->sink.fd, 0) < 0) {
-				set_err(err, "truncating the download file: %s", strerror(errno));
+				error_set(err, "truncating the download file: %s", strerror(errno));
 				return -1;
 			}
 			if (s->sink.dg)
@@ -823,7 +822,7 @@ static int request(struct reg *r, struct exch *x, struct resp *s, bool push, cha
 		if (pr < 0 && cc == CURLE_SSL_CONNECT_ERROR && !r->scheme_known && r->may_plain &&
 		    str_startswith(x->url, "https://")) {
 			/* a local (or --insecure) registry without TLS */
-			free(e);
+			error_clear(&e);
 			debugf("registry: %s does not speak TLS; using http", r->host);
 			char *nb = xasprintf("http://%s", r->host);
 			char *nu = xasprintf("%s%s", nb, x->url + strlen(r->base));
@@ -845,20 +844,25 @@ static int request(struct reg *r, struct exch *x, struct resp *s, bool push, cha
 			continue;
 		}
 		if (pr == 0 && s->status == 401) {
-			set_err(err, "%s %s: HTTP 401 Unauthorized", x->method, x->url);
+			error_set(err, "%s %s: HTTP 401 Unauthorized", x->method, x->url);
 			return -1;
 		}
 		bool retry = pr < 0 ? transient : (s->status >= 500 || s->status == 408 || s->status == 429);
 		if (!retry || attempt >= r->o.tries) {
 			if (pr < 0) {
-				free(*err);
-				*err = e;
+				if (err) {
+					error_clear(err);
+					*err = e;
+				} else {
+					error_clear(&e);
+				}
 				return -1;
 			}
-			free(e);
+			error_clear(&e);
 			return 0;
 		}
-		char *why = e ? e : http_error(s->status, s);
+		char *why = e ? xstrdup(error_msg(e)) : http_error(s->status, s);
+		error_clear(&e);
 		if (!r->o.quiet)
 			fprintf(r->log, "smolc: %s; retrying (%u/%u)\n", why, attempt + 1, r->o.tries);
 		free(why);
@@ -893,17 +897,17 @@ static void exch_free(struct exch *x)
 	memset(x, 0, sizeof(*x));
 }
 
-static int fail_status(const char *what, const struct exch *x, const struct resp *s, const char *hint, char **err)
+static int fail_status(const char *what, const struct exch *x, const struct resp *s, const char *hint, struct error **err)
 {
 	char *h = http_error(s->status, s);
-	set_err(err, "%s %s: %s%s%s", what, x->url, h, hint ? " — " : "", hint ? hint : "");
+	error_set(err, "%s %s: %s%s%s", what, x->url, h, hint ? " — " : "", hint ? hint : "");
 	free(h);
 	return -1;
 }
 
 /* ---- the API ---- */
 
-int reg_ping(struct reg *r, char **err)
+int reg_ping(struct reg *r, struct error **err)
 {
 	struct exch x = {.method = "GET", .url = xasprintf("%s/v2/", r->base)};
 	struct resp s;
@@ -918,7 +922,7 @@ int reg_ping(struct reg *r, char **err)
 	return rc;
 }
 
-int reg_blob_exists(struct reg *r, const char *digest, char **err)
+int reg_blob_exists(struct reg *r, const char *digest, struct error **err)
 {
 	struct exch x = {.method = "HEAD", .url = url_for(r, "/v2/%s/blobs/%s", digest)};
 	struct resp s;
@@ -941,7 +945,7 @@ int reg_blob_exists(struct reg *r, const char *digest, char **err)
 
 /* POST an upload; *location = where to send the data. With mount: 1 when
  * the registry mounted the blob (no location). */
-static int start_upload(struct reg *r, const char *mount, const char *from, char **location, char **err)
+static int start_upload(struct reg *r, const char *mount, const char *from, char **location, struct error **err)
 {
 	*location = NULL;
 	char *url = mount ? xasprintf("%s/v2/%s/blobs/uploads/?mount=%s&from=%s", r->base, r->repo, mount, from)
@@ -965,7 +969,7 @@ static int start_upload(struct reg *r, const char *mount, const char *from, char
 	return rc;
 }
 
-int reg_blob_mount(struct reg *r, const char *digest, const char *from_repo, char **err)
+int reg_blob_mount(struct reg *r, const char *digest, const char *from_repo, struct error **err)
 {
 	free(r->extra_scope);
 	r->extra_scope = xstrdup(from_repo);
@@ -985,7 +989,7 @@ static char *with_digest(const char *loc, const char *digest)
 	return xasprintf("%s%sdigest=%s", loc, strchr(loc, '?') ? "&" : "?", digest);
 }
 
-static int put_body(struct reg *r, struct body_src *src, const char *digest, const char *label, char **err)
+static int put_body(struct reg *r, struct body_src *src, const char *digest, const char *label, struct error **err)
 {
 	char *loc = NULL;
 	if (start_upload(r, NULL, NULL, &loc, err) < 0)
@@ -1045,11 +1049,11 @@ static int put_body(struct reg *r, struct body_src *src, const char *digest, con
 }
 
 int reg_blob_put_file(struct reg *r, const char *path, const char *digest, uint64_t size, const char *label,
-		      char **err)
+		      struct error **err)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		set_err(err, "%s: %s", path, strerror(errno));
+		error_set(err, "%s: %s", path, strerror(errno));
 		return -1;
 	}
 	struct body_src src = {.fd = fd, .len = size};
@@ -1058,13 +1062,13 @@ int reg_blob_put_file(struct reg *r, const char *path, const char *digest, uint6
 	return rc;
 }
 
-int reg_blob_put_mem(struct reg *r, const void *data, size_t len, const char *digest, char **err)
+int reg_blob_put_mem(struct reg *r, const void *data, size_t len, const char *digest, struct error **err)
 {
 	struct body_src src = {.mem = data, .fd = -1, .len = len};
 	return put_body(r, &src, digest, NULL, err);
 }
 
-static int get_blob(struct reg *r, const char *digest, uint64_t size, struct resp *s, const char *label, char **err)
+static int get_blob(struct reg *r, const char *digest, uint64_t size, struct resp *s, const char *label, struct error **err)
 {
 	struct progress pg = {.r = r, .label = label};
 	struct exch x = {.method = "GET", .url = url_for(r, "/v2/%s/blobs/%s", digest), .prog = label ? &pg : NULL};
@@ -1082,11 +1086,11 @@ static int get_blob(struct reg *r, const char *digest, uint64_t size, struct res
 			sha256_hex(s->sink.mem.buf ? s->sink.mem.buf : "", s->sink.mem.len, hex);
 		}
 		if (size != UINT64_MAX && got != size) {
-			set_err(err, "GET %s: %llu bytes received, the manifest says %llu (download discarded)", x.url,
+			error_set(err, "GET %s: %llu bytes received, the manifest says %llu (download discarded)", x.url,
 				(unsigned long long)got, (unsigned long long)size);
 			rc = -1;
 		} else if (strcmp(hex, digest + 7)) {
-			set_err(err, "GET %s: sha256 mismatch: expected %s, got sha256:%s (download discarded)", x.url, digest,
+			error_set(err, "GET %s: sha256 mismatch: expected %s, got sha256:%s (download discarded)", x.url, digest,
 				hex);
 			rc = -1;
 		}
@@ -1096,10 +1100,10 @@ static int get_blob(struct reg *r, const char *digest, uint64_t size, struct res
 }
 
 int reg_blob_get_fd(struct reg *r, const char *digest, uint64_t size, int fd, bool sparse, const char *label,
-		    char **err)
+		    struct error **err)
 {
 	if (!reg_digest_valid(digest)) {
-		set_err(err, "bad blob digest '%s'", digest);
+		error_set(err, "bad blob digest '%s'", digest);
 		return -1;
 	}
 	struct resp s;
@@ -1109,7 +1113,7 @@ int reg_blob_get_fd(struct reg *r, const char *digest, uint64_t size, int fd, bo
 	s.sink.max = 1 << 16; /* error bodies */
 	int rc = get_blob(r, digest, size, &s, label, err);
 	if (rc == 0 && ftruncate(fd, (off_t)s.sink.written) < 0) {
-		set_err(err, "writing the download: %s", strerror(errno));
+		error_set(err, "writing the download: %s", strerror(errno));
 		rc = -1;
 	}
 	if (rc < 0 && ftruncate(fd, 0) < 0)
@@ -1119,10 +1123,10 @@ int reg_blob_get_fd(struct reg *r, const char *digest, uint64_t size, int fd, bo
 }
 
 int reg_blob_get_stream(struct reg *r, const char *digest, uint64_t size, reg_stream_fn write, reg_reset_fn reset,
-			void *ctx, const char *label, char **err)
+			void *ctx, const char *label, struct error **err)
 {
 	if (!reg_digest_valid(digest)) {
-		set_err(err, "bad blob digest '%s'", digest);
+		error_set(err, "bad blob digest '%s'", digest);
 		return -1;
 	}
 	struct resp s;
@@ -1137,10 +1141,10 @@ int reg_blob_get_stream(struct reg *r, const char *digest, uint64_t size, reg_st
 	return rc;
 }
 
-int reg_blob_get_mem(struct reg *r, const char *digest, size_t max, char **data, size_t *len, char **err)
+int reg_blob_get_mem(struct reg *r, const char *digest, size_t max, char **data, size_t *len, struct error **err)
 {
 	if (!reg_digest_valid(digest)) {
-		set_err(err, "bad blob digest '%s'", digest);
+		error_set(err, "bad blob digest '%s'", digest);
 		return -1;
 	}
 	struct resp s;
@@ -1158,7 +1162,7 @@ int reg_blob_get_mem(struct reg *r, const char *digest, size_t max, char **data,
 }
 
 int reg_manifest_put(struct reg *r, const char *ref, const char *media_type, const char *data, size_t len,
-		     char **digest_out, char **err)
+		     char **digest_out, struct error **err)
 {
 	struct body_src src = {.mem = data, .fd = -1, .len = len};
 	struct exch x = {.method = "PUT", .url = url_for(r, "/v2/%s/manifests/%s", ref), .body = &src};
@@ -1180,7 +1184,7 @@ int reg_manifest_put(struct reg *r, const char *ref, const char *media_type, con
 }
 
 int reg_manifest_get(struct reg *r, const char *ref, char **data, size_t *len, char **media_type, char **digest,
-		     char **err)
+		     struct error **err)
 {
 	struct exch x = {.method = "GET", .url = url_for(r, "/v2/%s/manifests/%s", ref)};
 	x.hdrs = curl_slist_append(x.hdrs, "Accept: " OCI_MANIFEST_TYPE ", " OCI_INDEX_TYPE ", " DOCKER_MANIFEST_TYPE);
@@ -1197,7 +1201,7 @@ int reg_manifest_get(struct reg *r, const char *ref, char **data, size_t *len, c
 		char *d = reg_digest_mem(s.sink.mem.buf ? s.sink.mem.buf : "", s.sink.mem.len);
 		const char *want = reg_digest_valid(ref) ? ref : (s.digest && reg_digest_valid(s.digest) ? s.digest : NULL);
 		if (want && strcmp(want, d)) {
-			set_err(err, "GET %s: the manifest's sha256 is %s, expected %s (discarded)", x.url, d, want);
+			error_set(err, "GET %s: the manifest's sha256 is %s, expected %s (discarded)", x.url, d, want);
 			free(d);
 			rc = -1;
 		} else {

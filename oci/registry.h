@@ -41,6 +41,8 @@
 #ifndef SMOLC_REGISTRY_H
 #define SMOLC_REGISTRY_H
 
+#include "error.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -61,7 +63,7 @@ struct reg_ref {
 	char *tag;      /* NULL with a digest */
 	char *digest;   /* "sha256:<hex>" or NULL */
 };
-int reg_ref_parse(const char *s, struct reg_ref *r, char **err);
+int reg_ref_parse(const char *s, struct reg_ref *r, struct error **err);
 void reg_ref_clear(struct reg_ref *r);
 /* "host/repo:tag" or "host/repo@digest" (caller frees). */
 char *reg_ref_str(const struct reg_ref *r);
@@ -80,54 +82,54 @@ struct reg_opts {
 struct reg;
 
 /* A client for one repository of one registry (nothing is sent yet). */
-struct reg *reg_new(const char *host, const char *repo, const struct reg_opts *o, char **err);
+struct reg *reg_new(const char *host, const char *repo, const struct reg_opts *o, struct error **err);
 void reg_free(struct reg *r);
 
 /* Use these credentials instead of the docker config's (smolc login). */
 void reg_set_credentials(struct reg *r, const char *user, const char *pass);
 
 /* GET /v2/ with authentication: 0 when the registry accepts us. */
-int reg_ping(struct reg *r, char **err);
+int reg_ping(struct reg *r, struct error **err);
 
 /* 1 when the repository has the blob, 0 when not, -1 on error. */
-int reg_blob_exists(struct reg *r, const char *digest, char **err);
+int reg_blob_exists(struct reg *r, const char *digest, struct error **err);
 
 /* Mount a blob from another repository of the same registry: 1 mounted,
  * 0 when the registry would not (the caller uploads), -1 on error. */
-int reg_blob_mount(struct reg *r, const char *digest, const char *from_repo, char **err);
+int reg_blob_mount(struct reg *r, const char *digest, const char *from_repo, struct error **err);
 
 /* Upload a file / a buffer as the blob `digest` (the caller computed it;
  * the registry checks it too). label names it in progress and errors. */
 int reg_blob_put_file(struct reg *r, const char *path, const char *digest, uint64_t size, const char *label,
-		      char **err);
-int reg_blob_put_mem(struct reg *r, const void *data, size_t len, const char *digest, char **err);
+		      struct error **err);
+int reg_blob_put_mem(struct reg *r, const void *data, size_t len, const char *digest, struct error **err);
 
 /* Download the blob into fd (from offset 0, truncated first; all-zero
  * 4 KiB blocks are left as holes when sparse), checking size and digest.
  * On failure fd is truncated to 0. */
 int reg_blob_get_fd(struct reg *r, const char *digest, uint64_t size, int fd, bool sparse, const char *label,
-		    char **err);
+		    struct error **err);
 /* Download the blob into a stream reader: write() gets the bytes as they
  * arrive (any split; -1 with *err stops the download and is the error);
  * before a retried attempt reset() is called (start over). Size and
  * digest are checked at the end: only a 0 return means the bytes the
  * reader got are the blob. */
-typedef int (*reg_stream_fn)(void *ctx, const void *buf, size_t n, char **err);
-typedef int (*reg_reset_fn)(void *ctx, char **err);
+typedef int (*reg_stream_fn)(void *ctx, const void *buf, size_t n, struct error **err);
+typedef int (*reg_reset_fn)(void *ctx, struct error **err);
 int reg_blob_get_stream(struct reg *r, const char *digest, uint64_t size, reg_stream_fn write, reg_reset_fn reset,
-			void *ctx, const char *label, char **err);
+			void *ctx, const char *label, struct error **err);
 /* Download a small blob (at most max bytes) into memory, checked. */
-int reg_blob_get_mem(struct reg *r, const char *digest, size_t max, char **data, size_t *len, char **err);
+int reg_blob_get_mem(struct reg *r, const char *digest, size_t max, char **data, size_t *len, struct error **err);
 
 /* PUT a manifest under ref (tag or digest); *digest_out (if non-NULL)
  * gets "sha256:<hex>" of the bytes. */
 int reg_manifest_put(struct reg *r, const char *ref, const char *media_type, const char *data, size_t len,
-		     char **digest_out, char **err);
+		     char **digest_out, struct error **err);
 /* GET a manifest (OCI manifest or index, Docker v2 manifest). *data is
  * NUL-terminated; *media_type and *digest ("sha256:…") are the caller's.
  * Returns 1 (no error) when the registry has no such manifest. */
 int reg_manifest_get(struct reg *r, const char *ref, char **data, size_t *len, char **media_type, char **digest,
-		     char **err);
+		     struct error **err);
 
 /* "sha256:<hex>" of a buffer (caller frees). */
 char *reg_digest_mem(const void *data, size_t len);

@@ -27,7 +27,7 @@ const char *store_root(const struct store *s)
 	return s->root;
 }
 
-char *store_default_dir(char **err)
+char *store_default_dir(struct error **err)
 {
 	const char *e = getenv("SMOLC_DATA");
 	if (e && *e)
@@ -38,7 +38,7 @@ char *store_default_dir(char **err)
 	e = getenv("HOME");
 	if (e && *e)
 		return xasprintf("%s/.local/share/smolc", e);
-	set_err(err, "no image store directory: set SMOLC_DATA or HOME");
+	error_set(err, "no image store directory: set SMOLC_DATA or HOME");
 	return NULL;
 }
 
@@ -72,7 +72,7 @@ static void clean_tmp(const char *tmpdir)
 	closedir(d);
 }
 
-struct store *store_open(const char *dir, char **err)
+struct store *store_open(const char *dir, struct error **err)
 {
 	char *root = dir ? xstrdup(dir) : store_default_dir(err);
 	if (!root)
@@ -83,7 +83,7 @@ struct store *store_open(const char *dir, char **err)
 		int rc = mkdir_p(p, 0755);
 		free(p);
 		if (rc < 0) {
-			set_err(err, "image store %s: cannot create %s/: %s", root, subs[i], strerror(errno));
+			error_set(err, "image store %s: cannot create %s/: %s", root, subs[i], strerror(errno));
 			free(root);
 			return NULL;
 		}
@@ -92,7 +92,7 @@ struct store *store_open(const char *dir, char **err)
 	int fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	free(lp);
 	if (fd < 0) {
-		set_err(err, "image store %s: cannot open its lock file: %s", root, strerror(errno));
+		error_set(err, "image store %s: cannot open its lock file: %s", root, strerror(errno));
 		free(root);
 		return NULL;
 	}
@@ -196,11 +196,11 @@ bool store_id_valid(const char *id)
 	return n == 64;
 }
 
-int store_parse_ref(const char *s, char **name, char **tag, char **err)
+int store_parse_ref(const char *s, char **name, char **tag, struct error **err)
 {
 	*name = *tag = NULL;
 	if (strchr(s, '@')) {
-		set_err(err, "'%s': a local image is named NAME[:TAG], not by digest", s);
+		error_set(err, "'%s': a local image is named NAME[:TAG], not by digest", s);
 		return -1;
 	}
 	const char *slash = strrchr(s, '/');
@@ -213,7 +213,7 @@ int store_parse_ref(const char *s, char **name, char **tag, char **err)
 		*tag = xstrdup("latest");
 	}
 	if (!store_name_valid(*name) || !store_tag_valid(*tag)) {
-		set_err(err,
+		error_set(err,
 			"'%s' is not a valid image name: NAME[:TAG], NAME of letters, digits, '.', '_', '-' and '/' "
 			"(optionally after a registry host[:port]/), TAG of letters, digits, '.', '_', '-'",
 			s);
@@ -293,7 +293,7 @@ static json_t *file_json(const struct store_file *f)
 	return o;
 }
 
-static int meta_write(const struct store *s, const char *dir, const struct store_meta *m, char **err)
+static int meta_write(const struct store *s, const char *dir, const struct store_meta *m, struct error **err)
 {
 	json_t *o = json_object();
 	json_object_set_new(o, "version", json_integer(1));
@@ -315,7 +315,7 @@ static int meta_write(const struct store *s, const char *dir, const struct store
 	char *text = json_dumps(o, JSON_SORT_KEYS | JSON_INDENT(1));
 	json_decref(o);
 	if (!text) {
-		set_err(err, "image store: cannot encode the metadata of %s", m->id);
+		error_set(err, "image store: cannot encode the metadata of %s", m->id);
 		return -1;
 	}
 	char sum[65];
@@ -325,7 +325,7 @@ static int meta_write(const struct store *s, const char *dir, const struct store
 	char *p = path_join(dir, "meta");
 	int rc2 = write_file_atomic(p, all, strlen(all), 0644);
 	if (rc2 < 0)
-		set_err(err, "image store: writing %s: %s", p, strerror(errno));
+		error_set(err, "image store: writing %s: %s", p, strerror(errno));
 	free(p);
 	free(all);
 	(void)s;
@@ -359,13 +359,13 @@ static const char *jstr(json_t *o, const char *k)
 }
 
 /* Read and check meta; -1 with *err. */
-static int meta_read(const char *path, const char *id, struct store_meta *m, char **err)
+static int meta_read(const char *path, const char *id, struct store_meta *m, struct error **err)
 {
 	memset(m, 0, sizeof(*m));
 	char *text = NULL;
 	size_t len = 0;
 	if (read_file(path, 1 << 20, &text, &len) < 0) {
-		set_err(err, "%s: %s", path, strerror(errno));
+		error_set(err, "%s: %s", path, strerror(errno));
 		return -1;
 	}
 	int rc = -1;
@@ -373,18 +373,18 @@ static int meta_read(const char *path, const char *id, struct store_meta *m, cha
 	char *sumline = len > 70 ? strstr(text + len - 70, "\nsum ") : NULL;
 	char sum[65];
 	if (!sumline || text[len - 1] != '\n' || strlen(sumline) != 70) {
-		set_err(err, "%s: no checksum line (damaged metadata)", path);
+		error_set(err, "%s: no checksum line (damaged metadata)", path);
 		goto out;
 	}
 	sha256_hex(text, (size_t)(sumline - text), sum);
 	if (strncmp(sumline + 5, sum, 64)) {
-		set_err(err, "%s: the metadata does not match its checksum (damaged or edited)", path);
+		error_set(err, "%s: the metadata does not match its checksum (damaged or edited)", path);
 		goto out;
 	}
 	json_error_t je;
 	o = json_loadb(text, (size_t)(sumline - text), 0, &je);
 	if (!o || !json_is_object(o)) {
-		set_err(err, "%s: not a JSON object", path);
+		error_set(err, "%s: not a JSON object", path);
 		goto out;
 	}
 	const char *sid = jstr(o, "id"), *svc = jstr(o, "service"), *arch = jstr(o, "arch"), *cr = jstr(o, "created");
@@ -394,12 +394,12 @@ static int meta_read(const char *path, const char *id, struct store_meta *m, cha
 	if (!sid || strcmp(sid, id) || !svc || !arch || !cr || !rcs || !store_id_valid(rcs) ||
 	    (key && !store_id_valid(key)) || file_from_json(json_object_get(o, "disk"), &m->disk) < 0 ||
 	    file_from_json(json_object_get(o, "kernel"), &m->kernel) < 0) {
-		set_err(err, "%s: missing or bad fields", path);
+		error_set(err, "%s: missing or bad fields", path);
 		goto out;
 	}
 	json_t *ij = json_object_get(o, "initrd");
 	if (ij && file_from_json(ij, &m->initrd) < 0) {
-		set_err(err, "%s: a bad initrd field", path);
+		error_set(err, "%s: a bad initrd field", path);
 		goto out;
 	}
 	m->has_initrd = ij != NULL;
@@ -428,32 +428,32 @@ static void file_identity(const struct stat *st, struct store_file *f)
 	f->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
 }
 
-static int check_identity(const char *path, const struct store_file *f, const char *what, char **err)
+static int check_identity(const char *path, const struct store_file *f, const char *what, struct error **err)
 {
 	struct stat st;
 	if (stat(path, &st) < 0) {
-		set_err(err, "%s: %s", path, strerror(errno));
+		error_set(err, "%s: %s", path, strerror(errno));
 		return -1;
 	}
 	struct store_file now;
 	file_identity(&st, &now);
 	if (now.size != f->size || now.ino != f->ino || now.mtime_ns != f->mtime_ns) {
-		set_err(err, "%s: the %s was changed after it was stored (size, inode or mtime differ)", path, what);
+		error_set(err, "%s: the %s was changed after it was stored (size, inode or mtime differ)", path, what);
 		return -1;
 	}
 	return 0;
 }
 
-int store_verify(struct store *s, const char *id, struct store_meta *m, char **err)
+int store_verify(struct store *s, const char *id, struct store_meta *m, struct error **err)
 {
 	if (!store_id_valid(id)) {
-		set_err(err, "image store: '%s' is not an image id", id);
+		error_set(err, "image store: '%s' is not an image id", id);
 		return -1;
 	}
 	char *mp = store_path(s, id, "meta"), *dp = store_path(s, id, "disk.img"), *kp = store_path(s, id, "kernel"),
 	     *yp = store_path(s, id, "run.yaml");
 	int rc = -1;
-	char *e = NULL;
+	struct error *e = NULL;
 	if (meta_read(mp, id, m, &e) < 0)
 		goto out;
 	if (check_identity(dp, &m->disk, "disk image", &e) < 0 || check_identity(kp, &m->kernel, "kernel", &e) < 0)
@@ -468,24 +468,24 @@ int store_verify(struct store *s, const char *id, struct store_meta *m, char **e
 	char *yaml = NULL;
 	size_t ylen;
 	if (read_file(yp, 1 << 20, &yaml, &ylen) < 0) {
-		e = xasprintf("%s: %s", yp, strerror(errno));
+		error_set(&e, "%s: %s", yp, strerror(errno));
 		goto out;
 	}
 	char ys[65];
 	sha256_hex(yaml, ylen, ys);
 	free(yaml);
 	if (strcmp(ys, m->run_config_sha256)) {
-		e = xasprintf("%s: the run config does not match the digest recorded in the store", yp);
+		error_set(&e, "%s: the run config does not match the digest recorded in the store", yp);
 		goto out;
 	}
 	rc = 0;
 out:
 	if (rc < 0) {
 		store_meta_clear(m);
-		set_err(err, "image %.12s in the store is damaged: %s; remove it (smolc rmi) and build or pull it again",
-			id, e ? e : "unknown problem");
+		error_set(err, "image %.12s in the store is damaged: %s; remove it (smolc rmi) and build or pull it again",
+			id, e ? error_msg(e) : "unknown problem");
 	}
-	free(e);
+	error_clear(&e);
 	free(mp);
 	free(dp);
 	free(kp);
@@ -495,11 +495,11 @@ out:
 
 /* ---- files ---- */
 
-int store_file_sha256(const char *path, char hex[65], char **err)
+int store_file_sha256(const char *path, char hex[65], struct error **err)
 {
 	char h[129];
 	if (digest_file_hex(DIGEST_SHA256, path, h) < 0) {
-		set_err(err, "reading %s: %s", path, strerror(errno));
+		error_set(err, "reading %s: %s", path, strerror(errno));
 		return -1;
 	}
 	memcpy(hex, h, 65);
@@ -540,22 +540,22 @@ static int copy_sparse(int in, int out, off_t size)
 	return ftruncate(out, size);
 }
 
-int store_clone_file(const char *src, const char *dst, bool may_link, char **err)
+int store_clone_file(const char *src, const char *dst, bool may_link, struct error **err)
 {
 	int in = open(src, O_RDONLY | O_CLOEXEC);
 	if (in < 0) {
-		set_err(err, "%s: %s", src, strerror(errno));
+		error_set(err, "%s: %s", src, strerror(errno));
 		return -1;
 	}
 	struct stat st;
 	if (fstat(in, &st) < 0) {
-		set_err(err, "%s: %s", src, strerror(errno));
+		error_set(err, "%s: %s", src, strerror(errno));
 		close(in);
 		return -1;
 	}
 	int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (out < 0) {
-		set_err(err, "%s: %s", dst, strerror(errno));
+		error_set(err, "%s: %s", dst, strerror(errno));
 		close(in);
 		return -1;
 	}
@@ -573,13 +573,13 @@ int store_clone_file(const char *src, const char *dst, bool may_link, char **err
 		}
 		out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 		if (out < 0) {
-			set_err(err, "%s: %s", dst, strerror(errno));
+			error_set(err, "%s: %s", dst, strerror(errno));
 			close(in);
 			return -1;
 		}
 	}
 	if (copy_sparse(in, out, st.st_size) < 0) {
-		set_err(err, "copying %s to %s: %s", src, dst, strerror(errno));
+		error_set(err, "copying %s to %s: %s", src, dst, strerror(errno));
 		close(in);
 		close(out);
 		unlink(dst);
@@ -588,14 +588,14 @@ int store_clone_file(const char *src, const char *dst, bool may_link, char **err
 done:
 	close(in);
 	if (fsync(out) < 0 || close(out) < 0) {
-		set_err(err, "writing %s: %s", dst, strerror(errno));
+		error_set(err, "writing %s: %s", dst, strerror(errno));
 		unlink(dst);
 		return -1;
 	}
 	return 0;
 }
 
-int store_mktemp(struct store *s, const char *hint, char **path, int *fd, char **err)
+int store_mktemp(struct store *s, const char *hint, char **path, int *fd, struct error **err)
 {
 	for (int i = 0; i < 100; i++) {
 		char *p = xasprintf("%s/tmp/%s.%ld.%08lx", s->root, hint ? hint : "file", (long)getpid(),
@@ -608,15 +608,15 @@ int store_mktemp(struct store *s, const char *hint, char **path, int *fd, char *
 		}
 		free(p);
 		if (errno != EEXIST) {
-			set_err(err, "image store: cannot create a temp file in %s/tmp: %s", s->root, strerror(errno));
+			error_set(err, "image store: cannot create a temp file in %s/tmp: %s", s->root, strerror(errno));
 			return -1;
 		}
 	}
-	set_err(err, "image store: cannot create a temp file in %s/tmp", s->root);
+	error_set(err, "image store: cannot create a temp file in %s/tmp", s->root);
 	return -1;
 }
 
-static char *mktemp_dir(struct store *s, const char *hint, char **err)
+static char *mktemp_dir(struct store *s, const char *hint, struct error **err)
 {
 	for (int i = 0; i < 100; i++) {
 		char *p = xasprintf("%s/tmp/%s.%ld.%08lx", s->root, hint, (long)getpid(), (unsigned long)random());
@@ -624,21 +624,21 @@ static char *mktemp_dir(struct store *s, const char *hint, char **err)
 			return p;
 		free(p);
 		if (errno != EEXIST) {
-			set_err(err, "image store: cannot create a directory in %s/tmp: %s", s->root, strerror(errno));
+			error_set(err, "image store: cannot create a directory in %s/tmp: %s", s->root, strerror(errno));
 			return NULL;
 		}
 	}
-	set_err(err, "image store: cannot create a directory in %s/tmp", s->root);
+	error_set(err, "image store: cannot create a directory in %s/tmp", s->root);
 	return NULL;
 }
 
-static int place_file(const char *src, bool owned, bool may_link, const char *dst, char **err)
+static int place_file(const char *src, bool owned, bool may_link, const char *dst, struct error **err)
 {
 	if (owned) {
 		if (rename(src, dst) == 0)
 			return 0;
 		if (errno != EXDEV) {
-			set_err(err, "moving %s to %s: %s", src, dst, strerror(errno));
+			error_set(err, "moving %s to %s: %s", src, dst, strerror(errno));
 			return -1;
 		}
 	}
@@ -667,10 +667,10 @@ static int entry_state(struct store *s, const char *id, const char *want_rc, boo
 	return st;
 }
 
-int store_put(struct store *s, const struct store_put *p, char id_out[65], char **err)
+int store_put(struct store *s, const struct store_put *p, char id_out[65], struct error **err)
 {
 	if (!store_id_valid(p->id)) {
-		set_err(err, "image store: '%s' is not an image id", p->id);
+		error_set(err, "image store: '%s' is not an image id", p->id);
 		return -1;
 	}
 	char id[65], want_rc[65];
@@ -713,23 +713,23 @@ int store_put(struct store *s, const struct store_put *p, char id_out[65], char 
 	    (p->initrd_path && place_file(p->initrd_path, p->initrd_owned, true, ip, err) < 0))
 		goto out;
 	if (write_file_atomic(yp, p->run_config, strlen(p->run_config), 0644) < 0) {
-		set_err(err, "writing %s: %s", yp, strerror(errno));
+		error_set(err, "writing %s: %s", yp, strerror(errno));
 		goto out;
 	}
 	struct stat st;
 	if (stat(dp, &st) < 0) {
-		set_err(err, "%s: %s", dp, strerror(errno));
+		error_set(err, "%s: %s", dp, strerror(errno));
 		goto out;
 	}
 	file_identity(&st, &m.disk);
 	if (stat(kp, &st) < 0) {
-		set_err(err, "%s: %s", kp, strerror(errno));
+		error_set(err, "%s: %s", kp, strerror(errno));
 		goto out;
 	}
 	file_identity(&st, &m.kernel);
 	if (p->initrd_path) {
 		if (stat(ip, &st) < 0) {
-			set_err(err, "%s: %s", ip, strerror(errno));
+			error_set(err, "%s: %s", ip, strerror(errno));
 			goto out;
 		}
 		file_identity(&st, &m.initrd);
@@ -769,7 +769,7 @@ int store_put(struct store *s, const struct store_put *p, char id_out[65], char 
 				free(trash);
 			}
 		}
-		set_err(err, "image store: moving the new image to %s: %s", final, strerror(errno));
+		error_set(err, "image store: moving the new image to %s: %s", final, strerror(errno));
 		store_unlock(s);
 		goto out;
 	}
@@ -788,7 +788,7 @@ out:
 	return rc;
 }
 
-int store_set_sha256(struct store *s, const char *id, const char *which, const char *hex, char **err)
+int store_set_sha256(struct store *s, const char *id, const char *which, const char *hex, struct error **err)
 {
 	struct store_meta m;
 	if (store_verify(s, id, &m, err) < 0)
@@ -796,7 +796,7 @@ int store_set_sha256(struct store *s, const char *id, const char *which, const c
 	struct store_file *f = !strcmp(which, "disk") ? &m.disk : !strcmp(which, "initrd") ? &m.initrd : &m.kernel;
 	if (f == &m.initrd && !m.has_initrd) {
 		store_meta_clear(&m);
-		set_err(err, "image %.12s in the store has no initrd", id);
+		error_set(err, "image %.12s in the store has no initrd", id);
 		return -1;
 	}
 	int rc = 0;
@@ -815,19 +815,19 @@ int store_set_sha256(struct store *s, const char *id, const char *which, const c
 /* ---- refs ---- */
 
 static char *drop_unused(struct store *s, const char *id);
-static int read_ref(const char *rp, char id[65], char **err);
+static int read_ref(const char *rp, char id[65], struct error **err);
 
-int store_tag(struct store *s, const char *name, const char *tag, const char *id, char **err)
+int store_tag(struct store *s, const char *name, const char *tag, const char *id, struct error **err)
 {
 	if (!store_name_valid(name) || !store_tag_valid(tag) || !store_id_valid(id)) {
-		set_err(err, "image store: bad name, tag or id '%s:%s' -> %s", name, tag, id);
+		error_set(err, "image store: bad name, tag or id '%s:%s' -> %s", name, tag, id);
 		return -1;
 	}
 	char *ip = store_path(s, id, "meta");
 	bool have = path_exists(ip);
 	free(ip);
 	if (!have) {
-		set_err(err, "image store: no image %.12s", id);
+		error_set(err, "image store: no image %.12s", id);
 		return -1;
 	}
 	char *rp = ref_path(s, name, tag);
@@ -838,7 +838,7 @@ int store_tag(struct store *s, const char *name, const char *tag, const char *id
 	store_lock(s);
 	bool moved = read_ref(rp, before, NULL) == 0 && strcmp(before, id);
 	if (mkdir_p(dir, 0755) < 0 || write_file_atomic(rp, line, strlen(line), 0644) < 0) {
-		set_err(err, "image store: writing %s: %s", rp, strerror(errno));
+		error_set(err, "image store: writing %s: %s", rp, strerror(errno));
 		rc = -1;
 	} else if (moved) {
 		/* the image the tag named before goes when no tag names it any
@@ -856,14 +856,14 @@ int store_tag(struct store *s, const char *name, const char *tag, const char *id
 	return rc;
 }
 
-static int read_ref(const char *rp, char id[65], char **err)
+static int read_ref(const char *rp, char id[65], struct error **err)
 {
 	char *text = NULL;
 	size_t len;
 	if (read_file(rp, 4096, &text, &len) < 0) {
 		if (errno == ENOENT)
 			return 1;
-		set_err(err, "%s: %s", rp, strerror(errno));
+		error_set(err, "%s: %s", rp, strerror(errno));
 		return -1;
 	}
 	int rc = 0;
@@ -877,12 +877,12 @@ static int read_ref(const char *rp, char id[65], char **err)
 			memcpy(id, text, 65);
 	}
 	if (rc < 0)
-		set_err(err, "%s: damaged tag (expected one image id); remove it with smolc rmi", rp);
+		error_set(err, "%s: damaged tag (expected one image id); remove it with smolc rmi", rp);
 	free(text);
 	return rc;
 }
 
-int store_lookup(struct store *s, const char *name, const char *tag, char id[65], char **err)
+int store_lookup(struct store *s, const char *name, const char *tag, char id[65], struct error **err)
 {
 	if (!store_name_valid(name) || !store_tag_valid(tag))
 		return 1;
@@ -895,12 +895,12 @@ int store_lookup(struct store *s, const char *name, const char *tag, char id[65]
 /* Calls fn for every ref: (escaped dir name, tag, id). */
 typedef int (*ref_fn)(void *ctx, const char *name, const char *tag, const char *id, int rc, const char *err);
 
-static int walk_refs(struct store *s, ref_fn fn, void *ctx, char **err)
+static int walk_refs(struct store *s, ref_fn fn, void *ctx, struct error **err)
 {
 	char *rd = path_join(s->root, "refs");
 	DIR *d = opendir(rd);
 	if (!d) {
-		set_err(err, "image store: %s: %s", rd, strerror(errno));
+		error_set(err, "image store: %s: %s", rd, strerror(errno));
 		free(rd);
 		return -1;
 	}
@@ -919,11 +919,11 @@ static int walk_refs(struct store *s, ref_fn fn, void *ctx, char **err)
 					continue;
 				char *rp = path_join(nd, te->d_name);
 				char id[65] = "";
-				char *e = NULL;
+				struct error *e = NULL;
 				int r = read_ref(rp, id, &e);
 				if (r <= 0)
-					rc = fn(ctx, name, te->d_name, id, r, e);
-				free(e);
+					rc = fn(ctx, name, te->d_name, id, r, error_msg(e));
+				error_clear(&e);
 				free(rp);
 			}
 			closedir(t);
@@ -973,7 +973,7 @@ static char *drop_unused(struct store *s, const char *id)
 	return trash;
 }
 
-int store_untag(struct store *s, const char *name, const char *tag, bool *removed_image, char **err)
+int store_untag(struct store *s, const char *name, const char *tag, bool *removed_image, struct error **err)
 {
 	*removed_image = false;
 	char id[65];
@@ -984,12 +984,12 @@ int store_untag(struct store *s, const char *name, const char *tag, bool *remove
 		return 1;
 	}
 	if (r < 0 && err) { /* a damaged tag is removed all the same */
-		free(*err);
+		error_clear(err);
 		*err = NULL;
 	}
 	store_lock(s);
 	if (unlink(rp) < 0) {
-		set_err(err, "image store: removing %s: %s", rp, strerror(errno));
+		error_set(err, "image store: removing %s: %s", rp, strerror(errno));
 		store_unlock(s);
 		free(rp);
 		return -1;
@@ -1029,13 +1029,14 @@ static int add_entry(void *ctx, const char *name, const char *tag, const char *i
 		return 0;
 	}
 	memcpy(e->id, id, 65);
-	char *ve = NULL;
+	struct error *ve = NULL;
 	if (store_verify(c->s, id, &e->meta, &ve) == 0)
 		e->ok = true;
 	else
-		e->problem = ve ? ve : xstrdup("damaged image");
+		e->problem = ve ? error_take_msg(ve) : xstrdup("damaged image");
+	ve = NULL;
 	if (e->ok)
-		free(ve);
+		error_clear(&ve);
 	return 0;
 }
 
@@ -1046,7 +1047,7 @@ static int entry_cmp(const void *a, const void *b)
 	return c ? c : strcmp(x->tag, y->tag);
 }
 
-int store_list(struct store *s, struct store_list *out, char **err)
+int store_list(struct store *s, struct store_list *out, struct error **err)
 {
 	memset(out, 0, sizeof(*out));
 	struct list_ctx c = {s, out, 0};

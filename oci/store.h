@@ -55,6 +55,8 @@
 #ifndef SMOLC_STORE_H
 #define SMOLC_STORE_H
 
+#include "error.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -64,17 +66,17 @@ struct store;
 
 /* $SMOLC_DATA, $XDG_DATA_HOME/smolc or $HOME/.local/share/smolc; NULL
  * with *err when none can be determined. */
-char *store_default_dir(char **err);
+char *store_default_dir(struct error **err);
 
 /* Open (creating images/ refs/ tmp/) the store at dir (NULL = default).
  * Removes tmp entries of dead processes. */
-struct store *store_open(const char *dir, char **err);
+struct store *store_open(const char *dir, struct error **err);
 void store_free(struct store *s);
 const char *store_root(const struct store *s);   /* borrowed */
 
 /* Split "NAME[:TAG]" (default tag "latest") and validate both. A digest
  * reference (NAME@sha256:…) is refused. */
-int store_parse_ref(const char *s, char **name, char **tag, char **err);
+int store_parse_ref(const char *s, char **name, char **tag, struct error **err);
 bool store_name_valid(const char *name);
 bool store_tag_valid(const char *tag);
 bool store_id_valid(const char *id);              /* 64 lowercase hex */
@@ -127,29 +129,29 @@ struct store_put {
  * or INITRD) — the SHA-256 of "<p->id>\n<run config sha256>\n<0|1>", so
  * that images already tagged keep their run config. Returns 1 when
  * stored now, 0 when it was there, -1 on error. */
-int store_put(struct store *s, const struct store_put *p, char id_out[65], char **err);
+int store_put(struct store *s, const struct store_put *p, char id_out[65], struct error **err);
 
 /* Point NAME:TAG at id (which must be stored). Replaces an existing tag;
  * the image it named before is deleted when no tag names it any more
  * (a rebuild leaves no untagged image behind). */
-int store_tag(struct store *s, const char *name, const char *tag, const char *id, char **err);
+int store_tag(struct store *s, const char *name, const char *tag, const char *id, struct error **err);
 
 /* The id NAME:TAG names: 0 with id filled, 1 when there is no such tag
  * (no error), -1 on error (a damaged ref). */
-int store_lookup(struct store *s, const char *name, const char *tag, char id[65], char **err);
+int store_lookup(struct store *s, const char *name, const char *tag, char id[65], struct error **err);
 
 /* Remove NAME:TAG; the image itself goes when no other tag names it
  * (*removed_image set to true then). 1 when there was no such tag. */
-int store_untag(struct store *s, const char *name, const char *tag, bool *removed_image, char **err);
+int store_untag(struct store *s, const char *name, const char *tag, bool *removed_image, struct error **err);
 
 /* Read and check an entry: the meta's sum, the run config's digest, the
  * identity of the disk and the kernel. 0 with *m filled (clear it), -1
  * with *err naming what is wrong and what to do. */
-int store_verify(struct store *s, const char *id, struct store_meta *m, char **err);
+int store_verify(struct store *s, const char *id, struct store_meta *m, struct error **err);
 
 /* Record a digest computed later (after checking the file's identity
  * still is the recorded one). which: "disk", "kernel" or "initrd". */
-int store_set_sha256(struct store *s, const char *id, const char *which, const char *hex, char **err);
+int store_set_sha256(struct store *s, const char *id, const char *which, const char *hex, struct error **err);
 
 /* Paths inside images/<id>/ (not checked; caller frees). */
 char *store_path(const struct store *s, const char *id, const char *file);
@@ -157,7 +159,7 @@ char *store_path(const struct store *s, const char *id, const char *file);
 /* A temp path under tmp/ for a file being downloaded (same file system as
  * the store, so store_put can rename it in). Caller frees; the file is
  * created empty (mode 0644) with *fd open O_RDWR. */
-int store_mktemp(struct store *s, const char *hint, char **path, int *fd, char **err);
+int store_mktemp(struct store *s, const char *hint, char **path, int *fd, struct error **err);
 
 /* Every tag, sorted by name then tag. Entries whose image fails its check
  * are listed with ok = false and why. */
@@ -172,14 +174,14 @@ struct store_list {
 	struct store_entry *v;
 	size_t n;
 };
-int store_list(struct store *s, struct store_list *out, char **err);
+int store_list(struct store *s, struct store_list *out, struct error **err);
 void store_list_free(struct store_list *l);
 
 /* Link or copy src to dst (a new file): reflink, else hard link when
  * may_link, else a sparse copy. 0 or -1 with *err. Exposed for tests. */
-int store_clone_file(const char *src, const char *dst, bool may_link, char **err);
+int store_clone_file(const char *src, const char *dst, bool may_link, struct error **err);
 
 /* SHA-256 of a file into hex; 0 or -1 with *err. */
-int store_file_sha256(const char *path, char hex[65], char **err);
+int store_file_sha256(const char *path, char hex[65], struct error **err);
 
 #endif

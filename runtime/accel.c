@@ -213,7 +213,7 @@ out:
 
 int accel_choose(const struct accel_env *env, const char *requested,
 		 const char *guest_arch, struct accel_choice *out,
-		 bool *bad_usage, char **err)
+		 bool *bad_usage, struct error **err)
 {
 	*bad_usage = false;
 	memset(out, 0, sizeof(*out));
@@ -248,7 +248,7 @@ int accel_choose(const struct accel_env *env, const char *requested,
 #ifdef __linux__
 		const char *dev = env && env->kvm_dev ? env->kvm_dev : "/dev/kvm";
 		if (access(dev, R_OK | W_OK) < 0) {
-			*err = xasprintf("%s=kvm: %s: %s; use --accel tcg", src, dev, strerror(errno));
+			error_set(err, "%s=kvm: %s: %s; use --accel tcg", src, dev, strerror(errno));
 			return -1;
 		}
 #endif
@@ -258,7 +258,7 @@ int accel_choose(const struct accel_env *env, const char *requested,
 		out->kind = req[0] == 'h' ? ACCEL_HVF : ACCEL_NVMM;
 		snprintf(out->reason, sizeof(out->reason), "requested by %s", src);
 #ifdef __linux__
-		*err = xasprintf("%s=%s: %s is not available on Linux; use kvm, tcg or auto", src, req,
+		error_set(err, "%s=%s: %s is not available on Linux; use kvm, tcg or auto", src, req,
 				 req[0] == 'h' ? "hvf (macOS)" : "nvmm (NetBSD)");
 		return -1;
 #else
@@ -266,6 +266,6 @@ int accel_choose(const struct accel_env *env, const char *requested,
 #endif
 	}
 	*bad_usage = true;
-	*err = xasprintf("%s: unknown accelerator \"%s\" (expected auto, kvm, tcg, hvf or nvmm)", src, req);
+	error_set(err, "%s: unknown accelerator \"%s\" (expected auto, kvm, tcg, hvf or nvmm)", src, req);
 	return -1;
 }

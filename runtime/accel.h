@@ -18,6 +18,8 @@
 #ifndef SMOLC_ACCEL_H
 #define SMOLC_ACCEL_H
 
+#include "error.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -54,6 +56,6 @@ bool accel_kvm_usable(const struct accel_env *env, const char *guest_arch,
  * tells which. */
 int accel_choose(const struct accel_env *env, const char *requested,
 		 const char *guest_arch, struct accel_choice *out,
-		 bool *bad_usage, char **err);
+		 bool *bad_usage, struct error **err);
 
 #endif

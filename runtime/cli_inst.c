@@ -81,12 +81,13 @@ static json_t *json_instance(const struct instance *in)
 int run_ps(const struct inst_opts *op)
 {
 	const struct inst_opts o = *op;
-	char *root = instance_state_root(), *err = NULL;
+	struct error *err = NULL;
+	char *root = instance_state_root();
 	struct instance **list = NULL;
 	size_t n = 0;
 	if (instance_list(root, &list, &n, &err) < 0) {
-		cli_err("%s", err);
-		free(err);
+		cli_err("%s", error_msg(err));
+		error_clear(&err);
 		free(root);
 		return 1;
 	}
@@ -170,13 +171,13 @@ static bool has_acpi(const struct instance *in)
 		free(data);
 		return acpi;
 	}
-	char *err = NULL;
+	struct error *err = NULL;
 	bool acpi = true;
 	char *yaml = path_join(in->dir, INSTANCE_RUNCONF);
 	struct runconf *rc = NULL;
 	if (runconf_read(yaml, &rc, NULL, &err) == 0)
 		acpi = strcmp(runconf_machine(rc), "microvm") != 0;
-	free(err);
+	error_clear(&err);
 	runconf_free(rc);
 	free(yaml);
 	return acpi;
@@ -188,7 +189,7 @@ static bool has_acpi(const struct instance *in)
 static const char *stop_instance(const struct instance *in, double timeout, bool force)
 {
 	const char *how = NULL;
-	char *err = NULL;
+	struct error *err = NULL;
 	char *qmp = path_join(in->dir, INSTANCE_QMP);
 	bool acpi = has_acpi(in);
 	if (force) {
@@ -201,9 +202,8 @@ static const char *stop_instance(const struct instance *in, double timeout, bool
 			if (wait_gone(in->pid, in->dir, timeout))
 				how = "system_powerdown";
 		} else {
-			debugf("stop %s: %s", in->name, err);
-			free(err);
-			err = NULL;
+			debugf("stop %s: %s", in->name, error_msg(err));
+			error_clear(&err);
 		}
 	}
 	free(qmp);
@@ -227,11 +227,11 @@ static const char *stop_instance(const struct instance *in, double timeout, bool
 /* Load NAME for a command; prints the error. */
 static struct instance *load_named(const char *cmd, const char *root, const char *name)
 {
-	char *err = NULL;
+	struct error *err = NULL;
 	struct instance *in = NULL;
 	if (instance_name_ok(name, &err) < 0 || instance_load(root, name, &in, &err) < 0) {
-		cli_err("%s: %s", cmd, err);
-		free(err);
+		cli_err("%s: %s", cmd, error_msg(err));
+		error_clear(&err);
 		return NULL;
 	}
 	return in;
@@ -430,7 +430,8 @@ int run_wait(const struct inst_opts *op)
 		cli_err("wait: --port N is required");
 		return 2;
 	}
-	char *root = instance_state_root(), *err = NULL;
+	struct error *err = NULL;
+	char *root = instance_state_root();
 	struct instance *in = load_named("wait", root, o.name);
 	if (!in) {
 		free(root);
@@ -444,9 +445,8 @@ int run_wait(const struct inst_opts *op)
 	const char *addr = "127.0.0.1";
 	rv = 1;
 	if (runconf_read(yaml, &rc, NULL, &err) < 0) {
-		debugf("%s", err);
-		free(err);
-		err = NULL;
+		debugf("%s", error_msg(err));
+		error_clear(&err);
 	}
 	for (size_t i = 0; rc && i < rc->nports; i++)
 		if (rc->ports[i].host_port == o.port && rc->ports[i].proto == RUNCONF_TCP) {
@@ -548,7 +548,8 @@ static json_t *json_runconf(const struct runconf *rc)
 int run_inspect(const struct inst_opts *op)
 {
 	const struct inst_opts o = *op;
-	char *root = instance_state_root(), *err = NULL;
+	struct error *err = NULL;
+	char *root = instance_state_root();
 	struct instance *in = load_named("inspect", root, o.name);
 	if (!in) {
 		free(root);
@@ -558,8 +559,8 @@ int run_inspect(const struct inst_opts *op)
 	char *log = instance_console_path(in);
 	struct runconf *rc = NULL;
 	if (runconf_read(yaml, &rc, NULL, &err) < 0) {
-		debugf("%s", err);
-		free(err);
+		debugf("%s", error_msg(err));
+		error_clear(&err);
 	}
 	struct strvec av = {0};
 	read_argv(in, &av);

@@ -71,7 +71,7 @@ void run_opts_free(struct run_opts *o)
 
 /* -p: "[ADDR:]HOST:GUEST[/udp]" (runconf_parse_port), or "GUEST[/udp]" /
  * "ADDR::GUEST[/udp]": host_port 0, a free one picked later. */
-int run_parse_publish(const char *spec, struct runconf_port *p, char **err)
+int run_parse_publish(const char *spec, struct runconf_port *p, struct error **err)
 {
 	const char *slash = strchr(spec, '/');
 	size_t n = slash ? (size_t)(slash - spec) : strlen(spec);
@@ -83,12 +83,12 @@ int run_parse_publish(const char *spec, struct runconf_port *p, char **err)
 		rewritten = xasprintf("%.*s:1:%s", (int)(dc - spec), spec, dc + 2);
 	if (!rewritten)
 		return runconf_parse_port(spec, p, err);
-	char *e = NULL;
+	struct error *e = NULL;
 	int r = runconf_parse_port(rewritten, p, &e);
 	free(rewritten);
 	if (r < 0) {
-		free(e);
-		*err = xasprintf("port \"%s\": expected [ADDR:]HOST:GUEST[/tcp|/udp], or GUEST[/udp] for a free host port",
+		error_clear(&e);
+		error_set(err, "port \"%s\": expected [ADDR:]HOST:GUEST[/tcp|/udp], or GUEST[/udp] for a free host port",
 				 spec);
 		return -1;
 	}
@@ -218,7 +218,7 @@ static const struct runconf_port *first_tcp_port(const struct runconf *rc, const
  * exit code. */
 static int apply_overrides(struct runconf *rc, const struct run_opts *o)
 {
-	char *err = NULL;
+	struct error *err = NULL;
 	char *k = runconf_resolve(rc, rc->kernel), *im = runconf_resolve(rc, rc->image);
 	free(rc->kernel);
 	free(rc->image);
@@ -339,8 +339,8 @@ static int apply_overrides(struct runconf *rc, const struct run_opts *o)
 		if (p->host_port)
 			continue;
 		if (portprobe_pick(p->host_addr, p->proto == RUNCONF_UDP, &p->host_port, &err) < 0) {
-			cli_err("%s", err);
-			free(err);
+			cli_err("%s", error_msg(err));
+			error_clear(&err);
 			return 1;
 		}
 		fprintf(stderr, "smolc: published %s:%u -> guest port %u/%s\n", p->host_addr, p->host_port,
@@ -735,11 +735,11 @@ static int run_detached(const char *qemu_path, struct strvec *argv, const char *
 		free(dir);
 		return 1;
 	}
-	char *err = NULL;
+	struct error *err = NULL;
 	in->last_pid = qpid;
 	if (instance_write_summary(in, &err) < 0) {
-		debugf("%s", err);
-		free(err);
+		debugf("%s", error_msg(err));
+		error_clear(&err);
 	}
 	instance_release(lockfd);
 	lockfd = -1;
@@ -797,11 +797,12 @@ fail:
 /* The running instance that publishes host port (NULL = none). Caller frees. */
 static char *port_owner(unsigned port, const char *addr, bool udp)
 {
-	char *root = instance_state_root(), *err = NULL, *owner = NULL;
+	struct error *err = NULL;
+	char *root = instance_state_root(), *owner = NULL;
 	struct instance **list = NULL;
 	size_t n = 0;
 	if (instance_list(root, &list, &n, &err) < 0)
-		free(err);
+		error_clear(&err);
 	char *want = xasprintf("%s:%u->", addr, port);
 	for (size_t i = 0; i < n; i++) {
 		const struct instance *in = list[i];
@@ -827,12 +828,13 @@ static int check_image_free(const struct runconf *rc, const char *image, const c
 {
 	if (rc->readonly)
 		return 0;
-	char *root = instance_state_root(), *err = NULL;
+	struct error *err = NULL;
+	char *root = instance_state_root();
 	struct instance **list = NULL;
 	size_t n = 0;
 	int rv = 0;
 	if (instance_list(root, &list, &n, &err) < 0)
-		free(err);
+		error_clear(&err);
 	for (size_t i = 0; i < n; i++) {
 		const struct instance *in = list[i];
 		if (!rv && in->state == INSTANCE_RUNNING && in->image && !strcmp(in->image, image) &&
@@ -856,21 +858,21 @@ static int check_ports(const struct runconf *rc, const struct run_opts *o)
 	(void)o;
 	for (size_t i = 0; i < rc->nports; i++) {
 		const struct runconf_port *p = &rc->ports[i];
-		char *err = NULL;
+		struct error *err = NULL;
 		int r = portprobe_free(p->host_addr, p->host_port, p->proto == RUNCONF_UDP, &err);
 		if (r == -2) {
 			bool udp = p->proto == RUNCONF_UDP;
 			char *owner = port_owner(p->host_port, p->host_addr, udp);
 			char *by = owner ? xasprintf(" by the instance %s (`smolc stop %s`)", owner, owner) : xstrdup("");
 			cli_err("%s%s; publish guest port %u on another host port with -p HOST:%u%s, or on a free "
-				"one with -p %u%s", err, by, p->guest_port, p->guest_port, udp ? "/udp" : "",
+				"one with -p %u%s", error_msg(err), by, p->guest_port, p->guest_port, udp ? "/udp" : "",
 				p->guest_port, udp ? "/udp" : "");
 			free(by);
 			free(owner);
 		} else if (r < 0) {
-			cli_err("%s", err);
+			cli_err("%s", error_msg(err));
 		}
-		free(err);
+		error_clear(&err);
 		if (r < 0)
 			return -1;
 	}
@@ -882,7 +884,8 @@ int run_main(const struct run_opts *op)
 	struct run_opts o = *op;
 	struct runconf *rc = NULL;
 	struct strvec warnings = {0}, qargv = {0};
-	char *conf = NULL, *err = NULL, *qemu_path = NULL, *root = NULL, *dir = NULL, *realdir = NULL;
+	struct error *err = NULL;
+	char *conf = NULL, *qemu_path = NULL, *root = NULL, *dir = NULL, *realdir = NULL;
 	char *tmpdir = NULL;
 	int lockfd = -1;
 	int rv = 1;
@@ -893,7 +896,7 @@ int run_main(const struct run_opts *op)
 		goto out;
 	}
 	if (runconf_read(conf, &rc, &warnings, &err) < 0) {
-		cli_err("%s", err);
+		cli_err("%s", error_msg(err));
 		goto out;
 	}
 	for (size_t i = 0; i < warnings.n; i++)
@@ -938,7 +941,7 @@ int run_main(const struct run_opts *op)
 	struct accel_choice ac;
 	bool bad_usage;
 	if (accel_choose(NULL, o.accel, rc->arch, &ac, &bad_usage, &err) < 0) {
-		cli_err("%s", err);
+		cli_err("%s", error_msg(err));
 		free(ipath);
 		rv = bad_usage ? 2 : 1;
 		goto out;
@@ -947,7 +950,7 @@ int run_main(const struct run_opts *op)
 
 	const char *name = o.name ? o.name : rc->service;
 	if (o.detach && instance_name_ok(name, &err) < 0) {
-		cli_err("run: %s", err);
+		cli_err("run: %s", error_msg(err));
 		free(ipath);
 		rv = 2;
 		goto out;
@@ -1006,7 +1009,7 @@ int run_main(const struct run_opts *op)
 		}
 	}
 	if (qemu_build_argv(rc, &qo, &qargv, &err) < 0) {
-		cli_err("%s", err);
+		cli_err("%s", error_msg(err));
 		free(ipath);
 		rv = 2;
 		goto out;
@@ -1053,7 +1056,7 @@ int run_main(const struct run_opts *op)
 	if (replaced)
 		fprintf(stderr, "smolc: replaced the exited instance %s (its logs are gone)\n", name);
 	if (lockfd < 0) {
-		cli_err("%s", err);
+		cli_err("%s", error_msg(err));
 		free(ipath);
 		free(realdir);
 		realdir = NULL; /* not ours: keep it */
@@ -1065,10 +1068,11 @@ int run_main(const struct run_opts *op)
 	}
 	/* the effective run config, with absolute paths, for ps/inspection */
 	{
-		char *yp = path_join(realdir, INSTANCE_RUNCONF), *e2 = NULL;
+		struct error *e2 = NULL;
+		char *yp = path_join(realdir, INSTANCE_RUNCONF);
 		if (runconf_write(rc, yp, &e2) < 0)
-			debugf("%s", e2);
-		free(e2);
+			debugf("%s", error_msg(e2));
+		error_clear(&e2);
 		free(yp);
 	}
 	struct instance in = {
@@ -1096,7 +1100,7 @@ int run_main(const struct run_opts *op)
 		sb_free(&ab);
 	}
 	if (instance_write_summary(&in, &err) < 0) {
-		cli_err("%s", err);
+		cli_err("%s", error_msg(err));
 		free(in.ports);
 		free(ipath);
 		instance_release(lockfd);
@@ -1125,7 +1129,7 @@ out:
 	free(qemu_path);
 	sv_free(&qargv);
 	sv_free(&warnings);
-	free(err);
+	error_clear(&err);
 	free(conf);
 	runconf_free(rc);
 	return rv;

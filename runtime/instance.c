@@ -67,7 +67,7 @@ char *instance_state_root(void)
 	return r;
 }
 
-int instance_name_ok(const char *name, char **err)
+int instance_name_ok(const char *name, struct error **err)
 {
 	size_t n = strlen(name);
 	bool ok = n > 0 && n <= 64 && name[0] != '.' && name[0] != '-' && name[0] != '_';
@@ -77,7 +77,7 @@ int instance_name_ok(const char *name, char **err)
 		     c == '_' || c == '-' || c == '.';
 	}
 	if (!ok) {
-		*err = xasprintf("bad instance name \"%s\": use 1-64 letters, digits, '.', '_' or '-', "
+		error_set(err, "bad instance name \"%s\": use 1-64 letters, digits, '.', '_' or '-', "
 				 "starting with a letter or digit", name);
 		return -1;
 	}
@@ -197,13 +197,13 @@ int instance_remove(const char *root, const char *name)
 	return r;
 }
 
-int instance_claim(const char *root, const char *name, bool *replaced, char **err)
+int instance_claim(const char *root, const char *name, bool *replaced, struct error **err)
 {
 	*replaced = false;
 	if (instance_name_ok(name, err) < 0)
 		return -1;
 	if (mkdir_p(root, 0700) < 0) {
-		*err = xasprintf("%s: cannot create the state directory: %s", root, strerror(errno));
+		error_set(err, "%s: cannot create the state directory: %s", root, strerror(errno));
 		return -1;
 	}
 	char *dir = path_join(root, name);
@@ -214,7 +214,7 @@ int instance_claim(const char *root, const char *name, bool *replaced, char **er
 			fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 			free(lp);
 			if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0) {
-				*err = xasprintf("%s: cannot lock: %s", dir, strerror(errno));
+				error_set(err, "%s: cannot lock: %s", dir, strerror(errno));
 				if (fd >= 0)
 					close(fd);
 				fd = -1;
@@ -223,25 +223,25 @@ int instance_claim(const char *root, const char *name, bool *replaced, char **er
 			goto out;
 		}
 		if (errno != EEXIST) {
-			*err = xasprintf("%s: cannot create: %s", dir, strerror(errno));
+			error_set(err, "%s: cannot create: %s", dir, strerror(errno));
 			goto out;
 		}
 		pid_t pid;
 		enum instance_state s = instance_check(root, name, &pid);
 		switch (s) {
 		case INSTANCE_RUNNING:
-			*err = xasprintf("an instance named \"%s\" is already running (pid %ld); "
+			error_set(err, "an instance named \"%s\" is already running (pid %ld); "
 					 "stop it with `smolc stop %s` or pick another --name",
 					 name, (long)pid, name);
 			goto out;
 		case INSTANCE_STARTING:
-			*err = xasprintf("an instance named \"%s\" is being started by another smolc", name);
+			error_set(err, "an instance named \"%s\" is being started by another smolc", name);
 			goto out;
 		case INSTANCE_EXITED:
 		case INSTANCE_STALE:
 			debugf("removing the old state %s", dir);
 			if (remove_tree(dir) < 0) {
-				*err = xasprintf("%s: cannot remove the old state: %s", dir, strerror(errno));
+				error_set(err, "%s: cannot remove the old state: %s", dir, strerror(errno));
 				goto out;
 			}
 			if (s == INSTANCE_EXITED)
@@ -251,7 +251,7 @@ int instance_claim(const char *root, const char *name, bool *replaced, char **er
 			break;
 		}
 	}
-	*err = xasprintf("%s: cannot claim the state directory", dir);
+	error_set(err, "%s: cannot claim the state directory", dir);
 out:
 	free(dir);
 	return fd;
@@ -263,7 +263,7 @@ void instance_release(int lock_fd)
 		close(lock_fd);
 }
 
-int instance_write_summary(const struct instance *in, char **err)
+int instance_write_summary(const struct instance *in, struct error **err)
 {
 	struct strbuf sb;
 	sb_init(&sb);
@@ -285,7 +285,7 @@ int instance_write_summary(const struct instance *in, char **err)
 	char *p = path_join(in->dir, INSTANCE_SUMMARY);
 	int r = write_file_atomic(p, sb_cstr(&sb), sb.len, 0600);
 	if (r < 0)
-		*err = xasprintf("%s: cannot write: %s", p, strerror(errno));
+		error_set(err, "%s: cannot write: %s", p, strerror(errno));
 	free(p);
 	sb_free(&sb);
 	return r;
@@ -388,7 +388,7 @@ static struct instance *load_one(const char *root, const char *name, enum instan
 	return in;
 }
 
-int instance_load(const char *root, const char *name, struct instance **out, char **err)
+int instance_load(const char *root, const char *name, struct instance **out, struct error **err)
 {
 	pid_t pid;
 	enum instance_state s = instance_check(root, name, &pid);
@@ -400,7 +400,7 @@ int instance_load(const char *root, const char *name, struct instance **out, cha
 	}
 	if (s == INSTANCE_ABSENT || s == INSTANCE_STALE) {
 		char *names = instance_names(root);
-		*err = xasprintf("no instance named \"%s\" (instances: %s)", name, names);
+		error_set(err, "no instance named \"%s\" (instances: %s)", name, names);
 		free(names);
 		return -1;
 	}
@@ -414,7 +414,7 @@ static int cmp_inst(const void *a, const void *b)
 	return strcmp(x->name, y->name);
 }
 
-int instance_list(const char *root, struct instance ***out, size_t *n, char **err)
+int instance_list(const char *root, struct instance ***out, size_t *n, struct error **err)
 {
 	*out = NULL;
 	*n = 0;
@@ -422,15 +422,15 @@ int instance_list(const char *root, struct instance ***out, size_t *n, char **er
 	if (!d) {
 		if (errno == ENOENT)
 			return 0;
-		*err = xasprintf("%s: %s", root, strerror(errno));
+		error_set(err, "%s: %s", root, strerror(errno));
 		return -1;
 	}
 	size_t cap = 0;
 	struct dirent *de;
 	while ((de = readdir(d))) {
-		char *e = NULL;
+		struct error *e = NULL;
 		if (de->d_name[0] == '.' || instance_name_ok(de->d_name, &e) < 0) {
-			free(e);
+			error_clear(&e);
 			continue;
 		}
 		pid_t pid;
@@ -456,9 +456,9 @@ char *instance_names(const char *root)
 {
 	struct instance **list = NULL;
 	size_t n = 0;
-	char *e = NULL;
+	struct error *e = NULL;
 	if (instance_list(root, &list, &n, &e) < 0) {
-		free(e);
+		error_clear(&e);
 		return xstrdup("none");
 	}
 	struct strbuf sb;

@@ -36,6 +36,8 @@
 #ifndef SMOLC_INSTANCE_H
 #define SMOLC_INSTANCE_H
 
+#include "error.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -84,7 +86,7 @@ void instance_free(struct instance *in);
 char *instance_state_root(void);
 
 /* Names: [A-Za-z0-9][A-Za-z0-9_.-]{0,63}. Returns 0 or -1 with *err. */
-int instance_name_ok(const char *name, char **err);
+int instance_name_ok(const char *name, struct error **err);
 
 /* Is pid a live QEMU of the instance directory dir? */
 bool instance_pid_alive(pid_t pid, const char *dir);
@@ -100,21 +102,21 @@ enum instance_state instance_check(const char *root, const char *name, pid_t *pi
  * or the history of an exited instance of that name (*replaced = true),
  * is removed first. Fails (-1, *err) when an instance of that name is
  * running or starting. */
-int instance_claim(const char *root, const char *name, bool *replaced, char **err);
+int instance_claim(const char *root, const char *name, bool *replaced, struct error **err);
 void instance_release(int lock_fd);
 
 /* Write the summary file (atomic). Returns 0 or -1 with *err. */
-int instance_write_summary(const struct instance *in, char **err);
+int instance_write_summary(const struct instance *in, struct error **err);
 
 /* Load <root>/<name> (summary, verified pid, exit record, rc status).
  * Returns 0, or -1 with *err when there is no such instance (a stale
  * directory counts as none). */
-int instance_load(const char *root, const char *name, struct instance **out, char **err);
+int instance_load(const char *root, const char *name, struct instance **out, struct error **err);
 
 /* All instances (running, starting and exited), sorted by name; stale
  * directories are removed from disk and not listed. *out is an array of
  * n pointers (free each with instance_free, then the array). */
-int instance_list(const char *root, struct instance ***out, size_t *n, char **err);
+int instance_list(const char *root, struct instance ***out, size_t *n, struct error **err);
 
 /* Names of the instances as "a, b, c" ("none" when empty). Caller frees. */
 char *instance_names(const char *root);

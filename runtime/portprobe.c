@@ -29,19 +29,19 @@ static int resolve(const char *host, unsigned port, int socktype, struct addrinf
 	return getaddrinfo(host, ps, &hints, res);
 }
 
-int portprobe_free(const char *host_addr, unsigned port, bool is_udp, char **err)
+int portprobe_free(const char *host_addr, unsigned port, bool is_udp, struct error **err)
 {
 	struct addrinfo *ai = NULL;
 	const char *proto = is_udp ? "udp" : "tcp";
 	int g = resolve(host_addr, port, is_udp ? SOCK_DGRAM : SOCK_STREAM, &ai);
 	if (g != 0) {
-		*err = xasprintf("host address \"%s\" for port %u: %s", host_addr, port, gai_strerror(g));
+		error_set(err, "host address \"%s\" for port %u: %s", host_addr, port, gai_strerror(g));
 		return -1;
 	}
 	int rv = 0;
 	int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
-		*err = xasprintf("socket: %s", strerror(errno));
+		error_set(err, "socket: %s", strerror(errno));
 		rv = -1;
 		goto out;
 	}
@@ -50,10 +50,10 @@ int portprobe_free(const char *host_addr, unsigned port, bool is_udp, char **err
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
 		if (errno == EADDRINUSE) {
-			*err = xasprintf("host port %u (%s/%s) is already in use", port, host_addr, proto);
+			error_set(err, "host port %u (%s/%s) is already in use", port, host_addr, proto);
 			rv = -2;
 		} else {
-			*err = xasprintf("cannot bind host port %u (%s/%s): %s", port, host_addr, proto,
+			error_set(err, "cannot bind host port %u (%s/%s): %s", port, host_addr, proto,
 					 strerror(errno));
 			rv = -1;
 		}
@@ -64,13 +64,13 @@ out:
 	return rv;
 }
 
-int portprobe_pick(const char *host_addr, bool is_udp, unsigned *port, char **err)
+int portprobe_pick(const char *host_addr, bool is_udp, unsigned *port, struct error **err)
 {
 	struct addrinfo *ai = NULL;
 	const char *proto = is_udp ? "udp" : "tcp";
 	int g = resolve(host_addr, 0, is_udp ? SOCK_DGRAM : SOCK_STREAM, &ai);
 	if (g != 0) {
-		*err = xasprintf("host address \"%s\": %s", host_addr, gai_strerror(g));
+		error_set(err, "host address \"%s\": %s", host_addr, gai_strerror(g));
 		return -1;
 	}
 	int rv = -1;
@@ -79,7 +79,7 @@ int portprobe_pick(const char *host_addr, bool is_udp, unsigned *port, char **er
 	int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
 	if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 ||
 	    getsockname(fd, (struct sockaddr *)&ss, &sl) < 0) {
-		*err = xasprintf("cannot pick a free host port on %s/%s: %s", host_addr, proto, strerror(errno));
+		error_set(err, "cannot pick a free host port on %s/%s: %s", host_addr, proto, strerror(errno));
 	} else {
 		*port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
 						       : ((struct sockaddr_in *)&ss)->sin_port);
@@ -182,9 +182,10 @@ bool portprobe_ready(const char *host_addr, unsigned port, unsigned guest_port,
 		}
 	} else if (qmp_socket) {
 		while (!ready && now_monotonic() < deadline) {
-			char *out = NULL, *err = NULL;
+			struct error *err = NULL;
+			char *out = NULL;
 			if (qmp_hmp(qmp_socket, "info usernet", budget_ms, &out, &err) < 0) {
-				free(err);
+				error_clear(&err);
 				break;
 			}
 			ready = usernet_established(out, port, guest_port);

@@ -16,17 +16,19 @@
 #ifndef SMOLC_PORTPROBE_H
 #define SMOLC_PORTPROBE_H
 
+#include "error.h"
+
 #include <stdbool.h>
 
 /* Returns 0 when free; -2 with *err ("host port 8080 (127.0.0.1/tcp) is
  * already in use", no hint: the caller knows what to suggest) when taken;
  * -1 with *err for other errors. udp when is_udp. */
-int portprobe_free(const char *host_addr, unsigned port, bool is_udp, char **err);
+int portprobe_free(const char *host_addr, unsigned port, bool is_udp, struct error **err);
 
 /* Pick a free host port on host_addr (bind to port 0, read it back,
  * close): returns 0 with *port, or -1 with *err. Another program may take
  * it before QEMU binds it; QEMU then fails to start and says so. */
-int portprobe_pick(const char *host_addr, bool is_udp, unsigned *port, char **err);
+int portprobe_pick(const char *host_addr, bool is_udp, unsigned *port, struct error **err);
 
 /* One readiness attempt (see above). guest_port is used to match the
  * `info usernet` line. Returns true when ready. */

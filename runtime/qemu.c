@@ -158,7 +158,7 @@ static void add_share(struct strvec *v, const struct runconf *rc, const struct r
 
 /* The chardev backend of a console spec for viocon ("stdio" → "stdio,
  * id=con0,..."); NULL for "none". -1 with *err on a bad spec. */
-static int viocon_chardev(const char *console, char **out, char **err)
+static int viocon_chardev(const char *console, char **out, struct error **err)
 {
 	*out = NULL;
 	if (!strcmp(console, "stdio")) {
@@ -172,7 +172,7 @@ static int viocon_chardev(const char *console, char **out, char **err)
 		errno = 0;
 		unsigned long port = strtoul(console + 4, &end, 10);
 		if (!console[4] || *end || errno || port == 0 || port > 65535) {
-			*err = xasprintf("--console %s: expected tcp:PORT with PORT from 1 to 65535", console);
+			error_set(err, "--console %s: expected tcp:PORT with PORT from 1 to 65535", console);
 			return -1;
 		}
 		*out = xasprintf("socket,id=con0,host=127.0.0.1,port=%lu,server=on,wait=off", port);
@@ -181,13 +181,13 @@ static int viocon_chardev(const char *console, char **out, char **err)
 		*out = xasprintf("file,id=con0,path=%s", esc);
 		free(esc);
 	} else {
-		*err = xasprintf("--console %s: expected stdio, pty, none, tcp:PORT or file:PATH", console);
+		error_set(err, "--console %s: expected stdio, pty, none, tcp:PORT or file:PATH", console);
 		return -1;
 	}
 	return 0;
 }
 
-static int add_console(struct strvec *v, const char *console, char **err)
+static int add_console(struct strvec *v, const char *console, struct error **err)
 {
 	if (!strcmp(console, "stdio")) {
 		add2(v, "-serial", "mon:stdio");
@@ -200,7 +200,7 @@ static int add_console(struct strvec *v, const char *console, char **err)
 		errno = 0;
 		unsigned long port = strtoul(console + 4, &end, 10);
 		if (!console[4] || *end || errno || port == 0 || port > 65535) {
-			*err = xasprintf("--console %s: expected tcp:PORT with PORT from 1 to 65535", console);
+			error_set(err, "--console %s: expected tcp:PORT with PORT from 1 to 65535", console);
 			return -1;
 		}
 		add(v, "-serial");
@@ -212,14 +212,14 @@ static int add_console(struct strvec *v, const char *console, char **err)
 		add2(v, "-serial", "chardev:con0");
 		free(esc);
 	} else {
-		*err = xasprintf("--console %s: expected stdio, pty, none, tcp:PORT or file:PATH", console);
+		error_set(err, "--console %s: expected stdio, pty, none, tcp:PORT or file:PATH", console);
 		return -1;
 	}
 	return 0;
 }
 
 int qemu_build_argv(const struct runconf *rc, const struct qemu_opts *o,
-		    struct strvec *argv, char **err)
+		    struct strvec *argv, struct error **err)
 {
 	bool arm = !strcmp(rc->arch, "evbarm-aarch64");
 	bool pci = arm || !strcmp(runconf_machine(rc), "virt");

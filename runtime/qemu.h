@@ -101,7 +101,7 @@ char *qemu_find_binary(const char *name);
  * resolved against its directory. Returns 0, or -1 with *err (bad console
  * spec). argv must be empty on entry; on failure it is left empty. */
 int qemu_build_argv(const struct runconf *rc, const struct qemu_opts *o,
-		    struct strvec *argv, char **err);
+		    struct strvec *argv, struct error **err);
 
 /* Does the kernel at path define the symbol viocon_earlyinit (NetBSD's
  * virtio console early init, as startnb.sh checks with nm)? Reads the

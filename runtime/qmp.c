@@ -22,7 +22,7 @@
 
 #define QMP_LINE_MAX (1 << 20)
 
-static int connect_unix(const char *path, char **err)
+static int connect_unix(const char *path, struct error **err)
 {
 	struct sockaddr_un sa;
 	memset(&sa, 0, sizeof(sa));
@@ -35,18 +35,18 @@ static int connect_unix(const char *path, char **err)
 		dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		free(dir);
 		if (dirfd < 0) {
-			*err = xasprintf("%s: %s", path, strerror(errno));
+			error_set(err, "%s: %s", path, strerror(errno));
 			return -1;
 		}
 		snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/%s", dirfd, path_basename(path));
 	}
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
-		*err = xasprintf("socket: %s", strerror(errno));
+		error_set(err, "socket: %s", strerror(errno));
 		goto out;
 	}
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		*err = xasprintf("%s: cannot connect to QMP: %s", path, strerror(errno));
+		error_set(err, "%s: cannot connect to QMP: %s", path, strerror(errno));
 		close(fd);
 		fd = -1;
 	}
@@ -58,7 +58,7 @@ out:
 
 /* Read one line (without '\n') before deadline (now_monotonic() seconds);
  * caller frees. Returns 0 or -1 with *err. */
-static int read_line(int fd, double deadline, char **line, char **err)
+static int read_line(int fd, double deadline, char **line, struct error **err)
 {
 	struct strbuf sb;
 	sb_init(&sb);
@@ -69,7 +69,7 @@ static int read_line(int fd, double deadline, char **line, char **err)
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0) {
-			*err = xstrdup(r == 0 ? "QMP: no reply (timeout)" : "QMP: poll failed");
+			error_set(err, "%s", r == 0 ? "QMP: no reply (timeout)" : "QMP: poll failed");
 			sb_free(&sb);
 			return -1;
 		}
@@ -78,14 +78,14 @@ static int read_line(int fd, double deadline, char **line, char **err)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			*err = xstrdup("QMP: connection closed");
+			error_set(err, "QMP: connection closed");
 			sb_free(&sb);
 			return -1;
 		}
 		if (c == '\n')
 			break;
 		if (sb.len >= QMP_LINE_MAX) {
-			*err = xasprintf("QMP: a reply line longer than %d bytes", QMP_LINE_MAX);
+			error_set(err, "QMP: a reply line longer than %d bytes", QMP_LINE_MAX);
 			sb_free(&sb);
 			return -1;
 		}
@@ -114,18 +114,18 @@ static int write_all(int fd, const char *s, size_t n)
 /* Send cmd (a JSON object; the reference is taken) and read lines until its
  * reply: 0 with *reply (the "return" value; caller decrefs; reply may be
  * NULL), or -1 with *err ("error", I/O, timeout, a line that is not JSON). */
-static int command(int fd, json_t *cmd, double deadline, json_t **reply, char **err)
+static int command(int fd, json_t *cmd, double deadline, json_t **reply, struct error **err)
 {
 	char *text = json_dumps(cmd, JSON_COMPACT);
 	json_decref(cmd);
 	if (!text) {
-		*err = xstrdup("QMP: cannot encode the command");
+		error_set(err, "QMP: cannot encode the command");
 		return -1;
 	}
 	int w = write_all(fd, text, strlen(text)) < 0 || write_all(fd, "\n", 1) < 0 ? -1 : 0;
 	free(text);
 	if (w < 0) {
-		*err = xasprintf("QMP: send failed: %s", strerror(errno));
+		error_set(err, "QMP: send failed: %s", strerror(errno));
 		return -1;
 	}
 	for (;;) {
@@ -136,8 +136,10 @@ static int command(int fd, json_t *cmd, double deadline, json_t **reply, char **
 		json_t *msg = json_loads(line, 0, &je);
 		free(line);
 		if (!json_is_object(msg)) {
-			*err = msg ? xstrdup("QMP: a reply that is not a JSON object")
-				   : xasprintf("QMP: a reply that is not JSON: %s", je.text);
+			if (msg)
+				error_set(err, "QMP: a reply that is not a JSON object");
+			else
+				error_set(err, "QMP: a reply that is not JSON: %s", je.text);
 			json_decref(msg);
 			return -1;
 		}
@@ -153,7 +155,7 @@ static int command(int fd, json_t *cmd, double deadline, json_t **reply, char **
 			const char *cls = json_string_value(json_object_get(e, "class"));
 			const char *desc = json_string_value(json_object_get(e, "desc"));
 			char *ecls = str_escape(cls ? cls : "?"), *edesc = str_escape(desc ? desc : "");
-			*err = xasprintf("QMP error: %s: %s", ecls, edesc);
+			error_set(err, "QMP error: %s: %s", ecls, edesc);
 			free(ecls);
 			free(edesc);
 			json_decref(msg);
@@ -163,7 +165,7 @@ static int command(int fd, json_t *cmd, double deadline, json_t **reply, char **
 	}
 }
 
-static int connect_qmp(const char *sock_path, double deadline, char **err)
+static int connect_qmp(const char *sock_path, double deadline, struct error **err)
 {
 	int fd = connect_unix(sock_path, err);
 	if (fd < 0)
@@ -176,7 +178,7 @@ static int connect_qmp(const char *sock_path, double deadline, char **err)
 	json_decref(g);
 	free(greeting);
 	if (!ok) {
-		*err = xasprintf("%s: not a QMP socket", sock_path);
+		error_set(err, "%s: not a QMP socket", sock_path);
 		goto fail;
 	}
 	if (command(fd, json_pack("{s:s}", "execute", "qmp_capabilities"), deadline, NULL, err) < 0)
@@ -187,7 +189,7 @@ fail:
 	return -1;
 }
 
-int qmp_execute(const char *sock_path, const char *execute, int timeout_ms, char **err)
+int qmp_execute(const char *sock_path, const char *execute, int timeout_ms, struct error **err)
 {
 	double deadline = now_monotonic() + timeout_ms / 1000.0;
 	int fd = connect_qmp(sock_path, deadline, err);
@@ -199,7 +201,7 @@ int qmp_execute(const char *sock_path, const char *execute, int timeout_ms, char
 }
 
 int qmp_hmp(const char *sock_path, const char *command_line, int timeout_ms,
-	    char **out, char **err)
+	    char **out, struct error **err)
 {
 	double deadline = now_monotonic() + timeout_ms / 1000.0;
 	int fd = connect_qmp(sock_path, deadline, err);

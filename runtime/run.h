@@ -23,6 +23,8 @@
 #ifndef SMOLC_RUN_H
 #define SMOLC_RUN_H
 
+#include "error.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -76,8 +78,8 @@ void run_opts_free(struct run_opts *o);
 
 /* -p: "[ADDR:]HOST:GUEST[/udp]" (runconf_parse_port), or "GUEST[/udp]" /
  * "ADDR::GUEST[/udp]" with host_port 0 (a free one picked at run time).
- * Returns 0, or -1 with *err (caller frees). */
-int run_parse_publish(const char *spec, struct runconf_port *p, char **err);
+ * Returns 0, or -1 with *err (error.h). */
+int run_parse_publish(const char *spec, struct runconf_port *p, struct error **err);
 
 /* Options of ps/stop/logs/wait/rm/inspect. */
 struct inst_opts {

@@ -35,7 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FILE *f = fopen(in_path, "wb");
 	if (!f || fwrite(data, 1, size, f) != size || fclose(f) != 0)
 		abort();
-	char *err = NULL;
+	struct error *err = NULL;
 	struct layer_writer *w = layer_writer_new(layer_dir, "fuzz", &err);
 	if (!w)
 		abort(); /* the temp directory must work */
@@ -49,7 +49,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		o.prefix = "/usr/pkg";
 	}
 	(void)layer_import_archive(w, in_path, &o, &err);
-	free(err);
+	error_clear(&err);
 	layer_writer_abort(w);
 	remove_tree(layer_dir); /* the caller removes the directory */
 	return 0;

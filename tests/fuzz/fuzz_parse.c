@@ -54,7 +54,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	rcscan_text((const char *)data, size, &sc);
 	rcscan_free(&sc);
 	struct elf_facts f;
-	char *err = NULL;
+	struct error *err = NULL;
 	if (size > 4 && data[0] == 0x7f) { /* as ELF: "\177ELF" + the rest */
 		uint8_t *buf = malloc(size);
 		if (!buf)
@@ -63,7 +63,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		memcpy(buf + 4, data + 4, size - 4);
 		if (elfdeps_read_mem(buf, size, &f, &err) == 0)
 			elf_facts_free(&f);
-		free(err);
+		error_clear(&err);
 		free(buf);
 	}
 	return 0;

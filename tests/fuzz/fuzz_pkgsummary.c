@@ -17,20 +17,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char *err = NULL;
+	struct error *err = NULL;
 	struct pkg_summary_parser *p = pkg_summary_parser_new("fuzz");
 	size_t step = size ? 1 + data[0] % 64 : 1;
 	for (size_t off = 0; off < size; off += step) {
 		size_t n = size - off < step ? size - off : step;
 		if (pkg_summary_parser_feed(p, (const char *)data + off, n, &err) < 0) {
-			free(err);
+			error_clear(&err);
 			pkg_summary_parser_free(p);
 			return 0;
 		}
 	}
 	struct pkg_summary *s = pkg_summary_parser_finish(p, &err);
 	if (!s) {
-		free(err);
+		error_clear(&err);
 		return 0;
 	}
 	/* ask for the first few packages by name, and one dependency pattern */
@@ -45,7 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (pkg_resolve(s, pats, np, "fuzz", &r, &err) == 0)
 			pkg_resolution_free(r);
 		else
-			free(err);
+			error_clear(&err);
 	}
 	pkg_summary_free(s);
 	return 0;

@@ -21,7 +21,7 @@ static void test_explicit(void **state)
 	(void)state;
 	struct accel_choice c;
 	bool bad;
-	char *err = NULL;
+	struct error *err = NULL;
 	unsetenv("QEMU_ACCEL");
 	assert_int_equal(accel_choose(NULL, "tcg", "amd64", &c, &bad, &err), 0);
 	assert_int_equal(c.kind, ACCEL_TCG);
@@ -29,8 +29,8 @@ static void test_explicit(void **state)
 	assert_string_equal(c.reason, "requested by --accel");
 	assert_int_equal(accel_choose(NULL, "warp", "amd64", &c, &bad, &err), -1);
 	assert_true(bad);
-	assert_string_equal(err, "--accel: unknown accelerator \"warp\" (expected auto, kvm, tcg, hvf or nvmm)");
-	free(err);
+	assert_string_equal(error_msg(err), "--accel: unknown accelerator \"warp\" (expected auto, kvm, tcg, hvf or nvmm)");
+	error_clear(&err);
 	setenv("QEMU_ACCEL", "tcg", 1);
 	assert_int_equal(accel_choose(NULL, NULL, "amd64", &c, &bad, &err), 0);
 	assert_int_equal(c.kind, ACCEL_TCG);
@@ -39,11 +39,11 @@ static void test_explicit(void **state)
 	struct accel_env env = {.kvm_dev = "/nonexistent/kvm"};
 	assert_int_equal(accel_choose(&env, "kvm", "amd64", &c, &bad, &err), -1);
 	assert_false(bad);
-	assert_string_equal(err, "--accel=kvm: /nonexistent/kvm: No such file or directory; use --accel tcg");
-	free(err);
+	assert_string_equal(error_msg(err), "--accel=kvm: /nonexistent/kvm: No such file or directory; use --accel tcg");
+	error_clear(&err);
 	assert_int_equal(accel_choose(NULL, "hvf", "amd64", &c, &bad, &err), -1);
-	assert_non_null(strstr(err, "hvf (macOS) is not available on Linux"));
-	free(err);
+	assert_non_null(strstr(error_msg(err), "hvf (macOS) is not available on Linux"));
+	error_clear(&err);
 	assert_string_equal(accel_name(ACCEL_NVMM), "nvmm");
 }
 
@@ -52,7 +52,7 @@ static void test_auto_no_device(void **state)
 	(void)state;
 	struct accel_choice c;
 	bool bad;
-	char *err = NULL;
+	struct error *err = NULL;
 	struct accel_env env = {.kvm_dev = "/nonexistent/kvm"};
 	assert_int_equal(accel_choose(&env, "auto", "amd64", &c, &bad, &err), 0);
 	assert_int_equal(c.kind, ACCEL_TCG);
@@ -65,7 +65,7 @@ static void test_auto_cross_arch(void **state)
 	(void)state;
 	struct accel_choice c;
 	bool bad;
-	char *err = NULL;
+	struct error *err = NULL;
 #if defined(__x86_64__)
 	assert_int_equal(accel_choose(NULL, "auto", "evbarm-aarch64", &c, &bad, &err), 0);
 	assert_int_equal(c.kind, ACCEL_TCG);
@@ -107,7 +107,7 @@ static void test_auto_this_machine(void **state)
 	(void)state;
 	struct accel_choice c;
 	bool bad;
-	char *err = NULL;
+	struct error *err = NULL;
 	double t0 = now_monotonic();
 	assert_int_equal(accel_choose(NULL, "auto", "amd64", &c, &bad, &err), 0);
 	double ms = (now_monotonic() - t0) * 1000;

@@ -26,14 +26,14 @@ static void fails_with(const char *env, const char *want)
 {
 	setenv("SMOLC_BACKEND", env, 1);
 	const struct smolc_backend_v1 *b = NULL;
-	char *err = NULL;
+	struct error *err = NULL;
 	assert_int_equal(backend_load(&b, &err), -1);
 	assert_null(b);
 	assert_non_null(err);
-	if (!strstr(err, want))
-		fail_msg("'%s' does not contain '%s'", err, want);
-	assert_non_null(strstr(err, env)); /* names the file */
-	free(err);
+	if (!strstr(error_msg(err), want))
+		fail_msg("'%s' does not contain '%s'", error_msg(err), want);
+	assert_non_null(strstr(error_msg(err), env)); /* names the file */
+	error_clear(&err);
 }
 
 static void test_missing(void **state)
@@ -71,9 +71,9 @@ static void test_loads_and_calls(void **state)
 	(void)state;
 	setenv("SMOLC_BACKEND", built, 1);
 	const struct smolc_backend_v1 *b = NULL;
-	char *err = NULL;
+	struct error *err = NULL;
 	if (backend_load(&b, &err) < 0)
-		fail_msg("%s", err);
+		fail_msg("%s", error_msg(err));
 	assert_non_null(b);
 	assert_string_equal(b->version, SMOLC_VERSION);
 	assert_string_equal(b->abi, SMOLC_BACKEND_ABI);

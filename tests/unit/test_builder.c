@@ -120,7 +120,7 @@ static void test_rc_linux(void **state)
 static char *argv_of(const struct builder_opts *o)
 {
 	struct strvec v = {0};
-	char *err = NULL;
+	struct error *err = NULL;
 	char *note = NULL;
 	if (builder_argv(o, "/c/tmp/disk.img", &v, &note, &err) < 0)
 		fail_msg("builder_argv: %s", err);
@@ -168,10 +168,11 @@ static void test_argv(void **state)
 	/* a QEMU that is not there: the message says what to do */
 	setenv("SMOLC_QEMU", "/nonexistent/qemu", 1);
 	struct strvec v = {0};
-	char *err = NULL, *note = NULL;
+	struct error *err = NULL;
+	char *note = NULL;
 	assert_int_equal(builder_argv(&o, "/d", &v, &note, &err), -1);
-	assert_string_equal(err, "/nonexistent/qemu not found (from SMOLC_QEMU): the builder VM cannot boot");
-	free(err);
+	assert_string_equal(error_msg(err), "/nonexistent/qemu not found (from SMOLC_QEMU): the builder VM cannot boot");
+	error_clear(&err);
 	unsetenv("SMOLC_QEMU");
 	unsetenv("QEMU_ACCEL");
 }
@@ -186,7 +187,7 @@ static int sh(const char *cmd)
 
 static struct fstree *base_tree(void)
 {
-	char *err = NULL;
+	struct error *err = NULL;
 	char *dir = xasprintf("%s/base%d", tmp, ++seq);
 	struct layer_writer *w = layer_writer_new(dir, "base", &err);
 	assert_non_null(w);
@@ -216,7 +217,7 @@ static void test_capture(void **state)
 {
 	struct fstree *t = base_tree();
 	char *img = xasprintf("%s/disk.img", tmp);
-	char *err = NULL;
+	struct error *err = NULL;
 	struct image_opts io = {.service = "cap", .seed = "s", .epoch = 1735689600, .profile = IMAGE_PROFILE_LINUX};
 	assert_int_equal(image_write(img, t, &io, &err), 0);
 
@@ -320,7 +321,7 @@ static void test_capture_nothing(void **state)
 {
 	struct fstree *t = base_tree();
 	char *img = xasprintf("%s/same.img", tmp);
-	char *err = NULL;
+	struct error *err = NULL;
 	struct image_opts io = {.service = "cap", .seed = "s", .epoch = 1735689600, .profile = IMAGE_PROFILE_NETBSD};
 	assert_int_equal(image_write(img, t, &io, &err), 0);
 	struct ext2img *e = ext2img_open(img, IMAGE_PART_OFFSET, &err);

@@ -28,7 +28,7 @@ static char *scratch(void)
 
 static struct cache *open_cache(const char *root)
 {
-	char *err = NULL;
+	struct error *err = NULL;
 	char *dir = path_join(root, "cache");
 	struct cache *c = cache_open(dir, &err);
 	if (!c)
@@ -70,7 +70,7 @@ static char *slurp(const char *dir, const char *name)
 static void test_default_dir(void **state)
 {
 	(void)state;
-	char *err = NULL;
+	struct error *err = NULL;
 	char *home = getenv("HOME") ? xstrdup(getenv("HOME")) : NULL;
 	setenv("SMOLC_CACHE", "/x/smolc-cache", 1);
 	setenv("XDG_CACHE_HOME", "/x/xdg", 1);
@@ -91,8 +91,8 @@ static void test_default_dir(void **state)
 	free(d);
 	unsetenv("HOME");
 	assert_null(cache_default_dir(NULL, &err));
-	assert_non_null(strstr(err, "--cache-dir"));
-	free(err);
+	assert_non_null(strstr(error_msg(err), "--cache-dir"));
+	error_clear(&err);
 	if (home)
 		setenv("HOME", home, 1);
 	free(home);
@@ -118,10 +118,10 @@ static void test_layout_and_paths(void **state)
 	assert_string_equal(f, want);
 	free(f);
 	free(want);
-	char *err = NULL;
+	struct error *err = NULL;
 	assert_null(cache_layer_path(c, "../evil", &err));
-	assert_non_null(strstr(err, "invalid cache key '../evil'"));
-	free(err);
+	assert_non_null(strstr(error_msg(err), "invalid cache key '../evil'"));
+	error_clear(&err);
 	assert_false(cache_key_valid(".hidden"));
 	assert_false(cache_key_valid("a/b"));
 	assert_true(cache_key_valid("sha256-0123abcd.v1"));
@@ -135,7 +135,8 @@ static void test_temp_and_commit(void **state)
 	(void)state;
 	char *root = scratch();
 	struct cache *c = open_cache(root);
-	char *err = NULL, *t1, *t2, *final = NULL;
+	struct error *err = NULL;
+	char *t1, *t2, *final = NULL;
 	assert_int_equal(cache_mktemp_dir(c, "layer", &t1, &err), 0);
 	assert_true(str_startswith(t1, cache_root(c)));
 	put(t1, "content", "first");
@@ -195,7 +196,8 @@ static void test_concurrent_commit(void **state)
 		kids[i] = fork();
 		assert_true(kids[i] >= 0);
 		if (kids[i] == 0) {
-			char *err = NULL, *t;
+			struct error *err = NULL;
+			char *t;
 			struct cache *cc = open_cache(root);
 			if (cache_mktemp_dir(cc, "layer", &t, &err) < 0)
 				_exit(3);
@@ -226,7 +228,8 @@ static void test_concurrent_commit(void **state)
 	}
 	assert_int_equal(won, 1);
 	assert_int_equal(lost, N - 1);
-	char *err = NULL, *lp = cache_layer_path(c, "shared-key", &err);
+	struct error *err = NULL;
+	char *lp = cache_layer_path(c, "shared-key", &err);
 	char *who = slurp(lp, "who");
 	assert_non_null(who);
 	free(who);
@@ -244,7 +247,7 @@ static void test_locks(void **state)
 	(void)state;
 	char *root = scratch();
 	struct cache *c = open_cache(root);
-	char *err = NULL;
+	struct error *err = NULL;
 	struct cache_lock *a = NULL, *b = NULL;
 	assert_int_equal(cache_lock(c, "layer", "k", CACHE_LOCK_EXCLUSIVE, true, &a, &err), 0);
 	assert_non_null(a);
@@ -258,7 +261,7 @@ static void test_locks(void **state)
 	cache_unlock(b);
 	cache_unlock(NULL);
 	assert_int_equal(cache_lock(c, "layer", "../x", CACHE_LOCK_SHARED, false, &a, &err), -1);
-	free(err);
+	error_clear(&err);
 	cache_free(c);
 	remove_tree(root);
 	free(root);
@@ -276,7 +279,7 @@ static void test_clean_stale_tmp(void **state)
 		_exit(0);
 	waitpid(p, NULL, 0);
 	char *mine;
-	char *err = NULL;
+	struct error *err = NULL;
 	assert_int_equal(cache_mktemp_dir(c, "layer", &mine, &err), 0);
 	/* same owner tag as ours, dead pid */
 	const char *at = strchr(path_basename(mine), '@');
@@ -313,7 +316,8 @@ static void test_clean_stale_tmp(void **state)
 /* Make a layer of `kb` KiB, last used `days_ago` days ago. */
 static void make_layer(struct cache *c, const char *key, size_t kb, int days_ago, const char *desc)
 {
-	char *err = NULL, *t;
+	struct error *err = NULL;
+	char *t;
 	assert_int_equal(cache_mktemp_dir(c, "layer", &t, &err), 0);
 	char *buf = xcalloc(kb ? kb : 1, 1024);
 	memset(buf, 'a', kb * 1024);
@@ -344,7 +348,7 @@ static void test_ls_du(void **state)
 	assert_int_equal(mkdir_p(dl, 0755), 0);
 	put(dl, "file", "data");
 	put(dl, "meta", "url http://127.0.0.1/base.tar.xz\nsha256 00\n");
-	char *err = NULL;
+	struct error *err = NULL;
 	struct cache_list l;
 	assert_int_equal(cache_list(c, &l, &err), 0);
 	assert_int_equal(l.n, 2);
@@ -387,7 +391,7 @@ static void test_prune(void **state)
 	(void)state;
 	char *root = scratch();
 	struct cache *c = open_cache(root);
-	char *err = NULL;
+	struct error *err = NULL;
 	make_layer(c, "old1", 100, 30, NULL);
 	make_layer(c, "old2", 100, 20, NULL);
 	make_layer(c, "new1", 100, 1, NULL);

@@ -16,7 +16,7 @@
 
 static struct catalog *load_repo_catalog(void)
 {
-	char *err = NULL;
+	struct error *err = NULL;
 	char *path = catalog_locate("sets/catalog.yaml", &err);
 	assert_non_null(path);
 	struct catalog *c = catalog_load(path, &err);
@@ -28,7 +28,7 @@ static struct catalog *load_repo_catalog(void)
 
 static struct catalog_target *target(struct catalog *c, const char *rel, const char *arch, const char *mirror)
 {
-	char *err = NULL;
+	struct error *err = NULL;
 	struct catalog_target *t = catalog_target(c, rel, arch, mirror, &err);
 	if (!t)
 		fail_msg("%s", err);
@@ -109,15 +109,13 @@ static void test_unknown_names(void **state)
 {
 	(void)state;
 	struct catalog *c = load_repo_catalog();
-	char *err = NULL;
+	struct error *err = NULL;
 	assert_null(catalog_target(c, "10.9", "amd64", NULL, &err));
-	assert_string_equal(err, "unknown NetBSD release '10.9' (known: 9.3 9.4 10.0 10.1 11.0 daily head)");
-	free(err);
-	err = NULL;
+	assert_string_equal(error_msg(err), "unknown NetBSD release '10.9' (known: 9.3 9.4 10.0 10.1 11.0 daily head)");
+	error_clear(&err);
 	assert_null(catalog_target(c, "10.1", "sparc", NULL, &err));
-	assert_string_equal(err, "unknown architecture 'sparc' (known: amd64 i386 evbarm-aarch64)");
-	free(err);
-	err = NULL;
+	assert_string_equal(error_msg(err), "unknown architecture 'sparc' (known: amd64 i386 evbarm-aarch64)");
+	error_clear(&err);
 	struct catalog_target *t = catalog_target(c, "10.1", "amd64", NULL, &err);
 	catalog_target_free(t);
 	catalog_free(c);
@@ -152,7 +150,8 @@ static void test_kernels(void **state)
 	(void)state;
 	struct catalog *c = load_repo_catalog();
 	struct catalog_target *t = target(c, "10.1", "amd64", NULL);
-	char *url, *sha, *err = NULL;
+	struct error *err = NULL;
+	char *url, *sha;
 	assert_int_equal(catalog_kernel(c, t, NULL, &url, &sha, &err), 0);
 	assert_string_equal(url, "https://smolbsd.org/assets/netbsd-SMOL");
 	assert_string_equal(sha, "https://smolbsd.org/assets/netbsd-SMOL.sha256");
@@ -170,8 +169,8 @@ static void test_kernels(void **state)
 	assert_string_equal(url, "https://cdn.netbsd.org/pub/NetBSD/NetBSD-10.1/amd64/binary/kernel/netbsd-INSTALL.gz");
 	free(url);
 	assert_int_equal(catalog_kernel(c, t, "TINY", &url, &sha, &err), -1);
-	assert_non_null(strstr(err, "unknown kernel 'TINY' for amd64 (known: SMOL GENERIC"));
-	free(err);
+	assert_non_null(strstr(error_msg(err), "unknown kernel 'TINY' for amd64 (known: SMOL GENERIC"));
+	error_clear(&err);
 	catalog_target_free(t);
 	catalog_free(c);
 }
@@ -193,7 +192,7 @@ static void test_ext_rules_and_yaml_errors(void **state)
 			"releases:\n"
 			"  \"8.2\": {}\n"
 			"  \"9.0\": {pkgversion: \"9.0_2024Q4\"}\n";
-	char *err = NULL;
+	struct error *err = NULL;
 	struct catalog *c = catalog_load_string(y, strlen(y), "mem.yaml", &err);
 	if (!c)
 		fail_msg("%s", err);
@@ -228,32 +227,29 @@ static void test_ext_rules_and_yaml_errors(void **state)
 	/* duplicate release */
 	const char *dup = "format: 1\nmirror: m\nreleases:\n  \"10.1\": {}\n  \"10.1\": {}\n";
 	assert_null(catalog_load_string(dup, strlen(dup), "dup.yaml", &err));
-	assert_string_equal(err, "dup.yaml:5:3: release '10.1' is listed twice");
-	free(err);
-	err = NULL;
+	assert_string_equal(error_msg(err), "dup.yaml:5:3: release '10.1' is listed twice");
+	error_clear(&err);
 
 	/* syntax error: file:line:column */
 	const char *bad = "format: 1\nmirror: [unclosed\n";
 	assert_null(catalog_load_string(bad, strlen(bad), "bad.yaml", &err));
-	assert_true(str_startswith(err, "bad.yaml:"));
+	assert_true(str_startswith(error_msg(err), "bad.yaml:"));
 	int line = 0, col = 0;
-	assert_int_equal(sscanf(err, "bad.yaml:%d:%d:", &line, &col), 2);
+	assert_int_equal(sscanf(error_msg(err), "bad.yaml:%d:%d:", &line, &col), 2);
 	assert_true(line >= 2);
-	free(err);
-	err = NULL;
+	error_clear(&err);
 
 	/* unknown key with its location */
 	const char *typo = "format: 1\nmirorr: http://m\n";
 	assert_null(catalog_load_string(typo, strlen(typo), "typo.yaml", &err));
-	assert_true(str_startswith(err, "typo.yaml:2:1: unknown key 'mirorr'"));
-	free(err);
-	err = NULL;
+	assert_true(str_startswith(error_msg(err), "typo.yaml:2:1: unknown key 'mirorr'"));
+	error_clear(&err);
 
 	/* unknown placeholder */
 	const char *ph = "format: 1\nmirror: m\ntemplates:\n  sets: \"{mirror}/{relase}/\"\n";
 	assert_null(catalog_load_string(ph, strlen(ph), "ph.yaml", &err));
-	assert_true(str_startswith(err, "ph.yaml:4:9: unknown placeholder {relase}"));
-	free(err);
+	assert_true(str_startswith(error_msg(err), "ph.yaml:4:9: unknown placeholder {relase}"));
+	error_clear(&err);
 }
 
 static const char SHA512_FILE[] =
@@ -273,7 +269,7 @@ static const char SHA512_FILE[] =
 static void test_sha512_parsing(void **state)
 {
 	(void)state;
-	char *err = NULL;
+	struct error *err = NULL;
 	struct catalog_sums *s = catalog_sums_parse(SHA512_FILE, strlen(SHA512_FILE), "SHA512", &err);
 	if (!s)
 		fail_msg("%s", err);
@@ -288,9 +284,8 @@ static void test_sha512_parsing(void **state)
 	e = catalog_sums_find_set(s, "etc.tar.xz", "SHA512", &err);
 	assert_non_null(e);
 	assert_null(catalog_sums_find_set(s, "bsae", "https://m/sets/SHA512", &err));
-	assert_string_equal(err, "set 'bsae' is not in https://m/sets/SHA512 (sets: base comp etc kern-GENERIC)");
-	free(err);
-	err = NULL;
+	assert_string_equal(error_msg(err), "set 'bsae' is not in https://m/sets/SHA512 (sets: base comp etc kern-GENERIC)");
+	error_clear(&err);
 	assert_non_null(catalog_sums_lookup(s, "./etc.tar.xz", "SHA512"));
 	assert_null(catalog_sums_lookup(s, "etc.tar.xz", "md5"));
 	catalog_sums_free(s);
@@ -319,15 +314,16 @@ static void test_sha512_parsing(void **state)
 
 	const char *bad = "SHA512 (base.tar.xz) = abc\nnonsense here\n";
 	assert_null(catalog_sums_parse(bad, strlen(bad), "SHA512", &err));
-	assert_true(str_startswith(err, "SHA512:1: not a checksum line"));
-	free(err);
+	assert_true(str_startswith(error_msg(err), "SHA512:1: not a checksum line"));
+	error_clear(&err);
 }
 
 static void test_sha256_files(void **state)
 {
 	(void)state;
 	const char *hex = "ec59d1198dad7de81771bfb93f50425241bc51331b4c50ba7a163ca4d6acd427";
-	char out[65], *err = NULL;
+	struct error *err = NULL;
+	char out[65];
 	char *t = xasprintf("%s  netbsd-SMOL\n", hex);
 	assert_int_equal(catalog_parse_sha256(t, strlen(t), "netbsd-SMOL", "x.sha256", out, &err), 0);
 	assert_string_equal(out, hex);
@@ -342,8 +338,8 @@ static void test_sha256_files(void **state)
 	free(t);
 	t = xasprintf("%s  other\n%s  more\n", hex, hex);
 	assert_int_equal(catalog_parse_sha256(t, strlen(t), "netbsd-SMOL", "x.sha256", out, &err), -1);
-	assert_string_equal(err, "x.sha256: no sha256 digest for 'netbsd-SMOL'");
-	free(err);
+	assert_string_equal(error_msg(err), "x.sha256: no sha256 digest for 'netbsd-SMOL'");
+	error_clear(&err);
 	free(t);
 }
 
@@ -381,14 +377,14 @@ static void test_local_sets_and_locate(void **state)
 	char *sd = path_join(data, "sets/catalog.yaml");
 	assert_int_equal(write_file_atomic(sd, "format: 1\n", 10, 0644), 0);
 	setenv("SMOLC_DATADIR", data, 1);
-	char *err = NULL;
+	struct error *err = NULL;
 	char *loc = catalog_locate(NULL, &err);
 	assert_string_equal(loc, sd);
 	free(loc);
 	unsetenv("SMOLC_DATADIR");
 	assert_null(catalog_locate("/nonexistent/catalog.yaml", &err));
-	assert_non_null(strstr(err, "/nonexistent/catalog.yaml"));
-	free(err);
+	assert_non_null(strstr(error_msg(err), "/nonexistent/catalog.yaml"));
+	error_clear(&err);
 	c = catalog_load("sets/catalog.yaml", &err);
 	assert_non_null(c);
 	assert_string_equal(catalog_datadir(c), ".");

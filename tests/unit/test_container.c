@@ -41,7 +41,7 @@ static void put(const char *path, const char *text)
 static void make_layer(const char *dir, const char *hint, const char *src, bool reversed, struct container_layer *l)
 {
 	struct container_tree t = {0};
-	char *err = NULL;
+	struct error *err = NULL;
 	if (reversed) {
 		container_tree_symlink(&t, "bin/sh", "busybox");
 		container_tree_data(&t, "etc/motd", "hi\n", 3, 0644);
@@ -102,7 +102,7 @@ static void test_layer_reproducible(void **state)
 
 	/* the manifest names both descriptors */
 	struct container_image img;
-	char *err = NULL;
+	struct error *err = NULL;
 	assert_int_equal(container_image_make(&img, &a, 1, xstrdup("{\"architecture\":\"amd64\"}"), "{\"k\":\"v\"}", &err), 0);
 	json_t *m = json_loads(img.manifest, 0, NULL);
 	assert_non_null(m);
@@ -114,8 +114,8 @@ static void test_layer_reproducible(void **state)
 	json_decref(m);
 	container_image_clear(&img);
 	assert_int_equal(container_image_make(&img, &a, 1, xstrdup("{}"), "[1]", &err), -1);
-	assert_non_null(strstr(err, "annotations are not a JSON object"));
-	free(err);
+	assert_non_null(strstr(error_msg(err), "annotations are not a JSON object"));
+	error_clear(&err);
 	container_image_clear(&img);
 
 	container_layer_clear(&a);
@@ -130,7 +130,7 @@ static void test_elfdeps(void **state)
 {
 	(void)state;
 	struct elfdeps d = {0};
-	char *err = NULL;
+	struct error *err = NULL;
 	char *sh = realpath("/bin/sh", NULL);
 	assert_non_null(sh);
 	assert_int_equal(elfdeps_add(&d, sh, &err), 0);
@@ -150,9 +150,8 @@ static void test_elfdeps(void **state)
 	elfdeps_free(&d);
 
 	assert_int_equal(elfdeps_add(&d, "/etc/hostname", &err), -1);
-	assert_non_null(strstr(err, "/etc/hostname"));
-	free(err);
-	err = NULL;
+	assert_non_null(strstr(error_msg(err), "/etc/hostname"));
+	error_clear(&err);
 	elfdeps_free(&d);
 	if (access("/bin/busybox", X_OK) == 0) {
 		assert_int_equal(elfdeps_add(&d, "/bin/busybox", &err), 0);

@@ -135,7 +135,7 @@ struct t {
 
 static void t_open(struct t *t, bool offline)
 {
-	char *err = NULL;
+	struct error *err = NULL;
 	t->cachedir = xasprintf("%s/cache-%d", E.root, E.ncache++);
 	t->cache = cache_open(t->cachedir, &err);
 	if (!t->cache)
@@ -195,7 +195,7 @@ static void test_download_digest_and_304(void **state)
 	char *u = url("/sets/base.tar.xz");
 	struct fetch_req rq = {.url = u};
 	struct fetch_result r;
-	char *err = NULL;
+	struct error *err = NULL;
 	if (fetch_file(t.f, &rq, &r, &err) < 0)
 		fail_msg("%s", err);
 	assert_int_equal(r.status, FETCH_DOWNLOADED);
@@ -256,7 +256,7 @@ static void test_pinned_cached_makes_no_request(void **state)
 	char *spec = xasprintf("sha256:%s", pin);
 	struct fetch_req rq = {.url = u, .digest = spec};
 	struct fetch_result r;
-	char *err = NULL;
+	struct error *err = NULL;
 	if (fetch_file(t.f, &rq, &r, &err) < 0)
 		fail_msg("%s", err);
 	assert_int_equal(r.status, FETCH_DOWNLOADED);
@@ -318,13 +318,13 @@ static void test_digest_mismatch(void **state)
 	char *u = url("/sets/etc.tar.xz");
 	struct fetch_req rq = {.url = u, .digest = wrong};
 	struct fetch_result r;
-	char *err = NULL;
+	struct error *err = NULL;
 	assert_int_equal(fetch_file(t.f, &rq, &r, &err), -1);
 	char *want = xasprintf("fetch %s: sha256 mismatch: expected %s, got %s (download discarded)", u, wrong,
 			       actual);
-	assert_string_equal(err, want);
+	assert_string_equal(error_msg(err), want);
 	free(want);
-	free(err);
+	error_clear(&err);
 	char *file = cache_download_file(t.cache, u);
 	assert_false(path_exists(file));
 	assert_int_equal(tmp_entries(&t), 0);
@@ -333,9 +333,9 @@ static void test_digest_mismatch(void **state)
 	err = NULL;
 	struct fetch_req bad = {.url = u, .digest = "sha256:xyz"};
 	assert_int_equal(fetch_file(t.f, &bad, &r, &err), -1);
-	assert_true(str_startswith(err, "fetch http://127.0.0.1:"));
-	assert_non_null(strstr(err, "bad digest 'sha256:xyz'"));
-	free(err);
+	assert_true(str_startswith(error_msg(err), "fetch http://127.0.0.1:"));
+	assert_non_null(strstr(error_msg(err), "bad digest 'sha256:xyz'"));
+	error_clear(&err);
 	free(file);
 	free(u);
 	t_close(&t);
@@ -349,24 +349,24 @@ static void test_404_one_line(void **state)
 	char *u = url("/pub/NetBSD/NetBSD-10.9/amd64/binary/sets/base.tar.xz");
 	struct fetch_req rq = {.url = u, .hint = "check the NetBSD version and set name"};
 	struct fetch_result r;
-	char *err = NULL;
+	struct error *err = NULL;
 	assert_int_equal(fetch_file(t.f, &rq, &r, &err), -1);
 	char *want = xasprintf("fetch %s: HTTP 404 Not Found — check the NetBSD version and set name", u);
-	assert_string_equal(err, want);
-	assert_null(strchr(err, '\n'));
+	assert_string_equal(error_msg(err), want);
+	assert_null(strchr(error_msg(err), '\n'));
 	assert_int_equal(requests("/pub/NetBSD/NetBSD-10.9/amd64/binary/sets/base.tar.xz", "404"), 1);
 	free(want);
-	free(err);
+	error_clear(&err);
 	/* the /404/ fault prefix, default hint */
 	err = NULL;
 	char *u2 = url("/404/x");
 	struct fetch_req rq2 = {.url = u2};
 	assert_int_equal(fetch_file(t.f, &rq2, &r, &err), -1);
 	want = xasprintf("fetch %s: HTTP 404 Not Found — check the URL", u2);
-	assert_string_equal(err, want);
+	assert_string_equal(error_msg(err), want);
 	assert_int_equal(tmp_entries(&t), 0);
 	free(want);
-	free(err);
+	error_clear(&err);
 	free(u2);
 	free(u);
 	t_close(&t);
@@ -389,29 +389,29 @@ static void test_connection_refused(void **state)
 	char *u = xasprintf("http://127.0.0.1:%d/base.tar.xz", port);
 	struct fetch_req rq = {.url = u};
 	struct fetch_result r;
-	char *err = NULL;
+	struct error *err = NULL;
 	double t0 = now_monotonic();
 	assert_int_equal(fetch_file(t.f, &rq, &r, &err), -1);
 	(void)t0;
 	char *want = xasprintf("fetch %s: connection refused by 127.0.0.1 port %d — is the server running? "
 			       "(check the mirror: --mirror / SMOLC_MIRROR)",
 			       u, port);
-	assert_string_equal(err, want);
+	assert_string_equal(error_msg(err), want);
 	free(want);
-	free(err);
+	error_clear(&err);
 	/* TLS to a plain HTTP server: one TLS line, not retried */
 	char *tu = xasprintf("https://127.0.0.1:%d/base.tar.xz", E.port);
 	struct fetch_req rq3 = {.url = tu};
 	err = NULL;
 	assert_int_equal(fetch_file(t.f, &rq3, &r, &err), -1);
 	char *tw = xasprintf("fetch %s: TLS error: ", tu);
-	assert_true(str_startswith(err, tw));
-	assert_non_null(strstr(err, "— check the system clock, the CA certificates"));
-	assert_null(strstr(err, "attempts"));
-	assert_null(strchr(err, '\n'));
+	assert_true(str_startswith(error_msg(err), tw));
+	assert_non_null(strstr(error_msg(err), "— check the system clock, the CA certificates"));
+	assert_null(strstr(error_msg(err), "attempts"));
+	assert_null(strchr(error_msg(err), '\n'));
 	free(tw);
 	free(tu);
-	free(err);
+	error_clear(&err);
 	free(u);
 	t_close(&t);
 }
@@ -426,7 +426,7 @@ static void test_retry_flaky(void **state)
 	char *u = url("/flaky/2/f/set.tgz");
 	struct fetch_req rq = {.url = u};
 	struct fetch_result r;
-	char *err = NULL;
+	struct error *err = NULL;
 	if (fetch_file(t.f, &rq, &r, &err) < 0)
 		fail_msg("%s", err);
 	assert_int_equal(r.status, FETCH_DOWNLOADED);
@@ -440,10 +440,10 @@ static void test_retry_flaky(void **state)
 	struct fetch_req rq2 = {.url = u2};
 	assert_int_equal(fetch_file(t.f, &rq2, &r, &err), -1);
 	char *want = xasprintf("fetch %s: HTTP 500 Internal Server Error (after 3 attempts)", u2);
-	assert_string_equal(err, want);
+	assert_string_equal(error_msg(err), want);
 	assert_int_equal(requests("/flaky/5/f/set.tgz", "500"), 3);
 	free(want);
-	free(err);
+	error_clear(&err);
 	free(u2);
 	free(u);
 	t_close(&t);
@@ -459,14 +459,13 @@ static void test_reset_and_stall(void **state)
 	char *u = url("/reset/r/x.tgz");
 	struct fetch_req rq = {.url = u};
 	struct fetch_result r;
-	char *err = NULL;
+	struct error *err = NULL;
 	assert_int_equal(fetch_file(t.f, &rq, &r, &err), -1);
-	assert_non_null(strstr(err, ": connection lost: "));
-	assert_non_null(strstr(err, "(after 3 attempts)"));
-	assert_null(strchr(err, '\n'));
+	assert_non_null(strstr(error_msg(err), ": connection lost: "));
+	assert_non_null(strstr(error_msg(err), "(after 3 attempts)"));
+	assert_null(strchr(error_msg(err), '\n'));
 	assert_int_equal(requests("/reset/r/x.tgz", NULL), 3);
-	free(err);
-	err = NULL;
+	error_clear(&err);
 	/* a server that stops sending: stall timeout */
 	struct fetch_opts o = {.tries = 1, .stall_timeout_s = 1, .progress = FETCH_PROGRESS_NONE};
 	struct fetch_ctx *f = fetch_new(t.cache, &o);
@@ -476,12 +475,12 @@ static void test_reset_and_stall(void **state)
 	assert_int_equal(fetch_file(f, &rq2, &r, &err), -1);
 	assert_true(now_monotonic() - t0 < 120); /* a sanity bound: the stall limit works at all */
 	char *want = xasprintf("fetch %s: slower than 1024 bytes/s for 1 s (got 0 bytes) — the server stalls", u2);
-	if (!str_startswith(err, want))
+	if (!str_startswith(error_msg(err), want))
 		fail_msg("got: %s", err);
-	assert_non_null(strstr(err, "SMOLC_DOWNLOAD_MIN_SPEED=<bytes/s>"));
+	assert_non_null(strstr(error_msg(err), "SMOLC_DOWNLOAD_MIN_SPEED=<bytes/s>"));
 	assert_int_equal(tmp_entries(&t), 0);
 	free(want);
-	free(err);
+	error_clear(&err);
 	fetch_free(f);
 	free(u2);
 	free(u);
@@ -499,16 +498,16 @@ static void test_truncated_transfer(void **state)
 	char *u = url("/truncate/t/comp.tar.xz");
 	struct fetch_req rq = {.url = u};
 	struct fetch_result r;
-	char *err = NULL;
+	struct error *err = NULL;
 	assert_int_equal(fetch_file(t.f, &rq, &r, &err), -1);
-	assert_true(str_startswith(err, "fetch "));
-	assert_non_null(strstr(err, ": transfer truncated: got 50000 of 101000 bytes (after 3 attempts)"));
+	assert_true(str_startswith(error_msg(err), "fetch "));
+	assert_non_null(strstr(error_msg(err), ": transfer truncated: got 50000 of 101000 bytes (after 3 attempts)"));
 	assert_int_equal(requests("/truncate/t/comp.tar.xz", NULL), 3);
 	char *file = cache_download_file(t.cache, u);
 	assert_false(path_exists(file));
 	assert_int_equal(tmp_entries(&t), 0);
 	free(file);
-	free(err);
+	error_clear(&err);
 	free(u);
 	free(b);
 	t_close(&t);
@@ -523,13 +522,13 @@ static void test_offline_missing(void **state)
 	char *u = url("/o/base.tar.xz");
 	struct fetch_req rq = {.url = u};
 	struct fetch_result r;
-	char *err = NULL;
+	struct error *err = NULL;
 	assert_int_equal(fetch_file(t.f, &rq, &r, &err), -1);
 	char *want = xasprintf("fetch %s: not in the cache and --offline is set", u);
-	assert_true(str_startswith(err, want));
+	assert_true(str_startswith(error_msg(err), want));
 	assert_int_equal(requests("/o/base.tar.xz", NULL), 0);
 	free(want);
-	free(err);
+	error_clear(&err);
 	/* pinned, cached with another digest, offline: says both */
 	struct fetch_ctx *on = t_fetcher(&t, false);
 	if (fetch_file(on, &rq, &r, &err) < 0)
@@ -540,9 +539,9 @@ static void test_offline_missing(void **state)
 	struct fetch_req rq2 = {.url = u, .digest = other};
 	err = NULL;
 	assert_int_equal(fetch_file(t.f, &rq2, &r, &err), -1);
-	assert_non_null(strstr(err, "expected ec59d119"));
-	assert_non_null(strstr(err, "--offline is set"));
-	free(err);
+	assert_non_null(strstr(error_msg(err), "expected ec59d119"));
+	assert_non_null(strstr(error_msg(err), "--offline is set"));
+	error_clear(&err);
 	/* local paths work offline */
 	char *local = path_join(E.www, "o/base.tar.xz");
 	struct fetch_req rq3 = {.url = local};
@@ -567,7 +566,7 @@ static void test_file_url_and_local_path(void **state)
 	char *fu = xasprintf("file://%s/dir%%20with%%20space/rescue.tar.xz", E.www);
 	struct fetch_req rq = {.url = fu, .digest = want};
 	struct fetch_result r;
-	char *err = NULL;
+	struct error *err = NULL;
 	if (fetch_file(t.f, &rq, &r, &err) < 0)
 		fail_msg("%s", err);
 	assert_int_equal(r.status, FETCH_LOCAL);
@@ -585,20 +584,18 @@ static void test_file_url_and_local_path(void **state)
 	/* missing local file names the path */
 	struct fetch_req rq3 = {.url = "nope/base.tar.xz", .base_dir = E.www};
 	assert_int_equal(fetch_file(t.f, &rq3, &r, &err), -1);
-	assert_true(str_startswith(err, "fetch nope/base.tar.xz: No such file or directory ("));
-	free(err);
-	err = NULL;
+	assert_true(str_startswith(error_msg(err), "fetch nope/base.tar.xz: No such file or directory ("));
+	error_clear(&err);
 	/* local digest mismatch */
 	struct fetch_req rq4 = {.url = path, .digest = "sha256:ec59d1198dad7de81771bfb93f50425241bc51331b4c50ba7a163ca4d6acd427"};
 	assert_int_equal(fetch_file(t.f, &rq4, &r, &err), -1);
-	assert_non_null(strstr(err, "sha256 mismatch: expected ec59d119"));
-	assert_non_null(strstr(err, want));
-	free(err);
-	err = NULL;
+	assert_non_null(strstr(error_msg(err), "sha256 mismatch: expected ec59d119"));
+	assert_non_null(strstr(error_msg(err), want));
+	error_clear(&err);
 	struct fetch_req rq5 = {.url = "ftp://example.invalid/x"};
 	assert_int_equal(fetch_file(t.f, &rq5, &r, &err), -1);
-	assert_non_null(strstr(err, "unsupported URL scheme"));
-	free(err);
+	assert_non_null(strstr(error_msg(err), "unsupported URL scheme"));
+	error_clear(&err);
 	assert_true(fetch_is_url(fu));
 	assert_false(fetch_is_remote(fu));
 	assert_false(fetch_is_url(path));
@@ -619,7 +616,8 @@ static void test_fetch_text_and_progress(void **state)
 	 * then read */
 	struct inputs *in = inputs_new(t.cache, true);
 	struct input_req rq = {.url = u};
-	char *text = NULL, *err = NULL;
+	struct error *err = NULL;
+	char *text = NULL;
 	size_t len = 0;
 	assert_int_equal(inputs_text(in, &rq, 0, &text, &len, &err), INPUT_MISSING);
 	assert_int_equal(inputs_resolve(in, t.f), 1);
@@ -630,8 +628,8 @@ static void test_fetch_text_and_progress(void **state)
 	free(text);
 	/* too big for the limit */
 	assert_int_equal(inputs_text(in, &rq, 4, &text, &len, &err), INPUT_FAILED);
-	assert_non_null(strstr(err, "too large"));
-	free(err);
+	assert_non_null(strstr(error_msg(err), "too large"));
+	error_clear(&err);
 	inputs_free(in);
 
 	/* plain progress lines when not a terminal */
@@ -697,7 +695,7 @@ static void test_concurrent_fetch_same_url(void **state)
 		kids[i] = fork();
 		assert_true(kids[i] >= 0);
 		if (kids[i] == 0) {
-			char *err = NULL;
+			struct error *err = NULL;
 			struct cache *c = cache_open(t.cachedir, &err);
 			struct fetch_opts o = {.progress = FETCH_PROGRESS_NONE};
 			struct fetch_ctx *f = fetch_new(c, &o);
@@ -745,9 +743,9 @@ static void test_disk_full(void **state)
 		struct fetch_ctx *f = fetch_new(t.cache, &o);
 		struct fetch_req rq = {.url = u};
 		struct fetch_result r;
-		char *err = NULL;
+		struct error *err = NULL;
 		int rc = fetch_file(f, &rq, &r, &err);
-		if (rc < 0 && err && write(p[1], err, strlen(err)) < 0)
+		if (rc < 0 && err && write(p[1], error_msg(err), strlen(error_msg(err))) < 0)
 			_exit(2);
 		_exit(rc < 0 ? 0 : 1);
 	}
@@ -828,7 +826,7 @@ static void test_catalog_set_end_to_end(void **state)
 	char *list = xasprintf("SHA512 (base.tgz) = %s\nSHA512 (etc.tgz) = %s\n", s512, s512);
 	serve("m/pub/NetBSD/NetBSD-9.4/i386/binary/sets/SHA512", list, strlen(list));
 
-	char *err = NULL;
+	struct error *err = NULL;
 	struct catalog *c = catalog_load("sets/catalog.yaml", &err);
 	if (!c)
 		fail_msg("%s", err);

@@ -94,10 +94,10 @@ static void test_replace_kinds(void **state)
 	assert_string_equal(fstree_lookup(t, "/a/l")->inode->target, "../x");
 	assert_int_equal(fstree_lookup(t, "/a/l")->inode->size, 4);
 	/* root can only be a directory */
-	char *err = NULL;
+	struct error *err = NULL;
 	assert_int_equal(fstree_put(t, "/", &f, &err), -1);
-	assert_non_null(strstr(err, "must be a directory"));
-	free(err);
+	assert_non_null(strstr(error_msg(err), "must be a directory"));
+	error_clear(&err);
 	assert_int_equal(fstree_put(t, "/", &d, NULL), 0);
 	fstree_free(t);
 }
@@ -130,15 +130,14 @@ static void test_hardlinks(void **state)
 	assert_int_equal(fstree_link(t, "/rescue/prog001", "/rescue/prog002", NULL), 0);
 	assert_int_equal(ino->nlink, 149);
 	/* errors */
-	char *err = NULL;
+	struct error *err = NULL;
 	assert_int_equal(fstree_link(t, "/x", "/missing", &err), -1);
 	assert_int_equal(errno, ENOENT);
-	assert_string_equal(err, "\"/x\": hard link target \"/missing\" does not exist");
-	free(err);
-	err = NULL;
+	assert_string_equal(error_msg(err), "\"/x\": hard link target \"/missing\" does not exist");
+	error_clear(&err);
 	assert_int_equal(fstree_link(t, "/x", "/rescue", &err), -1);
-	assert_non_null(strstr(err, "is a directory"));
-	free(err);
+	assert_non_null(strstr(error_msg(err), "is a directory"));
+	error_clear(&err);
 	/* replacing the directory holding the only other name is safe */
 	assert_int_equal(fstree_put(t, "/d/f", &f, NULL), 0);
 	assert_int_equal(fstree_link(t, "/d", "/d/f", NULL), 0);
@@ -166,25 +165,24 @@ static void test_whiteout_and_errors(void **state)
 	assert_int_equal(st.names, 1);
 	assert_int_equal(st.inodes, 1);
 
-	char *err = NULL;
+	struct error *err = NULL;
 	struct fs_meta l = { .type = FS_LNK, .perm = 0777, .target = "/etc" };
 	assert_int_equal(fstree_put(t, "/link", &l, NULL), 0);
 	assert_int_equal(fstree_put(t, "/link/passwd", &f, &err), -1);
 	assert_int_equal(errno, ENOTDIR);
-	assert_string_equal(err, "\"/link/passwd\": parent \"/link\" is not a directory (a symlink: "
+	assert_string_equal(error_msg(err), "\"/link/passwd\": parent \"/link\" is not a directory (a symlink: "
 				 "entries may not go through symlinks)");
-	free(err);
-	err = NULL;
+	error_clear(&err);
 	assert_int_equal(fstree_put(t, "/a/../../etc", &f, &err), -1);
 	assert_int_equal(errno, EINVAL);
-	free(err);
+	error_clear(&err);
 	char longname[300];
 	memset(longname, 'x', sizeof(longname) - 1);
 	longname[299] = '\0';
 	err = NULL;
 	assert_int_equal(fstree_put(t, longname, &f, &err), -1);
 	assert_int_equal(errno, ENAMETOOLONG);
-	free(err);
+	error_clear(&err);
 	bool abs;
 	char *np = fstree_normalize("/./a//b/./", &abs);
 	assert_string_equal(np, "a/b");

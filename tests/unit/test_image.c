@@ -80,7 +80,7 @@ static void fsck_clean(const char *img)
 /* A tree with every file type, built through a layer (data on disk). */
 static struct fstree *every_type_tree(int64_t future_mtime)
 {
-	char *err = NULL;
+	struct error *err = NULL;
 	char *dir = xasprintf("%s/layer%d", tmp, ++seq);
 	struct layer_writer *w = layer_writer_new(dir, "test", &err);
 	assert_non_null(w);
@@ -152,7 +152,7 @@ static void test_every_type_netbsd(void **state)
 	struct image_opts o = { .service = "bozohttpd", .seed = "0123abcd", .epoch = 1700000000,
 				.profile = IMAGE_PROFILE_NETBSD, .progress = on_progress,
 				.progress_ctx = &pr };
-	char *err = NULL;
+	struct error *err = NULL;
 	if (image_write(img, t, &o, &err) < 0)
 		fail_msg("%s", err);
 	assert_true(pr.calls > 0);
@@ -244,7 +244,7 @@ static void test_linux_profile_devices(void **state)
 	char *img = xasprintf("%s/linux.img", tmp);
 	struct image_opts o = { .service = "hello", .seed = "s", .epoch = 1700000000,
 				.profile = IMAGE_PROFILE_LINUX };
-	char *err = NULL;
+	struct error *err = NULL;
 	assert_int_equal(image_write(img, t, &o, &err), 0);
 	fsck_clean(img);
 	char *out = debugfs(img, "stat /dev/ttyX");
@@ -263,7 +263,7 @@ static void test_byte_identical(void **state)
 	char *a = xasprintf("%s/a.img", tmp), *b = xasprintf("%s/b.img", tmp),
 	     *c = xasprintf("%s/c.img", tmp);
 	struct image_opts o = { .service = "svc", .seed = "digest-1", .epoch = 1700000000 };
-	char *err = NULL;
+	struct error *err = NULL;
 	assert_int_equal(image_write(a, t, &o, &err), 0);
 	assert_int_equal(image_write(b, t, &o, &err), 0);
 	o.seed = "digest-2";
@@ -290,7 +290,7 @@ static void test_byte_identical(void **state)
 
 static void test_big_directory(void **state)
 {
-	char *err = NULL;
+	struct error *err = NULL;
 	char *dir = xasprintf("%s/layer-big", tmp);
 	struct layer_writer *w = layer_writer_new(dir, "big", &err);
 	struct fs_meta f = { .type = FS_REG, .perm = 0644, .mtime = 1 };
@@ -320,7 +320,7 @@ static void test_big_directory(void **state)
 
 static void test_too_small(void **state)
 {
-	char *err = NULL;
+	struct error *err = NULL;
 	char *dir = xasprintf("%s/layer-small", tmp);
 	struct layer_writer *w = layer_writer_new(dir, "x", &err);
 	struct fs_meta f = { .type = FS_REG, .perm = 0644 };
@@ -341,10 +341,9 @@ static void test_too_small(void **state)
 	assert_int_equal(image_write(img, t, &o, &err), -1);
 	char *want = xasprintf("%s: image size 4 MiB is too small: the tree needs at least %llu MiB",
 			       img, (unsigned long long)(min >> 20));
-	assert_string_equal(err, want);
+	assert_string_equal(error_msg(err), want);
 	free(want);
-	free(err);
-	err = NULL;
+	error_clear(&err);
 	/* exactly the minimum works */
 	o.size_bytes = min;
 	if (image_write(img, t, &o, &err) < 0)

@@ -60,7 +60,7 @@ static char *new_dir(void)
 
 /* Import one archive into a new layer; returns the layer dir or NULL (err set). */
 static char *import(const char *archive, const struct layer_import_opts *o, struct layer_info *li,
-		    char **err)
+		    struct error **err)
 {
 	char *dir = new_dir();
 	struct layer_writer *w = layer_writer_new(dir, "test", err);
@@ -94,7 +94,7 @@ static void read_data(struct fs_inode *ino, char *buf, size_t n)
 static void test_import_tiny_every_type(void **state)
 {
 	char *arc = mkset("tiny.tar.xz", "--kind tiny");
-	char *err = NULL;
+	struct error *err = NULL;
 	struct layer_info li;
 	char *dir = import(arc, NULL, &li, &err);
 	assert_non_null(dir);
@@ -142,7 +142,7 @@ static void test_import_base_devices_and_rescue(void **state)
 {
 	char *base = mkset("base.tgz", "--kind base --files 600 --bytes 3000000");
 	char *resc = mkset("rescue.tar.xz", "--kind rescue --bytes 100000");
-	char *err = NULL;
+	struct error *err = NULL;
 	struct fstree *t = fstree_new();
 	char *d1 = import(base, NULL, NULL, &err), *d2 = import(resc, NULL, NULL, &err);
 	assert_non_null(d1);
@@ -193,20 +193,20 @@ static void test_evil_archives(void **state)
 		char *name = xasprintf("evil-%s.tar", cases[i].name);
 		char *args = xasprintf("--evil %s", cases[i].name);
 		char *arc = mkset(name, args);
-		char *err = NULL;
+		struct error *err = NULL;
 		char *dir = import(arc, NULL, NULL, &err);
 		assert_null(dir);
 		assert_non_null(err);
 		if (cases[i].expect) {
-			assert_string_equal(err, cases[i].expect);
+			assert_string_equal(error_msg(err), cases[i].expect);
 		} else {
 			char *want = xasprintf("evil-overlong.tar: entry \"./etc/%0300d\" has a name "
 					       "component longer than 255 bytes (ext2 limit)", 0);
 			memset(want + strlen("evil-overlong.tar: entry \"./etc/"), 'x', 300);
-			assert_string_equal(err, want);
+			assert_string_equal(error_msg(err), want);
 			free(want);
 		}
-		free(err);
+		error_clear(&err);
 		free(arc);
 		free(name);
 		free(args);
@@ -214,17 +214,17 @@ static void test_evil_archives(void **state)
 	/* not an archive at all, and a truncated xz stream */
 	char *junk = xasprintf("%s/junk.tar.xz", tmp);
 	assert_int_equal(write_file_atomic(junk, "this is not an archive\n", 23, 0644), 0);
-	char *err = NULL;
+	struct error *err = NULL;
 	assert_null(import(junk, NULL, NULL, &err));
-	assert_true(str_startswith(err, "junk.tar.xz: "));
-	free(err);
+	assert_true(str_startswith(error_msg(err), "junk.tar.xz: "));
+	error_clear(&err);
 	free(junk);
 	char *tx = mkset("trunc.tar.xz", "--kind base --files 100 --bytes 400000 --evil truncated");
 	err = NULL;
 	assert_null(import(tx, NULL, NULL, &err));
-	assert_true(str_startswith(err, "trunc.tar.xz: "));
-	print_message("truncated xz: %s\n", err);
-	free(err);
+	assert_true(str_startswith(error_msg(err), "trunc.tar.xz: "));
+	print_message("truncated xz: %s\n", error_msg(err));
+	error_clear(&err);
 	free(tx);
 }
 
@@ -233,7 +233,7 @@ static void test_glob_filters(void **state)
 	char *base = mkset("base-glob.tgz", "--kind base --files 300 --bytes 1000000");
 	const char *globs[] = { "/usr/bin/su", "/usr/share/zoneinfo/Europe", NULL };
 	struct layer_import_opts o = { .globs = globs };
-	char *err = NULL;
+	struct error *err = NULL;
 	char *dir = import(base, &o, NULL, &err);
 	assert_non_null(dir);
 	struct fstree *t = fstree_new();
@@ -277,7 +277,7 @@ static void test_prefix_and_skip(void **state)
 	char *arc = mkset("pkg.tgz", "--kind tiny");
 	const char *skip[] = { "etc/*", NULL };
 	struct layer_import_opts o = { .prefix = "/usr/pkg", .skip = skip, .label = "tiny-1.0.tgz" };
-	char *err = NULL;
+	struct error *err = NULL;
 	char *dir = import(arc, &o, NULL, &err);
 	assert_non_null(dir);
 	struct fstree *t = fstree_new();
@@ -296,7 +296,7 @@ static void test_digest_stability(void **state)
 	char *a1 = mkset("d1.tar.xz", "--kind base --files 200 --bytes 800000 --seed one");
 	char *a2 = mkset("d2.tar.xz", "--kind base --files 200 --bytes 800000 --seed one");
 	char *a3 = mkset("d3.tar.xz", "--kind base --files 200 --bytes 800000 --seed two");
-	char *err = NULL;
+	struct error *err = NULL;
 	struct layer_info i1, i2, i3;
 	char *l1 = import(a1, NULL, &i1, &err), *l2 = import(a2, NULL, &i2, &err),
 	     *l3 = import(a3, NULL, &i3, &err);
@@ -329,7 +329,7 @@ static void test_digest_stability(void **state)
 
 static void test_writer_whiteouts_and_sparse(void **state)
 {
-	char *err = NULL;
+	struct error *err = NULL;
 	char *d1 = new_dir(), *d2 = new_dir();
 	struct layer_writer *w = layer_writer_new(d1, "gen", &err);
 	struct fs_meta m = { .type = FS_REG, .perm = 0644, .uname = "a b%c", .mtime = 5 };
@@ -345,10 +345,9 @@ static void test_writer_whiteouts_and_sparse(void **state)
 	assert_int_equal(layer_add(w, "/dev/ttyE1", &dev, &err), 0);
 	assert_int_equal(layer_add_hardlink(w, "/var/big2", "/var/big", &err), 0);
 	assert_int_equal(layer_add_hardlink(w, "/x", "/nothere", &err), -1);
-	assert_string_equal(err, "gen: entry \"/x\" is a hard link to \"/nothere\", which is not an "
+	assert_string_equal(error_msg(err), "gen: entry \"/x\" is a hard link to \"/nothere\", which is not an "
 				 "earlier entry of the input");
-	free(err);
-	err = NULL;
+	error_clear(&err);
 	assert_int_equal(layer_writer_finish(w, NULL, &err), 0);
 	char *data = path_join(d1, "data");
 	struct stat st;
@@ -384,7 +383,7 @@ static void test_writer_whiteouts_and_sparse(void **state)
 }
 
 static int owner_cb(void *ctx, const char *rel, const struct stat *st, uint32_t *uid,
-		    uint32_t *gid, char **err)
+		    uint32_t *gid, struct error **err)
 {
 	if (strcmp(rel, "sub/owned") == 0) {
 		*uid = 33;
@@ -404,7 +403,7 @@ static void test_import_path(void **state)
 	assert_int_equal(write_file_atomic(o, "o", 1, 0600), 0);
 	assert_int_equal(link(f, h), 0);
 	assert_int_equal(symlink("file", l), 0);
-	char *err = NULL;
+	struct error *err = NULL;
 	char *dir = new_dir();
 	struct layer_writer *w = layer_writer_new(dir, "COPY", &err);
 	struct layer_path_opts po = { .dest = "/srv/www", .uid = 0, .gid = 0, .perm = -1,
@@ -443,7 +442,7 @@ static void test_import_path(void **state)
 
 static void test_export_and_diff(void **state)
 {
-	char *err = NULL;
+	struct error *err = NULL;
 	char *d1 = new_dir();
 	struct layer_writer *w = layer_writer_new(d1, "base", &err);
 	struct fs_meta m = { .type = FS_REG, .perm = 0644, .uid = 1000, .gid = 1000, .mtime = 100 };
@@ -509,7 +508,8 @@ static void test_export_and_diff(void **state)
 /* A layer with a big sparse file, written with the writer. */
 static char *blob_src_layer(struct layer_info *li)
 {
-	char *err = NULL, *d = new_dir();
+	struct error *err = NULL;
+	char *d = new_dir();
 	struct layer_writer *w = layer_writer_new(d, "src", &err);
 	struct fs_meta m = { .type = FS_REG, .perm = 0644, .mtime = 7 };
 	assert_int_equal(layer_add_file_buf(w, "/etc/rc", &m, "#!/bin/sh\n", 10, &err), 0);
@@ -524,7 +524,7 @@ static char *blob_src_layer(struct layer_info *li)
 }
 
 /* Read the blob in fd back into a new layer, fed in chunks of `chunk`. */
-static int blob_read_back(int fd, const char *dir, size_t chunk, const char *want, struct layer_info *li, char **err)
+static int blob_read_back(int fd, const char *dir, size_t chunk, const char *want, struct layer_info *li, struct error **err)
 {
 	struct layer_blob_reader *r = layer_blob_reader_new(dir, "blob", err);
 	assert_non_null(r);
@@ -560,7 +560,7 @@ static bool same_file(const char *a, const char *b)
 
 static void test_blob_roundtrip(void **state)
 {
-	char *err = NULL;
+	struct error *err = NULL;
 	struct layer_info li, back;
 	char *src = blob_src_layer(&li);
 	char *bp = xasprintf("%s/blob", tmp);
@@ -583,7 +583,7 @@ static void test_blob_roundtrip(void **state)
 		assert_int_equal(blob_read_back(fd, dst, chunks[i], li.digest, &back, &err), 0);
 		assert_string_equal(back.digest, li.digest);
 		assert_int_equal(back.entries, li.entries);
-		char *why = NULL;
+		struct error *why = NULL;
 		assert_int_equal(layer_verify(dst, true, false, &why), 0);
 		char *a = path_join(src, "entries"), *b = path_join(dst, "entries");
 		assert_true(same_file(a, b));
@@ -609,26 +609,23 @@ static void test_blob_roundtrip(void **state)
 	char *dst = new_dir();
 	assert_int_equal(blob_read_back(fd, dst, 65536, "0000000000000000000000000000000000000000000000000000000000000000",
 					&back, &err), -1);
-	assert_non_null(strstr(err, "the cache index says sha256:000000000000…"));
-	free(err);
-	err = NULL;
+	assert_non_null(strstr(error_msg(err), "the cache index says sha256:000000000000…"));
+	error_clear(&err);
 	free(dst);
 	/* truncated */
 	assert_int_equal(ftruncate(fd, st.st_size > 0 ? (off_t)bi.size - 10 : 0), 0);
 	dst = new_dir();
 	assert_int_equal(blob_read_back(fd, dst, 65536, NULL, &back, &err), -1);
-	assert_non_null(strstr(err, "not a valid smolc layer blob"));
-	free(err);
-	err = NULL;
+	assert_non_null(strstr(error_msg(err), "not a valid smolc layer blob"));
+	error_clear(&err);
 	free(dst);
 	/* not zstd at all */
 	assert_int_equal(pwrite(fd, "hello, world", 12, 0), 12);
 	assert_int_equal(ftruncate(fd, 12), 0);
 	dst = new_dir();
 	assert_int_equal(blob_read_back(fd, dst, 65536, NULL, &back, &err), -1);
-	assert_non_null(strstr(err, "blob: not a valid smolc layer blob: "));
-	free(err);
-	err = NULL;
+	assert_non_null(strstr(error_msg(err), "blob: not a valid smolc layer blob: "));
+	error_clear(&err);
 	free(dst);
 	close(fd);
 	/* a damaged layer is never exported */
@@ -642,8 +639,8 @@ static void test_blob_roundtrip(void **state)
 	close(dfd);
 	fd = open(bp, O_RDWR | O_CREAT | O_TRUNC, 0644);
 	assert_int_equal(layer_blob_write(src, fd, 0, &bi, &err), -1);
-	assert_non_null(strstr(err, "the cached layer is damaged (its content does not match its recorded digest)"));
-	free(err);
+	assert_non_null(strstr(error_msg(err), "the cached layer is damaged (its content does not match its recorded digest)"));
+	error_clear(&err);
 	close(fd);
 	free(data);
 	free(bp);
@@ -655,7 +652,8 @@ static void test_blob_roundtrip(void **state)
  * damaged layer) is refused by apply. */
 static void test_apply_data_range(void **state)
 {
-	char *d = new_dir(), *err = NULL;
+	struct error *err = NULL;
+	char *d = new_dir();
 	assert_int_equal(mkdir_p(d, 0755), 0);
 	char *ep = path_join(d, "entries"), *dp = path_join(d, "data");
 	const char *ents = "smolc-layer 1\nF /ok 0644 0 0 - - 0 10 0\nF /empty 0644 0 0 - - 0 0 99\n"
@@ -665,9 +663,9 @@ static void test_apply_data_range(void **state)
 	struct fstree *t = fstree_new();
 	assert_int_equal(layer_apply(d, t, &err), -1);
 	char *want = xasprintf("%s:4: the file's data lies beyond the end of the data file", ep);
-	assert_string_equal(err, want);
+	assert_string_equal(error_msg(err), want);
 	free(want);
-	free(err);
+	error_clear(&err);
 	fstree_free(t);
 	free(ep);
 	free(dp);
@@ -677,7 +675,7 @@ static void test_apply_data_range(void **state)
 /* A download retried half-way: the reader starts over. */
 static void test_blob_reset(void **state)
 {
-	char *err = NULL;
+	struct error *err = NULL;
 	struct layer_info li, back;
 	char *src = blob_src_layer(&li);
 	char *bp = xasprintf("%s/blob3", tmp);
@@ -693,7 +691,7 @@ static void test_blob_reset(void **state)
 	assert_int_equal(layer_blob_reset(r, &err), 0);
 	assert_int_equal(layer_blob_feed(r, buf, bi.size, &err), 0);
 	assert_int_equal(layer_blob_finish(r, li.digest, &back, &err), 0);
-	char *why = NULL;
+	struct error *why = NULL;
 	assert_int_equal(layer_verify(dst, true, false, &why), 0);
 	free(buf);
 	free(dst);

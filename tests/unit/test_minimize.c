@@ -147,7 +147,7 @@ static void check_facts(int cls, int data, unsigned machine)
 	unsigned char buf[4096];
 	size_t len = make_elf(&s, buf);
 	struct elf_facts f;
-	char *err = NULL;
+	struct error *err = NULL;
 	assert_int_equal(elfdeps_read_mem(buf, len, &f, &err), 0);
 	assert_null(err);
 	assert_true(f.is_elf);
@@ -180,22 +180,21 @@ static void test_elf_malformed(void **state)
 	unsigned char buf[4096];
 	size_t len = make_elf(&s, buf);
 	struct elf_facts f;
-	char *err = NULL;
+	struct error *err = NULL;
 	/* not ELF: no error */
 	assert_int_equal(elfdeps_read_mem("#!/bin/sh\n", 10, &f, &err), 0);
 	assert_false(f.is_elf);
 	/* truncated before the dynamic section */
 	assert_int_equal(elfdeps_read_mem(buf, len - 20, &f, &err), -1);
 	assert_non_null(err);
-	assert_non_null(strstr(err, "truncated"));
+	assert_non_null(strstr(error_msg(err), "truncated"));
 	assert_true(f.is_elf);
-	free(err);
-	err = NULL;
+	error_clear(&err);
 	/* every prefix, and every single-byte corruption of the headers:
 	 * an error or facts, never a crash (ASan runs this too) */
 	for (size_t cut = 0; cut <= len; cut++) {
 		if (elfdeps_read_mem(buf, cut, &f, &err) < 0)
-			free(err);
+			error_clear(&err);
 		else
 			elf_facts_free(&f);
 		err = NULL;
@@ -205,7 +204,7 @@ static void test_elf_malformed(void **state)
 		memcpy(c, buf, len);
 		c[i] ^= 0xff;
 		if (elfdeps_read_mem(c, len, &f, &err) < 0)
-			free(err);
+			error_clear(&err);
 		else
 			elf_facts_free(&f);
 		err = NULL;

@@ -121,23 +121,23 @@ static void test_names(void **state)
 static void test_check(void **state)
 {
 	(void)state;
-	char *err = NULL;
+	struct error *err = NULL;
 	assert_int_equal(pkg_pattern_check("dovecot>=2.3.21.1{nb*,}", &err), 0);
 	assert_int_equal(pkg_pattern_check("nginx", &err), 0);
 	assert_int_equal(pkg_pattern_check("foo{a,b", &err), -1);
-	assert_string_equal(err, "pattern \"foo{a,b\": unbalanced '{'");
-	free(err);
+	assert_string_equal(error_msg(err), "pattern \"foo{a,b\": unbalanced '{'");
+	error_clear(&err);
 	assert_int_equal(pkg_pattern_check("foo bar", &err), -1);
-	assert_string_equal(err, "pattern \"foo bar\": character (space or control) not allowed in a package pattern");
-	free(err);
+	assert_string_equal(error_msg(err), "pattern \"foo bar\": character (space or control) not allowed in a package pattern");
+	error_clear(&err);
 	assert_int_equal(pkg_pattern_check(">=1.0", &err), -1);
-	assert_string_equal(err, "pattern \">=1.0\": no package name before '>'");
-	free(err);
+	assert_string_equal(error_msg(err), "pattern \">=1.0\": no package name before '>'");
+	error_clear(&err);
 	assert_int_equal(pkg_pattern_check("foo>=", &err), -1);
-	assert_string_equal(err, "pattern \"foo>=\": no version after '>='");
-	free(err);
+	assert_string_equal(error_msg(err), "pattern \"foo>=\": no version after '>='");
+	error_clear(&err);
 	assert_int_equal(pkg_pattern_check("", &err), -1);
-	free(err);
+	error_clear(&err);
 }
 
 /* 40 groups of two: 2^40 expansions. Rejected, and matched as nothing,
@@ -150,10 +150,10 @@ static void test_many_groups(void **state)
 	n += (size_t)snprintf(pat + n, sizeof(pat) - n, "foo");
 	for (int i = 0; i < 40; i++)
 		n += (size_t)snprintf(pat + n, sizeof(pat) - n, "{a,b}");
-	char *err = NULL;
+	struct error *err = NULL;
 	assert_int_equal(pkg_pattern_check(pat, &err), -1);
-	assert_non_null(strstr(err, "groups expand to more than 256 alternatives; use fewer groups"));
-	free(err);
+	assert_non_null(strstr(error_msg(err), "groups expand to more than 256 alternatives; use fewer groups"));
+	error_clear(&err);
 	assert_false(pkg_match(pat, "fooaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-1"));
 	/* nested: {a0,{a1,{…,z}}} 100 deep is 101 alternatives: fine */
 	n = 0;
@@ -170,7 +170,7 @@ static void test_many_groups(void **state)
 	assert_int_equal(pkg_pattern_check("x{0,1,2,3,4,5,6,7,8,9,a,b,c,d,e,f}{0,1,2,3,4,5,6,7,8,9,a,b,c,d,e,f}", &err), 0);
 	assert_int_equal(pkg_pattern_check("x{0,1,2,3,4,5,6,7,8,9,a,b,c,d,e,f}{0,1,2,3,4,5,6,7,8,9,a,b,c,d,e,f}{y,z}", &err),
 			 -1);
-	free(err);
+	error_clear(&err);
 }
 
 int main(void)

@@ -39,19 +39,19 @@ static int setup(void **state)
 		return -1;
 	}
 	r->all = path_join(r->dir, "All");
-	char *err = NULL;
+	struct error *err = NULL;
 	char *p = path_join(r->all, "pkg_summary.xz");
 	r->sum = pkg_summary_parse_file(p, &err);
 	free(p);
 	if (!r->sum) {
-		fprintf(stderr, "%s\n", err);
+		fprintf(stderr, "%s\n", error_msg(err));
 		return -1;
 	}
 	p = path_join(r->all, "SHA512.bz2");
 	rc = pkg_digests_parse_file(p, &r->dig, &err);
 	free(p);
 	if (rc < 0) {
-		fprintf(stderr, "%s\n", err);
+		fprintf(stderr, "%s\n", error_msg(err));
 		return -1;
 	}
 	*state = r;
@@ -73,10 +73,10 @@ static int teardown(void **state)
 static char *resolve_str(struct repo *r, const char *const *pats, size_t n)
 {
 	struct pkg_resolution *res = NULL;
-	char *err = NULL;
+	struct error *err = NULL;
 	if (pkg_resolve(r->sum, pats, n, "file:///repo/All", &res, &err) < 0) {
-		char *m = xasprintf("ERR: %s", err);
-		free(err);
+		char *m = xasprintf("ERR: %s", error_msg(err));
+		error_clear(&err);
 		return m;
 	}
 	struct strbuf sb;
@@ -121,12 +121,12 @@ static void test_digests(void **state)
 	for (size_t i = 0; i < r->sum->n; i++) {
 		const struct pkg_entry *e = &r->sum->pkgs[i];
 		char *p = path_join(r->all, e->file_name);
-		char *err = NULL;
+		struct error *err = NULL;
 		if (pkg_verify_file(p, e, &r->dig, &err) < 0) {
 			assert_string_equal(e->pkgname, "corrupt-1.0");
-			assert_true(str_startswith(err, "corrupt-1.0.tgz: SHA512 mismatch (expected "));
-			assert_non_null(strstr(err, "the download is corrupt or the repository's SHA512 list is stale"));
-			free(err);
+			assert_true(str_startswith(error_msg(err), "corrupt-1.0.tgz: SHA512 mismatch (expected "));
+			assert_non_null(strstr(error_msg(err), "the download is corrupt or the repository's SHA512 list is stale"));
+			error_clear(&err);
 			bad++;
 		}
 		assert_int_equal(pkg_verify_file(p, e, NULL, &err), 0);   /* size still right */
@@ -137,22 +137,22 @@ static void test_digests(void **state)
 	/* size check, unlisted file, missing file */
 	struct pkg_entry fake = *pkg_summary_lookup(r->sum, "zlib-1.3.1");
 	char *p = path_join(r->all, "zlib-1.3.1.tgz");
-	char *err = NULL;
+	struct error *err = NULL;
 	fake.file_size += 1;
 	assert_int_equal(pkg_verify_file(p, &fake, &r->dig, &err), -1);
-	assert_non_null(strstr(err, "zlib-1.3.1.tgz: size "));
-	assert_non_null(strstr(err, "the download is truncated"));
-	free(err);
+	assert_non_null(strstr(error_msg(err), "zlib-1.3.1.tgz: size "));
+	assert_non_null(strstr(error_msg(err), "the download is truncated"));
+	error_clear(&err);
 	fake.file_size = 0;
 	fake.file_name = "renamed.tgz";
 	assert_int_equal(pkg_verify_file(p, &fake, &r->dig, &err), -1);
-	assert_string_equal(err, "renamed.tgz: not listed in the repository's SHA512 file; refusing an unverified package");
-	free(err);
+	assert_string_equal(error_msg(err), "renamed.tgz: not listed in the repository's SHA512 file; refusing an unverified package");
+	error_clear(&err);
 	free(p);
 	p = path_join(r->all, "nope.tgz");
 	assert_int_equal(pkg_verify_file(p, &fake, &r->dig, &err), -1);
-	assert_non_null(strstr(err, "nope.tgz: No such file or directory"));
-	free(err);
+	assert_non_null(strstr(error_msg(err), "nope.tgz: No such file or directory"));
+	error_clear(&err);
 	free(p);
 }
 
@@ -161,7 +161,7 @@ static void test_pkgdb_from_archives(void **state)
 	struct repo *r = *state;
 	const char *pats[] = { "nginx" };
 	struct pkg_resolution *res = NULL;
-	char *err = NULL;
+	struct error *err = NULL;
 	assert_int_equal(pkg_resolve(r->sum, pats, 1, NULL, &res, &err), 0);
 	struct pkgdb_pkg *pk = xcalloc(res->n, sizeof(*pk));
 	struct pkg_meta_set *sets = xcalloc(res->n, sizeof(*sets));
@@ -241,21 +241,21 @@ static void test_read_meta_damaged(void **state)
 {
 	struct repo *r = *state;
 	struct pkg_meta_set m = { 0 };
-	char *err = NULL;
+	struct error *err = NULL;
 	char *p = path_join(r->dir, "dup.tgz");
 	const char *const dup[][2] = { { "+CONTENTS", "@name a-1\n" }, { "+COMMENT", "c" },
 				       { "+COMMENT", "again" }, { "bin/a", "x" } };
 	write_tgz(p, dup, 4);
 	assert_int_equal(pkgdb_read_meta(p, &m, &err), -1);
-	assert_non_null(strstr(err, "dup.tgz: metadata entry \"+COMMENT\" appears twice"));
-	free(err);
+	assert_non_null(strstr(error_msg(err), "dup.tgz: metadata entry \"+COMMENT\" appears twice"));
+	error_clear(&err);
 	free(p);
 	p = path_join(r->dir, "order.tgz");
 	const char *const order[][2] = { { "+COMMENT", "c" }, { "+CONTENTS", "@name a-1\n" } };
 	write_tgz(p, order, 2);
 	assert_int_equal(pkgdb_read_meta(p, &m, &err), -1);
-	assert_non_null(strstr(err, "order.tgz: does not start with +CONTENTS"));
-	free(err);
+	assert_non_null(strstr(error_msg(err), "order.tgz: does not start with +CONTENTS"));
+	error_clear(&err);
 	free(p);
 	/* unknown +FILE: metadata reading stops there, like pkg_add */
 	p = path_join(r->dir, "unknown.tgz");
@@ -274,7 +274,7 @@ static void test_escape_rejected(void **state)
 	struct repo *r = *state;
 	char *p = path_join(r->all, "evil-1.0.tgz");
 	struct pkg_meta_set m = { 0 };
-	char *err = NULL;
+	struct error *err = NULL;
 	assert_int_equal(pkgdb_read_meta(p, &m, &err), 0);
 	free(p);
 	assert_int_equal(m.n, 5);
@@ -283,20 +283,20 @@ static void test_escape_rejected(void **state)
 	struct pkgdb_pkg pk = { "evil-1.0", m.v, m.n, false };
 	struct pkgdb_files out = { 0 };
 	assert_int_equal(pkgdb_register("/usr/pkg/pkgdb", &pk, 1, &out, &err), -1);
-	assert_string_equal(err, "evil-1.0: +CONTENTS: line 9: file \"../../etc/passwd\" escapes the prefix");
-	free(err);
+	assert_string_equal(error_msg(err), "evil-1.0: +CONTENTS: line 9: file \"../../etc/passwd\" escapes the prefix");
+	error_clear(&err);
 	pkg_meta_set_free(&m);
 
 	/* not a package at all */
 	p = path_join(r->all, "pkg_summary.gz");
 	assert_int_equal(pkgdb_read_meta(p, &m, &err), -1);
-	assert_non_null(strstr(err, "pkg_summary.gz: "));
-	free(err);
+	assert_non_null(strstr(error_msg(err), "pkg_summary.gz: "));
+	error_clear(&err);
 	free(p);
 	p = path_join(r->all, "missing.tgz");
 	assert_int_equal(pkgdb_read_meta(p, &m, &err), -1);
-	assert_non_null(strstr(err, "missing.tgz: cannot open package"));
-	free(err);
+	assert_non_null(strstr(error_msg(err), "missing.tgz: cannot open package"));
+	error_clear(&err);
 	free(p);
 }
 

@@ -46,7 +46,7 @@ static const char repo[] =
 
 static int setup(void **state)
 {
-	char *err = NULL;
+	struct error *err = NULL;
 	struct pkg_summary *s = pkg_summary_parse_buffer("test-repo", repo, strlen(repo), &err);
 	if (!s)
 		return -1;
@@ -65,11 +65,11 @@ static int teardown(void **state)
 static char *run(struct pkg_summary *s, const char *const *pats, size_t n, struct pkg_resolution **keep)
 {
 	struct pkg_resolution *r = NULL;
-	char *err = NULL;
+	struct error *err = NULL;
 	if (pkg_resolve(s, pats, n, "test-repo", &r, &err) < 0) {
 		assert_null(r);
-		char *m = xasprintf("ERR: %s", err);
-		free(err);
+		char *m = xasprintf("ERR: %s", error_msg(err));
+		error_clear(&err);
 		return m;
 	}
 	struct strbuf sb;
@@ -218,7 +218,7 @@ static void test_globs_and_alternates(void **state)
 	EXPECT(p3, "cyc-a-1 cyc-b-1");
 	/* nothing requested: empty result */
 	r = NULL;
-	char *err = NULL;
+	struct error *err = NULL;
 	assert_int_equal(pkg_resolve(s, NULL, 0, NULL, &r, &err), 0);
 	assert_int_equal(r->n, 0);
 	pkg_resolution_free(r);
@@ -239,7 +239,7 @@ static void test_deep_chain(void **state)
 			sb_printf(&sb, "DEPENDS=p%d>=1\n", i + 1);
 		sb_adds(&sb, "\n");
 	}
-	char *err = NULL;
+	struct error *err = NULL;
 	struct pkg_summary *ds = pkg_summary_parse_buffer("deep", sb.buf, sb.len, &err);
 	assert_non_null(ds);
 	struct rusage ru0, ru1;

@@ -116,7 +116,7 @@ static void check_summary(struct pkg_summary *s)
 static void test_parse_buffer(void **state)
 {
 	(void)state;
-	char *err = NULL;
+	struct error *err = NULL;
 	struct pkg_summary *s = pkg_summary_parse_buffer("mem", summary, strlen(summary), &err);
 	assert_null(err);
 	check_summary(s);
@@ -129,7 +129,7 @@ static void test_parse_chunked(void **state)
 	(void)state;
 	size_t len = strlen(summary);
 	for (size_t step = 1; step < 40; step += 3) {
-		char *err = NULL;
+		struct error *err = NULL;
 		struct pkg_summary_parser *p = pkg_summary_parser_new("chunks");
 		for (size_t off = 0; off < len; off += step) {
 			size_t n = len - off < step ? len - off : step;
@@ -145,12 +145,11 @@ static void test_parse_chunked(void **state)
 static void test_parse_errors(void **state)
 {
 	(void)state;
-	char *err = NULL;
+	struct error *err = NULL;
 	const char *bad1 = "PKGNAME=foo-1.0\nthis is not a variable\n";
 	assert_null(pkg_summary_parse_buffer("repo/pkg_summary.gz", bad1, strlen(bad1), &err));
-	assert_string_equal(err, "repo/pkg_summary.gz: line 2: expected VARIABLE=VALUE, got \"this is not a variable\"");
-	free(err);
-	err = NULL;
+	assert_string_equal(error_msg(err), "repo/pkg_summary.gz: line 2: expected VARIABLE=VALUE, got \"this is not a variable\"");
+	error_clear(&err);
 	/* one malformed record among good ones: left out, and listed */
 	const char *bad2 = "PKGNAME=foo-1.0\n\nCOMMENT=orphan\n\nPKGNAME=bar-2\nFILE_SIZE=x\nCOMMENT=c\n\n"
 			   "PKGNAME=baz-3\n\x1b[31m\nDEPENDS=foo>=1\n\nPKGNAME=qux-4\n";
@@ -173,16 +172,16 @@ static void test_parse_errors(void **state)
 	/* only malformed records: not a catalogue */
 	const char *bad2b = "COMMENT=orphan\n";
 	assert_null(pkg_summary_parse_buffer("s", bad2b, strlen(bad2b), &err));
-	assert_string_equal(err, "s: the record at line 1 has no PKGNAME");
-	free(err);
+	assert_string_equal(error_msg(err), "s: the record at line 1 has no PKGNAME");
+	error_clear(&err);
 	const char *bad3 = "PKGNAME=foo-1.0\nFILE_SIZE=12x\n";
 	assert_null(pkg_summary_parse_buffer("s", bad3, strlen(bad3), &err));
-	assert_string_equal(err, "s: line 2: FILE_SIZE=\"12x\" is not a number");
-	free(err);
+	assert_string_equal(error_msg(err), "s: line 2: FILE_SIZE=\"12x\" is not a number");
+	error_clear(&err);
 	const char *bad4 = "PKGNAME=noversion\n";
 	assert_null(pkg_summary_parse_buffer("s", bad4, strlen(bad4), &err));
-	assert_string_equal(err, "s: line 1: PKGNAME \"noversion\" is not <name>-<version>");
-	free(err);
+	assert_string_equal(error_msg(err), "s: line 1: PKGNAME \"noversion\" is not <name>-<version>");
+	error_clear(&err);
 	/* empty catalogue is fine */
 	struct pkg_summary *s = pkg_summary_parse_buffer("s", "", 0, &err);
 	assert_non_null(s);
@@ -219,7 +218,7 @@ static void test_parse_compressed(void **state)
 		if (rc != 0)
 			continue;   /* compressor not installed */
 		char *path = xasprintf("%s%s", plain, tools[i][1]);
-		char *err = NULL;
+		struct error *err = NULL;
 		struct pkg_summary *s = pkg_summary_parse_file(path, &err);
 		if (!s)
 			fail_msg("%s: %s", path, err);
@@ -228,22 +227,22 @@ static void test_parse_compressed(void **state)
 		pkg_summary_free(s);
 		free(path);
 	}
-	char *err = NULL;
+	struct error *err = NULL;
 	struct pkg_summary *s = pkg_summary_parse_file(plain, &err);
 	check_summary(s);
 	pkg_summary_free(s);
 	char *missing = path_join(dir, "nope.xz");
 	assert_null(pkg_summary_parse_file(missing, &err));
-	assert_non_null(strstr(err, "nope.xz: cannot open"));
-	free(err);
+	assert_non_null(strstr(error_msg(err), "nope.xz: cannot open"));
+	error_clear(&err);
 	free(missing);
 	/* truncated xz */
 	char *trunc = path_join(dir, "trunc.xz");
 	char *cmd = xasprintf("xz -c %s | head -c 40 > %s", plain, trunc);
 	if (system(cmd) == 0) {
 		assert_null(pkg_summary_parse_file(trunc, &err));
-		assert_non_null(strstr(err, "trunc.xz"));
-		free(err);
+		assert_non_null(strstr(error_msg(err), "trunc.xz"));
+		error_clear(&err);
 	}
 	free(cmd);
 	free(trunc);
@@ -265,7 +264,7 @@ static void test_digests(void **state)
 			       "# comment\n\n"
 			       "%s  gnu-style-1.0.tgz\n", h1, h1, h2);
 	struct pkg_digests d;
-	char *err = NULL;
+	struct error *err = NULL;
 	assert_int_equal(pkg_digests_parse("SHA512", text, strlen(text), &d, &err), 0);
 	assert_int_equal(d.n, 3);
 	assert_string_equal(pkg_digests_get(&d, "zlib-1.3.1.tgz"), h1);
@@ -281,8 +280,8 @@ static void test_digests(void **state)
 
 	const char *bad = "SHA512 (x.tgz) = 1234\n";
 	assert_int_equal(pkg_digests_parse("All/SHA512", bad, strlen(bad), &d, &err), -1);
-	assert_string_equal(err, "All/SHA512: line 1: expected \"SHA512 (file) = <128 hex digits>\"");
-	free(err);
+	assert_string_equal(error_msg(err), "All/SHA512: line 1: expected \"SHA512 (file) = <128 hex digits>\"");
+	error_clear(&err);
 }
 
 int main(void)

@@ -45,7 +45,7 @@ static void test_plist(void **state)
 {
 	(void)state;
 	struct pkg_plist pl;
-	char *err = NULL;
+	struct error *err = NULL;
 	assert_int_equal(pkg_plist_parse(contents, strlen(contents), &pl, &err), 0);
 	assert_string_equal(pl.name, "nginx-1.25.3nb2");
 	assert_string_equal(pl.first_cwd, "/usr/pkg");
@@ -109,23 +109,23 @@ static void test_plist_escape(void **state)
 {
 	(void)state;
 	struct pkg_plist pl;
-	char *err = NULL;
+	struct error *err = NULL;
 	const char *bad = "@name evil-1.0\n@cwd /usr/pkg\nbin/ok\n../../etc/passwd\n";
 	assert_int_equal(pkg_plist_parse(bad, strlen(bad), &pl, &err), -1);
-	assert_string_equal(err, "+CONTENTS: line 4: file \"../../etc/passwd\" escapes the prefix");
-	free(err);
+	assert_string_equal(error_msg(err), "+CONTENTS: line 4: file \"../../etc/passwd\" escapes the prefix");
+	error_clear(&err);
 	const char *abs = "@name evil-1.0\n/etc/passwd\n";
 	assert_int_equal(pkg_plist_parse(abs, strlen(abs), &pl, &err), -1);
-	assert_string_equal(err, "+CONTENTS: line 2: file \"/etc/passwd\" escapes the prefix");
-	free(err);
+	assert_string_equal(error_msg(err), "+CONTENTS: line 2: file \"/etc/passwd\" escapes the prefix");
+	error_clear(&err);
 	const char *pd = "@name evil-1.0\n@cwd /usr/pkg\n@pkgdir ../../var\n";
 	assert_int_equal(pkg_plist_parse(pd, strlen(pd), &pl, &err), -1);
-	assert_string_equal(err, "+CONTENTS: line 3: @pkgdir \"../../var\" escapes the prefix");
-	free(err);
+	assert_string_equal(error_msg(err), "+CONTENTS: line 3: @pkgdir \"../../var\" escapes the prefix");
+	error_clear(&err);
 	const char *cwd = "@name evil-1.0\n@cwd usr/pkg\n";
 	assert_int_equal(pkg_plist_parse(cwd, strlen(cwd), &pl, &err), -1);
-	assert_string_equal(err, "+CONTENTS: line 2: @cwd \"usr/pkg\" is not an absolute path");
-	free(err);
+	assert_string_equal(error_msg(err), "+CONTENTS: line 2: @cwd \"usr/pkg\" is not an absolute path");
+	error_clear(&err);
 	assert_true(pkg_path_is_safe("share/a..b/c"));
 	assert_true(pkg_path_is_safe("a/./b"));
 	assert_false(pkg_path_is_safe("a/../../b"));
@@ -139,7 +139,7 @@ static void test_build_info(void **state)
 	const char *bi_text = "ABI=64\nLOCALBASE=/usr/pkg\nOPSYS=NetBSD\nOS_VERSION=10.0\r\n"
 			      "MACHINE_ARCH=x86_64\nPKGTOOLS_VERSION=20091115\nLOCALBASE=/opt/ignored\n";
 	struct pkg_build_info bi;
-	char *err = NULL;
+	struct error *err = NULL;
 	assert_int_equal(pkg_build_info_parse(bi_text, strlen(bi_text), &bi, &err), 0);
 	assert_string_equal(bi.localbase, "/usr/pkg");
 	assert_string_equal(bi.opsys, "NetBSD");
@@ -156,16 +156,16 @@ static void test_build_info(void **state)
 	assert_int_equal(pkg_build_info_check("nginx-1.25.3", &bi, "NetBSD", "x86_64", &err), 0);
 	assert_int_equal(pkg_build_info_check("nginx-1.25.3", &bi, NULL, NULL, &err), 0);
 	assert_int_equal(pkg_build_info_check("nginx-1.25.3", &bi, "NetBSD", "aarch64", &err), -1);
-	assert_string_equal(err, "nginx-1.25.3: built for NetBSD/x86_64, the image is NetBSD/aarch64; "
+	assert_string_equal(error_msg(err), "nginx-1.25.3: built for NetBSD/x86_64, the image is NetBSD/aarch64; "
 				 "use a repository for this ARCH");
-	free(err);
+	error_clear(&err);
 	pkg_build_info_free(&bi);
 	const char *with_db = "PKG_DBDIR=/var/db/pkg\n";
 	assert_int_equal(pkg_build_info_parse(with_db, strlen(with_db), &bi, &err), 0);
 	assert_string_equal(bi.pkg_dbdir, "/var/db/pkg");
 	assert_int_equal(pkg_build_info_check("x-1", &bi, NULL, NULL, &err), -1);
-	assert_string_equal(err, "x-1: +BUILD_INFO has no OPSYS; the package is damaged or not for pkg_add");
-	free(err);
+	assert_string_equal(error_msg(err), "x-1: +BUILD_INFO has no OPSYS; the package is damaged or not for pkg_add");
+	error_clear(&err);
 	pkg_build_info_free(&bi);
 }
 
@@ -198,7 +198,7 @@ static void test_register(void **state)
 		{ NULL, m_nginx, ARRAY_LEN(m_nginx), false },
 	};
 	struct pkgdb_files out = { 0 };
-	char *err = NULL;
+	struct error *err = NULL;
 	assert_int_equal(pkgdb_register("/usr/pkg/pkgdb", pkgs, 3, &out, &err), 0);
 	struct { const char *path; unsigned mode; const char *data; } want[] = {
 		{ "/usr/pkg/pkgdb/nginx-1.25.3/+BUILD_INFO", 0444, "LOCALBASE=/usr/pkg\n" },
@@ -235,39 +235,39 @@ static void test_register_errors(void **state)
 {
 	(void)state;
 	struct pkgdb_files out = { 0 };
-	char *err = NULL;
+	struct error *err = NULL;
 	static const struct pkg_meta_file no_desc[] = { META("+CONTENTS", c_pcre), META("+COMMENT", "x\n") };
 	struct pkgdb_pkg p1 = { NULL, no_desc, 2, false };
 	assert_int_equal(pkgdb_register("/usr/pkg/pkgdb", &p1, 1, &out, &err), -1);
-	assert_string_equal(err, "pcre2-10.42: package has no +DESC; it is not a pkgsrc binary package");
-	free(err);
+	assert_string_equal(error_msg(err), "pcre2-10.42: package has no +DESC; it is not a pkgsrc binary package");
+	error_clear(&err);
 	struct pkgdb_pkg p2 = { "pcre2-10.40", m_pcre, ARRAY_LEN(m_pcre), false };
 	assert_int_equal(pkgdb_register("/usr/pkg/pkgdb", &p2, 1, &out, &err), -1);
-	assert_string_equal(err, "pcre2-10.40: +CONTENTS says @name pcre2-10.42; the package file does "
+	assert_string_equal(error_msg(err), "pcre2-10.40: +CONTENTS says @name pcre2-10.42; the package file does "
 				 "not match its catalogue entry");
-	free(err);
+	error_clear(&err);
 	static const char evil[] = "@name evil-1.0\n@cwd /usr/pkg\n../../etc/passwd\n";
 	static const struct pkg_meta_file m_evil[] = { META("+CONTENTS", evil), META("+COMMENT", "x"), META("+DESC", "y") };
 	struct pkgdb_pkg p3 = { "evil-1.0", m_evil, 3, false };
 	assert_int_equal(pkgdb_register("/usr/pkg/pkgdb", &p3, 1, &out, &err), -1);
-	assert_string_equal(err, "evil-1.0: +CONTENTS: line 3: file \"../../etc/passwd\" escapes the prefix");
-	free(err);
+	assert_string_equal(error_msg(err), "evil-1.0: +CONTENTS: line 3: file \"../../etc/passwd\" escapes the prefix");
+	error_clear(&err);
 	static const struct pkg_meta_file m_badname[] = {
 		META("+CONTENTS", c_pcre), META("+COMMENT", "x"), META("+DESC", "y"), META("+X/../../etc", "z"),
 	};
 	struct pkgdb_pkg p4 = { NULL, m_badname, 4, false };
 	assert_int_equal(pkgdb_register("/usr/pkg/pkgdb", &p4, 1, &out, &err), -1);
-	assert_string_equal(err, "pcre2-10.42: metadata entry \"+X/../../etc\" is not a +FILE name");
-	free(err);
+	assert_string_equal(error_msg(err), "pcre2-10.42: metadata entry \"+X/../../etc\" is not a +FILE name");
+	error_clear(&err);
 	static const char nocwd[] = "@name nocwd-1.0\nbin/x\n";
 	static const struct pkg_meta_file m_nocwd[] = { META("+CONTENTS", nocwd), META("+COMMENT", "x"), META("+DESC", "y") };
 	struct pkgdb_pkg p5 = { NULL, m_nocwd, 3, false };
 	assert_int_equal(pkgdb_register("/usr/pkg/pkgdb", &p5, 1, &out, &err), -1);
-	assert_string_equal(err, "nocwd-1.0: +CONTENTS has no @cwd line; it is not a pkgsrc binary package");
-	free(err);
+	assert_string_equal(error_msg(err), "nocwd-1.0: +CONTENTS has no @cwd line; it is not a pkgsrc binary package");
+	error_clear(&err);
 	assert_int_equal(pkgdb_register("pkgdb", &p4, 1, &out, &err), -1);
-	assert_string_equal(err, "PKG_DBDIR \"pkgdb\" must be an absolute path");
-	free(err);
+	assert_string_equal(error_msg(err), "PKG_DBDIR \"pkgdb\" must be an absolute path");
+	error_clear(&err);
 	assert_int_equal(out.n, 0);
 	assert_true(pkgdb_is_meta_name("+CONTENTS"));
 	assert_true(pkgdb_is_meta_name("./+DESC"));

@@ -31,7 +31,7 @@ static struct runconf *conf(const char *profile, const char *arch)
 static char *argv_of(const struct runconf *rc, const struct qemu_opts *o)
 {
 	struct strvec v = {0};
-	char *err = NULL;
+	struct error *err = NULL;
 	assert_int_equal(qemu_build_argv(rc, o, &v, &err), 0);
 	char *s = qemu_argv_string(&v);
 	sv_free(&v);
@@ -168,15 +168,15 @@ static void test_consoles(void **state)
 	free(s);
 	o.console = "tcp:0";
 	struct strvec v = {0};
-	char *err = NULL;
+	struct error *err = NULL;
 	assert_int_equal(qemu_build_argv(rc, &o, &v, &err), -1);
-	assert_string_equal(err, "--console tcp:0: expected tcp:PORT with PORT from 1 to 65535");
+	assert_string_equal(error_msg(err), "--console tcp:0: expected tcp:PORT with PORT from 1 to 65535");
 	assert_int_equal(v.n, 0);
-	free(err);
+	error_clear(&err);
 	o.console = "serial";
 	assert_int_equal(qemu_build_argv(rc, &o, &v, &err), -1);
-	assert_string_equal(err, "--console serial: expected stdio, pty, none, tcp:PORT or file:PATH");
-	free(err);
+	assert_string_equal(error_msg(err), "--console serial: expected stdio, pty, none, tcp:PORT or file:PATH");
+	error_clear(&err);
 	runconf_free(rc);
 }
 

@@ -102,7 +102,8 @@ static void test_hmp_reply(void **state)
 		NULL};
 	struct server sv;
 	serve(&sv, script);
-	char *out = NULL, *err = NULL;
+	struct error *err = NULL;
+	char *out = NULL;
 	assert_int_equal(qmp_hmp(sv.path, "say \"hi\"", 5000, &out, &err), 0);
 	assert_string_equal(out, "a\xc3\xa9\"b\n\x1b");
 	free(out);
@@ -119,10 +120,10 @@ static void test_error_reply(void **state)
 		NULL};
 	struct server sv;
 	serve(&sv, script);
-	char *err = NULL;
+	struct error *err = NULL;
 	assert_int_equal(qmp_execute(sv.path, "system_powerdown", 5000, &err), -1);
-	assert_string_equal(err, "QMP error: GenericError: no \\x1b[31m");
-	free(err);
+	assert_string_equal(error_msg(err), "QMP error: GenericError: no \\x1b[31m");
+	error_clear(&err);
 	finish(&sv);
 }
 
@@ -132,12 +133,12 @@ static void test_not_qmp(void **state)
 	const char *script[] = {"SSH-2.0-OpenSSH\n", NULL};
 	struct server sv;
 	serve(&sv, script);
-	char *err = NULL;
+	struct error *err = NULL;
 	assert_int_equal(qmp_execute(sv.path, "stop", 5000, &err), -1);
 	char *want = xasprintf("%s: not a QMP socket", sv.path);
-	assert_string_equal(err, want);
+	assert_string_equal(error_msg(err), want);
 	free(want);
-	free(err);
+	error_clear(&err);
 	finish(&sv);
 }
 
@@ -149,12 +150,12 @@ static void test_no_reply_bounded(void **state)
 	const char *script[] = {GREETING, "SLEEP", NULL};
 	struct server sv;
 	serve(&sv, script);
-	char *err = NULL;
+	struct error *err = NULL;
 	double t0 = now_monotonic();
 	assert_int_equal(qmp_execute(sv.path, "stop", 300, &err), -1);
 	assert_true(now_monotonic() - t0 < 10.0);
-	assert_string_equal(err, "QMP: no reply (timeout)");
-	free(err);
+	assert_string_equal(error_msg(err), "QMP: no reply (timeout)");
+	error_clear(&err);
 	finish(&sv);
 }
 
@@ -168,10 +169,10 @@ static void test_endless_line(void **state)
 	const char *script[] = {big, NULL};
 	struct server sv;
 	serve(&sv, script);
-	char *err = NULL;
+	struct error *err = NULL;
 	assert_int_equal(qmp_execute(sv.path, "stop", 20000, &err), -1);
-	assert_string_equal(err, "QMP: a reply line longer than 1048576 bytes");
-	free(err);
+	assert_string_equal(error_msg(err), "QMP: a reply line longer than 1048576 bytes");
+	error_clear(&err);
 	finish(&sv);
 	free(big);
 }

@@ -50,7 +50,7 @@ static void test_roundtrip(void **state)
 	char *dir = tmpdir_new();
 	char *path = path_join(dir, "bozohttpd-amd64.yaml");
 	struct runconf *rc = sample(), *back = NULL;
-	char *err = NULL;
+	struct error *err = NULL;
 	assert_int_equal(runconf_write(rc, path, &err), 0);
 	struct strvec warn = {0};
 	assert_int_equal(runconf_read(path, &back, &warn, &err), 0);
@@ -127,13 +127,13 @@ static void test_linux_cmdline(void **state)
 static char *parse_err(const char *text, struct strvec *warn)
 {
 	struct runconf *rc = NULL;
-	char *err = NULL;
+	struct error *err = NULL;
 	if (runconf_parse("run.yaml", "/x", text, strlen(text), &rc, warn, &err) == 0) {
 		runconf_free(rc);
 		return NULL;
 	}
 	assert_non_null(err);
-	return err;
+	return error_take_msg(err);
 }
 
 #define BASE "service: s\narch: amd64\nkernel: k\nimage: i\n"
@@ -199,10 +199,10 @@ static void test_unreadable(void **state)
 {
 	(void)state;
 	struct runconf *rc = NULL;
-	char *err = NULL;
+	struct error *err = NULL;
 	assert_int_equal(runconf_read("/nonexistent/x.yaml", &rc, NULL, &err), -1);
-	assert_string_equal(err, "/nonexistent/x.yaml: cannot read the run config: No such file or directory");
-	free(err);
+	assert_string_equal(error_msg(err), "/nonexistent/x.yaml: cannot read the run config: No such file or directory");
+	error_clear(&err);
 }
 
 static void test_write_rejects_invalid(void **state)
@@ -211,11 +211,11 @@ static void test_write_rejects_invalid(void **state)
 	struct runconf *rc = sample();
 	free(rc->arch);
 	rc->arch = xstrdup("vax");
-	char *err = NULL;
+	struct error *err = NULL;
 	assert_int_equal(runconf_write(rc, "/tmp/never-written.yaml", &err), -1);
-	assert_string_equal(err, "/tmp/never-written.yaml: arch \"vax\": expected amd64, i386 or evbarm-aarch64");
+	assert_string_equal(error_msg(err), "/tmp/never-written.yaml: arch \"vax\": expected amd64, i386 or evbarm-aarch64");
 	assert_false(path_exists("/tmp/never-written.yaml"));
-	free(err);
+	error_clear(&err);
 	runconf_free(rc);
 }
 
@@ -223,7 +223,7 @@ static void test_parse_port(void **state)
 {
 	(void)state;
 	struct runconf_port p;
-	char *err = NULL;
+	struct error *err = NULL;
 	assert_int_equal(runconf_parse_port("8080:80", &p, &err), 0);
 	assert_string_equal(p.host_addr, "127.0.0.1");
 	assert_int_equal(p.host_port, 8080);
@@ -238,14 +238,14 @@ static void test_parse_port(void **state)
 	assert_string_equal(p.host_addr, "::1");
 	runconf_port_clear(&p);
 	assert_int_equal(runconf_parse_port("80", &p, &err), -1);
-	assert_string_equal(err, "port \"80\": expected [ADDR:]HOST:GUEST[/tcp|/udp]");
-	free(err);
+	assert_string_equal(error_msg(err), "port \"80\": expected [ADDR:]HOST:GUEST[/tcp|/udp]");
+	error_clear(&err);
 	assert_int_equal(runconf_parse_port("70000:80", &p, &err), -1);
-	assert_string_equal(err, "port \"70000:80\": ports must be numbers from 1 to 65535");
-	free(err);
+	assert_string_equal(error_msg(err), "port \"70000:80\": ports must be numbers from 1 to 65535");
+	error_clear(&err);
 	assert_int_equal(runconf_parse_port("80:80/sctp", &p, &err), -1);
-	assert_string_equal(err, "port \"80:80/sctp\": protocol must be tcp or udp, not \"sctp\"");
-	free(err);
+	assert_string_equal(error_msg(err), "port \"80:80/sctp\": protocol must be tcp or udp, not \"sctp\"");
+	error_clear(&err);
 }
 
 int main(void)

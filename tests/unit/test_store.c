@@ -54,7 +54,7 @@ static void put(struct store *s, const char *key, const char *disk, const char *
 	sp.disk_path = disk;
 	sp.kernel_path = kern;
 	sp.run_config = rc;
-	char *err = NULL;
+	struct error *err = NULL;
 	int r = store_put(s, &sp, id, &err);
 	if (r < 0)
 		fail_msg("store_put: %s", err);
@@ -84,7 +84,7 @@ static void test_two_run_configs(void **state)
 {
 	(void)state;
 	char *sd = path_join(root, "store");
-	char *err = NULL;
+	struct error *err = NULL;
 	struct store *s = store_open(sd, &err);
 	assert_non_null(s);
 	char *disk = file("disk", "the same disk"), *kern = file("kern", "k");
