@@ -22,10 +22,10 @@ snap=$TEST_TMP/tree
 mkdir -p "$snap/build"
 (cd "$ROOT" && cp -a --parents Makefile VERSION grammar common compiler runtime oci cli tests/unit sets services \
 	"$snap"/) || fail "cannot copy the sources"
-for d in obj gen libsmolc.a; do
+for d in obj gen libsmolc.a libsmolc-front.a; do
 	[ -e "$ROOT/build/$d" ] && cp -a "$ROOT/build/$d" "$snap/build/"
 done
-[ -e "$ROOT/smolc" ] && cp -a "$ROOT/smolc" "$snap/"
+for f in smolc libsmolc-backend.so; do [ -e "$ROOT/$f" ] && cp -a "$ROOT/$f" "$snap/"; done
 inst=$TEST_TMP/inst
 make -s -C "$snap" install DESTDIR="$inst" PREFIX=/usr >"$TEST_TMP/install.log" 2>&1 ||
 	{ cat "$TEST_TMP/install.log"; fail "make install failed"; }
@@ -34,6 +34,10 @@ comp=$inst/usr/share/bash-completion/completions/smolc
 [ -x "$inst/usr/bin/smolc" ] || fail "make install: no bin/smolc"
 [ -f "$man1" ] || fail "make install: no share/man/man1/smolc.1 ($(find "$inst" -type f | head))"
 [ -f "$comp" ] || fail "make install: no share/bash-completion/completions/smolc"
+[ -f "$inst/usr/lib/smolc/libsmolc-backend.so" ] || fail "make install: no lib/smolc/libsmolc-backend.so"
+# the installed binary finds its backend (export runs in it)
+out=$("$inst/usr/bin/smolc" export --help 2>&1) || fail "installed smolc export --help: $out"
+grep -q "^usage: smolc export" <<<"$out" || fail "installed smolc export --help: $out"
 SMOLC=$snap/smolc
 
 echo "== the manual"
