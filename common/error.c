@@ -1,42 +1,11 @@
 /* error.c — error records (error.h): every error message below the
  * diagnostics queue is built here. */
 #include "error.h"
+#include "xalloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* error.c sits below util.h (util.h includes error.h), so it has its own
- * checked allocation. */
-static void *xcalloc(size_t n, size_t m)
-{
-	void *p = calloc(n, m);
-	if (!p) {
-		fputs("smolc: out of memory\n", stderr);
-		abort();
-	}
-	return p;
-}
-
-static char *xvasprintf(const char *fmt, va_list ap)
-{
-	char *s;
-	if (vasprintf(&s, fmt, ap) < 0) {
-		fputs("smolc: out of memory\n", stderr);
-		abort();
-	}
-	return s;
-}
-
-static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *xasprintf(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	char *s = xvasprintf(fmt, ap);
-	va_end(ap);
-	return s;
-}
 
 static struct error *error_new(char *msg)
 {

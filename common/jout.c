@@ -8,10 +8,8 @@
 
 static json_t *need(json_t *v)
 {
-	if (!v) {
-		fputs("smolc: out of memory\n", stderr);
-		abort();
-	}
+	if (!v)
+		xalloc_oom();
 	return v;
 }
 

@@ -19,17 +19,10 @@
 #include <stdio.h>
 
 #include "error.h"
+#include "xalloc.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
-/* Allocation that aborts with a message on out-of-memory. */
-void *xmalloc(size_t n);
-void *xcalloc(size_t n, size_t m);
-void *xrealloc(void *p, size_t n);
-char *xstrdup(const char *s);
-char *xstrndup(const char *s, size_t n);
-char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-char *xvasprintf(const char *fmt, va_list ap);
 
 
 /* Growable byte string; always NUL-terminated when len > 0 or after sb_cstr. */
